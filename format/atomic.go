@@ -1,0 +1,66 @@
+package format
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// AtomicFile is an output file written under a temporary name in the
+// destination's folder and renamed into place by Commit only when complete,
+// so an interrupted run leaves the old file or none, never a torn one.
+type AtomicFile struct {
+	*os.File
+	path string
+	done bool
+}
+
+// CreateAtomic starts writing the file path. Call Commit when every byte is
+// written, and Abort (safe after Commit, for use in defer) otherwise.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	return &AtomicFile{File: f, path: path}, nil
+}
+
+// Commit flushes the file to disk, closes it and renames it to its final
+// name.
+func (f *AtomicFile) Commit() error {
+	if f.done {
+		return os.ErrClosed
+	}
+	f.done = true
+	if err := f.File.Sync(); err != nil {
+		f.File.Close()
+		os.Remove(f.File.Name())
+		return err
+	}
+	if err := f.File.Close(); err != nil {
+		os.Remove(f.File.Name())
+		return err
+	}
+	if err := os.Chmod(f.File.Name(), 0o644); err != nil {
+		os.Remove(f.File.Name())
+		return err
+	}
+	if err := os.Rename(f.File.Name(), f.path); err != nil {
+		os.Remove(f.File.Name())
+		return err
+	}
+	return nil
+}
+
+// Abort closes and removes the temporary file unless Commit succeeded.
+func (f *AtomicFile) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	os.Remove(f.File.Name())
+}
