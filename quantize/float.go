@@ -1,0 +1,100 @@
+package quantize
+
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// The plain float types: F32 (little-endian IEEE binary32), F16 (binary16,
+// round to nearest even from f32, as ggml's F16C conversion) and BF16 (the
+// top half of the f32, rounded to nearest even, NaN made quiet; ggml's
+// ggml_compute_fp32_to_bf16). They are "codecs" with a block size of one
+// so that every tensor type goes through the same table; imp is ignored.
+
+func init() {
+	register(f32Codec{})
+	register(f16Codec{})
+	register(bf16Codec{})
+}
+
+var (
+	f16TableOnce sync.Once
+	f16Table     []float32
+)
+
+// f16Lookup returns a table of all 65536 binary16 values as float32,
+// built on first use (256 KiB): decoding by table is several times faster
+// than converting bit fields.
+func f16Lookup() []float32 {
+	f16TableOnce.Do(func() {
+		t := make([]float32, 1<<16)
+		for i := range t {
+			t[i] = format.F16ToF32(uint16(i))
+		}
+		f16Table = t
+	})
+	return f16Table
+}
+
+// f16At decodes the little-endian binary16 at b[0:2].
+func f16At(tab []float32, b []byte) float32 {
+	return tab[binary.LittleEndian.Uint16(b)]
+}
+
+type f32Codec struct{}
+
+func (f32Codec) Type() format.DType { return format.F32 }
+
+func (f32Codec) Encode(dst []byte, src, _ []float32) {
+	dst = dst[:4*len(src)]
+	for i, v := range src {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+	}
+}
+
+func (f32Codec) Decode(dst []float32, src []byte) {
+	src = src[:4*len(dst)]
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+	}
+}
+
+type f16Codec struct{}
+
+func (f16Codec) Type() format.DType { return format.F16 }
+
+func (f16Codec) Encode(dst []byte, src, _ []float32) {
+	dst = dst[:2*len(src)]
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], format.F32ToF16(v))
+	}
+}
+
+func (f16Codec) Decode(dst []float32, src []byte) {
+	tab := f16Lookup()
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
+	}
+}
+
+type bf16Codec struct{}
+
+func (bf16Codec) Type() format.DType { return format.BF16 }
+
+func (bf16Codec) Encode(dst []byte, src, _ []float32) {
+	dst = dst[:2*len(src)]
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], format.F32ToBF16(v))
+	}
+}
+
+func (bf16Codec) Decode(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = format.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+	}
+}
