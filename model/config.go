@@ -28,6 +28,10 @@ type Config struct {
 	RopeScaling    *RopeScaling // nil when none
 	TiedEmbeddings bool         // output head reuses token_embd
 	QKVBias        bool         // q/k/v projections have biases (Qwen2)
+
+	OutBias    bool   // attention output projection has a bias (HF Llama attention_bias)
+	FFNBias    bool   // gate/up/down projections have biases (HF Llama mlp_bias)
+	TorchDType string // Hugging Face torch_dtype ("float16", "bfloat16", "float32"), if known
 }
 
 // RopeScaling is a RoPE frequency scaling scheme.

@@ -1,5 +1,7 @@
 package model
 
+import "github.com/shrink-llm/shrink/format/gguf"
+
 // Token types, numbered as SentencePiece and GGUF's tokenizer.ggml.token_type
 // number them (llama_token_type in llama.h).
 const (
@@ -31,4 +33,18 @@ type Vocab struct {
 	AddSpacePrefix        bool
 	RemoveExtraWhitespace bool
 	ChatTemplate          string
+
+	// SPModelType is SentencePiece's trainer_spec.model_type (1 unigram,
+	// 2 BPE, 3 word, 4 char) for vocabularies read from tokenizer.model;
+	// 0 when unknown.
+	SPModelType int32
+
+	// Omit lists the optional boolean keys that SetGGUF leaves out.
+	// The zero value writes them all; VocabFromGGUF sets the bits of the
+	// keys its file lacked so that SetGGUF re-writes exactly that file's keys.
+	Omit VocabKey
+	// Extra holds tokenizer.* metadata keys that Vocab has no field for
+	// (e.g. tokenizer.ggml.eot_token_id), carried from a GGUF file as they
+	// were and re-written by SetGGUF.
+	Extra []gguf.KV
 }
