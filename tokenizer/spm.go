@@ -1,0 +1,116 @@
+package tokenizer
+
+// symbol is one piece of the text being merged: bytes [start, start+n) of
+// the working buffer, linked to its neighbours. n == 0 marks a symbol that
+// was merged into its left neighbour.
+type symbol struct {
+	start, n   int32
+	prev, next int32
+}
+
+// spmBigram is a candidate merge of symbols left and right (adjacent when
+// queued) into a token with the given score; size is the merged length,
+// which tells a stale candidate from a live one.
+type spmBigram struct {
+	left, right int32
+	score       float32
+	size        int32
+}
+
+// before: highest score first, then leftmost.
+func (a spmBigram) before(b spmBigram) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.left < b.left
+}
+
+// utf8Len is the length of the UTF-8 sequence a byte starts, as llama.cpp's
+// unicode_len_utf8 computes it (continuation bytes count as 1).
+func utf8Len(b byte) int {
+	return [16]int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4}[b>>4]
+}
+
+// splitChars cuts buf into one symbol per UTF-8 character.
+func splitChars(buf []byte, syms []symbol) []symbol {
+	for off := 0; off < len(buf); {
+		n := min(utf8Len(buf[off]), len(buf)-off)
+		i := int32(len(syms))
+		syms = append(syms, symbol{start: int32(off), n: int32(n), prev: i - 1, next: i + 1})
+		off += n
+	}
+	if len(syms) > 0 {
+		syms[len(syms)-1].next = -1
+	}
+	return syms
+}
+
+// escapeSPM returns text with spaces replaced by "▁", prefixed by "▁" when
+// prefix is set.
+func escapeSPM(text string, prefix bool) []byte {
+	buf := make([]byte, 0, len(text)+len(text)/4+3)
+	if prefix {
+		buf = append(buf, "▁"...)
+	}
+	for i := 0; i < len(text); i++ {
+		if text[i] == ' ' {
+			buf = append(buf, "▁"...)
+		} else {
+			buf = append(buf, text[i])
+		}
+	}
+	return buf
+}
+
+// encodeSPM appends the SentencePiece-style tokens of text to out.
+func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
+	buf := escapeSPM(text, prefix)
+	syms := splitChars(buf, make([]symbol, 0, len(buf)))
+	var q queue[spmBigram]
+	try := func(l, r int32) {
+		if l < 0 || r < 0 {
+			return
+		}
+		a := syms[l].start
+		b := syms[r].start + syms[r].n
+		id, ok := t.ids[string(buf[a:b])]
+		if !ok {
+			return
+		}
+		q.push(spmBigram{left: l, right: r, score: t.scores[id], size: b - a})
+	}
+	for i := 1; i < len(syms); i++ {
+		try(int32(i-1), int32(i))
+	}
+	for len(q) > 0 {
+		bg := q.pop()
+		l, r := &syms[bg.left], &syms[bg.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != bg.size {
+			continue // stale
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = bg.left
+		}
+		try(l.prev, bg.left)
+		try(bg.left, l.next)
+	}
+	if len(syms) == 0 {
+		return out
+	}
+	for i := int32(0); i != -1; i = syms[i].next {
+		s := buf[syms[i].start : syms[i].start+syms[i].n]
+		if id, ok := t.ids[string(s)]; ok {
+			out = append(out, id)
+			continue
+		}
+		for _, c := range s {
+			if id := t.byteTok[c]; id >= 0 {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
