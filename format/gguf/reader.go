@@ -324,7 +324,7 @@ func newReader(r io.ReaderAt, size int64, name string) (*File, error) {
 	f.TensorInfos = make([]TensorInfo, 0, nt)
 	f.index = make(map[string]int, nt)
 	offsetAt := make([]int64, 0, nt) // file position of each offset field
-	var next int64                  // expected offset of the next tensor
+	var next int64                   // expected offset of the next tensor
 	for i := range nt {
 		infoOff := d.off
 		name, err := d.str(fmt.Sprintf("tensor %d name", i), MaxNameLen)
@@ -343,6 +343,7 @@ func newReader(r io.ReaderAt, size int64, name string) (*File, error) {
 			return nil, d.fail(ndOff, name, "n_dims %d exceeds %d", nd, MaxDims)
 		}
 		shape := make([]int64, nd)
+		dimsOff := d.off
 		elems := int64(1)
 		for j := range shape {
 			dimOff := d.off
@@ -379,7 +380,7 @@ func newReader(r io.ReaderAt, size int64, name string) (*File, error) {
 		ti := format.TensorInfo{Name: name, Type: dt, Shape: shape}
 		nbytes := ti.Bytes()
 		if nbytes < 0 {
-			return nil, d.fail(typeOff, name, "data size of %v %s overflows", shape, dt)
+			return nil, d.fail(dimsOff, name, "data size of %v %s overflows", shape, dt)
 		}
 		offOff := d.off
 		toff, err := d.u64("offset")
