@@ -209,6 +209,9 @@ func validShardName(name string) bool {
 func parseIndex(data []byte, name string) ([]mapEntry, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	bad := func(err error, msg string) error {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return &format.FormatError{File: name, Offset: dec.InputOffset(), Msg: msg, Err: err}
 	}
 	tok, err := dec.Token()
@@ -271,7 +274,10 @@ func parseIndex(data []byte, name string) ([]mapEntry, error) {
 		return nil, bad(err, "invalid JSON")
 	}
 	if tok, err := dec.Token(); err != io.EOF {
-		return nil, bad(err, fmt.Sprintf("trailing data %v after the JSON object", tok))
+		if err == nil {
+			err = fmt.Errorf("unexpected %s", tokenString(tok))
+		}
+		return nil, bad(err, "trailing data after the JSON object")
 	}
 	if !found {
 		return nil, bad(nil, "no weight_map")

@@ -197,6 +197,9 @@ func newReader(r io.ReaderAt, size int64, name string) (*File, error) {
 // parseHeader decodes and validates the JSON header.
 func (f *File) parseHeader(hdr []byte) error {
 	herr := func(tensor string, err error, format_ string, args ...any) error {
+		if err == io.EOF { // the JSON ends early
+			err = io.ErrUnexpectedEOF
+		}
 		return &format.FormatError{File: f.name, Tensor: tensor, Offset: 8, Msg: "header: " + fmt.Sprintf(format_, args...), Err: err}
 	}
 	if len(hdr) == 0 || hdr[0] != '{' {
@@ -219,7 +222,7 @@ func (f *File) parseHeader(hdr []byte) error {
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return herr("", nil, "invalid JSON: key %v is not a string", tok)
+			return herr("", nil, "invalid JSON: key %s is not a string", tokenString(tok))
 		}
 		if seen[key] {
 			if key == "__metadata__" {
@@ -250,7 +253,7 @@ func (f *File) parseHeader(hdr []byte) error {
 	}
 	if tok, err := dec.Token(); err != io.EOF {
 		if err == nil {
-			err = fmt.Errorf("unexpected %v", tok)
+			err = fmt.Errorf("unexpected %s", tokenString(tok))
 		}
 		return herr("", err, "trailing data after the JSON object")
 	}
@@ -380,7 +383,7 @@ func decodeStringMap(dec *json.Decoder) (map[string]string, error) {
 		}
 		k, ok := tok.(string)
 		if !ok {
-			return nil, fmt.Errorf("key %v is not a string", tok)
+			return nil, fmt.Errorf("key %s is not a string", tokenString(tok))
 		}
 		if tok, err = dec.Token(); err != nil {
 			return nil, err
@@ -420,7 +423,7 @@ func decodeEntry(dec *json.Decoder, name string) (TensorInfo, error) {
 		}
 		field, ok := tok.(string)
 		if !ok {
-			return t, fmt.Errorf("key %v is not a string", tok)
+			return t, fmt.Errorf("key %s is not a string", tokenString(tok))
 		}
 		idx := -1
 		switch field {
@@ -501,7 +504,7 @@ func decodeInts(dec *json.Decoder) ([]int64, error) {
 		}
 		num, ok := tok.(json.Number)
 		if !ok {
-			return nil, fmt.Errorf("%v is not an integer", tok)
+			return nil, fmt.Errorf("%s is not an integer", tokenString(tok))
 		}
 		v, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil {
@@ -516,6 +519,19 @@ func decodeInts(dec *json.Decoder) ([]int64, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// tokenString describes a JSON token for a message.
+func tokenString(tok json.Token) string {
+	switch v := tok.(type) {
+	case string:
+		return strconv.Quote(v)
+	case json.Delim:
+		return string(v)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(tok)
 }
 
 // Name returns the file name given to Open ("" for NewReader).
