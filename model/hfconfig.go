@@ -28,13 +28,13 @@ func configErr(format string, args ...any) error {
 
 // hfArch describes one Hugging Face architecture shrink reads.
 type hfArch struct {
-	arch        string // GGUF architecture
-	modelType   string // config.json model_type
-	maxPos      int    // transformers' default max_position_embeddings
-	qkvBias     bool   // always has q/k/v biases
-	neox        bool   // GGUF form keeps rotate-half RoPE
-	allowsBias  bool   // honours attention_bias / mlp_bias
-	tieDefault  bool   // transformers' default tie_word_embeddings
+	arch       string // GGUF architecture
+	modelType  string // config.json model_type
+	maxPos     int    // transformers' default max_position_embeddings
+	qkvBias    bool   // always has q/k/v biases
+	neox       bool   // GGUF form keeps rotate-half RoPE
+	allowsBias bool   // honours attention_bias / mlp_bias
+	tieDefault bool   // transformers' default tie_word_embeddings
 }
 
 var hfArchs = map[string]hfArch{
