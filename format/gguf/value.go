@@ -28,6 +28,7 @@ const (
 var typeNames = [...]string{"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "bool", "string", "array", "uint64", "int64", "float64"}
 var typeSizes = [...]int{1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8}
 
+// String returns the name of the type ("uint32", "string", ...).
 func (t ValueType) String() string {
 	if int(t) < len(typeNames) {
 		return typeNames[t]
