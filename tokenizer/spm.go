@@ -106,11 +106,26 @@ func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
 			out = append(out, id)
 			continue
 		}
-		for _, c := range s {
-			if id := t.byteTok[c]; id >= 0 {
-				out = append(out, id)
+		out = t.byteFallback(s, out)
+	}
+	return out
+}
+
+// byteFallback appends the byte tokens of a character that is not a token,
+// or the unknown token once when the vocabulary lacks one of its byte
+// tokens (llama.cpp aborts there; SentencePiece emits <unk>). Without an
+// unknown token the character is dropped.
+func (t *Tokenizer) byteFallback(s []byte, out []int32) []int32 {
+	for _, c := range s {
+		if t.byteTok[c] < 0 {
+			if t.unk >= 0 {
+				out = append(out, t.unk)
 			}
+			return out
 		}
+	}
+	for _, c := range s {
+		out = append(out, t.byteTok[c])
 	}
 	return out
 }

@@ -75,8 +75,8 @@ type Tokenizer struct {
 	bos, eos, unk    int32
 	addBOS, addEOS   bool
 	addSpacePrefix   bool
-	specials         []int32 // control, user-defined and unknown tokens, longest text first
-	byteTok          [256]int32
+	specials         []int32    // control, user-defined and unknown tokens, longest text first
+	byteTok          [256]int32 // "<0xNN>" token of each byte, -1 if none
 	hasUserSpecial   bool
 	hasParseSpecials bool
 
@@ -206,7 +206,7 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 				id, ok = t.ids[string(rune(b))]
 			}
 			if !ok {
-				id = t.unk
+				id = -1
 			}
 			t.byteTok[b] = id
 		}
