@@ -1,0 +1,240 @@
+// Package kernel holds the hot loops of shrink's reference runtime: dot
+// products of one stored weight row (F32, F16, BF16 or a GGML block type)
+// with one activation row, activation quantization to 8-bit blocks, and the
+// float vector primitives attention needs.
+//
+// As in llama.cpp's CPU backend (ggml/src/ggml-cpu, type_traits_cpu), weights
+// of an integer-dot-product type multiply against activations quantized to
+// 8-bit blocks: the 32-element types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
+// against Q8_0-style blocks (an f16-rounded scale, 32 int8 codes and, for the
+// types with a minimum, the block's scaled code sum as in Q8_1), the K-quants
+// (Q2_K..Q6_K) against Q8_K-style super-blocks (a float32 scale, 256 int8
+// codes and the sums of each 16 codes). Float weights multiply against the
+// float activations directly.
+//
+// Implementations are kept in a small registry, in the style of the standard
+// library's crypto/internal/impl: a pure-Go implementation of every kernel
+// (Generic) is always built and registered; architecture-specific versions
+// register themselves from files with build tags, report whether the running
+// CPU supports them, and may leave entries nil, which fall back to the
+// generic kernel. Active returns the merged table that the runtime uses;
+// Impls lists every registered implementation so tests can run each of them.
+package kernel
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// ActKind is the activation format a weight type's dot product consumes.
+type ActKind uint8
+
+const (
+	// ActFloat: float32 activations (weights F32, F16, BF16).
+	ActFloat ActKind = iota
+	// ActQ8: Q8_0-style 32-element blocks (legacy types and IQ4_NL).
+	ActQ8
+	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants).
+	ActQ8K
+	// ActNone: the type has no kernel.
+	ActNone
+)
+
+// KindOf returns the activation format that weights of type t multiply
+// against, or ActNone when the type has no kernel.
+func KindOf(t format.DType) ActKind {
+	switch t {
+	case format.F32, format.F16, format.BF16:
+		return ActFloat
+	case format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL:
+		return ActQ8
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K:
+		return ActQ8K
+	}
+	return ActNone
+}
+
+// Supported reports whether weights of type t have a dot-product kernel.
+func Supported(t format.DType) bool { return KindOf(t) != ActNone }
+
+// Vec is one activation row in the forms the kernels consume. F always holds
+// the float values; Q, D, S and BSums hold its quantization when the row was
+// prepared with Quantize for ActQ8 or ActQ8K.
+type Vec struct {
+	F     []float32 // float values, n elements
+	Q     []int8    // n codes
+	D     []float32 // one scale per block (32 or 256 elements)
+	S     []float32 // ActQ8: D[b] times the sum of block b's codes (Q8_1's s)
+	BSums []int16   // ActQ8K: sum of each 16 consecutive codes
+}
+
+// Block returns the activation block size of kind k (1 for ActFloat).
+func Block(k ActKind) int {
+	switch k {
+	case ActQ8:
+		return 32
+	case ActQ8K:
+		return 256
+	}
+	return 1
+}
+
+// DotFunc is the dot product of one stored weight row w (exactly the bytes of
+// len(x.F) elements of its type) with the activation row x, prepared in the
+// weight type's ActKind.
+type DotFunc func(w []byte, x *Vec) float32
+
+// Impl is one implementation of the kernels. Entries left nil are taken from
+// Generic.
+type Impl struct {
+	// Name identifies the implementation ("generic", "avx2", ...).
+	Name string
+	// Available reports whether the running CPU can execute it.
+	Available bool
+	// Dot holds the weight-row dot product of each weight type.
+	Dot [format.NumDTypes]DotFunc
+	// QuantQ8 quantizes x (len a multiple of 32) into v.Q, v.D, v.S.
+	QuantQ8 func(v *Vec, x []float32)
+	// QuantQ8K quantizes x (len a multiple of 256) into v.Q, v.D, v.BSums.
+	QuantQ8K func(v *Vec, x []float32)
+	// DotF32 returns the dot product of two float32 vectors of equal length.
+	DotF32 func(a, b []float32) float32
+	// Axpy adds a*x to y (len(y) >= len(x)).
+	Axpy func(a float32, x, y []float32)
+}
+
+var (
+	mu     sync.Mutex
+	impls  []*Impl
+	active *Impl
+)
+
+// Register adds an implementation. It is meant to be called from init
+// functions; Generic is always registered first.
+func Register(i *Impl) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, o := range impls {
+		if o.Name == i.Name {
+			panic("kernel: implementation " + i.Name + " registered twice")
+		}
+	}
+	impls = append(impls, i)
+	active = nil
+}
+
+// Impls returns every registered implementation, Generic first, including
+// those the CPU cannot run (check Available).
+func Impls() []*Impl {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]*Impl(nil), impls...)
+}
+
+// Active returns the kernel table the runtime uses: for each entry, the last
+// registered available implementation that provides it, else Generic's.
+func Active() *Impl {
+	mu.Lock()
+	defer mu.Unlock()
+	if active == nil {
+		active = merge(impls)
+	}
+	return active
+}
+
+// Select makes the named implementation (merged over Generic) the active one,
+// or restores the default choice for name "". It is meant for tests and
+// benchmarks.
+func Select(name string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" {
+		active = merge(impls)
+		return nil
+	}
+	for _, i := range impls {
+		if i.Name == name {
+			if !i.Available {
+				return fmt.Errorf("kernel: implementation %s not supported by this CPU", name)
+			}
+			active = merge([]*Impl{impls[0], i})
+			return nil
+		}
+	}
+	return fmt.Errorf("kernel: no implementation %q", name)
+}
+
+func merge(list []*Impl) *Impl {
+	m := &Impl{Name: "generic", Available: true}
+	names := ""
+	for _, i := range list {
+		if !i.Available {
+			continue
+		}
+		if names != "" {
+			names += "+"
+		}
+		names += i.Name
+		for t, f := range i.Dot {
+			if f != nil {
+				m.Dot[t] = f
+			}
+		}
+		if i.QuantQ8 != nil {
+			m.QuantQ8 = i.QuantQ8
+		}
+		if i.QuantQ8K != nil {
+			m.QuantQ8K = i.QuantQ8K
+		}
+		if i.DotF32 != nil {
+			m.DotF32 = i.DotF32
+		}
+		if i.Axpy != nil {
+			m.Axpy = i.Axpy
+		}
+	}
+	m.Name = names
+	return m
+}
+
+// Quantize prepares v for kind k from the float row x: v.F is set to x and,
+// for ActQ8 and ActQ8K, the codes and scales are computed into v's buffers
+// (grown as needed). len(x) must be a multiple of Block(k).
+func (im *Impl) Quantize(v *Vec, x []float32, k ActKind) {
+	v.F = x
+	n := len(x)
+	switch k {
+	case ActQ8:
+		v.Q = grow(v.Q, n)
+		v.D = grow(v.D, n/32)
+		v.S = grow(v.S, n/32)
+		im.QuantQ8(v, x)
+	case ActQ8K:
+		v.Q = grow(v.Q, n)
+		v.D = grow(v.D, n/256)
+		v.BSums = grow(v.BSums, n/16)
+		im.QuantQ8K(v, x)
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// MatMulRows computes, for weight rows r0 <= r < r1 of the matrix w (rows of
+// rowBytes bytes of type t) and every activation row xs[j], out[j*stride+r] =
+// dot(row r, xs[j]). Each weight row is read once for all activation rows.
+func (im *Impl) MatMulRows(t format.DType, w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+	dot := im.Dot[t]
+	for r := r0; r < r1; r++ {
+		row := w[r*rowBytes : (r+1)*rowBytes]
+		for j := range xs {
+			out[j*stride+r] = dot(row, &xs[j])
+		}
+	}
+}
