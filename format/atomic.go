@@ -14,12 +14,16 @@ type AtomicFile struct {
 	done bool
 }
 
-// CreateAtomic starts writing the file path. Call Commit when every byte is
-// written, and Abort (safe after Commit, for use in defer) otherwise.
+// CreateAtomic starts writing the file path, creating its folder if needed.
+// Call Commit when every byte is written, and Abort (safe after Commit, for
+// use in defer) otherwise.
 func CreateAtomic(path string) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {

@@ -198,7 +198,7 @@ func Detect(path string) (Format, error) {
 			return f, nil
 		}
 	}
-	return Format{}, &FormatError{File: path, Offset: -1, Msg: "not a GGUF file, safetensors file or folder, or llama2.c checkpoint", Err: ErrUnknown}
+	return Format{}, &FormatError{File: path, Offset: 0, Msg: "not a GGUF file, safetensors file or folder, or llama2.c checkpoint", Err: ErrUnknown}
 }
 
 // Formats returns the names of the registered formats.

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+)
+
+var inspectCmd = &command{
+	name:    "inspect",
+	args:    "PATH [--json]",
+	summary: "show a checkpoint's format, architecture, tokenizer and tensors",
+	flags: func(fs *pflag.FlagSet) {
+		fs.Bool("json", false, "print one JSON object instead of tables")
+		fs.Bool("metadata", false, "also list every GGUF metadata key")
+	},
+	run: runInspect,
+}
+
+type inspectReport struct {
+	Path        string            `json:"path"`
+	Format      string            `json:"format"`
+	FileBytes   int64             `json:"file_bytes"`
+	Arch        string            `json:"architecture,omitempty"`
+	Config      *configJSON       `json:"config,omitempty"`
+	ModelError  string            `json:"model_error,omitempty"`
+	Tokenizer   *tokenizerJSON    `json:"tokenizer,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Tensors     []tensorJSON      `json:"tensors"`
+	TensorTypes map[string]int    `json:"tensor_types"`
+	Totals      totalsJSON        `json:"totals"`
+}
+
+type configJSON struct {
+	Dim            int     `json:"dim"`
+	Layers         int     `json:"layers"`
+	Heads          []int   `json:"heads"`
+	KVHeads        []int   `json:"kv_heads"`
+	FFN            []int   `json:"ffn"`
+	HeadDim        int     `json:"head_dim"`
+	Vocab          int     `json:"vocab_size"`
+	Context        int     `json:"context_length"`
+	NormEps        float32 `json:"norm_eps"`
+	RopeBase       float32 `json:"rope_freq_base"`
+	TiedEmbeddings bool    `json:"tied_embeddings"`
+	QKVBias        bool    `json:"qkv_bias,omitempty"`
+}
+
+type tokenizerJSON struct {
+	Model  string `json:"model"`
+	Tokens int    `json:"tokens"`
+	Merges int    `json:"merges,omitempty"`
+	BOS    int32  `json:"bos"`
+	EOS    int32  `json:"eos"`
+	Pre    string `json:"pre,omitempty"`
+}
+
+type tensorJSON struct {
+	Name  string  `json:"name"`
+	Shape []int64 `json:"shape"`
+	Type  string  `json:"type"`
+	Bytes int64   `json:"bytes"`
+}
+
+type totalsJSON struct {
+	Tensors       int     `json:"tensors"`
+	Params        int64   `json:"params"`
+	Bytes         int64   `json:"bytes"`
+	BitsPerWeight float64 `json:"bits_per_weight"`
+}
+
+func runInspect(fs *pflag.FlagSet, args []string) error {
+	if err := wantArgs(args, 1, "PATH"); err != nil {
+		return err
+	}
+	path := args[0]
+	asJSON, _ := fs.GetBool("json")
+	showMeta, _ := fs.GetBool("metadata")
+	f, err := format.Detect(path)
+	if err != nil {
+		return err
+	}
+	src, err := f.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	r := inspectReport{Path: path, Format: f.Name, FileBytes: diskSize(path), TensorTypes: map[string]int{}}
+	for _, t := range src.Tensors() {
+		b := t.Bytes()
+		r.Tensors = append(r.Tensors, tensorJSON{t.Name, t.Shape, t.Type.String(), b})
+		r.TensorTypes[t.Type.String()]++
+		r.Totals.Tensors++
+		r.Totals.Params += t.NumElements()
+		r.Totals.Bytes += b
+	}
+	if r.Totals.Params > 0 {
+		r.Totals.BitsPerWeight = float64(r.Totals.Bytes*8) / float64(r.Totals.Params)
+	}
+	if gf, ok := src.(*gguf.File); ok && (showMeta || asJSON) {
+		r.Metadata = map[string]string{}
+		for _, kv := range gf.Metadata.KVs() {
+			r.Metadata[kv.Key] = valueSummary(kv.Value)
+		}
+	}
+	if m, err := convert.Load(path, convert.Options{}); err != nil {
+		r.ModelError = err.Error()
+	} else {
+		c := m.Config
+		r.Arch = c.Arch
+		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias}
+		if v := m.Vocab; v != nil {
+			r.Tokenizer = &tokenizerJSON{v.Model, len(v.Tokens), len(v.Merges), v.BOS, v.EOS, v.Pre}
+		}
+		m.Close()
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printInspect(stdout, &r, showMeta)
+	return nil
+}
+
+func diskSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if !fi.IsDir() {
+		return fi.Size()
+	}
+	var n int64
+	filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func valueSummary(v gguf.Value) string {
+	if v.Type == gguf.TypeArray {
+		s := fmt.Sprintf("[%d]%s", v.Len(), v.Elem)
+		if v.Len() <= 8 {
+			s += fmt.Sprint(v.Data)
+		}
+		return s
+	}
+	if s, ok := v.Data.(string); ok {
+		if len(s) > 60 {
+			s = s[:60] + "..."
+		}
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v.Data)
+}
+
+func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
+	fmt.Fprintf(w, "%s: %s, %s\n", r.Path, r.Format, humanBytes(r.FileBytes))
+	if c := r.Config; c != nil {
+		fmt.Fprintf(w, "architecture: %s\n", r.Arch)
+		fmt.Fprintf(w, "config: dim %d, layers %d, heads %s, kv heads %s, ffn %s, head dim %d, vocab %d, context %d, eps %g, rope base %g, tied %v\n",
+			c.Dim, c.Layers, perLayer(c.Heads), perLayer(c.KVHeads), perLayer(c.FFN), c.HeadDim, c.Vocab, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings)
+	} else if r.ModelError != "" {
+		fmt.Fprintf(w, "model: not readable as a llama-family model: %s\n", r.ModelError)
+	}
+	if t := r.Tokenizer; t != nil {
+		fmt.Fprintf(w, "tokenizer: %s, %d tokens", t.Model, t.Tokens)
+		if t.Merges > 0 {
+			fmt.Fprintf(w, ", %d merges", t.Merges)
+		}
+		fmt.Fprintf(w, ", bos %d, eos %d\n", t.BOS, t.EOS)
+	}
+	if showMeta && len(r.Metadata) > 0 {
+		keys := make([]string, 0, len(r.Metadata))
+		for k := range r.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "metadata:")
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s = %s\n", k, r.Metadata[k])
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "tensor\tshape\ttype\tbytes\t")
+	for _, t := range r.Tensors {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t\n", t.Name, shapeString(t.Shape), t.Type, t.Bytes)
+	}
+	tw.Flush()
+	var types []string
+	for k, n := range r.TensorTypes {
+		types = append(types, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "total: %d tensors (%s), %d parameters, %s, %.3f bits per weight\n",
+		r.Totals.Tensors, strings.Join(types, ", "), r.Totals.Params, humanBytes(r.Totals.Bytes), r.Totals.BitsPerWeight)
+}
+
+func perLayer(v []int) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	for _, x := range v[1:] {
+		if x != v[0] {
+			return fmt.Sprint(v)
+		}
+	}
+	return fmt.Sprint(v[0])
+}
+
+func shapeString(s []int64) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

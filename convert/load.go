@@ -1,0 +1,443 @@
+// Package convert turns any checkpoint shrink reads into a llama-family model
+// view (configuration, vocabulary, tensors under their GGUF names and in
+// GGUF row order) and writes that view as a GGUF file or a Hugging Face
+// safetensors folder, one tensor at a time so memory stays bounded by the
+// largest tensor.
+//
+// Hugging Face checkpoints rotate the two halves of each attention head
+// (rotate-half RoPE) while GGUF's llama architecture rotates adjacent pairs;
+// the rows of attn_q and attn_k are reordered on the way in and restored on
+// the way out (as llama.cpp's convert_hf_to_gguf.py does, LlamaModel.permute).
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/format/llama2c"
+	"github.com/shrink-llm/shrink/format/safetensors"
+	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// Model is a checkpoint seen as a llama-family model.
+type Model struct {
+	Path    string        // the path it was opened from
+	Format  string        // "gguf", "safetensors" or "llama2c"
+	Src     format.Source // the open container
+	Config  *model.Config
+	Vocab   *model.Vocab   // nil when the checkpoint carries no tokenizer
+	Meta    *gguf.Metadata // the source's GGUF metadata, nil for other formats
+	Tensors []Tensor       // in output order, under GGUF names
+	byName  map[string]int
+}
+
+// Tensor is one tensor of a Model.
+type Tensor struct {
+	Name    string       // GGUF name
+	SrcName string       // name in the source container
+	Type    format.DType // stored type in the source
+	Shape   []int64      // ggml order (Shape[0] innermost)
+	// permuteHeads > 0 means the source rows are in Hugging Face
+	// rotate-half order and are reordered for this many heads on read.
+	permuteHeads int
+}
+
+// Info returns the tensor's description in GGUF terms.
+func (t Tensor) Info() format.TensorInfo {
+	return format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
+}
+
+// Options adjust Load.
+type Options struct {
+	// Tokenizer is a tokenizer file (tokenizer.model, tokenizer.json or a
+	// llama2.c tokenizer.bin) used instead of the one found with the model.
+	Tokenizer string
+}
+
+// Load opens the checkpoint at path (GGUF file, safetensors file or Hugging
+// Face folder, llama2.c checkpoint) and describes it as a llama-family model.
+func Load(path string, opt Options) (*Model, error) {
+	f, err := format.Detect(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Path: path, Format: f.Name}
+	switch f.Name {
+	case "gguf":
+		err = m.loadGGUF(path)
+	case "safetensors", "safetensors-folder":
+		m.Format = "safetensors"
+		err = m.loadHF(path)
+	case "llama2c":
+		err = m.loadLlama2c(path, opt.Tokenizer)
+	default:
+		err = fmt.Errorf("%s: format %s cannot be read as a model", path, f.Name)
+	}
+	if err == nil && opt.Tokenizer != "" && f.Name != "llama2c" {
+		m.Vocab, err = loadTokenizerFile(opt.Tokenizer, m.Config.VocabSize)
+	}
+	if err == nil {
+		err = m.check()
+	}
+	if err != nil {
+		if m.Src != nil {
+			m.Src.Close()
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close releases the files behind the model.
+func (m *Model) Close() error { return m.Src.Close() }
+
+// Tensor returns the tensor with the given GGUF name.
+func (m *Model) Tensor(name string) (Tensor, bool) {
+	i, ok := m.byName[name]
+	if !ok {
+		return Tensor{}, false
+	}
+	return m.Tensors[i], true
+}
+
+func (m *Model) add(t Tensor) {
+	if m.byName == nil {
+		m.byName = make(map[string]int)
+	}
+	m.byName[t.Name] = len(m.Tensors)
+	m.Tensors = append(m.Tensors, t)
+}
+
+func (m *Model) loadGGUF(path string) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return err
+	}
+	m.Src = f
+	m.Meta = &f.Metadata
+	if m.Config, err = model.ConfigFromGGUF(&f.Metadata); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if _, ok := f.Metadata.String("tokenizer.ggml.model"); ok {
+		if m.Vocab, err = model.VocabFromGGUF(&f.Metadata); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	for _, t := range f.Tensors() {
+		m.add(Tensor{Name: t.Name, SrcName: t.Name, Type: t.Type, Shape: t.Shape})
+	}
+	_, hasOutput := m.byName["output.weight"]
+	m.Config.TiedEmbeddings = !hasOutput
+	return nil
+}
+
+func (m *Model) loadHF(path string) error {
+	dir := path
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	var src interface {
+		format.Source
+	}
+	var readFile func(string) ([]byte, error)
+	if dir == path {
+		fo, err := safetensors.OpenFolder(dir)
+		if err != nil {
+			return err
+		}
+		src, readFile = fo, fo.ReadFile
+	} else {
+		f, err := safetensors.Open(path)
+		if err != nil {
+			return err
+		}
+		src = f
+		readFile = func(name string) ([]byte, error) { return readSmall(filepath.Join(dir, name)) }
+	}
+	m.Src = src
+	cfgJSON, err := readFile("config.json")
+	if err != nil {
+		return fmt.Errorf("%s: a Hugging Face checkpoint needs config.json beside its safetensors: %w", path, err)
+	}
+	if m.Config, err = model.ConfigFromHF(cfgJSON); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	if data, err := readFile("tokenizer.model"); err == nil {
+		if m.Vocab, err = model.VocabFromSentencePiece(data); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, "tokenizer.model"), err)
+		}
+	} else if data, err := readFile("tokenizer.json"); err == nil {
+		if m.Vocab, err = model.VocabFromTokenizerJSON(data); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, "tokenizer.json"), err)
+		}
+	}
+	c := m.Config
+	for _, t := range src.Tensors() {
+		name, ok := model.GGUFName(t.Name)
+		if !ok {
+			if strings.HasSuffix(t.Name, "rotary_emb.inv_freq") {
+				continue // recomputed from rope_theta, as llama.cpp's converter does
+			}
+			return &format.FormatError{File: path, Tensor: t.Name, Offset: -1, Msg: "no GGUF name for this tensor (not a llama-family weight)"}
+		}
+		tt := Tensor{Name: name, SrcName: t.Name, Type: t.Type, Shape: t.Shape}
+		if !c.RopeNeox {
+			if l, kind, ok := qkLayer(name); ok {
+				if kind == "q" {
+					tt.permuteHeads = c.Heads[l]
+				} else {
+					tt.permuteHeads = c.KVHeads[l]
+				}
+			}
+		}
+		m.add(tt)
+	}
+	if _, ok := m.byName["output.weight"]; !ok {
+		c.TiedEmbeddings = true
+	}
+	return nil
+}
+
+// qkLayer reports whether name is a q or k projection (weight or bias) of a
+// layer, and which.
+func qkLayer(name string) (layer int, kind string, ok bool) {
+	var suffix string
+	if _, err := fmt.Sscanf(name, "blk.%d.attn_%s", &layer, &suffix); err != nil {
+		return 0, "", false
+	}
+	switch suffix {
+	case "q.weight", "q.bias":
+		return layer, "q", true
+	case "k.weight", "k.bias":
+		return layer, "k", true
+	}
+	return 0, "", false
+}
+
+func (m *Model) loadLlama2c(path, tokPath string) error {
+	f, err := llama2c.Open(path)
+	if err != nil {
+		return err
+	}
+	m.Src = f
+	h := f.Header
+	m.Config = model.ConfigFromLlama2c(h.Dim, h.HiddenDim, h.Layers, h.Heads, h.KVHeads, h.VocabSize, h.SeqLen)
+	m.Config.TiedEmbeddings = h.SharedClassifier
+	tok := f.Tokenizer
+	if tokPath != "" {
+		if tok, err = llama2c.OpenTokenizer(tokPath, h.VocabSize); err != nil {
+			return err
+		}
+	}
+	if tok != nil {
+		m.Vocab = model.VocabFromLlama2c(tok.Pieces, tok.Scores)
+	}
+	for _, t := range f.Tensors() {
+		m.add(Tensor{Name: t.Name, SrcName: t.Name, Type: t.Type, Shape: t.Shape})
+	}
+	return nil
+}
+
+// loadTokenizerFile reads a tokenizer given on the command line.
+func loadTokenizerFile(path string, vocabSize int) (*model.Vocab, error) {
+	base := filepath.Base(path)
+	switch {
+	case strings.HasSuffix(base, ".json"):
+		data, err := readSmall(path)
+		if err != nil {
+			return nil, err
+		}
+		v, err := model.VocabFromTokenizerJSON(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return v, nil
+	case strings.HasSuffix(base, ".model"):
+		data, err := readSmall(path)
+		if err != nil {
+			return nil, err
+		}
+		v, err := model.VocabFromSentencePiece(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return v, nil
+	case strings.HasSuffix(base, ".gguf"):
+		f, err := gguf.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		v, err := model.VocabFromGGUF(&f.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return v, nil
+	default: // llama2.c tokenizer.bin
+		t, err := llama2c.OpenTokenizer(path, vocabSize)
+		if err != nil {
+			return nil, err
+		}
+		return model.VocabFromLlama2c(t.Pieces, t.Scores), nil
+	}
+}
+
+const maxSmallFile = 64 << 20
+
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSmallFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxSmallFile)
+	}
+	return data, nil
+}
+
+// check verifies that the tensors fit the configuration: every tensor the
+// llama architecture needs is present with the shape the config implies, and
+// nothing unexpected is there.
+func (m *Model) check() error {
+	c := m.Config
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", m.Path, err)
+	}
+	want := ExpectedShapes(c)
+	for name, shape := range want {
+		t, ok := m.byName[name]
+		if !ok {
+			if name == "output.weight" && c.TiedEmbeddings {
+				continue
+			}
+			return &format.FormatError{File: m.Path, Tensor: name, Offset: -1, Msg: "tensor missing for the model's configuration"}
+		}
+		if !equalShape(m.Tensors[t].Shape, shape) {
+			return &format.FormatError{File: m.Path, Tensor: name, Offset: -1,
+				Msg: fmt.Sprintf("shape %v does not fit the configuration (expected %v)", m.Tensors[t].Shape, shape)}
+		}
+	}
+	for _, t := range m.Tensors {
+		if _, ok := want[t.Name]; !ok {
+			return &format.FormatError{File: m.Path, Tensor: t.Name, Offset: -1, Msg: "unexpected tensor for a " + c.Arch + " model"}
+		}
+	}
+	if m.Vocab != nil && len(m.Vocab.Tokens) != c.VocabSize {
+		return fmt.Errorf("%s: tokenizer has %d tokens but the model's embedding has %d rows", m.Path, len(m.Vocab.Tokens), c.VocabSize)
+	}
+	return nil
+}
+
+// ExpectedShapes returns the GGUF tensors a llama-family model with config c
+// has, with their shapes in ggml order (spec §1c). output.weight is listed
+// even for tied models; optional biases are listed when c.QKVBias.
+func ExpectedShapes(c *model.Config) map[string][]int64 {
+	d, v := int64(c.Dim), int64(c.VocabSize)
+	want := map[string][]int64{
+		"token_embd.weight":  {d, v},
+		"output_norm.weight": {d},
+		"output.weight":      {d, v},
+	}
+	hd := int64(c.HeadDim)
+	for l := 0; l < c.Layers; l++ {
+		q, kv, ff := int64(c.Heads[l])*hd, int64(c.KVHeads[l])*hd, int64(c.FFN[l])
+		p := fmt.Sprintf("blk.%d.", l)
+		want[p+"attn_norm.weight"] = []int64{d}
+		want[p+"attn_q.weight"] = []int64{d, q}
+		want[p+"attn_k.weight"] = []int64{d, kv}
+		want[p+"attn_v.weight"] = []int64{d, kv}
+		want[p+"attn_output.weight"] = []int64{q, d}
+		want[p+"ffn_norm.weight"] = []int64{d}
+		want[p+"ffn_gate.weight"] = []int64{d, ff}
+		want[p+"ffn_up.weight"] = []int64{d, ff}
+		want[p+"ffn_down.weight"] = []int64{ff, d}
+		if c.QKVBias {
+			want[p+"attn_q.bias"] = []int64{q}
+			want[p+"attn_k.bias"] = []int64{kv}
+			want[p+"attn_v.bias"] = []int64{kv}
+		}
+	}
+	return want
+}
+
+func equalShape(a, b []int64) bool {
+	// Trailing dimensions of 1 are not significant (ggml drops them).
+	for len(a) > 1 && a[len(a)-1] == 1 {
+		a = a[:len(a)-1]
+	}
+	for len(b) > 1 && b[len(b)-1] == 1 {
+		b = b[:len(b)-1]
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadRaw returns the tensor's bytes in its stored type, rows in GGUF order.
+func (m *Model) ReadRaw(t Tensor) ([]byte, error) {
+	r, err := m.Src.TensorData(t.SrcName)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, r.Size())
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, &format.FormatError{File: m.Path, Tensor: t.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
+	}
+	if t.permuteHeads > 0 {
+		out := make([]byte, len(buf))
+		hd := int(t.Shape[len(t.Shape)-1]) / t.permuteHeads
+		rowBytes := len(buf) / int(t.Rows())
+		if len(t.Shape) == 1 { // a bias: each element is a row
+			hd = int(t.Shape[0]) / t.permuteHeads
+			rowBytes = len(buf) / int(t.Shape[0])
+		}
+		if err := model.PermuteQK(out, buf, t.permuteHeads, hd, rowBytes); err != nil {
+			return nil, fmt.Errorf("%s: tensor %s: %w", m.Path, t.SrcName, err)
+		}
+		buf = out
+	}
+	return buf, nil
+}
+
+// Rows returns the number of rows of the tensor.
+func (t Tensor) Rows() int64 { return t.Info().Rows() }
+
+// ReadFloat32 returns the tensor's values as float32, rows in GGUF order,
+// dequantizing quantized types.
+func (m *Model) ReadFloat32(t Tensor) ([]float32, error) {
+	raw, err := m.ReadRaw(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, t.Info().NumElements())
+	switch t.Type {
+	case format.F32, format.F16, format.BF16, format.F64:
+		err = format.DecodeFloats(t.Type, raw, out)
+	default:
+		err = quantize.DecodeRow(t.Type, out, raw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %s: %w", m.Path, t.SrcName, err)
+	}
+	return out, nil
+}
+
+var errNoVocab = errors.New("the checkpoint carries no tokenizer; give one with --tokenizer")
