@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"testing/fstest"
 
 	"github.com/shrink-llm/shrink/format"
 )
@@ -23,6 +24,12 @@ func seeds(t testing.TB) map[string][]byte {
 		"handmade.safetensors": hdr(` {"b\u00e9" : {"data_offsets":[0,2], "dtype":"I8","shape":[2],"extra":[1,{"x":2}]},
 			"z":{"dtype":"BF16","shape":[0,3],"data_offsets":[2,2]}, "__metadata__":null,
 			"c":{"dtype":"F16","shape":[1,1],"data_offsets":[2,4]}}`[1:]+"\t\r\n ", 4),
+		// The index of a folder made of small.safetensors and
+		// handmade.safetensors, for FuzzIndex.
+		"index.json": []byte(`{"metadata": {"total_size": 166}, "weight_map": {"w.f32": "small.safetensors",
+  "w.f16": "small.safetensors", "w.bf16": "small.safetensors", "b\u00e9": "handmade.safetensors",
+  "z": "handmade.safetensors", "c": "handmade.safetensors"}}
+`),
 	}
 }
 
@@ -43,6 +50,9 @@ func TestSeeds(t *testing.T) {
 		}
 		if !bytes.Equal(got, data) {
 			t.Errorf("%s is stale (run go test -update)", path)
+		}
+		if filepath.Ext(name) != ".safetensors" {
+			continue
 		}
 		if _, err := NewReader(bytes.NewReader(got), int64(len(got))); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -120,6 +130,60 @@ func FuzzReader(f *testing.F) {
 		}
 		if r2.DataOffset()%8 != 0 {
 			t.Fatalf("data offset %d not aligned to 8", r2.DataOffset())
+		}
+	})
+}
+
+// FuzzIndex opens a folder of two fixed shards with an arbitrary index.
+func FuzzIndex(f *testing.F) {
+	var shards [2][]byte
+	for i, name := range []string{"small.safetensors", "handmade.safetensors"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		shards[i] = data
+	}
+	index, err := os.ReadFile("testdata/index.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	m := fstest.MapFS{
+		"small.safetensors":    {Data: shards[0]},
+		"handmade.safetensors": {Data: shards[1]},
+	}
+	d, err := NewFolder(m)
+	if err != nil || len(d.Tensors()) != 6 {
+		f.Fatalf("folder without index: %v", err)
+	}
+	f.Add(index)
+	f.Fuzz(func(t *testing.T, index []byte) {
+		m := fstest.MapFS{
+			"small.safetensors":    {Data: shards[0]},
+			"handmade.safetensors": {Data: shards[1]},
+			IndexName:              {Data: index},
+		}
+		d, err := NewFolder(m)
+		if err != nil {
+			if !errors.Is(err, format.ErrFormat) {
+				t.Fatalf("error %v is not format.ErrFormat", err)
+			}
+			return
+		}
+		defer d.Close()
+		n := 0
+		for _, s := range d.Shards() {
+			sf, _ := NewReader(bytes.NewReader(m[s].Data), int64(len(m[s].Data)))
+			n += len(sf.Tensors())
+		}
+		ts := d.Tensors()
+		if len(ts) != n {
+			t.Fatalf("%d tensors, shards hold %d", len(ts), n)
+		}
+		for _, x := range ts {
+			if sr, err := d.TensorData(x.Name); err != nil || sr.Size() != x.Bytes() {
+				t.Fatalf("%s: %v", x.Name, err)
+			}
 		}
 	})
 }
