@@ -12,7 +12,7 @@ import (
 type tokenizerJSON struct {
 	Model struct {
 		Type         string            `json:"type"`
-		Vocab        map[string]int64  `json:"vocab"`
+		Vocab        json.RawMessage   `json:"vocab"`
 		Merges       []json.RawMessage `json:"merges"`
 		ByteFallback bool              `json:"byte_fallback"`
 		UnkToken     *string           `json:"unk_token"`
@@ -140,7 +140,11 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 	if t.Model.Type != "BPE" {
 		return nil, fmt.Errorf("%w: tokenizer.json model type %q (only BPE)", ErrUnsupported, t.Model.Type)
 	}
-	count := len(t.Model.Vocab) + len(t.AddedTokens)
+	var vocab map[string]int64
+	if err := json.Unmarshal(t.Model.Vocab, &vocab); err != nil {
+		return nil, vocabErr("tokenizer.json: model.vocab: %v", err)
+	}
+	count := len(vocab) + len(t.AddedTokens)
 	if count == 0 {
 		return nil, vocabErr("tokenizer.json: empty vocabulary")
 	}
@@ -152,7 +156,7 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 		maxID = max(maxID, id)
 		return nil
 	}
-	for tok, id := range t.Model.Vocab {
+	for tok, id := range vocab {
 		if err := check(id, tok); err != nil {
 			return nil, err
 		}
@@ -167,7 +171,7 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 	v.Tokens = make([]string, n)
 	v.Types = make([]int32, n)
 	set := make([]bool, n)
-	for tok, id := range t.Model.Vocab {
+	for tok, id := range vocab {
 		if set[id] {
 			return nil, vocabErr("tokenizer.json: id %d used by %q and %q", id, v.Tokens[id], tok)
 		}
@@ -205,7 +209,7 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 	byteLevel := t.PreTokenizer.has("ByteLevel") || t.Decoder.has("ByteLevel")
 	spm := t.Model.ByteFallback
 	if !spm && !byteLevel {
-		for tok := range t.Model.Vocab {
+		for tok := range vocab {
 			if strings.Contains(tok, "▁") {
 				spm = true
 				break
@@ -219,7 +223,7 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 		v.AddSpacePrefix = t.Normalizer.hasPrepend() || t.PreTokenizer.has("Metaspace")
 		spmScores(v, merges)
 		if t.Model.UnkToken != nil {
-			if id, ok := t.Model.Vocab[*t.Model.UnkToken]; ok {
+			if id, ok := vocab[*t.Model.UnkToken]; ok {
 				v.UNK = int32(id)
 				v.Types[id] = TokenUnknown
 			}
@@ -243,7 +247,7 @@ func VocabFromTokenizerJSON(data []byte) (*Vocab, error) {
 				v.BOS, v.AddBOS = int32(a.ID), true
 			}
 		}
-		if id, ok := t.Model.Vocab[bos]; ok && v.BOS < 0 {
+		if id, ok := vocab[bos]; ok && v.BOS < 0 {
 			v.BOS, v.AddBOS = int32(id), true
 		}
 	}
