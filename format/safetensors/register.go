@@ -74,3 +74,8 @@ func openFolderSource(path string) (format.Source, error) {
 	}
 	return d, nil
 }
+
+var (
+	_ format.Source = (*File)(nil)
+	_ format.Source = (*Folder)(nil)
+)
