@@ -12,7 +12,6 @@ import (
 	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/model"
-	"github.com/shrink-llm/shrink/quantize"
 )
 
 // FileType returns the llama_ftype number GGUF's general.file_type uses for
@@ -77,33 +76,6 @@ func PlanDType(m *Model, dtype format.DType, keep bool) []Plan {
 	return plans
 }
 
-// Encode produces the bytes of tensor p in its output type.
-func (m *Model) Encode(p Plan) ([]byte, error) {
-	if p.Out == p.Type {
-		return m.ReadRaw(p.Tensor)
-	}
-	x, err := m.ReadFloat32(p.Tensor)
-	if err != nil {
-		return nil, err
-	}
-	info := format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
-	n := info.Bytes()
-	if n < 0 {
-		return nil, fmt.Errorf("tensor %s: shape %v does not fit type %s", p.Name, p.Shape, p.Out)
-	}
-	out := make([]byte, n)
-	switch p.Out {
-	case format.F32, format.F16, format.BF16:
-		err = format.EncodeFloats(p.Out, x, out)
-	default:
-		err = quantize.EncodeRow(p.Out, out, x, nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("tensor %s: %w", p.Name, err)
-	}
-	return out, nil
-}
-
 // GGUFMetadata returns the metadata of the output GGUF: the source's GGUF
 // keys when it was a GGUF file (so nothing is lost), then the architecture
 // and tokenizer keys from the model, general.file_type for ftype, and
@@ -159,11 +131,11 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 		if progress != nil {
 			progress(i, p)
 		}
-		data, err := m.Encode(p)
+		r, err := m.Open(p, false)
 		if err != nil {
 			return err
 		}
-		if err := w.WriteTensor(data); err != nil {
+		if err := w.CopyTensor(r); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
 	}
@@ -240,27 +212,11 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 		return err
 	}
 	for _, t := range ts {
-		data, err := m.Encode(t.Plan)
+		r, err := m.Open(t.Plan, true)
 		if err != nil {
 			return err
 		}
-		if l, kind, ok := qkLayer(t.Name); ok && !c.RopeNeox {
-			heads := c.Heads[l]
-			if kind == "k" {
-				heads = c.KVHeads[l]
-			}
-			out := make([]byte, len(data))
-			rows := int(t.Shape[len(t.Shape)-1])
-			rowBytes := len(data) / rows
-			if len(t.Shape) == 1 {
-				rows, rowBytes = int(t.Shape[0]), len(data)/int(t.Shape[0])
-			}
-			if err := model.UnpermuteQK(out, data, heads, rows/heads, rowBytes); err != nil {
-				return fmt.Errorf("tensor %s: %w", t.Name, err)
-			}
-			data = out
-		}
-		if err := w.WriteTensor(data); err != nil {
+		if err := w.CopyTensor(r); err != nil {
 			return fmt.Errorf("tensor %s: %w", t.hfName, err)
 		}
 	}

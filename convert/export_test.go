@@ -1,0 +1,9 @@
+package convert
+
+// SetChunkBytes sets the streaming chunk size for a test and returns a
+// function restoring it.
+func SetChunkBytes(n int64) (restore func()) {
+	old := chunkBytes
+	chunkBytes = n
+	return func() { chunkBytes = old }
+}
