@@ -39,7 +39,7 @@ type Folder struct {
 	where   map[string]int // tensor name -> shard index
 }
 
-// OpenFolder opens the model folder at path.
+// OpenFolder opens the model folder dir, read through os.DirFS.
 func OpenFolder(dir string) (*Folder, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
