@@ -372,6 +372,18 @@ func TestVocabGGUFFiles(t *testing.T) {
 					v.Omit != KeyAddSpacePrefix|KeyRemoveExtraWhitespace {
 					t.Errorf("llama-spm: %d tokens, bos %d pad %d omit %b", len(v.Tokens), v.BOS, v.PAD, v.Omit)
 				}
+				// The file also carries LLaMA 7B's hyperparameters.
+				c, err := ConfigFromGGUF(&f.Metadata)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Dim != 4096 || c.Layers != 32 || c.FFN[31] != 11008 || c.Heads[0] != 32 || c.KVHeads[0] != 32 ||
+					c.HeadDim != 128 || c.VocabSize != 32000 || c.Context != 4096 || c.NormEps != 1e-5 || c.RopeBase != 10000 {
+					t.Errorf("llama-spm config: %+v", c)
+				}
+				if p := c.Params(); p != 6738415616 { // LLaMA-2 7B
+					t.Errorf("Params = %d, want 6738415616", p)
+				}
 			case "ggml-vocab-gpt-2.gguf":
 				if len(v.Tokens) != 50257 || len(v.Merges) != 50000 || v.Merges[0] != "Ġ t" || v.Scores != nil ||
 					v.BOS != 50256 || v.UNK != -1 || v.Pre != "gpt-2" {
