@@ -1,0 +1,328 @@
+// Package engine is shrink's reference runtime for the llama model family: it
+// runs the forward pass of a checkpoint on its weights as stored (F32, F16,
+// BF16 or any GGML block type that internal/kernel multiplies), keeps a
+// key/value cache for incremental decoding, samples tokens, and lets callers
+// watch the input of every linear layer and the residual stream.
+//
+// The computation follows llama.cpp's llama architecture graph
+// (src/llama-model.cpp, llm_build_llama; qwen2 adds q/k/v biases and NeoX
+// RoPE): for every block
+//
+//	h = x + Wo · attention(rope(Wq·rmsnorm(x)), rope(Wk·rmsnorm(x)), Wv·rmsnorm(x))
+//	x = h + Wdown · (silu(Wgate·rmsnorm(h)) ⊙ Wup·rmsnorm(h))
+//
+// with grouped-query attention (each key/value head serves Heads/KVHeads query
+// heads), a causal mask, and RMSNorm y = x/sqrt(mean(x²)+eps)·w. RoPE rotates
+// adjacent pairs (2i, 2i+1) of every head (GGUF llama, LLAMA_ROPE_TYPE_NORM)
+// or the two halves (i, i+d/2) (NeoX, qwen2) by angle pos·base^(-2i/d),
+// divided by the linear scaling factor or by llama3's per-frequency factors
+// (rope_freqs.weight). The logits are output·rmsnorm(x), output being
+// token_embd when the model ties its embeddings. Per-layer head and
+// feed-forward counts may differ (pruned models).
+//
+// As llama.cpp does on CPU, integer-dot-product weight types multiply against
+// activations quantized to 8-bit blocks (Q8_0-style for the 32-element types,
+// Q8_K for K-quants), float weights against float32 activations. Products are
+// split across goroutines by output rows.
+//
+// A GGUF file is memory-mapped read-only where the platform allows, so loading
+// is instant and the weights are paged in on use; other checkpoints are read
+// into memory through package convert.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/kernel"
+	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// Sentinel errors of package engine.
+var (
+	// ErrModel reports a model whose configuration and tensors do not fit
+	// together (missing tensor, wrong shape, unsupported type).
+	ErrModel = errors.New("engine: invalid model")
+	// ErrContext reports a forward pass beyond the session's context size.
+	ErrContext = errors.New("engine: context full")
+	// ErrToken reports a token id outside the vocabulary.
+	ErrToken = errors.New("engine: token out of range")
+)
+
+// Tensor is one weight handed to NewModel: GGUF name, type, shape in ggml
+// order (Shape[0] innermost) and exactly Bytes() bytes of data in GGUF row
+// order.
+type Tensor struct {
+	Name  string
+	Type  format.DType
+	Shape []int64
+	Data  []byte
+}
+
+// Options adjust how a model is loaded and run.
+type Options struct {
+	// Threads is the number of goroutines a matrix product is split
+	// across; 0 means runtime.NumCPU().
+	Threads int
+	// Tokenizer is a tokenizer file used instead of the checkpoint's own
+	// (non-GGUF inputs only; see convert.Options).
+	Tokenizer string
+	// NoMmap reads a GGUF file's tensors into memory instead of mapping it.
+	NoMmap bool
+}
+
+// weight is one matrix: rows of cols elements of typ, rowBytes bytes each.
+type weight struct {
+	name       string
+	typ        format.DType
+	rows, cols int
+	rowBytes   int
+	data       []byte
+}
+
+type layer struct {
+	attnNorm, ffnNorm   []float32
+	q, k, v, o          weight
+	gate, up, down      weight
+	bq, bk, bv, bo      []float32 // nil when absent
+	bGate, bUp, bDown   []float32 // nil when absent
+	heads, kvHeads, ffn int
+}
+
+// Model is a loaded llama-family model ready to run. It is safe for
+// concurrent use by several Sessions.
+type Model struct {
+	// Config is the model's configuration.
+	Config *model.Config
+	// Vocab is the tokenizer data, nil when the checkpoint has none.
+	Vocab *model.Vocab
+
+	tokEmbd   weight
+	output    weight
+	outNorm   []float32
+	layers    []layer
+	ropeDiv   []float32 // per-frequency divisors (llama3 / rope_freqs), nil if none
+	ropeScale float32   // position multiplier (1/linear factor)
+	threads   int
+	kern      *kernel.Impl
+	close     func() error
+}
+
+// Threads returns the number of goroutines a product is split across.
+func (m *Model) Threads() int { return m.threads }
+
+// SetThreads changes the number of goroutines (n <= 0: all cores).
+func (m *Model) SetThreads(n int) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	m.threads = n
+}
+
+// Close releases the file mapping or memory behind the model. The model
+// must not be used afterwards.
+func (m *Model) Close() error {
+	if m.close != nil {
+		err := m.close()
+		m.close = nil
+		return err
+	}
+	return nil
+}
+
+func modelErr(tensor, format_ string, args ...any) error {
+	msg := fmt.Sprintf(format_, args...)
+	if tensor != "" {
+		return fmt.Errorf("%w: tensor %s: %s", ErrModel, tensor, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrModel, msg)
+}
+
+func shapeString(s []int64) string { return fmt.Sprint(s) }
+
+// NewModel builds a model from its configuration and tensors. It checks that
+// every tensor the configuration implies is present with the expected shape
+// (ggml order) and a supported type, and that the data has the right length;
+// an inconsistency is reported with the tensor's name, the expected and the
+// found shape. output.weight may be absent (tied embeddings);
+// rope_freqs.weight is optional; other extra tensors are ignored. Tensor data
+// is used in place, not copied.
+func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Options) (*Model, error) {
+	if cfg == nil {
+		return nil, modelErr("", "no configuration")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	byName := make(map[string]*Tensor, len(tensors))
+	for i := range tensors {
+		byName[tensors[i].Name] = &tensors[i]
+	}
+	c := cfg.Clone()
+	m := &Model{Config: c, Vocab: vocab, kern: kernel.Active(), ropeScale: 1}
+	m.SetThreads(opt.Threads)
+	if vocab != nil && len(vocab.Tokens) != 0 && len(vocab.Tokens) != c.VocabSize {
+		return nil, modelErr("", "vocabulary has %d tokens, config.VocabSize %d", len(vocab.Tokens), c.VocabSize)
+	}
+
+	get := func(name string, shape ...int64) (*Tensor, error) {
+		t := byName[name]
+		if t == nil {
+			return nil, modelErr(name, "missing (expected shape %v)", shape)
+		}
+		if !equalShape(t.Shape, shape) {
+			return nil, modelErr(name, "shape %s, expected %s", shapeString(t.Shape), shapeString(shape))
+		}
+		info := format.TensorInfo{Name: name, Type: t.Type, Shape: t.Shape}
+		nb := info.Bytes()
+		if nb < 0 {
+			return nil, modelErr(name, "type %s does not fit shape %v (row length not a multiple of the block size %d)", t.Type, t.Shape, t.Type.BlockSize())
+		}
+		if int64(len(t.Data)) != nb {
+			return nil, modelErr(name, "%d data bytes, expected %d", len(t.Data), nb)
+		}
+		return t, nil
+	}
+	mat := func(name string, cols, rows int) (weight, error) {
+		t, err := get(name, int64(cols), int64(rows))
+		if err != nil {
+			return weight{}, err
+		}
+		if !kernel.Supported(t.Type) {
+			return weight{}, modelErr(name, "type %s has no matrix kernel", t.Type)
+		}
+		rb, _ := t.Type.RowBytes(int64(cols))
+		return weight{name: name, typ: t.Type, rows: rows, cols: cols, rowBytes: int(rb), data: t.Data}, nil
+	}
+	vec := func(name string, n int, optional bool) ([]float32, error) {
+		if optional && byName[name] == nil {
+			return nil, nil
+		}
+		t, err := get(name, int64(n))
+		if err != nil {
+			return nil, err
+		}
+		switch t.Type {
+		case format.F32, format.F16, format.BF16:
+		default:
+			return nil, modelErr(name, "1-D tensor of type %s, expected F32, F16 or BF16", t.Type)
+		}
+		out := make([]float32, n)
+		if err := format.DecodeFloats(t.Type, t.Data, out); err != nil {
+			return nil, modelErr(name, "%v", err)
+		}
+		return out, nil
+	}
+
+	var err error
+	D, V := c.Dim, c.VocabSize
+	if m.tokEmbd, err = mat("token_embd.weight", D, V); err != nil {
+		return nil, err
+	}
+	if _, ok := quantize.CodecFor(m.tokEmbd.typ); !ok {
+		return nil, modelErr("token_embd.weight", "type %s cannot be decoded", m.tokEmbd.typ)
+	}
+	if byName["output.weight"] != nil {
+		if m.output, err = mat("output.weight", D, V); err != nil {
+			return nil, err
+		}
+		c.TiedEmbeddings = false
+	} else {
+		m.output = m.tokEmbd
+		c.TiedEmbeddings = true
+	}
+	if m.outNorm, err = vec("output_norm.weight", D, false); err != nil {
+		return nil, err
+	}
+	if t := byName["rope_freqs.weight"]; t != nil {
+		if m.ropeDiv, err = vec("rope_freqs.weight", c.RopeDim/2, false); err != nil {
+			return nil, err
+		}
+	} else if f := c.RopeFreqs(); f != nil {
+		m.ropeDiv = f
+	}
+	if s := c.RopeScaling; s != nil {
+		switch s.Type {
+		case "linear":
+			if s.Factor > 0 {
+				m.ropeScale = 1 / s.Factor
+			}
+		case "llama3":
+		default:
+			return nil, fmt.Errorf("%w: rope scaling type %q is not supported (linear and llama3 are)", model.ErrUnsupported, s.Type)
+		}
+	}
+	for _, d := range m.ropeDiv {
+		if !(d > 0) || math.IsInf(float64(d), 0) {
+			return nil, modelErr("rope_freqs.weight", "factor %g is not a positive number", d)
+		}
+	}
+	m.layers = make([]layer, c.Layers)
+	for i := range m.layers {
+		L := &m.layers[i]
+		p := fmt.Sprintf("blk.%d.", i)
+		L.heads, L.kvHeads, L.ffn = c.Heads[i], c.KVHeads[i], c.FFN[i]
+		qd, kd, F := c.QDim(i), c.KVDim(i), c.FFN[i]
+		steps := []struct {
+			dst        *weight
+			name       string
+			cols, rows int
+		}{
+			{&L.q, "attn_q", D, qd}, {&L.k, "attn_k", D, kd}, {&L.v, "attn_v", D, kd},
+			{&L.o, "attn_output", qd, D}, {&L.gate, "ffn_gate", D, F}, {&L.up, "ffn_up", D, F},
+			{&L.down, "ffn_down", F, D},
+		}
+		for _, s := range steps {
+			if *s.dst, err = mat(p+s.name+".weight", s.cols, s.rows); err != nil {
+				return nil, err
+			}
+		}
+		if L.attnNorm, err = vec(p+"attn_norm.weight", D, false); err != nil {
+			return nil, err
+		}
+		if L.ffnNorm, err = vec(p+"ffn_norm.weight", D, false); err != nil {
+			return nil, err
+		}
+		biases := []struct {
+			dst  *[]float32
+			name string
+			n    int
+			req  bool
+		}{
+			{&L.bq, "attn_q", qd, c.QKVBias}, {&L.bk, "attn_k", kd, c.QKVBias}, {&L.bv, "attn_v", kd, c.QKVBias},
+			{&L.bo, "attn_output", D, c.OutBias}, {&L.bGate, "ffn_gate", F, c.FFNBias},
+			{&L.bUp, "ffn_up", F, c.FFNBias}, {&L.bDown, "ffn_down", D, c.FFNBias},
+		}
+		for _, b := range biases {
+			if *b.dst, err = vec(p+b.name+".bias", b.n, !b.req); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func equalShape(a, b []int64) bool {
+	// Trailing dimensions of 1 are insignificant (ggml_n_dims).
+	for len(a) > 1 && a[len(a)-1] == 1 {
+		a = a[:len(a)-1]
+	}
+	for len(b) > 1 && b[len(b)-1] == 1 {
+		b = b[:len(b)-1]
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var errEmptyPrompt = errors.New("engine: empty prompt")

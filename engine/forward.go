@@ -1,0 +1,377 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/shrink-llm/shrink/internal/kernel"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// Observer watches a forward pass, for calibration statistics (importance
+// matrices, GPTQ Hessians, pruning scores). The slices passed are only valid
+// during the call and must not be modified. A Session without an observer
+// pays nothing for this hook.
+type Observer interface {
+	// Linear is called with the input of the product with the weight
+	// named name (its GGUF name, e.g. "blk.3.attn_q.weight" or
+	// "output.weight"): rows tokens of cols values, row-major. The input
+	// of q, k and v is the same slice, reported once per weight, as are
+	// the inputs of ffn_gate and ffn_up.
+	Linear(name string, x []float32, rows, cols int)
+	// Residual is called with the residual stream entering block layer
+	// (rows tokens of cols = Dim values); layer == Config.Layers gives the
+	// output of the last block, before the final norm.
+	Residual(layer int, x []float32, rows, cols int)
+}
+
+// Session is one sequence being evaluated: its key/value cache and scratch
+// buffers. A Session is not safe for concurrent use; use one per goroutine.
+type Session struct {
+	// Observer, when not nil, is called during Forward.
+	Observer Observer
+
+	m      *Model
+	ctx    int
+	pos    int
+	kcache [][]float32 // per layer: positions x KVDim
+	vcache [][]float32
+
+	// scratch
+	x, xn, q, k, v, att, o, g, u []float32
+	vecs                         [kernel.ActNone][]kernel.Vec
+	vecSrc                       [kernel.ActNone][]float32 // slice the vecs were made from
+	scores                       [][]float32
+	logits                       []float32
+}
+
+// NewSession starts a sequence of at most ctx tokens (ctx <= 0: the model's
+// context length). The cache grows as tokens arrive.
+func (m *Model) NewSession(ctx int) *Session {
+	if ctx <= 0 {
+		ctx = m.Config.Context
+	}
+	if ctx <= 0 {
+		ctx = 2048
+	}
+	return &Session{
+		m:      m,
+		ctx:    ctx,
+		kcache: make([][]float32, len(m.layers)),
+		vcache: make([][]float32, len(m.layers)),
+	}
+}
+
+// Model returns the session's model.
+func (s *Session) Model() *Model { return s.m }
+
+// Pos returns the number of tokens in the cache (the position of the next
+// token).
+func (s *Session) Pos() int { return s.pos }
+
+// Context returns the session's maximum number of tokens.
+func (s *Session) Context() int { return s.ctx }
+
+// Reset empties the cache so the session can start a new sequence.
+func (s *Session) Reset() { s.pos = 0 }
+
+// Truncate drops the cached tokens from position n on (n <= Pos()).
+func (s *Session) Truncate(n int) {
+	if n >= 0 && n < s.pos {
+		s.pos = n
+	}
+}
+
+// Forward evaluates tokens at the next positions, appending them to the
+// cache, and returns the logits (Config.VocabSize values) after the last one.
+// The slice is reused by the next call.
+func (s *Session) Forward(tokens []int32) ([]float32, error) {
+	return s.forward(tokens, false)
+}
+
+// ForwardAll is Forward returning the logits after every token:
+// len(tokens) rows of Config.VocabSize values. The slice is reused by the
+// next call.
+func (s *Session) ForwardAll(tokens []int32) ([]float32, error) {
+	return s.forward(tokens, true)
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
+	m := s.m
+	c := m.Config
+	T := len(tokens)
+	if T == 0 {
+		return nil, fmt.Errorf("engine: no tokens to evaluate")
+	}
+	if s.pos+T > s.ctx {
+		return nil, fmt.Errorf("%w: %d cached + %d new tokens exceed the context of %d", ErrContext, s.pos, T, s.ctx)
+	}
+	for i, t := range tokens {
+		if t < 0 || int(t) >= c.VocabSize {
+			return nil, fmt.Errorf("%w: token %d (index %d) not in 0..%d", ErrToken, t, i, c.VocabSize-1)
+		}
+	}
+	D := c.Dim
+	s.x = grow(s.x, T*D)
+	s.xn = grow(s.xn, T*D)
+	emb := m.tokEmbd
+	for i, t := range tokens {
+		row := emb.data[int(t)*emb.rowBytes : (int(t)+1)*emb.rowBytes]
+		if err := quantize.DecodeRow(emb.typ, s.x[i*D:(i+1)*D], row); err != nil {
+			return nil, fmt.Errorf("engine: token_embd.weight row %d: %w", t, err)
+		}
+	}
+	for l := range m.layers {
+		if s.Observer != nil {
+			s.Observer.Residual(l, s.x, T, D)
+		}
+		s.block(l, T)
+	}
+	if s.Observer != nil {
+		s.Observer.Residual(len(m.layers), s.x, T, D)
+	}
+	V := c.VocabSize
+	first := T - 1
+	if all {
+		first = 0
+	}
+	n := T - first
+	xn := s.xn[first*D : T*D]
+	for i := 0; i < n; i++ {
+		rmsNorm(xn[i*D:(i+1)*D], s.x[(first+i)*D:(first+i+1)*D], m.outNorm, c.NormEps)
+	}
+	s.logits = grow(s.logits, n*V)
+	s.matmul(&m.output, xn, n, s.logits, nil, "output.weight")
+	s.pos += T
+	return s.logits, nil
+}
+
+// rmsNorm writes x/sqrt(mean(x²)+eps)·w to dst.
+func rmsNorm(dst, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	for i, v := range x {
+		dst[i] = v * scale * w[i]
+	}
+}
+
+// prepare returns the activation rows of x (T rows of cols) in kind k,
+// quantizing them once per source slice.
+func (s *Session) prepare(x []float32, T, cols int, k kernel.ActKind) []kernel.Vec {
+	vs := s.vecs[k]
+	if cap(vs) < T {
+		vs = make([]kernel.Vec, T)
+	}
+	vs = vs[:T]
+	s.vecs[k] = vs
+	src := s.vecSrc[k]
+	if len(src) == len(x) && len(x) > 0 && &src[0] == &x[0] && src != nil && len(vs) > 0 && len(vs[0].F) == cols {
+		return vs
+	}
+	for i := range vs {
+		s.m.kern.Quantize(&vs[i], x[i*cols:(i+1)*cols], k)
+	}
+	s.vecSrc[k] = x
+	return vs
+}
+
+// invalidate forgets the prepared activations (their source was rewritten).
+func (s *Session) invalidate() {
+	for k := range s.vecSrc {
+		s.vecSrc[k] = nil
+	}
+}
+
+// matmul computes out[t*w.rows+r] = W[r]·x[t] (+bias[r]) for T rows of x.
+func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []float32, name string) {
+	if s.Observer != nil {
+		s.Observer.Linear(name, x, T, w.cols)
+	}
+	vs := s.prepare(x, T, w.cols, kernel.KindOf(w.typ))
+	kern := s.m.kern
+	parallel(w.rows, s.m.threads, w.rows*w.cols*T, func(r0, r1 int) {
+		kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, vs, out, w.rows)
+	})
+	if bias != nil {
+		for t := 0; t < T; t++ {
+			o := out[t*w.rows : (t+1)*w.rows]
+			for r, b := range bias {
+				o[r] += b
+			}
+		}
+	}
+}
+
+// parallel runs f over [0, n) split into chunks across up to threads
+// goroutines; work is a rough operation count below which it runs inline.
+func parallel(n, threads, work int, f func(lo, hi int)) {
+	if threads <= 1 || n < 2 || work < 1<<15 {
+		f(0, n)
+		return
+	}
+	if threads > n {
+		threads = n
+	}
+	var wg sync.WaitGroup
+	chunk := (n + threads - 1) / threads
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		if hi == n {
+			f(lo, hi)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Session) block(l, T int) {
+	m := s.m
+	c := m.Config
+	L := &m.layers[l]
+	D, hd := c.Dim, c.HeadDim
+	qd, kd := L.heads*hd, L.kvHeads*hd
+	s.invalidate()
+	for t := 0; t < T; t++ {
+		rmsNorm(s.xn[t*D:(t+1)*D], s.x[t*D:(t+1)*D], L.attnNorm, c.NormEps)
+	}
+	s.q = grow(s.q, T*qd)
+	s.k = grow(s.k, T*kd)
+	s.v = grow(s.v, T*kd)
+	s.matmul(&L.q, s.xn, T, s.q, L.bq, L.q.name)
+	s.matmul(&L.k, s.xn, T, s.k, L.bk, L.k.name)
+	s.matmul(&L.v, s.xn, T, s.v, L.bv, L.v.name)
+	for t := 0; t < T; t++ {
+		pos := s.pos + t
+		m.rope(s.q[t*qd:(t+1)*qd], L.heads, pos)
+		m.rope(s.k[t*kd:(t+1)*kd], L.kvHeads, pos)
+	}
+	// Append to the cache.
+	need := (s.pos + T) * kd
+	if cap(s.kcache[l]) < need {
+		nc := max(need, 2*cap(s.kcache[l]), 64*kd)
+		nc = min(nc, s.ctx*kd)
+		nk := make([]float32, s.pos*kd, nc)
+		copy(nk, s.kcache[l][:s.pos*kd])
+		nv := make([]float32, s.pos*kd, nc)
+		copy(nv, s.vcache[l][:s.pos*kd])
+		s.kcache[l], s.vcache[l] = nk, nv
+	}
+	kc := s.kcache[l][:need]
+	vc := s.vcache[l][:need]
+	copy(kc[s.pos*kd:], s.k)
+	copy(vc[s.pos*kd:], s.v)
+	s.kcache[l], s.vcache[l] = kc, vc
+
+	// Attention, split over (token, head) pairs.
+	s.att = grow(s.att, T*qd)
+	group := L.heads / L.kvHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	threads := m.threads
+	if len(s.scores) < threads {
+		s.scores = make([][]float32, threads)
+	}
+	kern := m.kern
+	nw := T * L.heads
+	chunk := (nw + threads - 1) / threads
+	parallel(threads, threads, nw*(s.pos+T)*hd, func(w0, w1 int) {
+		for w := w0; w < w1; w++ {
+			sc := grow(s.scores[w], s.pos+T)
+			s.scores[w] = sc
+			for job := w * chunk; job < min((w+1)*chunk, nw); job++ {
+				t, h := job/L.heads, job%L.heads
+				kvh := h / group
+				n := s.pos + t + 1
+				qv := s.q[t*qd+h*hd : t*qd+(h+1)*hd]
+				mx := float32(math.Inf(-1))
+				for p := 0; p < n; p++ {
+					v := kern.DotF32(qv, kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * scale
+					sc[p] = v
+					if v > mx {
+						mx = v
+					}
+				}
+				var sum float32
+				for p := 0; p < n; p++ {
+					e := float32(math.Exp(float64(sc[p] - mx)))
+					sc[p] = e
+					sum += e
+				}
+				out := s.att[t*qd+h*hd : t*qd+(h+1)*hd]
+				clear(out)
+				inv := 1 / sum
+				for p := 0; p < n; p++ {
+					kern.Axpy(sc[p]*inv, vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
+				}
+			}
+		}
+	})
+	s.o = grow(s.o, T*D)
+	s.matmul(&L.o, s.att, T, s.o, L.bo, L.o.name)
+	for i, v := range s.o {
+		s.x[i] += v
+	}
+
+	// Feed-forward.
+	s.invalidate()
+	for t := 0; t < T; t++ {
+		rmsNorm(s.xn[t*D:(t+1)*D], s.x[t*D:(t+1)*D], L.ffnNorm, c.NormEps)
+	}
+	F := L.ffn
+	s.g = grow(s.g, T*F)
+	s.u = grow(s.u, T*F)
+	s.matmul(&L.gate, s.xn, T, s.g, L.bGate, L.gate.name)
+	s.matmul(&L.up, s.xn, T, s.u, L.bUp, L.up.name)
+	for i, g := range s.g {
+		s.g[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.u[i]
+	}
+	s.matmul(&L.down, s.g, T, s.o, L.bDown, L.down.name)
+	for i, v := range s.o {
+		s.x[i] += v
+	}
+	s.invalidate()
+}
+
+// rope rotates each of the heads of x (heads x HeadDim values) for position
+// pos.
+func (m *Model) rope(x []float32, heads, pos int) {
+	c := m.Config
+	hd, rd := c.HeadDim, c.RopeDim
+	half := rd / 2
+	p := float64(pos) * float64(m.ropeScale)
+	for i := 0; i < half; i++ {
+		theta := p * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(rd))
+		if m.ropeDiv != nil {
+			theta /= float64(m.ropeDiv[i])
+		}
+		sin, cos := math.Sincos(theta)
+		cs, sn := float32(cos), float32(sin)
+		for h := 0; h < heads; h++ {
+			v := x[h*hd : (h+1)*hd]
+			var a, b int
+			if c.RopeNeox {
+				a, b = i, i+half
+			} else {
+				a, b = 2*i, 2*i+1
+			}
+			x0, x1 := v[a], v[b]
+			v[a] = x0*cs - x1*sn
+			v[b] = x0*sn + x1*cs
+		}
+	}
+}

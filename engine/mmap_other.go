@@ -1,0 +1,14 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package engine
+
+import (
+	"errors"
+	"os"
+)
+
+// mmapFile is not available on this platform: Load reads the tensors into
+// memory instead.
+func mmapFile(f *os.File, size int64) ([]byte, func() error, error) {
+	return nil, nil, errors.New("engine: memory mapping not supported on this platform")
+}

@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/shrink-llm/shrink/model"
+)
+
+// refModel is an independent, naive float64 forward pass used to check the
+// engine. get returns a tensor under its GGUF name as float64 values in
+// row-major order (rows of Shape[0] values); neox selects rotate-half RoPE
+// (for weights in Hugging Face row order) instead of adjacent pairs.
+type refModel struct {
+	cfg  *model.Config
+	get  func(name string) []float64
+	neox bool
+	// posScale multiplies positions (linear RoPE scaling).
+	posScale float64
+}
+
+func refMatVec(w []float64, x []float64) []float64 {
+	cols := len(x)
+	rows := len(w) / cols
+	y := make([]float64, rows)
+	for r := 0; r < rows; r++ {
+		var s float64
+		row := w[r*cols : (r+1)*cols]
+		for c, v := range row {
+			s += v * x[c]
+		}
+		y[r] = s
+	}
+	return y
+}
+
+func refRMSNorm(x, w []float64, eps float64) []float64 {
+	var ss float64
+	for _, v := range x {
+		ss += v * v
+	}
+	sc := 1 / math.Sqrt(ss/float64(len(x))+eps)
+	y := make([]float64, len(x))
+	for i := range x {
+		y[i] = x[i] * sc * w[i]
+	}
+	return y
+}
+
+func (r *refModel) rope(x []float64, heads, pos int) {
+	hd := r.cfg.HeadDim
+	ps := r.posScale
+	if ps == 0 {
+		ps = 1
+	}
+	for h := 0; h < heads; h++ {
+		v := x[h*hd : (h+1)*hd]
+		for i := 0; i < hd/2; i++ {
+			theta := float64(pos) * ps / math.Pow(float64(r.cfg.RopeBase), float64(2*i)/float64(hd))
+			a, b := 2*i, 2*i+1
+			if r.neox {
+				a, b = i, i+hd/2
+			}
+			x0, x1 := v[a], v[b]
+			v[a] = x0*math.Cos(theta) - x1*math.Sin(theta)
+			v[b] = x0*math.Sin(theta) + x1*math.Cos(theta)
+		}
+	}
+}
+
+func addBias(y []float64, b []float64) {
+	for i := range b {
+		y[i] += b[i]
+	}
+}
+
+// forward returns the logits after every token.
+func (r *refModel) forward(tokens []int32) [][]float64 {
+	c := r.cfg
+	D, hd := c.Dim, c.HeadDim
+	emb := r.get("token_embd.weight")
+	out := r.get("output.weight")
+	if out == nil {
+		out = emb
+	}
+	keys := make([][][]float64, c.Layers)
+	vals := make([][][]float64, c.Layers)
+	var logits [][]float64
+	for pos, tok := range tokens {
+		x := append([]float64(nil), emb[int(tok)*D:(int(tok)+1)*D]...)
+		for l := 0; l < c.Layers; l++ {
+			p := fmt.Sprintf("blk.%d.", l)
+			H, KV := c.Heads[l], c.KVHeads[l]
+			xn := refRMSNorm(x, r.get(p+"attn_norm.weight"), float64(c.NormEps))
+			q := refMatVec(r.get(p+"attn_q.weight"), xn)
+			k := refMatVec(r.get(p+"attn_k.weight"), xn)
+			v := refMatVec(r.get(p+"attn_v.weight"), xn)
+			if b := r.get(p + "attn_q.bias"); b != nil {
+				addBias(q, b)
+				addBias(k, r.get(p+"attn_k.bias"))
+				addBias(v, r.get(p+"attn_v.bias"))
+			}
+			r.rope(q, H, pos)
+			r.rope(k, KV, pos)
+			keys[l] = append(keys[l], k)
+			vals[l] = append(vals[l], v)
+			att := make([]float64, H*hd)
+			for h := 0; h < H; h++ {
+				kvh := h / (H / KV)
+				sc := make([]float64, pos+1)
+				mx := math.Inf(-1)
+				for t := 0; t <= pos; t++ {
+					var s float64
+					for i := 0; i < hd; i++ {
+						s += q[h*hd+i] * keys[l][t][kvh*hd+i]
+					}
+					sc[t] = s / math.Sqrt(float64(hd))
+					mx = math.Max(mx, sc[t])
+				}
+				var sum float64
+				for t := range sc {
+					sc[t] = math.Exp(sc[t] - mx)
+					sum += sc[t]
+				}
+				for t := range sc {
+					for i := 0; i < hd; i++ {
+						att[h*hd+i] += sc[t] / sum * vals[l][t][kvh*hd+i]
+					}
+				}
+			}
+			o := refMatVec(r.get(p+"attn_output.weight"), att)
+			for i := range x {
+				x[i] += o[i]
+			}
+			xn = refRMSNorm(x, r.get(p+"ffn_norm.weight"), float64(c.NormEps))
+			g := refMatVec(r.get(p+"ffn_gate.weight"), xn)
+			u := refMatVec(r.get(p+"ffn_up.weight"), xn)
+			for i := range g {
+				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
+			}
+			d := refMatVec(r.get(p+"ffn_down.weight"), g)
+			for i := range x {
+				x[i] += d[i]
+			}
+		}
+		xn := refRMSNorm(x, r.get("output_norm.weight"), float64(c.NormEps))
+		logits = append(logits, refMatVec(out, xn))
+	}
+	return logits
+}
+
+// relErr returns ||a-b|| / ||b||.
+func relErr(a []float32, b []float64) float64 {
+	var num, den float64
+	for i := range b {
+		d := float64(a[i]) - b[i]
+		num += d * d
+		den += b[i] * b[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+// compareLogits runs tokens through a fresh session in two batches (prefill
+// then one-by-one decode) and checks every position's logits against ref.
+func compareLogits(t *testing.T, m *Model, ref *refModel, tokens []int32, tol float64) {
+	t.Helper()
+	want := ref.forward(tokens)
+	V := m.Config.VocabSize
+	s := m.NewSession(0)
+	split := len(tokens) / 2
+	all, err := s.ForwardAll(tokens[:split])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append([]float32(nil), all...)
+	for _, tok := range tokens[split:] {
+		l, err := s.Forward([]int32{tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l...)
+	}
+	worst := 0.0
+	for p := range tokens {
+		e := relErr(got[p*V:(p+1)*V], want[p])
+		worst = math.Max(worst, e)
+		if e > tol {
+			t.Fatalf("position %d: relative logit error %.3g > %.3g", p, e, tol)
+		}
+	}
+	t.Logf("%d positions, worst relative logit error %.3g", len(tokens), worst)
+}
