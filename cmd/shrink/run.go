@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/tokenizer"
+)
+
+var runCmd = &command{
+	name:    "run",
+	args:    "MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--threads N]",
+	summary: "generate text on the reference runtime, streaming it, and report tokens/s",
+	flags: func(fs *pflag.FlagSet) {
+		fs.StringP("prompt", "p", "", "text to continue (required)")
+		fs.IntP("n", "n", 128, "maximum number of tokens to generate")
+		fs.Float32("temp", 0.8, "sampling temperature; 0 is greedy")
+		fs.Int("top-k", 40, "sample among the K most likely tokens (0: all)")
+		fs.Float32("top-p", 0.95, "sample among the most likely tokens reaching probability P (1: all)")
+		fs.Uint64("seed", 0, "random seed, for repeatable sampling")
+		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
+		fs.Int("ctx", 0, "context size in tokens (default: the model's)")
+		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
+		fs.BoolP("quiet", "q", false, "no statistics on stderr")
+	},
+	run: runRun,
+}
+
+func runRun(fs *pflag.FlagSet, args []string) error {
+	if err := wantArgs(args, 1, "MODEL"); err != nil {
+		return err
+	}
+	prompt, _ := fs.GetString("prompt")
+	n, _ := fs.GetInt("n")
+	temp, _ := fs.GetFloat32("temp")
+	topK, _ := fs.GetInt("top-k")
+	topP, _ := fs.GetFloat32("top-p")
+	seed, _ := fs.GetUint64("seed")
+	threads, _ := fs.GetInt("threads")
+	ctx, _ := fs.GetInt("ctx")
+	tokFile, _ := fs.GetString("tokenizer")
+	quiet, _ := fs.GetBool("quiet")
+	if !fs.Changed("prompt") {
+		return usageError{"--prompt is required"}
+	}
+	if n < 0 || threads < 0 || ctx < 0 || topK < 0 || temp < 0 || topP < 0 {
+		return usageError{"-n, --threads, --ctx, --top-k, --temp and --top-p must not be negative"}
+	}
+	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Vocab == nil {
+		return fmt.Errorf("%s: the model has no tokenizer (use --tokenizer FILE)", args[0])
+	}
+	tok, err := tokenizer.New(m.Vocab)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	ids := tok.Encode(prompt, true)
+	if len(ids) == 0 {
+		if bos := tok.BOS(); bos >= 0 {
+			ids = []int32{bos}
+		} else {
+			return usageError{"the prompt encodes to no tokens"}
+		}
+	}
+	s := m.NewSession(ctx)
+	if len(ids) >= s.Context() {
+		return usageError{fmt.Sprintf("the prompt has %d tokens, the context only %d", len(ids), s.Context())}
+	}
+	out := bufio.NewWriter(stdout)
+	dec := tok.NewDecoder()
+	smp := engine.NewSampler(engine.SamplerOptions{Temp: temp, TopK: topK, TopP: topP, Seed: seed})
+	st, err := s.Generate(ids, n, smp, tok.EOS(), func(id int32) bool {
+		out.WriteString(dec.Next(id))
+		return out.Flush() == nil
+	})
+	out.WriteString(dec.Flush())
+	out.WriteString("\n")
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s (%d threads)\n",
+			st.PromptTokens, st.PromptTPS(), st.GenTokens, st.GenTPS(), m.Threads())
+	}
+	return nil
+}
