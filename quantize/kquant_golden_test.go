@@ -106,6 +106,56 @@ type kqGolden struct {
 	RefDecodedFNV string `json:"ref_decoded_fnv"`
 	Imp           string `json:"imp"`
 	ImpDecodedFNV string `json:"imp_decoded_fnv"`
+	BigRefFNV     string `json:"big_ref_fnv"`
+	BigImpFNV     string `json:"big_imp_fnv"`
+}
+
+const (
+	kqBigRows = 48
+	kqBigN    = 1024
+)
+
+// kqGoldenBigInput returns the larger input whose ggml encodings the golden
+// file records only as FNV-1a hashes: 48 rows of 1024 cycling through
+// Gaussian, cubed-uniform with outliers, channel-scaled Gaussian and
+// offset uniform rows at scales 2^-6 .. 2^-2, and a squared-uniform
+// importance vector.
+func kqGoldenBigInput() (x, imp []float32) {
+	s := kqXorshift(0x9E3779B9)
+	x = make([]float32, kqBigRows*kqBigN)
+	for r := 0; r < kqBigRows; r++ {
+		scale := float32(int(1)<<(r%5)) * (1.0 / 64.0)
+		for j := 0; j < kqBigN; j++ {
+			var v float32
+			switch r % 4 {
+			case 0:
+				v = s.gauss() * scale
+			case 1:
+				u := s.unif()
+				v = u * u * u * scale
+				if s.next()%97 == 0 {
+					v = v + float32(30*scale)
+				}
+			case 2:
+				v = float32(s.gauss()*scale) * float32(1+j%11)
+			default:
+				v = float32(s.unif()*scale) + float32(0.25*scale)
+			}
+			x[r*kqBigN+j] = v
+		}
+	}
+	imp = make([]float32, kqBigN)
+	for j := range imp {
+		u := float32(s.next()>>8) * (1.0 / 16777216.0)
+		imp[j] = u * u * 10
+	}
+	return x, imp
+}
+
+func kqFNVBytes(b []byte) string {
+	h := fnv.New64a()
+	h.Write(b)
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 func kqFNV(y []float32) string {
@@ -128,6 +178,7 @@ func TestKQuantGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, imp := kqGoldenInput()
+	bx, bimp := kqGoldenBigInput()
 	for _, typ := range kqTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			g, ok := golden[typ.String()]
@@ -161,6 +212,19 @@ func TestKQuantGolden(t *testing.T) {
 				c.Decode(y, want)
 				if h := kqFNV(y); h != mode.wantFNV {
 					t.Errorf("%s: decoding ggml's bytes: hash %s, ggml's dequantize_row gives %s", mode.name, h, mode.wantFNV)
+				}
+			}
+			bigRow := kqBigN / kqSuper * typ.BlockBytes()
+			big := make([]byte, kqBigRows*bigRow)
+			for _, mode := range []struct {
+				name, want string
+				imp        []float32
+			}{{"big ref", g.BigRefFNV, nil}, {"big imp", g.BigImpFNV, bimp}} {
+				for r := 0; r < kqBigRows; r++ {
+					c.Encode(big[r*bigRow:(r+1)*bigRow], bx[r*kqBigN:(r+1)*kqBigN], mode.imp)
+				}
+				if h := kqFNVBytes(big); h != mode.want {
+					t.Errorf("%s: encoding hash %s, ggml's bytes hash to %s", mode.name, h, mode.want)
 				}
 			}
 		})
