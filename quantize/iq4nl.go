@@ -35,6 +35,34 @@ func bestIndexInt8(val []int8, x float32) int {
 	return idx
 }
 
+// iq4nlMid[j] = T[j-1] + T[j] for j = 1..15: element index j is chosen
+// once 2x reaches it (iq4nlIndex is bestIndexInt8 specialised to the table).
+var iq4nlMid = func() (m [16]float32) {
+	for j := 1; j < 16; j++ {
+		m[j] = float32(int32(iq4nlValues[j-1]) + int32(iq4nlValues[j]))
+	}
+	return m
+}()
+
+// iq4nlIndex returns bestIndexInt8(iq4nlValues, x) without bounds checks.
+func iq4nlIndex(x float32) int {
+	x2 := x + x
+	idx := 0
+	if x2 >= iq4nlMid[8] {
+		idx = 8
+	}
+	if x2 >= iq4nlMid[(idx+4)&15] {
+		idx += 4
+	}
+	if x2 >= iq4nlMid[(idx+2)&15] {
+		idx += 2
+	}
+	if x2 >= iq4nlMid[(idx+1)&15] {
+		idx++
+	}
+	return idx
+}
+
 type iq4nlCodec struct{}
 
 func (iq4nlCodec) Type() format.DType { return format.IQ4_NL }
@@ -61,7 +89,6 @@ func (iq4nlCodec) Encode(dst []byte, src, imp []float32) {
 // (quantize_row_iq4_nl_impl with super_block_size = block_size = 32 and
 // ntry > 0, the search quantize_iq4_nl runs).
 func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
-	values := iq4nlValues[:]
 	var sigma2 float32
 	for _, v := range x {
 		sigma2 += float32(v * v)
@@ -77,11 +104,11 @@ func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
 	max, amax := lgAbsMax(x)
 	var d float32
 	if amax >= groupMaxEps {
-		d = -max / float32(values[0])
+		d = -max / float32(iq4nlValues[0])
 		id := 1 / d
 		var sumqx, sumq2 float32
 		for j, v := range x {
-			q := float32(values[bestIndexInt8(values, id*v)])
+			q := float32(iq4nlValues[iq4nlIndex(id*v)])
 			sumqx += float32(w[j] * q * v)
 			sumq2 += float32(w[j] * q * q)
 		}
@@ -91,10 +118,10 @@ func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
 		}
 		best := d * sumqx
 		for itry := -ntry; itry <= ntry; itry++ {
-			id = float32(itry+int(values[0])) / max
+			id = float32(itry+int(iq4nlValues[0])) / max
 			sumqx, sumq2 = 0, 0
 			for j, v := range x {
-				q := float32(values[bestIndexInt8(values, id*v)])
+				q := float32(iq4nlValues[iq4nlIndex(id*v)])
 				sumqx += float32(w[j] * q * v)
 				sumq2 += float32(w[j] * q * q)
 			}
@@ -109,7 +136,7 @@ func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
 	// index 8.
 	id := lgInv(d)
 	for j, v := range x {
-		L[j] = uint8(bestIndexInt8(values, id*v))
+		L[j] = uint8(iq4nlIndex(id * v))
 	}
 	return d
 }

@@ -96,3 +96,15 @@ func TestMakeQKX3Quants(t *testing.T) {
 		t.Fatalf("negative constant: d=%v min=%v", d, min)
 	}
 }
+
+func TestIQ4NLIndexMatchesBestIndex(t *testing.T) {
+	for v := float32(-140); v < 140; v += 0.03125 {
+		if a, b := iq4nlIndex(v), bestIndexInt8(iq4nlValues[:], v); a != b {
+			t.Fatalf("x=%v: %d vs %d", v, a, b)
+		}
+	}
+	// Exact midpoints go to the upper entry, as in ggml.
+	if iq4nlIndex(-115.5) != 1 || iq4nlIndex(-4.5) != 8 || iq4nlIndex(-4.50001) != 7 {
+		t.Error("midpoint ties")
+	}
+}
