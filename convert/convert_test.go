@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
@@ -43,6 +44,8 @@ type hfSpec struct {
 	dim, layers, heads, kvHeads, ffn, vocab int
 	dtype                                   format.DType
 	tied                                    bool
+	qwen2                                   bool           // Qwen2ForCausalLM: q/k/v biases, no Q/K reordering
+	extra                                   map[string]any // more config.json keys
 }
 
 // writeHF writes a random Hugging Face llama folder and returns the raw
@@ -56,6 +59,12 @@ func writeHF(t *testing.T, dir string, s hfSpec) map[string][]byte {
 		"num_key_value_heads": s.kvHeads, "num_hidden_layers": s.layers, "vocab_size": s.vocab,
 		"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 128,
 		"tie_word_embeddings": s.tied, "bos_token_id": 1, "eos_token_id": 2,
+	}
+	if s.qwen2 {
+		cfg["architectures"], cfg["model_type"] = []string{"Qwen2ForCausalLM"}, "qwen2"
+	}
+	for k, v := range s.extra {
+		cfg[k] = v
 	}
 	cj, _ := json.Marshal(cfg)
 	must(t, os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644))
@@ -76,6 +85,9 @@ func writeHF(t *testing.T, dir string, s hfSpec) map[string][]byte {
 			tt{p + "self_attn.k_proj.weight", []int64{d, kv}},
 			tt{p + "self_attn.v_proj.weight", []int64{d, kv}},
 			tt{p + "self_attn.o_proj.weight", []int64{q, d}},
+			tt{p + "self_attn.q_proj.bias", []int64{q}},
+			tt{p + "self_attn.k_proj.bias", []int64{kv}},
+			tt{p + "self_attn.v_proj.bias", []int64{kv}},
 			tt{p + "post_attention_layernorm.weight", []int64{d}},
 			tt{p + "mlp.gate_proj.weight", []int64{d, f}},
 			tt{p + "mlp.up_proj.weight", []int64{d, f}},
@@ -85,9 +97,12 @@ func writeHF(t *testing.T, dir string, s hfSpec) map[string][]byte {
 	if !s.tied {
 		ts = append(ts, tt{"lm_head.weight", []int64{int64(s.dim), int64(s.vocab)}})
 	}
-	infos := make([]format.TensorInfo, len(ts))
-	for i, x := range ts {
-		infos[i] = format.TensorInfo{Name: x.name, Type: s.dtype, Shape: x.shape}
+	var infos []format.TensorInfo
+	for _, x := range ts {
+		if !s.qwen2 && strings.HasSuffix(x.name, ".bias") {
+			continue
+		}
+		infos = append(infos, format.TensorInfo{Name: x.name, Type: s.dtype, Shape: x.shape})
 	}
 	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
 	must(t, err)
@@ -375,5 +390,75 @@ func TestWidenAndBack(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestQwen2 converts a Qwen2-style checkpoint (q/k/v biases, NeoX RoPE kept,
+// so no row reordering) to GGUF and back.
+func TestQwen2(t *testing.T) {
+	dir := t.TempDir()
+	hf := filepath.Join(dir, "hf")
+	must(t, os.Mkdir(hf, 0o755))
+	orig := writeHF(t, hf, hfSpec{dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 64, vocab: 300, dtype: format.BF16, qwen2: true})
+	g := filepath.Join(dir, "q.gguf")
+	toGGUF(t, hf, g, 0, true)
+	gf, err := gguf.Open(g)
+	must(t, err)
+	if a, _ := gf.Metadata.String("general.architecture"); a != "qwen2" {
+		t.Errorf("architecture %q", a)
+	}
+	graw := readAll(t, gf)
+	gf.Close()
+	if !bytes.Equal(graw["blk.1.attn_q.weight"], orig["model.layers.1.self_attn.q_proj.weight"]) {
+		t.Error("qwen2 attn_q was reordered; NeoX-style RoPE needs the HF order")
+	}
+	if len(graw["blk.0.attn_k.bias"]) != 4*32 {
+		t.Errorf("attn_k.bias: %d bytes, want F32 of 32", len(graw["blk.0.attn_k.bias"]))
+	}
+	back := filepath.Join(dir, "back")
+	toHF(t, g, back, format.BF16)
+	bf, err := safetensors.Open(filepath.Join(back, "model.safetensors"))
+	must(t, err)
+	defer bf.Close()
+	got := readAll(t, bf)
+	for name, want := range orig {
+		if !bytes.Equal(got[name], want) {
+			t.Errorf("%s differs after the round trip", name)
+		}
+	}
+}
+
+// TestLlama3RopeFreqs: llama3 RoPE scaling reaches GGUF as rope_freqs.weight.
+func TestLlama3RopeFreqs(t *testing.T) {
+	dir := t.TempDir()
+	hf := filepath.Join(dir, "hf")
+	must(t, os.Mkdir(hf, 0o755))
+	scaling := map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+	writeHF(t, hf, hfSpec{dim: 64, layers: 1, heads: 2, kvHeads: 1, ffn: 64, vocab: 280, dtype: format.F16, extra: map[string]any{"rope_scaling": scaling, "rope_theta": 500000.0}})
+	m, err := convert.Load(hf, convert.Options{})
+	must(t, err)
+	want := m.Config.RopeFreqs()
+	m.Close()
+	if len(want) != 16 {
+		t.Fatalf("RopeFreqs has %d values, want 16", len(want))
+	}
+	g := filepath.Join(dir, "l3.gguf")
+	toGGUF(t, hf, g, 0, true)
+	gf, err := gguf.Open(g)
+	must(t, err)
+	defer gf.Close()
+	raw := readAll(t, gf)["rope_freqs.weight"]
+	got := make([]float32, len(raw)/4)
+	must(t, format.DecodeFloats(format.F32, raw, got))
+	if len(got) != len(want) {
+		t.Fatalf("rope_freqs.weight has %d values", len(got))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("freq %d: %g, want %g", i, got[i], want[i])
+		}
+	}
+	if got[0] != 1 || got[len(got)-1] != 8 {
+		t.Errorf("high frequencies should be unscaled (1) and low ones scaled by the factor (8): %v", got)
 	}
 }

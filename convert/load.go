@@ -47,6 +47,9 @@ type Tensor struct {
 	// permuteHeads > 0 means the source rows are in Hugging Face
 	// rotate-half order and are reordered for this many heads on read.
 	permuteHeads int
+	// data holds the bytes of a tensor the converter computes rather than
+	// reads (rope_freqs.weight of llama3 RoPE scaling).
+	data []byte
 }
 
 // Info returns the tensor's description in GGUF terms.
@@ -202,6 +205,12 @@ func (m *Model) loadHF(path string) error {
 	if _, ok := m.byName["output.weight"]; !ok {
 		c.TiedEmbeddings = true
 	}
+	if freqs := c.RopeFreqs(); freqs != nil {
+		// llama.cpp carries llama3 RoPE scaling only as this tensor.
+		data := make([]byte, 4*len(freqs))
+		format.EncodeFloats(format.F32, freqs, data)
+		m.add(Tensor{Name: "rope_freqs.weight", Type: format.F32, Shape: []int64{int64(len(freqs))}, data: data})
+	}
 	return nil
 }
 
@@ -330,6 +339,9 @@ func (m *Model) check() error {
 		}
 	}
 	for _, t := range m.Tensors {
+		if t.Name == "rope_freqs.weight" && len(t.Shape) == 1 && t.Shape[0] == int64(c.RopeDim/2) {
+			continue // optional: llama3 RoPE scaling
+		}
 		if _, ok := want[t.Name]; !ok {
 			return &format.FormatError{File: m.Path, Tensor: t.Name, Offset: -1, Msg: "unexpected tensor for a " + c.Arch + " model"}
 		}
@@ -393,6 +405,9 @@ func equalShape(a, b []int64) bool {
 
 // ReadRaw returns the tensor's bytes in its stored type, rows in GGUF order.
 func (m *Model) ReadRaw(t Tensor) ([]byte, error) {
+	if t.data != nil {
+		return append([]byte(nil), t.data...), nil
+	}
 	r, err := m.Src.TensorData(t.SrcName)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -18,9 +19,14 @@ var chunkBytes int64 = 8 << 20
 // reordered and converted a chunk of whole rows (whole heads, for Q/K) at a
 // time, so memory stays bounded whatever the tensor's size.
 func (m *Model) Open(p Plan, toHF bool) (io.Reader, error) {
-	src, err := m.Src.TensorData(p.SrcName)
-	if err != nil {
-		return nil, err
+	var src *io.SectionReader
+	if p.data != nil {
+		src = io.NewSectionReader(bytes.NewReader(p.data), 0, int64(len(p.data)))
+	} else {
+		var err error
+		if src, err = m.Src.TensorData(p.SrcName); err != nil {
+			return nil, err
+		}
 	}
 	info := p.Info()
 	rowElems := info.Shape[0]

@@ -185,8 +185,8 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 	}
 	var ts []hfTensor
 	for _, p := range PlanDType(m, dtype, false) {
-		if p.Name == "output.weight" && c.TiedEmbeddings {
-			continue
+		if (p.Name == "output.weight" && c.TiedEmbeddings) || p.Name == "rope_freqs.weight" {
+			continue // tied, or recomputed from config.json's rope_scaling
 		}
 		hf, ok := model.HFName(p.Name)
 		if !ok {
