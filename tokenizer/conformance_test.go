@@ -98,6 +98,9 @@ func TestConformance(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := testutil.Shared(t, "tokenizer-vectors/"+name)
 			tk := loadGGUFTokenizer(t, path)
+			if tk.kind == kindSPM && !tk.cutBeforeSpace {
+				t.Errorf("LLaMA vocabulary should allow merging word by word")
+			}
 			cases := readVectors(t, path)
 			if len(cases) < 40 {
 				t.Fatalf("only %d cases", len(cases))

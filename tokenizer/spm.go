@@ -1,5 +1,7 @@
 package tokenizer
 
+import "strings"
+
 // symbol is one piece of the text being merged: bytes [start, start+n) of
 // the working buffer, linked to its neighbours. n == 0 marks a symbol that
 // was merged into its left neighbour.
@@ -63,10 +65,46 @@ func escapeSPM(text string, prefix bool) []byte {
 }
 
 // encodeSPM appends the SentencePiece-style tokens of text to out.
+//
+// llama.cpp merges the whole text as one sequence. When no token holds a
+// "▁" right after another character (t.cutBeforeSpace, true of LLaMA's
+// vocabulary), no merge can cross the boundary before a word's "▁", so
+// each word is merged on its own: the result is the same and the queue
+// stays small.
 func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
 	buf := escapeSPM(text, prefix)
-	syms := splitChars(buf, make([]symbol, 0, len(buf)))
-	var q queue[spmBigram]
+	st := spmState{t: t}
+	if !t.cutBeforeSpace {
+		return st.merge(buf, out)
+	}
+	// Cut at character boundaries as splitChars finds them.
+	const space = "▁"
+	lo, prevSpace := 0, true
+	for i := 0; i < len(buf); {
+		n := min(utf8Len(buf[i]), len(buf)-i)
+		isSpace := string(buf[i:i+n]) == space
+		if isSpace && !prevSpace {
+			out = st.merge(buf[lo:i], out)
+			lo = i
+		}
+		prevSpace = isSpace
+		i += n
+	}
+	return st.merge(buf[lo:], out)
+}
+
+// spmState is the scratch space of one encodeSPM call.
+type spmState struct {
+	t    *Tokenizer
+	syms []symbol
+	q    queue[spmBigram]
+}
+
+// merge appends the tokens of the escaped text buf to out.
+func (st *spmState) merge(buf []byte, out []int32) []int32 {
+	t := st.t
+	syms := splitChars(buf, st.syms[:0])
+	st.q = st.q[:0]
 	try := func(l, r int32) {
 		if l < 0 || r < 0 {
 			return
@@ -77,13 +115,13 @@ func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
 		if !ok {
 			return
 		}
-		q.push(spmBigram{left: l, right: r, score: t.scores[id], size: b - a})
+		st.q.push(spmBigram{left: l, right: r, score: t.scores[id], size: b - a})
 	}
 	for i := 1; i < len(syms); i++ {
 		try(int32(i-1), int32(i))
 	}
-	for len(q) > 0 {
-		bg := q.pop()
+	for len(st.q) > 0 {
+		bg := st.q.pop()
 		l, r := &syms[bg.left], &syms[bg.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != bg.size {
 			continue // stale
@@ -97,6 +135,7 @@ func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
 		try(l.prev, bg.left)
 		try(bg.left, l.next)
 	}
+	st.syms = syms
 	if len(syms) == 0 {
 		return out
 	}
@@ -109,6 +148,26 @@ func (t *Tokenizer) encodeSPM(text string, prefix bool, out []int32) []int32 {
 		out = t.byteFallback(s, out)
 	}
 	return out
+}
+
+// spaceInside reports whether some token holds "▁" right after a character
+// other than "▁", so that a merge could cross the start of a word.
+func spaceInside(tokens []string) bool {
+	const space = "▁"
+	for _, tok := range tokens {
+		for i := 1; ; {
+			j := strings.Index(tok[i:], space)
+			if j < 0 {
+				break
+			}
+			j += i
+			if !strings.HasSuffix(tok[:j], space) {
+				return true
+			}
+			i = j + 1
+		}
+	}
+	return false
 }
 
 // byteFallback appends the byte tokens of a character that is not a token,

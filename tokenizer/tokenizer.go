@@ -78,6 +78,7 @@ type Tokenizer struct {
 	specials         []int32    // control, user-defined and unknown tokens, longest text first
 	byteTok          [256]int32 // "<0xNN>" token of each byte, -1 if none
 	hasUserSpecial   bool
+	cutBeforeSpace   bool // SentencePiece: no token has "▁" after another character
 	hasParseSpecials bool
 
 	// byte-level BPE
@@ -200,6 +201,7 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 	})
 
 	if t.kind == kindSPM {
+		t.cutBeforeSpace = !spaceInside(t.tokens)
 		for b := 0; b < 256; b++ {
 			id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]
 			if !ok && b < 0x80 {

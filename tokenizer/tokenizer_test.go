@@ -66,6 +66,8 @@ func TestSPMMergeOrder(t *testing.T) {
 		{"tie: left first", []any{"a", -5.0, "b", -5.0, "c", -5.0, "ab", -1.0, "bc", -1.0}, "abc", []string{"ab", "c"}, false},
 		{"tie on repeats", []any{"a", -5.0, "aa", -1.0}, "aaa", []string{"aa", "a"}, false},
 		{"chain", []any{"a", -5.0, "b", -5.0, "c", -5.0, "ab", -2.0, "bc", -1.0, "abc", -3.0}, "abc", []string{"abc"}, false},
+		{"token across words", []any{"a", -5.0, "b", -5.0, "▁", -5.0, "a▁", -1.0, "▁b", -2.0}, "a b", []string{"a▁", "b"}, false},
+		{"word by word", []any{"a", -5.0, "b", -5.0, "▁", -5.0, "▁▁", -1.0, "▁b", -2.0}, "a  b", []string{"a", "▁▁", "b"}, false},
 		{"space prefix", []any{"▁", -5.0, "a", -5.0, "▁a", -1.0, "b", -5.0}, "a b", []string{"▁a", "▁", "b"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
