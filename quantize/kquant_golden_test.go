@@ -196,6 +196,9 @@ func TestKQuantGolden(t *testing.T) {
 					t.Fatalf("%s: bad golden bytes (%d, %v)", mode.name, len(want), err)
 				}
 				got := make([]byte, len(want))
+				for i := range got {
+					got[i] = 0xAA // stale bytes must all be overwritten
+				}
 				for r := 0; r < kqGoldenRows; r++ {
 					c.Encode(got[r*rowBytes:(r+1)*rowBytes], x[r*kqGoldenN:(r+1)*kqGoldenN], mode.imp)
 				}
