@@ -35,7 +35,13 @@ func genTensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float64)
 	r := rand.New(rand.NewPCG(seed, 99))
 	var ts []Tensor
 	vals := map[string][]float64{}
+	// Matrices are scaled like a Dim-64 model's so deeper/wider test
+	// models stay out of the chaotic regime.
+	gain := math.Sqrt(64 / float64(cfg.Dim))
 	add := func(name string, scale, offset float64, shape ...int64) {
+		if len(shape) == 2 && name != "token_embd.weight" {
+			scale *= gain
+		}
 		n := 1
 		for _, d := range shape {
 			n *= int(d)
