@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// Schema is the value of a report's "schema" key.
+const Schema = "shrink.bench/v1"
+
+// ErrReport reports a file that is not a shrink.bench/v1 report.
+var ErrReport = errors.New("bench: not a shrink.bench/v1 report")
+
+// Report is one bench run, the shrink.bench/v1 JSON object. Pointer and
+// omitempty fields are absent when not measured. Keys beyond the schema of
+// DESIGN.md (tensors, layers, synthetic, tool) are extensions.
+type Report struct {
+	Schema        string      `json:"schema"`
+	Model         *ModelInfo  `json:"model,omitempty"`
+	Text          *TextInfo   `json:"text,omitempty"`
+	Ctx           int         `json:"ctx,omitempty"`
+	Chunks        int         `json:"chunks,omitempty"`
+	Threads       int         `json:"threads,omitempty"`
+	Perplexity    *Perplexity `json:"perplexity,omitempty"`
+	Baseline      *Baseline   `json:"baseline,omitempty"`
+	KLD           *Dist       `json:"kld,omitempty"`
+	Top1Agreement *float64    `json:"top1_agreement,omitempty"`
+	DeltaP        *DeltaP     `json:"delta_p,omitempty"`
+	Speed         *Speed      `json:"speed,omitempty"`
+	Memory        *Memory     `json:"memory,omitempty"`
+
+	// Extensions.
+	Tensors   []TensorError `json:"tensors,omitempty"`   // per-tensor weight error, worst first
+	Layers    []LayerError  `json:"layers,omitempty"`    // per-layer weight error
+	Synthetic *Synthetic    `json:"synthetic,omitempty"` // the shape of a --synthetic run
+	Tool      *Tool         `json:"tool,omitempty"`      // what produced the report
+}
+
+// ModelInfo describes the measured model file.
+type ModelInfo struct {
+	Path          string         `json:"path"`
+	FileBytes     int64          `json:"file_bytes"`
+	Params        int64          `json:"params"`
+	BitsPerWeight float64        `json:"bits_per_weight"`
+	TensorTypes   map[string]int `json:"tensor_types,omitempty"`
+}
+
+// TextInfo describes the evaluation text.
+type TextInfo struct {
+	Path   string `json:"path"`
+	Bytes  int64  `json:"bytes"`
+	Tokens int    `json:"tokens"`
+}
+
+// Perplexity is the candidate's perplexity.
+type Perplexity struct {
+	Value        float64 `json:"value"`
+	Stderr       float64 `json:"stderr"`
+	ScoredTokens int     `json:"scored_tokens"`
+}
+
+// Baseline names the model the divergence is measured against.
+type Baseline struct {
+	Path       string  `json:"path"`
+	Perplexity float64 `json:"perplexity"`
+}
+
+// Dist summarizes a per-token distribution.
+type Dist struct {
+	Mean   float64 `json:"mean"`
+	Median float64 `json:"median"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
+}
+
+// DeltaP summarizes the change in probability of the true next token.
+type DeltaP struct {
+	Mean float64 `json:"mean"`
+	RMS  float64 `json:"rms"`
+}
+
+// Speed is throughput on the reference runtime.
+type Speed struct {
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+	DecodeMsP50       float64 `json:"decode_ms_p50"`
+	DecodeMsP95       float64 `json:"decode_ms_p95"`
+	PrefillTokens     int     `json:"prefill_tokens,omitempty"`
+	DecodeTokens      int     `json:"decode_tokens,omitempty"`
+	Repeats           int     `json:"repeats,omitempty"`
+}
+
+// Memory is the process's memory use.
+type Memory struct {
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+}
+
+// TensorError is the weight error of one tensor against its source.
+type TensorError struct {
+	Name     string  `json:"name"`
+	Type     string  `json:"type"`
+	Elements int64   `json:"elements"`
+	RMSE     float64 `json:"rmse"`
+	SNRdB    float64 `json:"snr_db"`
+}
+
+// LayerError aggregates the tensors of one block (Layer -1: tensors outside
+// the blocks, such as token_embd and output).
+type LayerError struct {
+	Layer int     `json:"layer"`
+	RMSE  float64 `json:"rmse"`
+	SNRdB float64 `json:"snr_db"`
+}
+
+// Synthetic records the shape and type of a synthetic speed run.
+type Synthetic struct {
+	Shape string `json:"shape"`
+	Type  string `json:"type"`
+}
+
+// Tool records the program that produced a report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Created string `json:"created,omitempty"`
+}
+
+// New returns an empty report with its schema set.
+func New() *Report { return &Report{Schema: Schema} }
+
+// Name returns a short label for the report: the model file's base name,
+// or the synthetic shape.
+func (r *Report) Name() string {
+	switch {
+	case r.Model != nil && r.Model.Path != "":
+		return baseName(r.Model.Path)
+	case r.Synthetic != nil:
+		return r.Synthetic.Shape + " " + r.Synthetic.Type
+	}
+	return "report"
+}
+
+// PPLRatio returns perplexity / baseline perplexity, and false when either
+// is missing.
+func (r *Report) PPLRatio() (float64, bool) {
+	if r.Perplexity == nil || r.Baseline == nil || !(r.Baseline.Perplexity > 0) {
+		return 0, false
+	}
+	return r.Perplexity.Value / r.Baseline.Perplexity, true
+}
+
+// MarshalIndent returns the report as indented JSON with a final newline.
+func (r *Report) MarshalIndent() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteFile writes the report as JSON to path atomically.
+func (r *Report) WriteFile(path string) error {
+	b, err := r.MarshalIndent()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, b)
+}
+
+// maxReportBytes bounds the size of a report file read by ReadReport.
+const maxReportBytes = 64 << 20
+
+// ParseReport decodes a shrink.bench/v1 report. Unknown keys are ignored
+// (later versions may extend the schema); a missing or different schema is
+// an error.
+func ParseReport(data []byte) (*Report, error) {
+	var r Report
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("%w: schema %q", ErrReport, r.Schema)
+	}
+	return &r, nil
+}
+
+// ReadReport reads a report file.
+func ReadReport(path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxReportBytes {
+		return nil, &format.FormatError{File: path, Offset: -1, Msg: fmt.Sprintf("report of %d bytes is larger than %d", fi.Size(), maxReportBytes), Err: ErrReport}
+	}
+	data, err := format.ReadAt(f, fi.Size(), 0, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseReport(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := format.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+func baseName(p string) string {
+	for len(p) > 1 && (p[len(p)-1] == '/' || p[len(p)-1] == '\\') {
+		p = p[:len(p)-1]
+	}
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' || p[i] == '\\' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
