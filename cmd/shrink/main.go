@@ -46,7 +46,7 @@ func init() {
 	commands = []*command{
 		inspectCmd,
 		convertCmd,
-		{name: "quantize", args: "SRC DST --type TYPE", summary: "quantize to GGML block formats (not implemented yet)"},
+		quantizeCmd,
 		{name: "run", args: "MODEL --prompt TEXT", summary: "generate text on the reference runtime (not implemented yet)"},
 		{name: "bench", args: "MODEL --text FILE", summary: "perplexity, KL divergence, speed, memory (not implemented yet)"},
 		{name: "gate", args: "REPORT.json", summary: "pass/fail a bench report against thresholds (not implemented yet)"},

@@ -1,0 +1,388 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/quantize"
+	"github.com/shrink-llm/shrink/tokenizer"
+)
+
+var quantizeCmd = &command{
+	name:    "quantize",
+	args:    "SRC DST --type TYPE [--calib TEXT] [--imatrix FILE] [--threads N]",
+	summary: "quantize any checkpoint to a GGUF of GGML block types (llama.cpp presets and mix rules)",
+	flags: func(fs *pflag.FlagSet) {
+		fs.String("type", "", "preset or pure type: "+strings.Join(quantize.Presets(), " "))
+		fs.Bool("pure", false, "no mix rules: every quantized tensor gets the type's base type")
+		fs.StringArray("tensor-type", nil, "PATTERN=TYPE: force the type of tensors whose name matches PATTERN (regex or substring; repeatable, last match wins)")
+		fs.String("output-tensor-type", "", "type of output.weight")
+		fs.String("token-embedding-type", "", "type of token_embd.weight")
+		fs.String("imatrix", "", "importance matrix to weight the scale searches (llama.cpp imatrix.dat)")
+		fs.String("imatrix-out", "", "write the importance matrix used (from --calib or --imatrix) to this file")
+		fs.String("calib", "", "calibration text file: run the model over it and use the mean squared activations as importance matrix")
+		fs.Int("ctx", 512, "calibration chunk length in tokens")
+		fs.Int("chunks", 0, "at most this many calibration chunks (0: all)")
+		fs.Int("threads", 0, "goroutines quantizing rows (0: all cores)")
+		fs.Bool("allow-requantize", false, "allow re-quantizing tensors that are already quantized (loses quality)")
+		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
+		fs.BoolP("quiet", "q", false, "no progress output")
+	},
+	run: runQuantize,
+}
+
+func runQuantize(fs *pflag.FlagSet, args []string) error {
+	if err := wantArgs(args, 2, "SRC DST"); err != nil {
+		return err
+	}
+	src, dst := args[0], args[1]
+	typeName, _ := fs.GetString("type")
+	pure, _ := fs.GetBool("pure")
+	tts, _ := fs.GetStringArray("tensor-type")
+	outType, _ := fs.GetString("output-tensor-type")
+	embType, _ := fs.GetString("token-embedding-type")
+	imFile, _ := fs.GetString("imatrix")
+	imOut, _ := fs.GetString("imatrix-out")
+	calib, _ := fs.GetString("calib")
+	ctx, _ := fs.GetInt("ctx")
+	chunks, _ := fs.GetInt("chunks")
+	threads, _ := fs.GetInt("threads")
+	allowReq, _ := fs.GetBool("allow-requantize")
+	tok, _ := fs.GetString("tokenizer")
+	quiet, _ := fs.GetBool("quiet")
+
+	if typeName == "" {
+		return usageError{"--type is required (one of " + strings.Join(quantize.Presets(), ", ") + ")"}
+	}
+	preset, ok := quantize.LookupPreset(typeName)
+	if !ok {
+		return usageError{fmt.Sprintf("--type %q: want one of %s", typeName, strings.Join(quantize.Presets(), ", "))}
+	}
+	if !strings.HasSuffix(strings.ToLower(dst), ".gguf") {
+		return usageError{"DST must end in .gguf"}
+	}
+	if imFile != "" && calib != "" {
+		return usageError{"give --imatrix or --calib, not both"}
+	}
+	if ctx < 2 || chunks < 0 {
+		return usageError{"--ctx must be at least 2 and --chunks not negative"}
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	pol := quantize.Policy{Preset: preset, Pure: pure}
+	for _, s := range tts {
+		o, err := quantize.ParseOverride(s)
+		if err != nil {
+			return usageError{"--tensor-type: " + err.Error()}
+		}
+		pol.Overrides = append(pol.Overrides, o)
+	}
+	for _, x := range []struct {
+		flag, val string
+		dst       *quantize.OptionalType
+	}{{"--output-tensor-type", outType, &pol.OutputType}, {"--token-embedding-type", embType, &pol.TokenEmbeddingType}} {
+		if x.val == "" {
+			continue
+		}
+		t, err := quantize.ParseWritableType(x.val)
+		if err != nil {
+			return usageError{x.flag + ": " + err.Error()}
+		}
+		*x.dst = quantize.OptionalType{Type: t, Set: true}
+	}
+
+	start := time.Now()
+	m, err := convert.Load(src, convert.Options{Tokenizer: tok})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	// The importance matrix: read, or computed from calibration text.
+	var im *quantize.Imatrix
+	var calibSum string
+	switch {
+	case imFile != "":
+		if im, err = quantize.OpenImatrix(imFile); err != nil {
+			return err
+		}
+	case calib != "":
+		if im, calibSum, err = calibrate(src, tok, calib, ctx, chunks, threads, quiet); err != nil {
+			return err
+		}
+	}
+	pol.HasImatrix = im != nil
+
+	infos := make([]format.TensorInfo, len(m.Tensors))
+	for i, t := range m.Tensors {
+		infos[i] = t.Info()
+	}
+	c := m.Config
+	mi := quantize.ModelInfo{Layers: c.Layers}
+	if len(c.Heads) > 0 && len(c.KVHeads) > 0 {
+		mi.Heads, mi.KVHeads = c.Heads[0], c.KVHeads[0]
+	}
+	choices, err := pol.Choose(infos, mi)
+	if err != nil {
+		return err
+	}
+	plans := make([]convert.Plan, len(choices))
+	var requant []string
+	for i, ch := range choices {
+		plans[i] = convert.Plan{Tensor: m.Tensors[i], Out: ch.Type}
+		if ch.Src.Quantized() && ch.Type != ch.Src {
+			requant = append(requant, fmt.Sprintf("%s (%s -> %s)", ch.Name, ch.Src, ch.Type))
+		}
+		if im != nil && ch.Type.Quantized() {
+			if _, err := im.CheckShape(ch.Name, ch.Shape[0]); err != nil {
+				return fmt.Errorf("%s: %w", imFile+calib, err)
+			}
+		}
+	}
+	if len(requant) > 0 {
+		if !allowReq {
+			return fmt.Errorf("%s: requantizing is disabled: %d tensor(s) are already quantized, e.g. %s; quantize from the original checkpoint or pass --allow-requantize", src, len(requant), requant[0])
+		}
+		fmt.Fprintf(os.Stderr, "shrink quantize: warning: re-quantizing %d already quantized tensor(s) (e.g. %s); quality will be worse than quantizing the original\n", len(requant), requant[0])
+	}
+	if im != nil && imOut != "" {
+		if err := im.WriteFile(imOut); err != nil {
+			return err
+		}
+	}
+
+	// Metadata: the model's, then llama-quantize's keys and provenance.
+	md, err := m.GGUFMetadata(format.F32)
+	if err != nil {
+		return err
+	}
+	md.Set("general.file_type", gguf.Uint32(preset.FileType))
+	md.Set("general.quantization_version", gguf.Uint32(2))
+	sum, err := sourceSHA256(m)
+	if err != nil {
+		return err
+	}
+	md.Set("shrink.version", gguf.String(version))
+	md.Set("shrink.source.sha256", gguf.String(sum))
+	md.Set("shrink.recipe", gguf.String(recipe(fs)))
+	md.Delete("shrink.calib.sha256")
+	for _, k := range []string{"file", "dataset", "entries_count", "chunks_count"} {
+		md.Delete("quantize.imatrix." + k)
+	}
+	if calibSum != "" {
+		md.Set("shrink.calib.sha256", gguf.String(calibSum))
+	}
+	if im != nil {
+		name := imFile
+		if name == "" {
+			name = imOut
+		}
+		if name != "" {
+			md.Set("quantize.imatrix.file", gguf.String(name))
+		}
+		if im.Dataset != "" {
+			md.Set("quantize.imatrix.dataset", gguf.String(im.Dataset))
+		}
+		md.Set("quantize.imatrix.entries_count", gguf.Int32(int32(len(im.Entries))))
+		md.Set("quantize.imatrix.chunks_count", gguf.Int32(int32(im.Chunks)))
+	}
+
+	opt := convert.QuantizeOptions{Threads: threads}
+	if im != nil {
+		opt.Importance = func(name string) []float32 {
+			v, _ := im.CheckShape(name, m.Tensors[indexOf(m, name)].Shape[0])
+			return v
+		}
+	}
+	if !quiet && isTerminal(os.Stderr) {
+		var total int64
+		before := make([]int64, len(plans))
+		for i, p := range plans {
+			before[i] = total
+			total += p.Info().NumElements()
+		}
+		last := time.Time{}
+		opt.Progress = func(i int, p convert.Plan, done int64) {
+			if now := time.Now(); now.Sub(last) > 100*time.Millisecond {
+				last = now
+				fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d] %5.1f%% %s -> %s", i+1, len(plans), 100*float64(before[i]+done)/float64(max(total, 1)), p.Name, p.Out)
+			}
+		}
+	}
+	if err := m.WriteQuantized(dst, md, plans, opt); err != nil {
+		return err
+	}
+	if !quiet {
+		endProgress()
+	}
+	printSummary(stdout, dst, preset, choices, time.Since(start))
+	return nil
+}
+
+func indexOf(m *convert.Model, name string) int {
+	for i, t := range m.Tensors {
+		if t.Name == name {
+			return i
+		}
+	}
+	return 0
+}
+
+// recipe returns the command's type and the flags given, for provenance.
+func recipe(fs *pflag.FlagSet) string {
+	var parts []string
+	fs.Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "quiet", "help":
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				parts = append(parts, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		parts = append(parts, "--"+f.Name+"="+f.Value.String())
+	})
+	return "shrink quantize " + strings.Join(parts, " ")
+}
+
+// sourceSHA256 hashes the checkpoint's weight files, streamed: the file
+// itself, or a folder's *.safetensors files in name order.
+func sourceSHA256(m *convert.Model) (string, error) {
+	files := []string{m.Path}
+	if fi, err := os.Stat(m.Path); err == nil && fi.IsDir() {
+		names, _ := filepath.Glob(filepath.Join(m.Path, "*.safetensors"))
+		sort.Strings(names)
+		files = names
+	}
+	h := sha256.New()
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// imatrixObserver feeds every linear layer's input to a collector.
+type imatrixObserver struct{ c *quantize.Collector }
+
+func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) { o.c.Add(name, x, rows, cols) }
+func (o imatrixObserver) Residual(int, []float32, int, int)               {}
+
+// calibrate runs the model over the text file in chunks of ctx tokens (BOS
+// first in each, as llama-imatrix does) and returns the importance matrix
+// and the text's SHA-256.
+func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool) (*quantize.Imatrix, string, error) {
+	text, err := os.ReadFile(textFile)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(text)
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
+	if err != nil {
+		return nil, "", err
+	}
+	defer em.Close()
+	tk, err := tokenizer.New(em.Vocab)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", src, err)
+	}
+	toks := tk.Encode(string(text), true)
+	if len(toks) < 2 {
+		return nil, "", fmt.Errorf("%s: calibration text gives %d tokens, too few", textFile, len(toks))
+	}
+	if max := em.Config.Context; max > 0 && ctx > max {
+		ctx = max
+	}
+	n := len(toks) / ctx
+	if n == 0 {
+		n, ctx = 1, len(toks)
+	}
+	if maxChunks > 0 && n > maxChunks {
+		n = maxChunks
+	}
+	col := quantize.NewCollector()
+	s := em.NewSession(ctx)
+	s.Observer = imatrixObserver{col}
+	chunk := make([]int32, ctx)
+	for i := 0; i < n; i++ {
+		if !quiet && isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating: chunk %d/%d", i+1, n)
+		}
+		copy(chunk, toks[i*ctx:(i+1)*ctx])
+		if em.Vocab.BOS >= 0 && em.Vocab.AddBOS {
+			chunk[0] = int32(em.Vocab.BOS)
+		}
+		s.Reset()
+		if _, err := s.Forward(chunk); err != nil {
+			return nil, "", fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+	}
+	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
+}
+
+// printSummary writes the table of types, fallbacks and totals.
+func printSummary(w io.Writer, dst string, preset quantize.Preset, choices []quantize.Choice, took time.Duration) {
+	type row struct {
+		tensors       int
+		params, bytes int64
+	}
+	rows := map[format.DType]*row{}
+	var params, bytes int64
+	var fallbacks []string
+	for _, c := range choices {
+		info := format.TensorInfo{Name: c.Name, Type: c.Type, Shape: c.Shape}
+		r := rows[c.Type]
+		if r == nil {
+			r = &row{}
+			rows[c.Type] = r
+		}
+		r.tensors++
+		r.params += info.NumElements()
+		r.bytes += info.Bytes()
+		params += info.NumElements()
+		bytes += info.Bytes()
+		if c.Fallback {
+			fallbacks = append(fallbacks, fmt.Sprintf("  %s: rows of %d do not fit %s, using %s", c.Name, c.Shape[0], c.Wanted, c.Type))
+		}
+	}
+	types := make([]format.DType, 0, len(rows))
+	for t := range rows {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool { return types[i] < types[j] })
+	fmt.Fprintf(w, "%s (%s, file type %d)\n", dst, preset.Name, preset.FileType)
+	fmt.Fprintf(w, "  %-8s %8s %14s %12s %6s\n", "type", "tensors", "parameters", "bytes", "bpw")
+	for _, t := range types {
+		r := rows[t]
+		fmt.Fprintf(w, "  %-8s %8d %14d %12d %6.2f\n", t, r.tensors, r.params, r.bytes, 8*float64(r.bytes)/float64(max(r.params, 1)))
+	}
+	fmt.Fprintf(w, "  %-8s %8d %14d %12d %6.2f\n", "total", len(choices), params, bytes, 8*float64(bytes)/float64(max(params, 1)))
+	if len(fallbacks) > 0 {
+		fmt.Fprintf(w, "fallbacks (%d):\n%s\n", len(fallbacks), strings.Join(fallbacks, "\n"))
+	}
+	fmt.Fprintf(w, "time %.2fs\n", took.Seconds())
+}

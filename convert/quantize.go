@@ -1,0 +1,217 @@
+package convert
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// QuantizeOptions adjust WriteQuantized.
+type QuantizeOptions struct {
+	// Threads is the number of goroutines encoding rows (0: all cores).
+	Threads int
+	// Importance returns the importance-matrix entry (one value per
+	// element of a row) to weight the scale searches of a tensor, or nil.
+	Importance func(name string) []float32
+	// Progress, when not nil, is called after each chunk of rows with the
+	// plan's index and the number of its elements done so far.
+	Progress func(i int, p Plan, done int64)
+}
+
+// chunkElemsPerThread bounds the working set of WriteQuantized: each chunk
+// holds about this many elements per thread (as source bytes, float32 and
+// encoded bytes).
+var chunkElemsPerThread int64 = 1 << 20
+
+func isFloat(t format.DType) bool {
+	return t == format.F32 || t == format.F16 || t == format.BF16 || t == format.F64
+}
+
+// WriteQuantized writes the plans as a GGUF file at dst with metadata md,
+// through a temporary file renamed into place when complete. A tensor
+// whose output type is its stored (quantized) type is copied; every other
+// tensor is read a chunk of whole rows at a time, decoded to float32,
+// checked for NaN and infinities (an error naming the tensor and element),
+// and encoded to its output type, the chunk's rows split across
+// opt.Threads goroutines, so memory stays bounded by a few chunks whatever
+// the model's size.
+func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt QuantizeOptions) error {
+	threads := opt.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	infos := make([]format.TensorInfo, len(plans))
+	for i, p := range plans {
+		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
+	}
+	f, err := format.CreateAtomic(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	w, err := gguf.NewWriter(f, md, infos)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	for i, p := range plans {
+		var r io.Reader
+		if p.Out == p.Type && !isFloat(p.Type) {
+			if r, err = m.Open(p, false); err != nil {
+				return err
+			}
+		} else {
+			var imp []float32
+			if opt.Importance != nil && p.Out.Quantized() {
+				imp = opt.Importance(p.Name)
+			}
+			qr, err := m.newQuantReader(p, imp, threads)
+			if err != nil {
+				return err
+			}
+			if opt.Progress != nil {
+				qr.progress = func(done int64) { opt.Progress(i, p, done) }
+			}
+			r = qr
+		}
+		if err := w.CopyTensor(r); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	return f.Commit()
+}
+
+// quantReader serves a plan's bytes in its output type, converting a chunk
+// of rows at a time in parallel.
+type quantReader struct {
+	m         *Model
+	p         Plan
+	raw       io.Reader // source bytes in GGUF row order, stored type
+	imp       []float32
+	threads   int
+	rowLen    int64
+	rows      int64
+	inRow     int64
+	outRow    int64
+	chunkRows int64
+	done      int64
+	in        []byte
+	x         []float32
+	out       []byte
+	pending   []byte
+	progress  func(done int64)
+}
+
+func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader, error) {
+	info := p.Info()
+	rowLen, rows := info.Shape[0], info.Rows()
+	if len(info.Shape) == 0 {
+		rowLen, rows = 1, 1
+	}
+	inRow, err1 := p.Type.RowBytes(rowLen)
+	outRow, err2 := p.Out.RowBytes(rowLen)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%s: tensor %s: rows of %d do not fit %s -> %s", m.Path, p.SrcName, rowLen, p.Type, p.Out)
+	}
+	if imp != nil && int64(len(imp)) != rowLen {
+		return nil, fmt.Errorf("%s: tensor %s: %d importances for rows of %d", m.Path, p.Name, len(imp), rowLen)
+	}
+	// The raw bytes, reordered to GGUF's rows but not converted.
+	raw, err := m.Open(Plan{Tensor: p.Tensor, Out: p.Type}, false)
+	if err != nil {
+		return nil, err
+	}
+	chunkRows := max(1, int64(threads)*chunkElemsPerThread/max(rowLen, 1))
+	return &quantReader{m: m, p: p, raw: raw, imp: imp, threads: threads, rowLen: rowLen, rows: rows,
+		inRow: inRow, outRow: outRow, chunkRows: min(chunkRows, max(rows, 1))}, nil
+}
+
+func (r *quantReader) Read(b []byte) (int, error) {
+	if len(r.pending) == 0 {
+		if r.done >= r.rows {
+			return 0, io.EOF
+		}
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(b, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// next converts the next chunk of rows into r.pending.
+func (r *quantReader) next() error {
+	n := min(r.chunkRows, r.rows-r.done)
+	r.in = grow(r.in, n*r.inRow)
+	if _, err := io.ReadFull(r.raw, r.in); err != nil {
+		return &format.FormatError{File: r.m.Path, Tensor: r.p.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
+	}
+	elems := n * r.rowLen
+	if int64(cap(r.x)) < elems {
+		r.x = make([]float32, elems)
+	}
+	x := r.x[:elems]
+	r.out = grow(r.out, n*r.outRow)
+	threads := int64(max(1, min(r.threads, int(n))))
+	errs := make([]error, threads)
+	work := func(w int64) {
+		lo, hi := n*w/threads, n*(w+1)/threads
+		if lo == hi {
+			return
+		}
+		xs := x[lo*r.rowLen : hi*r.rowLen]
+		in := r.in[lo*r.inRow : hi*r.inRow]
+		var err error
+		if isFloat(r.p.Type) {
+			err = format.DecodeFloats(r.p.Type, in, xs)
+		} else {
+			err = quantize.DecodeRow(r.p.Type, xs, in)
+		}
+		if err != nil {
+			errs[w] = fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.SrcName, err)
+			return
+		}
+		if err := quantize.CheckFinite(r.p.Name, xs); err != nil {
+			// Name the element in the whole tensor.
+			for i, v := range xs {
+				if v != v || v-v != 0 {
+					err = fmt.Errorf("%s: %w: tensor %q element %d (row %d) is %v", r.m.Path, quantize.ErrNonFinite, r.p.Name,
+						(r.done+lo)*r.rowLen+int64(i), r.done+lo+int64(i)/r.rowLen, v)
+					break
+				}
+			}
+			errs[w] = err
+			return
+		}
+		errs[w] = quantize.EncodeRows(r.p.Out, r.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+	}
+	if threads == 1 {
+		work(0)
+	} else {
+		var wg sync.WaitGroup
+		for w := int64(0); w < threads; w++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); work(w) }()
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	r.done += n
+	r.pending = r.out
+	if r.progress != nil {
+		r.progress(r.done * r.rowLen)
+	}
+	return nil
+}
