@@ -231,11 +231,14 @@ func dotQ4_0(w []byte, x *Vec) float32 {
 		qs := blk[2:18]
 		q := x.Q[b*32 : b*32+32]
 		lo, hi := q[:16], q[16:32]
-		var s int32
-		for j, v := range qs {
-			s += (int32(v&15)-8)*int32(lo[j]) + (int32(v>>4)-8)*int32(hi[j])
+		// sum((q-8)*x) = sum(q*x) - 8*sum(x); x.S[b] is D*sum(x).
+		var s0, s1 int32
+		for j := 0; j < 16; j += 2 {
+			v, u := qs[j], qs[j+1]
+			s0 += int32(v&15)*int32(lo[j]) + int32(v>>4)*int32(hi[j])
+			s1 += int32(u&15)*int32(lo[j+1]) + int32(u>>4)*int32(hi[j+1])
 		}
-		sum += f16(blk) * x.D[b] * float32(s)
+		sum += f16(blk) * (x.D[b]*float32(s0+s1) - 8*x.S[b])
 	}
 	return sum
 }
