@@ -112,3 +112,47 @@ func TestMalformedInputs(t *testing.T) {
 		t.Errorf("output left behind: %s", f.Name())
 	}
 }
+
+// TestTruncatedFiles cuts real files (the default model as safetensors and
+// as GGUF) at many points: every cut is refused with exit code 2 and one
+// line naming the file and an offset, and no output is left.
+func TestTruncatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	g := filepath.Join(dir, "default.gguf")
+	if code, _, e := run(t, "convert", "-q", filepath.Join("..", "..", "models", "default"), g); code != 0 {
+		t.Fatalf("convert default: %d %s", code, e)
+	}
+	st, err := os.ReadFile(filepath.Join("..", "..", "models", "default", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := os.ReadFile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"m.safetensors", st}, {"m.gguf", gb}} {
+		for i := 0; i < 24; i++ {
+			cut := len(f.data) * i / 24
+			if i == 23 {
+				cut = len(f.data) - 1
+			}
+			p := filepath.Join(dir, f.name)
+			if err := os.WriteFile(p, f.data[:cut], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"inspect", p}, {"convert", p, filepath.Join(outDir, "o.gguf")}} {
+				code, _, e := run(t, args...)
+				if code != 2 || strings.Count(e, "\n") != 1 || !strings.Contains(e, p) || !strings.Contains(e, "offset") {
+					t.Errorf("%s %s cut at %d: code %d, %q", args[0], f.name, cut, code, e)
+				}
+			}
+		}
+	}
+	if left, _ := os.ReadDir(outDir); len(left) != 0 {
+		t.Errorf("outputs left behind: %v", left)
+	}
+}
