@@ -289,8 +289,10 @@ func sourceSHA256(m *convert.Model) (string, error) {
 // imatrixObserver feeds every linear layer's input to a collector.
 type imatrixObserver struct{ c *quantize.Collector }
 
-func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) { o.c.Add(name, x, rows, cols) }
-func (o imatrixObserver) Residual(int, []float32, int, int)               {}
+func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
+	o.c.Add(name, x, rows, cols)
+}
+func (o imatrixObserver) Residual(int, []float32, int, int) {}
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
