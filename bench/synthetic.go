@@ -1,0 +1,220 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// Shape is a model shape for synthetic speed runs.
+type Shape struct {
+	Dim, Layers, Heads, KVHeads, FFN, Vocab int
+	Arch                                    string // "llama" (default) or "qwen2"
+	Tied                                    bool   // output reuses token_embd
+}
+
+// Shapes are the named shapes --synthetic accepts.
+var Shapes = map[string]Shape{
+	"tinyllama-1.1b": {Dim: 2048, Layers: 22, Heads: 32, KVHeads: 4, FFN: 5632, Vocab: 32000, Arch: "llama"},
+	"llama-7b":       {Dim: 4096, Layers: 32, Heads: 32, KVHeads: 32, FFN: 11008, Vocab: 32000, Arch: "llama"},
+	"llama-3b":       {Dim: 3200, Layers: 26, Heads: 32, KVHeads: 32, FFN: 8640, Vocab: 32000, Arch: "llama"},
+	"qwen2-0.5b":     {Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, FFN: 4864, Vocab: 151936, Arch: "qwen2", Tied: true},
+	"stories260k":    {Dim: 64, Layers: 5, Heads: 8, KVHeads: 4, FFN: 172, Vocab: 512, Arch: "llama", Tied: true},
+}
+
+// ParseShape returns a named shape or parses a custom one:
+// "dim=2048,layers=22,heads=32,kv_heads=4,ffn=5632,vocab=32000" (kv_heads
+// defaults to heads, ffn to dim·8/3 rounded up to 256, vocab to 32000,
+// arch=llama|qwen2, tied=true|false).
+func ParseShape(s string) (Shape, error) {
+	if sh, ok := Shapes[strings.ToLower(s)]; ok {
+		return sh, nil
+	}
+	if !strings.Contains(s, "=") {
+		names := make([]string, 0, len(Shapes))
+		for n := range Shapes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Shape{}, fmt.Errorf("bench: unknown shape %q (named: %s; or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=..)", s, strings.Join(names, ", "))
+	}
+	sh := Shape{Arch: "llama", Vocab: 32000}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return Shape{}, fmt.Errorf("bench: shape item %q is not key=value", kv)
+		}
+		if k == "arch" {
+			sh.Arch = v
+			continue
+		}
+		if k == "tied" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Shape{}, fmt.Errorf("bench: shape item %q: %v", kv, err)
+			}
+			sh.Tied = b
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1<<20 {
+			return Shape{}, fmt.Errorf("bench: shape item %q: want a positive integer", kv)
+		}
+		switch k {
+		case "dim":
+			sh.Dim = n
+		case "layers":
+			sh.Layers = n
+		case "heads":
+			sh.Heads = n
+		case "kv_heads", "kv-heads", "kvheads":
+			sh.KVHeads = n
+		case "ffn":
+			sh.FFN = n
+		case "vocab":
+			sh.Vocab = n
+		default:
+			return Shape{}, fmt.Errorf("bench: unknown shape key %q", k)
+		}
+	}
+	if sh.Dim == 0 || sh.Layers == 0 || sh.Heads == 0 {
+		return Shape{}, fmt.Errorf("bench: shape %q needs dim, layers and heads", s)
+	}
+	if sh.KVHeads == 0 {
+		sh.KVHeads = sh.Heads
+	}
+	if sh.FFN == 0 {
+		sh.FFN = (sh.Dim*8/3 + 255) / 256 * 256
+	}
+	if sh.Dim%sh.Heads != 0 {
+		return Shape{}, fmt.Errorf("bench: dim %d is not a multiple of %d heads", sh.Dim, sh.Heads)
+	}
+	return sh, nil
+}
+
+// Config returns the model configuration of the shape.
+func (sh Shape) Config() *model.Config {
+	per := func(v int) []int {
+		s := make([]int, sh.Layers)
+		for i := range s {
+			s[i] = v
+		}
+		return s
+	}
+	hd := sh.Dim / max(sh.Heads, 1)
+	return &model.Config{
+		Arch: sh.Arch, Dim: sh.Dim, Layers: sh.Layers, Heads: per(sh.Heads), KVHeads: per(sh.KVHeads), FFN: per(sh.FFN),
+		HeadDim: hd, VocabSize: sh.Vocab, Context: 4096, NormEps: 1e-5, RopeBase: 10000, RopeDim: hd,
+		RopeNeox: sh.Arch == "qwen2", TiedEmbeddings: sh.Tied, QKVBias: sh.Arch == "qwen2",
+	}
+}
+
+// Params returns the parameter count of the shape.
+func (sh Shape) Params() int64 { return sh.Config().Params() }
+
+// matrixType returns t when rows of cols elements fit its blocks, else the
+// fallback llama.cpp would use (Q8_0, then F16).
+func matrixType(t format.DType, cols int) format.DType {
+	for _, c := range []format.DType{t, format.Q8_0, format.F16} {
+		if cols%c.BlockSize() == 0 {
+			return c
+		}
+	}
+	return format.F32
+}
+
+// SyntheticModel builds a model of the shape with random weights of type
+// typ (matrices; 1-D tensors are F32) entirely in memory, for speed
+// measurements. Matrices whose rows do not fit typ's blocks fall back to
+// Q8_0 or F16. A few random rows are encoded with quantize.EncodeRow and
+// tiled over each matrix, so building a 7B model takes seconds, not
+// minutes; speed does not depend on the values.
+func SyntheticModel(sh Shape, typ format.DType, opt engine.Options) (*engine.Model, *ModelInfo, error) {
+	cfg := sh.Config()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if _, ok := quantize.CodecFor(typ); !ok {
+		return nil, nil, fmt.Errorf("bench: no codec for type %s", typ)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tensors []engine.Tensor
+	var infos []format.TensorInfo
+	mat := func(name string, cols, rows int) error {
+		t := matrixType(typ, cols)
+		rb, err := t.RowBytes(int64(cols))
+		if err != nil {
+			return err
+		}
+		pool := min(rows, 8)
+		enc := make([]byte, int(rb)*pool)
+		src := make([]float32, cols)
+		for r := 0; r < pool; r++ {
+			for i := range src {
+				src[i] = float32(rng.NormFloat64() * 0.02)
+			}
+			if err := quantize.EncodeRow(t, enc[r*int(rb):(r+1)*int(rb)], src, nil); err != nil {
+				return fmt.Errorf("bench: %s: %w", name, err)
+			}
+		}
+		data := make([]byte, int64(rows)*rb)
+		for off := 0; off < len(data); off += len(enc) {
+			copy(data[off:], enc)
+		}
+		tensors = append(tensors, engine.Tensor{Name: name, Type: t, Shape: []int64{int64(cols), int64(rows)}, Data: data})
+		infos = append(infos, format.TensorInfo{Name: name, Type: t, Shape: []int64{int64(cols), int64(rows)}})
+		return nil
+	}
+	vec := func(name string, n int, v float32) {
+		data := make([]byte, 4*n)
+		one := make([]float32, n)
+		for i := range one {
+			one[i] = v
+		}
+		format.EncodeFloats(format.F32, one, data)
+		tensors = append(tensors, engine.Tensor{Name: name, Type: format.F32, Shape: []int64{int64(n)}, Data: data})
+		infos = append(infos, format.TensorInfo{Name: name, Type: format.F32, Shape: []int64{int64(n)}})
+	}
+	D := cfg.Dim
+	if err := mat("token_embd.weight", D, cfg.VocabSize); err != nil {
+		return nil, nil, err
+	}
+	if !cfg.TiedEmbeddings {
+		if err := mat("output.weight", D, cfg.VocabSize); err != nil {
+			return nil, nil, err
+		}
+	}
+	vec("output_norm.weight", D, 1)
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		qd, kd, F := cfg.QDim(l), cfg.KVDim(l), cfg.FFN[l]
+		for _, m := range []struct {
+			n          string
+			cols, rows int
+		}{{"attn_q", D, qd}, {"attn_k", D, kd}, {"attn_v", D, kd}, {"attn_output", qd, D}, {"ffn_gate", D, F}, {"ffn_up", D, F}, {"ffn_down", F, D}} {
+			if err := mat(p+m.n+".weight", m.cols, m.rows); err != nil {
+				return nil, nil, err
+			}
+		}
+		vec(p+"attn_norm.weight", D, 1)
+		vec(p+"ffn_norm.weight", D, 1)
+		if cfg.QKVBias {
+			vec(p+"attn_q.bias", qd, 0)
+			vec(p+"attn_k.bias", kd, 0)
+			vec(p+"attn_v.bias", kd, 0)
+		}
+	}
+	m, err := engine.NewModel(cfg, nil, tensors, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	mi := describeTensors(infos)
+	return m, mi, nil
+}
