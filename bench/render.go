@@ -109,11 +109,11 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 		b.WriteString("|\n")
 	}
 	for _, r := range reports {
-		if len(r.Tensors) == 0 {
-			continue
+		if len(r.Tensors) == 0 || r.Tensors[0].SNRdB >= maxSNR {
+			continue // nothing measured, or an exact copy
 		}
 		fmt.Fprintf(&b, "\nWorst tensors of %s:\n\n| tensor | type | RMSE | SNR dB |\n|---|---|---|---|\n", r.Name())
-		for _, t := range r.Tensors[:min(len(r.Tensors), 10)] {
+		for _, t := range r.Tensors[:min(len(r.Tensors), 5)] {
 			fmt.Fprintf(&b, "| %s | %s | %.3g | %.1f |\n", t.Name, t.Type, t.RMSE, t.SNRdB)
 		}
 	}

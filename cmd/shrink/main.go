@@ -48,8 +48,10 @@ func init() {
 		convertCmd,
 		quantizeCmd,
 		{name: "run", args: "MODEL --prompt TEXT", summary: "generate text on the reference runtime (not implemented yet)"},
-		{name: "bench", args: "MODEL --text FILE", summary: "perplexity, KL divergence, speed, memory (not implemented yet)"},
-		{name: "gate", args: "REPORT.json", summary: "pass/fail a bench report against thresholds (not implemented yet)"},
+		benchCmd,
+		gateCmd,
+		reportCmd,
+		demoCmd,
 		{name: "prune", args: "SRC DST --calib TEXT", summary: "structured pruning for a domain (not implemented yet)"},
 		{name: "distill", args: "--teacher T --student S --data TEXT DST", summary: "distil a student from its teacher (not implemented yet)"},
 	}

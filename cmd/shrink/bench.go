@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
+)
+
+var benchCmd = &command{
+	name: "bench",
+	args: "MODEL --text FILE [--baseline MODEL | --baseline-logits FILE] [--ctx N] [--chunks N] [--threads N] [--speed] [--json FILE] [--html FILE]\n" +
+		"       shrink bench --synthetic SHAPE --type TYPE [--json FILE]\n       shrink bench --tensors MODEL --baseline MODEL",
+	summary: "perplexity, KL divergence from a baseline, speed, memory and per-tensor error of a model",
+	flags: func(fs *pflag.FlagSet) {
+		fs.String("text", "", "evaluation text file (perplexity, divergence)")
+		fs.String("baseline", "", "baseline model (the original) to measure KL divergence, top-1 agreement and Δp against")
+		fs.String("baseline-logits", "", "baseline file written by --save-baseline, or llama.cpp's --kl-divergence-base file, instead of --baseline")
+		fs.String("save-baseline", "", "write what KL divergence needs (tokens and quantized log-probabilities) to this file")
+		fs.Int("ctx", 512, "chunk size in tokens (llama.cpp's -c)")
+		fs.Int("chunks", 0, "score at most this many chunks (0: all)")
+		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
+		fs.Bool("speed", false, "measure prefill and decode speed and peak memory")
+		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
+		fs.Int("speed-decode", 32, "decoded tokens for --speed")
+		fs.Int("speed-repeats", 3, "measured repetitions for --speed (after one warm-up)")
+		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=..")
+		fs.String("type", "q4_0", "matrix type of --synthetic")
+		fs.Bool("tensors", false, "per-tensor weight error of MODEL against --baseline (RMSE, SNR), worst first")
+		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
+		fs.String("json", "", "write the shrink.bench/v1 report to this file")
+		fs.String("html", "", "write a self-contained HTML report with charts to this file")
+		fs.String("md", "", "write the Markdown table to this file")
+		fs.BoolP("quiet", "q", false, "no progress or table output")
+	},
+	run: runBench,
+}
+
+// benchConfig is a parsed bench command line.
+type benchConfig struct {
+	model, text, baseline, baseLogits, saveBase string
+	ctx, chunks, threads                        int
+	speed                                       bool
+	speedOpt                                    bench.SpeedOptions
+	synthetic, synType                          string
+	tensors                                     bool
+	tokenizer, jsonOut, htmlOut, mdOut          string
+	quiet                                       bool
+}
+
+func runBench(fs *pflag.FlagSet, args []string) error {
+	var c benchConfig
+	c.text, _ = fs.GetString("text")
+	c.baseline, _ = fs.GetString("baseline")
+	c.baseLogits, _ = fs.GetString("baseline-logits")
+	c.saveBase, _ = fs.GetString("save-baseline")
+	c.ctx, _ = fs.GetInt("ctx")
+	c.chunks, _ = fs.GetInt("chunks")
+	c.threads, _ = fs.GetInt("threads")
+	c.speed, _ = fs.GetBool("speed")
+	c.speedOpt.Prefill, _ = fs.GetInt("speed-prefill")
+	c.speedOpt.Decode, _ = fs.GetInt("speed-decode")
+	c.speedOpt.Repeats, _ = fs.GetInt("speed-repeats")
+	c.synthetic, _ = fs.GetString("synthetic")
+	c.synType, _ = fs.GetString("type")
+	c.tensors, _ = fs.GetBool("tensors")
+	c.tokenizer, _ = fs.GetString("tokenizer")
+	c.jsonOut, _ = fs.GetString("json")
+	c.htmlOut, _ = fs.GetString("html")
+	c.mdOut, _ = fs.GetString("md")
+	c.quiet, _ = fs.GetBool("quiet")
+	if c.ctx < 4 || c.chunks < 0 || c.threads < 0 || c.speedOpt.Prefill < 1 || c.speedOpt.Decode < 1 || c.speedOpt.Repeats < 1 {
+		return usageError{"--ctx must be at least 4; --chunks and --threads not negative; --speed-* at least 1"}
+	}
+	if !fs.Changed("ctx") && c.baseLogits != "" {
+		c.ctx = 0 // take the file's
+	}
+	var r *bench.Report
+	var err error
+	switch {
+	case c.synthetic != "":
+		if len(args) != 0 {
+			return usageError{"--synthetic takes no MODEL"}
+		}
+		r, err = benchSynthetic(&c)
+	default:
+		if err := wantArgs(args, 1, "MODEL"); err != nil {
+			return err
+		}
+		c.model = args[0]
+		r, err = benchModel(&c)
+	}
+	if err != nil {
+		return err
+	}
+	return emitReport(r, &c)
+}
+
+func emitReport(r *bench.Report, c *benchConfig) error {
+	r.Tool = &bench.Tool{Name: "shrink", Version: version, Created: time.Now().UTC().Format(time.RFC3339)}
+	if c.jsonOut != "" {
+		if err := r.WriteFile(c.jsonOut); err != nil {
+			return err
+		}
+	}
+	reports := []*bench.Report{r}
+	if c.htmlOut != "" {
+		if err := writeHTMLFile(c.htmlOut, "shrink bench: "+r.Name(), reports); err != nil {
+			return err
+		}
+	}
+	if c.mdOut != "" {
+		if err := writeMarkdownFile(c.mdOut, reports); err != nil {
+			return err
+		}
+	}
+	if !c.quiet {
+		return bench.WriteMarkdown(stdout, reports)
+	}
+	return nil
+}
+
+func writeHTMLFile(path, title string, reports []*bench.Report) error {
+	f, err := format.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := bench.WriteHTML(f, title, reports); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+func writeMarkdownFile(path string, reports []*bench.Report) error {
+	f, err := format.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := bench.WriteMarkdown(f, reports); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+func benchSynthetic(c *benchConfig) (*bench.Report, error) {
+	sh, err := bench.ParseShape(c.synthetic)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	t, ok := format.ParseDType(c.synType)
+	if !ok {
+		return nil, usageError{fmt.Sprintf("--type %q is not a GGML type", c.synType)}
+	}
+	start := time.Now()
+	m, mi, err := bench.SyntheticModel(sh, t, engine.Options{Threads: c.threads})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if !c.quiet {
+		fmt.Fprintf(os.Stderr, "built %s (%d parameters, %s, %.2f bits/weight) in %.1fs\n", c.synthetic, mi.Params, bench.HumanBytes(int64(float64(mi.Params)*mi.BitsPerWeight/8)), mi.BitsPerWeight, time.Since(start).Seconds())
+	}
+	r := bench.New()
+	mi.Path = ""
+	r.Model = mi
+	r.Synthetic = &bench.Synthetic{Shape: c.synthetic, Type: t.String()}
+	r.Threads = m.Threads()
+	sp, err := bench.MeasureSpeed(context.Background(), m, c.speedOpt)
+	if err != nil {
+		return nil, err
+	}
+	r.Speed = sp
+	r.Memory = &bench.Memory{PeakRSSBytes: bench.PeakRSS()}
+	return r, nil
+}
+
+func benchModel(c *benchConfig) (*bench.Report, error) {
+	if c.baseline != "" && c.baseLogits != "" {
+		return nil, usageError{"give --baseline or --baseline-logits, not both"}
+	}
+	if c.tensors && c.baseline == "" {
+		return nil, usageError{"--tensors needs --baseline MODEL (the source checkpoint)"}
+	}
+	if c.text == "" && c.baseLogits == "" && !c.speed && !c.tensors {
+		return nil, usageError{"nothing to measure: give --text FILE, --baseline-logits FILE, --speed or --tensors"}
+	}
+	if c.saveBase != "" && c.text == "" {
+		return nil, usageError{"--save-baseline needs --text FILE"}
+	}
+	r := bench.New()
+	mi, err := bench.DescribeModel(c.model)
+	if err != nil {
+		return nil, err
+	}
+	r.Model = mi
+	if c.tensors {
+		ts, ls, err := bench.TensorErrors(c.model, c.baseline)
+		if err != nil {
+			return nil, err
+		}
+		r.Tensors, r.Layers = ts, ls
+		if c.text == "" && !c.speed {
+			if r.Baseline == nil {
+				r.Baseline = &bench.Baseline{Path: c.baseline}
+			}
+			return r, nil
+		}
+	}
+	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	r.Threads = m.Threads()
+	if c.text != "" || c.baseLogits != "" {
+		if err := benchText(c, m, r); err != nil {
+			return nil, err
+		}
+	}
+	if c.speed {
+		sp, err := bench.MeasureSpeed(context.Background(), m, c.speedOpt)
+		if err != nil {
+			return nil, err
+		}
+		r.Speed = sp
+	}
+	if c.speed || c.text != "" {
+		r.Memory = &bench.Memory{PeakRSSBytes: bench.PeakRSS()}
+	}
+	return r, nil
+}
+
+func benchText(c *benchConfig, m *engine.Model, r *bench.Report) error {
+	opt := bench.EvalOptions{Ctx: c.ctx, Chunks: c.chunks, BOS: -1}
+	var toks []int32
+	basePath := c.baseline
+	if m.Vocab != nil {
+		if t, err := tokenizerBOS(m); err == nil {
+			opt.BOS = t
+		}
+	}
+	if c.text != "" {
+		data, err := os.ReadFile(c.text)
+		if err != nil {
+			return err
+		}
+		var bos int32
+		if toks, bos, err = bench.Tokenize(m.Vocab, string(data)); err != nil {
+			return fmt.Errorf("%s: %w", c.model, err)
+		}
+		opt.BOS = bos
+		r.Text = &bench.TextInfo{Path: c.text, Bytes: int64(len(data)), Tokens: len(toks)}
+	}
+	if c.baseLogits != "" {
+		bf, err := bench.OpenBaseline(c.baseLogits)
+		if err != nil {
+			return err
+		}
+		defer bf.Close()
+		opt.BaselineFile = bf
+		basePath = c.baseLogits
+		if r.Text == nil {
+			r.Text = &bench.TextInfo{Path: c.baseLogits, Tokens: len(bf.Tokens)}
+		}
+	}
+	if c.baseline != "" {
+		bm, err := engine.Load(c.baseline, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer})
+		if err != nil {
+			return err
+		}
+		defer bm.Close()
+		opt.Baseline = bm
+	}
+	var save *format.AtomicFile
+	if c.saveBase != "" {
+		plan, err := bench.ChunkPlan(toks, c.ctx, c.chunks)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.text, err)
+		}
+		if save, err = format.CreateAtomic(c.saveBase); err != nil {
+			return err
+		}
+		defer save.Abort()
+		if opt.Save, err = bench.NewBaselineWriter(save, c.ctx, m.Config.VocabSize, opt.BOS, plan); err != nil {
+			return err
+		}
+	}
+	if !c.quiet && isTerminal(os.Stderr) {
+		start := time.Now()
+		opt.Progress = func(done, total int, ppl float64) {
+			fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d chunks] PPL %.4f  %.1fs", done, total, ppl, time.Since(start).Seconds())
+		}
+	}
+	res, err := bench.Evaluate(context.Background(), m, toks, opt)
+	if opt.Progress != nil {
+		endProgress()
+	}
+	if err != nil {
+		if c.text != "" {
+			return fmt.Errorf("%s: %w", c.text, err)
+		}
+		return err
+	}
+	if save != nil {
+		if err := opt.Save.Close(); err != nil {
+			return err
+		}
+		if err := save.Commit(); err != nil {
+			return err
+		}
+	}
+	res.Fill(r, basePath)
+	return nil
+}
+
+// tokenizerBOS returns the BOS token that replaces each chunk's first token
+// when the model's vocabulary adds one, else -1.
+func tokenizerBOS(m *engine.Model) (int32, error) {
+	_, bos, err := bench.Tokenize(m.Vocab, "")
+	return bos, err
+}
