@@ -1,8 +1,11 @@
 package convert
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 
@@ -21,6 +24,11 @@ type QuantizeOptions struct {
 	// Progress, when not nil, is called after each chunk of rows with the
 	// plan's index and the number of its elements done so far.
 	Progress func(i int, p Plan, done int64)
+	// Deferred lists string metadata values computed while the tensors
+	// are written (such as a hash of the source files): md holds a
+	// placeholder of the final length under each key, and the value is
+	// patched into the header before the file is committed.
+	Deferred map[string]func() (string, error)
 }
 
 // chunkElemsPerThread bounds the working set of WriteQuantized: each chunk
@@ -85,7 +93,46 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
 	}
+	if err := patchDeferred(f.File, w.DataOffset(), md, opt.Deferred); err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
 	return f.Commit()
+}
+
+// patchDeferred writes the deferred metadata values over their
+// placeholders in the header (the first header bytes of f).
+func patchDeferred(f *os.File, header int64, md *gguf.Metadata, deferred map[string]func() (string, error)) error {
+	if len(deferred) == 0 {
+		return nil
+	}
+	buf := make([]byte, header)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	for key, fn := range deferred {
+		v, err := fn()
+		if err != nil {
+			return err
+		}
+		old, ok := md.String(key)
+		if !ok || len(old) != len(v) {
+			return fmt.Errorf("metadata %s: placeholder of %d bytes for a value of %d", key, len(old), len(v))
+		}
+		// key string, value type STRING, value length, value bytes.
+		pat := le.AppendUint64(nil, uint64(len(key)))
+		pat = append(pat, key...)
+		pat = le.AppendUint32(pat, uint32(gguf.TypeString))
+		pat = le.AppendUint64(pat, uint64(len(v)))
+		i := bytes.Index(buf, pat)
+		if i < 0 {
+			return fmt.Errorf("metadata %s: placeholder not found in the header", key)
+		}
+		if _, err := f.WriteAt([]byte(v), int64(i+len(pat))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // quantReader serves a plan's bytes in its output type, converting a chunk

@@ -173,12 +173,19 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}
 	md.Set("general.file_type", gguf.Uint32(preset.FileType))
 	md.Set("general.quantization_version", gguf.Uint32(2))
-	sum, err := sourceSHA256(m)
-	if err != nil {
-		return err
+	// The source's hash is computed while the tensors are quantized and
+	// patched into the header at the end.
+	type hashResult struct {
+		sum string
+		err error
 	}
+	hashed := make(chan hashResult, 1)
+	go func() {
+		sum, err := sourceSHA256(m)
+		hashed <- hashResult{sum, err}
+	}()
 	md.Set("shrink.version", gguf.String(version))
-	md.Set("shrink.source.sha256", gguf.String(sum))
+	md.Set("shrink.source.sha256", gguf.String(strings.Repeat("0", 2*sha256.Size)))
 	md.Set("shrink.recipe", gguf.String(recipe(fs)))
 	md.Delete("shrink.calib.sha256")
 	for _, k := range []string{"file", "dataset", "entries_count", "chunks_count"} {
@@ -202,7 +209,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		md.Set("quantize.imatrix.chunks_count", gguf.Int32(int32(im.Chunks)))
 	}
 
-	opt := convert.QuantizeOptions{Threads: threads}
+	opt := convert.QuantizeOptions{Threads: threads, Deferred: map[string]func() (string, error){
+		"shrink.source.sha256": func() (string, error) { r := <-hashed; return r.sum, r.err },
+	}}
 	if im != nil {
 		opt.Importance = func(name string) []float32 {
 			v, _ := im.CheckShape(name, m.Tensors[indexOf(m, name)].Shape[0])
