@@ -232,7 +232,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 		}
 		r.Speed = sp
 	}
-	if c.speed || c.text != "" {
+	if c.speed || c.text != "" || c.baseLogits != "" {
 		r.Memory = &bench.Memory{PeakRSSBytes: bench.PeakRSS()}
 	}
 	return r, nil
