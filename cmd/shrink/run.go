@@ -75,6 +75,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 		return usageError{fmt.Sprintf("the prompt has %d tokens, the context only %d", len(ids), s.Context())}
 	}
 	out := bufio.NewWriter(stdout)
+	out.WriteString(prompt) // the continuation reads on from the prompt, as llama-cli prints it
 	dec := tok.NewDecoder()
 	smp := engine.NewSampler(engine.SamplerOptions{Temp: temp, TopK: topK, TopP: topP, Seed: seed})
 	st, err := s.Generate(ids, n, smp, tok.EOS(), func(id int32) bool {
