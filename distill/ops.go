@@ -1,0 +1,261 @@
+package distill
+
+import "math"
+
+// The operations of the forward pass and their backward passes. Each works
+// on row-major float32 slices of T rows (tokens). Backward functions add
+// their input gradients to the slices they are given (the caller zeroes
+// them), so that gradients of a value used twice accumulate.
+
+// linFwd computes y = x·wᵀ: y (T×out), x (T×in), w (out×in) as GGUF
+// stores a weight (rows = outputs).
+func linFwd(y, x, w []float32, T, in, out int) {
+	matABt(y, x, w, T, out, in, false)
+}
+
+// linBwd adds dy·w to dx (when not nil) and dyᵀ·x to dw (when not nil).
+func linBwd(dx, dw, dy, x, w []float32, T, in, out int) {
+	if dx != nil {
+		wt := make([]float32, in*out)
+		transpose(wt, w, out, in)
+		matABt(dx, dy, wt, T, in, out, true)
+	}
+	if dw != nil {
+		dyt := make([]float32, out*T)
+		xt := make([]float32, in*T)
+		transpose(dyt, dy, T, out)
+		transpose(xt, x, T, in)
+		matABt(dw, dyt, xt, out, in, T, true)
+	}
+}
+
+// rmsFwd computes y = x/sqrt(mean(x²)+eps)·w row by row, as engine does,
+// and records each row's 1/sqrt(mean(x²)+eps) in rinv.
+func rmsFwd(y, rinv, x, w []float32, T, D int, eps float32) {
+	for t := 0; t < T; t++ {
+		xr := x[t*D : t*D+D]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v) * float64(v)
+		}
+		r := float32(1 / math.Sqrt(ss/float64(D)+float64(eps)))
+		rinv[t] = r
+		yr := y[t*D : t*D+D]
+		for i, v := range xr {
+			yr[i] = v * r * w[i]
+		}
+	}
+}
+
+// rmsBwd adds the gradients of rmsFwd to dx and dw (nil: not wanted).
+func rmsBwd(dx, dw, dy, x, w, rinv []float32, T, D int) {
+	for t := 0; t < T; t++ {
+		xr, dyr := x[t*D:t*D+D], dy[t*D:t*D+D]
+		r := rinv[t]
+		var s float64
+		for i, v := range xr {
+			s += float64(dyr[i]) * float64(w[i]) * float64(v)
+			if dw != nil {
+				dw[i] += dyr[i] * v * r
+			}
+		}
+		if dx == nil {
+			continue
+		}
+		c := float32(s) * r * r * r / float32(D)
+		dxr := dx[t*D : t*D+D]
+		for i, v := range xr {
+			dxr[i] += r*dyr[i]*w[i] - c*v
+		}
+	}
+}
+
+// ropeTable returns cos and sin of every rotation angle for positions
+// [0, n): rows of RopeDim/2 values, computed as engine does.
+func ropeTable(n, rd int, base, scale float32, div []float32) (cos, sin []float32) {
+	half := rd / 2
+	cos = make([]float32, n*half)
+	sin = make([]float32, n*half)
+	for pos := 0; pos < n; pos++ {
+		p := float64(pos) * float64(scale)
+		for i := 0; i < half; i++ {
+			theta := p * math.Pow(float64(base), -2*float64(i)/float64(rd))
+			if div != nil {
+				theta /= float64(div[i])
+			}
+			s, c := math.Sincos(theta)
+			cos[pos*half+i], sin[pos*half+i] = float32(c), float32(s)
+		}
+	}
+	return cos, sin
+}
+
+// ropeApply rotates, in place, each head (hd values, the first rd rotated)
+// of the T rows of x (heads·hd values each) by the angles of its position:
+// adjacent pairs (2i, 2i+1), or the halves (i, i+rd/2) when neox. With inv
+// the rotation is undone (the backward pass of a rotation).
+func ropeApply(x []float32, T, heads, hd, rd int, cos, sin []float32, neox, inv bool) {
+	half := rd / 2
+	for t := 0; t < T; t++ {
+		cr, sr := cos[t*half:t*half+half], sin[t*half:t*half+half]
+		for h := 0; h < heads; h++ {
+			v := x[(t*heads+h)*hd : (t*heads+h+1)*hd]
+			for i := 0; i < half; i++ {
+				a, b := 2*i, 2*i+1
+				if neox {
+					a, b = i, i+half
+				}
+				c, s := cr[i], sr[i]
+				if inv {
+					s = -s
+				}
+				x0, x1 := v[a], v[b]
+				v[a] = x0*c - x1*s
+				v[b] = x0*s + x1*c
+			}
+		}
+	}
+}
+
+// attnFwd computes causal grouped-query attention: for each query head h
+// (served by key/value head h/(heads/kvHeads)) and token t,
+// out_t = Σ_{s<=t} softmax_s(q_t·k_s/sqrt(hd)) v_s. The probabilities are
+// kept in p (heads×T×T, zero above the diagonal) for the backward pass.
+func attnFwd(out, p, q, k, v []float32, T, heads, kvHeads, hd int) {
+	group := heads / kvHeads
+	qd, kd := heads*hd, kvHeads*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	parallelFor(heads, heads*T*T*hd, func(h0, h1 int) {
+		for h := h0; h < h1; h++ {
+			g := h / group
+			for t := 0; t < T; t++ {
+				qv := q[t*qd+h*hd : t*qd+h*hd+hd]
+				pr := p[(h*T+t)*T : (h*T+t+1)*T]
+				mx := float32(math.Inf(-1))
+				for s := 0; s <= t; s++ {
+					x := dot(qv, k[s*kd+g*hd:s*kd+g*hd+hd]) * scale
+					pr[s] = x
+					mx = max(mx, x)
+				}
+				var sum float32
+				for s := 0; s <= t; s++ {
+					e := float32(math.Exp(float64(pr[s] - mx)))
+					pr[s] = e
+					sum += e
+				}
+				inv := 1 / sum
+				o := out[t*qd+h*hd : t*qd+h*hd+hd]
+				clear(o)
+				for s := 0; s <= t; s++ {
+					pr[s] *= inv
+					axpy(pr[s], v[s*kd+g*hd:s*kd+g*hd+hd], o)
+				}
+				clear(pr[t+1:])
+			}
+		}
+	})
+}
+
+// attnBwd adds the gradients of attnFwd with respect to q, k and v.
+func attnBwd(dq, dk, dv, dout, p, q, k, v []float32, T, heads, kvHeads, hd int) {
+	group := heads / kvHeads
+	qd, kd := heads*hd, kvHeads*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	parallelFor(kvHeads, heads*T*T*hd*2, func(g0, g1 int) {
+		ds := make([]float32, T)
+		for g := g0; g < g1; g++ {
+			for h := g * group; h < (g+1)*group; h++ {
+				for t := 0; t < T; t++ {
+					pr := p[(h*T+t)*T : (h*T+t)*T+t+1]
+					do := dout[t*qd+h*hd : t*qd+h*hd+hd]
+					var sum float32
+					for s := range pr {
+						vs := v[s*kd+g*hd : s*kd+g*hd+hd]
+						dp := dot(do, vs)
+						ds[s] = dp
+						sum += pr[s] * dp
+						axpy(pr[s], do, dv[s*kd+g*hd:s*kd+g*hd+hd])
+					}
+					qv := q[t*qd+h*hd : t*qd+h*hd+hd]
+					dqv := dq[t*qd+h*hd : t*qd+h*hd+hd]
+					for s := range pr {
+						d := pr[s] * (ds[s] - sum) * scale
+						axpy(d, k[s*kd+g*hd:s*kd+g*hd+hd], dqv)
+						axpy(d, qv, dk[s*kd+g*hd:s*kd+g*hd+hd])
+					}
+				}
+			}
+		}
+	})
+}
+
+// silu returns x·sigmoid(x), computed as engine does.
+func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+
+// swigluFwd computes act = silu(g)⊙u.
+func swigluFwd(act, g, u []float32) {
+	for i, x := range g {
+		act[i] = silu(x) * u[i]
+	}
+}
+
+// swigluBwd adds the gradients of swigluFwd to dg and du.
+func swigluBwd(dg, du, dact, g, u []float32) {
+	for i, x := range g {
+		s := float32(1 / (1 + math.Exp(float64(-x))))
+		dg[i] += dact[i] * u[i] * s * (1 + x*(1-s))
+		du[i] += dact[i] * x * s
+	}
+}
+
+// logSoftmax writes log(softmax(z/tau)) to dst in float64.
+func logSoftmax(dst []float64, z []float32, tau float64) {
+	mx := math.Inf(-1)
+	for _, v := range z {
+		mx = max(mx, float64(v)/tau)
+	}
+	var sum float64
+	for _, v := range z {
+		sum += math.Exp(float64(v)/tau - mx)
+	}
+	lse := mx + math.Log(sum)
+	for i, v := range z {
+		dst[i] = float64(v)/tau - lse
+	}
+}
+
+// ceRow returns -log softmax(z)[target] and, when dz is not nil, adds
+// scale·(softmax(z) - onehot(target)) to dz. tmp holds len(z) values.
+func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float64) float64 {
+	tmp = tmp[:len(z)]
+	logSoftmax(tmp, z, 1)
+	if dz != nil {
+		for i, l := range tmp {
+			dz[i] += scale * float32(math.Exp(l))
+		}
+		dz[target] -= scale
+	}
+	return -tmp[target]
+}
+
+// kdRow returns KL(softmax(zt/tau) || softmax(zs/tau)) and, when dz is not
+// nil, adds the gradient of scale·tau²·KL with respect to zs,
+// scale·tau·(softmax(zs/tau) - softmax(zt/tau)), to dz (Hinton et al. 2015,
+// "Distilling the Knowledge in a Neural Network": the tau² factor keeps the
+// gradient's size independent of the temperature). tmp holds 2·len(zs)
+// values.
+func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []float64) float64 {
+	n := len(zs)
+	ls, lt := tmp[:n], tmp[n:2*n]
+	logSoftmax(ls, zs, float64(tau))
+	logSoftmax(lt, zt, float64(tau))
+	var kl float64
+	for i := range ls {
+		pt := math.Exp(lt[i])
+		kl += pt * (lt[i] - ls[i])
+		if dz != nil {
+			dz[i] += scale * tau * float32(math.Exp(ls[i])-pt)
+		}
+	}
+	return max(kl, 0)
+}
