@@ -7,3 +7,11 @@ func SetChunkBytes(n int64) (restore func()) {
 	chunkBytes = n
 	return func() { chunkBytes = old }
 }
+
+// SetQuantChunkElems sets WriteQuantized's chunk size per thread for a test
+// and returns a function restoring it.
+func SetQuantChunkElems(n int64) (restore func()) {
+	old := chunkElemsPerThread
+	chunkElemsPerThread = n
+	return func() { chunkElemsPerThread = old }
+}
