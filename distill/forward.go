@@ -5,14 +5,14 @@ import "fmt"
 // layerActs holds what one block's backward pass needs from its forward
 // pass.
 type layerActs struct {
-	x           []float32 // residual stream entering the block (T×D)
-	xn1, r1     []float32 // attention norm output and inverse rms
-	q, k, v     []float32 // projections, q and k after RoPE
-	p           []float32 // attention probabilities (heads×T×T)
-	att         []float32 // attention output before Wo (T×qd)
-	h           []float32 // residual after attention (T×D)
-	xn2, r2     []float32 // feed-forward norm output and inverse rms
-	g, u, act   []float32 // gate, up and silu(gate)⊙up (T×F)
+	x         []float32 // residual stream entering the block (T×D)
+	xn1, r1   []float32 // attention norm output and inverse rms
+	q, k, v   []float32 // projections, q and k after RoPE
+	p         []float32 // attention probabilities (heads×T×T)
+	att       []float32 // attention output before Wo (T×qd)
+	h         []float32 // residual after attention (T×D)
+	xn2, r2   []float32 // feed-forward norm output and inverse rms
+	g, u, act []float32 // gate, up and silu(gate)⊙up (T×F)
 }
 
 // Pass is the record of one forward pass over a sequence: the logits, the

@@ -53,7 +53,7 @@ type LoRA struct {
 // layer points at one block's parameters.
 type layer struct {
 	attnNorm, q, k, v, o, ffnNorm, gate, up, down *Param
-	heads, kvHeads, ffn                          int
+	heads, kvHeads, ffn                           int
 }
 
 // Model is a llama-family model held as float32 parameters for training.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"time"
 )
 
 // Options configures a training run. Zero values take the defaults noted.
@@ -125,7 +126,7 @@ func Windows(tokens []int32, ctx int, bos int32) [][]int32 {
 type Stats struct {
 	Step     int     // steps done after this one
 	Loss     float64 // the weighted loss
-	KLD      float64 // mean KL(teacher||student) per token at temperature 1... at Options.Temperature
+	KLD      float64 // mean KL(teacher||student) per token at Options.Temperature
 	CE       float64 // mean cross-entropy per predicted token (nats)
 	Hidden   float64 // mean squared error of matched hidden states
 	Tokens   int     // tokens processed
@@ -204,7 +205,7 @@ func (tr *Trainer) lossGrad(win int, scale float32, grad bool) (Stats, error) {
 	var st Stats
 	var tl []float32
 	var th [][]float32
-	if tr.Teacher != nil && (o.KDWeight != 0 || o.HiddenWeight != 0) {
+	if tr.Teacher != nil {
 		var err error
 		if tl, th, err = tr.Teacher.Teach(win, in, o.HiddenWeight != 0); err != nil {
 			return st, err
@@ -337,11 +338,12 @@ func (tr *Trainer) TrainStep() (Stats, error) {
 }
 
 // Evaluate returns the mean statistics of the student over windows (no
-// training); a teacher gives KLD too.
-func (tr *Trainer) Evaluate(windows [][]int32) (Stats, error) {
-	saved := tr.Windows
-	tr.Windows = windows
-	defer func() { tr.Windows = saved }()
+// training) under the trainer's loss weights; a teacher (which may differ
+// from the training one, e.g. a model instead of a cache) gives KLD too.
+func (tr *Trainer) Evaluate(windows [][]int32, teacher Teacher) (Stats, error) {
+	saved, savedT := tr.Windows, tr.Teacher
+	tr.Windows, tr.Teacher = windows, teacher
+	defer func() { tr.Windows, tr.Teacher = saved, savedT }()
 	var st Stats
 	for i := range windows {
 		s, err := tr.lossGrad(i, 1, false)
@@ -357,4 +359,18 @@ func (tr *Trainer) Evaluate(windows [][]int32) (Stats, error) {
 	}
 	st.Step = tr.Step
 	return st, nil
+}
+
+// TimeStep measures the time of one training step of batch windows on m
+// (forward and backward, no update), to plan a run's length.
+func TimeStep(m *Model, windows [][]int32, batch int) (time.Duration, error) {
+	tr := &Trainer{Student: m, Windows: windows, Opt: Options{CEWeight: 1}}
+	tr.Opt.defaults()
+	m.zeroGrads()
+	start := time.Now()
+	if _, err := tr.lossGrad(0, 1, true); err != nil {
+		return 0, err
+	}
+	m.zeroGrads()
+	return time.Since(start) * time.Duration(max(batch, 1)), nil
 }
