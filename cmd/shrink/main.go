@@ -54,7 +54,8 @@ func init() {
 		reportCmd,
 		demoCmd,
 		{name: "prune", args: "SRC DST --calib TEXT", summary: "structured pruning for a domain (not implemented yet)"},
-		{name: "distill", args: "--teacher T --student S --data TEXT DST", summary: "distil a student from its teacher (not implemented yet)"},
+		distillCmd,
+		trainCmd,
 	}
 }
 
