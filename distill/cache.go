@@ -29,7 +29,7 @@ func windowsHash(ws [][]int32) uint64 {
 		}
 		h.Write([]byte{0xff, 0xff, 0xff, 0xff})
 	}
-	return h.Sum64()
+	return h.Sum64() >> 1 // fits GGUF readers that read counts as int64
 }
 
 // WriteTeacherCache runs teacher over every window (all but its last

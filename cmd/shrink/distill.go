@@ -26,7 +26,7 @@ var distillCmd = &command{
 		fs.String("teacher-cache", "", "file of teacher logits: written first when absent (the teacher is then unloaded), read when present")
 		fs.Int("lora-rank", 0, "train low-rank adapters of this rank on the blocks' linear layers (merged at the end) instead of all weights; norms always train")
 		fs.Float32("lora-alpha", 0, "adapter scale numerator, scale = alpha/rank (default: 2·rank)")
-		trainLoopFlags(fs, 1e-4)
+		trainLoopFlags(fs, 1e-4, 0)
 	},
 	run: runDistill,
 }
@@ -91,7 +91,7 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 				start := time.Now()
 				err = distill.WriteTeacherCache(cache, tm, ws, func(done, total int) {
 					if !c.quiet && (done == total || done%64 == 0) {
-						fmt.Fprintf(os.Stderr, "teacher cache: %d/%d windows (%.0f tok/s)\n", done, total, float64(done*c.ctx)/time.Since(start).Seconds())
+						fmt.Fprintf(trainLogOut, "teacher cache: %d/%d windows (%.0f tok/s)\n", done, total, float64(done*c.ctx)/time.Since(start).Seconds())
 					}
 				})
 				if err != nil {
@@ -122,7 +122,7 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "student: %d parameters; data: %d tokens, %d windows of %d\n", student.NumParams(), ntok, len(ws), c.ctx)
+		fmt.Fprintf(trainLogOut, "student: %d parameters; data: %d tokens, %d windows of %d\n", student.NumParams(), ntok, len(ws), c.ctx)
 	}
 	steps, err := planSteps(c, func() (time.Duration, error) {
 		d, err := distill.TimeStep(student, ws, c.opt.Batch)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/signal"
@@ -33,19 +34,23 @@ var trainCmd = &command{
 		fs.String("vocab-from", "models/default", "model whose tokenizer (and vocabulary size) the new model takes")
 		fs.Float32("rope-base", 10000, "RoPE base")
 		fs.Uint64("init-seed", 1, "seed of the random initialisation")
-		trainLoopFlags(fs, 3e-3)
+		trainLoopFlags(fs, 3e-3, 0.01)
 	},
 	run: runTrain,
 }
 
+// trainLogOut receives the progress of train and distill (a variable so that
+// tests can capture it).
+var trainLogOut io.Writer = os.Stderr
+
 // trainLoopFlags declares the flags train and distill share.
-func trainLoopFlags(fs *pflag.FlagSet, lr float32) {
+func trainLoopFlags(fs *pflag.FlagSet, lr, wd float32) {
 	fs.String("data", "", "training text (a UTF-8 file)")
 	fs.Int("steps", 0, "optimizer steps (default: as many as --minutes allows, else 1000)")
 	fs.Float64("minutes", 0, "stop after this many minutes of training (a checkpoint is kept for --resume)")
 	fs.Float32("lr", lr, "peak learning rate (linear warm-up, then cosine decay to a tenth)")
 	fs.Int("warmup", 0, "warm-up steps (default: steps/20)")
-	fs.Float32("weight-decay", 0.01, "AdamW weight decay of matrices")
+	fs.Float32("weight-decay", wd, "AdamW weight decay of matrices")
 	fs.Float32("clip", 1, "clip the gradient's global norm to this (0: no clipping)")
 	fs.Int("ctx", 128, "tokens per training sequence")
 	fs.Int("batch", 8, "sequences per optimizer step (gradients accumulated)")
@@ -145,7 +150,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 			return err
 		}
 		if !c.quiet {
-			fmt.Fprintf(os.Stderr, "resumed from %s at step %d of %d\n", c.ckpt, tr.Step, tr.Opt.Steps)
+			fmt.Fprintf(trainLogOut, "resumed from %s at step %d of %d\n", c.ckpt, tr.Step, tr.Opt.Steps)
 		}
 	}
 	var evalWs [][]int32
@@ -172,7 +177,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 			if evalTeacher != nil {
 				msg += fmt.Sprintf(" kld %.5f", st.KLD)
 			}
-			fmt.Fprintln(os.Stderr, msg)
+			fmt.Fprintln(trainLogOut, msg)
 		}
 		return nil
 	}
@@ -207,7 +212,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 				msg += fmt.Sprintf(" mse %.4g", st.Hidden)
 			}
 			msg += fmt.Sprintf(" lr %.2e |g| %.3g %.0f tok/s left %s", st.LR, st.GradNorm, tps, left.Round(time.Second))
-			fmt.Fprintln(os.Stderr, msg)
+			fmt.Fprintln(trainLogOut, msg)
 		}
 		if c.evalEvery > 0 && tr.Step%c.evalEvery == 0 && !done {
 			if err := evaluate(); err != nil {
@@ -230,13 +235,13 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 		}
 		if interrupted || timeUp {
 			if !c.quiet {
-				fmt.Fprintf(os.Stderr, "stopped at step %d of %d; checkpoint %s (continue with --resume)\n", tr.Step, tr.Opt.Steps, c.ckpt)
+				fmt.Fprintf(trainLogOut, "stopped at step %d of %d; checkpoint %s (continue with --resume)\n", tr.Step, tr.Opt.Steps, c.ckpt)
 			}
 			break
 		}
 	}
 	if !c.quiet && tokens > 0 {
-		fmt.Fprintf(os.Stderr, "trained %d steps, %d tokens in %s (%.0f tok/s)\n", tr.Step-startStep, tokens, time.Since(start).Round(time.Second), float64(tokens)/time.Since(start).Seconds())
+		fmt.Fprintf(trainLogOut, "trained %d steps, %d tokens in %s (%.0f tok/s)\n", tr.Step-startStep, tokens, time.Since(start).Round(time.Second), float64(tokens)/time.Since(start).Seconds())
 	}
 	if err := evaluate(); err != nil {
 		return err
@@ -253,7 +258,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 		os.Remove(c.ckpt)
 	}
 	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "wrote %s (%s)\n", c.dst, humanBytes(diskSize(c.dst)))
+		fmt.Fprintf(trainLogOut, "wrote %s (%s)\n", c.dst, humanBytes(diskSize(c.dst)))
 	}
 	return nil
 }
@@ -335,7 +340,7 @@ func runTrain(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "model: %d parameters; data: %d tokens, %d windows of %d\n", m.NumParams(), ntok, len(ws), c.ctx)
+		fmt.Fprintf(trainLogOut, "model: %d parameters; data: %d tokens, %d windows of %d\n", m.NumParams(), ntok, len(ws), c.ctx)
 	}
 	c.opt.CEWeight = 1
 	steps, err := planSteps(c, func() (time.Duration, error) {
