@@ -1,0 +1,232 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// The conformance suite runs every registered, available implementation
+// against Generic on random and edge-case rows: raw random blocks (every
+// code value, including the extreme ones), zero, tiny and huge block
+// scales, lengths that are not a multiple of any unroll, and guard bands
+// of poison bytes around every input slice (a kernel that reads past its
+// slice picks them up and disagrees with Generic) and around every output
+// slice (which must stay untouched).
+
+// scaleFields lists the byte offsets of the binary16 scales in one block of
+// each quantized type.
+var scaleFields = map[format.DType][]int{
+	format.Q8_0: {0}, format.Q4_0: {0}, format.Q4_1: {0, 2}, format.Q5_0: {0},
+	format.Q5_1: {0, 2}, format.IQ4_NL: {0}, format.Q2_K: {80, 82},
+	format.Q3_K: {108}, format.Q4_K: {0, 2}, format.Q5_K: {0, 2}, format.Q6_K: {208},
+}
+
+const poison = 0x7b
+
+// rawRow returns a row of n elements of type dt made of random bytes, with
+// block scales drawn by mode: 0 normal, 1 zero, 2 huge (near the binary16
+// maximum), 3 tiny (subnormal binary16).
+func rawRow(r *rand.Rand, dt format.DType, n, mode int) []byte {
+	rb, _ := dt.RowBytes(int64(n))
+	b := make([]byte, rb)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	scale := func() uint16 {
+		switch mode {
+		case 1:
+			return 0
+		case 2:
+			return format.F32ToF16(float32(60000 - r.IntN(20000)))
+		case 3:
+			return uint16(1 + r.IntN(1000))
+		}
+		return format.F32ToF16(float32(r.NormFloat64() * 0.05))
+	}
+	switch dt {
+	case format.F32:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(r.NormFloat64())))
+		}
+	case format.F16:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint16(b[2*i:], format.F32ToF16(float32(r.NormFloat64()*100)))
+		}
+	case format.BF16:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint16(b[2*i:], format.F32ToBF16(float32(r.NormFloat64()*100)))
+		}
+	default:
+		tr, _ := dt.Traits()
+		for blk := 0; blk < len(b)/tr.BlockBytes; blk++ {
+			for _, off := range scaleFields[dt] {
+				binary.LittleEndian.PutUint16(b[blk*tr.BlockBytes+off:], scale())
+			}
+		}
+	}
+	return b
+}
+
+// guarded returns a copy of s inside a larger slice filled with fill, and
+// the whole backing slice.
+func guarded[T any](s []T, fill T) (inner, whole []T) {
+	whole = make([]T, len(s)+64)
+	for i := range whole {
+		whole[i] = fill
+	}
+	copy(whole[32:], s)
+	return whole[32 : 32+len(s) : 32+len(s)], whole
+}
+
+// guardedVec copies v into poisoned guard bands.
+func guardedVec(v *Vec) *Vec {
+	g := &Vec{}
+	g.F, _ = guarded(v.F, float32(1e30))
+	g.Q, _ = guarded(v.Q, int8(poison))
+	g.D, _ = guarded(v.D, float32(1e30))
+	g.S, _ = guarded(v.S, float32(1e30))
+	g.BSums, _ = guarded(v.BSums, int16(30000))
+	return g
+}
+
+// magnitude is sum |w_i * a_i| over the decoded row, the scale of the
+// rounding error a reordered float sum may show.
+func magnitude(t *testing.T, dt format.DType, w []byte, v *Vec) float64 {
+	n := len(v.F)
+	wf := make([]float32, n)
+	if err := quantize.DecodeRow(dt, wf, w); err != nil {
+		t.Fatal(err)
+	}
+	k := KindOf(dt)
+	var s float64
+	for i := range wf {
+		a := float64(v.F[i])
+		if k != ActFloat {
+			a = float64(v.D[i/Block(k)]) * float64(v.Q[i])
+		}
+		s += math.Abs(float64(wf[i]) * a)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, im := range Impls()[1:] {
+		if !im.Available {
+			t.Logf("%s: not available on this CPU, skipped", im.Name)
+			continue
+		}
+		full := merge([]*Impl{Generic, im})
+		for _, dt := range weightTypes {
+			if im.Dot[dt] == nil {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s", im.Name, dt), func(t *testing.T) {
+				k := KindOf(dt)
+				bs := Block(k)
+				lengths := []int{1, 2, 3, 5, 7, 8, 9, 15, 33}
+				if k == ActFloat {
+					lengths = []int{1, 3, 7, 8, 9, 15, 16, 31, 32, 33, 63, 65, 100, 257}
+				}
+				for _, nb := range lengths {
+					n := nb * bs
+					for mode := 0; mode < 4; mode++ {
+						for act := 0; act < 3; act++ {
+							w := rawRow(r, dt, n, mode)
+							x := randRow(r, n)
+							switch act {
+							case 1: // constant rows: every code at +-127
+								for i := range x {
+									x[i] = 1e3
+									if i%3 == 0 {
+										x[i] = -1e3
+									}
+								}
+							case 2:
+								clear(x[:n/2])
+							}
+							var v Vec
+							Generic.Quantize(&v, x, k)
+							want := float64(Generic.Dot[dt](w, &v))
+							gw, _ := guarded(w, byte(poison))
+							got := float64(im.Dot[dt](gw, guardedVec(&v)))
+							tol := 2e-5*magnitude(t, dt, w, &v) + 1e-30
+							if math.Abs(got-want) > tol || math.IsNaN(got) != math.IsNaN(want) {
+								t.Fatalf("n=%d mode=%d act=%d: dot = %g, generic %g (tolerance %g)", n, mode, act, got, want, tol)
+							}
+						}
+					}
+				}
+			})
+		}
+		t.Run(im.Name+"/vectors", func(t *testing.T) {
+			for n := 0; n < 70; n++ {
+				a, b := randRow(r, n), randRow(r, n)
+				ga, _ := guarded(a, float32(1e30))
+				gb, _ := guarded(b, float32(1e30))
+				want := Generic.DotF32(a, b)
+				got := full.DotF32(ga, gb)
+				if math.Abs(float64(got-want)) > 1e-5*float64(n+1) {
+					t.Fatalf("DotF32 n=%d: %g, generic %g", n, got, want)
+				}
+				y, whole := guarded(b, float32(-7))
+				full.Axpy(0.375, ga, y)
+				for i := range y {
+					if want := b[i] + 0.375*a[i]; math.Abs(float64(y[i]-want)) > 1e-6*(1+math.Abs(float64(want))) {
+						t.Fatalf("Axpy n=%d [%d] = %g, want %g", n, i, y[i], want)
+					}
+				}
+				for i := range whole {
+					if (i < 32 || i >= 32+n) && whole[i] != -7 {
+						t.Fatalf("Axpy n=%d wrote outside y at %d", n, i-32)
+					}
+				}
+			}
+		})
+		t.Run(im.Name+"/quantize", func(t *testing.T) {
+			for _, k := range []ActKind{ActQ8, ActQ8K} {
+				for _, nb := range []int{1, 2, 3, 7} {
+					x := randRow(r, nb*Block(k))
+					x[0] = 0
+					var want, got Vec
+					Generic.Quantize(&want, x, k)
+					n := len(x)
+					got.Q, _ = guarded(make([]int8, n), int8(poison))
+					got.D, _ = guarded(make([]float32, n/Block(k)), float32(-7))
+					got.S, _ = guarded(make([]float32, n/32), float32(-7))
+					got.BSums, _ = guarded(make([]int16, n/16), int16(-7))
+					full.Quantize(&got, x, k)
+					for i := range want.Q {
+						if got.Q[i] != want.Q[i] {
+							t.Fatalf("kind %d n=%d: code %d = %d, generic %d", k, n, i, got.Q[i], want.Q[i])
+						}
+					}
+					for i := range want.D {
+						if got.D[i] != want.D[i] {
+							t.Fatalf("kind %d n=%d: scale %d = %g, generic %g", k, n, i, got.D[i], want.D[i])
+						}
+					}
+					if k == ActQ8 {
+						for i := range want.S {
+							if got.S[i] != want.S[i] {
+								t.Fatalf("n=%d: sum %d = %g, generic %g", n, i, got.S[i], want.S[i])
+							}
+						}
+					} else {
+						for i := range want.BSums {
+							if got.BSums[i] != want.BSums[i] {
+								t.Fatalf("n=%d: bsum %d = %d, generic %d", n, i, got.BSums[i], want.BSums[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
