@@ -58,7 +58,11 @@ func ParseWritableType(s string) (format.DType, error) {
 // llama_model_quantize_impl, the mix rules of llama_tensor_get_type, the
 // fallback for rows that do not fill whole blocks), with one difference:
 // where llama.cpp aborts ("Unsupported tensor size encountered", e.g.
-// Q8_0 or Q4_0 on a row of 172), shrink falls back to F16 and says so.
+// Q8_0 or Q4_0 on a row of 172) or falls back to F16, shrink falls back to
+// Policy.LastResort (BF16 unless set) and says so. Not F16: llama.cpp
+// multiplies F16 weights with activations rounded to F16, which overflow in
+// some models (stories260K quantized to Q8_0 with an F16 ffn_down gives NaN
+// perplexity in llama.cpp; with BF16 it matches F32 within 0.2%).
 type Policy struct {
 	Preset Preset
 	// Pure disables the mix rules: every quantized tensor gets the
@@ -69,6 +73,9 @@ type Policy struct {
 	// OutputType and TokenEmbeddingType, when Set, force the type of
 	// output.weight and token_embd.weight.
 	OutputType, TokenEmbeddingType OptionalType
+	// LastResort, when Set, is the type used when no block type fits a
+	// tensor's rows (default BF16).
+	LastResort OptionalType
 	// HasImatrix tells the rules that an importance matrix is used (it
 	// changes ffn_down for Q4_0/Q5_0 and IQ4_NL, as in llama.cpp).
 	HasImatrix bool
@@ -211,7 +218,11 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 			return nil, fmt.Errorf("%w: tensor %s: shrink cannot write type %s", ErrPolicy, t.Name, typ)
 		}
 		c.Wanted = typ
-		c.Type, c.Fallback = Fallback(typ, t.Shape[0])
+		last := format.BF16
+		if p.LastResort.Set {
+			last = p.LastResort.Type
+		}
+		c.Type, c.Fallback = Fallback(typ, t.Shape[0], last)
 		c.Reason = reason
 		out = append(out, c)
 	}
@@ -221,9 +232,9 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 // Fallback returns the type used for rows of ne0 elements when t was
 // chosen: t itself when ne0 fills whole blocks, else llama.cpp's fallback
 // (Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0, Q2_K/Q3_K/IQ*->IQ4_NL, TQ*->Q4_0),
-// and F16 when that does not fit either or when t has 32-element blocks
-// (where llama.cpp gives up).
-func Fallback(t format.DType, ne0 int64) (format.DType, bool) {
+// and last (a float type) when that does not fit either or when t has
+// 32-element blocks (where llama.cpp gives up).
+func Fallback(t format.DType, ne0 int64, last format.DType) (format.DType, bool) {
 	bs := int64(t.BlockSize())
 	if bs > 0 && ne0%bs == 0 {
 		return t, false
@@ -242,10 +253,10 @@ func Fallback(t format.DType, ne0 int64) (format.DType, bool) {
 	case format.Q6_K, format.Q8_K:
 		nt = format.Q8_0
 	default:
-		nt = format.F16
+		nt = last
 	}
 	if ne0%int64(nt.BlockSize()) != 0 {
-		nt = format.F16
+		nt = last
 	}
 	return nt, true
 }

@@ -235,8 +235,22 @@ func TestFallback(t *testing.T) {
 			if !c.Fallback || c.Type.BlockSize() == 0 || 172%c.Type.BlockSize() != 0 {
 				t.Errorf("%s: %s -> %s (fallback %v)", preset, c.Name, c.Type, c.Fallback)
 			}
-			if c.Type != format.F16 {
-				t.Errorf("%s: %s: %s, want f16 (no 32-block type fits 172)", preset, c.Name, c.Type)
+			if c.Type != format.BF16 {
+				t.Errorf("%s: %s: %s, want bf16 (no 32-block type fits 172)", preset, c.Name, c.Type)
+			}
+		}
+		// --fallback-type f16 or f32 instead.
+		pl, _ := LookupPreset(preset)
+		for _, last := range []format.DType{format.F16, format.F32} {
+			pol := Policy{Preset: pl, LastResort: OptionalType{last, true}}
+			cs, err := pol.Choose(ts, mi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				if c.Name == "blk.3.ffn_down.weight" && c.Type != last {
+					t.Errorf("%s with last resort %s: %s", preset, last, c.Type)
+				}
 			}
 		}
 		// Rows of 64 do not fit K-quants: Q4_K -> Q5_0 etc.
@@ -250,10 +264,10 @@ func TestFallback(t *testing.T) {
 		ne0     int64
 	}{
 		{format.Q4_K, format.Q5_0, 96}, {format.Q5_K, format.Q5_1, 96}, {format.Q6_K, format.Q8_0, 96},
-		{format.Q2_K, format.IQ4_NL, 96}, {format.Q3_K, format.IQ4_NL, 64}, {format.Q8_0, format.F16, 172},
-		{format.Q4_K, format.F16, 172}, {format.Q4_K, format.Q4_K, 512},
+		{format.Q2_K, format.IQ4_NL, 96}, {format.Q3_K, format.IQ4_NL, 64}, {format.Q8_0, format.BF16, 172},
+		{format.Q4_K, format.BF16, 172}, {format.Q4_K, format.Q4_K, 512},
 	} {
-		got, fb := Fallback(tc.t, tc.ne0)
+		got, fb := Fallback(tc.t, tc.ne0, format.BF16)
 		if got != tc.want || fb != (tc.t != tc.want) {
 			t.Errorf("Fallback(%s, %d) = %s, %v; want %s", tc.t, tc.ne0, got, fb, tc.want)
 		}

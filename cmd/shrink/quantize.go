@@ -32,6 +32,7 @@ var quantizeCmd = &command{
 		fs.StringArray("tensor-type", nil, "PATTERN=TYPE: force the type of tensors whose name matches PATTERN (regex or substring; repeatable, last match wins)")
 		fs.String("output-tensor-type", "", "type of output.weight")
 		fs.String("token-embedding-type", "", "type of token_embd.weight")
+		fs.String("fallback-type", "bf16", "type for tensors whose rows fit no block type: bf16, f16 (llama.cpp's choice; can overflow activations) or f32")
 		fs.String("imatrix", "", "importance matrix to weight the scale searches (llama.cpp imatrix.dat)")
 		fs.String("imatrix-out", "", "write the importance matrix used (from --calib or --imatrix) to this file")
 		fs.String("calib", "", "calibration text file: run the model over it and use the mean squared activations as importance matrix")
@@ -64,6 +65,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	allowReq, _ := fs.GetBool("allow-requantize")
 	tok, _ := fs.GetString("tokenizer")
 	quiet, _ := fs.GetBool("quiet")
+	fbType, _ := fs.GetString("fallback-type")
 
 	if typeName == "" {
 		return usageError{"--type is required (one of " + strings.Join(quantize.Presets(), ", ") + ")"}
@@ -85,6 +87,11 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		threads = runtime.NumCPU()
 	}
 	pol := quantize.Policy{Preset: preset, Pure: pure}
+	if t, ok := format.ParseDType(fbType); ok && (t == format.F16 || t == format.BF16 || t == format.F32) {
+		pol.LastResort = quantize.OptionalType{Type: t, Set: true}
+	} else {
+		return usageError{fmt.Sprintf("--fallback-type %q: want bf16, f16 or f32", fbType)}
+	}
 	for _, s := range tts {
 		o, err := quantize.ParseOverride(s)
 		if err != nil {

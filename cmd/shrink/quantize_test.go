@@ -210,6 +210,8 @@ func TestQuantizeUsage(t *testing.T) {
 		{src, dst, "--type", "q4_0", "--output-tensor-type", "iq2_xxs"},
 		{src, "x.bin", "--type", "q4_0"},
 		{src, dst, "--type", "q4_0", "--imatrix", "a", "--calib", "b"},
+		{src, dst, "--type", "q4_0", "--fallback-type", "zz"},
+		{src, dst, "--type", "q4_0", "--fallback-type", "q8_0"},
 	} {
 		if code, _, e := run(t, append([]string{"quantize"}, args...)...); code != 2 || e == "" {
 			t.Errorf("%v: exit %d, %q", args, code, e)
