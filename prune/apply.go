@@ -1,0 +1,300 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Options adjust Apply.
+type Options struct {
+	// Repair refits attn_output and ffn_down by least squares on the
+	// calibration statistics (needs Stats).
+	Repair bool
+	// Ridge is the regularisation λ relative to the mean diagonal of the
+	// kept inputs' Gram matrix (0: 1e-3).
+	Ridge float64
+}
+
+// LayerReport is what happened to one block.
+type LayerReport struct {
+	Layer     int        `json:"layer"`           // source index
+	NewLayer  int        `json:"new_layer"`       // index in the pruned model, -1 when removed
+	Heads     [2]int     `json:"heads"`           // kept, original
+	KVHeads   [2]int     `json:"kv_heads"`        // kept, original
+	FFN       [2]int     `json:"ffn"`             // kept, original
+	Params    [2]int64   `json:"params"`          // after, before
+	Influence float64    `json:"block_influence"` // ShortGPT BI (0 without statistics)
+	FFNError  [2]float64 `json:"ffn_rel_error"`   // relative output error of ffn_down on calibration data: without, with repair
+	AttnError [2]float64 `json:"attn_rel_error"`  // same for attn_output
+}
+
+// Apply builds the pruned model: kept rows and columns of every block's
+// tensors, blocks renumbered, Config updated, and (with opt.Repair) the
+// consuming projections refitted. The returned reports have one entry per
+// source block. m is not modified.
+func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, error) {
+	c := m.Config
+	if opt.Repair && st == nil {
+		return nil, nil, fmt.Errorf("%w: repair needs calibration statistics", ErrStats)
+	}
+	ridge := opt.Ridge
+	if ridge <= 0 {
+		ridge = 1e-3
+	}
+	out := &Model{Config: p.Config()}
+	newIndex := map[int]int{}
+	for i, lp := range p.Layers {
+		newIndex[lp.Layer] = i
+	}
+	reps := make([]LayerReport, c.Layers)
+	for l := range reps {
+		reps[l] = LayerReport{Layer: l, NewLayer: -1, Heads: [2]int{0, c.Heads[l]}, KVHeads: [2]int{0, c.KVHeads[l]},
+			FFN: [2]int{0, c.FFN[l]}, Params: [2]int64{0, c.LayerParams(l)}}
+		if st != nil {
+			reps[l].Influence = st.BlockInfluence(l)
+		}
+	}
+	plans := map[int]*LayerPlan{}
+	for i := range p.Layers {
+		plans[p.Layers[i].Layer] = &p.Layers[i]
+	}
+	for _, t := range m.Tensors {
+		l, rest, ok := splitBlk(t.Name)
+		if !ok {
+			out.Tensors = append(out.Tensors, clone(t, t.Name))
+			continue
+		}
+		lp := plans[l]
+		if lp == nil {
+			continue // removed block (or one the config does not have)
+		}
+		name := "blk." + strconv.Itoa(newIndex[l]) + "." + rest
+		hd := c.HeadDim
+		var nt *Tensor
+		var err error
+		switch rest {
+		case "attn_q.weight", "attn_q.bias":
+			nt = keepRows(t, name, expand(lp.Heads, hd))
+		case "attn_k.weight", "attn_k.bias", "attn_v.weight", "attn_v.bias":
+			nt = keepRows(t, name, expand(lp.KV, hd))
+		case "ffn_gate.weight", "ffn_gate.bias", "ffn_up.weight", "ffn_up.bias":
+			nt = keepRows(t, name, lp.FFN)
+		case "attn_output.weight":
+			keep := expand(lp.Heads, hd)
+			nt = keepCols(t, name, keep)
+			if st != nil {
+				r := &reps[l]
+				r.AttnError[0] = relError(st.attn[l], t, keep, nt)
+				if opt.Repair && len(keep) < t.Cols() {
+					if nt, err = refit(st.attn[l], t, keep, name, ridge); err != nil {
+						return nil, nil, err
+					}
+				}
+				r.AttnError[1] = relError(st.attn[l], t, keep, nt)
+			}
+		case "ffn_down.weight":
+			nt = keepCols(t, name, lp.FFN)
+			if st != nil {
+				r := &reps[l]
+				r.FFNError[0] = relError(st.ffn[l], t, lp.FFN, nt)
+				if opt.Repair && len(lp.FFN) < t.Cols() {
+					if nt, err = refit(st.ffn[l], t, lp.FFN, name, ridge); err != nil {
+						return nil, nil, err
+					}
+				}
+				r.FFNError[1] = relError(st.ffn[l], t, lp.FFN, nt)
+			}
+		default:
+			nt = clone(t, name)
+		}
+		out.Tensors = append(out.Tensors, nt)
+	}
+	for i, lp := range p.Layers {
+		r := &reps[lp.Layer]
+		r.NewLayer = i
+		r.Heads[0], r.KVHeads[0], r.FFN[0] = len(lp.Heads), len(lp.KV), len(lp.FFN)
+		r.Params[0] = out.Config.LayerParams(i)
+	}
+	if err := out.check(); err != nil {
+		return nil, nil, err
+	}
+	return out, reps, nil
+}
+
+// expand turns unit indices into their rows: unit u covers u*n .. u*n+n-1.
+func expand(units []int, n int) []int {
+	rows := make([]int, 0, len(units)*n)
+	for _, u := range units {
+		for i := 0; i < n; i++ {
+			rows = append(rows, u*n+i)
+		}
+	}
+	return rows
+}
+
+func clone(t *Tensor, name string) *Tensor {
+	return &Tensor{Name: name, Type: t.Type, Shape: append([]int64(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
+}
+
+// keepRows returns the tensor made of the given rows of t (a 1-D tensor
+// keeps the given elements).
+func keepRows(t *Tensor, name string, rows []int) *Tensor {
+	cols := t.Cols()
+	if len(t.Shape) == 1 {
+		cols = 1
+	}
+	data := make([]float32, 0, len(rows)*cols)
+	for _, r := range rows {
+		data = append(data, t.Data[r*cols:(r+1)*cols]...)
+	}
+	shape := append([]int64(nil), t.Shape...)
+	if len(shape) == 1 {
+		shape[0] = int64(len(rows))
+	} else {
+		shape[1] = int64(len(rows))
+	}
+	return &Tensor{Name: name, Type: t.Type, Shape: shape, Data: data}
+}
+
+// keepCols returns the tensor made of the given columns of every row of t.
+func keepCols(t *Tensor, name string, cols []int) *Tensor {
+	n, rows := t.Cols(), t.Rows()
+	data := make([]float32, 0, rows*len(cols))
+	for r := 0; r < rows; r++ {
+		row := t.Data[r*n : (r+1)*n]
+		for _, j := range cols {
+			data = append(data, row[j])
+		}
+	}
+	shape := append([]int64(nil), t.Shape...)
+	shape[0] = int64(len(cols))
+	return &Tensor{Name: name, Type: t.Type, Shape: shape, Data: data}
+}
+
+// relError returns the output error of the pruned projection w2 (columns
+// keep of the original w) on the calibration inputs with Gram matrix g,
+// relative to the output energy of w:
+//
+//	||X_S W2^T - X W^T||² / ||X W^T||²
+//	  = (tr(W2 G_SS W2^T) - 2 tr(W2 G_S: W^T) + tr(W G W^T)) / tr(W G W^T).
+func relError(g []float64, w *Tensor, keep []int, w2 *Tensor) float64 {
+	n, k, rows := w.Cols(), len(keep), w.Rows()
+	var a, b, e float64
+	gw := make([]float64, n)
+	for r := 0; r < rows; r++ {
+		wr := w.Data[r*n : (r+1)*n]
+		vr := w2.Data[r*k : (r+1)*k]
+		// gw = G wr
+		for i := 0; i < n; i++ {
+			var s float64
+			for j := 0; j < n; j++ {
+				s += gramAt(g, n, i, j) * float64(wr[j])
+			}
+			gw[i] = s
+		}
+		for i := 0; i < n; i++ {
+			e += float64(wr[i]) * gw[i]
+		}
+		for ii, i := range keep {
+			b += float64(vr[ii]) * gw[i]
+			var s float64
+			for jj, j := range keep {
+				s += gramAt(g, n, i, j) * float64(vr[jj])
+			}
+			a += float64(vr[ii]) * s
+		}
+	}
+	if e <= 0 {
+		return 0
+	}
+	return math.Max(0, a-2*b+e) / e
+}
+
+// refit solves (G_SS + λI) Z = G_S: W^T and returns Z^T as the new
+// projection (rows of w, columns keep).
+func refit(g []float64, w *Tensor, keep []int, name string, ridge float64) (*Tensor, error) {
+	n, k, rows := w.Cols(), len(keep), w.Rows()
+	a := make([]float64, k*k)
+	var tr float64
+	for ii, i := range keep {
+		for jj, j := range keep {
+			a[ii*k+jj] = gramAt(g, n, i, j)
+		}
+		tr += a[ii*k+ii]
+	}
+	if tr <= 0 {
+		return keepCols(w, name, keep), nil // inputs never active: nothing to fit
+	}
+	lambda := ridge * tr / float64(k)
+	for i := 0; i < k; i++ {
+		a[i*k+i] += lambda
+	}
+	if err := cholesky(a, k); err != nil {
+		return nil, fmt.Errorf("prune: %s: least-squares repair: %w", name, err)
+	}
+	// B = G_S: W^T, one output row of w at a time: b_r = G_S: w_r.
+	out := make([]float32, rows*k)
+	b := make([]float64, k)
+	for r := 0; r < rows; r++ {
+		wr := w.Data[r*n : (r+1)*n]
+		for ii, i := range keep {
+			var s float64
+			for j := 0; j < n; j++ {
+				s += gramAt(g, n, i, j) * float64(wr[j])
+			}
+			b[ii] = s
+		}
+		cholSolve(a, k, b)
+		for ii, v := range b {
+			out[r*k+ii] = float32(v)
+		}
+	}
+	shape := append([]int64(nil), w.Shape...)
+	shape[0] = int64(k)
+	return &Tensor{Name: name, Type: w.Type, Shape: shape, Data: out}, nil
+}
+
+// cholesky factors the symmetric positive definite n x n matrix a in place
+// into L (lower triangle, a = L L^T).
+func cholesky(a []float64, n int) error {
+	for j := 0; j < n; j++ {
+		rj := a[j*n : j*n+j]
+		d := a[j*n+j]
+		for _, v := range rj {
+			d -= v * v
+		}
+		if !(d > 0) {
+			return fmt.Errorf("matrix not positive definite at column %d", j)
+		}
+		d = math.Sqrt(d)
+		a[j*n+j] = d
+		for i := j + 1; i < n; i++ {
+			ri := a[i*n : i*n+j]
+			s := a[i*n+j]
+			for t, v := range ri {
+				s -= v * rj[t]
+			}
+			a[i*n+j] = s / d
+		}
+	}
+	return nil
+}
+
+// cholSolve solves L L^T x = b in place with the factor from cholesky.
+func cholSolve(l []float64, n int, b []float64) {
+	for i := 0; i < n; i++ {
+		s := b[i]
+		for j, v := range l[i*n : i*n+i] {
+			s -= v * b[j]
+		}
+		b[i] = s / l[i*n+i]
+	}
+	for i := n - 1; i >= 0; i-- {
+		s := b[i]
+		for j := i + 1; j < n; j++ {
+			s -= l[j*n+i] * b[j]
+		}
+		b[i] = s / l[i*n+i]
+	}
+}

@@ -1,0 +1,175 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/shrink-llm/shrink/model"
+)
+
+// Stats accumulates calibration statistics during forward passes of the
+// unpruned model. Its Linear and Residual methods make it an engine
+// Observer: attach it to a Session (s.Observer = st) and run the
+// calibration chunks through Forward. A Stats is not safe for concurrent
+// use.
+type Stats struct {
+	cfg    *model.Config
+	tokens int64
+	ffn    [][]float64 // per layer: FFN x FFN Gram of ffn_down's input (upper triangle filled)
+	attn   [][]float64 // per layer: QDim x QDim Gram of attn_output's input
+	cosSum []float64   // per layer: Σ_t cos(x_in, x_out)
+	cosN   []int64
+	prev   []float32 // residual stream entering the current block
+	prevL  int
+	buf    []float64
+	err    error
+}
+
+// NewStats returns empty statistics for a model with configuration c.
+// Memory is FFN² + QDim² float64 values per layer.
+func NewStats(c *model.Config) *Stats {
+	s := &Stats{
+		cfg:    c,
+		ffn:    make([][]float64, c.Layers),
+		attn:   make([][]float64, c.Layers),
+		cosSum: make([]float64, c.Layers),
+		cosN:   make([]int64, c.Layers),
+		prevL:  -1,
+	}
+	for l := 0; l < c.Layers; l++ {
+		s.ffn[l] = make([]float64, c.FFN[l]*c.FFN[l])
+		s.attn[l] = make([]float64, c.QDim(l)*c.QDim(l))
+	}
+	return s
+}
+
+// Tokens returns the number of calibration tokens seen.
+func (s *Stats) Tokens() int64 { return s.tokens }
+
+// Err returns the first inconsistency seen (an input whose width does not
+// fit the configuration), or nil.
+func (s *Stats) Err() error { return s.err }
+
+// Linear accumulates X^T X of the inputs of attn_output and ffn_down.
+func (s *Stats) Linear(name string, x []float32, rows, cols int) {
+	l, rest, ok := splitBlk(name)
+	if !ok || l < 0 || l >= s.cfg.Layers {
+		return
+	}
+	var g []float64
+	switch rest {
+	case "ffn_down.weight":
+		g = s.ffn[l]
+	case "attn_output.weight":
+		g = s.attn[l]
+	default:
+		return
+	}
+	if cols*cols != len(g) || len(x) < rows*cols {
+		if s.err == nil {
+			s.err = fmt.Errorf("%w: %s input has %d columns", ErrStats, name, cols)
+		}
+		return
+	}
+	gram(g, x, rows, cols, &s.buf)
+}
+
+// gram adds X^T X (X rows x cols, float32) to the upper triangle of g,
+// four rows at a time so each pass over g does four rank-one updates.
+func gram(g []float64, x []float32, rows, cols int, buf *[]float64) {
+	if cap(*buf) < 4*cols {
+		*buf = make([]float64, 4*cols)
+	}
+	b := (*buf)[:4*cols]
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		for i, v := range x[r*cols : (r+4)*cols] {
+			b[i] = float64(v)
+		}
+		a0, a1, a2, a3 := b[:cols], b[cols:2*cols], b[2*cols:3*cols], b[3*cols:]
+		for i := 0; i < cols; i++ {
+			c0, c1, c2, c3 := a0[i], a1[i], a2[i], a3[i]
+			if c0 == 0 && c1 == 0 && c2 == 0 && c3 == 0 {
+				continue
+			}
+			gi := g[i*cols+i : (i+1)*cols]
+			n := len(gi)
+			b0, b1, b2, b3 := a0[i:i+n], a1[i:i+n], a2[i:i+n], a3[i:i+n]
+			for j := range gi {
+				gi[j] += c0*b0[j] + c1*b1[j] + c2*b2[j] + c3*b3[j]
+			}
+		}
+	}
+	for ; r < rows; r++ {
+		a := b[:cols]
+		for i, v := range x[r*cols : (r+1)*cols] {
+			a[i] = float64(v)
+		}
+		for i := 0; i < cols; i++ {
+			c := a[i]
+			if c == 0 {
+				continue
+			}
+			gi := g[i*cols+i : (i+1)*cols]
+			ai := a[i:]
+			for j := range gi {
+				gi[j] += c * ai[j]
+			}
+		}
+	}
+}
+
+// Residual accumulates the cosine between the residual stream entering and
+// leaving each block.
+func (s *Stats) Residual(layer int, x []float32, rows, cols int) {
+	if s.prevL >= 0 && layer == s.prevL+1 && len(s.prev) == rows*cols && len(x) >= rows*cols {
+		for t := 0; t < rows; t++ {
+			a, b := s.prev[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols]
+			var ab, aa, bb float64
+			for i := range a {
+				ab += float64(a[i]) * float64(b[i])
+				aa += float64(a[i]) * float64(a[i])
+				bb += float64(b[i]) * float64(b[i])
+			}
+			c := 1.0
+			if aa > 0 && bb > 0 {
+				c = ab / math.Sqrt(aa*bb)
+			}
+			s.cosSum[s.prevL] += c
+		}
+		s.cosN[s.prevL] += int64(rows)
+	}
+	if layer == 0 {
+		s.tokens += int64(rows)
+	}
+	if layer >= s.cfg.Layers {
+		s.prevL = -1
+		return
+	}
+	s.prev = append(s.prev[:0], x[:rows*cols]...)
+	s.prevL = layer
+}
+
+// BlockInfluence returns ShortGPT's block influence of layer l,
+// 1 - mean cos(x_in, x_out), or 0 before any token was seen.
+func (s *Stats) BlockInfluence(l int) float64 {
+	if s.cosN[l] == 0 {
+		return 0
+	}
+	return 1 - s.cosSum[l]/float64(s.cosN[l])
+}
+
+// gramAt returns G[i][j] of a Gram matrix whose upper triangle is filled.
+func gramAt(g []float64, n, i, j int) float64 {
+	if i > j {
+		i, j = j, i
+	}
+	return g[i*n+j]
+}
+
+// ChannelActivation returns ||h_j||², the summed squared activation of
+// feed-forward channel j of layer l over the calibration tokens.
+func (s *Stats) ChannelActivation(l, j int) float64 {
+	n := s.cfg.FFN[l]
+	return s.ffn[l][j*n+j]
+}

@@ -1,0 +1,121 @@
+package prune
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+)
+
+// FileType returns the type holding most parameters among the matrices,
+// which names the file's general.file_type.
+func (m *Model) FileType() format.DType {
+	count := map[format.DType]int{}
+	for _, t := range m.Tensors {
+		if len(t.Shape) >= 2 {
+			count[t.Type] += len(t.Data)
+		}
+	}
+	best, n := format.F32, -1
+	for t, c := range count {
+		if c > n || (c == n && t < best) {
+			best, n = t, c
+		}
+	}
+	return best
+}
+
+// Metadata returns the GGUF metadata of the pruned model: the source's
+// keys (src), the pruned configuration (per-layer arrays where widths
+// differ), the tokenizer, and under shrink.prune.* the recipe, the source
+// blocks kept and removed, and the kept heads, key/value heads and
+// feed-forward channels per layer.
+func (m *Model) Metadata(src *convert.Model, p *Plan, recipe string) (*gguf.Metadata, error) {
+	view := &convert.Model{Path: src.Path, Config: m.Config, Vocab: src.Vocab, Meta: src.Meta}
+	md, err := view.GGUFMetadata(m.FileType())
+	if err != nil {
+		return nil, err
+	}
+	ints := func(v []int) gguf.Value {
+		a := make([]int32, len(v))
+		for i, x := range v {
+			a[i] = int32(x)
+		}
+		return gguf.Int32s(a)
+	}
+	var kept []int
+	for _, lp := range p.Layers {
+		kept = append(kept, lp.Layer)
+	}
+	md.Set("shrink.prune.recipe", gguf.String(recipe))
+	md.Set("shrink.prune.score", gguf.String(p.Score.String()))
+	md.Set("shrink.prune.source_params", gguf.Uint64(uint64(p.Source.Params())))
+	md.Set("shrink.prune.layers_kept", ints(kept))
+	if len(p.Removed) > 0 {
+		md.Set("shrink.prune.layers_removed", ints(p.Removed))
+	} else {
+		md.Delete("shrink.prune.layers_removed")
+	}
+	md.Set("shrink.prune.heads_kept", ints(m.Config.Heads))
+	md.Set("shrink.prune.kv_heads_kept", ints(m.Config.KVHeads))
+	md.Set("shrink.prune.ffn_kept", ints(m.Config.FFN))
+	return md, nil
+}
+
+// WriteGGUF writes the model as a GGUF file at dst with metadata md,
+// through a temporary file renamed into place when complete. Each tensor is
+// written in its Type.
+func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
+	infos := make([]format.TensorInfo, len(m.Tensors))
+	for i, t := range m.Tensors {
+		infos[i] = format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
+	}
+	f, err := format.CreateAtomic(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	w, err := gguf.NewWriter(f, md, infos)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	for _, t := range m.Tensors {
+		b, err := t.Encode()
+		if err != nil {
+			return fmt.Errorf("%s: %w", dst, err)
+		}
+		if err := w.WriteTensor(b); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", dst, t.Name, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	return f.Commit()
+}
+
+// WriteHF writes the model as a Hugging Face folder at dir (uniform widths
+// only): it writes a GGUF file in dir first and converts it with package
+// convert, then removes it.
+func (m *Model) WriteHF(dir string, md *gguf.Metadata) error {
+	if !m.Config.Uniform() {
+		return fmt.Errorf("%s: per-layer widths differ; write GGUF instead", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".prune-tmp.gguf")
+	if err := m.WriteGGUF(tmp, md); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	cm, err := convert.Load(tmp, convert.Options{})
+	if err != nil {
+		return err
+	}
+	defer cm.Close()
+	return cm.WriteHF(dir, m.FileType())
+}
