@@ -110,6 +110,7 @@ type Model struct {
 	threads   int
 	kern      *kernel.Impl
 	close     func() error
+	pool      pool // worker goroutines (see pool.go)
 }
 
 // Threads returns the number of goroutines a product is split across.

@@ -44,6 +44,11 @@ type Session struct {
 	vecSrc                       [kernel.ActNone][]float32 // slice the vecs were made from
 	scores                       [][]float32
 	logits                       []float32
+
+	// parallel tasks (reused, so decoding allocates nothing)
+	mm matmulTask
+	at attnTask
+	wg sync.WaitGroup
 }
 
 // NewSession starts a sequence of at most ctx tokens (ctx <= 0: the model's
@@ -199,10 +204,21 @@ func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []fl
 		s.Observer.Linear(name, x, T, w.cols)
 	}
 	vs := s.prepare(x, T, w.cols, kernel.KindOf(w.typ))
-	kern := s.m.kern
-	parallel(w.rows, s.m.threads, w.rows*w.cols*T, func(r0, r1 int) {
-		kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, vs, out, w.rows)
-	})
+	mt := &s.mm
+	mt.kern, mt.w, mt.vs, mt.out = s.m.kern, w, vs, out
+	mt.next.Store(0)
+	n := s.m.threads
+	if n > w.rows {
+		n = w.rows
+	}
+	if w.rows*w.cols*T < 1<<15 {
+		n = 1
+	}
+	// Tiles of a few rows: at least 8 per goroutine so that the load
+	// balances, at most 64 rows.
+	mt.tile = min(64, max(4, w.rows/(8*max(n, 1))))
+	s.m.runParallel(mt, n, &s.wg)
+	mt.w, mt.vs, mt.out = nil, nil, nil
 	if bias != nil {
 		for t := 0; t < T; t++ {
 			o := out[t*w.rows : (t+1)*w.rows]
@@ -211,33 +227,6 @@ func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []fl
 			}
 		}
 	}
-}
-
-// parallel runs f over [0, n) split into chunks across up to threads
-// goroutines; work is a rough operation count below which it runs inline.
-func parallel(n, threads, work int, f func(lo, hi int)) {
-	if threads <= 1 || n < 2 || work < 1<<15 {
-		f(0, n)
-		return
-	}
-	if threads > n {
-		threads = n
-	}
-	var wg sync.WaitGroup
-	chunk := (n + threads - 1) / threads
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		if hi == n {
-			f(lo, hi)
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
 }
 
 func (s *Session) block(l, T int) {
@@ -280,47 +269,24 @@ func (s *Session) block(l, T int) {
 
 	// Attention, split over (token, head) pairs.
 	s.att = grow(s.att, T*qd)
-	group := L.heads / L.kvHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
 	threads := m.threads
 	if len(s.scores) < threads {
 		s.scores = make([][]float32, threads)
 	}
-	kern := m.kern
-	nw := T * L.heads
-	chunk := (nw + threads - 1) / threads
-	parallel(threads, threads, nw*(s.pos+T)*hd, func(w0, w1 int) {
-		for w := w0; w < w1; w++ {
-			sc := grow(s.scores[w], s.pos+T)
-			s.scores[w] = sc
-			for job := w * chunk; job < min((w+1)*chunk, nw); job++ {
-				t, h := job/L.heads, job%L.heads
-				kvh := h / group
-				n := s.pos + t + 1
-				qv := s.q[t*qd+h*hd : t*qd+(h+1)*hd]
-				mx := float32(math.Inf(-1))
-				for p := 0; p < n; p++ {
-					v := kern.DotF32(qv, kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * scale
-					sc[p] = v
-					if v > mx {
-						mx = v
-					}
-				}
-				var sum float32
-				for p := 0; p < n; p++ {
-					e := float32(math.Exp(float64(sc[p] - mx)))
-					sc[p] = e
-					sum += e
-				}
-				out := s.att[t*qd+h*hd : t*qd+(h+1)*hd]
-				clear(out)
-				inv := 1 / sum
-				for p := 0; p < n; p++ {
-					kern.Axpy(sc[p]*inv, vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
-				}
-			}
-		}
-	})
+	at := &s.at
+	at.s, at.L, at.T, at.qd, at.kd, at.hd = s, L, T, qd, kd, hd
+	at.group = L.heads / L.kvHeads
+	at.scale = float32(1 / math.Sqrt(float64(hd)))
+	at.kc, at.vc = kc, vc
+	at.nJobs = T * L.heads
+	at.chunk = max(1, at.nJobs/(4*threads))
+	at.next.Store(0)
+	n := threads
+	if at.nJobs*(s.pos+T)*hd < 1<<15 {
+		n = 1
+	}
+	m.runParallel(at, min(n, at.nJobs), &s.wg)
+	at.s, at.L, at.kc, at.vc = nil, nil, nil, nil
 	s.o = grow(s.o, T*D)
 	s.matmul(&L.o, s.att, T, s.o, L.bo, L.o.name)
 	for i, v := range s.o {
@@ -372,6 +338,46 @@ func (m *Model) rope(x []float32, heads, pos int) {
 			x0, x1 := v[a], v[b]
 			v[a] = x0*cs - x1*sn
 			v[b] = x0*sn + x1*cs
+		}
+	}
+}
+
+func (t *attnTask) run(worker int) {
+	s, L := t.s, t.L
+	hd, qd, kd := t.hd, t.qd, t.kd
+	kern := s.m.kern
+	for {
+		j0 := int(t.next.Add(int64(t.chunk))) - t.chunk
+		if j0 >= t.nJobs {
+			return
+		}
+		for job := j0; job < min(j0+t.chunk, t.nJobs); job++ {
+			tk, h := job/L.heads, job%L.heads
+			kvh := h / t.group
+			n := s.pos + tk + 1
+			sc := grow(s.scores[worker], s.pos+t.T)
+			s.scores[worker] = sc
+			qv := s.q[tk*qd+h*hd : tk*qd+(h+1)*hd]
+			mx := float32(math.Inf(-1))
+			for p := 0; p < n; p++ {
+				v := kern.DotF32(qv, t.kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * t.scale
+				sc[p] = v
+				if v > mx {
+					mx = v
+				}
+			}
+			var sum float32
+			for p := 0; p < n; p++ {
+				e := float32(math.Exp(float64(sc[p] - mx)))
+				sc[p] = e
+				sum += e
+			}
+			out := s.att[tk*qd+h*hd : tk*qd+(h+1)*hd]
+			clear(out)
+			inv := 1 / sum
+			for p := 0; p < n; p++ {
+				kern.Axpy(sc[p]*inv, t.vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
+			}
 		}
 	}
 }
