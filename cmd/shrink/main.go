@@ -53,7 +53,7 @@ func init() {
 		gateCmd,
 		reportCmd,
 		demoCmd,
-		{name: "prune", args: "SRC DST --calib TEXT", summary: "structured pruning for a domain (not implemented yet)"},
+		pruneCmd,
 		distillCmd,
 		trainCmd,
 	}

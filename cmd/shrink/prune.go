@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/prune"
+)
+
+var pruneCmd = &command{
+	name: "prune",
+	args: "SRC DST --calib DOMAIN.txt [--ffn R] [--heads R] [--layers N] [--target-params P] [--eval GENERAL.txt] [--json FILE]",
+	summary: "structured pruning for a domain: remove FFN channels, attention heads and blocks by calibration scores, " +
+		"repair by least squares (DST: .gguf, or a Hugging Face folder when widths stay uniform)",
+	flags: func(fs *pflag.FlagSet) {
+		fs.String("calib", "", "calibration text of the domain to keep (required)")
+		fs.String("eval", "", "general text: report what it loses")
+		fs.Float64("ffn", 0, "fraction of all feed-forward channels to remove, allocated across layers by score")
+		fs.Float64("heads", 0, "fraction of all attention (query) heads to remove: whole KV groups or one query head per group")
+		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
+		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
+		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
+		fs.Float64("min-keep", 0.1, "floor: every layer keeps at least this fraction of its channels and heads")
+		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
+		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
+		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
+		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
+		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
+		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
+		fs.String("json", "", "write the report (shrink.prune/v1) to this file")
+		fs.BoolP("quiet", "q", false, "no progress or table output")
+	},
+	run: runPrune,
+}
+
+// pruneReport is the --json output.
+type pruneReport struct {
+	Schema       string              `json:"schema"`
+	Source       string              `json:"source"`
+	Output       string              `json:"output"`
+	Recipe       string              `json:"recipe"`
+	Score        string              `json:"score"`
+	Repair       bool                `json:"repair"`
+	Ctx          int                 `json:"ctx"`
+	ParamsBefore int64               `json:"params_before"`
+	ParamsAfter  int64               `json:"params_after"`
+	Removed      []int               `json:"layers_removed,omitempty"`
+	Layers       []prune.LayerReport `json:"layers"`
+	Calib        *pplPair            `json:"calib"`
+	Eval         *pplPair            `json:"eval,omitempty"`
+	Warnings     []string            `json:"warnings,omitempty"`
+	Seconds      float64             `json:"seconds"`
+}
+
+// pplPair is a text's perplexity before and after pruning.
+type pplPair struct {
+	Path   string  `json:"path"`
+	Tokens int     `json:"tokens"`
+	Before float64 `json:"ppl_before"`
+	After  float64 `json:"ppl_after"`
+	// Ratio is After/Before.
+	Ratio float64 `json:"ppl_ratio"`
+}
+
+func runPrune(fs *pflag.FlagSet, args []string) error {
+	if err := wantArgs(args, 2, "SRC DST"); err != nil {
+		return err
+	}
+	src, dst := args[0], args[1]
+	calibPath, _ := fs.GetString("calib")
+	evalPath, _ := fs.GetString("eval")
+	var t prune.Targets
+	t.FFN, _ = fs.GetFloat64("ffn")
+	t.Heads, _ = fs.GetFloat64("heads")
+	t.Layers, _ = fs.GetInt("layers")
+	t.MinKeep, _ = fs.GetFloat64("min-keep")
+	tp, _ := fs.GetString("target-params")
+	scoreName, _ := fs.GetString("score")
+	noRepair, _ := fs.GetBool("no-repair")
+	ridge, _ := fs.GetFloat64("ridge")
+	ctx, _ := fs.GetInt("ctx")
+	chunks, _ := fs.GetInt("chunks")
+	threads, _ := fs.GetInt("threads")
+	tokFile, _ := fs.GetString("tokenizer")
+	jsonOut, _ := fs.GetString("json")
+	quiet, _ := fs.GetBool("quiet")
+	if calibPath == "" {
+		return usageError{"--calib TEXT is required (the domain text whose statistics choose what to keep)"}
+	}
+	var ok bool
+	if t.Score, ok = prune.ParseScore(scoreName); !ok {
+		return usageError{fmt.Sprintf("--score %q: want activation or magnitude", scoreName)}
+	}
+	if tp != "" {
+		v, err := prune.ParseParams(tp)
+		if err != nil {
+			return usageError{"--target-params: " + err.Error()}
+		}
+		t.Params = v
+	}
+	if ctx < 4 || chunks < 0 || threads < 0 || ridge < 0 {
+		return usageError{"--ctx must be at least 4; --chunks, --threads and --ridge not negative"}
+	}
+	if t.FFN == 0 && t.Heads == 0 && t.Layers == 0 && t.Params == 0 {
+		return usageError{"nothing to remove: give --ffn, --heads, --layers or --target-params"}
+	}
+	toGGUF := strings.HasSuffix(strings.ToLower(dst), ".gguf")
+	start := time.Now()
+	progress := func(format string, a ...any) {
+		if !quiet {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+
+	calibText, err := os.ReadFile(calibPath)
+	if err != nil {
+		return err
+	}
+	var evalText []byte
+	if evalPath != "" {
+		if evalText, err = os.ReadFile(evalPath); err != nil {
+			return err
+		}
+	}
+
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+	if mc := em.Config.Context; mc > 0 && ctx > mc {
+		ctx = mc
+	}
+	calibToks, bos, err := bench.Tokenize(em.Vocab, string(calibText))
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	content := len(calibToks)
+	if bos >= 0 {
+		content--
+	}
+	if strings.TrimSpace(string(calibText)) == "" || content < 1 {
+		return fmt.Errorf("%s: no calibration text (the file is empty)", calibPath)
+	}
+
+	// Statistics on the unpruned model.
+	st := prune.NewStats(em.Config)
+	s := em.NewSession(ctx)
+	s.Observer = st
+	n := len(calibToks) / ctx
+	cl := ctx
+	if n == 0 {
+		n, cl = 1, len(calibToks)
+	}
+	if chunks > 0 && n > chunks {
+		n = chunks
+	}
+	for i := 0; i < n; i++ {
+		if !quiet && isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating: chunk %d/%d", i+1, n)
+		}
+		chunk := append([]int32(nil), calibToks[i*cl:(i+1)*cl]...)
+		if bos >= 0 {
+			chunk[0] = bos
+		}
+		s.Reset()
+		if _, err := s.Forward(chunk); err != nil {
+			return fmt.Errorf("%s: calibration chunk %d: %w", calibPath, i, err)
+		}
+	}
+	if !quiet && isTerminal(os.Stderr) {
+		endProgress()
+	}
+	if err := st.Err(); err != nil {
+		return err
+	}
+	progress("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, calibPath)
+
+	// The model in memory, the plan, the cut.
+	cm, err := convert.Load(src, convert.Options{Tokenizer: tokFile})
+	if err != nil {
+		return err
+	}
+	defer cm.Close()
+	m, warns, err := prune.FromConvert(cm)
+	if err != nil {
+		return err
+	}
+	if len(warns) > 0 {
+		fmt.Fprintf(os.Stderr, "warning: %d quantized tensor(s) dequantized to f16, e.g. %s\n", len(warns), warns[0])
+	}
+	plan, err := prune.NewPlan(m, st, t)
+	if err != nil {
+		return err
+	}
+	pm, reps, err := prune.Apply(m, st, plan, prune.Options{Repair: !noRepair, Ridge: ridge})
+	if err != nil {
+		return err
+	}
+	if !toGGUF && !pm.Config.Uniform() {
+		return fmt.Errorf("%s: the pruned widths differ per layer (ffn %v, heads %v); a Hugging Face config.json has one width, write a .gguf instead", dst, pm.Config.FFN, pm.Config.Heads)
+	}
+	rec := pruneRecipe(fs)
+	md, err := pm.Metadata(cm, plan, rec)
+	if err != nil {
+		return err
+	}
+	if toGGUF {
+		err = pm.WriteGGUF(dst, md)
+	} else {
+		err = pm.WriteHF(dst, md)
+	}
+	if err != nil {
+		return err
+	}
+	progress("wrote %s (%s)", dst, humanBytes(diskSize(dst)))
+
+	rep := &pruneReport{Schema: "shrink.prune/v1", Source: src, Output: dst, Recipe: rec, Score: t.Score.String(),
+		Repair: !noRepair, Ctx: ctx, ParamsBefore: m.Config.Params(), ParamsAfter: pm.Config.Params(),
+		Removed: plan.Removed, Layers: reps, Warnings: warns}
+
+	// Perplexity before and after.
+	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile})
+	if err != nil {
+		return fmt.Errorf("%s: reading the pruned model back: %w", dst, err)
+	}
+	defer pem.Close()
+	texts := []struct {
+		path string
+		toks []int32
+		out  **pplPair
+	}{{calibPath, calibToks, &rep.Calib}}
+	if evalText != nil {
+		et, _, err := bench.Tokenize(em.Vocab, string(evalText))
+		if err != nil {
+			return err
+		}
+		texts = append(texts, struct {
+			path string
+			toks []int32
+			out  **pplPair
+		}{evalPath, et, &rep.Eval})
+	}
+	for _, tx := range texts {
+		if len(tx.toks) < ctx {
+			fmt.Fprintf(os.Stderr, "warning: %s: %d tokens, fewer than one chunk of %d: no perplexity\n", tx.path, len(tx.toks), ctx)
+			continue
+		}
+		pp := &pplPair{Path: tx.path}
+		for i, mm := range []*engine.Model{em, pem} {
+			res, err := bench.Evaluate(context.Background(), mm, tx.toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
+			if err != nil {
+				return fmt.Errorf("%s: %w", tx.path, err)
+			}
+			ppl, _ := res.Stats.Perplexity()
+			if i == 0 {
+				pp.Before = ppl
+			} else {
+				pp.After = ppl
+			}
+			pp.Tokens = res.Stats.N()
+		}
+		if pp.Before > 0 {
+			pp.Ratio = pp.After / pp.Before
+		}
+		*tx.out = pp
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if !quiet {
+		printPruneReport(stdout, rep)
+	}
+	if jsonOut != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneRecipe returns the command line's flags, for provenance.
+func pruneRecipe(fs *pflag.FlagSet) string {
+	parts := []string{"shrink prune"}
+	fs.VisitAll(func(f *pflag.Flag) {
+		switch f.Name {
+		case "quiet", "help", "json", "threads", "tokenizer":
+			return
+		}
+		if f.Changed || f.Name == "score" || f.Name == "min-keep" {
+			parts = append(parts, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return strings.Join(parts, " ")
+}
+
+// printPruneReport writes the per-layer table and the perplexities.
+func printPruneReport(w io.Writer, r *pruneReport) {
+	fmt.Fprintf(w, "%-5s %-5s %-9s %-9s %-11s %-19s %-8s %-17s %-17s\n", "layer", "new", "heads", "kv", "ffn", "params", "BI", "ffn err (repair)", "attn err (repair)")
+	for _, l := range r.Layers {
+		nl := "-"
+		if l.NewLayer >= 0 {
+			nl = fmt.Sprint(l.NewLayer)
+		}
+		fmt.Fprintf(w, "%-5d %-5s %-9s %-9s %-11s %-19s %-8.4f %-17s %-17s\n", l.Layer, nl,
+			fmt.Sprintf("%d/%d", l.Heads[0], l.Heads[1]), fmt.Sprintf("%d/%d", l.KVHeads[0], l.KVHeads[1]),
+			fmt.Sprintf("%d/%d", l.FFN[0], l.FFN[1]), fmt.Sprintf("%d/%d", l.Params[0], l.Params[1]), l.Influence,
+			fmt.Sprintf("%.4f (%.4f)", l.FFNError[0], l.FFNError[1]), fmt.Sprintf("%.4f (%.4f)", l.AttnError[0], l.AttnError[1]))
+	}
+	fmt.Fprintf(w, "parameters: %d -> %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, 100*float64(r.ParamsAfter)/float64(r.ParamsBefore))
+	for _, p := range []*pplPair{r.Calib, r.Eval} {
+		if p != nil {
+			fmt.Fprintf(w, "perplexity %s (%d tokens, ctx %d): %.4f -> %.4f (x%.3f)\n", p.Path, p.Tokens, r.Ctx, p.Before, p.After, p.Ratio)
+		}
+	}
+}
