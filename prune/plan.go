@@ -56,6 +56,11 @@ type Targets struct {
 	// its original channels and heads (and at least one of each).
 	MinKeep float64
 	Score   Score
+	// Multiple, when above 1, rounds every layer's kept feed-forward
+	// channels to a multiple of it (the nearest one, downwards under a
+	// parameter budget), e.g. 32 or 256 so block quantization fits the
+	// rows of ffn_down.
+	Multiple int
 }
 
 // ParseParams parses a --target-params value: a fraction in (0, 1] or a
@@ -486,6 +491,36 @@ func NewPlan(m *Model, st *Stats, t Targets) (*Plan, error) {
 		}
 	}
 
+	if t.Multiple > 1 {
+		for _, l := range layers {
+			keep, ord := ffnKeep[l], ffnOrder[l]
+			F, k := len(keep), ffnLeft[l]
+			if F < t.Multiple {
+				continue
+			}
+			r := (k + t.Multiple/2) / t.Multiple * t.Multiple
+			if t.Params > 0 {
+				r = k / t.Multiple * t.Multiple
+			}
+			r = max(t.Multiple, min(r, F/t.Multiple*t.Multiple))
+			for _, j := range ord { // ascending: worst first
+				if k <= r {
+					break
+				}
+				if keep[j] {
+					keep[j] = false
+					k--
+				}
+			}
+			for i := len(ord) - 1; i >= 0 && k < r; i-- { // too few: restore the best removed
+				if j := ord[i]; !keep[j] {
+					keep[j] = true
+					k++
+				}
+			}
+			ffnLeft[l] = k
+		}
+	}
 	for _, l := range layers {
 		lp := LayerPlan{Layer: l}
 		for j, k := range ffnKeep[l] {

@@ -1,11 +1,15 @@
 package prune
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
+	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
@@ -390,19 +394,71 @@ func TestGGUFRoundTrip(t *testing.T) {
 	if pm.Config.Uniform() {
 		t.Fatalf("expected non-uniform widths, got FFN %v heads %v", pm.Config.FFN, pm.Config.Heads)
 	}
-	md := &gguf.Metadata{}
-	pm.Config.SetGGUF(md)
-	md.Set("shrink.prune.ffn_kept", gguf.Int32s([]int32{1, 2, 3}))
-	dst := filepath.Join(t.TempDir(), "p.gguf")
-	if err := pm.WriteGGUF(dst, md); err != nil {
+	pieces := make([]string, m.Config.VocabSize)
+	for i := range pieces {
+		pieces[i] = fmt.Sprintf("t%d", i)
+	}
+	src := &convert.Model{Path: "gen", Config: m.Config, Vocab: model.VocabFromLlama2c(pieces, make([]float32, len(pieces)))}
+	dir := t.TempDir()
+
+	// The default (auto) architecture: llama.cpp's per-layer "deci".
+	md, err := pm.Metadata(src, p, "test recipe", ArchAuto)
+	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := gguf.Open(dst)
+	deci := filepath.Join(dir, "deci.gguf")
+	if err := pm.WriteGGUF(deci, md); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(deci)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := model.ConfigFromGGUF(&f.Metadata)
+	if a, _ := f.Metadata.String("general.architecture"); a != "deci" {
+		t.Errorf("architecture %q, want deci", a)
+	}
+	for key, want := range map[string][]int{"deci.feed_forward_length": pm.Config.FFN, "deci.attention.head_count": pm.Config.Heads,
+		"deci.attention.head_count_kv": pm.Config.KVHeads, "shrink.prune.ffn_kept": pm.Config.FFN} {
+		v, ok := f.Metadata.Get(key)
+		got, ok2 := v.Ints()
+		if !ok || !ok2 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", key, got, want)
+		}
+	}
+	if r, _ := f.Metadata.String("shrink.prune.recipe"); r != "test recipe" {
+		t.Errorf("recipe %q", r)
+	}
+	for _, ti := range f.Tensors() {
+		want := pm.Tensor(ti.Name)
+		if want == nil || fmt.Sprint(want.Shape) != fmt.Sprint(ti.Shape) {
+			t.Fatalf("tensor %s shape %v not as written", ti.Name, ti.Shape)
+		}
+		r, err := f.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		wb, _ := want.Encode()
+		if !bytes.Equal(b, wb) {
+			t.Fatalf("tensor %s data differs", ti.Name)
+		}
+	}
+
+	// Under "llama" (per-layer INT32 arrays) the engine reads it back.
+	if md, err = pm.Metadata(src, p, "test recipe", "llama"); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "llama.gguf")
+	if err := pm.WriteGGUF(dst, md); err != nil {
+		t.Fatal(err)
+	}
+	g, err := gguf.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c, err := model.ConfigFromGGUF(&g.Metadata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,11 +466,6 @@ func TestGGUFRoundTrip(t *testing.T) {
 		if c.FFN[l] != pm.Config.FFN[l] || c.Heads[l] != pm.Config.Heads[l] || c.KVHeads[l] != pm.Config.KVHeads[l] {
 			t.Fatalf("layer %d read back as ffn %d heads %d kv %d, want %d %d %d", l, c.FFN[l], c.Heads[l], c.KVHeads[l],
 				pm.Config.FFN[l], pm.Config.Heads[l], pm.Config.KVHeads[l])
-		}
-	}
-	for _, ti := range f.Tensors() {
-		if want := pm.Tensor(ti.Name); want == nil || len(want.Shape) != len(ti.Shape) || want.Shape[0] != ti.Shape[0] {
-			t.Fatalf("tensor %s shape %v not written", ti.Name, ti.Shape)
 		}
 	}
 	em, err := engine.Load(dst, engine.Options{Threads: 1})
@@ -452,5 +503,41 @@ func TestTargetsRefused(t *testing.T) {
 	}
 	if _, err := NewPlan(m, NewStats(m.Config), Targets{FFN: 0.1}); err == nil {
 		t.Error("empty statistics accepted")
+	}
+}
+
+// TestMultiple: kept feed-forward widths are rounded to the multiple.
+func TestMultiple(t *testing.T) {
+	m := genModel(6, 3)
+	st := calibrate(t, m, 2)
+	for _, tg := range []Targets{{FFN: 0.3, Multiple: 32}, {Params: 0.7, Multiple: 32}} {
+		p, err := NewPlan(m, st, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := p.Config()
+		for l, f := range c.FFN {
+			if f%32 != 0 || f == 0 {
+				t.Errorf("%+v: layer %d keeps %d channels", tg, l, f)
+			}
+		}
+		if tg.Params > 0 && float64(c.Params()) > tg.Params*float64(m.Config.Params()) {
+			t.Errorf("budget exceeded: %d", c.Params())
+		}
+		t.Logf("%+v: %v", tg, c.FFN)
+	}
+}
+
+// TestParseParams: fractions and counts with suffixes.
+func TestParseParams(t *testing.T) {
+	for in, want := range map[string]float64{"0.7": 0.7, "1": 1, "2.5M": 2.5e6, "300k": 3e5, "1000": 1000} {
+		if got, err := ParseParams(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "abc", "1.5", "NaN", "Inf"} {
+		if _, err := ParseParams(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
 	}
 }

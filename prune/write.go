@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
@@ -28,16 +29,55 @@ func (m *Model) FileType() format.DType {
 	return best
 }
 
+// Architectures for the GGUF output.
+const (
+	// ArchAuto writes "deci" for a llama model whose widths differ per
+	// layer and the source's architecture otherwise.
+	ArchAuto = ""
+	// ArchDeci is llama.cpp's name (LLM_ARCH_DECI, from DeciLM and
+	// Nemotron-NAS) for the llama graph with per-layer head_count,
+	// head_count_kv and feed_forward_length arrays: llama.cpp's "llama"
+	// loader reads one width for every layer, its "deci" loader one per
+	// layer, with the same tensors and computation otherwise.
+	ArchDeci = "deci"
+)
+
+// GGUFArch returns the architecture name the output is written under for
+// the choice arch (ArchAuto, "llama", "deci" ...).
+func (m *Model) GGUFArch(arch string) string {
+	if arch != ArchAuto {
+		return arch
+	}
+	if m.Config.Arch == "llama" && !m.Config.Uniform() {
+		return ArchDeci
+	}
+	return m.Config.Arch
+}
+
 // Metadata returns the GGUF metadata of the pruned model: the source's
-// keys (src), the pruned configuration (per-layer arrays where widths
-// differ), the tokenizer, and under shrink.prune.* the recipe, the source
-// blocks kept and removed, and the kept heads, key/value heads and
-// feed-forward channels per layer.
-func (m *Model) Metadata(src *convert.Model, p *Plan, recipe string) (*gguf.Metadata, error) {
-	view := &convert.Model{Path: src.Path, Config: m.Config, Vocab: src.Vocab, Meta: src.Meta}
+// keys (src), the pruned configuration under architecture m.GGUFArch(arch)
+// (per-layer arrays where widths differ; the source architecture's own
+// keys are dropped when it changes), the tokenizer, and under
+// shrink.prune.* the recipe, the source blocks kept and removed, and the
+// kept heads, key/value heads and feed-forward channels per layer.
+func (m *Model) Metadata(src *convert.Model, p *Plan, recipe, arch string) (*gguf.Metadata, error) {
+	c := m.Config.Clone()
+	c.Arch = m.GGUFArch(arch)
+	view := &convert.Model{Path: src.Path, Config: c, Vocab: src.Vocab, Meta: src.Meta}
 	md, err := view.GGUFMetadata(m.FileType())
 	if err != nil {
 		return nil, err
+	}
+	if old := m.Config.Arch; old != c.Arch {
+		var stale []string
+		for _, kv := range md.KVs() {
+			if strings.HasPrefix(kv.Key, old+".") {
+				stale = append(stale, kv.Key)
+			}
+		}
+		for _, k := range stale {
+			md.Delete(k)
+		}
 	}
 	ints := func(v []int) gguf.Value {
 		a := make([]int32, len(v))

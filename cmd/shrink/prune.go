@@ -14,6 +14,7 @@ import (
 	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/prune"
 )
 
@@ -31,8 +32,10 @@ var pruneCmd = &command{
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
 		fs.Float64("min-keep", 0.1, "floor: every layer keeps at least this fraction of its channels and heads")
+		fs.Int("ffn-multiple", 32, "round every layer's kept FFN channels to a multiple of this: 32 suits block quantization and llama.cpp's F16 kernels (1: exact counts)")
 		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
 		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
+		fs.String("gguf-arch", "auto", "architecture name of a GGUF output: auto (deci when widths differ per layer, which llama.cpp loads per layer; else the source's), llama or deci")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
 		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
@@ -84,6 +87,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	t.Heads, _ = fs.GetFloat64("heads")
 	t.Layers, _ = fs.GetInt("layers")
 	t.MinKeep, _ = fs.GetFloat64("min-keep")
+	t.Multiple, _ = fs.GetInt("ffn-multiple")
 	tp, _ := fs.GetString("target-params")
 	scoreName, _ := fs.GetString("score")
 	noRepair, _ := fs.GetBool("no-repair")
@@ -94,6 +98,14 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	tokFile, _ := fs.GetString("tokenizer")
 	jsonOut, _ := fs.GetString("json")
 	quiet, _ := fs.GetBool("quiet")
+	ggufArch, _ := fs.GetString("gguf-arch")
+	switch ggufArch {
+	case "auto":
+		ggufArch = prune.ArchAuto
+	case "llama", "deci":
+	default:
+		return usageError{fmt.Sprintf("--gguf-arch %q: want auto, llama or deci", ggufArch)}
+	}
 	if calibPath == "" {
 		return usageError{"--calib TEXT is required (the domain text whose statistics choose what to keep)"}
 	}
@@ -108,8 +120,8 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		}
 		t.Params = v
 	}
-	if ctx < 4 || chunks < 0 || threads < 0 || ridge < 0 {
-		return usageError{"--ctx must be at least 4; --chunks, --threads and --ridge not negative"}
+	if ctx < 4 || chunks < 0 || t.Multiple < 1 || threads < 0 || ridge < 0 {
+		return usageError{"--ctx and --ffn-multiple must be at least 4 and 1; --chunks, --threads and --ridge not negative"}
 	}
 	if t.FFN == 0 && t.Heads == 0 && t.Layers == 0 && t.Params == 0 {
 		return usageError{"nothing to remove: give --ffn, --heads, --layers or --target-params"}
@@ -211,7 +223,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: the pruned widths differ per layer (ffn %v, heads %v); a Hugging Face config.json has one width, write a .gguf instead", dst, pm.Config.FFN, pm.Config.Heads)
 	}
 	rec := pruneRecipe(fs)
-	md, err := pm.Metadata(cm, plan, rec)
+	md, err := pm.Metadata(cm, plan, rec, ggufArch)
 	if err != nil {
 		return err
 	}
@@ -232,7 +244,12 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	// Perplexity before and after.
 	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile})
 	if err != nil {
-		return fmt.Errorf("%s: reading the pruned model back: %w", dst, err)
+		// A "deci" GGUF (per-layer widths for llama.cpp) may not be
+		// readable by this build's engine: run the same bytes from memory.
+		if pem, err = pruneEngine(pm, em.Vocab, threads); err != nil {
+			return err
+		}
+		progress("evaluating the pruned model from memory (the engine does not read %s GGUF files)", pm.GGUFArch(ggufArch))
 	}
 	defer pem.Close()
 	texts := []struct {
@@ -325,4 +342,18 @@ func printPruneReport(w io.Writer, r *pruneReport) {
 			fmt.Fprintf(w, "perplexity %s (%d tokens, ctx %d): %.4f -> %.4f (x%.3f)\n", p.Path, p.Tokens, r.Ctx, p.Before, p.After, p.Ratio)
 		}
 	}
+}
+
+// pruneEngine builds an engine model from the pruned tensors encoded in
+// their output types, the bytes the GGUF file holds.
+func pruneEngine(pm *prune.Model, vocab *model.Vocab, threads int) (*engine.Model, error) {
+	ts := make([]engine.Tensor, 0, len(pm.Tensors))
+	for _, t := range pm.Tensors {
+		b, err := t.Encode()
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, engine.Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Data: b})
+	}
+	return engine.NewModel(pm.Config, vocab, ts, engine.Options{Threads: threads})
 }
