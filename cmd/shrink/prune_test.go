@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/internal/testutil"
+)
+
+func TestPruneCommand(t *testing.T) {
+	src := filepath.Join(testutil.RepoRoot(t), "models", "default")
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.txt")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p.gguf")
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{src, out, "--ffn", "0.2"}, "--calib"},
+		{[]string{src, out, "--calib", calib}, "nothing to remove"},
+		{[]string{src, out, "--calib", empty, "--ffn", "0.2"}, "no calibration text"},
+		{[]string{src, out, "--calib", calib, "--ffn", "1"}, "empty"},
+		{[]string{src, out, "--calib", calib, "--layers", "2"}, "empty"},
+		{[]string{src, out, "--calib", calib, "--score", "random", "--ffn", "0.2"}, "--score"},
+	} {
+		code, _, e := run(t, append([]string{"prune", "-q", "--chunks", "2", "--ctx", "64"}, c.args...)...)
+		if code != 2 || !strings.Contains(e, c.msg) {
+			t.Errorf("%v: code %d, %q (want 2 and %q)", c.args, code, e, c.msg)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a refused run wrote its output")
+	}
+
+	js := filepath.Join(dir, "r.json")
+	code, stdout, e := run(t, "prune", src, out, "--calib", calib, "--eval", calib, "--ffn", "0.25", "--heads", "0.25",
+		"--ffn-multiple", "1", "--ctx", "64", "--chunks", "4", "--threads", "1", "--json", js)
+	if code != 0 {
+		t.Fatalf("prune: code %d, %s", code, e)
+	}
+	if !strings.Contains(stdout, "perplexity") || !strings.Contains(stdout, "parameters:") {
+		t.Errorf("no report table: %q", stdout)
+	}
+	var r pruneReport
+	data, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Schema != "shrink.prune/v1" || r.ParamsAfter >= r.ParamsBefore || len(r.Layers) != 2 || r.Calib == nil || r.Eval == nil ||
+		!(r.Calib.Before > 1) || !(r.Calib.After > 1) {
+		t.Errorf("report %+v", r)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, ok := f.Metadata.Get("shrink.prune.ffn_kept"); !ok {
+		t.Error("no shrink.prune.ffn_kept")
+	}
+
+	// Removing a block keeps widths uniform: a Hugging Face folder.
+	hf := filepath.Join(dir, "hf")
+	if code, _, e := run(t, "prune", "-q", src, hf, "--calib", calib, "--layers", "1", "--ctx", "64", "--chunks", "2", "--threads", "1"); code != 0 {
+		t.Fatalf("prune to a folder: code %d, %s", code, e)
+	}
+	cfg, err := os.ReadFile(filepath.Join(hf, "config.json"))
+	if err != nil || !strings.Contains(string(cfg), `"num_hidden_layers": 1`) {
+		t.Errorf("config.json: %v %s", err, cfg)
+	}
+	if _, err := os.Stat(filepath.Join(hf, ".prune-tmp.gguf")); err == nil {
+		t.Error("temporary GGUF left in the folder")
+	}
+	// Non-uniform widths cannot go to a folder.
+	if code, _, e := run(t, "prune", "-q", src, filepath.Join(dir, "hf2"), "--calib", calib, "--ffn", "0.3", "--ffn-multiple", "1", "--ctx", "64", "--chunks", "2"); code != 2 || !strings.Contains(e, "gguf") {
+		t.Errorf("non-uniform to folder: code %d, %q", code, e)
+	}
+}
