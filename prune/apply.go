@@ -80,30 +80,22 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 			nt = keepRows(t, name, expand(lp.KV, hd))
 		case "ffn_gate.weight", "ffn_gate.bias", "ffn_up.weight", "ffn_up.bias":
 			nt = keepRows(t, name, lp.FFN)
-		case "attn_output.weight":
-			keep := expand(lp.Heads, hd)
-			nt = keepCols(t, name, keep)
-			if st != nil {
-				r := &reps[l]
-				r.AttnError[0] = relError(st.attn[l], t, keep, nt)
-				if opt.Repair && len(keep) < t.Cols() {
-					if nt, err = refit(st.attn[l], t, keep, name, ridge); err != nil {
-						return nil, nil, err
-					}
+		case "attn_output.weight", "ffn_down.weight":
+			keep, g, e := lp.FFN, (*[][]float64)(nil), &reps[l].FFNError
+			if rest == "attn_output.weight" {
+				keep, e = expand(lp.Heads, hd), &reps[l].AttnError
+				if st != nil {
+					g = &st.attn
 				}
-				r.AttnError[1] = relError(st.attn[l], t, keep, nt)
+			} else if st != nil {
+				g = &st.ffn
 			}
-		case "ffn_down.weight":
-			nt = keepCols(t, name, lp.FFN)
-			if st != nil {
-				r := &reps[l]
-				r.FFNError[0] = relError(st.ffn[l], t, lp.FFN, nt)
-				if opt.Repair && len(lp.FFN) < t.Cols() {
-					if nt, err = refit(st.ffn[l], t, lp.FFN, name, ridge); err != nil {
-						return nil, nil, err
-					}
-				}
-				r.FFNError[1] = relError(st.ffn[l], t, lp.FFN, nt)
+			if g == nil {
+				nt = keepCols(t, name, keep)
+				break
+			}
+			if nt, e[0], e[1], err = project((*g)[l], t, keep, name, opt.Repair, ridge); err != nil {
+				return nil, nil, err
 			}
 		default:
 			nt = clone(t, name)
@@ -172,87 +164,111 @@ func keepCols(t *Tensor, name string, cols []int) *Tensor {
 	return &Tensor{Name: name, Type: t.Type, Shape: shape, Data: data}
 }
 
-// relError returns the output error of the pruned projection w2 (columns
-// keep of the original w) on the calibration inputs with Gram matrix g,
-// relative to the output energy of w:
+// project returns the columns keep of the projection w and, with repair,
+// their least-squares refit against the calibration inputs whose Gram
+// matrix (upper triangle) is g. It also returns the relative output error
+// on those inputs without and with the refit:
 //
-//	||X_S W2^T - X W^T||² / ||X W^T||²
-//	  = (tr(W2 G_SS W2^T) - 2 tr(W2 G_S: W^T) + tr(W G W^T)) / tr(W G W^T).
-func relError(g []float64, w *Tensor, keep []int, w2 *Tensor) float64 {
+//	||X_S V^T - X W^T||² / ||X W^T||²
+//	  = Σ_r (v_r^T G_SS v_r - 2 v_r^T (G w_r)_S + w_r^T G w_r) / Σ_r w_r^T G w_r.
+//
+// The refit solves (G_SS + λI) v_r = (G w_r)_S for every output row r, the
+// normal equations of min ||X_S v_r - X w_r||² + λ||v_r||², with λ = ridge
+// times the mean of diag(G_SS). Every row costs one product with G.
+func project(g []float64, w *Tensor, keep []int, name string, repair bool, ridge float64) (*Tensor, float64, float64, error) {
 	n, k, rows := w.Cols(), len(keep), w.Rows()
-	var a, b, e float64
-	gw := make([]float64, n)
-	for r := 0; r < rows; r++ {
-		wr := w.Data[r*n : (r+1)*n]
-		vr := w2.Data[r*k : (r+1)*k]
-		// gw = G wr
-		for i := 0; i < n; i++ {
-			var s float64
-			for j := 0; j < n; j++ {
-				s += gramAt(g, n, i, j) * float64(wr[j])
-			}
-			gw[i] = s
-		}
-		for i := 0; i < n; i++ {
-			e += float64(wr[i]) * gw[i]
-		}
-		for ii, i := range keep {
-			b += float64(vr[ii]) * gw[i]
-			var s float64
-			for jj, j := range keep {
-				s += gramAt(g, n, i, j) * float64(vr[jj])
-			}
-			a += float64(vr[ii]) * s
-		}
-	}
-	if e <= 0 {
-		return 0
-	}
-	return math.Max(0, a-2*b+e) / e
-}
-
-// refit solves (G_SS + λI) Z = G_S: W^T and returns Z^T as the new
-// projection (rows of w, columns keep).
-func refit(g []float64, w *Tensor, keep []int, name string, ridge float64) (*Tensor, error) {
-	n, k, rows := w.Cols(), len(keep), w.Rows()
-	a := make([]float64, k*k)
+	symmetrize(g, n)
+	gss := make([]float64, k*k)
 	var tr float64
 	for ii, i := range keep {
 		for jj, j := range keep {
-			a[ii*k+jj] = gramAt(g, n, i, j)
+			gss[ii*k+jj] = g[i*n+j]
 		}
-		tr += a[ii*k+ii]
+		tr += gss[ii*k+ii]
 	}
-	if tr <= 0 {
-		return keepCols(w, name, keep), nil // inputs never active: nothing to fit
+	repair = repair && k < n && tr > 0
+	var chol []float64
+	if repair {
+		chol = append([]float64(nil), gss...)
+		lambda := ridge * tr / float64(k)
+		for i := 0; i < k; i++ {
+			chol[i*k+i] += lambda
+		}
+		if err := cholesky(chol, k); err != nil {
+			return nil, 0, 0, fmt.Errorf("prune: %s: least-squares repair: %w", name, err)
+		}
 	}
-	lambda := ridge * tr / float64(k)
-	for i := 0; i < k; i++ {
-		a[i*k+i] += lambda
+	out := keepCols(w, name, keep)
+	gw := make([]float64, n)
+	rhs := make([]float64, k)
+	v := make([]float64, k)
+	var energy, err0, err1 float64
+	quad := func(v []float64) float64 { // v^T G_SS v
+		var q float64
+		for i, vi := range v {
+			if vi == 0 {
+				continue
+			}
+			var s float64
+			for j, x := range gss[i*k : (i+1)*k] {
+				s += x * v[j]
+			}
+			q += vi * s
+		}
+		return q
 	}
-	if err := cholesky(a, k); err != nil {
-		return nil, fmt.Errorf("prune: %s: least-squares repair: %w", name, err)
-	}
-	// B = G_S: W^T, one output row of w at a time: b_r = G_S: w_r.
-	out := make([]float32, rows*k)
-	b := make([]float64, k)
 	for r := 0; r < rows; r++ {
 		wr := w.Data[r*n : (r+1)*n]
-		for ii, i := range keep {
+		for i := 0; i < n; i++ {
 			var s float64
-			for j := 0; j < n; j++ {
-				s += gramAt(g, n, i, j) * float64(wr[j])
+			for j, x := range g[i*n : (i+1)*n] {
+				s += x * float64(wr[j])
 			}
-			b[ii] = s
+			gw[i] = s
 		}
-		cholSolve(a, k, b)
-		for ii, v := range b {
-			out[r*k+ii] = float32(v)
+		var e float64
+		for i, x := range wr {
+			e += float64(x) * gw[i]
+		}
+		energy += e
+		for ii, i := range keep {
+			rhs[ii] = gw[i]
+			v[ii] = float64(wr[i])
+		}
+		var b float64
+		for ii := range v {
+			b += v[ii] * rhs[ii]
+		}
+		err0 += quad(v) - 2*b + e
+		if !repair {
+			err1 += quad(v) - 2*b + e
+			continue
+		}
+		copy(v, rhs)
+		cholSolve(chol, k, v)
+		b = 0
+		row := out.Data[r*k : (r+1)*k]
+		for ii := range v {
+			row[ii] = float32(v[ii])
+			v[ii] = float64(row[ii]) // the error of what is stored
+			b += v[ii] * rhs[ii]
+		}
+		err1 += quad(v) - 2*b + e
+	}
+	if energy <= 0 {
+		return out, 0, 0, nil
+	}
+	return out, math.Max(0, err0) / energy, math.Max(0, err1) / energy, nil
+}
+
+// symmetrize copies the upper triangle of the n x n matrix g to its lower
+// triangle.
+func symmetrize(g []float64, n int) {
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			g[j*n+i] = g[i*n+j]
 		}
 	}
-	shape := append([]int64(nil), w.Shape...)
-	shape[0] = int64(k)
-	return &Tensor{Name: name, Type: w.Type, Shape: shape, Data: out}, nil
 }
 
 // cholesky factors the symmetric positive definite n x n matrix a in place
