@@ -3,7 +3,11 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -148,5 +152,53 @@ func BenchmarkTinyLlama(b *testing.B) {
 		})
 		m = nil
 		runtime.GC()
+	}
+}
+
+// BenchmarkGGUF times a GGUF file named by SHRINK_BENCH_GGUF (a
+// comma-separated list) the way llama-bench -p 64 -n 32 does: a 64-token
+// prompt processed as one batch, and 32 tokens generated one at a time
+// from an empty context. Threads: SHRINK_BENCH_THREADS (default 2).
+//
+//	SHRINK_BENCH_GGUF=/tmp/tl-Q4_0.gguf go test ./engine -run '^$' -bench GGUF -benchtime 3x
+func BenchmarkGGUF(b *testing.B) {
+	files := os.Getenv("SHRINK_BENCH_GGUF")
+	if files == "" {
+		b.Skip("SHRINK_BENCH_GGUF not set")
+	}
+	threads := 2
+	if v, err := strconv.Atoi(os.Getenv("SHRINK_BENCH_THREADS")); err == nil {
+		threads = v
+	}
+	for _, path := range strings.Split(files, ",") {
+		m, err := Load(path, Options{Threads: threads})
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks := testTokens(64, m.Config.VocabSize)
+		name := filepath.Base(path)
+		b.Run(name+"/pp64", func(b *testing.B) {
+			s := m.NewSession(256)
+			for b.Loop() {
+				s.Reset()
+				if _, err := s.Forward(toks); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+		b.Run(name+"/tg32", func(b *testing.B) {
+			s := m.NewSession(256)
+			for b.Loop() {
+				s.Reset()
+				for i := 0; i < 32; i++ {
+					if _, err := s.Forward(toks[i : i+1]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+		m.Close()
 	}
 }

@@ -230,3 +230,74 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceMatMul checks MatMulRows (and so each MatMul4) of every
+// implementation against Generic's dot products, for 1 to 9 activation
+// rows, a row range inside the matrix, and guard bands around the output
+// and the weights.
+func TestConformanceMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, im := range Impls()[1:] {
+		if !im.Available {
+			continue
+		}
+		full := merge([]*Impl{Generic, im})
+		for _, dt := range weightTypes {
+			if im.MatMul4[dt] == nil && im.Dot[dt] == nil {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s", im.Name, dt), func(t *testing.T) {
+				k := KindOf(dt)
+				for _, nb := range []int{1, 3, 9} {
+					n := nb * Block(k)
+					if k == ActFloat {
+						n = 8*nb + nb%3
+					}
+					const rows = 7
+					rb, _ := dt.RowBytes(int64(n))
+					var w []byte
+					for i := 0; i < rows; i++ {
+						w = append(w, rawRow(r, dt, n, i%4)...)
+					}
+					gw, _ := guarded(w, byte(poison))
+					for T := 1; T <= 9; T++ {
+						xs := make([]Vec, T)
+						gxs := make([]Vec, T)
+						for j := range xs {
+							Generic.Quantize(&xs[j], randRow(r, n), k)
+							gxs[j] = *guardedVec(&xs[j])
+						}
+						stride := rows + 3
+						out, whole := guarded(make([]float32, T*stride), float32(-7))
+						for i := range out {
+							out[i] = -7
+						}
+						full.MatMulRows(dt, gw, int(rb), 1, rows-1, gxs, out, stride)
+						for j := 0; j < T; j++ {
+							for i := 0; i < stride; i++ {
+								got := out[j*stride+i]
+								if i < 1 || i >= rows-1 {
+									if got != -7 {
+										t.Fatalf("n=%d T=%d: wrote out[%d,%d] outside the rows", n, T, j, i)
+									}
+									continue
+								}
+								row := w[i*int(rb) : (i+1)*int(rb)]
+								want := float64(Generic.Dot[dt](row, &xs[j]))
+								tol := 2e-5*magnitude(t, dt, row, &xs[j]) + 1e-30
+								if math.Abs(float64(got)-want) > tol {
+									t.Fatalf("n=%d T=%d: out[%d,%d] = %g, generic %g (tolerance %g)", n, T, j, i, got, want, tol)
+								}
+							}
+						}
+						for i := range whole {
+							if (i < 32 || i >= len(whole)-32) && whole[i] != -7 {
+								t.Fatalf("n=%d T=%d: wrote outside out", n, T)
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -16,20 +16,20 @@
 // at dmem and broadcasts it into Y (X is Y's low half; clobbers AX).
 #define F16SCALE(mem, dmem, X, Y) \
 	MOVWLZX      mem, AX;     \
-	MOVQ         AX, X;       \
+	VMOVD         AX, X;       \
 	VCVTPH2PS    X, X;        \
 	VMULSS       dmem, X, X;  \
 	VBROADCASTSS X, Y
 
 #define CONSTS \
 	MOVL         $0x0f0f0f0f, AX; \
-	MOVQ         AX, X15;         \
+	VMOVD         AX, X15;         \
 	VPBROADCASTD X15, Y15;        \
 	MOVL         $0x00010001, AX; \
-	MOVQ         AX, X14;         \
+	VMOVD         AX, X14;         \
 	VPBROADCASTD X14, Y14;        \
 	MOVL         $0x30303030, AX; \
-	MOVQ         AX, X13;         \
+	VMOVD         AX, X13;         \
 	VPBROADCASTD X13, Y13
 
 // func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
@@ -106,7 +106,7 @@ TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-44
 
 q4loop:
 	MOVWLZX      (SI), AX
-	MOVQ         AX, X1
+	VMOVD         AX, X1
 	VCVTPH2PS    X1, X1
 	VFMADD231SS  (BX), X1, X12
 	VMULSS       (DX), X1, X1
@@ -129,7 +129,7 @@ q4loop:
 q4done:
 	HSUM8(Y0, X0, X1)
 	MOVL  $0x41000000, AX // 8.0
-	MOVQ  AX, X2
+	VMOVD  AX, X2
 	VMULSS X2, X12, X12
 	VSUBSS X12, X0, X0
 	VZEROUPPER
@@ -147,10 +147,10 @@ q4done:
 	VPMADDUBSW   (64*c)(DI), Y2, Y2;       \
 	VPMADDUBSW   (64*c+32)(DI), Y3, Y3;    \
 	MOVBLZX      (2*c)(SP), AX;            \
-	MOVQ         AX, X4;                   \
+	VMOVD         AX, X4;                   \
 	VPBROADCASTW X4, Y4;                   \
 	MOVBLZX      (2*c+1)(SP), AX;          \
-	MOVQ         AX, X5;                   \
+	VMOVD         AX, X5;                   \
 	VPBROADCASTW X5, Y5;                   \
 	VPMADDWD     Y4, Y2, Y2;               \
 	VPMADDWD     Y5, Y3, Y3;               \

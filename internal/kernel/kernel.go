@@ -103,7 +103,16 @@ type Impl struct {
 	DotF32 func(a, b []float32) float32
 	// Axpy adds a*x to y (len(y) >= len(x)).
 	Axpy func(a float32, x, y []float32)
+	// MatMul4 holds, for some weight types, a matrix product of weight rows
+	// against exactly four activation rows that unpacks each weight block
+	// once for the four (see MatMul4Func).
+	MatMul4 [format.NumDTypes]MatMul4Func
 }
+
+// MatMul4Func computes, for weight rows r0 <= r < r1 of w (rows of rowBytes
+// bytes) and the four activation rows xs[0:4], out[j*stride+r] = dot(row r,
+// xs[j]), as Dot would.
+type MatMul4Func func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int)
 
 var (
 	mu     sync.Mutex
@@ -182,6 +191,11 @@ func merge(list []*Impl) *Impl {
 				m.Dot[t] = f
 			}
 		}
+		for t, f := range i.MatMul4 {
+			if f != nil {
+				m.MatMul4[t] = f
+			}
+		}
 		if i.QuantQ8 != nil {
 			m.QuantQ8 = i.QuantQ8
 		}
@@ -228,8 +242,21 @@ func grow[T any](s []T, n int) []T {
 
 // MatMulRows computes, for weight rows r0 <= r < r1 of the matrix w (rows of
 // rowBytes bytes of type t) and every activation row xs[j], out[j*stride+r] =
-// dot(row r, xs[j]). Each weight row is read once for all activation rows.
+// dot(row r, xs[j]). Groups of four activation rows go through MatMul4
+// when the type has one (each weight block unpacked once per group, the
+// rows r0..r1 staying in cache from one group to the next); the rest take
+// each weight row once for all remaining activation rows.
 func (im *Impl) MatMulRows(t format.DType, w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+	if mm4 := im.MatMul4[t]; mm4 != nil {
+		for len(xs) >= 4 {
+			mm4(w, rowBytes, r0, r1, xs[:4], out, stride)
+			xs = xs[4:]
+			out = out[4*stride:]
+		}
+	}
+	if len(xs) == 0 {
+		return
+	}
 	dot := im.Dot[t]
 	for r := r0; r < r1; r++ {
 		row := w[r*rowBytes : (r+1)*rowBytes]
