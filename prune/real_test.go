@@ -1,0 +1,131 @@
+package prune
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/internal/testutil"
+)
+
+// goSource returns about n bytes of Go source from GOROOT/src/net/http,
+// text outside dev-llama-3m's training data.
+func goSource(t *testing.T, n int) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(runtime.GOROOT(), "src", "net", "http", "*.go"))
+	var b []byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		b = append(b, data...)
+		if len(b) >= n {
+			return string(b[:n])
+		}
+	}
+	t.Skip("Go source of net/http not available")
+	return ""
+}
+
+// TestDevModelDomain is the two-domain experiment on a real model, scaled
+// down: Go source is the domain, Shakespeare the general text. At 25% fewer
+// feed-forward channels, activation-aware pruning with repair must lose
+// less domain perplexity than magnitude pruning without repair, and keep
+// more of the domain than of the general text.
+func TestDevModelDomain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	dir := testutil.Shared(t, "models/dev-llama-3m")
+	shakes := testutil.Shared(t, "text/shakespeare-eval.txt")
+	general, err := os.ReadFile(shakes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domain := goSource(t, 60000)
+	const ctx = 128
+	em, err := engine.Load(dir, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	calTok, bos, err := bench.Tokenize(em.Vocab, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genTok, _, err := bench.Tokenize(em.Vocab, string(general))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calibrate on the first 24 chunks, evaluate the domain on the next 8.
+	st := NewStats(em.Config)
+	s := em.NewSession(ctx)
+	s.Observer = st
+	for i := 0; i < 24; i++ {
+		chunk := append([]int32(nil), calTok[i*ctx:(i+1)*ctx]...)
+		chunk[0] = bos
+		s.Reset()
+		if _, err := s.Forward(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heldOut := calTok[24*ctx:]
+	ppl := func(m *engine.Model, toks []int32) float64 {
+		res, err := bench.Evaluate(context.Background(), m, toks, bench.EvalOptions{Ctx: ctx, Chunks: 8, BOS: bos})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := res.Stats.Perplexity()
+		return p
+	}
+	cm, err := convert.Load(dir, convert.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close()
+	m, _, err := FromConvert(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseDom, baseGen := ppl(em, heldOut), ppl(em, genTok)
+	run := func(score Score, repair bool) (dom, gen float64) {
+		p, err := NewPlan(m, st, Targets{FFN: 0.25, Score: score, MinKeep: 0.1, Multiple: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm, _, err := Apply(m, st, p, Options{Repair: repair})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sumFFN(pm), sumFFN(m)*3/4; got > want+32*len(p.Layers) || got < want-32*len(p.Layers) {
+			t.Fatalf("%d channels kept, want about %d", got, want)
+		}
+		pem := engineModel(t, pm)
+		return ppl(pem, heldOut), ppl(pem, genTok)
+	}
+	actDom, actGen := run(Activation, true)
+	magDom, magGen := run(Magnitude, false)
+	t.Logf("unpruned: domain %.3f general %.3f", baseDom, baseGen)
+	t.Logf("activation+repair: domain %.3f (x%.3f) general %.3f (x%.3f)", actDom, actDom/baseDom, actGen, actGen/baseGen)
+	t.Logf("magnitude, no repair: domain %.3f (x%.3f) general %.3f (x%.3f)", magDom, magDom/baseDom, magGen, magGen/baseGen)
+	if !(actDom/baseDom-1 < 0.5*(magDom/baseDom-1)) {
+		t.Errorf("activation+repair loses x%.3f of the domain, magnitude x%.3f: not clearly less", actDom/baseDom, magDom/baseDom)
+	}
+	if !(actDom/baseDom < actGen/baseGen) {
+		t.Errorf("domain loses x%.3f, general x%.3f: the domain should keep more", actDom/baseDom, actGen/baseGen)
+	}
+}
+
+func sumFFN(m *Model) int {
+	n := 0
+	for _, f := range m.Config.FFN {
+		n += f
+	}
+	return n
+}
