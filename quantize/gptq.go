@@ -1,0 +1,288 @@
+package quantize
+
+// GPTQ (Frantar, Ashkboos, Hoefler, Alistarh 2022, "GPTQ: Accurate
+// Post-Training Quantization for Generative Pre-trained Transformers",
+// arXiv:2210.17323, Algorithm 1) adapted to GGML block formats.
+//
+// A linear layer computes y = W x with W of rows output channels by cols
+// input channels; a GGML row (ne[0] elements) runs over the input channels.
+// GPTQ minimises the output error ‖W X − Ŵ X‖² over calibration inputs X,
+// whose Hessian is H = 2 X Xᵀ (here the mean over tokens: the scale does not
+// matter). Columns (input channels) are quantized in order; after column j
+// the error it left, divided by [H⁻¹]_jj, is pushed onto the columns not yet
+// quantized through row j of the upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU),
+// for every output row at once. Updates beyond the current batch of columns
+// are applied lazily, once per batch (the paper's "lazy batch updates").
+// H is dampened by 1% of its mean diagonal.
+//
+// GGML blocks share scales over 32 (legacy types) or 256 (K-quants)
+// consecutive columns. When the sweep reaches the first column of a block,
+// the block's scales and mins are chosen by the type's own importance-
+// weighted search (the codec's Encode with the diagonal of H as
+// importances, which is what llama.cpp's imatrix gives) on the weights as
+// updated so far; then each element of the block is rounded to the nearest
+// value of that fixed grid (gptqGrid) with error feedback as above. The
+// block bytes are thus exactly the codec's layout and decode with it.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// ErrGPTQ is wrapped by GPTQ's errors.
+var ErrGPTQ = errors.New("quantize: gptq")
+
+// GPTQOptions adjust GPTQ.
+type GPTQOptions struct {
+	// Damp is the fraction of the mean diagonal added to H's diagonal
+	// (0: 0.01).
+	Damp float64
+	// Batch is the number of columns between lazy updates (0: 128), raised
+	// to a multiple of the type's block size.
+	Batch int
+	// Importance, when not nil, has cols values weighting the block scale
+	// searches instead of H's diagonal.
+	Importance []float32
+	// Threads is the number of goroutines for the updates (0 or 1: one).
+	Threads int
+}
+
+// GPTQ quantizes w (rows×cols, row-major: rows GGML rows of cols
+// elements) to type t into dst (rows rows of t, exactly), given h, the
+// cols×cols symmetric second moment of the layer's input (Hessian.Matrix).
+// w is not modified. Types without a fixed-scale encoder (GPTQSupported)
+// are an error.
+func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, opt GPTQOptions) error {
+	g, ok := gptqGrids[t]
+	if !ok {
+		return fmt.Errorf("%w: type %s is not supported", ErrGPTQ, t)
+	}
+	codec, _ := CodecFor(t)
+	switch {
+	case rows <= 0 || cols <= 0 || cols%g.block != 0:
+		return fmt.Errorf("%w: %d×%d does not fit blocks of %d", ErrGPTQ, rows, cols, g.block)
+	case len(w) != rows*cols:
+		return fmt.Errorf("%w: %d weights for %d×%d", ErrGPTQ, len(w), rows, cols)
+	case len(h) != cols*cols:
+		return fmt.Errorf("%w: Hessian of %d values for %d columns", ErrGPTQ, len(h), cols)
+	case len(dst) != rows*(cols/g.block)*g.bytes:
+		return fmt.Errorf("%w: %d bytes for %d rows of %s", ErrGPTQ, len(dst), rows, t)
+	case opt.Importance != nil && len(opt.Importance) != cols:
+		return fmt.Errorf("%w: %d importances for %d columns", ErrGPTQ, len(opt.Importance), cols)
+	}
+	damp := opt.Damp
+	if damp <= 0 {
+		damp = 0.01
+	}
+	B := opt.Batch
+	if B <= 0 {
+		B = 128
+	}
+	B = (B + g.block - 1) / g.block * g.block
+	threads := max(1, opt.Threads)
+
+	imp := opt.Importance
+	if imp == nil {
+		imp = make([]float32, cols)
+		for i := range imp {
+			imp[i] = float32(max(h[i*cols+i], 0))
+		}
+	}
+	U, err := gptqFactor(h, cols, damp)
+	if err != nil {
+		return err
+	}
+
+	// Wt is w transposed: column j (all rows) contiguous.
+	Wt := make([]float32, cols*rows)
+	for r := 0; r < rows; r++ {
+		for j, v := range w[r*cols : (r+1)*cols] {
+			Wt[j*rows+r] = v
+		}
+	}
+	rowBytes := cols / g.block * g.bytes
+	E := make([]float32, B*rows)
+	seg := make([]float32, g.block)
+	for i1 := 0; i1 < cols; i1 += B {
+		i2 := min(i1+B, cols)
+		for c := i1; c < i2; c++ {
+			blk, e := c/g.block, c%g.block
+			if e == 0 {
+				bimp := imp[c : c+g.block]
+				var sum float32
+				for _, v := range bimp {
+					sum += v
+				}
+				if !(sum > 0) {
+					bimp = nil // no activity: plain rounding
+				}
+				for r := 0; r < rows; r++ {
+					for k := range seg {
+						seg[k] = Wt[(c+k)*rows+r]
+					}
+					codec.Encode(dst[r*rowBytes+blk*g.bytes:][:g.bytes], seg, bimp)
+				}
+			}
+			col := Wt[c*rows : (c+1)*rows]
+			ec := E[(c-i1)*rows : (c-i1+1)*rows]
+			d := U[c*cols+c]
+			for r, v := range col {
+				b := dst[r*rowBytes+blk*g.bytes:][:g.bytes]
+				sd, sc, lo, hi := g.grid(b, e)
+				q, val := gptqRound(v, sd, sc, lo, hi)
+				g.put(b, e, q)
+				ec[r] = (v - val) / d
+			}
+			u := U[c*cols : (c+1)*cols]
+			for k := c + 1; k < i2; k++ {
+				axpy32(Wt[k*rows:(k+1)*rows], -u[k], ec)
+			}
+		}
+		if i2 == cols {
+			break
+		}
+		// Lazy update of the columns after the batch.
+		parallelRange(i2, cols, threads, func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				wk := Wt[k*rows : (k+1)*rows]
+				for c := i1; c < i2; c++ {
+					if f := U[c*cols+k]; f != 0 {
+						axpy32(wk, -f, E[(c-i1)*rows:(c-i1+1)*rows])
+					}
+				}
+			}
+		})
+	}
+	return nil
+}
+
+// axpy32 computes y += a·x.
+func axpy32(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}
+
+// parallelRange splits [lo, hi) over n goroutines.
+func parallelRange(lo, hi, n int, f func(lo, hi int)) {
+	if n <= 1 || hi-lo < 2*n {
+		f(lo, hi)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		a, b := lo+(hi-lo)*i/n, lo+(hi-lo)*(i+1)/n
+		wg.Add(1)
+		go func() { defer wg.Done(); f(a, b) }()
+	}
+	wg.Wait()
+}
+
+// gptqFactor returns U (n×n row-major, upper triangular, float32) with
+// UᵀU = (H + λI)⁻¹, λ = damp·mean(diag H). Dead inputs (zero diagonal)
+// get a diagonal of 1 first. If the Cholesky factorisation fails the
+// dampening is raised tenfold, up to four times.
+func gptqFactor(h []float64, n int, damp float64) ([]float32, error) {
+	for _, v := range h[:n*n] {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: Hessian has non-finite values", ErrGPTQ)
+		}
+	}
+	H := make([]float64, n*n)
+	var mean float64
+	for i := 0; i < n; i++ {
+		mean += h[i*n+i]
+	}
+	mean /= float64(n)
+	if !(mean > 0) || math.IsInf(mean, 0) {
+		mean = 1
+	}
+	for try := 0; try < 5; try++ {
+		copy(H, h)
+		for i := 0; i < n; i++ {
+			if !(H[i*n+i] > 0) {
+				H[i*n+i] = 1
+			}
+			H[i*n+i] += damp * mean
+		}
+		if choleskyLower(H, n) {
+			invLowerToSPD(H, n) // H = (L Lᵀ)⁻¹ now
+			if choleskyLower(H, n) {
+				U := make([]float32, n*n)
+				for i := 0; i < n; i++ {
+					for j := 0; j <= i; j++ {
+						U[j*n+i] = float32(H[i*n+j])
+					}
+				}
+				return U, nil
+			}
+		}
+		damp *= 10
+	}
+	return nil, fmt.Errorf("%w: Hessian is not positive definite (non-finite calibration values?)", ErrGPTQ)
+}
+
+// choleskyLower replaces the lower triangle of the symmetric positive
+// definite a (n×n row-major) with L, a = L Lᵀ, and zeroes the upper
+// triangle. It reports false when a is not positive definite.
+func choleskyLower(a []float64, n int) bool {
+	for j := 0; j < n; j++ {
+		rj := a[j*n : j*n+j]
+		s := a[j*n+j] - dot64(rj, rj)
+		if !(s > 0) || math.IsInf(s, 0) {
+			return false
+		}
+		d := math.Sqrt(s)
+		a[j*n+j] = d
+		for i := j + 1; i < n; i++ {
+			a[i*n+j] = (a[i*n+j] - dot64(a[i*n:i*n+j], rj)) / d
+		}
+	}
+	for i := 0; i < n; i++ {
+		clear(a[i*n+i+1 : i*n+n])
+	}
+	return true
+}
+
+// invLowerToSPD replaces the lower triangular L in a with (L Lᵀ)⁻¹ =
+// L⁻ᵀ L⁻¹ (full symmetric).
+func invLowerToSPD(a []float64, n int) {
+	// M = L⁻¹, row by row: M[i][:i] = -(Σ_{k<i} L[i][k] M[k][:]) / L[i][i].
+	M := make([]float64, n*n)
+	acc := make([]float64, n)
+	for i := 0; i < n; i++ {
+		clear(acc)
+		for k := 0; k < i; k++ {
+			if l := a[i*n+k]; l != 0 {
+				mk := M[k*n : k*n+k+1]
+				for j, v := range mk {
+					acc[j] += l * v
+				}
+			}
+		}
+		inv := 1 / a[i*n+i]
+		for j := 0; j < i; j++ {
+			M[i*n+j] = -acc[j] * inv
+		}
+		M[i*n+i] = inv
+	}
+	// Mt = Mᵀ (upper), then a[i][j] = Σ_{k>=max(i,j)} M[k][i] M[k][j]
+	// = dot of rows i and j of Mt from column max(i,j).
+	Mt := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j <= i; j++ {
+			Mt[j*n+i] = M[i*n+j]
+		}
+	}
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			v := dot64(Mt[i*n+j:i*n+n], Mt[j*n+j:j*n+n])
+			a[i*n+j], a[j*n+i] = v, v
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package quantize
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// gptqLayer builds a synthetic linear layer: rows×cols weights (Gaussian,
+// a few outliers) and T correlated inputs of cols channels (low-rank mixing
+// of Gaussian factors plus noise, per-channel scales spread over two
+// decades), as real transformer activations are.
+func gptqLayer(seed uint64, rows, cols, T int) (w, x []float32) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	w = make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.05)
+		if rng.IntN(200) == 0 {
+			w[i] *= 6
+		}
+	}
+	const k = 16
+	mix := make([]float64, k*cols)
+	for i := range mix {
+		mix[i] = rng.NormFloat64()
+	}
+	scale := make([]float64, cols)
+	for j := range scale {
+		scale[j] = math.Pow(10, rng.Float64()*2-1)
+	}
+	x = make([]float32, T*cols)
+	z := make([]float64, k)
+	for t := 0; t < T; t++ {
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		for j := 0; j < cols; j++ {
+			var s float64
+			for i := 0; i < k; i++ {
+				s += z[i] * mix[i*cols+j]
+			}
+			x[t*cols+j] = float32(scale[j] * (s/4 + 0.3*rng.NormFloat64()))
+		}
+	}
+	return w, x
+}
+
+// outputError is Σ_t ‖W x_t − Ŵ x_t‖² / Σ_t ‖W x_t‖².
+func outputError(w, wq, x []float32, rows, cols int) float64 {
+	T := len(x) / cols
+	var num, den float64
+	for t := 0; t < T; t++ {
+		xt := x[t*cols : (t+1)*cols]
+		for r := 0; r < rows; r++ {
+			var a, b float64
+			for j, v := range xt {
+				a += float64(w[r*cols+j]) * float64(v)
+				b += float64(wq[r*cols+j]) * float64(v)
+			}
+			num += (a - b) * (a - b)
+			den += a * a
+		}
+	}
+	return num / den
+}
+
+func decodeAll(t *testing.T, typ format.DType, src []byte, rows, cols int) []float32 {
+	t.Helper()
+	c, _ := CodecFor(typ)
+	out := make([]float32, rows*cols)
+	rb := len(src) / rows
+	for r := 0; r < rows; r++ {
+		c.Decode(out[r*cols:(r+1)*cols], src[r*rb:(r+1)*rb])
+	}
+	return out
+}
+
+func encodeAll(typ format.DType, w []float32, rows, cols int, imp []float32) []byte {
+	c, _ := CodecFor(typ)
+	rb, _ := typ.RowBytes(int64(cols))
+	dst := make([]byte, rows*int(rb))
+	for r := 0; r < rows; r++ {
+		c.Encode(dst[r*int(rb):(r+1)*int(rb)], w[r*cols:(r+1)*cols], imp)
+	}
+	return dst
+}
+
+var gptqTypes = []format.DType{format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1,
+	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K}
+
+// TestGPTQBeatsRTN checks, for every supported type, that GPTQ's output
+// error on held-out inputs is below both plain rounding and imatrix-
+// weighted rounding, and that its bytes decode with the standard codec.
+func TestGPTQBeatsRTN(t *testing.T) {
+	const rows, cols = 24, 512
+	w, x := gptqLayer(1, rows, cols, 1024)
+	calib, eval := x[:768*cols], x[768*cols:]
+	h := NewHessian(cols)
+	h.Add(calib, 768)
+	H, imp := h.Matrix(), h.Diag()
+	for _, typ := range gptqTypes {
+		if !GPTQSupported(typ) {
+			t.Fatalf("%s not supported", typ)
+		}
+		rtn := outputError(w, decodeAll(t, typ, encodeAll(typ, w, rows, cols, nil), rows, cols), eval, rows, cols)
+		imx := outputError(w, decodeAll(t, typ, encodeAll(typ, w, rows, cols, imp), rows, cols), eval, rows, cols)
+		rb, _ := typ.RowBytes(cols)
+		dst := make([]byte, rows*int(rb))
+		if err := GPTQ(typ, dst, w, rows, cols, H, GPTQOptions{Threads: 2}); err != nil {
+			t.Fatal(err)
+		}
+		gq := outputError(w, decodeAll(t, typ, dst, rows, cols), eval, rows, cols)
+		t.Logf("%-5s rtn %.3e imatrix %.3e gptq %.3e (%.0f%% of imatrix)", typ, rtn, imx, gq, 100*gq/imx)
+		if !(gq < imx && gq < rtn) {
+			t.Errorf("%s: gptq %.3e not below rtn %.3e and imatrix %.3e", typ, gq, rtn, imx)
+		}
+		if typ != format.Q8_0 && !(gq < 0.8*imx) {
+			t.Errorf("%s: gptq %.3e is not 20%% below imatrix %.3e", typ, gq, imx)
+		}
+	}
+}
+
+// TestGPTQGridRoundTrip checks each fixed-scale encoder against the
+// codec's decoder: writing every code of every element and decoding gives
+// the grid's value.
+func TestGPTQGridRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range gptqTypes {
+		g := gptqGrids[typ]
+		c, _ := CodecFor(typ)
+		x := make([]float32, g.block)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		b := make([]byte, g.bytes)
+		c.Encode(b, x, nil)
+		y := make([]float32, g.block)
+		for e := 0; e < g.block; e++ {
+			d, off, lo, hi := g.grid(b, e)
+			for q := lo; q <= hi; q++ {
+				g.put(b, e, q)
+				c.Decode(y, b)
+				if want := float32(d*float32(q)) + off; y[e] != want {
+					t.Fatalf("%s element %d code %d: decodes to %v, grid says %v", typ, e, q, y[e], want)
+				}
+			}
+			// Leave a random code, so neighbours see mixed bits.
+			g.put(b, e, lo+int32(rng.IntN(int(hi-lo+1))))
+		}
+		// The codes of the other elements survive.
+		c.Decode(y, b)
+		for e := 0; e < g.block; e++ {
+			d, off, lo, hi := g.grid(b, e)
+			q, v := gptqRound(y[e], d, off, lo, hi)
+			if v != y[e] || q < lo || q > hi {
+				t.Fatalf("%s element %d: %v re-rounds to %v", typ, e, y[e], v)
+			}
+		}
+	}
+}
+
+// TestGPTQRoundClamp checks rounding at the grid's edges and for odd
+// inputs.
+func TestGPTQRoundClamp(t *testing.T) {
+	for _, tc := range []struct {
+		x, d, c float32
+		q       int32
+		v       float32
+	}{
+		{0.26, 0.1, 0, 3, 0.3},
+		{100, 0.1, 0, 7, 0.7},
+		{-100, 0.1, 0, -8, -0.8},
+		{float32(math.NaN()), 0.1, 0, 0, 0},
+		{5, 0, 0.5, 0, 0.5},
+		{0.54, 0.1, 0.5, 0, 0.5},
+		{-0.1, 1, 2, -2, 0},
+	} {
+		q, v := gptqRound(tc.x, tc.d, tc.c, -8, 7)
+		if q != tc.q || math.Abs(float64(v-tc.v)) > 1e-6 {
+			t.Errorf("gptqRound(%v, %v, %v) = %d, %v; want %d, %v", tc.x, tc.d, tc.c, q, v, tc.q, tc.v)
+		}
+	}
+}
+
+func TestGPTQErrors(t *testing.T) {
+	w := make([]float32, 2*32)
+	h := make([]float64, 32*32)
+	dst := make([]byte, 2*18)
+	if err := GPTQ(format.IQ4_NL, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("IQ4_NL accepted")
+	}
+	if err := GPTQ(format.Q4_0, dst[:10], w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("short dst accepted")
+	}
+	if err := GPTQ(format.Q4_0, dst, w, 2, 32, h[:10], GPTQOptions{}); err == nil {
+		t.Error("short Hessian accepted")
+	}
+	if err := GPTQ(format.Q4_K, make([]byte, 2*144), w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("32 columns accepted for Q4_K")
+	}
+	// An all-zero Hessian (dead inputs) still quantizes: like RTN.
+	for i := range w {
+		w[i] = float32(i%7) - 3
+	}
+	if err := GPTQ(format.Q4_0, dst, w, 2, 32, h, GPTQOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeAll(t, format.Q4_0, dst, 2, 32)
+	for i, v := range got {
+		if math.Abs(float64(v-w[i])) > 0.5 {
+			t.Fatalf("element %d: %v for %v", i, v, w[i])
+		}
+	}
+	// NaN Hessians are refused.
+	h[0] = math.NaN()
+	if err := GPTQ(format.Q4_0, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("NaN Hessian accepted")
+	}
+}
+
+// TestHessianChunked checks that accumulating in one call or token by
+// token gives the same matrix, that the scratch stays bounded by the chunk
+// size, and the values against a direct sum.
+func TestHessianChunked(t *testing.T) {
+	const cols, T = 40, 300
+	_, x := gptqLayer(2, 1, cols, T)
+	a, b := NewHessian(cols), NewHessian(cols)
+	a.Add(x, T)
+	for i := 0; i < T; i++ {
+		b.Add(x[i*cols:(i+1)*cols], 1)
+	}
+	if len(a.xt) > hessianChunk*cols {
+		t.Errorf("scratch of %d floats for a chunk of %d×%d", len(a.xt), hessianChunk, cols)
+	}
+	ma, mb := a.Matrix(), b.Matrix()
+	for _, p := range [][2]int{{0, 0}, {3, 17}, {17, 3}, {39, 39}, {12, 30}} {
+		var want float64
+		for t := 0; t < T; t++ {
+			want += float64(x[t*cols+p[0]]) * float64(x[t*cols+p[1]])
+		}
+		want /= T
+		got := ma[p[0]*cols+p[1]]
+		if math.Abs(got-want) > 1e-9*math.Abs(want)+1e-12 || math.Abs(mb[p[0]*cols+p[1]]-got) > 1e-9*math.Abs(want)+1e-12 {
+			t.Errorf("H[%d][%d] = %v / %v, want %v", p[0], p[1], got, mb[p[0]*cols+p[1]], want)
+		}
+	}
+	if d := a.Diag(); math.Abs(float64(d[5])-ma[5*cols+5]) > 1e-6*ma[5*cols+5] {
+		t.Errorf("Diag[5] = %v, matrix %v", d[5], ma[5*cols+5])
+	}
+}
+
+// TestHessianCollectorShares checks that consecutive weights with the
+// same input share one Hessian accumulated once, and the memory budget.
+func TestHessianCollectorShares(t *testing.T) {
+	c := NewHessianCollector(2 * 8 * 16 * 16)
+	x := make([]float32, 3*16)
+	y := make([]float32, 3*16)
+	for chunk := 0; chunk < 2; chunk++ {
+		for i := range x {
+			x[i] = float32(i + chunk)
+			y[i] = float32(-i)
+		}
+		c.Add("q", x, 3, 16)
+		c.Add("k", x, 3, 16)
+		c.Add("o", y, 3, 16)
+		c.Add("big", make([]float32, 2*32), 2, 32) // over budget
+	}
+	q, k, o := c.Hessian("q"), c.Hessian("k"), c.Hessian("o")
+	if q == nil || q != k || o == nil || o == q {
+		t.Fatalf("q %p k %p o %p", q, k, o)
+	}
+	if q.Count != 6 || o.Count != 6 {
+		t.Errorf("counts %d %d, want 6", q.Count, o.Count)
+	}
+	if c.Hessian("big") != nil {
+		t.Error("Hessian over the budget")
+	}
+	if n := c.Names(); len(n) != 3 {
+		t.Errorf("names %v", n)
+	}
+}
