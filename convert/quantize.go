@@ -29,7 +29,16 @@ type QuantizeOptions struct {
 	// placeholder of the final length under each key, and the value is
 	// patched into the header before the file is committed.
 	Deferred map[string]func() (string, error)
+	// WholeTensor, when not nil, is asked for each tensor to quantize; a
+	// non-nil TensorEncoder it returns receives the whole tensor at once
+	// (all rows decoded to float32) instead of the row encoders, for
+	// methods such as GPTQ that need every row together.
+	WholeTensor func(name string, out format.DType) TensorEncoder
 }
+
+// TensorEncoder encodes a whole tensor of rows rows of cols elements
+// (row-major float32 x) into dst, exactly its bytes in the output type.
+type TensorEncoder func(dst []byte, x []float32, rows, cols int) error
 
 // chunkElemsPerThread bounds the working set of WriteQuantized: each chunk
 // holds about this many elements per thread (as source bytes, float32 and
@@ -80,6 +89,11 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 			qr, err := m.newQuantReader(p, imp, threads)
 			if err != nil {
 				return err
+			}
+			if opt.WholeTensor != nil && p.Out.Quantized() {
+				if qr.whole = opt.WholeTensor(p.Name, p.Out); qr.whole != nil {
+					qr.chunkRows = max(qr.rows, 1)
+				}
 			}
 			if opt.Progress != nil {
 				qr.progress = func(done int64) { opt.Progress(i, p, done) }
@@ -154,6 +168,7 @@ type quantReader struct {
 	out       []byte
 	pending   []byte
 	progress  func(done int64)
+	whole     TensorEncoder // encodes all rows at once (one chunk)
 }
 
 func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader, error) {
@@ -238,7 +253,9 @@ func (r *quantReader) next() error {
 			errs[w] = err
 			return
 		}
-		errs[w] = quantize.EncodeRows(r.p.Out, r.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+		if r.whole == nil {
+			errs[w] = quantize.EncodeRows(r.p.Out, r.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+		}
 	}
 	if threads == 1 {
 		work(0)
@@ -253,6 +270,11 @@ func (r *quantReader) next() error {
 	for _, err := range errs {
 		if err != nil {
 			return err
+		}
+	}
+	if r.whole != nil {
+		if err := r.whole(r.out, x, int(n), int(r.rowLen)); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.Name, err)
 		}
 	}
 	r.done += n
