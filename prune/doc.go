@@ -29,9 +29,12 @@
 //   - Block l (ShortGPT, Men et al. 2024): block influence
 //     BI = 1 - mean_t cos(x_l,t, x_l+1,t); the lowest are removed.
 //
-// Allocation is global: units of every layer compete on one scale (energy,
-// or energy per parameter under a parameter budget), with a floor of kept
-// units per layer, so layers end up with different widths. Query heads are
+// Allocation is global: units of every layer compete on one scale, with a
+// floor of kept units per layer, so layers end up with different widths.
+// The scale is the energy a unit writes to the residual stream divided by
+// the energy of the stream leaving its block (Targets.Relative: the share of
+// the stream it writes, which the following RMSNorms see) or the absolute
+// energy; under a parameter budget, that per parameter removed. Query heads are
 // kept a multiple of the key/value heads by removing either a whole group or
 // one query head from every group of a layer at a time.
 //

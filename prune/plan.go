@@ -61,6 +61,10 @@ type Targets struct {
 	// parameter budget), e.g. 32 or 256 so block quantization fits the
 	// rows of ffn_down.
 	Multiple int
+	// Relative divides a layer's unit scores by the energy of the residual
+	// stream leaving the block, so that units compete by the share of the
+	// stream they write rather than by absolute energy.
+	Relative bool
 }
 
 // ParseParams parses a --target-params value: a fraction in (0, 1] or a
@@ -322,6 +326,15 @@ func NewPlan(m *Model, st *Stats, t Targets) (*Plan, error) {
 	hs := map[int]*headState{}
 	for _, l := range layers {
 		sc := FFNScores(m, st, l, t.Score)
+		hsc, _ := HeadScores(m, st, l, t.Score)
+		if t.Relative && st != nil && st.ResidualEnergy(l+1) > 0 {
+			for i := range sc {
+				sc[i] /= st.ResidualEnergy(l + 1)
+			}
+			for i := range hsc {
+				hsc[i] /= st.ResidualEnergy(l + 1)
+			}
+		}
 		ord := make([]int, len(sc))
 		for i := range ord {
 			ord[i] = i
@@ -334,7 +347,6 @@ func NewPlan(m *Model, st *Stats, t Targets) (*Plan, error) {
 		ffnKeep[l], ffnOrder[l], ffnScore[l], ffnLeft[l] = keep, ord, sc, len(sc)
 		ffnFloor[l] = floor(len(sc), t.MinKeep)
 
-		hsc, _ := HeadScores(m, st, l, t.Score)
 		H, KV := c.Heads[l], c.KVHeads[l]
 		per := H / KV
 		s := &headState{layer: l, score: hsc, g: per, floorH: floor(H, t.MinKeep)}

@@ -94,8 +94,8 @@ func TestDevModelDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	baseDom, baseGen := ppl(em, heldOut), ppl(em, genTok)
-	run := func(score Score, repair bool) (dom, gen float64) {
-		p, err := NewPlan(m, st, Targets{FFN: 0.25, Score: score, MinKeep: 0.1, Multiple: 32})
+	run := func(score Score, repair, rel bool) (dom, gen float64) {
+		p, err := NewPlan(m, st, Targets{FFN: 0.25, Score: score, MinKeep: 0.1, Multiple: 32, Relative: rel})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,13 +106,16 @@ func TestDevModelDomain(t *testing.T) {
 		if got, want := sumFFN(pm), sumFFN(m)*3/4; got > want+32*len(p.Layers) || got < want-32*len(p.Layers) {
 			t.Fatalf("%d channels kept, want about %d", got, want)
 		}
+		t.Logf("%v relative=%v repair=%v: FFN %v", score, rel, repair, pm.Config.FFN)
 		pem := engineModel(t, pm)
 		return ppl(pem, heldOut), ppl(pem, genTok)
 	}
-	actDom, actGen := run(Activation, true)
-	magDom, magGen := run(Magnitude, false)
+	actDom, actGen := run(Activation, true, true)
+	magDom, magGen := run(Magnitude, false, false)
+	absDom, absGen := run(Activation, true, false)
+	t.Logf("absolute activation+repair: domain %.3f (x%.3f) general %.3f (x%.3f)", absDom, absDom/baseDom, absGen, absGen/baseGen)
 	t.Logf("unpruned: domain %.3f general %.3f", baseDom, baseGen)
-	t.Logf("activation+repair: domain %.3f (x%.3f) general %.3f (x%.3f)", actDom, actDom/baseDom, actGen, actGen/baseGen)
+	t.Logf("relative activation+repair: domain %.3f (x%.3f) general %.3f (x%.3f)", actDom, actDom/baseDom, actGen, actGen/baseGen)
 	t.Logf("magnitude, no repair: domain %.3f (x%.3f) general %.3f (x%.3f)", magDom, magDom/baseDom, magGen, magGen/baseGen)
 	if !(actDom/baseDom-1 < 0.5*(magDom/baseDom-1)) {
 		t.Errorf("activation+repair loses x%.3f of the domain, magnitude x%.3f: not clearly less", actDom/baseDom, magDom/baseDom)

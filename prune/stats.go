@@ -19,6 +19,7 @@ type Stats struct {
 	attn   [][]float64 // per layer: QDim x QDim Gram of attn_output's input
 	cosSum []float64   // per layer: Σ_t cos(x_in, x_out)
 	cosN   []int64
+	resid  []float64 // per layer boundary (Layers+1): Σ_t ||x_t||²
 	prev   []float32 // residual stream entering the current block
 	prevL  int
 	buf    []float64
@@ -34,6 +35,7 @@ func NewStats(c *model.Config) *Stats {
 		attn:   make([][]float64, c.Layers),
 		cosSum: make([]float64, c.Layers),
 		cosN:   make([]int64, c.Layers),
+		resid:  make([]float64, c.Layers+1),
 		prevL:  -1,
 	}
 	for l := 0; l < c.Layers; l++ {
@@ -142,6 +144,13 @@ func (s *Stats) Residual(layer int, x []float32, rows, cols int) {
 	if layer == 0 {
 		s.tokens += int64(rows)
 	}
+	if layer >= 0 && layer < len(s.resid) {
+		var e float64
+		for _, v := range x[:rows*cols] {
+			e += float64(v) * float64(v)
+		}
+		s.resid[layer] += e
+	}
 	if layer >= s.cfg.Layers {
 		s.prevL = -1
 		return
@@ -173,3 +182,7 @@ func (s *Stats) ChannelActivation(l, j int) float64 {
 	n := s.cfg.FFN[l]
 	return s.ffn[l][j*n+j]
 }
+
+// ResidualEnergy returns Σ_t ||x_t||² of the residual stream entering block
+// l (l == Layers: leaving the last block) over the calibration tokens.
+func (s *Stats) ResidualEnergy(l int) float64 { return s.resid[l] }

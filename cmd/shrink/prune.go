@@ -31,6 +31,7 @@ var pruneCmd = &command{
 		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
+		fs.String("allocate", "relative", "how layers compete: relative (scores divided by the residual stream energy the block writes to) or absolute")
 		fs.Float64("min-keep", 0.1, "floor: every layer keeps at least this fraction of its channels and heads")
 		fs.Int("ffn-multiple", 32, "round every layer's kept FFN channels to a multiple of this: 32 suits block quantization and llama.cpp's F16 kernels (1: exact counts)")
 		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
@@ -88,6 +89,13 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	t.Layers, _ = fs.GetInt("layers")
 	t.MinKeep, _ = fs.GetFloat64("min-keep")
 	t.Multiple, _ = fs.GetInt("ffn-multiple")
+	switch alloc, _ := fs.GetString("allocate"); alloc {
+	case "relative":
+		t.Relative = true
+	case "absolute":
+	default:
+		return usageError{fmt.Sprintf("--allocate %q: want relative or absolute", alloc)}
+	}
 	tp, _ := fs.GetString("target-params")
 	scoreName, _ := fs.GetString("score")
 	noRepair, _ := fs.GetBool("no-repair")
@@ -316,7 +324,7 @@ func pruneRecipe(fs *pflag.FlagSet) string {
 		case "quiet", "help", "json", "threads", "tokenizer":
 			return
 		}
-		if f.Changed || f.Name == "score" || f.Name == "min-keep" {
+		if f.Changed || f.Name == "score" || f.Name == "min-keep" || f.Name == "allocate" || f.Name == "ffn-multiple" {
 			parts = append(parts, "--"+f.Name+"="+f.Value.String())
 		}
 	})
