@@ -36,6 +36,8 @@ var quantizeCmd = &command{
 		fs.String("imatrix", "", "importance matrix to weight the scale searches (llama.cpp imatrix.dat)")
 		fs.String("imatrix-out", "", "write the importance matrix used (from --calib or --imatrix) to this file")
 		fs.String("calib", "", "calibration text file: run the model over it and use the mean squared activations as importance matrix")
+		fs.String("method", "imatrix", "with --calib: imatrix (importance-weighted scale searches, as llama.cpp), gptq (GPTQ error feedback over each layer's input Hessian, imatrix for the types it cannot write) or rtn (ignore calibration)")
+		fs.Int("hessian-mem", 4096, "--method gptq: MiB of memory for the layers' input Hessians (8·cols² bytes per distinct input); layers beyond it use the imatrix")
 		fs.Int("ctx", 512, "calibration chunk length in tokens")
 		fs.Int("chunks", 0, "at most this many calibration chunks (0: all)")
 		fs.Int("threads", 0, "goroutines quantizing rows (0: all cores)")
@@ -66,6 +68,8 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	tok, _ := fs.GetString("tokenizer")
 	quiet, _ := fs.GetBool("quiet")
 	fbType, _ := fs.GetString("fallback-type")
+	method, _ := fs.GetString("method")
+	hessMem, _ := fs.GetInt("hessian-mem")
 
 	if typeName == "" {
 		return usageError{"--type is required (one of " + strings.Join(quantize.Presets(), ", ") + ")"}
@@ -79,6 +83,20 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}
 	if imFile != "" && calib != "" {
 		return usageError{"give --imatrix or --calib, not both"}
+	}
+	switch method {
+	case "imatrix":
+	case "rtn":
+		imFile, calib = "", ""
+	case "gptq":
+		if calib == "" {
+			return usageError{"--method gptq needs --calib (the layers' input Hessians come from running the model)"}
+		}
+	default:
+		return usageError{fmt.Sprintf("--method %q: want imatrix, gptq or rtn", method)}
+	}
+	if hessMem < 0 {
+		return usageError{"--hessian-mem must not be negative"}
 	}
 	if ctx < 2 || chunks < 0 {
 		return usageError{"--ctx must be at least 2 and --chunks not negative"}
@@ -122,6 +140,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 
 	// The importance matrix: read, or computed from calibration text.
 	var im *quantize.Imatrix
+	var hc *quantize.HessianCollector
+	if method == "gptq" {
+		hc = quantize.NewHessianCollector(int64(hessMem) << 20)
+	}
 	var calibSum string
 	switch {
 	case imFile != "":
@@ -129,7 +151,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			return err
 		}
 	case calib != "":
-		if im, calibSum, err = calibrate(src, tok, calib, ctx, chunks, threads, quiet); err != nil {
+		if im, calibSum, err = calibrate(src, tok, calib, ctx, chunks, threads, quiet, hc); err != nil {
 			return err
 		}
 	}
@@ -225,6 +247,20 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			return v
 		}
 	}
+	if hc != nil {
+		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
+			h := hc.Hessian(name)
+			if h == nil || !quantize.GPTQSupported(out) {
+				return nil
+			}
+			return func(dst []byte, x []float32, rows, cols int) error {
+				if h.Cols != cols {
+					return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
+				}
+				return quantize.GPTQ(out, dst, x, rows, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads})
+			}
+		}
+	}
 	if !quiet && isTerminal(os.Stderr) {
 		var total int64
 		before := make([]int64, len(plans))
@@ -302,18 +338,26 @@ func sourceSHA256(m *convert.Model) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// imatrixObserver feeds every linear layer's input to a collector.
-type imatrixObserver struct{ c *quantize.Collector }
+// imatrixObserver feeds every linear layer's input to a collector, and
+// to a Hessian collector when h is not nil.
+type imatrixObserver struct {
+	c *quantize.Collector
+	h *quantize.HessianCollector
+}
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
 	o.c.Add(name, x, rows, cols)
+	if o.h != nil {
+		o.h.Add(name, x, rows, cols)
+	}
 }
 func (o imatrixObserver) Residual(int, []float32, int, int) {}
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
-// and the text's SHA-256.
-func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool) (*quantize.Imatrix, string, error) {
+// and the text's SHA-256. When hc is not nil it also collects the layers'
+// input Hessians.
+func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, hc *quantize.HessianCollector) (*quantize.Imatrix, string, error) {
 	text, err := os.ReadFile(textFile)
 	if err != nil {
 		return nil, "", err
@@ -344,7 +388,7 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	}
 	col := quantize.NewCollector()
 	s := em.NewSession(ctx)
-	s.Observer = imatrixObserver{col}
+	s.Observer = imatrixObserver{col, hc}
 	chunk := make([]int32, ctx)
 	for i := 0; i < n; i++ {
 		if !quiet && isTerminal(os.Stderr) {
