@@ -90,7 +90,7 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 			} else if st != nil {
 				g = &st.ffn
 			}
-			if g == nil {
+			if g == nil || (*g)[l] == nil {
 				nt = keepCols(t, name, keep)
 				break
 			}
@@ -112,6 +112,50 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 		return nil, nil, err
 	}
 	return out, reps, nil
+}
+
+// Refit repairs, in the pruned model pm that Apply built from m and p, the
+// layers whose full Gram matrices st holds (see NewStatsFor), and records
+// their output errors in reps (Apply's reports). It lets a caller bounded
+// in memory collect and use the Gram matrices one group of layers at a
+// time.
+func Refit(pm, m *Model, st *Stats, p *Plan, opt Options, reps []LayerReport) error {
+	ridge := opt.Ridge
+	if ridge <= 0 {
+		ridge = 1e-3
+	}
+	for i, lp := range p.Layers {
+		l := lp.Layer
+		if !st.HasGram(l) {
+			continue
+		}
+		for _, part := range []struct {
+			suffix string
+			g      []float64
+			keep   []int
+			e      *[2]float64
+		}{
+			{"attn_output.weight", st.attn[l], expand(lp.Heads, m.Config.HeadDim), &reps[l].AttnError},
+			{"ffn_down.weight", st.ffn[l], lp.FFN, &reps[l].FFNError},
+		} {
+			src := m.Tensor(blk(l, part.suffix))
+			name := blk(i, part.suffix)
+			dst := pm.Tensor(name)
+			if src == nil || dst == nil {
+				return fmt.Errorf("%w: tensor %s missing", ErrModel, name)
+			}
+			nt, e0, e1, err := project(part.g, src, part.keep, name, opt.Repair, ridge)
+			if err != nil {
+				return err
+			}
+			if len(nt.Data) != len(dst.Data) {
+				return fmt.Errorf("%w: %s does not match the plan", ErrModel, name)
+			}
+			copy(dst.Data, nt.Data)
+			part.e[0], part.e[1] = e0, e1
+		}
+	}
+	return nil
 }
 
 // expand turns unit indices into their rows: unit u covers u*n .. u*n+n-1.

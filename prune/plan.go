@@ -169,18 +169,18 @@ func HeadScores(m *Model, st *Stats, l int, score Score) (heads, groups []float6
 	o := m.Tensor(blk(l, "attn_output.weight")).Data // D rows of qd
 	heads = make([]float64, H)
 	if score == Activation && st != nil {
-		g := st.attn[l]
 		// energy_h = Σ_r w_r,h^T G_hh w_r,h over output rows r.
 		tmp := make([]float64, hd)
 		for h := 0; h < H; h++ {
 			base := h * hd
+			g := st.heads[l][h*hd*hd : (h+1)*hd*hd]
 			var e float64
 			for r := 0; r < D; r++ {
 				w := o[r*qd+base : r*qd+base+hd]
 				for i := 0; i < hd; i++ {
 					var s float64
 					for j := 0; j < hd; j++ {
-						s += gramAt(g, qd, base+i, base+j) * float64(w[j])
+						s += gramAt(g, hd, i, j) * float64(w[j])
 					}
 					tmp[i] = s
 				}

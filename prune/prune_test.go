@@ -541,3 +541,60 @@ func TestParseParams(t *testing.T) {
 		}
 	}
 }
+
+// TestRefitInGroups: statistics collected one group of layers at a time
+// and applied with Refit give the model Apply gives with all of them.
+func TestRefitInGroups(t *testing.T) {
+	m := genModel(7, 3)
+	st := calibrate(t, m, 2)
+	p, err := NewPlan(m, st, Targets{FFN: 0.3, Heads: 0.25, Relative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wrep, err := Apply(m, st, p, Options{Repair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pass 1: Grams of layer 0 only; pass 2: layers 1 and 2.
+	em := engineModel(t, m)
+	pass := func(layers []int) *Stats {
+		s := NewStatsFor(m.Config, layers)
+		ses := em.NewSession(48)
+		ses.Observer = s
+		for c := 0; c < 2; c++ {
+			ses.Reset()
+			if _, err := ses.Forward(tokens(uint64(100+c), 48, m.Config.VocabSize)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	s1 := pass([]int{0})
+	p1, err := NewPlan(m, s1, Targets{FFN: 0.3, Heads: 0.25, Relative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(p1.Layers) != fmt.Sprint(p.Layers) {
+		t.Fatalf("plans differ with partial Grams:\n%v\n%v", p1.Layers, p.Layers)
+	}
+	got, grep, err := Apply(m, s1, p1, Options{Repair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Refit(got, m, pass([]int{1, 2}), p1, Options{Repair: true}, grep); err != nil {
+		t.Fatal(err)
+	}
+	for i, wt := range want.Tensors {
+		gt := got.Tensors[i]
+		for j := range wt.Data {
+			if math.Abs(float64(wt.Data[j]-gt.Data[j])) > 1e-6*(1+math.Abs(float64(wt.Data[j]))) {
+				t.Fatalf("%s[%d]: %v in groups, %v at once", wt.Name, j, gt.Data[j], wt.Data[j])
+			}
+		}
+	}
+	for l := range wrep {
+		if math.Abs(wrep[l].FFNError[1]-grep[l].FFNError[1]) > 1e-9 {
+			t.Errorf("layer %d: error %v in groups, %v at once", l, grep[l].FFNError, wrep[l].FFNError)
+		}
+	}
+}

@@ -15,8 +15,10 @@ import (
 type Stats struct {
 	cfg    *model.Config
 	tokens int64
-	ffn    [][]float64 // per layer: FFN x FFN Gram of ffn_down's input (upper triangle filled)
-	attn   [][]float64 // per layer: QDim x QDim Gram of attn_output's input
+	ffn    [][]float64 // per layer: FFN x FFN Gram of ffn_down's input (upper triangle filled); nil when not collected
+	attn   [][]float64 // per layer: QDim x QDim Gram of attn_output's input; nil when not collected
+	diag   [][]float64 // per layer: Σ_t h_j², the diagonal of the ffn Gram
+	heads  [][]float64 // per layer: per query head, the HeadDim x HeadDim block of the attn Gram (upper triangle)
 	cosSum []float64   // per layer: Σ_t cos(x_in, x_out)
 	cosN   []int64
 	resid  []float64 // per layer boundary (Layers+1): Σ_t ||x_t||²
@@ -26,24 +28,54 @@ type Stats struct {
 	err    error
 }
 
-// NewStats returns empty statistics for a model with configuration c.
-// Memory is FFN² + QDim² float64 values per layer.
+// NewStats returns empty statistics for a model with configuration c,
+// with the full Gram matrices (for the repair) of every layer. Memory is
+// FFN² + QDim² float64 values per layer; see NewStatsFor to bound it.
 func NewStats(c *model.Config) *Stats {
+	all := make([]int, c.Layers)
+	for i := range all {
+		all[i] = i
+	}
+	return NewStatsFor(c, all)
+}
+
+// NewStatsFor returns empty statistics that hold the full Gram matrices
+// only for the given layers; the scores (channel activations, per-head
+// blocks, block influence) are collected for every layer. A caller bounded
+// in memory runs the calibration once per group of layers and repairs each
+// group with Refit.
+func NewStatsFor(c *model.Config, gramLayers []int) *Stats {
 	s := &Stats{
 		cfg:    c,
 		ffn:    make([][]float64, c.Layers),
 		attn:   make([][]float64, c.Layers),
+		diag:   make([][]float64, c.Layers),
+		heads:  make([][]float64, c.Layers),
 		cosSum: make([]float64, c.Layers),
 		cosN:   make([]int64, c.Layers),
 		resid:  make([]float64, c.Layers+1),
 		prevL:  -1,
 	}
 	for l := 0; l < c.Layers; l++ {
-		s.ffn[l] = make([]float64, c.FFN[l]*c.FFN[l])
-		s.attn[l] = make([]float64, c.QDim(l)*c.QDim(l))
+		s.diag[l] = make([]float64, c.FFN[l])
+		s.heads[l] = make([]float64, c.Heads[l]*c.HeadDim*c.HeadDim)
+	}
+	for _, l := range gramLayers {
+		if l >= 0 && l < c.Layers && s.ffn[l] == nil {
+			s.ffn[l] = make([]float64, c.FFN[l]*c.FFN[l])
+			s.attn[l] = make([]float64, c.QDim(l)*c.QDim(l))
+		}
 	}
 	return s
 }
+
+// GramBytes returns the memory the full Gram matrices of layer l take.
+func GramBytes(c *model.Config, l int) int64 {
+	return 8 * (int64(c.FFN[l])*int64(c.FFN[l]) + int64(c.QDim(l))*int64(c.QDim(l)))
+}
+
+// HasGram reports whether the full Gram matrices of layer l are collected.
+func (s *Stats) HasGram(l int) bool { return l >= 0 && l < len(s.ffn) && s.ffn[l] != nil }
 
 // Tokens returns the number of calibration tokens seen.
 func (s *Stats) Tokens() int64 { return s.tokens }
@@ -59,21 +91,51 @@ func (s *Stats) Linear(name string, x []float32, rows, cols int) {
 		return
 	}
 	var g []float64
+	want := 0
 	switch rest {
 	case "ffn_down.weight":
-		g = s.ffn[l]
+		g, want = s.ffn[l], s.cfg.FFN[l]
 	case "attn_output.weight":
-		g = s.attn[l]
+		g, want = s.attn[l], s.cfg.QDim(l)
 	default:
 		return
 	}
-	if cols*cols != len(g) || len(x) < rows*cols {
+	if cols != want || len(x) < rows*cols {
 		if s.err == nil {
-			s.err = fmt.Errorf("%w: %s input has %d columns", ErrStats, name, cols)
+			s.err = fmt.Errorf("%w: %s input has %d columns, want %d", ErrStats, name, cols, want)
 		}
 		return
 	}
-	gram(g, x, rows, cols, &s.buf)
+	x = x[:rows*cols]
+	if rest == "ffn_down.weight" {
+		d := s.diag[l]
+		for t := 0; t < rows; t++ {
+			for j, v := range x[t*cols : (t+1)*cols] {
+				d[j] += float64(v) * float64(v)
+			}
+		}
+	} else {
+		hd := s.cfg.HeadDim
+		for t := 0; t < rows; t++ {
+			for h := 0; h < cols/hd; h++ {
+				a := x[t*cols+h*hd : t*cols+(h+1)*hd]
+				b := s.heads[l][h*hd*hd : (h+1)*hd*hd]
+				for i, ai := range a {
+					if ai == 0 {
+						continue
+					}
+					fi := float64(ai)
+					row := b[i*hd : (i+1)*hd]
+					for j := i; j < hd; j++ {
+						row[j] += fi * float64(a[j])
+					}
+				}
+			}
+		}
+	}
+	if g != nil {
+		gram(g, x, rows, cols, &s.buf)
+	}
 }
 
 // gram adds X^T X (X rows x cols, float32) to the upper triangle of g,
@@ -179,8 +241,7 @@ func gramAt(g []float64, n, i, j int) float64 {
 // ChannelActivation returns ||h_j||², the summed squared activation of
 // feed-forward channel j of layer l over the calibration tokens.
 func (s *Stats) ChannelActivation(l, j int) float64 {
-	n := s.cfg.FFN[l]
-	return s.ffn[l][j*n+j]
+	return s.diag[l][j]
 }
 
 // ResidualEnergy returns Σ_t ||x_t||² of the residual stream entering block

@@ -37,6 +37,7 @@ var pruneCmd = &command{
 		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
 		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
 		fs.String("gguf-arch", "auto", "architecture name of a GGUF output: auto (deci when widths differ per layer, which llama.cpp loads per layer; else the source's), llama or deci")
+		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer); more layers than fit are calibrated again, one group at a time")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
 		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
@@ -105,6 +106,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	threads, _ := fs.GetInt("threads")
 	tokFile, _ := fs.GetString("tokenizer")
 	jsonOut, _ := fs.GetString("json")
+	statsMem, _ := fs.GetFloat64("stats-mem")
 	quiet, _ := fs.GetBool("quiet")
 	ggufArch, _ := fs.GetString("gguf-arch")
 	switch ggufArch {
@@ -173,10 +175,8 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: no calibration text (the file is empty)", calibPath)
 	}
 
-	// Statistics on the unpruned model.
-	st := prune.NewStats(em.Config)
-	s := em.NewSession(ctx)
-	s.Observer = st
+	// Statistics on the unpruned model, the Gram matrices of as many
+	// layers as --stats-mem holds per pass.
 	n := len(calibToks) / ctx
 	cl := ctx
 	if n == 0 {
@@ -185,23 +185,40 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if chunks > 0 && n > chunks {
 		n = chunks
 	}
-	for i := 0; i < n; i++ {
+	var groups [][]int
+	var used int64
+	for l := 0; l < em.Config.Layers; l++ {
+		b := prune.GramBytes(em.Config, l)
+		if len(groups) == 0 || used+b > int64(statsMem*(1<<30)) {
+			groups = append(groups, nil)
+			used = 0
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], l)
+		used += b
+	}
+	calibrate := func(st *prune.Stats, pass int) error {
+		s := em.NewSession(ctx)
+		s.Observer = st
+		for i := 0; i < n; i++ {
+			if !quiet && isTerminal(os.Stderr) {
+				fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating (pass %d/%d): chunk %d/%d", pass+1, len(groups), i+1, n)
+			}
+			chunk := append([]int32(nil), calibToks[i*cl:(i+1)*cl]...)
+			if bos >= 0 {
+				chunk[0] = bos
+			}
+			s.Reset()
+			if _, err := s.Forward(chunk); err != nil {
+				return fmt.Errorf("%s: calibration chunk %d: %w", calibPath, i, err)
+			}
+		}
 		if !quiet && isTerminal(os.Stderr) {
-			fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating: chunk %d/%d", i+1, n)
+			endProgress()
 		}
-		chunk := append([]int32(nil), calibToks[i*cl:(i+1)*cl]...)
-		if bos >= 0 {
-			chunk[0] = bos
-		}
-		s.Reset()
-		if _, err := s.Forward(chunk); err != nil {
-			return fmt.Errorf("%s: calibration chunk %d: %w", calibPath, i, err)
-		}
+		return st.Err()
 	}
-	if !quiet && isTerminal(os.Stderr) {
-		endProgress()
-	}
-	if err := st.Err(); err != nil {
+	st := prune.NewStatsFor(em.Config, groups[0])
+	if err := calibrate(st, 0); err != nil {
 		return err
 	}
 	progress("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, calibPath)
@@ -223,9 +240,21 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	pm, reps, err := prune.Apply(m, st, plan, prune.Options{Repair: !noRepair, Ridge: ridge})
+	popt := prune.Options{Repair: !noRepair, Ridge: ridge}
+	pm, reps, err := prune.Apply(m, st, plan, popt)
 	if err != nil {
 		return err
+	}
+	if !noRepair {
+		for g := 1; g < len(groups); g++ {
+			sg := prune.NewStatsFor(em.Config, groups[g])
+			if err := calibrate(sg, g); err != nil {
+				return err
+			}
+			if err := prune.Refit(pm, m, sg, plan, popt, reps); err != nil {
+				return err
+			}
+		}
 	}
 	if !toGGUF && !pm.Config.Uniform() {
 		return fmt.Errorf("%s: the pruned widths differ per layer (ffn %v, heads %v); a Hugging Face config.json has one width, write a .gguf instead", dst, pm.Config.FFN, pm.Config.Heads)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +74,31 @@ func TestPruneCommand(t *testing.T) {
 	defer f.Close()
 	if _, ok := f.Metadata.Get("shrink.prune.ffn_kept"); !ok {
 		t.Error("no shrink.prune.ffn_kept")
+	}
+
+	// One calibration pass per layer (a tiny --stats-mem) writes the same
+	// tensors.
+	out2 := filepath.Join(dir, "p2.gguf")
+	if code, _, e := run(t, "prune", "-q", src, out2, "--calib", calib, "--ffn", "0.25", "--heads", "0.25", "--ffn-multiple", "1",
+		"--ctx", "64", "--chunks", "4", "--threads", "1", "--stats-mem", "1e-6"); code != 0 {
+		t.Fatalf("prune in passes: code %d, %s", code, e)
+	}
+	g, err := gguf.Open(out2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, ti := range f.Tensors() {
+		a, _ := f.TensorData(ti.Name)
+		b, err := g.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		da, _ := io.ReadAll(a)
+		db, _ := io.ReadAll(b)
+		if !bytes.Equal(da, db) {
+			t.Errorf("tensor %s differs between one pass and one pass per layer", ti.Name)
+		}
 	}
 
 	// Removing a block keeps widths uniform: a Hugging Face folder.
