@@ -101,6 +101,26 @@ func TestPruneCommand(t *testing.T) {
 		}
 	}
 
+	// A quantized source is dequantized: the output holds F16 matrices.
+	q8 := filepath.Join(dir, "q8.gguf")
+	if code, _, e := run(t, "quantize", "-q", src, q8, "--type", "q8_0"); code != 0 {
+		t.Fatalf("quantize: code %d, %s", code, e)
+	}
+	fromQ := filepath.Join(dir, "fromq.gguf")
+	if code, _, e := run(t, "prune", "-q", q8, fromQ, "--calib", calib, "--ffn", "0.25", "--ctx", "64", "--chunks", "2", "--threads", "1"); code != 0 {
+		t.Fatalf("prune from q8_0: code %d, %s", code, e)
+	}
+	h, err := gguf.Open(fromQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, ti := range h.Tensors() {
+		if len(ti.Shape) == 2 && ti.Type.String() != "f16" {
+			t.Errorf("%s is %s, want f16", ti.Name, ti.Type)
+		}
+	}
+
 	// Removing a block keeps widths uniform: a Hugging Face folder.
 	hf := filepath.Join(dir, "hf")
 	if code, _, e := run(t, "prune", "-q", src, hf, "--calib", calib, "--layers", "1", "--ctx", "64", "--chunks", "2", "--threads", "1"); code != 0 {
