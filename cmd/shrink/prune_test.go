@@ -101,6 +101,20 @@ func TestPruneCommand(t *testing.T) {
 		}
 	}
 
+	// A parameter budget.
+	js2 := filepath.Join(dir, "b.json")
+	if code, _, e := run(t, "prune", "-q", src, filepath.Join(dir, "b.gguf"), "--calib", calib, "--target-params", "0.8",
+		"--ctx", "64", "--chunks", "2", "--threads", "1", "--json", js2); code != 0 {
+		t.Fatalf("prune --target-params: code %d, %s", code, e)
+	}
+	var rb pruneReport
+	if data, err := os.ReadFile(js2); err != nil || json.Unmarshal(data, &rb) != nil {
+		t.Fatalf("budget report: %v", err)
+	}
+	if float64(rb.ParamsAfter) > 0.8*float64(rb.ParamsBefore) || float64(rb.ParamsAfter) < 0.7*float64(rb.ParamsBefore) {
+		t.Errorf("budget 0.8: %d of %d parameters kept", rb.ParamsAfter, rb.ParamsBefore)
+	}
+
 	// A quantized source is dequantized: the output holds F16 matrices.
 	q8 := filepath.Join(dir, "q8.gguf")
 	if code, _, e := run(t, "quantize", "-q", src, q8, "--type", "q8_0"); code != 0 {
