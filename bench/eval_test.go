@@ -153,7 +153,9 @@ func TestBaselineFileAgrees(t *testing.T) {
 	near(t, "Δp mean from file", dc.Mean, de.Mean, 1e-6)
 	near(t, "Δp rms from file", dc.RMS, de.RMS, 1e-6)
 	ks := self.Stats.KLD()
-	if math.Abs(ks.Mean) > 1e-6 || math.Abs(ks.Max) > 1e-5 || self.Stats.Top1() != 1 {
+	// The file keeps log-probabilities as 16-bit codes over 16 nats (steps of
+	// 2.4e-4): against itself a sharp (trained) model shows a KLD of ~1e-6.
+	if math.Abs(ks.Mean) > 1e-5 || math.Abs(ks.Max) > 5e-5 || self.Stats.Top1() != 1 {
 		t.Errorf("original against its own file: KLD %+v, top-1 %g", ks, self.Stats.Top1())
 	}
 	t.Logf("original against its own file: KLD mean %.3g max %.3g", ks.Mean, ks.Max)

@@ -195,8 +195,8 @@ svg{background:#fff;border:1px solid #ddd;margin:0.5em 0}
 	b.WriteString("<h2>Per-layer weight error</h2>\n")
 	layerChart(&b, reports)
 	for _, r := range reports {
-		if len(r.Tensors) == 0 {
-			continue
+		if len(r.Tensors) == 0 || r.Tensors[0].SNRdB >= maxSNR {
+			continue // nothing measured, or an exact copy
 		}
 		fmt.Fprintf(&b, "<h2>Worst tensors: %s</h2>\n<table>\n<tr><th>tensor</th><th>type</th><th>RMSE</th><th>SNR dB</th></tr>\n", e(r.Name()))
 		for _, t := range r.Tensors[:min(len(r.Tensors), 20)] {
@@ -309,17 +309,32 @@ func sizeKLDChart(b *strings.Builder, reports []*Report) {
 		x, y := xa.pos(p.x, x0, x1), ya.pos(p.y, y0, y1)
 		fmt.Fprintf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"><title>%s: %s, KLD %.6f</title></circle>", x, y, palette[i%len(palette)],
 			html.EscapeString(p.name), HumanBytes(int64(p.x)), p.y)
-		fmt.Fprintf(b, "<text x=\"%.1f\" y=\"%.1f\">%s (%.4g)</text>\n", x+7, y-7, html.EscapeString(p.name), p.y)
+		// Labels of points in the right half run leftwards, so they stay inside the chart.
+		if x > float64(chartW)/2 {
+			fmt.Fprintf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s (%.4g)</text>\n", x-7, y-7, html.EscapeString(p.name), p.y)
+		} else {
+			fmt.Fprintf(b, "<text x=\"%.1f\" y=\"%.1f\">%s (%.4g)</text>\n", x+7, y-7, html.EscapeString(p.name), p.y)
+		}
 	}
 	b.WriteString("</svg>\n")
+}
+
+// exactCopy reports whether every layer of r equals its baseline exactly.
+func exactCopy(r *Report) bool {
+	for _, l := range r.Layers {
+		if l.SNRdB < maxSNR {
+			return false
+		}
+	}
+	return true
 }
 
 func layerChart(b *strings.Builder, reports []*Report) {
 	var with []*Report
 	maxLayer, hi := -1, 0.0
 	for _, r := range reports {
-		if len(r.Layers) == 0 {
-			continue
+		if len(r.Layers) == 0 || exactCopy(r) {
+			continue // nothing measured, or the baseline itself
 		}
 		with = append(with, r)
 		for _, l := range r.Layers {
@@ -338,7 +353,10 @@ func layerChart(b *strings.Builder, reports []*Report) {
 	}
 	// Bars per layer group: index 0 is the non-block tensors (-1).
 	groups := maxLayer + 2
-	ya := axis{0, hi * 1.1}
+	// Leave room above the tallest bar for the legend in the top right.
+	plotH := float64(chartH - padT - padB)
+	legendH := float64(14*len(with) + 10)
+	ya := axis{0, hi * 1.05 * plotH / math.Max(plotH-legendH, plotH/2)}
 	yt := niceTicks(0, ya.hi, 5)
 	ya.hi = math.Max(ya.hi, yt[len(yt)-1])
 	xa := axis{0, float64(groups)}
