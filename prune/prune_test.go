@@ -60,6 +60,28 @@ func genModel(seed uint64, layers int) *Model {
 	return m
 }
 
+// withBiases adds q/k/v, output and feed-forward biases (Qwen2-style, with
+// NeoX RoPE) to a generated model.
+func withBiases(m *Model, seed uint64) *Model {
+	r := rand.New(rand.NewPCG(seed, 3))
+	c := m.Config
+	c.QKVBias, c.OutBias, c.FFNBias, c.RopeNeox, c.Arch = true, true, true, true, "qwen2"
+	for l := 0; l < c.Layers; l++ {
+		for _, b := range []struct {
+			name string
+			n    int
+		}{{"attn_q.bias", c.QDim(l)}, {"attn_k.bias", c.KVDim(l)}, {"attn_v.bias", c.KVDim(l)}, {"attn_output.bias", c.Dim},
+			{"ffn_gate.bias", c.FFN[l]}, {"ffn_up.bias", c.FFN[l]}, {"ffn_down.bias", c.Dim}} {
+			data := make([]float32, b.n)
+			for i := range data {
+				data[i] = float32(0.1 * r.NormFloat64())
+			}
+			m.Tensors = append(m.Tensors, &Tensor{Name: blk(l, b.name), Type: format.F32, Shape: []int64{int64(b.n)}, Data: data})
+		}
+	}
+	return m
+}
+
 // engineModel builds an engine model from m's tensors as F32.
 func engineModel(t *testing.T, m *Model) *engine.Model {
 	t.Helper()
@@ -247,12 +269,16 @@ func mask(m *Model, p *Plan) *Model {
 // TestPruneEqualsMask: the pruned model computes what the original does
 // with the removed units zeroed (and the removed block bypassed).
 func TestPruneEqualsMask(t *testing.T) {
-	for _, tg := range []Targets{
+	for i, tg := range []Targets{
 		{FFN: 0.3, Heads: 0.25, Layers: 1, Score: Activation},
 		{FFN: 0.5, Heads: 0.5, MinKeep: 0.2, Score: Magnitude},
 		{Params: 0.6, Score: Activation},
+		{FFN: 0.3, Heads: 0.5, Relative: true, Multiple: 8},
 	} {
 		m := genModel(2, 3)
+		if i == 3 {
+			m = withBiases(m, 5)
+		}
 		st := calibrate(t, m, 3)
 		p, err := NewPlan(m, st, tg)
 		if err != nil {
