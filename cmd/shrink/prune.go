@@ -259,6 +259,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if !toGGUF && !pm.Config.Uniform() {
 		return fmt.Errorf("%s: the pruned widths differ per layer (ffn %v, heads %v); a Hugging Face config.json has one width, write a .gguf instead", dst, pm.Config.FFN, pm.Config.Heads)
 	}
+	if toGGUF && !pm.Config.Uniform() && pm.GGUFArch(ggufArch) != prune.ArchDeci {
+		fmt.Fprintf(os.Stderr, "warning: %s: widths differ per layer under architecture %q, which llama.cpp reads with one width for all layers (only \"deci\", the llama graph, has per-layer widths there)\n", dst, pm.GGUFArch(ggufArch))
+	}
 	rec := pruneRecipe(fs)
 	md, err := pm.Metadata(cm, plan, rec, ggufArch)
 	if err != nil {
