@@ -179,6 +179,7 @@ func BenchmarkGGUF(b *testing.B) {
 		name := filepath.Base(path)
 		b.Run(name+"/pp64", func(b *testing.B) {
 			s := m.NewSession(256)
+			c0 := cpuSeconds()
 			for b.Loop() {
 				s.Reset()
 				if _, err := s.Forward(toks); err != nil {
@@ -186,9 +187,11 @@ func BenchmarkGGUF(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(64*b.N)/(cpuSeconds()-c0), "tokens/cpu-s")
 		})
 		b.Run(name+"/tg32", func(b *testing.B) {
 			s := m.NewSession(256)
+			c0 := cpuSeconds()
 			for b.Loop() {
 				s.Reset()
 				for i := 0; i < 32; i++ {
@@ -198,6 +201,7 @@ func BenchmarkGGUF(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(32*b.N)/(cpuSeconds()-c0), "tokens/cpu-s")
 		})
 		m.Close()
 	}

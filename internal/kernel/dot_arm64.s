@@ -1,0 +1,231 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// NEON kernels (scalars in F0 and F16..F20, which alias V0 and V16..V20:
+// the vector work uses V1..V11, V30, V31), written to mirror the generic ones (generic.go) step by
+// step: each block's integer dot product is formed in vector registers and
+// reduced to a scalar, then scaled and summed in the same order as Go. The
+// signed byte dot products use SDOT (FEAT_DotProd) in the *DOT variants and
+// SMULL/SMULL2/SADALP otherwise; the Go assembler has no mnemonics for
+// these, so they are encoded with WORD.
+
+// SDOT Vd.4S, Vn.16B, Vm.16B
+#define SDOT(d, n, m) WORD $(0x4E809400 | ((m)<<16) | ((n)<<5) | (d))
+// SMULL Vd.8H, Vn.8B, Vm.8B and SMULL2 Vd.8H, Vn.16B, Vm.16B
+#define SMULL(d, n, m) WORD $(0x0E20C000 | ((m)<<16) | ((n)<<5) | (d))
+#define SMULL2(d, n, m) WORD $(0x4E20C000 | ((m)<<16) | ((n)<<5) | (d))
+// SADALP Vd.4S, Vn.8H
+#define SADALP(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
+
+// V(acc).4S += the 16 byte products of V(n) and V(m) (clobbers V30, V31).
+#define DOT16_DOT(acc, n, m) SDOT(acc, n, m)
+#define DOT16_NODOT(acc, n, m) \
+	SMULL(30, n, m);  \
+	SMULL2(31, n, m); \
+	SADALP(acc, 30);  \
+	SADALP(acc, 31)
+
+// Q8_0: sum += f16(w) * x.D[b] * float32(s).
+#define Q8_0_BODY(DOT16) \
+	FMOVS ZR, F0;             \
+	CBZ   R3, q8done;         \
+q8loop:                       \
+	MOVHU.P 2(R0), R4;        \
+	FMOVS   R4, F16;           \
+	FCVTHS  F16, F16;           \
+	VLD1.P  32(R0), [V1.B16, V2.B16]; \
+	VLD1.P  32(R1), [V3.B16, V4.B16]; \
+	VEOR    V5.B16, V5.B16, V5.B16;   \
+	DOT16(5, 1, 3);           \
+	DOT16(5, 2, 4);           \
+	VADDV   V5.S4, V5;        \
+	FMOVS   F5, R5;           \
+	SCVTFWS R5, F17;           \
+	FMOVS.P 4(R2), F18;        \
+	FMULS   F18, F16, F16;       \
+	FMULS   F17, F16, F16;       \
+	FADDS   F16, F0, F0;       \
+	SUBS    $1, R3, R3;       \
+	BNE     q8loop;           \
+q8done:
+
+// Q4_0: sum += f16(w) * (x.D[b]*float32(s) - 8*x.S[b]).
+#define Q4_0_BODY(DOT16) \
+	FMOVS ZR, F0;             \
+	FMOVS $8.0, F20;          \
+	VMOVI $15, V9.B16;        \
+	CBZ   R3, q4done;         \
+q4loop:                       \
+	MOVHU.P 2(R0), R4;        \
+	FMOVS   R4, F16;           \
+	FCVTHS  F16, F16;           \
+	VLD1.P  16(R0), [V1.B16]; \
+	VAND    V1.B16, V9.B16, V2.B16;   \
+	VUSHR   $4, V1.B16, V3.B16;       \
+	VLD1.P  32(R1), [V4.B16, V5.B16]; \
+	VEOR    V6.B16, V6.B16, V6.B16;   \
+	DOT16(6, 2, 4);           \
+	DOT16(6, 3, 5);           \
+	VADDV   V6.S4, V6;        \
+	FMOVS   F6, R5;           \
+	SCVTFWS R5, F6;           \
+	FMOVS.P 4(R2), F18;        \
+	FMOVS.P 4(R6), F19;        \
+	FMULS   F18, F6, F6;       \
+	FMULS   F20, F19, F19;      \
+	FSUBS   F19, F6, F6;       \
+	FMULS   F6, F16, F16;       \
+	FADDS   F16, F0, F0;       \
+	SUBS    $1, R3, R3;       \
+	BNE     q4loop;           \
+q4done:
+
+// One 64-code chunk of a Q4_K super-block: 32 bytes of nibbles against 64
+// activation codes; R16 += sc1*s1 + sc2*s2, R17 += m1*(bs0+bs1) +
+// m2*(bs2+bs3), the scales and mins taken from bytes lsb/8, lsb/8+1 of SC
+// and MN.
+#define Q4K_CHUNK(DOT16, SC, MN, lsb1, lsb2) \
+	VLD1.P  32(R0), [V1.B16, V2.B16];               \
+	VAND    V1.B16, V9.B16, V3.B16;                 \
+	VAND    V2.B16, V9.B16, V4.B16;                 \
+	VUSHR   $4, V1.B16, V1.B16;                     \
+	VUSHR   $4, V2.B16, V2.B16;                     \
+	VLD1.P  64(R1), [V5.B16, V6.B16, V7.B16, V8.B16]; \
+	VEOR    V10.B16, V10.B16, V10.B16;              \
+	VEOR    V11.B16, V11.B16, V11.B16;              \
+	DOT16(10, 3, 5);                                \
+	DOT16(10, 4, 6);                                \
+	DOT16(11, 1, 7);                                \
+	DOT16(11, 2, 8);                                \
+	VADDV   V10.S4, V10;                            \
+	VADDV   V11.S4, V11;                            \
+	FMOVS   F10, R12;                               \
+	FMOVS   F11, R13;                               \
+	UBFXW   $lsb1, SC, $8, R14;                     \
+	UBFXW   $lsb2, SC, $8, R15;                     \
+	MADDW   R14, R16, R12, R16;                     \
+	MADDW   R15, R16, R13, R16;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb1, MN, $8, R14;                     \
+	MADDW   R14, R17, R12, R17;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb2, MN, $8, R15;                     \
+	MADDW   R15, R17, R12, R17
+
+// Q4_K: sum += f16(d)*x.D[b]*float32(isum) - f16(dmin)*x.D[b]*float32(msum)
+// with the 6-bit scales and mins unpacked as ggml's get_scale_min_k4.
+#define Q4_K_BODY(DOT16) \
+	FMOVS ZR, F0;             \
+	VMOVI $15, V9.B16;        \
+	CBZ   R4, q4kdone;        \
+q4kloop:                      \
+	MOVHU   (R0), R5;         \
+	FMOVS   R5, F16;           \
+	FCVTHS  F16, F16;           \
+	MOVHU   2(R0), R5;        \
+	FMOVS   R5, F17;           \
+	FCVTHS  F17, F17;           \
+	MOVWU   4(R0), R5;        \
+	MOVWU   8(R0), R6;        \
+	MOVWU   12(R0), R7;       \
+	ANDW    $0x3f3f3f3f, R5, R8;  \
+	ANDW    $0x3f3f3f3f, R6, R9;  \
+	ANDW    $0x0f0f0f0f, R7, R10; \
+	LSRW    $6, R5, R5;           \
+	ANDW    $0x03030303, R5, R5;  \
+	LSLW    $4, R5, R5;           \
+	ORRW    R5, R10, R10;         \
+	LSRW    $4, R7, R11;          \
+	ANDW    $0x0f0f0f0f, R11, R11; \
+	LSRW    $6, R6, R6;           \
+	ANDW    $0x03030303, R6, R6;  \
+	LSLW    $4, R6, R6;           \
+	ORRW    R6, R11, R11;         \
+	ADD     $16, R0, R0;          \
+	MOVW    ZR, R16;              \
+	MOVW    ZR, R17;              \
+	Q4K_CHUNK(DOT16, R8, R9, 0, 8);    \
+	Q4K_CHUNK(DOT16, R8, R9, 16, 24);  \
+	Q4K_CHUNK(DOT16, R10, R11, 0, 8);  \
+	Q4K_CHUNK(DOT16, R10, R11, 16, 24); \
+	FMOVS.P 4(R2), F7;        \
+	SCVTFWS R16, F12;         \
+	SCVTFWS R17, F13;         \
+	FMULS   F7, F16, F16;       \
+	FMULS   F12, F16, F16;      \
+	FMULS   F7, F17, F17;       \
+	FMULS   F13, F17, F17;      \
+	FSUBS   F17, F16, F16;       \
+	FADDS   F16, F0, F0;       \
+	SUBS    $1, R4, R4;       \
+	BNE     q4kloop;          \
+q4kdone:
+
+// func dotQ8_0NEON(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ8_0NEON(SB), NOSPLIT, $0-36
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  nb+24(FP), R3
+	Q8_0_BODY(DOT16_NODOT)
+	FMOVS F0, ret+32(FP)
+	RET
+
+// func dotQ8_0DOT(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ8_0DOT(SB), NOSPLIT, $0-36
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  nb+24(FP), R3
+	Q8_0_BODY(DOT16_DOT)
+	FMOVS F0, ret+32(FP)
+	RET
+
+// func dotQ4_0NEON(w *byte, q *int8, d, s *float32, nb int) float32
+TEXT ·dotQ4_0NEON(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  s+24(FP), R6
+	MOVD  nb+32(FP), R3
+	Q4_0_BODY(DOT16_NODOT)
+	FMOVS F0, ret+40(FP)
+	RET
+
+// func dotQ4_0DOT(w *byte, q *int8, d, s *float32, nb int) float32
+TEXT ·dotQ4_0DOT(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  s+24(FP), R6
+	MOVD  nb+32(FP), R3
+	Q4_0_BODY(DOT16_DOT)
+	FMOVS F0, ret+40(FP)
+	RET
+
+// func dotQ4_KNEON(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ4_KNEON(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  bs+24(FP), R3
+	MOVD  nb+32(FP), R4
+	Q4_K_BODY(DOT16_NODOT)
+	FMOVS F0, ret+40(FP)
+	RET
+
+// func dotQ4_KDOT(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ4_KDOT(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  bs+24(FP), R3
+	MOVD  nb+32(FP), R4
+	Q4_K_BODY(DOT16_DOT)
+	FMOVS F0, ret+40(FP)
+	RET

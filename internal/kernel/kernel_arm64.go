@@ -1,0 +1,103 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"encoding/binary"
+	"os"
+	"runtime"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// NEON is the arm64 implementation for every ARMv8-A CPU (Advanced SIMD is
+// mandatory there): Q8_0, Q4_0 and Q4_K dot products that follow the
+// generic kernels step by step, forming each block's integer dot product
+// with SMULL/SADALP.
+var NEON = &Impl{Name: "neon", Available: true}
+
+// NEONDot is NEON with the signed byte dot product instruction SDOT
+// (FEAT_DotProd: Cortex-A55/A76 and later, Apple M1 and later, Neoverse).
+var NEONDot = &Impl{Name: "neondot"}
+
+//go:noescape
+func dotQ8_0NEON(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ8_0DOT(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0NEON(w *byte, q *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0DOT(w *byte, q *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotQ4_KNEON(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ4_KDOT(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+func init() {
+	NEONDot.Available = hasDotProd()
+	for _, p := range []struct {
+		im     *Impl
+		q8, q4 func(*byte, *int8, *float32, int) float32
+		q40    func(*byte, *int8, *float32, *float32, int) float32
+		q4k    func(*byte, *int8, *float32, *int16, int) float32
+	}{
+		{NEON, dotQ8_0NEON, nil, dotQ4_0NEON, dotQ4_KNEON},
+		{NEONDot, dotQ8_0DOT, nil, dotQ4_0DOT, dotQ4_KDOT},
+	} {
+		q8, q40, q4k := p.q8, p.q40, p.q4k
+		p.im.Dot[format.Q8_0] = func(w []byte, x *Vec) float32 {
+			nb := len(x.F) / 32
+			if nb == 0 {
+				return 0
+			}
+			w, q, d := w[:nb*34], x.Q[:nb*32], x.D[:nb]
+			return q8(&w[0], &q[0], &d[0], nb)
+		}
+		p.im.Dot[format.Q4_0] = func(w []byte, x *Vec) float32 {
+			nb := len(x.F) / 32
+			if nb == 0 {
+				return 0
+			}
+			w, q, d, s := w[:nb*18], x.Q[:nb*32], x.D[:nb], x.S[:nb]
+			return q40(&w[0], &q[0], &d[0], &s[0], nb)
+		}
+		p.im.Dot[format.Q4_K] = func(w []byte, x *Vec) float32 {
+			nb := len(x.F) / 256
+			if nb == 0 {
+				return 0
+			}
+			w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+			return q4k(&w[0], &q[0], &d[0], &bs[0], nb)
+		}
+		Register(p.im)
+	}
+}
+
+// hasDotProd reports FEAT_DotProd: from the ELF auxiliary vector's
+// AT_HWCAP (HWCAP_ASIMDDP) on Linux and Android; every Apple arm64 CPU
+// has it.
+func hasDotProd() bool {
+	switch runtime.GOOS {
+	case "darwin", "ios":
+		return true
+	case "linux", "android":
+	default:
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/auxv")
+	if err != nil {
+		return false
+	}
+	const atHWCap, hwcapASIMDDP = 16, 1 << 20
+	for ; len(b) >= 16; b = b[16:] {
+		if binary.LittleEndian.Uint64(b) == atHWCap {
+			return binary.LittleEndian.Uint64(b[8:])&hwcapASIMDDP != 0
+		}
+	}
+	return false
+}

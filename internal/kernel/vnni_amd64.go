@@ -1,0 +1,58 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"unsafe"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// AVX512VNNI is the amd64 implementation for CPUs with AVX-512 (F, BW, VL)
+// and VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later). It provides
+// 512-bit four-row matrix kernels for Q4_0 (two blocks per register, the
+// codes multiplied by VPDPBUSD) and Q4_K (a 64-code chunk per register, the
+// sub-block scales applied by VPDPWSSD); its other entries are AVX2's.
+var AVX512VNNI = &Impl{Name: "avx512vnni"}
+
+//go:noescape
+func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
+
+//go:noescape
+func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
+
+func init() {
+	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI
+	AVX512VNNI.Dot = AVX2.Dot
+	AVX512VNNI.MatMul4 = AVX2.MatMul4
+	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
+	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
+	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
+	Register(AVX512VNNI)
+}
+
+// dotQ4_0x4Pairs runs the two-block VNNI kernel over the even part of the
+// row and the AVX2 kernel over a last odd block.
+func dotQ4_0x4Pairs(w *byte, a *act4, nb int) {
+	if nb >= 2 {
+		dotQ4_0x4VNNI(w, a, nb/2)
+	}
+	if nb&1 == 0 {
+		return
+	}
+	var sum [4]float32
+	if nb >= 2 {
+		sum = a.out
+	}
+	b := *a
+	last := nb - 1
+	for j := 0; j < 4; j++ {
+		b.q[j] = unsafe.Add(a.q[j], 32*last)
+		b.d[j] = (*float32)(unsafe.Add(unsafe.Pointer(a.d[j]), 4*last))
+		b.s[j] = unsafe.Add(a.s[j], 4*last)
+	}
+	dotQ4_0x4AVX2((*byte)(unsafe.Add(unsafe.Pointer(w), 18*last)), &b, 1)
+	for j := range sum {
+		a.out[j] = sum[j] + b.out[j]
+	}
+}

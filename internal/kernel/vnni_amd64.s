@@ -1,0 +1,232 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX-512 (F, BW, VL) + VNNI four-row kernels; act4 layout as in
+// mat_amd64.s. Z31 holds 0x0F in every byte.
+
+#define HSUM16(Z, Y, X, T) \
+	VEXTRACTF64X4 $1, Z, T; \
+	VADDPS        T, Y, Y;  \
+	VEXTRACTF128  $1, Y, X15; \
+	VADDPS        X15, X, X;  \
+	VHADDPS       X, X, X;    \
+	VHADDPS       X, X, X
+
+// Q4_0, two blocks per step: X8 = the two weight scales, Z9 = the 64
+// nibbles, Z30 = dword indices [0 x8, 1 x8].
+#define Q40V(Rq, Rd, soff, ACC, SACC) \
+	VPXORD       Z11, Z11, Z11;        \
+	VPDPBUSD     (Rq)(DI*1), Z9, Z11;  \
+	VCVTDQ2PS    Z11, Z11;             \
+	VMOVQ        (Rd)(DX*1), X12;      \
+	VMULPS       X8, X12, X12;         \
+	VPERMPS      Z12, Z30, Z12;        \
+	VFMADD231PS  Z11, Z12, ACC;        \
+	MOVQ         soff(BX), AX;         \
+	VMOVQ        (AX)(DX*1), X13;      \
+	VFMADD231PS  X13, X8, SACC
+
+#define Q40VOUT(ZACC, YACC, XACC, SACC, off) \
+	HSUM16(ZACC, YACC, XACC, Y10); \
+	VHADDPS SACC, SACC, SACC;      \
+	VMULSS  X14, SACC, SACC;       \
+	VSUBSS  SACC, XACC, XACC;      \
+	VMOVSS  XACC, off(BX)
+
+// func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
+TEXT ·dotQ4_0x4VNNI(SB), NOSPLIT, $0-24
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), BX
+	MOVQ npairs+16(FP), CX
+	MOVQ 0(BX), R8
+	MOVQ 8(BX), R9
+	MOVQ 16(BX), R10
+	MOVQ 24(BX), R11
+	MOVQ 32(BX), R12
+	MOVQ 40(BX), R13
+	MOVQ 48(BX), R14
+	MOVQ 56(BX), R15
+	MOVL          $0x0f0f0f0f, AX
+	VPBROADCASTD  AX, Z31
+	MOVL          $1, AX
+	VPBROADCASTD  AX, Y29
+	VPXORD        Z30, Z30, Z30
+	VINSERTI64X4  $1, Y29, Z30, Z30
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VXORPS X4, X4, X4
+	VXORPS X5, X5, X5
+	VXORPS X6, X6, X6
+	VXORPS X7, X7, X7
+	XORQ   DI, DI
+	XORQ   DX, DX
+
+q40vloop:
+	MOVWLZX       (SI), AX
+	VMOVD         AX, X8
+	VPINSRW       $1, 18(SI), X8, X8
+	VCVTPH2PS     X8, X8
+	VMOVDQU       2(SI), X9
+	VINSERTI128   $1, 20(SI), Y9, Y9
+	VPSRLW        $4, Y9, Y10
+	VINSERTI64X4  $1, Y10, Z9, Z9
+	VSHUFI64X2    $0xd8, Z9, Z9, Z9
+	VPANDD        Z31, Z9, Z9
+	Q40V(R8, R12, 64, Z0, X4)
+	Q40V(R9, R13, 72, Z1, X5)
+	Q40V(R10, R14, 80, Z2, X6)
+	Q40V(R11, R15, 88, Z3, X7)
+	ADDQ $36, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  q40vloop
+
+	MOVL  $0x41000000, AX
+	VMOVD AX, X14
+	Q40VOUT(Z0, Y0, X0, X4, 96)
+	Q40VOUT(Z1, Y1, X1, X5, 100)
+	Q40VOUT(Z2, Y2, X2, X6, 104)
+	Q40VOUT(Z3, Y3, X3, X7, 108)
+	VZEROUPPER
+	RET
+
+// Q4_K: as dotQ4_Kx4AVX2, but each 64-code chunk is one register: Z8 =
+// [low nibbles | high nibbles], Z10 = [scale 2c x16 | scale 2c+1 x16]
+// (int16), multiplied by VPMADDUBSW and accumulated with scales by
+// VPDPWSSD.
+#define Q4KMIN(Rd, bsoff, macc) \
+	MOVQ         bsoff(BX), AX;          \
+	VMOVDQU      (AX)(DX*8), X5;         \
+	VMOVDQU      16(AX)(DX*8), X6;       \
+	VPHADDW      X6, X5, X5;             \
+	VPMADDWD     X5, X4, X5;             \
+	VCVTDQ2PS    X5, X5;                 \
+	VMULSS       (Rd)(DX*1), X14, X6;    \
+	VBROADCASTSS X6, X6;                 \
+	VMULPS       X6, X5, X5;             \
+	VADDPS       macc(BX), X5, X5;       \
+	VMOVUPS      X5, macc(BX)
+
+#define Q4KVCHUNK(c) \
+	VMOVDQU      (16+32*c)(SI), Y8;   \
+	VPSRLW       $4, Y8, Y9;          \
+	VINSERTI64X4 $1, Y9, Z8, Z8;      \
+	VPANDD       Z31, Z8, Z8;         \
+	MOVBLZX      (2*c)(SP), AX;       \
+	VPBROADCASTW AX, Y10;             \
+	MOVBLZX      (2*c+1)(SP), AX;     \
+	VPBROADCASTW AX, Y11;             \
+	VINSERTI64X4 $1, Y11, Z10, Z10;   \
+	VPMADDUBSW   (64*c)(R8)(DI*1), Z8, Z12;  \
+	VPDPWSSD     Z10, Z12, Z4;               \
+	VPMADDUBSW   (64*c)(R9)(DI*1), Z8, Z13;  \
+	VPDPWSSD     Z10, Z13, Z5;               \
+	VPMADDUBSW   (64*c)(R10)(DI*1), Z8, Z12; \
+	VPDPWSSD     Z10, Z12, Z6;               \
+	VPMADDUBSW   (64*c)(R11)(DI*1), Z8, Z13; \
+	VPDPWSSD     Z10, Z13, Z7
+
+#define Q4KVFOLD(Rd, ISUM, ACC) \
+	VMULSS       (Rd)(DX*1), X14, X13; \
+	VBROADCASTSS X13, Z13;             \
+	VCVTDQ2PS    ISUM, ISUM;           \
+	VFMADD231PS  ISUM, Z13, ACC
+
+#define KVOUT(ZACC, YACC, XACC, macc, off) \
+	HSUM16(ZACC, YACC, XACC, Y10); \
+	VMOVUPS macc(BX), X11;         \
+	VHADDPS X11, X11, X11;         \
+	VHADDPS X11, X11, X11;         \
+	VSUBSS  X11, XACC, XACC;       \
+	VMOVSS  XACC, off(BX)
+
+// func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
+TEXT ·dotQ4_Kx4VNNI(SB), NOSPLIT, $16-24
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), BX
+	MOVQ nb+16(FP), CX
+	MOVQ 32(BX), R12
+	MOVQ 40(BX), R13
+	MOVQ 48(BX), R14
+	MOVQ 56(BX), R15
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VMOVUPS Y0, 112(BX)
+	VMOVUPS Y0, 144(BX)
+	XORQ    DI, DI
+	XORQ    DX, DX
+
+q4kvloop:
+	MOVL 4(SI), AX
+	MOVL 8(SI), R9
+	MOVL 12(SI), R8
+	MOVL AX, R10
+	ANDL $0x3f3f3f3f, R10
+	MOVL R10, 0(SP)
+	MOVL R9, R10
+	ANDL $0x3f3f3f3f, R10
+	MOVL R10, 8(SP)
+	MOVL R8, R10
+	ANDL $0x0f0f0f0f, R10
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL  AX, R10
+	MOVL R10, 4(SP)
+	SHRL $4, R8
+	ANDL $0x0f0f0f0f, R8
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL  R9, R8
+	MOVL R8, 12(SP)
+	MOVQ 0(BX), R8
+	MOVQ 8(BX), R9
+	MOVQ 16(BX), R10
+	MOVQ 24(BX), R11
+
+	MOVWLZX   2(SI), AX
+	VMOVD     AX, X14
+	VCVTPH2PS X14, X14
+	VPMOVZXBW 8(SP), X4
+	Q4KMIN(R12, 64, 112)
+	Q4KMIN(R13, 72, 128)
+	Q4KMIN(R14, 80, 144)
+	Q4KMIN(R15, 88, 160)
+
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4KVCHUNK(0)
+	Q4KVCHUNK(1)
+	Q4KVCHUNK(2)
+	Q4KVCHUNK(3)
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X14
+	VCVTPH2PS X14, X14
+	Q4KVFOLD(R12, Z4, Z0)
+	Q4KVFOLD(R13, Z5, Z1)
+	Q4KVFOLD(R14, Z6, Z2)
+	Q4KVFOLD(R15, Z7, Z3)
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q4kvloop
+
+	KVOUT(Z0, Y0, X0, 112, 96)
+	KVOUT(Z1, Y1, X1, 128, 100)
+	KVOUT(Z2, Y2, X2, 144, 104)
+	KVOUT(Z3, Y3, X3, 160, 108)
+	VZEROUPPER
+	RET
