@@ -51,7 +51,7 @@ func clampInt32(v, lo, hi int32) int32 {
 	return v
 }
 
-// makeQXQuants is ggml's make_qx_quants: symmetric quantization of x[:n] to
+// makeQXQuantsGeneric is ggml's make_qx_quants: symmetric quantization of x[:n] to
 // the levels -nmax..nmax-1, stored in L offset by nmax (0..2*nmax-1). The
 // scale is anchored on the signed max-magnitude element (which maps to
 // -nmax). rmseType 0 returns that plain scale; otherwise the scale is refined
@@ -60,7 +60,7 @@ func clampInt32(v, lo, hi int32) int32 {
 // 1 (2), |x| (3) or sqrt|x| (other). A negative rmseType fits once and
 // returns the mean of the fitted and the plain scale, skipping the search.
 // It returns the scale d such that x ≈ d·(L - nmax).
-func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32) float32 {
+func makeQXQuantsGeneric(n, nmax int, x []float32, L []int8, rmseType int, qw []float32) float32 {
 	x = x[:n]
 	L = L[:n]
 	var max, amax float32
@@ -143,7 +143,7 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 	return scale
 }
 
-// makeQKX3Quants is ggml's make_qkx3_quants: asymmetric quantization of
+// makeQKX3QuantsGeneric is ggml's make_qkx3_quants: asymmetric quantization of
 // x[:n] to levels 0..nmax with x ≈ scale·L - min (min ≥ 0 is stored through
 // the min pointer). Starting from the range [min(x,0), max(x)], it tries
 // nstep+1 inverse scales (rmin + rdelta·is + nmax)/(max-min), fits scale and
@@ -151,7 +151,7 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 // least weighted error (absolute error when useMad, else squared). weights
 // may be nil: the weights are then x². Laux is scratch of length n.
 // It returns the scale.
-func makeQKX3Quants(n, nmax int, x, weights []float32, L, Laux []uint8, min *float32, rmin, rdelta float32, nstep int, useMad bool) float32 {
+func makeQKX3QuantsGeneric(n, nmax int, x, weights []float32, L, Laux []uint8, min *float32, rmin, rdelta float32, nstep int, useMad bool) float32 {
 	x = x[:n]
 	L = L[:n]
 	Laux = Laux[:n]

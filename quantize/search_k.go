@@ -18,7 +18,7 @@ func absf32(v float32) float32 { return math.Float32frombits(math.Float32bits(v)
 // the correctly rounded float32 one).
 func sqrtf32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
 
-// makeQKX2Quants is ggml's make_qkx2_quants: asymmetric quantization of
+// makeQKX2QuantsGeneric is ggml's make_qkx2_quants: asymmetric quantization of
 // x[:n] to levels 0..nmax with x ≈ scale·L - min, weighted by weights
 // (required). Starting from the range [min(x,0), max(x)] it tries nstep+1
 // inverse scales (rmin + rdelta·is + nmax)/(max - min), fits scale and offset
@@ -30,7 +30,7 @@ func sqrtf32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
 //
 // Unlike makeQKX3Quants, the initial error (of the plain min/max scale) is
 // the baseline a trial must beat, and there is no x² default for weights.
-func makeQKX2Quants(n, nmax int, x, weights []float32, L, Laux []uint8, min *float32, rmin, rdelta float32, nstep int, useMad bool) float32 {
+func makeQKX2QuantsGeneric(n, nmax int, x, weights []float32, L, Laux []uint8, min *float32, rmin, rdelta float32, nstep int, useMad bool) float32 {
 	x = x[:n]
 	weights = weights[:n]
 	L = L[:n]
