@@ -20,9 +20,15 @@ package quantize
 // the block's scales and mins are chosen by the type's own importance-
 // weighted search (the codec's Encode with the diagonal of H as
 // importances, which is what llama.cpp's imatrix gives) on the weights as
-// updated so far; then each element of the block is rounded to the nearest
-// value of that fixed grid (gptqGrid) with error feedback as above. The
-// block bytes are thus exactly the codec's layout and decode with it.
+// updated so far. For the K-quants, whose sub-blocks of 16 or 32 columns
+// have their own scale (and min) codes under the block's f16 super-scales,
+// those codes are chosen again when the sweep reaches each sub-block: the
+// codes within ±2 of the codec's that minimise the importance-weighted
+// rounding error of the sub-block's current weights (as GPTQ with groups
+// fixes a group's parameters when it reaches the group). Then each element
+// is rounded to the nearest value of that fixed grid (gptqGrid) with error
+// feedback as above. The block bytes are thus exactly the codec's layout
+// and decode with it.
 
 import (
 	"errors"
@@ -85,16 +91,16 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 	B = (B + g.block - 1) / g.block * g.block
 	threads := max(1, opt.Threads)
 
+	U, err := gptqFactor(h, cols, damp)
+	if err != nil {
+		return err
+	}
 	imp := opt.Importance
 	if imp == nil {
 		imp = make([]float32, cols)
 		for i := range imp {
 			imp[i] = float32(max(h[i*cols+i], 0))
 		}
-	}
-	U, err := gptqFactor(h, cols, damp)
-	if err != nil {
-		return err
 	}
 
 	// Wt is w transposed: column j (all rows) contiguous.
@@ -125,6 +131,24 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 						seg[k] = Wt[(c+k)*rows+r]
 					}
 					codec.Encode(dst[r*rowBytes+blk*g.bytes:][:g.bytes], seg, bimp)
+				}
+			}
+			if g.sub > 0 && e%g.sub == 0 {
+				// K-quants: the sub-block's scale (and min) codes
+				// follow the updates made since the block began.
+				w := imp[c : c+g.sub]
+				var sum float32
+				for _, v := range w {
+					sum += v
+				}
+				if sum > 0 {
+					xs := seg[:g.sub]
+					for r := 0; r < rows; r++ {
+						for k := range xs {
+							xs[k] = Wt[(c+k)*rows+r]
+						}
+						g.refit(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e/g.sub, xs, w)
+					}
 				}
 			}
 			col := Wt[c*rows : (c+1)*rows]

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"encoding/binary"
+	"math"
 
 	"github.com/shrink-llm/shrink/format"
 )
@@ -23,29 +24,42 @@ type gptqGrid struct {
 	grid func(b []byte, e int) (d, c float32, lo, hi int32)
 	// put stores code q (lo..hi) of element e into b.
 	put func(b []byte, e int, q int32)
+
+	// For types with sub-block scale codes (the K-quants): sub elements
+	// share the codes (scale and, when mins, min) that param reads and
+	// setParam writes, each in plo..phi. GPTQ re-chooses them when it
+	// reaches the sub-block (gptqRefit).
+	sub      int
+	mins     bool
+	plo, phi int32
+	param    func(b []byte, j int) (sc, m int32)
+	setParam func(b []byte, j int, sc, m int32)
 }
 
 var gptqGrids = map[format.DType]gptqGrid{
 	format.Q8_0: {32, 34, func(b []byte, e int) (float32, float32, int32, int32) {
 		// -128 is avoided: SIMD dot products take |q| with sign tricks.
 		return f16(b), 0, -127, 127
-	}, func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }},
+	}, func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }, 0, false, 0, 0, nil, nil},
 	format.Q4_0: {32, 18, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -8, 7
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }},
+	}, func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }, 0, false, 0, 0, nil, nil},
 	format.Q4_1: {32, 20, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 15
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }},
+	}, func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }, 0, false, 0, 0, nil, nil},
 	format.Q5_0: {32, 22, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -16, 15
-	}, func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }},
+	}, func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }, 0, false, 0, 0, nil, nil},
 	format.Q5_1: {32, 24, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 31
-	}, func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }},
+	}, func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }, 0, false, 0, 0, nil, nil},
 	format.Q2_K: {kqSuper, q2KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		sc := b[e/16]
 		return f16(b[80:]) * float32(sc&0xF), -(f16(b[82:]) * float32(sc>>4)), 0, 3
-	}, func(b []byte, e int, q int32) { gptqPut2(b[16:80], e, uint8(q)) }},
+	}, func(b []byte, e int, q int32) { gptqPut2(b[16:80], e, uint8(q)) },
+		16, true, 0, 15, func(b []byte, j int) (int32, int32) {
+			return int32(b[j] & 0xF), int32(b[j] >> 4)
+		}, func(b []byte, j int, sc, m int32) { b[j] = uint8(sc) | uint8(m)<<4 }},
 	format.Q3_K: {kqSuper, q3KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b[108:]) * float32(kqQ3Scale(e/16, b[96:108])), 0, -4, 3
 	}, func(b []byte, e int, q int32) {
@@ -58,11 +72,23 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[e%32] &^= bit
 		}
 		gptqPut2(b[32:96], e, l)
+	}, 16, false, -32, 31, func(b []byte, j int) (int32, int32) {
+		return int32(kqQ3Scale(j, b[96:108])), 0
+	}, func(b []byte, j int, sc, _ int32) {
+		s, l := b[96:108], uint8(sc+32)
+		if j < 8 {
+			s[j] = s[j]&0xF0 | l&0xF
+		} else {
+			s[j-8] = s[j-8]&0x0F | (l&0xF)<<4
+		}
+		sh := 2 * (j / 4)
+		s[8+j%4] = s[8+j%4]&^(3<<sh) | (l>>4)<<sh
 	}},
 	format.Q4_K: {kqSuper, q4KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 15
-	}, func(b []byte, e int, q int32) { gptqPutK4(b[16:144], e, uint8(q)) }},
+	}, func(b []byte, e int, q int32) { gptqPutK4(b[16:144], e, uint8(q)) },
+		32, true, 0, 63, gptqScaleMinK, gptqSetScaleMinK},
 	format.Q5_K: {kqSuper, q5KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 31
@@ -78,7 +104,7 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[16+r%32] &^= bit
 		}
 		gptqPutK4(b[48:176], e, uint8(q&0xF))
-	}},
+	}, 32, true, 0, 63, gptqScaleMinK, gptqSetScaleMinK},
 	format.Q6_K: {kqSuper, q6KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b[208:]) * float32(int8(b[192+e/16])), 0, -32, 31
 	}, func(b []byte, e int, q int32) {
@@ -93,7 +119,72 @@ var gptqGrids = map[format.DType]gptqGrid{
 		}
 		qh := 128 + 32*h + i
 		b[qh] = b[qh]&^(3<<(2*k)) | (l>>4)<<(2*k)
-	}},
+	}, 16, false, -128, 127, func(b []byte, j int) (int32, int32) {
+		return int32(int8(b[192+j])), 0
+	}, func(b []byte, j int, sc, _ int32) { b[192+j] = uint8(int8(sc)) }},
+}
+
+// gptqScaleMinK reads the 6-bit scale and min of sub-block j of a Q4_K or
+// Q5_K block.
+func gptqScaleMinK(b []byte, j int) (int32, int32) {
+	sc, m := kqScaleMin(j, b[4:16])
+	return int32(sc), int32(m)
+}
+
+// gptqSetScaleMinK overwrites the 6-bit scale and min of sub-block j of a
+// Q4_K or Q5_K block (kqPutScaleMin's packing, other bits kept).
+func gptqSetScaleMinK(b []byte, j int, sc, m int32) {
+	q := b[4:16]
+	ls, lm := uint8(sc), uint8(m)
+	if j < 4 {
+		q[j] = q[j]&0xC0 | ls
+		q[j+4] = q[j+4]&0xC0 | lm
+		return
+	}
+	q[j+4] = ls&0xF | (lm&0xF)<<4
+	q[j-4] = q[j-4]&0x3F | (ls>>4)<<6
+	q[j] = q[j]&0x3F | (lm>>4)<<6
+}
+
+// gptqRefit re-chooses the scale (and min) codes of sub-block j of the
+// encoded block b for the current values x of its elements: among the codes
+// within ±2 of the stored ones, those of least w-weighted squared rounding
+// error. It is how GPTQ's per-group parameters follow the error feedback
+// (the block's super-scales stay as the codec chose them).
+func (g *gptqGrid) refit(b []byte, j int, x, w []float32) {
+	sc0, m0 := g.param(b, j)
+	best := float32(math.Inf(1))
+	bsc, bm := sc0, m0
+	mr := int32(2)
+	if !g.mins {
+		mr = 0
+	}
+	for dm := -mr; dm <= mr; dm++ {
+		m := m0 + dm
+		if g.mins && (m < g.plo || m > g.phi) {
+			continue
+		}
+		for ds := int32(-2); ds <= 2; ds++ {
+			sc := sc0 + ds
+			if sc < g.plo || sc > g.phi {
+				continue
+			}
+			g.setParam(b, j, sc, m)
+			var err float32
+			for k, v := range x {
+				d, c, lo, hi := g.grid(b, j*g.sub+k)
+				_, q := gptqRound(v, d, c, lo, hi)
+				err += w[k] * (v - q) * (v - q)
+				if err >= best {
+					break
+				}
+			}
+			if err < best {
+				best, bsc, bm = err, sc, m
+			}
+		}
+	}
+	g.setParam(b, j, bsc, bm)
 }
 
 // gptqPutNibble stores the 4-bit code l of element e (0..31) of a legacy

@@ -45,7 +45,34 @@ func (h *Hessian) Add(x []float32, rows int) {
 				xt[i*T+t] = float64(v)
 			}
 		}
-		for i := 0; i < n; i++ {
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			// Four rows of the sum at once: each column chunk loaded
+			// once for four products.
+			a0, a1, a2, a3 := xt[i*T:i*T+T], xt[(i+1)*T:(i+1)*T+T], xt[(i+2)*T:(i+2)*T+T], xt[(i+3)*T:(i+3)*T+T]
+			for j := i; j < n; j++ {
+				b := xt[j*T : j*T+T]
+				a0, a1, a2, a3 := a0[:len(b)], a1[:len(b)], a2[:len(b)], a3[:len(b)]
+				var s0, s1, s2, s3 float64
+				for t, v := range b {
+					s0 += a0[t] * v
+					s1 += a1[t] * v
+					s2 += a2[t] * v
+					s3 += a3[t] * v
+				}
+				h.sum[i*n+j] += s0
+				if j > i {
+					h.sum[(i+1)*n+j] += s1
+				}
+				if j > i+1 {
+					h.sum[(i+2)*n+j] += s2
+				}
+				if j > i+2 {
+					h.sum[(i+3)*n+j] += s3
+				}
+			}
+		}
+		for ; i < n; i++ {
 			xi := xt[i*T : i*T+T]
 			s := h.sum[i*n : i*n+n]
 			for j := i; j < n; j++ {

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -149,6 +150,45 @@ func TestGPTQGridRoundTrip(t *testing.T) {
 			// Leave a random code, so neighbours see mixed bits.
 			g.put(b, e, lo+int32(rng.IntN(int(hi-lo+1))))
 		}
+		// Sub-block parameters: every code written reads back, leaves
+		// the other sub-blocks' alone, and the grid follows it.
+		if g.sub > 0 {
+			for j := 0; j < g.block/g.sub; j++ {
+				for _, sc := range []int32{g.plo, g.phi, (g.plo + g.phi) / 2, g.plo + 1} {
+					for _, m := range []int32{g.plo, g.phi, 1, 0} {
+						if !g.mins {
+							m = 0
+						}
+						before := append([]byte(nil), b...)
+						osc, om := g.param(b, j)
+						g.setParam(b, j, sc, m)
+						if gs, gm := g.param(b, j); gs != sc || gm != m {
+							t.Fatalf("%s sub-block %d: set %d/%d, read %d/%d", typ, j, sc, m, gs, gm)
+						}
+						for k := 0; k < g.block/g.sub; k++ {
+							if k == j {
+								continue
+							}
+							s1, m1 := g.param(b, k)
+							s0, m0 := g.param(before, k)
+							if s1 != s0 || m1 != m0 {
+								t.Fatalf("%s: setting sub-block %d changed sub-block %d", typ, j, k)
+							}
+						}
+						c.Decode(y, b)
+						e := j*g.sub + 1
+						d, off, _, _ := g.grid(b, e)
+						if _, v := gptqRound(y[e], d, off, -1<<20, 1<<20); v != y[e] {
+							t.Fatalf("%s sub-block %d: decoded %v off the grid", typ, j, y[e])
+						}
+						g.setParam(b, j, osc, om)
+						if !bytes.Equal(b, before) {
+							t.Fatalf("%s sub-block %d: restoring the parameters left other bytes changed", typ, j)
+						}
+					}
+				}
+			}
+		}
 		// The codes of the other elements survive.
 		c.Decode(y, b)
 		for e := 0; e < g.block; e++ {
@@ -224,7 +264,7 @@ func TestGPTQErrors(t *testing.T) {
 // token gives the same matrix, that the scratch stays bounded by the chunk
 // size, and the values against a direct sum.
 func TestHessianChunked(t *testing.T) {
-	const cols, T = 40, 300
+	const cols, T = 42, 300
 	_, x := gptqLayer(2, 1, cols, T)
 	a, b := NewHessian(cols), NewHessian(cols)
 	a.Add(x, T)
@@ -235,7 +275,7 @@ func TestHessianChunked(t *testing.T) {
 		t.Errorf("scratch of %d floats for a chunk of %d×%d", len(a.xt), hessianChunk, cols)
 	}
 	ma, mb := a.Matrix(), b.Matrix()
-	for _, p := range [][2]int{{0, 0}, {3, 17}, {17, 3}, {39, 39}, {12, 30}} {
+	for _, p := range [][2]int{{0, 0}, {3, 17}, {17, 3}, {41, 41}, {40, 2}, {12, 30}} {
 		var want float64
 		for t := 0; t < T; t++ {
 			want += float64(x[t*cols+p[0]]) * float64(x[t*cols+p[1]])
@@ -279,5 +319,55 @@ func TestHessianCollectorShares(t *testing.T) {
 	}
 	if n := c.Names(); len(n) != 3 {
 		t.Errorf("names %v", n)
+	}
+}
+
+// TestGPTQRefit: re-choosing a sub-block's parameters for perturbed
+// values never increases the weighted rounding error, and lowers it in
+// aggregate.
+func TestGPTQRefit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range gptqTypes {
+		g := gptqGrids[typ]
+		if g.sub == 0 {
+			continue
+		}
+		c, _ := CodecFor(typ)
+		var before, after float64
+		for trial := 0; trial < 20; trial++ {
+			x := make([]float32, g.block)
+			w := make([]float32, g.block)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+				w[i] = float32(rng.ExpFloat64())
+			}
+			b := make([]byte, g.bytes)
+			c.Encode(b, x, w)
+			for i := range x {
+				x[i] += float32(0.3 * rng.NormFloat64())
+			}
+			werr := func(j int) float64 {
+				var s float64
+				for k := j * g.sub; k < (j+1)*g.sub; k++ {
+					d, off, lo, hi := g.grid(b, k)
+					_, v := gptqRound(x[k], d, off, lo, hi)
+					s += float64(w[k] * (x[k] - v) * (x[k] - v))
+				}
+				return s
+			}
+			for j := 0; j < g.block/g.sub; j++ {
+				e0 := werr(j)
+				g.refit(b, j, x[j*g.sub:(j+1)*g.sub], w[j*g.sub:(j+1)*g.sub])
+				e1 := werr(j)
+				if e1 > e0*(1+1e-5) {
+					t.Fatalf("%s sub-block %d: error %v -> %v", typ, j, e0, e1)
+				}
+				before += e0
+				after += e1
+			}
+		}
+		if !(after < before) {
+			t.Errorf("%s: refit error %v, before %v", typ, after, before)
+		}
 	}
 }
