@@ -187,6 +187,7 @@ func (s *Session) prepare(x []float32, T, cols int, k kernel.ActKind) []kernel.V
 	for i := range vs {
 		s.m.kern.Quantize(&vs[i], x[i*cols:(i+1)*cols], k)
 	}
+	s.m.kern.Prepare(vs, k) // batches: pack once for tile kernels
 	s.vecSrc[k] = x
 	return vs
 }

@@ -231,10 +231,11 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestConformanceMatMul checks MatMulRows (and so each MatMul4) of every
-// implementation against Generic's dot products, for 1 to 9 activation
-// rows, a row range inside the matrix, and guard bands around the output
-// and the weights.
+// TestConformanceMatMul checks MatMulRows (and so each MatMul4 and
+// MatMul16) of every implementation against Generic's dot products, for 1
+// to 9 and 16 to 33 activation rows (packed by Prepare or not), a row
+// range inside the matrix that is not a multiple of the tiles, and guard
+// bands around the output and the weights.
 func TestConformanceMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, im := range Impls()[1:] {
@@ -243,7 +244,7 @@ func TestConformanceMatMul(t *testing.T) {
 		}
 		full := merge([]*Impl{Generic, im})
 		for _, dt := range weightTypes {
-			if im.MatMul4[dt] == nil && im.Dot[dt] == nil {
+			if im.MatMul16[dt] == nil && im.MatMul4[dt] == nil && im.Dot[dt] == nil {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%s", im.Name, dt), func(t *testing.T) {
@@ -253,46 +254,51 @@ func TestConformanceMatMul(t *testing.T) {
 					if k == ActFloat {
 						n = 8*nb + nb%3
 					}
-					const rows = 7
-					rb, _ := dt.RowBytes(int64(n))
-					var w []byte
-					for i := 0; i < rows; i++ {
-						w = append(w, rawRow(r, dt, n, i%4)...)
-					}
-					gw, _ := guarded(w, byte(poison))
-					for T := 1; T <= 9; T++ {
-						xs := make([]Vec, T)
-						gxs := make([]Vec, T)
-						for j := range xs {
-							Generic.Quantize(&xs[j], randRow(r, n), k)
-							gxs[j] = *guardedVec(&xs[j])
+					for _, shape := range []struct{ rows, t0, t1 int }{{7, 1, 9}, {37, 16, 17}, {37, 32, 33}} {
+						rows := shape.rows
+						rb, _ := dt.RowBytes(int64(n))
+						var w []byte
+						for i := 0; i < rows; i++ {
+							w = append(w, rawRow(r, dt, n, i%4)...)
 						}
-						stride := rows + 3
-						out, whole := guarded(make([]float32, T*stride), float32(-7))
-						for i := range out {
-							out[i] = -7
-						}
-						full.MatMulRows(dt, gw, int(rb), 1, rows-1, gxs, out, stride)
-						for j := 0; j < T; j++ {
-							for i := 0; i < stride; i++ {
-								got := out[j*stride+i]
-								if i < 1 || i >= rows-1 {
-									if got != -7 {
-										t.Fatalf("n=%d T=%d: wrote out[%d,%d] outside the rows", n, T, j, i)
+						gw, _ := guarded(w, byte(poison))
+						for T := shape.t0; T <= shape.t1; T++ {
+							xs := make([]Vec, T)
+							gxs := make([]Vec, T)
+							for j := range xs {
+								Generic.Quantize(&xs[j], randRow(r, n), k)
+								gxs[j] = *guardedVec(&xs[j])
+							}
+							if T%2 == 0 {
+								full.Prepare(gxs, k) // else MatMul16 packs them itself
+							}
+							stride := rows + 3
+							out, whole := guarded(make([]float32, T*stride), float32(-7))
+							for i := range out {
+								out[i] = -7
+							}
+							full.MatMulRows(dt, gw, int(rb), 1, rows-1, gxs, out, stride)
+							for j := 0; j < T; j++ {
+								for i := 0; i < stride; i++ {
+									got := out[j*stride+i]
+									if i < 1 || i >= rows-1 {
+										if got != -7 {
+											t.Fatalf("n=%d T=%d: wrote out[%d,%d] outside the rows", n, T, j, i)
+										}
+										continue
 									}
-									continue
-								}
-								row := w[i*int(rb) : (i+1)*int(rb)]
-								want := float64(Generic.Dot[dt](row, &xs[j]))
-								tol := 2e-5*magnitude(t, dt, row, &xs[j]) + 1e-30
-								if math.Abs(float64(got)-want) > tol {
-									t.Fatalf("n=%d T=%d: out[%d,%d] = %g, generic %g (tolerance %g)", n, T, j, i, got, want, tol)
+									row := w[i*int(rb) : (i+1)*int(rb)]
+									want := float64(Generic.Dot[dt](row, &xs[j]))
+									tol := 2e-5*magnitude(t, dt, row, &xs[j]) + 1e-30
+									if math.Abs(float64(got)-want) > tol {
+										t.Fatalf("n=%d T=%d: out[%d,%d] = %g, generic %g (tolerance %g)", n, T, j, i, got, want, tol)
+									}
 								}
 							}
-						}
-						for i := range whole {
-							if (i < 32 || i >= len(whole)-32) && whole[i] != -7 {
-								t.Fatalf("n=%d T=%d: wrote outside out", n, T)
+							for i := range whole {
+								if (i < 32 || i >= len(whole)-32) && whole[i] != -7 {
+									t.Fatalf("n=%d T=%d: wrote outside out", n, T)
+								}
 							}
 						}
 					}

@@ -68,6 +68,12 @@ type Vec struct {
 	D     []float32 // one scale per block (32 or 256 elements)
 	S     []float32 // ActQ8: D[b] times the sum of block b's codes (Q8_1's s)
 	BSums []int16   // ActQ8K: sum of each 16 consecutive codes
+
+	// pack is an implementation's packed form of the group of activation
+	// rows starting at this one (see Impl.Pack); packed reports whether it
+	// is current (Quantize clears it).
+	pack   []byte
+	packed bool
 }
 
 // Block returns the activation block size of kind k (1 for ActFloat).
@@ -107,6 +113,14 @@ type Impl struct {
 	// against exactly four activation rows that unpacks each weight block
 	// once for the four (see MatMul4Func).
 	MatMul4 [format.NumDTypes]MatMul4Func
+	// MatMul16 holds, for some weight types, a matrix product against
+	// groups of sixteen activation rows (len(xs) a multiple of 16), for
+	// matrix engines such as AMX; same contract as MatMul4Func otherwise.
+	MatMul16 [format.NumDTypes]MatMul4Func
+	// Pack, when set, stores in xs[16g] a packed form of each complete
+	// group of sixteen activation rows xs[16g:16g+16] of kind k, which
+	// MatMul16 uses instead of packing them itself at every call.
+	Pack func(xs []Vec, k ActKind)
 }
 
 // MatMul4Func computes, for weight rows r0 <= r < r1 of w (rows of rowBytes
@@ -196,6 +210,14 @@ func merge(list []*Impl) *Impl {
 				m.MatMul4[t] = f
 			}
 		}
+		for t, f := range i.MatMul16 {
+			if f != nil {
+				m.MatMul16[t] = f
+			}
+		}
+		if i.Pack != nil {
+			m.Pack = i.Pack
+		}
 		if i.QuantQ8 != nil {
 			m.QuantQ8 = i.QuantQ8
 		}
@@ -218,6 +240,7 @@ func merge(list []*Impl) *Impl {
 // (grown as needed). len(x) must be a multiple of Block(k).
 func (im *Impl) Quantize(v *Vec, x []float32, k ActKind) {
 	v.F = x
+	v.packed = false
 	n := len(x)
 	switch k {
 	case ActQ8:
@@ -233,6 +256,15 @@ func (im *Impl) Quantize(v *Vec, x []float32, k ActKind) {
 	}
 }
 
+// Prepare packs the activation rows xs (quantized for kind k) for the
+// implementation's MatMul16 kernels, when it has any; call it once after
+// quantizing a batch that several matrix products will use.
+func (im *Impl) Prepare(xs []Vec, k ActKind) {
+	if im.Pack != nil && len(xs) >= 16 {
+		im.Pack(xs, k)
+	}
+}
+
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -242,11 +274,18 @@ func grow[T any](s []T, n int) []T {
 
 // MatMulRows computes, for weight rows r0 <= r < r1 of the matrix w (rows of
 // rowBytes bytes of type t) and every activation row xs[j], out[j*stride+r] =
-// dot(row r, xs[j]). Groups of four activation rows go through MatMul4
+// dot(row r, xs[j]). Groups of sixteen activation rows go through
+// MatMul16 and groups of four through MatMul4
 // when the type has one (each weight block unpacked once per group, the
 // rows r0..r1 staying in cache from one group to the next); the rest take
 // each weight row once for all remaining activation rows.
 func (im *Impl) MatMulRows(t format.DType, w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+	if mm16 := im.MatMul16[t]; mm16 != nil && len(xs) >= 16 {
+		g := len(xs) &^ 15
+		mm16(w, rowBytes, r0, r1, xs[:g], out, stride)
+		xs = xs[g:]
+		out = out[g*stride:]
+	}
 	if mm4 := im.MatMul4[t]; mm4 != nil {
 		for len(xs) >= 4 {
 			mm4(w, rowBytes, r0, r1, xs[:4], out, stride)

@@ -32,7 +32,11 @@ func init() {
 	AVX2.Dot[format.Q4_0] = dotQ4_0A
 	AVX2.Dot[format.Q4_K] = dotQ4KA
 	AVX2.Dot[format.Q6_K] = dotQ6KA
+	initMatMul4()
 	Register(AVX2)
+	// In this order: each copies the tables of the one before.
+	initAVX512VNNI()
+	initAMX()
 }
 
 //go:noescape

@@ -34,7 +34,7 @@ func dotQ6_Kx4AVX2(w *byte, a *act4, nb int)
 //go:noescape
 func dotF16x4AVX2(w *byte, a *act4, n int)
 
-func init() {
+func initMatMul4() {
 	AVX2.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4AVX2, ActQ8, 18)
 	AVX2.MatMul4[format.Q8_0] = matMul4(dotQ8_0x4AVX2, ActQ8, 34)
 	AVX2.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4AVX2, ActQ8K, 144)

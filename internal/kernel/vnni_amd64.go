@@ -21,7 +21,7 @@ func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
 //go:noescape
 func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 
-func init() {
+func initAVX512VNNI() {
 	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI
 	AVX512VNNI.Dot = AVX2.Dot
 	AVX512VNNI.MatMul4 = AVX2.MatMul4

@@ -1,0 +1,215 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"encoding/binary"
+	"sync"
+	"unsafe"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// AMX is the amd64 implementation for CPUs with Advanced Matrix Extensions
+// (AMX-INT8: Sapphire Rapids and later Xeons). Batches of sixteen
+// activation rows (prefill) multiply Q8_0 and Q4_0 weights on the tile
+// unit: for each 32-code block, a 16x32 tile of weight codes (Q8_0 read
+// in place with the row stride, Q4_0 unpacked to bytes once per 16-row
+// tile) times a 32x16 tile of activation codes (packed once per batch in
+// the four-bytes-per-column layout TDPBSSD/TDPBUSD read) gives the 16x16
+// block dot products, which AVX-512 scales by the weight and activation
+// block scales (and, for Q4_0, the -8 offset through the activation code
+// sums) into float32 accumulators. Every other entry is AVX512VNNI's.
+var AMX = &Impl{Name: "amx"}
+
+// amxArgs is the argument block of amxQ8 and amxQ4 (amx_amd64.s).
+type amxArgs struct {
+	cfg             *[64]byte
+	a               unsafe.Pointer // weight codes of block 0, row 0 of the tile
+	aStride, aStep  int            // bytes between rows, between blocks
+	b, dx, bias, dw unsafe.Pointer // packed activations, their scales and biases, weight scales
+	nb              int
+	out             unsafe.Pointer // 16x16 float32, [row][activation]
+	cbuf            unsafe.Pointer // 1 KiB scratch for the int32 tile
+}
+
+//go:noescape
+func amxQ8(a *amxArgs)
+
+//go:noescape
+func amxQ4(a *amxArgs)
+
+//go:noescape
+func unpackQ4_0(dst *byte, w *byte, dw *float32, nb int)
+
+//go:noescape
+func scalesF16(w *byte, step int, dw *float32, nb int)
+
+// amxCfg is the tile configuration (palette 1): tmm0 16 rows x 32 bytes
+// (weights), tmm1 8 rows x 64 bytes (activations), tmm2 16 x 64 (int32
+// results).
+var amxCfg = func() (c [64]byte) {
+	c[0] = 1
+	binary.LittleEndian.PutUint16(c[16:], 32)
+	binary.LittleEndian.PutUint16(c[18:], 64)
+	binary.LittleEndian.PutUint16(c[20:], 64)
+	c[48], c[49], c[50] = 16, 8, 16
+	return
+}()
+
+func initAMX() {
+	AMX.Available = AVX512VNNI.Available && x86.HasAMXInt8 && amxPermit()
+	AMX.Dot = AVX512VNNI.Dot
+	AMX.MatMul4 = AVX512VNNI.MatMul4
+	AMX.DotF32, AMX.Axpy = AVX512VNNI.DotF32, AVX512VNNI.Axpy
+	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
+	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
+	AMX.Pack = amxPack
+	Register(AMX)
+}
+
+// amxPackBytes is the size of one group's pack: per block, 512 bytes of
+// codes, 16 scales and 16 biases.
+func amxPackBytes(nb int) int { return nb * (512 + 64 + 64) }
+
+// packQ8Group packs sixteen Q8 activation rows of nb blocks into p: the
+// codes of block b at p[512b:], row k4 (codes 4k4..4k4+3) of activation j
+// at 64*k4 + 4*j; then the scales D and the biases -8*S, [b][j].
+func packQ8Group(p []byte, xs []Vec, nb int) {
+	p = p[:amxPackBytes(nb)]
+	p8 := unsafe.Slice((*int8)(unsafe.Pointer(&p[0])), len(p))
+	dx := unsafe.Slice((*float32)(unsafe.Pointer(&p[nb*512])), nb*16)
+	bias := unsafe.Slice((*float32)(unsafe.Pointer(&p[nb*576])), nb*16)
+	for j := 0; j < 16; j++ {
+		x := &xs[j]
+		q, d, s := x.Q[:nb*32], x.D[:nb], x.S[:nb]
+		for b := 0; b < nb; b++ {
+			src := q[b*32 : b*32+32]
+			dst := p8[b*512+4*j:]
+			for k4 := 0; k4 < 8; k4++ {
+				copy(dst[64*k4:64*k4+4], src[4*k4:4*k4+4])
+			}
+			dx[b*16+j] = d[b]
+			bias[b*16+j] = -8 * s[b]
+		}
+	}
+}
+
+func amxPack(xs []Vec, k ActKind) {
+	if k != ActQ8 {
+		return
+	}
+	for g := 0; g+16 <= len(xs); g += 16 {
+		nb := len(xs[g].F) / 32
+		if nb == 0 {
+			continue
+		}
+		v := &xs[g]
+		v.pack = grow(v.pack, amxPackBytes(nb))
+		packQ8Group(v.pack, xs[g:g+16], nb)
+		v.packed = true
+	}
+}
+
+type amxScratch struct {
+	a    []byte    // unpacked Q4_0 weight tile
+	dw   []float32 // weight scales, [b][16]
+	pack []byte    // activation packs made here
+	out  [256]float32
+	cbuf [256]int32
+	args amxArgs
+}
+
+var amxPool = sync.Pool{New: func() any { return new(amxScratch) }}
+
+func amxMatMul(t format.DType) MatMul4Func {
+	bb := 34
+	if t == format.Q4_0 {
+		bb = 18
+	}
+	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+		if r0 >= r1 || len(xs) == 0 {
+			return
+		}
+		n := len(xs[0].F)
+		nb := n / 32
+		groups := len(xs) / 16
+		_ = out[(len(xs)-1)*stride+r1-1]
+		for j := range xs {
+			if len(xs[j].F) != n {
+				panic("kernel: activation rows of different lengths")
+			}
+		}
+		if nb == 0 {
+			for j := range xs {
+				clear(out[j*stride+r0 : j*stride+r1])
+			}
+			return
+		}
+		if rowBytes < nb*bb {
+			panic("kernel: row shorter than its activation")
+		}
+		_ = w[(r1-1)*rowBytes+nb*bb-1]
+		sc := amxPool.Get().(*amxScratch)
+		defer amxPool.Put(sc)
+		// The activation packs, made here when Pack was not called.
+		packs := make([]unsafe.Pointer, groups)
+		pb := amxPackBytes(nb)
+		for g := 0; g < groups; g++ {
+			v := &xs[16*g]
+			if v.packed && len(v.pack) >= pb {
+				packs[g] = unsafe.Pointer(&v.pack[0])
+				continue
+			}
+			sc.pack = grow(sc.pack, groups*pb)
+			p := sc.pack[g*pb : (g+1)*pb]
+			packQ8Group(p, xs[16*g:16*g+16], nb)
+			packs[g] = unsafe.Pointer(&p[0])
+		}
+		sc.dw = grow(sc.dw, 16*nb)
+		a := &sc.args
+		a.cfg = &amxCfg
+		a.nb = nb
+		a.out = unsafe.Pointer(&sc.out[0])
+		a.cbuf = unsafe.Pointer(&sc.cbuf[0])
+		a.dw = unsafe.Pointer(&sc.dw[0])
+		rEnd := r0 + (r1-r0)&^15
+		for r := r0; r < rEnd; r += 16 {
+			if t == format.Q4_0 {
+				sc.a = grow(sc.a, 16*nb*32)
+				for i := 0; i < 16; i++ {
+					unpackQ4_0(&sc.a[i*nb*32], &w[(r+i)*rowBytes], &sc.dw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), nb*32, 32
+			} else {
+				for i := 0; i < 16; i++ {
+					scalesF16(&w[(r+i)*rowBytes], 34, &sc.dw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&w[r*rowBytes+2]), rowBytes, 34
+			}
+			for g := 0; g < groups; g++ {
+				a.b = packs[g]
+				a.dx = unsafe.Add(packs[g], nb*512)
+				a.bias = unsafe.Add(packs[g], nb*576)
+				if t == format.Q4_0 {
+					amxQ4(a)
+				} else {
+					amxQ8(a)
+				}
+				for j := 0; j < 16; j++ {
+					o := out[(16*g+j)*stride+r:]
+					for i := 0; i < 16; i++ {
+						o[i] = sc.out[16*i+j]
+					}
+				}
+			}
+		}
+		if rEnd < r1 {
+			mm4 := AVX512VNNI.MatMul4[t]
+			for g := 0; g < len(xs); g += 4 {
+				mm4(w, rowBytes, rEnd, r1, xs[g:g+4], out[g*stride:], stride)
+			}
+		}
+		a.a, a.b, a.dx, a.bias, a.dw, a.out, a.cbuf = nil, nil, nil, nil, nil, nil, nil
+	}
+}

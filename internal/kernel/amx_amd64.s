@@ -1,0 +1,152 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AMX-INT8 tile kernels. The Go assembler has no AMX mnemonics, so the
+// tile instructions are emitted as bytes; they use only rax..rdi so that
+// no VEX register-extension bits are needed.
+
+// LDTILECFG (DI)
+#define LDTILECFG_DI BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x07
+// TILERELEASE
+#define TILERELEASE BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0
+// TILELOADD tmm0, (SI)(DX*1)
+#define TILELOADD_T0_SI_DX BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x16
+// TILELOADD tmm1, (BX)(CX*1)
+#define TILELOADD_T1_BX_CX BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x0c; BYTE $0x0b
+// TILEZERO tmm2
+#define TILEZERO_T2 BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0
+// TDPBSSD tmm2, tmm0, tmm1 (signed A x signed B)
+#define TDPBSSD_T2_T0_T1 BYTE $0xc4; BYTE $0xe2; BYTE $0x73; BYTE $0x5e; BYTE $0xd0
+// TDPBUSD tmm2, tmm0, tmm1 (unsigned A x signed B)
+#define TDPBUSD_T2_T0_T1 BYTE $0xc4; BYTE $0xe2; BYTE $0x71; BYTE $0x5e; BYTE $0xd0
+// TILESTORED (DI)(CX*1), tmm2
+#define TILESTORED_DI_CX_T2 BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x0f
+
+// Epilogue of one row i of the 16x16 int32 tile at (DI): convert, scale by
+// the activations' block scales (Z16) and, for EPI_BIAS, add the bias (Z17),
+// then accumulate times the weight row's block scale into Z(i).
+#define EPI_MUL VMULPS Z16, Z18, Z18
+#define EPI_BIAS VFMADD213PS Z17, Z16, Z18
+#define ROW(i, Zi, EPI) \
+	VCVTDQ2PS            (64*i)(DI), Z18; \
+	EPI;                                  \
+	VFMADD231PS.BCST     (4*i)(R12), Z18, Zi
+
+#define STOREROW(i, Zi) VMOVUPS Zi, (64*i)(AX)
+
+// Arguments (amxArgs): 0 cfg, 8 a, 16 aStride, 24 aStep, 32 b, 40 dx,
+// 48 bias, 56 dw, 64 nb, 72 out, 80 cbuf.
+#define AMXKERNEL(TDP, EPI) \
+	MOVQ 0(R8), DI;    \
+	LDTILECFG_DI;      \
+	MOVQ 8(R8), SI;    \
+	MOVQ 16(R8), DX;   \
+	MOVQ 24(R8), R9;   \
+	MOVQ 32(R8), BX;   \
+	MOVQ $64, CX;      \
+	MOVQ 40(R8), R10;  \
+	MOVQ 48(R8), R11;  \
+	MOVQ 56(R8), R12;  \
+	MOVQ 64(R8), R13;  \
+	MOVQ 80(R8), DI;   \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+amxloop:                   \
+	TILELOADD_T0_SI_DX;    \
+	TILELOADD_T1_BX_CX;    \
+	TILEZERO_T2;           \
+	TDP;                   \
+	TILESTORED_DI_CX_T2;   \
+	VMOVUPS (R10), Z16;    \
+	VMOVUPS (R11), Z17;    \
+	ROW(0, Z0, EPI); ROW(1, Z1, EPI); ROW(2, Z2, EPI); ROW(3, Z3, EPI);         \
+	ROW(4, Z4, EPI); ROW(5, Z5, EPI); ROW(6, Z6, EPI); ROW(7, Z7, EPI);         \
+	ROW(8, Z8, EPI); ROW(9, Z9, EPI); ROW(10, Z10, EPI); ROW(11, Z11, EPI);     \
+	ROW(12, Z12, EPI); ROW(13, Z13, EPI); ROW(14, Z14, EPI); ROW(15, Z15, EPI); \
+	ADDQ R9, SI;           \
+	ADDQ $512, BX;         \
+	ADDQ $64, R10;         \
+	ADDQ $64, R11;         \
+	ADDQ $64, R12;         \
+	DECQ R13;              \
+	JNZ  amxloop;          \
+	MOVQ 72(R8), AX;       \
+	STOREROW(0, Z0); STOREROW(1, Z1); STOREROW(2, Z2); STOREROW(3, Z3);         \
+	STOREROW(4, Z4); STOREROW(5, Z5); STOREROW(6, Z6); STOREROW(7, Z7);         \
+	STOREROW(8, Z8); STOREROW(9, Z9); STOREROW(10, Z10); STOREROW(11, Z11);     \
+	STOREROW(12, Z12); STOREROW(13, Z13); STOREROW(14, Z14); STOREROW(15, Z15); \
+	TILERELEASE;           \
+	VZEROUPPER
+
+// func amxQ8(a *amxArgs): signed weight codes, no bias.
+TEXT ·amxQ8(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R8
+	AMXKERNEL(TDPBSSD_T2_T0_T1, EPI_MUL)
+	RET
+
+// func amxQ4(a *amxArgs): unsigned weight codes (nibbles), with bias.
+TEXT ·amxQ4(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R8
+	AMXKERNEL(TDPBUSD_T2_T0_T1, EPI_BIAS)
+	RET
+
+// func unpackQ4_0(dst *byte, w *byte, dw *float32, nb int): the nibbles of
+// nb Q4_0 blocks as bytes (low nibbles then high, 32 per block) and the
+// block scales as float32 at dw, dw+64, ...
+TEXT ·unpackQ4_0(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ CX, CX
+	JEQ   unpdone
+
+unploop:
+	MOVWLZX     (SI), AX
+	VMOVD       AX, X0
+	VCVTPH2PS   X0, X0
+	VMOVSS      X0, (DX)
+	VMOVDQU     2(SI), X1
+	VPSRLW      $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND       Y15, Y1, Y1
+	VMOVDQU     Y1, (DI)
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  unploop
+
+unpdone:
+	VZEROUPPER
+	RET
+
+// func scalesF16(w *byte, step int, dw *float32, nb int): the binary16 at
+// w, w+step, ... as float32 at dw, dw+64, ...
+TEXT ·scalesF16(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ step+8(FP), BX
+	MOVQ dw+16(FP), DX
+	MOVQ nb+24(FP), CX
+	TESTQ CX, CX
+	JEQ   scdone
+
+scloop:
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X0
+	VCVTPH2PS X0, X0
+	VMOVSS    X0, (DX)
+	ADDQ BX, SI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  scloop
+
+scdone:
+	VZEROUPPER
+	RET
