@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
@@ -150,7 +151,9 @@ func patchDeferred(f *os.File, header int64, md *gguf.Metadata, deferred map[str
 }
 
 // quantReader serves a plan's bytes in its output type, converting a chunk
-// of rows at a time in parallel.
+// of rows at a time in parallel. While the caller writes one chunk, the
+// next one is read and converted in the background (two sets of buffers
+// alternate), so both the cores and the output stay busy.
 type quantReader struct {
 	m         *Model
 	p         Plan
@@ -162,14 +165,35 @@ type quantReader struct {
 	inRow     int64
 	outRow    int64
 	chunkRows int64
-	done      int64
-	in        []byte
-	x         []float32
-	out       []byte
+	done      int64         // rows served (or being served) to the caller
+	started   int64         // rows handed to the background conversion
+	bufs      [2]chunkBufs  // alternating buffer sets
+	cur       int           // the buffer set of the chunk in flight
+	inflight  chan chunkRes // the chunk being converted, when not nil
 	pending   []byte
 	progress  func(done int64)
 	whole     TensorEncoder // encodes all rows at once (one chunk)
 }
+
+// chunkBufs holds one chunk's source bytes, decoded values (whole-tensor
+// encoders only) and encoded bytes.
+type chunkBufs struct {
+	in  []byte
+	x   []float32
+	out []byte
+}
+
+// chunkRes is the outcome of converting one chunk.
+type chunkRes struct {
+	n   int64
+	out []byte
+	err error
+}
+
+// taskElems is the size of the units of work the threads take from a
+// chunk: rows adding up to about this many elements, decoded into a
+// per-thread buffer that stays in cache while it is encoded.
+const taskElems = 1 << 16
 
 func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader, error) {
 	info := p.Info()
@@ -209,52 +233,87 @@ func (r *quantReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// next converts the next chunk of rows into r.pending.
+// next waits for the chunk in flight (starting it first if none is),
+// starts converting the following one into the other buffer set, and
+// serves the finished chunk from r.pending.
 func (r *quantReader) next() error {
-	n := min(r.chunkRows, r.rows-r.done)
-	r.in = grow(r.in, n*r.inRow)
-	if _, err := io.ReadFull(r.raw, r.in); err != nil {
+	if r.inflight == nil {
+		r.start()
+	}
+	res := <-r.inflight
+	r.inflight = nil
+	if res.err != nil {
+		return res.err
+	}
+	if r.started < r.rows {
+		r.cur ^= 1
+		r.start()
+	}
+	r.done += res.n
+	r.pending = res.out
+	if r.progress != nil {
+		r.progress(r.done * r.rowLen)
+	}
+	return nil
+}
+
+// start converts the next chunk in the background into r.bufs[r.cur];
+// its outcome arrives on r.inflight.
+func (r *quantReader) start() {
+	first := r.started
+	n := min(r.chunkRows, r.rows-first)
+	r.started += n
+	ch := make(chan chunkRes, 1)
+	r.inflight = ch
+	b := &r.bufs[r.cur]
+	go func() {
+		err := r.convert(b, first, n)
+		ch <- chunkRes{n: n, out: b.out, err: err}
+	}()
+}
+
+// convert reads rows [first, first+n) of the source into b and encodes
+// them, the rows split into tasks of about taskElems elements that
+// r.threads goroutines take in turn.
+func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
+	b.in = grow(b.in, n*r.inRow)
+	if _, err := io.ReadFull(r.raw, b.in); err != nil {
 		return &format.FormatError{File: r.m.Path, Tensor: r.p.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
 	}
-	elems := n * r.rowLen
-	if int64(cap(r.x)) < elems {
-		r.x = make([]float32, elems)
+	b.out = grow(b.out, n*r.outRow)
+	if r.whole != nil {
+		if elems := n * r.rowLen; int64(cap(b.x)) < elems {
+			b.x = make([]float32, elems)
+		}
+		b.x = b.x[:n*r.rowLen]
 	}
-	x := r.x[:elems]
-	r.out = grow(r.out, n*r.outRow)
-	threads := int64(max(1, min(r.threads, int(n))))
+	taskRows := max(1, taskElems/max(r.rowLen, 1))
+	tasks := (n + taskRows - 1) / taskRows
+	threads := int64(max(1, min(int64(r.threads), tasks)))
 	errs := make([]error, threads)
+	var next atomic.Int64
 	work := func(w int64) {
-		lo, hi := n*w/threads, n*(w+1)/threads
-		if lo == hi {
-			return
-		}
-		xs := x[lo*r.rowLen : hi*r.rowLen]
-		in := r.in[lo*r.inRow : hi*r.inRow]
-		var err error
-		if isFloat(r.p.Type) {
-			err = format.DecodeFloats(r.p.Type, in, xs)
-		} else {
-			err = quantize.DecodeRow(r.p.Type, xs, in)
-		}
-		if err != nil {
-			errs[w] = fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.SrcName, err)
-			return
-		}
-		if err := quantize.CheckFinite(r.p.Name, xs); err != nil {
-			// Name the element in the whole tensor.
-			for i, v := range xs {
-				if v != v || v-v != 0 {
-					err = fmt.Errorf("%s: %w: tensor %q element %d (row %d) is %v", r.m.Path, quantize.ErrNonFinite, r.p.Name,
-						(r.done+lo)*r.rowLen+int64(i), r.done+lo+int64(i)/r.rowLen, v)
-					break
-				}
+		var scratch []float32
+		for {
+			t := next.Add(1) - 1
+			if t >= tasks {
+				return
 			}
-			errs[w] = err
-			return
-		}
-		if r.whole == nil {
-			errs[w] = quantize.EncodeRows(r.p.Out, r.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+			lo, hi := t*taskRows, min(n, (t+1)*taskRows)
+			var xs []float32
+			if r.whole != nil {
+				xs = b.x[lo*r.rowLen : hi*r.rowLen]
+			} else {
+				if int64(cap(scratch)) < (hi-lo)*r.rowLen {
+					scratch = make([]float32, taskRows*r.rowLen)
+				}
+				xs = scratch[:(hi-lo)*r.rowLen]
+			}
+			if err := r.encodeTask(b, xs, first, lo, hi); err != nil {
+				errs[w] = err
+				next.Store(tasks) // the others stop at their next task
+				return
+			}
 		}
 	}
 	if threads == 1 {
@@ -273,14 +332,41 @@ func (r *quantReader) next() error {
 		}
 	}
 	if r.whole != nil {
-		if err := r.whole(r.out, x, int(n), int(r.rowLen)); err != nil {
+		if err := r.whole(b.out, b.x, int(n), int(r.rowLen)); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.Name, err)
 		}
 	}
-	r.done += n
-	r.pending = r.out
-	if r.progress != nil {
-		r.progress(r.done * r.rowLen)
-	}
 	return nil
+}
+
+// encodeTask decodes the chunk's rows [lo, hi) (the tensor's rows
+// first+lo ...) into xs, checks them and, without a whole-tensor encoder,
+// encodes them into b.out.
+func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64) error {
+	in := b.in[lo*r.inRow : hi*r.inRow]
+	var err error
+	if isFloat(r.p.Type) && r.p.Type != format.F16 {
+		err = format.DecodeFloats(r.p.Type, in, xs)
+	} else {
+		// The quantize codecs include F16, decoded by table lookup.
+		err = quantize.DecodeRow(r.p.Type, xs, in)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.SrcName, err)
+	}
+	if err := quantize.CheckFinite(r.p.Name, xs); err != nil {
+		// Name the element in the whole tensor.
+		for i, v := range xs {
+			if v != v || v-v != 0 {
+				err = fmt.Errorf("%s: %w: tensor %q element %d (row %d) is %v", r.m.Path, quantize.ErrNonFinite, r.p.Name,
+					(first+lo)*r.rowLen+int64(i), first+lo+int64(i)/r.rowLen, v)
+				break
+			}
+		}
+		return err
+	}
+	if r.whole != nil {
+		return nil
+	}
+	return quantize.EncodeRows(r.p.Out, b.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
 }
