@@ -12,14 +12,16 @@ import (
 
 // AMX is the amd64 implementation for CPUs with Advanced Matrix Extensions
 // (AMX-INT8: Sapphire Rapids and later Xeons). Batches of sixteen
-// activation rows (prefill) multiply Q8_0 and Q4_0 weights on the tile
-// unit: for each 32-code block, a 16x32 tile of weight codes (Q8_0 read
-// in place with the row stride, Q4_0 unpacked to bytes once per 16-row
-// tile) times a 32x16 tile of activation codes (packed once per batch in
+// activation rows (prefill) multiply Q8_0, Q4_0 and Q4_K weights on the
+// tile unit: for each 32-code block or sub-block, a 16x32 tile of weight
+// codes (Q8_0 read in place with the row stride, Q4_0 and Q4_K unpacked to
+// bytes once per 16-row tile) times a 32x16 tile of activation codes (packed once per batch in
 // the four-bytes-per-column layout TDPBSSD/TDPBUSD read) gives the 16x16
 // block dot products, which AVX-512 scales by the weight and activation
 // block scales (and, for Q4_0, the -8 offset through the activation code
-// sums) into float32 accumulators. Every other entry is AVX512VNNI's.
+// sums; for Q4_K, the sub-block scales, and the mins through the
+// activations' sub-block sums) into float32 accumulators. Every other
+// entry is AVX512VNNI's.
 var AMX = &Impl{Name: "amx"}
 
 // amxArgs is the argument block of amxQ8 and amxQ4 (amx_amd64.s).
@@ -31,6 +33,7 @@ type amxArgs struct {
 	nb              int
 	out             unsafe.Pointer // 16x16 float32, [row][activation]
 	cbuf            unsafe.Pointer // 1 KiB scratch for the int32 tile
+	mw              unsafe.Pointer // Q4_K: the weights' min terms, [step][16]
 }
 
 //go:noescape
@@ -38,6 +41,12 @@ func amxQ8(a *amxArgs)
 
 //go:noescape
 func amxQ4(a *amxArgs)
+
+//go:noescape
+func amxQ4K(a *amxArgs)
+
+//go:noescape
+func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
 func unpackQ4_0(dst *byte, w *byte, dw *float32, nb int)
@@ -64,13 +73,14 @@ func initAMX() {
 	AMX.DotF32, AMX.Axpy = AVX512VNNI.DotF32, AVX512VNNI.Axpy
 	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
 	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
+	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
 	AMX.Pack = amxPack
 	Register(AMX)
 }
 
-// amxPackBytes is the size of one group's pack: per block, 512 bytes of
-// codes, 16 scales and 16 biases.
-func amxPackBytes(nb int) int { return nb * (512 + 64 + 64) }
+// amxPackBytes is the size of one group's pack of steps 32-code steps:
+// per step, 512 bytes of codes, 16 scales and 16 biases.
+func amxPackBytes(steps int) int { return steps * (512 + 64 + 64) }
 
 // packQ8Group packs sixteen Q8 activation rows of nb blocks into p: the
 // codes of block b at p[512b:], row k4 (codes 4k4..4k4+3) of activation j
@@ -95,25 +105,65 @@ func packQ8Group(p []byte, xs []Vec, nb int) {
 	}
 }
 
+// packQ8KGroup packs sixteen Q8K activation rows of nb super-blocks into
+// p as packQ8Group does, one step per 32-code sub-block s = 8b+j, with the
+// super-block scale D[b] and, as bias, D[b] times the sub-block's code sum.
+func packQ8KGroup(p []byte, xs []Vec, nb int) {
+	steps := 8 * nb
+	p = p[:amxPackBytes(steps)]
+	p8 := unsafe.Slice((*int8)(unsafe.Pointer(&p[0])), len(p))
+	dx := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*512])), steps*16)
+	mx := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*576])), steps*16)
+	for j := 0; j < 16; j++ {
+		x := &xs[j]
+		q, d, bs := x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+		for st := 0; st < steps; st++ {
+			src := q[st*32 : st*32+32]
+			dst := p8[st*512+4*j:]
+			for k4 := 0; k4 < 8; k4++ {
+				copy(dst[64*k4:64*k4+4], src[4*k4:4*k4+4])
+			}
+			db := d[st/8]
+			dx[st*16+j] = db
+			mx[st*16+j] = db * float32(int32(bs[2*st])+int32(bs[2*st+1]))
+		}
+	}
+}
+
+// amxSteps returns the number of 32-code steps of a row of n elements for
+// kind k.
+func amxSteps(n int, k ActKind) int {
+	if k == ActQ8K {
+		return n / 256 * 8
+	}
+	return n / 32
+}
+
 func amxPack(xs []Vec, k ActKind) {
-	if k != ActQ8 {
+	if k != ActQ8 && k != ActQ8K {
 		return
 	}
 	for g := 0; g+16 <= len(xs); g += 16 {
-		nb := len(xs[g].F) / 32
-		if nb == 0 {
+		n := len(xs[g].F)
+		steps := amxSteps(n, k)
+		if steps == 0 {
 			continue
 		}
 		v := &xs[g]
-		v.pack = grow(v.pack, amxPackBytes(nb))
-		packQ8Group(v.pack, xs[g:g+16], nb)
+		v.pack = grow(v.pack, amxPackBytes(steps))
+		if k == ActQ8 {
+			packQ8Group(v.pack, xs[g:g+16], steps)
+		} else {
+			packQ8KGroup(v.pack, xs[g:g+16], n/256)
+		}
 		v.packed = true
 	}
 }
 
 type amxScratch struct {
-	a    []byte    // unpacked Q4_0 weight tile
-	dw   []float32 // weight scales, [b][16]
+	a    []byte    // unpacked Q4_0 or Q4_K weight tile
+	dw   []float32 // weight scales, [step][16]
+	mw   []float32 // Q4_K weight min terms, [step][16]
 	pack []byte    // activation packs made here
 	out  [256]float32
 	cbuf [256]int32
@@ -123,16 +173,20 @@ type amxScratch struct {
 var amxPool = sync.Pool{New: func() any { return new(amxScratch) }}
 
 func amxMatMul(t format.DType) MatMul4Func {
-	bb := 34
-	if t == format.Q4_0 {
+	k, bs, bb := ActQ8, 32, 34 // activation kind, elements and bytes per block
+	switch t {
+	case format.Q4_0:
 		bb = 18
+	case format.Q4_K:
+		k, bs, bb = ActQ8K, 256, 144
 	}
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 || len(xs) == 0 {
 			return
 		}
 		n := len(xs[0].F)
-		nb := n / 32
+		nb := n / bs
+		steps := amxSteps(n, k)
 		groups := len(xs) / 16
 		_ = out[(len(xs)-1)*stride+r1-1]
 		for j := range xs {
@@ -154,7 +208,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 		defer amxPool.Put(sc)
 		// The activation packs, made here when Pack was not called.
 		packs := make([]unsafe.Pointer, groups)
-		pb := amxPackBytes(nb)
+		pb := amxPackBytes(steps)
 		for g := 0; g < groups; g++ {
 			v := &xs[16*g]
 			if v.packed && len(v.pack) >= pb {
@@ -163,25 +217,38 @@ func amxMatMul(t format.DType) MatMul4Func {
 			}
 			sc.pack = grow(sc.pack, groups*pb)
 			p := sc.pack[g*pb : (g+1)*pb]
-			packQ8Group(p, xs[16*g:16*g+16], nb)
+			if k == ActQ8 {
+				packQ8Group(p, xs[16*g:16*g+16], nb)
+			} else {
+				packQ8KGroup(p, xs[16*g:16*g+16], nb)
+			}
 			packs[g] = unsafe.Pointer(&p[0])
 		}
-		sc.dw = grow(sc.dw, 16*nb)
+		sc.dw = grow(sc.dw, 16*steps)
+		sc.mw = grow(sc.mw, 16*steps)
 		a := &sc.args
 		a.cfg = &amxCfg
-		a.nb = nb
+		a.nb = steps
+		a.mw = unsafe.Pointer(&sc.mw[0])
 		a.out = unsafe.Pointer(&sc.out[0])
 		a.cbuf = unsafe.Pointer(&sc.cbuf[0])
 		a.dw = unsafe.Pointer(&sc.dw[0])
 		rEnd := r0 + (r1-r0)&^15
 		for r := r0; r < rEnd; r += 16 {
-			if t == format.Q4_0 {
-				sc.a = grow(sc.a, 16*nb*32)
+			switch t {
+			case format.Q4_K:
+				sc.a = grow(sc.a, 16*n)
 				for i := 0; i < 16; i++ {
-					unpackQ4_0(&sc.a[i*nb*32], &w[(r+i)*rowBytes], &sc.dw[i], nb)
+					unpackQ4_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
 				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), nb*32, 32
-			} else {
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
+			case format.Q4_0:
+				sc.a = grow(sc.a, 16*n)
+				for i := 0; i < 16; i++ {
+					unpackQ4_0(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
+			default:
 				for i := 0; i < 16; i++ {
 					scalesF16(&w[(r+i)*rowBytes], 34, &sc.dw[i], nb)
 				}
@@ -189,11 +256,14 @@ func amxMatMul(t format.DType) MatMul4Func {
 			}
 			for g := 0; g < groups; g++ {
 				a.b = packs[g]
-				a.dx = unsafe.Add(packs[g], nb*512)
-				a.bias = unsafe.Add(packs[g], nb*576)
-				if t == format.Q4_0 {
+				a.dx = unsafe.Add(packs[g], steps*512)
+				a.bias = unsafe.Add(packs[g], steps*576)
+				switch t {
+				case format.Q4_K:
+					amxQ4K(a)
+				case format.Q4_0:
 					amxQ4(a)
-				} else {
+				default:
 					amxQ8(a)
 				}
 				for j := 0; j < 16; j++ {
@@ -210,6 +280,6 @@ func amxMatMul(t format.DType) MatMul4Func {
 				mm4(w, rowBytes, rEnd, r1, xs[g:g+4], out[g*stride:], stride)
 			}
 		}
-		a.a, a.b, a.dx, a.bias, a.dw, a.out, a.cbuf = nil, nil, nil, nil, nil, nil, nil
+		a.a, a.b, a.dx, a.bias, a.dw, a.out, a.cbuf, a.mw = nil, nil, nil, nil, nil, nil, nil, nil
 	}
 }

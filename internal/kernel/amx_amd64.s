@@ -93,6 +93,166 @@ TEXT ·amxQ4(SB), NOSPLIT, $0-8
 	AMXKERNEL(TDPBUSD_T2_T0_T1, EPI_BIAS)
 	RET
 
+// Q4_K: per 32-code sub-block, Z(i) += dw[i] * dx * C[i] + mw[i] * mx,
+// with mx (the activations' scaled sub-block sums) at (R11) and the
+// weights' min terms mw at (R14).
+#define ROWK(i, Zi) \
+	VCVTDQ2PS        (64*i)(DI), Z18;      \
+	VMULPS           Z16, Z18, Z18;        \
+	VFMADD231PS.BCST (4*i)(R12), Z18, Zi;  \
+	VFMADD231PS.BCST (4*i)(R14), Z17, Zi
+
+// func amxQ4K(a *amxArgs): unsigned weight codes, one step per 32-code
+// sub-block; mw at 88(a).
+TEXT ·amxQ4K(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R8
+	MOVQ 0(R8), DI
+	LDTILECFG_DI
+	MOVQ 8(R8), SI
+	MOVQ 16(R8), DX
+	MOVQ 24(R8), R9
+	MOVQ 32(R8), BX
+	MOVQ $64, CX
+	MOVQ 40(R8), R10
+	MOVQ 48(R8), R11
+	MOVQ 56(R8), R12
+	MOVQ 64(R8), R13
+	MOVQ 88(R8), R14
+	MOVQ 80(R8), DI
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15
+
+amxkloop:
+	TILELOADD_T0_SI_DX
+	TILELOADD_T1_BX_CX
+	TILEZERO_T2
+	TDPBUSD_T2_T0_T1
+	TILESTORED_DI_CX_T2
+	VMOVUPS (R10), Z16
+	VMOVUPS (R11), Z17
+	ROWK(0, Z0); ROWK(1, Z1); ROWK(2, Z2); ROWK(3, Z3)
+	ROWK(4, Z4); ROWK(5, Z5); ROWK(6, Z6); ROWK(7, Z7)
+	ROWK(8, Z8); ROWK(9, Z9); ROWK(10, Z10); ROWK(11, Z11)
+	ROWK(12, Z12); ROWK(13, Z13); ROWK(14, Z14); ROWK(15, Z15)
+	ADDQ R9, SI
+	ADDQ $512, BX
+	ADDQ $64, R10
+	ADDQ $64, R11
+	ADDQ $64, R12
+	ADDQ $64, R14
+	DECQ R13
+	JNZ  amxkloop
+
+	MOVQ 72(R8), AX
+	STOREROW(0, Z0); STOREROW(1, Z1); STOREROW(2, Z2); STOREROW(3, Z3)
+	STOREROW(4, Z4); STOREROW(5, Z5); STOREROW(6, Z6); STOREROW(7, Z7)
+	STOREROW(8, Z8); STOREROW(9, Z9); STOREROW(10, Z10); STOREROW(11, Z11)
+	STOREROW(12, Z12); STOREROW(13, Z13); STOREROW(14, Z14); STOREROW(15, Z15)
+	TILERELEASE
+	VZEROUPPER
+	RET
+
+// func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int): the
+// nibbles of nb Q4_K super-blocks as bytes in element order, and for each
+// 32-code sub-block j the float32 d*scale_j at dw and -dmin*min_j at mw
+// (stepping by 64 bytes).
+TEXT ·unpackQ4_K(SB), NOSPLIT, $16-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ CX, CX
+	JEQ   unpkdone
+
+unpkloop:
+	MOVL 4(SI), AX
+	MOVL 8(SI), R10
+	MOVL 12(SI), R8
+	MOVL AX, R9
+	ANDL $0x3f3f3f3f, R9
+	MOVL R9, 0(SP)
+	MOVL R10, R9
+	ANDL $0x3f3f3f3f, R9
+	MOVL R9, 8(SP)
+	MOVL R8, R9
+	ANDL $0x0f0f0f0f, R9
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL  AX, R9
+	MOVL R9, 4(SP)
+	SHRL $4, R8
+	ANDL $0x0f0f0f0f, R8
+	SHRL $6, R10
+	ANDL $0x03030303, R10
+	SHLL $4, R10
+	ORL  R10, R8
+	MOVL R8, 12(SP)
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X0
+	VCVTPH2PS X0, X0
+	MOVWLZX   2(SI), AX
+	VMOVD     AX, X1
+	VCVTPH2PS X1, X1
+	MOVL      $0x80000000, AX
+	VMOVD     AX, X2
+	VXORPS    X2, X1, X1
+	XORQ R11, R11
+
+unpkscales:
+	MOVBLZX   0(SP)(R11*1), AX
+	VCVTSI2SSL AX, X3, X3
+	VMULSS    X0, X3, X3
+	VMOVSS    X3, (DX)
+	MOVBLZX   8(SP)(R11*1), AX
+	VCVTSI2SSL AX, X3, X3
+	VMULSS    X1, X3, X3
+	VMOVSS    X3, (BX)
+	ADDQ $64, DX
+	ADDQ $64, BX
+	INCQ R11
+	CMPQ R11, $8
+	JLT  unpkscales
+
+	VMOVDQU 16(SI), Y1
+	VPSRLW  $4, Y1, Y2
+	VPAND   Y15, Y1, Y1
+	VPAND   Y15, Y2, Y2
+	VMOVDQU Y1, (DI)
+	VMOVDQU Y2, 32(DI)
+	VMOVDQU 48(SI), Y1
+	VPSRLW  $4, Y1, Y2
+	VPAND   Y15, Y1, Y1
+	VPAND   Y15, Y2, Y2
+	VMOVDQU Y1, 64(DI)
+	VMOVDQU Y2, 96(DI)
+	VMOVDQU 80(SI), Y1
+	VPSRLW  $4, Y1, Y2
+	VPAND   Y15, Y1, Y1
+	VPAND   Y15, Y2, Y2
+	VMOVDQU Y1, 128(DI)
+	VMOVDQU Y2, 160(DI)
+	VMOVDQU 112(SI), Y1
+	VPSRLW  $4, Y1, Y2
+	VPAND   Y15, Y1, Y1
+	VPAND   Y15, Y2, Y2
+	VMOVDQU Y1, 192(DI)
+	VMOVDQU Y2, 224(DI)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  unpkloop
+
+unpkdone:
+	VZEROUPPER
+	RET
+
 // func unpackQ4_0(dst *byte, w *byte, dw *float32, nb int): the nibbles of
 // nb Q4_0 blocks as bytes (low nibbles then high, 32 per block) and the
 // block scales as float32 at dw, dw+64, ...
