@@ -83,7 +83,28 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 	}
 	best := scale * sumlx
 	bestIscale, improved := iscale, false
-	for k := 0; k < len(qxTrials); k += 3 {
+	if useAVX2 {
+		var isc [24]float32
+		for k, is := range qxTrials {
+			isc[k] = -(fnmax + float32(0.1*float32(is))) / max
+		}
+		for k := len(qxTrials); k < len(isc); k++ {
+			isc[k] = isc[len(qxTrials)-1]
+		}
+		var sums [16]float32
+		for g := 0; g < len(qxTrials); g += 8 {
+			qxSums8(&x[0], &w[0], &wx[0], len(x), &isc[g], lo, hi, &sums[0])
+			for j := 0; j < 8 && g+j < len(qxTrials); j++ {
+				sx, s2 := sums[j], sums[8+j]
+				if s2 > 0 && sx*sx > best*s2 {
+					scale = sx / s2
+					best = scale * sx
+					bestIscale, improved = isc[g+j], true
+				}
+			}
+		}
+	}
+	for k := 0; k < len(qxTrials) && !useAVX2; k += 3 {
 		ia := -(fnmax + float32(0.1*float32(qxTrials[k]))) / max
 		ib := -(fnmax + float32(0.1*float32(qxTrials[k+1]))) / max
 		ic := -(fnmax + float32(0.1*float32(qxTrials[k+2]))) / max
@@ -317,7 +338,7 @@ func makeQKX3Quants(n, nmax int, x, weights []float32, L, Laux []uint8, min *flo
 
 // kxSearch is the body of make_qkx2_quants (x3 false) and
 // make_qkx3_quants (x3 true) for n <= 32 with explicit weights w.
-func kxSearch(n, nmax int, x, w []float32, L []uint8, min *float32, rmin, rdelta float32, nstep int, useMad, x3 bool) float32 {
+func kxSearch(n, nmax int, x, w []float32, L []uint8, minOut *float32, rmin, rdelta float32, nstep int, useMad, x3 bool) float32 {
 	x = x[:n]
 	w = w[:len(x)]
 	L = L[:len(x)]
@@ -339,7 +360,7 @@ func kxSearch(n, nmax int, x, w []float32, L []uint8, min *float32, rmin, rdelta
 	}
 	if mx == mn || (x3 && mx < mn) {
 		clear(L)
-		*min = -mn
+		*minOut = -mn
 		return 0
 	}
 	var xmBuf [searchMaxN]float32
@@ -364,7 +385,53 @@ func kxSearch(n, nmax int, x, w []float32, L []uint8, min *float32, rmin, rdelta
 		bestError += float32(w[i] * diff)
 	}
 	if nstep < 1 {
-		*min = -mn
+		*minOut = -mn
+		return scale
+	}
+	if useAVX2 {
+		// Eight trials per pass against the current range start; the
+		// first one that improves is taken, and the search goes on from
+		// the next trial with the new start.
+		var (
+			p    [24]float32 // inverse scales, fitted scales, fitted offsets
+			sums [24]float32
+			errs [8]float32
+			ok   [8]bool
+		)
+		for cur := 0; cur <= nstep; {
+			den := mx - mn
+			k := min(8, nstep+1-cur)
+			for j := range 8 {
+				p[j] = (rmin + float32(rdelta*float32(cur+min(j, k-1))) + fnmax) / den
+			}
+			kxSums8(&x[0], &xm[0], &w[0], len(x), &p[0], inmax, x3, &sums[0])
+			for j := range 8 {
+				p[8+j], p[16+j], ok[j] = kxFit(sumW, sumX, sums[j], sums[8+j], sums[16+j])
+			}
+			kxErr8(&x[0], &xm[0], &w[0], len(x), &p[0], inmax, x3, useMad, &errs[0])
+			acc := -1
+			for j := 0; j < k; j++ {
+				if ok[j] && errs[j] < bestError {
+					acc = j
+					break
+				}
+			}
+			if acc < 0 {
+				cur += k
+				continue
+			}
+			if x3 {
+				qkx3Sums(x, xm, w, L, p[acc], inmax)
+			} else {
+				qkx2Sums(x, xm, w, L, p[acc], inmax)
+			}
+			bestError, scale, mn = errs[acc], p[8+acc], p[16+acc]
+			for i, v := range x {
+				xm[i] = v - mn
+			}
+			cur += acc + 1
+		}
+		*minOut = -mn
 		return scale
 	}
 	var laBuf, lbBuf [searchMaxN]uint8
@@ -425,6 +492,6 @@ func kxSearch(n, nmax int, x, w []float32, L []uint8, min *float32, rmin, rdelta
 		}
 		is += 2
 	}
-	*min = -mn
+	*minOut = -mn
 	return scale
 }

@@ -134,7 +134,7 @@ func TestSearchFastMatchesGeneric(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d searches agree", cases)
+	t.Logf("%d searches agree (AVX2 kernels: %v)", cases, useAVX2)
 }
 
 func i8b(l []int8) []byte {

@@ -1,0 +1,232 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2 kernels of the scale searches (search_amd64.go): eight trial
+// scales at once, one per lane. Each lane performs exactly the float32
+// operations of the scalar code, in the same order (separate VMULPS and
+// VADDPS, never FMA), so the results are bit-identical.
+
+// Y1 = 1.5*2^23, Y2 = 0x007fffff, Y3 = 0x00400000: nearest_int.
+#define NEARESTCONSTS \
+	MOVL $0x4B400000, DX \
+	VMOVD DX, X1 \
+	VPBROADCASTD X1, Y1 \
+	MOVL $0x007FFFFF, DX \
+	VMOVD DX, X2 \
+	VPBROADCASTD X2, Y2 \
+	MOVL $0x00400000, DX \
+	VMOVD DX, X3 \
+	VPBROADCASTD X3, Y3
+
+// func cpuidAVX2() bool
+TEXT ·cpuidAVX2(SB), NOSPLIT, $0-1
+	MOVB $0, ret+0(FP)
+	MOVL $0, AX
+	MOVL $0, CX
+	CPUID
+	CMPL AX, $7
+	JLT  no
+	MOVL $1, AX
+	MOVL $0, CX
+	CPUID
+	MOVL CX, R8
+	ANDL $0x18000000, R8 // OSXSAVE (27) and AVX (28)
+	CMPL R8, $0x18000000
+	JNE  no
+	MOVL $0, CX
+	XGETBV
+	ANDL $6, AX          // XMM and YMM state enabled by the OS
+	CMPL AX, $6
+	JNE  no
+	MOVL $7, AX
+	MOVL $0, CX
+	CPUID
+	ANDL $0x20, BX       // AVX2
+	JZ   no
+	MOVB $1, ret+0(FP)
+no:
+	RET
+
+// func kxSums8(x, xm, w *float32, n int, iscale *float32, nmax int32, x3 bool, sums *float32)
+TEXT ·kxSums8(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ xm+8(FP), DI
+	MOVQ w+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ iscale+32(FP), AX
+	VMOVUPS (AX), Y0
+	NEARESTCONSTS
+	VPXOR Y4, Y4, Y4
+	MOVL nmax+40(FP), DX
+	VMOVD DX, X5
+	VPBROADCASTD X5, Y5
+	VCVTDQ2PS Y5, Y9
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVBQZX x3+44(FP), R9
+	XORQ BX, BX
+
+sloop:
+	CMPQ BX, CX
+	JGE  sdone
+	VBROADCASTSS (DI)(BX*4), Y10
+	VMULPS Y10, Y0, Y10
+	TESTQ R9, R9
+	JNZ  sx3
+	VADDPS Y1, Y10, Y10
+	VPAND Y2, Y10, Y10
+	VPSUBD Y3, Y10, Y10
+	VPMAXSD Y4, Y10, Y10
+	VPMINSD Y5, Y10, Y10
+	JMP  ssum
+
+sx3:
+	VCMPPS $0x1E, Y4, Y10, Y13
+	VMINPS Y9, Y10, Y10
+	VADDPS Y1, Y10, Y10
+	VPAND Y2, Y10, Y10
+	VPSUBD Y3, Y10, Y10
+	VPAND Y13, Y10, Y10
+
+ssum:
+	VCVTDQ2PS Y10, Y11
+	VBROADCASTSS (R8)(BX*4), Y12
+	VMULPS Y11, Y12, Y12
+	VADDPS Y12, Y6, Y6
+	VMULPS Y11, Y12, Y13
+	VADDPS Y13, Y7, Y7
+	VBROADCASTSS (SI)(BX*4), Y13
+	VMULPS Y13, Y12, Y13
+	VADDPS Y13, Y8, Y8
+	INCQ BX
+	JMP  sloop
+
+sdone:
+	MOVQ sums+48(FP), AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	VMOVUPS Y8, 64(AX)
+	VZEROUPPER
+	RET
+
+// func kxErr8(x, xm, w *float32, n int, p *float32, nmax int32, x3, mad bool, errs *float32)
+TEXT ·kxErr8(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ xm+8(FP), DI
+	MOVQ w+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ p+32(FP), AX
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y6
+	VMOVUPS 64(AX), Y7
+	NEARESTCONSTS
+	VPXOR Y4, Y4, Y4
+	MOVL nmax+40(FP), DX
+	VMOVD DX, X5
+	VPBROADCASTD X5, Y5
+	VCVTDQ2PS Y5, Y9
+	MOVL $0x7FFFFFFF, DX
+	VMOVD DX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS Y8, Y8, Y8
+	MOVBQZX x3+44(FP), R9
+	MOVBQZX mad+45(FP), R10
+	XORQ BX, BX
+
+eloop:
+	CMPQ BX, CX
+	JGE  edone
+	VBROADCASTSS (DI)(BX*4), Y10
+	VMULPS Y10, Y0, Y10
+	TESTQ R9, R9
+	JNZ  ex3
+	VADDPS Y1, Y10, Y10
+	VPAND Y2, Y10, Y10
+	VPSUBD Y3, Y10, Y10
+	VPMAXSD Y4, Y10, Y10
+	VPMINSD Y5, Y10, Y10
+	JMP  eerr
+
+ex3:
+	VCMPPS $0x1E, Y4, Y10, Y13
+	VMINPS Y9, Y10, Y10
+	VADDPS Y1, Y10, Y10
+	VPAND Y2, Y10, Y10
+	VPSUBD Y3, Y10, Y10
+	VPAND Y13, Y10, Y10
+
+eerr:
+	VCVTDQ2PS Y10, Y11
+	VMULPS Y11, Y6, Y12
+	VADDPS Y7, Y12, Y12
+	VBROADCASTSS (SI)(BX*4), Y13
+	VSUBPS Y13, Y12, Y12
+	TESTQ R10, R10
+	JNZ  emad
+	VMULPS Y12, Y12, Y12
+	JMP  eacc
+
+emad:
+	VANDPS Y14, Y12, Y12
+
+eacc:
+	VBROADCASTSS (R8)(BX*4), Y13
+	VMULPS Y12, Y13, Y12
+	VADDPS Y12, Y8, Y8
+	INCQ BX
+	JMP  eloop
+
+edone:
+	MOVQ errs+48(FP), AX
+	VMOVUPS Y8, (AX)
+	VZEROUPPER
+	RET
+
+// func qxSums8(x, w, wx *float32, n int, iscale *float32, lo, hi int32, sums *float32)
+TEXT ·qxSums8(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ wx+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ iscale+32(FP), AX
+	VMOVUPS (AX), Y0
+	NEARESTCONSTS
+	MOVL lo+40(FP), DX
+	VMOVD DX, X4
+	VPBROADCASTD X4, Y4
+	MOVL hi+44(FP), DX
+	VMOVD DX, X5
+	VPBROADCASTD X5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ BX, BX
+
+qloop:
+	CMPQ BX, CX
+	JGE  qdone
+	VBROADCASTSS (SI)(BX*4), Y10
+	VMULPS Y10, Y0, Y10
+	VADDPS Y1, Y10, Y10
+	VPAND Y2, Y10, Y10
+	VPSUBD Y3, Y10, Y10
+	VPMAXSD Y4, Y10, Y10
+	VPMINSD Y5, Y10, Y10
+	VCVTDQ2PS Y10, Y11
+	VBROADCASTSS (R8)(BX*4), Y12
+	VMULPS Y11, Y12, Y12
+	VADDPS Y12, Y6, Y6
+	VBROADCASTSS (DI)(BX*4), Y12
+	VMULPS Y11, Y12, Y12
+	VMULPS Y11, Y12, Y12
+	VADDPS Y12, Y7, Y7
+	INCQ BX
+	JMP  qloop
+
+qdone:
+	MOVQ sums+48(FP), AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	VZEROUPPER
+	RET
