@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"github.com/shrink-llm/shrink/format"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // BenchmarkDot measures each implementation's matrix-vector product on a
@@ -55,3 +57,63 @@ func BenchmarkDot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBandwidth measures the memory bandwidth the kernels work
+// against: a copy between two 256 MiB buffers (bytes counted once) and
+// a plain read, and the matrix-vector product of each common type on a 256 MiB matrix, far
+// larger than any cache, so that decode speed can be judged against it.
+//
+//	go test ./internal/kernel -run '^$' -bench Bandwidth -benchtime 5x
+func BenchmarkBandwidth(b *testing.B) {
+	const size = 256 << 20
+	src, dst := make([]byte, size), make([]byte, size)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	b.Run("copy", func(b *testing.B) {
+		b.SetBytes(size)
+		c0 := cpuSeconds()
+		for b.Loop() {
+			copy(dst, src)
+		}
+		b.ReportMetric(float64(b.N)*size/1e9/(cpuSeconds()-c0), "GB/cpu-s")
+	})
+	b.Run("sum", func(b *testing.B) {
+		b.SetBytes(size)
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&src[0])), size/8)
+		c0 := cpuSeconds()
+		var s uint64
+		for b.Loop() {
+			for i := 0; i < len(words); i += 8 {
+				s += words[i] ^ words[i+1] ^ words[i+2] ^ words[i+3] ^ words[i+4] ^ words[i+5] ^ words[i+6] ^ words[i+7]
+			}
+		}
+		b.ReportMetric(float64(b.N)*size/1e9/(cpuSeconds()-c0), "GB/cpu-s")
+		sink = s
+	})
+	dst = nil
+	r := rand.New(rand.NewPCG(17, 18))
+	const n = 4096
+	a := Active()
+	for _, dt := range []format.DType{format.F16, format.Q8_0, format.Q4_0, format.Q4_K, format.Q6_K} {
+		rb, _ := dt.RowBytes(n)
+		rows := size / int(rb)
+		row := encode(b, dt, randRow(r, n))
+		for i := 0; i < rows; i++ {
+			copy(src[i*int(rb):], row)
+		}
+		var x Vec
+		a.Quantize(&x, randRow(r, n), KindOf(dt))
+		out := make([]float32, rows)
+		b.Run(dt.String(), func(b *testing.B) {
+			b.SetBytes(int64(rows) * rb)
+			c0 := cpuSeconds()
+			for b.Loop() {
+				a.MatMulRows(dt, src, int(rb), 0, rows, []Vec{x}, out, rows)
+			}
+			b.ReportMetric(float64(b.N)*float64(int64(rows)*rb)/1e9/(cpuSeconds()-c0), "GB/cpu-s")
+		})
+	}
+}
+
+var sink uint64

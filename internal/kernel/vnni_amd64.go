@@ -21,11 +21,15 @@ func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
 //go:noescape
 func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 
+//go:noescape
+func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
+
 func initAVX512VNNI() {
 	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI
 	AVX512VNNI.Dot = AVX2.Dot
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
+	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
 	Register(AVX512VNNI)
@@ -55,4 +59,23 @@ func dotQ4_0x4Pairs(w *byte, a *act4, nb int) {
 	for j := range sum {
 		a.out[j] = sum[j] + b.out[j]
 	}
+}
+
+// dotQ4_0V is the Q4_0 dot product with the VNNI kernel over groups of
+// four blocks and the AVX2 one over the rest.
+func dotQ4_0V(w []byte, x *Vec) float32 {
+	nb := len(x.F) / 32
+	if nb == 0 {
+		return 0
+	}
+	w, q, d, s := w[:nb*18], x.Q[:nb*32], x.D[:nb], x.S[:nb]
+	m := nb &^ 3
+	var sum float32
+	if m > 0 {
+		sum = dotQ4_0x1VNNI(&w[0], &q[0], &d[0], &s[0], m/4)
+	}
+	if m < nb {
+		sum += dotQ4_0AVX2(&w[m*18], &q[m*32], &d[m], &s[m], nb-m)
+	}
+	return sum
 }

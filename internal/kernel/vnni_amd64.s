@@ -230,3 +230,80 @@ q4kvloop:
 	KVOUT(Z3, Y3, X3, 160, 108)
 	VZEROUPPER
 	RET
+
+// Q4_0 against one activation row, four blocks (two registers) per step:
+// X9 = the four blocks' dw*dx, X10 accumulates dw*S; Z29/Z30 spread lanes
+// 0,1 / 2,3 of X9 over the two 256-bit halves.
+#define Q40X1PAIR(woff, aoff, IDX, ACC) \
+	VMOVDQU       (woff+2)(SI), X1;        \
+	VINSERTI128   $1, (woff+20)(SI), Y1, Y1; \
+	VPSRLW        $4, Y1, Y2;              \
+	VINSERTI64X4  $1, Y2, Z1, Z1;          \
+	VSHUFI64X2    $0xd8, Z1, Z1, Z1;       \
+	VPANDD        Z31, Z1, Z1;             \
+	VPXORD        Z3, Z3, Z3;              \
+	VPDPBUSD      aoff(DI), Z1, Z3;        \
+	VCVTDQ2PS     Z3, Z3;                  \
+	VPERMPS       Z9, IDX, Z4;             \
+	VFMADD231PS   Z3, Z4, ACC
+
+// func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
+// (nq groups of four blocks)
+TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ s+24(FP), BX
+	MOVQ nq+32(FP), CX
+	MOVL          $0x0f0f0f0f, AX
+	VPBROADCASTD  AX, Z31
+	MOVL          $1, AX
+	VPBROADCASTD  AX, Y28
+	VPXORD        Z30, Z30, Z30
+	VINSERTI64X4  $1, Y28, Z30, Z30
+	MOVL          $2, AX
+	VPBROADCASTD  AX, Y29
+	MOVL          $3, AX
+	VPBROADCASTD  AX, Y28
+	VINSERTI64X4  $1, Y28, Z29, Z29
+	VPXORD Z0, Z0, Z0
+	VPXORD Z5, Z5, Z5
+	VXORPS X10, X10, X10
+	TESTQ  CX, CX
+	JEQ    q40x1done
+
+q40x1loop:
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X8
+	VPINSRW   $1, 18(SI), X8, X8
+	VPINSRW   $2, 36(SI), X8, X8
+	VPINSRW   $3, 54(SI), X8, X8
+	VCVTPH2PS X8, X8
+	VMULPS    (DX), X8, X9
+	VFMADD231PS (BX), X8, X10
+	Q40X1PAIR(0, 0, Z30, Z0)
+	Q40X1PAIR(36, 64, Z29, Z5)
+	ADDQ $72, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $16, BX
+	DECQ CX
+	JNZ  q40x1loop
+
+q40x1done:
+	VADDPS        Z5, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X10, X10, X10
+	VHADDPS       X10, X10, X10
+	MOVL          $0x41000000, AX
+	VMOVD         AX, X2
+	VMULSS        X2, X10, X10
+	VSUBSS        X10, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
