@@ -231,21 +231,47 @@ q4kvloop:
 	VZEROUPPER
 	RET
 
-// Q4_0 against one activation row, four blocks (two registers) per step:
-// X9 = the four blocks' dw*dx, X10 accumulates dw*S; Z29/Z30 spread lanes
-// 0,1 / 2,3 of X9 over the two 256-bit halves.
-#define Q40X1PAIR(woff, aoff, IDX, ACC) \
-	VMOVDQU       (woff+2)(SI), X1;        \
-	VINSERTI128   $1, (woff+20)(SI), Y1, Y1; \
-	VPSRLW        $4, Y1, Y2;              \
-	VINSERTI64X4  $1, Y2, Z1, Z1;          \
-	VSHUFI64X2    $0xd8, Z1, Z1, Z1;       \
-	VPANDD        Z31, Z1, Z1;             \
-	VPXORD        Z3, Z3, Z3;              \
-	VPDPBUSD      aoff(DI), Z1, Z3;        \
-	VCVTDQ2PS     Z3, Z3;                  \
-	VPERMPS       Z9, IDX, Z4;             \
-	VFMADD231PS   Z3, Z4, ACC
+// Q4_0 against one activation row, four blocks (72 bytes) per step, all
+// shuffles done with AVX-512 VBMI permutes: VPERMW collects the four
+// scales, VPERMT2B the four blocks' 64 nibble bytes (from the 72 bytes
+// loaded as two overlapping registers), VPERMI2Q puts each block's low and
+// high nibbles in element order, two blocks per register.
+DATA q40nib<>+0x00(SB)/8, $0x0908070605040302
+DATA q40nib<>+0x08(SB)/8, $0x11100f0e0d0c0b0a
+DATA q40nib<>+0x10(SB)/8, $0x1b1a191817161514
+DATA q40nib<>+0x18(SB)/8, $0x232221201f1e1d1c
+DATA q40nib<>+0x20(SB)/8, $0x2d2c2b2a29282726
+DATA q40nib<>+0x28(SB)/8, $0x3534333231302f2e
+DATA q40nib<>+0x30(SB)/8, $0x3f3e3d3c3b3a3938
+DATA q40nib<>+0x38(SB)/8, $0x7f7e7d7c7b7a7978
+GLOBL q40nib<>(SB), RODATA|NOPTR, $64
+DATA q40sw<>+0x00(SB)/8, $0x001b001200090000
+DATA q40sw<>+0x08(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x10(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x18(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x20(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x28(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x30(SB)/8, $0x0000000000000000
+DATA q40sw<>+0x38(SB)/8, $0x0000000000000000
+GLOBL q40sw<>(SB), RODATA|NOPTR, $64
+DATA q40i01<>+0x00(SB)/8, $0x0000000000000000
+DATA q40i01<>+0x08(SB)/8, $0x0000000000000001
+DATA q40i01<>+0x10(SB)/8, $0x0000000000000008
+DATA q40i01<>+0x18(SB)/8, $0x0000000000000009
+DATA q40i01<>+0x20(SB)/8, $0x0000000000000002
+DATA q40i01<>+0x28(SB)/8, $0x0000000000000003
+DATA q40i01<>+0x30(SB)/8, $0x000000000000000a
+DATA q40i01<>+0x38(SB)/8, $0x000000000000000b
+GLOBL q40i01<>(SB), RODATA|NOPTR, $64
+DATA q40i23<>+0x00(SB)/8, $0x0000000000000004
+DATA q40i23<>+0x08(SB)/8, $0x0000000000000005
+DATA q40i23<>+0x10(SB)/8, $0x000000000000000c
+DATA q40i23<>+0x18(SB)/8, $0x000000000000000d
+DATA q40i23<>+0x20(SB)/8, $0x0000000000000006
+DATA q40i23<>+0x28(SB)/8, $0x0000000000000007
+DATA q40i23<>+0x30(SB)/8, $0x000000000000000e
+DATA q40i23<>+0x38(SB)/8, $0x000000000000000f
+GLOBL q40i23<>(SB), RODATA|NOPTR, $64
 
 // func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
 // (nq groups of four blocks)
@@ -258,31 +284,50 @@ TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-44
 	MOVL          $0x0f0f0f0f, AX
 	VPBROADCASTD  AX, Z31
 	MOVL          $1, AX
-	VPBROADCASTD  AX, Y28
+	VPBROADCASTD  AX, Y24
 	VPXORD        Z30, Z30, Z30
-	VINSERTI64X4  $1, Y28, Z30, Z30
+	VINSERTI64X4  $1, Y24, Z30, Z30
 	MOVL          $2, AX
 	VPBROADCASTD  AX, Y29
 	MOVL          $3, AX
-	VPBROADCASTD  AX, Y28
-	VINSERTI64X4  $1, Y28, Z29, Z29
+	VPBROADCASTD  AX, Y24
+	VINSERTI64X4  $1, Y24, Z29, Z29
+	VMOVDQU64     q40sw<>(SB), Z28
+	VMOVDQU64     q40nib<>(SB), Z27
+	VMOVDQU64     q40i01<>(SB), Z26
+	VMOVDQU64     q40i23<>(SB), Z25
 	VPXORD Z0, Z0, Z0
-	VPXORD Z5, Z5, Z5
+	VPXORD Z12, Z12, Z12
 	VXORPS X10, X10, X10
 	TESTQ  CX, CX
 	JEQ    q40x1done
 
 q40x1loop:
-	MOVWLZX   (SI), AX
-	VMOVD     AX, X8
-	VPINSRW   $1, 18(SI), X8, X8
-	VPINSRW   $2, 36(SI), X8, X8
-	VPINSRW   $3, 54(SI), X8, X8
-	VCVTPH2PS X8, X8
-	VMULPS    (DX), X8, X9
+	VMOVDQU64   (SI), Z1
+	VMOVDQU64   8(SI), Z2
+	PREFETCHT0  576(SI)
+	VPERMW      Z1, Z28, Z8
+	VPERMT2B    Z2, Z27, Z1
+	VCVTPH2PS   X8, X8
+	VMULPS      (DX), X8, X9
 	VFMADD231PS (BX), X8, X10
-	Q40X1PAIR(0, 0, Z30, Z0)
-	Q40X1PAIR(36, 64, Z29, Z5)
+	VPSRLW      $4, Z1, Z2
+	VPANDD      Z31, Z1, Z1
+	VPANDD      Z31, Z2, Z2
+	VMOVDQA64   Z26, Z3
+	VPERMI2Q    Z2, Z1, Z3
+	VMOVDQA64   Z25, Z4
+	VPERMI2Q    Z2, Z1, Z4
+	VPXORD      Z5, Z5, Z5
+	VPDPBUSD    (DI), Z3, Z5
+	VPXORD      Z6, Z6, Z6
+	VPDPBUSD    64(DI), Z4, Z6
+	VCVTDQ2PS   Z5, Z5
+	VCVTDQ2PS   Z6, Z6
+	VPERMPS     Z9, Z30, Z7
+	VFMADD231PS Z5, Z7, Z0
+	VPERMPS     Z9, Z29, Z11
+	VFMADD231PS Z6, Z11, Z12
 	ADDQ $72, SI
 	ADDQ $128, DI
 	ADDQ $16, DX
@@ -291,7 +336,7 @@ q40x1loop:
 	JNZ  q40x1loop
 
 q40x1done:
-	VADDPS        Z5, Z0, Z0
+	VADDPS        Z12, Z0, Z0
 	VEXTRACTF64X4 $1, Z0, Y1
 	VADDPS        Y1, Y0, Y0
 	VEXTRACTF128  $1, Y0, X1
