@@ -36,9 +36,9 @@ func ConfigFromLlama2c(dim, hidden, layers, heads, kvHeads, vocab, seqLen int) *
 // requires), positive NormEps and RopeBase.
 func (c *Config) Validate() error {
 	switch c.Arch {
-	case "llama", "qwen2":
+	case "llama", "deci", "qwen2":
 	default:
-		return configErr("architecture %q not supported (llama, qwen2)", c.Arch)
+		return configErr("architecture %q not supported (llama, deci, qwen2)", c.Arch)
 	}
 	pos := func(name string, v, max int) error {
 		if v <= 0 || v > max {
@@ -77,7 +77,7 @@ func (c *Config) Validate() error {
 	if c.RopeDim > c.HeadDim || c.RopeDim%2 != 0 {
 		return configErr("rope dimension %d must be even and at most head dim %d", c.RopeDim, c.HeadDim)
 	}
-	if c.Arch == "llama" && c.RopeDim != c.HeadDim {
+	if (c.Arch == "llama" || c.Arch == "deci") && c.RopeDim != c.HeadDim {
 		return configErr("llama needs rope dimension %d = head dim %d", c.RopeDim, c.HeadDim)
 	}
 	if !(c.NormEps > 0) || math.IsInf(float64(c.NormEps), 0) {

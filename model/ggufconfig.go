@@ -25,10 +25,13 @@ func ConfigFromGGUF(md *gguf.Metadata) (*Config, error) {
 	c := &Config{Arch: arch}
 	switch arch {
 	case "llama":
+	case "deci":
+		// llama.cpp's deci architecture is the llama graph with per-layer
+		// widths; shrink prune writes it for non-uniform llama models.
 	case "qwen2":
 		c.RopeNeox, c.QKVBias = true, true
 	default:
-		return nil, fmt.Errorf("%w: gguf architecture %q (supported: llama, qwen2)", ErrUnsupported, arch)
+		return nil, fmt.Errorf("%w: gguf architecture %q (supported: llama, deci, qwen2)", ErrUnsupported, arch)
 	}
 	c.Name, _ = md.String("general.name")
 	key := func(k string) string { return arch + "." + k }

@@ -252,7 +252,7 @@ func (c *Config) HFConfigJSON() ([]byte, error) {
 	}
 	archName := c.HFArch
 	switch c.Arch {
-	case "llama":
+	case "llama", "deci":
 		if archName != "MistralForCausalLM" {
 			archName = "LlamaForCausalLM"
 		}
