@@ -22,6 +22,9 @@ func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
 func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 
 //go:noescape
+func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
 func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
 
 func initAVX512VNNI() {
@@ -30,6 +33,7 @@ func initAVX512VNNI() {
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
+	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
 	Register(AVX512VNNI)
@@ -78,4 +82,13 @@ func dotQ4_0V(w []byte, x *Vec) float32 {
 		sum += dotQ4_0AVX2(&w[m*18], &q[m*32], &d[m], &s[m], nb-m)
 	}
 	return sum
+}
+
+func dotQ4KV(w []byte, x *Vec) float32 {
+	nb := len(x.F) / 256
+	if nb == 0 {
+		return 0
+	}
+	w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+	return dotQ4_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb)
 }
