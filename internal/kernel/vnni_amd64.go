@@ -25,6 +25,9 @@ func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
+func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32
+
+//go:noescape
 func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
 
 func initAVX512VNNI() {
@@ -32,6 +35,7 @@ func initAVX512VNNI() {
 	AVX512VNNI.Dot = AVX2.Dot
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
+	AVX512VNNI.Dot[format.Q8_0] = dotQ8_0V
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
@@ -91,4 +95,23 @@ func dotQ4KV(w []byte, x *Vec) float32 {
 	}
 	w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
 	return dotQ4_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb)
+}
+
+// dotQ8_0V is the Q8_0 dot product with the VNNI kernel over groups of
+// four blocks and the AVX2 one over the rest.
+func dotQ8_0V(w []byte, x *Vec) float32 {
+	nb := len(x.F) / 32
+	if nb == 0 {
+		return 0
+	}
+	w, q, d := w[:nb*34], x.Q[:nb*32], x.D[:nb]
+	m := nb &^ 3
+	var sum float32
+	if m > 0 {
+		sum = dotQ8_0x1VNNI(&w[0], &q[0], &d[0], m/4)
+	}
+	if m < nb {
+		sum += dotQ8_0AVX2(&w[m*34], &q[m*32], &d[m], nb-m)
+	}
+	return sum
 }

@@ -490,3 +490,86 @@ q4kx1done:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+// Q8_0 against one activation row, two blocks (68 bytes) per register:
+// VPERMW collects the two scales and VPERMT2B the 64 codes from the
+// overlapping loads at 0 and 4; the weights' signs move onto the
+// activation codes (VPMOVB2M, masked VPSUBB) so that VPDPBUSD can take
+// their magnitudes (VPABSB) as the unsigned operand.
+DATA q80cod<>+0x00(SB)/8, $0x0908070605040302
+DATA q80cod<>+0x08(SB)/8, $0x11100f0e0d0c0b0a
+DATA q80cod<>+0x10(SB)/8, $0x1918171615141312
+DATA q80cod<>+0x18(SB)/8, $0x21201f1e1d1c1b1a
+DATA q80cod<>+0x20(SB)/8, $0x2b2a292827262524
+DATA q80cod<>+0x28(SB)/8, $0x333231302f2e2d2c
+DATA q80cod<>+0x30(SB)/8, $0x3b3a393837363534
+DATA q80cod<>+0x38(SB)/8, $0x7f7e7d7c3f3e3d3c
+GLOBL q80cod<>(SB), RODATA|NOPTR, $64
+DATA q80sw<>+0x00(SB)/8, $0x0000000000110000
+DATA q80sw<>+0x08(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x10(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x18(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x20(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x28(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x30(SB)/8, $0x0000000000000000
+DATA q80sw<>+0x38(SB)/8, $0x0000000000000000
+GLOBL q80sw<>(SB), RODATA|NOPTR, $64
+
+#define Q80X1PAIR(woff, aoff, ACC) \
+	VMOVDQU64   (woff)(SI), Z1;         \
+	VMOVDQU64   (woff+4)(SI), Z2;       \
+	VPERMW      Z1, Z28, Z8;            \
+	VPERMT2B    Z2, Z27, Z1;            \
+	VCVTPH2PS   X8, X8;                 \
+	VMOVQ       (DX), X9;               \
+	VMULPS      X8, X9, X9;             \
+	VPMOVB2M    Z1, K1;                 \
+	VPABSB      Z1, Z1;                 \
+	VMOVDQU64   aoff(DI), Z4;           \
+	VPSUBB      Z4, Z26, K1, Z4;        \
+	VPXORD      Z5, Z5, Z5;             \
+	VPDPBUSD    Z4, Z1, Z5;             \
+	VCVTDQ2PS   Z5, Z5;                 \
+	VPERMPS     Z9, Z30, Z6;            \
+	VFMADD231PS Z5, Z6, ACC;            \
+	ADDQ        $8, DX
+
+// func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32 (nq
+// groups of four blocks)
+TEXT ·dotQ8_0x1VNNI(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nq+24(FP), CX
+	MOVL          $1, AX
+	VPBROADCASTD  AX, Y24
+	VPXORD        Z30, Z30, Z30
+	VINSERTI64X4  $1, Y24, Z30, Z30
+	VMOVDQU64     q80sw<>(SB), Z28
+	VMOVDQU64     q80cod<>(SB), Z27
+	VPXORD Z26, Z26, Z26
+	VPXORD Z0, Z0, Z0
+	VPXORD Z12, Z12, Z12
+	TESTQ  CX, CX
+	JEQ    q80x1done
+
+q80x1loop:
+	PREFETCHT0  544(SI)
+	Q80X1PAIR(0, 0, Z0)
+	Q80X1PAIR(68, 64, Z12)
+	ADDQ $136, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  q80x1loop
+
+q80x1done:
+	VADDPS        Z12, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
