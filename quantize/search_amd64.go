@@ -10,19 +10,15 @@ var useAVX2 = cpuidAVX2()
 // cpuidAVX2 reports whether the CPU has AVX2 and the OS saves YMM state.
 func cpuidAVX2() bool
 
-// kxSums8 is qkx2Sums (x3 false) or qkx3Sums (x3 true) for the eight
-// inverse scales iscale[0:8] at once, without the codes: sums[0:8] get
-// Σw·l, sums[8:16] Σw·l², sums[16:24] Σw·l·x.
+// kxTrial8 evaluates eight make_qkx2_quants (x3 false) or
+// make_qkx3_quants (x3 true) trials at once, lane j with the inverse scale
+// num[j]/den: the codes (stored at codes[8i+j]), the sums, the weighted
+// least-squares fit (kxFit) and its error (kxError). out[0:8] get the
+// fitted scales, out[8:16] the offsets, out[16:24] the errors and
+// out[24:32] a non-zero bit pattern where the fit exists.
 //
 //go:noescape
-func kxSums8(x, xm, w *float32, n int, iscale *float32, nmax int32, x3 bool, sums *float32)
-
-// kxErr8 is kxError for eight trials at once: lane j recomputes the codes
-// for the inverse scale p[j] as kxSums8 does and measures them with scale
-// p[8+j] and offset p[16+j] into errs[j].
-//
-//go:noescape
-func kxErr8(x, xm, w *float32, n int, p *float32, nmax int32, x3, mad bool, errs *float32)
+func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, nmax int32, x3, mad bool, out *float32, codes *int32)
 
 // qxSums8 is one make_qx_quants trial for the eight inverse scales
 // iscale[0:8]: sums[0:8] get Σ(w·x)·l and sums[8:16] Σ(w·l)·l with

@@ -48,41 +48,49 @@ TEXT ·cpuidAVX2(SB), NOSPLIT, $0-1
 no:
 	RET
 
-// func kxSums8(x, xm, w *float32, n int, iscale *float32, nmax int32, x3 bool, sums *float32)
-TEXT ·kxSums8(SB), NOSPLIT, $0-56
+// func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, nmax int32, x3, mad bool, out *float32, codes *int32)
+//
+// Lane j: iscale = num[j]/den; codes l_i (qkx2 or qkx3 rounding) stored
+// at codes[8i+j]; sums Σw·l, Σw·l², Σw·l·x; the least-squares fit
+// (scale, offset, ok = D > 0); the weighted error. out[0:8] = scale,
+// out[8:16] = offset, out[16:24] = error, out[24:32] = ok mask.
+TEXT ·kxTrial8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ xm+8(FP), DI
 	MOVQ w+16(FP), R8
 	MOVQ n+24(FP), CX
-	MOVQ iscale+32(FP), AX
+	MOVQ num+32(FP), AX
 	VMOVUPS (AX), Y0
+	VBROADCASTSS den+40(FP), Y10
+	VDIVPS Y10, Y0, Y0
 	NEARESTCONSTS
 	VPXOR Y4, Y4, Y4
-	MOVL nmax+40(FP), DX
+	MOVL nmax+52(FP), DX
 	VMOVD DX, X5
 	VPBROADCASTD X5, Y5
 	VCVTDQ2PS Y5, Y9
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
-	MOVBQZX x3+44(FP), R9
+	MOVBQZX x3+56(FP), R9
+	MOVQ codes+72(FP), R11
 	XORQ BX, BX
 
-sloop:
+tloop:
 	CMPQ BX, CX
-	JGE  sdone
+	JGE  tfit
 	VBROADCASTSS (DI)(BX*4), Y10
 	VMULPS Y10, Y0, Y10
 	TESTQ R9, R9
-	JNZ  sx3
+	JNZ  tx3
 	VADDPS Y1, Y10, Y10
 	VPAND Y2, Y10, Y10
 	VPSUBD Y3, Y10, Y10
 	VPMAXSD Y4, Y10, Y10
 	VPMINSD Y5, Y10, Y10
-	JMP  ssum
+	JMP  tsum
 
-sx3:
+tx3:
 	VCMPPS $0x1E, Y4, Y10, Y13
 	VMINPS Y9, Y10, Y10
 	VADDPS Y1, Y10, Y10
@@ -90,7 +98,9 @@ sx3:
 	VPSUBD Y3, Y10, Y10
 	VPAND Y13, Y10, Y10
 
-ssum:
+tsum:
+	VMOVDQU Y10, (R11)
+	ADDQ $32, R11
 	VCVTDQ2PS Y10, Y11
 	VBROADCASTSS (R8)(BX*4), Y12
 	VMULPS Y11, Y12, Y12
@@ -101,86 +111,67 @@ ssum:
 	VMULPS Y13, Y12, Y13
 	VADDPS Y13, Y8, Y8
 	INCQ BX
-	JMP  sloop
+	JMP  tloop
 
-sdone:
-	MOVQ sums+48(FP), AX
-	VMOVUPS Y6, (AX)
-	VMOVUPS Y7, 32(AX)
-	VMOVUPS Y8, 64(AX)
-	VZEROUPPER
-	RET
+tfit:
+	// Y6 = ΣwL, Y7 = ΣwL², Y8 = ΣwLx.
+	VBROADCASTSS sumW+44(FP), Y10
+	VBROADCASTSS sumX+48(FP), Y11
+	VMULPS Y7, Y10, Y12 // sumW*sumL2
+	VMULPS Y6, Y6, Y13  // sumL*sumL
+	VSUBPS Y13, Y12, Y12 // D
+	VCMPPS $0x1E, Y4, Y12, Y15 // ok = D > 0
+	VMULPS Y8, Y10, Y13 // sumW*sumXL
+	VMULPS Y6, Y11, Y14 // sumX*sumL
+	VSUBPS Y14, Y13, Y13
+	VDIVPS Y12, Y13, Y13 // scale
+	VMULPS Y11, Y7, Y14 // sumL2*sumX
+	VMULPS Y8, Y6, Y1   // sumL*sumXL
+	VSUBPS Y1, Y14, Y14
+	VDIVPS Y12, Y14, Y14 // offset
+	VCMPPS $0x1E, Y4, Y14, Y2 // offset > 0
+	VDIVPS Y7, Y8, Y3 // sumXL/sumL2
+	VBLENDVPS Y2, Y3, Y13, Y13
+	VANDNPS Y14, Y2, Y14
 
-// func kxErr8(x, xm, w *float32, n int, p *float32, nmax int32, x3, mad bool, errs *float32)
-TEXT ·kxErr8(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), SI
-	MOVQ xm+8(FP), DI
-	MOVQ w+16(FP), R8
-	MOVQ n+24(FP), CX
-	MOVQ p+32(FP), AX
-	VMOVUPS (AX), Y0
-	VMOVUPS 32(AX), Y6
-	VMOVUPS 64(AX), Y7
-	NEARESTCONSTS
-	VPXOR Y4, Y4, Y4
-	MOVL nmax+40(FP), DX
+	MOVL $0x7FFFFFFF, DX
 	VMOVD DX, X5
 	VPBROADCASTD X5, Y5
-	VCVTDQ2PS Y5, Y9
-	MOVL $0x7FFFFFFF, DX
-	VMOVD DX, X14
-	VPBROADCASTD X14, Y14
-	VXORPS Y8, Y8, Y8
-	MOVBQZX x3+44(FP), R9
-	MOVBQZX mad+45(FP), R10
+	VXORPS Y6, Y6, Y6
+	MOVBQZX mad+57(FP), R10
+	MOVQ codes+72(FP), R11
 	XORQ BX, BX
 
-eloop:
+terr:
 	CMPQ BX, CX
-	JGE  edone
-	VBROADCASTSS (DI)(BX*4), Y10
-	VMULPS Y10, Y0, Y10
-	TESTQ R9, R9
-	JNZ  ex3
-	VADDPS Y1, Y10, Y10
-	VPAND Y2, Y10, Y10
-	VPSUBD Y3, Y10, Y10
-	VPMAXSD Y4, Y10, Y10
-	VPMINSD Y5, Y10, Y10
-	JMP  eerr
-
-ex3:
-	VCMPPS $0x1E, Y4, Y10, Y13
-	VMINPS Y9, Y10, Y10
-	VADDPS Y1, Y10, Y10
-	VPAND Y2, Y10, Y10
-	VPSUBD Y3, Y10, Y10
-	VPAND Y13, Y10, Y10
-
-eerr:
-	VCVTDQ2PS Y10, Y11
-	VMULPS Y11, Y6, Y12
-	VADDPS Y7, Y12, Y12
-	VBROADCASTSS (SI)(BX*4), Y13
-	VSUBPS Y13, Y12, Y12
+	JGE  tdone
+	VCVTDQ2PS (R11), Y11
+	ADDQ $32, R11
+	VMULPS Y11, Y13, Y12
+	VADDPS Y14, Y12, Y12
+	VBROADCASTSS (SI)(BX*4), Y10
+	VSUBPS Y10, Y12, Y12
 	TESTQ R10, R10
-	JNZ  emad
+	JNZ  tmad
 	VMULPS Y12, Y12, Y12
-	JMP  eacc
+	JMP  tacc
 
-emad:
-	VANDPS Y14, Y12, Y12
+tmad:
+	VANDPS Y5, Y12, Y12
 
-eacc:
-	VBROADCASTSS (R8)(BX*4), Y13
-	VMULPS Y12, Y13, Y12
-	VADDPS Y12, Y8, Y8
+tacc:
+	VBROADCASTSS (R8)(BX*4), Y10
+	VMULPS Y12, Y10, Y12
+	VADDPS Y12, Y6, Y6
 	INCQ BX
-	JMP  eloop
+	JMP  terr
 
-edone:
-	MOVQ errs+48(FP), AX
-	VMOVUPS Y8, (AX)
+tdone:
+	MOVQ out+64(FP), AX
+	VMOVUPS Y13, (AX)
+	VMOVUPS Y14, 32(AX)
+	VMOVUPS Y6, 64(AX)
+	VMOVUPS Y15, 96(AX)
 	VZEROUPPER
 	RET
 

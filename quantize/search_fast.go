@@ -1,5 +1,7 @@
 package quantize
 
+import "math"
+
 // Fast versions of the scale searches for groups of at most 32 elements
 // (every group the codecs use). They compute exactly what the *Generic
 // functions in search.go and search_k.go compute, float32 operation for
@@ -26,6 +28,10 @@ package quantize
 // searchMaxN is the largest group the fast searches handle; larger groups
 // go to the generic versions.
 const searchMaxN = 32
+
+// kxMaxTrials bounds the trials (nstep+1) of the AVX2 path of kxSearch,
+// padding included.
+const kxMaxTrials = 48
 
 // qxTrials are make_qx_quants' 18 inverse-scale offsets (0.1·is), in C's
 // order, grouped three at a time.
@@ -388,30 +394,24 @@ func kxSearch(n, nmax int, x, w []float32, L []uint8, minOut *float32, rmin, rde
 		*minOut = -mn
 		return scale
 	}
-	if useAVX2 {
+	if useAVX2 && nstep < kxMaxTrials-8 {
 		// Eight trials per pass against the current range start; the
 		// first one that improves is taken, and the search goes on from
 		// the next trial with the new start.
 		var (
-			p    [24]float32 // inverse scales, fitted scales, fitted offsets
-			sums [24]float32
-			errs [8]float32
-			ok   [8]bool
+			num   [kxMaxTrials]float32 // numerators of the inverse scales
+			out   [32]float32
+			codes [8 * searchMaxN]int32
 		)
+		for is := range nstep + 8 {
+			num[is] = rmin + float32(rdelta*float32(min(is, nstep))) + fnmax
+		}
 		for cur := 0; cur <= nstep; {
-			den := mx - mn
 			k := min(8, nstep+1-cur)
-			for j := range 8 {
-				p[j] = (rmin + float32(rdelta*float32(cur+min(j, k-1))) + fnmax) / den
-			}
-			kxSums8(&x[0], &xm[0], &w[0], len(x), &p[0], inmax, x3, &sums[0])
-			for j := range 8 {
-				p[8+j], p[16+j], ok[j] = kxFit(sumW, sumX, sums[j], sums[8+j], sums[16+j])
-			}
-			kxErr8(&x[0], &xm[0], &w[0], len(x), &p[0], inmax, x3, useMad, &errs[0])
+			kxTrial8(&x[0], &xm[0], &w[0], len(x), &num[cur], mx-mn, sumW, sumX, inmax, x3, useMad, &out[0], &codes[0])
 			acc := -1
 			for j := 0; j < k; j++ {
-				if ok[j] && errs[j] < bestError {
+				if math.Float32bits(out[24+j]) != 0 && out[16+j] < bestError {
 					acc = j
 					break
 				}
@@ -420,12 +420,10 @@ func kxSearch(n, nmax int, x, w []float32, L []uint8, minOut *float32, rmin, rde
 				cur += k
 				continue
 			}
-			if x3 {
-				qkx3Sums(x, xm, w, L, p[acc], inmax)
-			} else {
-				qkx2Sums(x, xm, w, L, p[acc], inmax)
+			for i := range L {
+				L[i] = uint8(codes[8*i+acc])
 			}
-			bestError, scale, mn = errs[acc], p[8+acc], p[16+acc]
+			bestError, scale, mn = out[16+acc], out[acc], out[8+acc]
 			for i, v := range x {
 				xm[i] = v - mn
 			}

@@ -6,11 +6,7 @@ package quantize
 // pure-Go path.
 var useAVX2 = false
 
-func kxSums8(x, xm, w *float32, n int, iscale *float32, nmax int32, x3 bool, sums *float32) {
-	panic("quantize: no AVX2 kernels")
-}
-
-func kxErr8(x, xm, w *float32, n int, p *float32, nmax int32, x3, mad bool, errs *float32) {
+func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, nmax int32, x3, mad bool, out *float32, codes *int32) {
 	panic("quantize: no AVX2 kernels")
 }
 
