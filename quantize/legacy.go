@@ -67,6 +67,22 @@ func lgMinMax(x []float32) (min, max float32) {
 	return min, max
 }
 
+// roundHalfAway is int32(C's roundf(y)) (half away from zero) without
+// the float64 detour of math.Round: truncate, then step away from zero
+// when the exact fractional part is at least one half. Infinities, NaN
+// and values beyond the int32 range give the conversion's result for
+// math.Round's, as the fractional part is then not in (-1, 1).
+func roundHalfAway(y float32) int32 {
+	i := int32(y)
+	f := y - float32(i)
+	if f >= 0.5 && f < 1 {
+		i++
+	} else if f <= -0.5 && f > -1 {
+		i--
+	}
+	return i
+}
+
 func lgAbs(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
 
 func lgSqrt(v float32) float32 { return float32(math.Sqrt(float64(v))) }
@@ -123,7 +139,7 @@ func (q8_0Codec) Encode(dst []byte, src, _ []float32) {
 		lgPutF16(b, d)
 		for j, v := range x {
 			// C roundf: half away from zero.
-			b[2+j] = byte(int8(int32(math.Round(float64(v * id)))))
+			b[2+j] = byte(int8(roundHalfAway(v * id)))
 		}
 	}
 }
