@@ -76,6 +76,7 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 	if err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
 	}
+	bufs := new([2]chunkBufs) // reused by every tensor's conversion
 	for i, p := range plans {
 		var r io.Reader
 		if p.Out == p.Type && !isFloat(p.Type) {
@@ -91,6 +92,7 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 			if err != nil {
 				return err
 			}
+			qr.bufs = bufs
 			if opt.WholeTensor != nil && p.Out.Quantized() {
 				if qr.whole = opt.WholeTensor(p.Name, p.Out); qr.whole != nil {
 					qr.chunkRows = max(qr.rows, 1)
@@ -157,7 +159,8 @@ func patchDeferred(f *os.File, header int64, md *gguf.Metadata, deferred map[str
 type quantReader struct {
 	m         *Model
 	p         Plan
-	raw       io.Reader // source bytes in GGUF row order, stored type
+	raw       io.Reader         // source bytes in GGUF row order, stored type
+	src       *io.SectionReader // the same bytes, when stored in that order
 	imp       []float32
 	threads   int
 	rowLen    int64
@@ -167,7 +170,7 @@ type quantReader struct {
 	chunkRows int64
 	done      int64         // rows served (or being served) to the caller
 	started   int64         // rows handed to the background conversion
-	bufs      [2]chunkBufs  // alternating buffer sets
+	bufs      *[2]chunkBufs // alternating buffer sets
 	cur       int           // the buffer set of the chunk in flight
 	inflight  chan chunkRes // the chunk being converted, when not nil
 	pending   []byte
@@ -214,8 +217,15 @@ func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader
 	if err != nil {
 		return nil, err
 	}
+	// Rows that need no reordering are read straight into the chunk.
+	var src *io.SectionReader
+	if p.permuteHeads == 0 && p.data == nil {
+		if src, err = m.Src.TensorData(p.SrcName); err != nil {
+			return nil, err
+		}
+	}
 	chunkRows := max(1, int64(threads)*chunkElemsPerThread/max(rowLen, 1))
-	return &quantReader{m: m, p: p, raw: raw, imp: imp, threads: threads, rowLen: rowLen, rows: rows,
+	return &quantReader{m: m, p: p, raw: raw, src: src, imp: imp, threads: threads, rowLen: rowLen, rows: rows,
 		inRow: inRow, outRow: outRow, chunkRows: min(chunkRows, max(rows, 1))}, nil
 }
 
@@ -265,6 +275,9 @@ func (r *quantReader) start() {
 	r.started += n
 	ch := make(chan chunkRes, 1)
 	r.inflight = ch
+	if r.bufs == nil {
+		r.bufs = new([2]chunkBufs)
+	}
 	b := &r.bufs[r.cur]
 	go func() {
 		err := r.convert(b, first, n)
@@ -277,7 +290,17 @@ func (r *quantReader) start() {
 // r.threads goroutines take in turn.
 func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 	b.in = grow(b.in, n*r.inRow)
-	if _, err := io.ReadFull(r.raw, b.in); err != nil {
+	var err error
+	if r.src != nil {
+		var got int
+		got, err = r.src.ReadAt(b.in, first*r.inRow)
+		if err == io.EOF && got == len(b.in) {
+			err = nil
+		}
+	} else {
+		_, err = io.ReadFull(r.raw, b.in)
+	}
+	if err != nil {
 		return &format.FormatError{File: r.m.Path, Tensor: r.p.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
 	}
 	b.out = grow(b.out, n*r.outRow)
