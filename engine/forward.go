@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/shrink-llm/shrink/internal/kernel"
 	"github.com/shrink-llm/shrink/quantize"
@@ -46,9 +45,9 @@ type Session struct {
 	logits                       []float32
 
 	// parallel tasks (reused, so decoding allocates nothing)
-	mm matmulTask
-	at attnTask
-	wg sync.WaitGroup
+	mm  matmulTask
+	at  attnTask
+	gen uint64 // generation of the last parallel task
 }
 
 // NewSession starts a sequence of at most ctx tokens (ctx <= 0: the model's
@@ -207,7 +206,6 @@ func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []fl
 	vs := s.prepare(x, T, w.cols, kernel.KindOf(w.typ))
 	mt := &s.mm
 	mt.kern, mt.w, mt.vs, mt.out = s.m.kern, w, vs, out
-	mt.next.Store(0)
 	n := s.m.threads
 	if n > w.rows {
 		n = w.rows
@@ -218,7 +216,8 @@ func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []fl
 	// Tiles of a few rows: at least 8 per goroutine so that the load
 	// balances, at most 64 rows.
 	mt.tile = min(64, max(4, w.rows/(8*max(n, 1))))
-	s.m.runParallel(mt, n, &s.wg)
+	s.gen++
+	s.m.runParallel(mt, &mt.c, s.gen, (w.rows+mt.tile-1)/mt.tile, n)
 	mt.w, mt.vs, mt.out = nil, nil, nil
 	if bias != nil {
 		for t := 0; t < T; t++ {
@@ -281,12 +280,12 @@ func (s *Session) block(l, T int) {
 	at.kc, at.vc = kc, vc
 	at.nJobs = T * L.heads
 	at.chunk = max(1, at.nJobs/(4*threads))
-	at.next.Store(0)
 	n := threads
 	if at.nJobs*(s.pos+T)*hd < 1<<15 {
 		n = 1
 	}
-	m.runParallel(at, min(n, at.nJobs), &s.wg)
+	s.gen++
+	m.runParallel(at, &at.c, s.gen, (at.nJobs+at.chunk-1)/at.chunk, min(n, at.nJobs))
 	at.s, at.L, at.kc, at.vc = nil, nil, nil, nil
 	s.o = grow(s.o, T*D)
 	s.matmul(&L.o, s.att, T, s.o, L.bo, L.o.name)
@@ -343,42 +342,49 @@ func (m *Model) rope(x []float32, heads, pos int) {
 	}
 }
 
-func (t *attnTask) run(worker int) {
+func (t *attnTask) run(gen uint64, worker int) {
+	for {
+		ci, ok := t.c.claim(gen)
+		if !ok {
+			return
+		}
+		t.chunkRun(ci*t.chunk, worker)
+		t.c.done.Add(1)
+	}
+}
+
+// chunkRun does the (token, head) jobs j0..j0+chunk with the score buffer
+// of worker.
+func (t *attnTask) chunkRun(j0, worker int) {
 	s, L := t.s, t.L
 	hd, qd, kd := t.hd, t.qd, t.kd
 	kern := s.m.kern
-	for {
-		j0 := int(t.next.Add(int64(t.chunk))) - t.chunk
-		if j0 >= t.nJobs {
-			return
+	for job := j0; job < min(j0+t.chunk, t.nJobs); job++ {
+		tk, h := job/L.heads, job%L.heads
+		kvh := h / t.group
+		n := s.pos + tk + 1
+		sc := grow(s.scores[worker], s.pos+t.T)
+		s.scores[worker] = sc
+		qv := s.q[tk*qd+h*hd : tk*qd+(h+1)*hd]
+		mx := float32(math.Inf(-1))
+		for p := 0; p < n; p++ {
+			v := kern.DotF32(qv, t.kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * t.scale
+			sc[p] = v
+			if v > mx {
+				mx = v
+			}
 		}
-		for job := j0; job < min(j0+t.chunk, t.nJobs); job++ {
-			tk, h := job/L.heads, job%L.heads
-			kvh := h / t.group
-			n := s.pos + tk + 1
-			sc := grow(s.scores[worker], s.pos+t.T)
-			s.scores[worker] = sc
-			qv := s.q[tk*qd+h*hd : tk*qd+(h+1)*hd]
-			mx := float32(math.Inf(-1))
-			for p := 0; p < n; p++ {
-				v := kern.DotF32(qv, t.kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * t.scale
-				sc[p] = v
-				if v > mx {
-					mx = v
-				}
-			}
-			var sum float32
-			for p := 0; p < n; p++ {
-				e := float32(math.Exp(float64(sc[p] - mx)))
-				sc[p] = e
-				sum += e
-			}
-			out := s.att[tk*qd+h*hd : tk*qd+(h+1)*hd]
-			clear(out)
-			inv := 1 / sum
-			for p := 0; p < n; p++ {
-				kern.Axpy(sc[p]*inv, t.vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
-			}
+		var sum float32
+		for p := 0; p < n; p++ {
+			e := float32(math.Exp(float64(sc[p] - mx)))
+			sc[p] = e
+			sum += e
+		}
+		out := s.att[tk*qd+h*hd : tk*qd+(h+1)*hd]
+		clear(out)
+		inv := 1 / sum
+		for p := 0; p < n; p++ {
+			kern.Axpy(sc[p]*inv, t.vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
 		}
 	}
 }

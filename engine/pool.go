@@ -11,19 +11,73 @@ import (
 // The products of a forward pass are split into tiles of rows that
 // persistent worker goroutines and the calling goroutine take from a shared
 // atomic counter, so a core slowed by other load simply takes fewer tiles.
-// Tasks live in the Session and reach the workers as interface values
-// holding a pointer, so a decode step allocates nothing.
+// The caller never waits for a worker that has not started: it offers the
+// task to the workers without blocking, works through the tiles itself,
+// and then waits only for tiles a worker has claimed and not yet finished.
+// Each task run is a new generation of its counter; a worker that picks a
+// task up late finds the generation gone and drops it without touching
+// the task's data. Tasks live in the Session and reach the workers as
+// interface values holding a pointer, so a decode step allocates nothing.
 
-// tasker is a unit of parallel work: run is called once by each of the
-// participating goroutines with its index (0 for the caller).
+// tasker is a unit of parallel work: run is called by each participating
+// goroutine with the generation it was offered and its index (0 for the
+// caller; worker indices are distinct within a generation).
 type tasker interface {
-	run(worker int)
+	run(gen uint64, worker int)
+}
+
+// tiles hands out the tile indices of one generation of a task. state packs
+// the generation (high 24 bits), the number of tiles (20 bits) and the next
+// tile (20 bits), so that one atomic load tells a late worker that its
+// generation is over.
+type tiles struct {
+	state atomic.Uint64
+	done  atomic.Int64
+}
+
+const (
+	tileBits = 20
+	maxTiles = 1<<tileBits - 1
+)
+
+// start opens generation gen with n tiles (n <= maxTiles); the task's
+// fields must be set before.
+func (c *tiles) start(gen uint64, n int) {
+	c.done.Store(0)
+	c.state.Store(gen<<(2*tileBits) | uint64(n)<<tileBits)
+}
+
+// claim returns the next tile of generation gen, or false when there is
+// none left or the generation is over.
+func (c *tiles) claim(gen uint64) (int, bool) {
+	for {
+		v := c.state.Load()
+		if v>>(2*tileBits) != gen&(1<<(64-2*tileBits)-1) {
+			return 0, false
+		}
+		n, i := int(v>>tileBits&maxTiles), int(v&maxTiles)
+		if i >= n {
+			return 0, false
+		}
+		if c.state.CompareAndSwap(v, v+1) {
+			return i, true
+		}
+	}
+}
+
+// wait returns when n tiles are finished.
+func (c *tiles) wait(n int) {
+	for i := 0; c.done.Load() < int64(n); i++ {
+		if i > 64 {
+			runtime.Gosched()
+		}
+	}
 }
 
 type poolJob struct {
 	t      tasker
+	gen    uint64
 	worker int
-	wg     *sync.WaitGroup
 }
 
 // pool is a Model's set of worker goroutines, started on first use and
@@ -36,17 +90,16 @@ type pool struct {
 
 func workerLoop(ch chan poolJob) {
 	for j := range ch {
-		j.t.run(j.worker)
-		j.wg.Done()
+		j.t.run(j.gen, j.worker)
 	}
 }
 
-// ensure starts workers until there are n.
+// ensureWorkers starts workers until there are n.
 func (m *Model) ensureWorkers(n int) *pool {
 	p := &m.pool
 	p.mu.Lock()
 	if p.ch == nil {
-		p.ch = make(chan poolJob)
+		p.ch = make(chan poolJob, 256)
 		runtime.AddCleanup(m, func(ch chan poolJob) { close(ch) }, p.ch)
 	}
 	for ; p.n < n; p.n++ {
@@ -56,20 +109,22 @@ func (m *Model) ensureWorkers(n int) *pool {
 	return p
 }
 
-// runParallel runs t on n goroutines (the caller and n-1 workers) and waits
-// for all of them; wg is the caller's (reused) wait group.
-func (m *Model) runParallel(t tasker, n int, wg *sync.WaitGroup) {
-	if n <= 1 {
-		t.run(0)
-		return
+// runParallel runs generation gen of task t, whose counter c has ntiles
+// tiles, on the caller and up to n-1 workers, and returns when every tile
+// is done.
+func (m *Model) runParallel(t tasker, c *tiles, gen uint64, ntiles, n int) {
+	c.start(gen, ntiles)
+	if n > 1 && ntiles > 1 {
+		p := m.ensureWorkers(n - 1)
+		for i := 1; i < n; i++ {
+			select {
+			case p.ch <- poolJob{t: t, gen: gen, worker: i}:
+			default: // workers busy: the caller does the work
+			}
+		}
 	}
-	p := m.ensureWorkers(n - 1)
-	wg.Add(n - 1)
-	for i := 1; i < n; i++ {
-		p.ch <- poolJob{t: t, worker: i, wg: wg}
-	}
-	t.run(0)
-	wg.Wait()
+	t.run(gen, 0)
+	c.wait(ntiles)
 }
 
 // matmulTask is one product W·x for T activation rows, split in tiles of
@@ -80,18 +135,20 @@ type matmulTask struct {
 	vs   []kernel.Vec
 	out  []float32
 	tile int
-	next atomic.Int64
+	c    tiles
 }
 
-func (t *matmulTask) run(int) {
-	w := t.w
+func (t *matmulTask) run(gen uint64, _ int) {
 	for {
-		r0 := int(t.next.Add(int64(t.tile))) - t.tile
-		if r0 >= w.rows {
+		i, ok := t.c.claim(gen)
+		if !ok {
 			return
 		}
+		w := t.w
+		r0 := i * t.tile
 		r1 := min(r0+t.tile, w.rows)
 		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, t.vs, t.out, w.rows)
+		t.c.done.Add(1)
 	}
 }
 
@@ -105,6 +162,6 @@ type attnTask struct {
 	hd, group    int
 	scale        float32
 	kc, vc       []float32
-	next         atomic.Int64
+	c            tiles
 	nJobs, chunk int
 }
