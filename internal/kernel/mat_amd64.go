@@ -88,12 +88,18 @@ func matMul4(kern func(*byte, *act4, int), k ActKind, blockBytes int) MatMul4Fun
 }
 
 func matMul4F16(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+	matMul4Float(dotF16x4AVX2, 8, w, rowBytes, r0, r1, xs, out, stride)
+}
+
+// matMul4Float runs the four-row F16 kernel kern, which takes a multiple
+// of unit elements, and finishes each row's last elements in Go.
+func matMul4Float(kern func(*byte, *act4, int), unit int, w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 	xs = xs[:4]
 	if r0 >= r1 {
 		return
 	}
 	n := len(xs[0].F)
-	m := n &^ 7
+	m := n - n%unit
 	_ = out[3*stride+r1-1]
 	if 2*n > rowBytes {
 		panic("kernel: row shorter than its activation")
@@ -111,7 +117,7 @@ func matMul4F16(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride 
 	for r := r0; r < r1; r++ {
 		row := w[r*rowBytes : r*rowBytes+2*n]
 		if m > 0 {
-			dotF16x4AVX2(&row[0], &a, m)
+			kern(&row[0], &a, m)
 		}
 		for j := 0; j < 4; j++ {
 			s := a.out[j]

@@ -25,6 +25,9 @@ func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
+func dotF16x4AVX512(w *byte, a *act4, n int)
+
+//go:noescape
 func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32
 
 //go:noescape
@@ -40,6 +43,9 @@ func initAVX512VNNI() {
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
+	AVX512VNNI.MatMul4[format.F16] = func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+		matMul4Float(dotF16x4AVX512, 16, w, rowBytes, r0, r1, xs, out, stride)
+	}
 	Register(AVX512VNNI)
 }
 
