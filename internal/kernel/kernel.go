@@ -19,6 +19,26 @@
 // CPU supports them, and may leave entries nil, which fall back to the
 // generic kernel. Active returns the merged table that the runtime uses;
 // Impls lists every registered implementation so tests can run each of them.
+//
+// The implementations, chosen at run time from the CPU's features (read
+// with a CPUID/XGETBV stub on amd64 and the auxiliary vector on arm64):
+//
+//   - avx2 (AVX2+FMA+F16C): dot products of F32, F16, BF16, Q8_0, Q4_0,
+//     Q4_K and Q6_K following ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per
+//     block), DotF32 and Axpy, and four-row matrix kernels (MatMul4) that
+//     unpack each weight block once for four activation rows.
+//   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): 512-bit dot products of
+//     Q8_0, Q4_0 and Q4_K (VPDPBUSD/VPDPWSSD; the blocks' scales and codes
+//     gathered with VPERMW/VPERMT2B), which run at the memory bandwidth,
+//     and four-row kernels for Q4_0, Q4_K and F16.
+//   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
+//     Q8_0, Q4_0 and Q4_K weights on the tile unit (MatMul16), with the
+//     activations packed once per batch (Pack, through Impl.Prepare).
+//   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): Q8_0,
+//     Q4_0 and Q4_K dot products mirroring the generic code.
+//
+// The purego build tag (or an architecture without assembly) leaves only
+// Generic.
 package kernel
 
 import (
