@@ -20,9 +20,10 @@ func cpuidAVX2() bool
 //go:noescape
 func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, nmax int32, x3, mad bool, out *float32, codes *int32)
 
-// qxSums8 is one make_qx_quants trial for the eight inverse scales
-// iscale[0:8]: sums[0:8] get Σ(w·x)·l and sums[8:16] Σ(w·l)·l with
-// l = clamp(nearest_int(iscale·x), lo, hi).
+// qxTrials24 evaluates 24 make_qx_quants trials at once: lane j takes
+// the inverse scale negnum[j]/max (stored in out[j]) and the codes
+// l = clamp(nearest_int(iscale·x), lo, hi), and sums out[24+j] = Σ(w·x)·l
+// and out[48+j] = Σ(w·l)·l.
 //
 //go:noescape
-func qxSums8(x, w, wx *float32, n int, iscale *float32, lo, hi int32, sums *float32)
+func qxTrials24(x, w, wx *float32, n int, negnum *float32, max float32, lo, hi int32, out *float32)

@@ -37,6 +37,53 @@ const kxMaxTrials = 48
 // order, grouped three at a time.
 var qxTrials = [18]int{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 
+// qxNegNum[nmax] holds the negated numerators -(nmax + 0.1·is) of
+// make_qx_quants' trial inverse scales in lanes 0..17 (qxTrials' order)
+// and -nmax (the plain scale) in lanes 18..23, for nmax up to 32.
+var qxNegNum = func() (t [33][24]float32) {
+	for nmax := range t {
+		qxNumerators(&t[nmax], float32(nmax))
+	}
+	return t
+}()
+
+// qxNumerators fills one qxNegNum row.
+func qxNumerators(t *[24]float32, fnmax float32) {
+	for k, is := range qxTrials {
+		t[k] = -(fnmax + float32(0.1*float32(is)))
+	}
+	for k := len(qxTrials); k < len(t); k++ {
+		t[k] = -fnmax
+	}
+}
+
+// signedAbsMax returns the first element of largest magnitude (NaN
+// ignored) and that magnitude, as ggml's loops "if (ax > amax) { amax =
+// ax; max = x[i]; }" find them (0, 0 when every element is zero or NaN).
+// The magnitudes are compared as bit patterns, which order like the
+// non-negative floats they encode, without branches.
+func signedAbsMax(x []float32) (max, amax float32) {
+	var mb uint32
+	for _, v := range x {
+		b := math.Float32bits(v) &^ (1 << 31)
+		if b > 0x7f800000 { // NaN
+			b = 0
+		}
+		if b > mb {
+			mb = b
+		}
+	}
+	if mb == 0 {
+		return 0, 0
+	}
+	for _, v := range x {
+		if math.Float32bits(v)&^(1<<31) == mb {
+			return v, math.Float32frombits(mb)
+		}
+	}
+	return 0, 0
+}
+
 // makeQXQuants is ggml's make_qx_quants; see makeQXQuantsGeneric for the
 // algorithm. Groups of up to 32 elements with rmseType > 0 take the fast
 // path.
@@ -46,13 +93,7 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 	}
 	x = x[:n]
 	L = L[:len(x)]
-	var max, amax float32
-	for _, v := range x {
-		if ax := absf32(v); ax > amax {
-			amax = ax
-			max = v
-		}
-	}
+	max, amax := signedAbsMax(x)
 	if amax < groupMaxEps {
 		clear(L)
 		return 0
@@ -74,6 +115,38 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 	}
 	lo, hi := int32(-nmax), int32(nmax-1)
 	fnmax := float32(nmax)
+	if useAVX2 {
+		// Lanes 0..17: the trials; lane 18: the plain scale -nmax/max.
+		negnum := &qxNegNum[0]
+		if nmax < len(qxNegNum) {
+			negnum = &qxNegNum[nmax]
+		} else {
+			negnum = new([24]float32)
+			qxNumerators(negnum, fnmax)
+		}
+		var out [72]float32
+		qxTrials24(&x[0], &w[0], &wx[0], len(x), &negnum[0], max, lo, hi, &out[0])
+		const plain = len(qxTrials)
+		bestIscale := out[plain]
+		sumlx, suml2 := out[24+plain], out[48+plain]
+		var scale float32
+		if suml2 != 0 {
+			scale = sumlx / suml2
+		}
+		best := scale * sumlx
+		for j := range len(qxTrials) {
+			sx, s2 := out[24+j], out[48+j]
+			if s2 > 0 && sx*sx > best*s2 {
+				scale = sx / s2
+				best = scale * sx
+				bestIscale = out[j]
+			}
+		}
+		for i, v := range x {
+			L[i] = int8(int32(nmax) + clampInt32(nearestInt(bestIscale*v), lo, hi))
+		}
+		return scale
+	}
 	iscale := -fnmax / max
 	var sumlx, suml2 float32
 	for i, v := range x {
@@ -89,28 +162,7 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 	}
 	best := scale * sumlx
 	bestIscale, improved := iscale, false
-	if useAVX2 {
-		var isc [24]float32
-		for k, is := range qxTrials {
-			isc[k] = -(fnmax + float32(0.1*float32(is))) / max
-		}
-		for k := len(qxTrials); k < len(isc); k++ {
-			isc[k] = isc[len(qxTrials)-1]
-		}
-		var sums [16]float32
-		for g := 0; g < len(qxTrials); g += 8 {
-			qxSums8(&x[0], &w[0], &wx[0], len(x), &isc[g], lo, hi, &sums[0])
-			for j := 0; j < 8 && g+j < len(qxTrials); j++ {
-				sx, s2 := sums[j], sums[8+j]
-				if s2 > 0 && sx*sx > best*s2 {
-					scale = sx / s2
-					best = scale * sx
-					bestIscale, improved = isc[g+j], true
-				}
-			}
-		}
-	}
-	for k := 0; k < len(qxTrials) && !useAVX2; k += 3 {
+	for k := 0; k < len(qxTrials); k += 3 {
 		ia := -(fnmax + float32(0.1*float32(qxTrials[k]))) / max
 		ib := -(fnmax + float32(0.1*float32(qxTrials[k+1]))) / max
 		ic := -(fnmax + float32(0.1*float32(qxTrials[k+2]))) / max

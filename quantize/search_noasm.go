@@ -10,6 +10,6 @@ func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, n
 	panic("quantize: no AVX2 kernels")
 }
 
-func qxSums8(x, w, wx *float32, n int, iscale *float32, lo, hi int32, sums *float32) {
+func qxTrials24(x, w, wx *float32, n int, negnum *float32, max float32, lo, hi int32, out *float32) {
 	panic("quantize: no AVX2 kernels")
 }
