@@ -15,6 +15,7 @@ func xgetbv() (eax, edx uint32)
 var x86 struct {
 	HasAVX2, HasFMA, HasF16C bool
 	HasAVX512, HasAVX512VNNI bool // AVX512F+BW+VL; VNNI on top
+	HasAVX512VBMI            bool // byte permutes (VPERMB, VPERMT2B)
 	HasAMXInt8               bool // AMX-TILE and AMX-INT8, tile state enabled by the OS
 	osYMM, osZMM             bool
 	maxLeaf                  uint32
@@ -45,6 +46,7 @@ func detectX86() {
 	x86.HasAVX2 = avx && isSet(ebx7, 5)
 	x86.HasAVX512 = x86.osZMM && isSet(ebx7, 16) && isSet(ebx7, 30) && isSet(ebx7, 31)
 	x86.HasAVX512VNNI = x86.HasAVX512 && isSet(ecx7, 11)
+	x86.HasAVX512VBMI = x86.HasAVX512 && isSet(ecx7, 1)
 	if osxsave {
 		xcr0, _ := xgetbv()
 		x86.HasAMXInt8 = x86.HasAVX512 && isSet(edx7, 24) && isSet(edx7, 25) && xcr0&(3<<17) == 3<<17

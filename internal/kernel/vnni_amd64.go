@@ -8,8 +8,9 @@ import (
 	"github.com/shrink-llm/shrink/format"
 )
 
-// AVX512VNNI is the amd64 implementation for CPUs with AVX-512 (F, BW, VL)
-// and VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later). It provides
+// AVX512VNNI is the amd64 implementation for CPUs with AVX-512 (F, BW, VL,
+// VBMI) and VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later; not Cascade
+// Lake, which lacks VBMI). It provides
 // 512-bit four-row matrix kernels for Q4_0 (two blocks per register, the
 // codes multiplied by VPDPBUSD) and Q4_K (a 64-code chunk per register, the
 // sub-block scales applied by VPDPWSSD); its other entries are AVX2's.
@@ -34,7 +35,7 @@ func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32
 func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
 
 func initAVX512VNNI() {
-	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI
+	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI && x86.HasAVX512VBMI
 	AVX512VNNI.Dot = AVX2.Dot
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
