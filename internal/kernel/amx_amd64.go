@@ -12,10 +12,10 @@ import (
 
 // AMX is the amd64 implementation for CPUs with Advanced Matrix Extensions
 // (AMX-INT8: Sapphire Rapids and later Xeons). Batches of sixteen
-// activation rows (prefill) multiply Q8_0, Q4_0 and Q4_K weights on the
-// tile unit: for each 32-code block or sub-block, a 16x32 tile of weight
-// codes (Q8_0 read in place with the row stride, Q4_0 and Q4_K unpacked to
-// bytes once per 16-row tile) times a 32x16 tile of activation codes (packed once per batch in
+// activation rows (prefill) multiply Q8_0, Q4_0, Q4_K and Q6_K weights on
+// the tile unit: for each 32-code block or sub-block, a 16x32 tile of weight
+// codes (Q8_0 read in place with the row stride, the others unpacked to
+// bytes once per 16-row tile; Q6_K in 16-code steps) times a 32x16 tile of activation codes (packed once per batch in
 // the four-bytes-per-column layout TDPBSSD/TDPBUSD read) gives the 16x16
 // block dot products, which AVX-512 scales by the weight and activation
 // block scales (and, for Q4_0, the -8 offset through the activation code
@@ -33,7 +33,8 @@ type amxArgs struct {
 	nb              int
 	out             unsafe.Pointer // 16x16 float32, [row][activation]
 	cbuf            unsafe.Pointer // 1 KiB scratch for the int32 tile
-	mw              unsafe.Pointer // Q4_K: the weights' min terms, [step][16]
+	mw              unsafe.Pointer // Q4_K, Q6_K: the weights' min or offset terms, [step][16]
+	bStep           int            // bytes of the activation pack per step (amxQ4K)
 }
 
 //go:noescape
@@ -47,6 +48,9 @@ func amxQ4K(a *amxArgs)
 
 //go:noescape
 func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int)
+
+//go:noescape
+func unpackQ6_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
 func unpackQ4_0(dst *byte, w *byte, dw *float32, nb int)
@@ -66,6 +70,17 @@ var amxCfg = func() (c [64]byte) {
 	return
 }()
 
+// amxCfg16 is the configuration for 16-code steps (Q6_K): tmm0 16 rows x
+// 16 bytes, tmm1 4 rows x 64 bytes, tmm2 16 x 64.
+var amxCfg16 = func() (c [64]byte) {
+	c[0] = 1
+	binary.LittleEndian.PutUint16(c[16:], 16)
+	binary.LittleEndian.PutUint16(c[18:], 64)
+	binary.LittleEndian.PutUint16(c[20:], 64)
+	c[48], c[49], c[50] = 16, 4, 16
+	return
+}()
+
 func initAMX() {
 	AMX.Available = AVX512VNNI.Available && x86.HasAMXInt8 && amxPermit()
 	AMX.Dot = AVX512VNNI.Dot
@@ -74,19 +89,26 @@ func initAMX() {
 	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
 	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
 	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
+	AMX.MatMul16[format.Q6_K] = amxMatMul(format.Q6_K)
 	AMX.Pack = amxPack
 	Register(AMX)
 }
 
 // amxPackBytes is the size of one group's pack of steps 32-code steps:
-// per step, 512 bytes of codes, 16 scales and 16 biases.
-func amxPackBytes(steps int) int { return steps * (512 + 64 + 64) }
+// per step, 512 bytes of codes, 16 scales and 16 biases; for Q8K rows
+// (k == ActQ8K) also 16 scales and 16 biases per 16-code half step.
+func amxPackBytes(steps int, k ActKind) int {
+	if k == ActQ8K {
+		return steps * (512 + 64 + 64 + 128 + 128)
+	}
+	return steps * (512 + 64 + 64)
+}
 
 // packQ8Group packs sixteen Q8 activation rows of nb blocks into p: the
 // codes of block b at p[512b:], row k4 (codes 4k4..4k4+3) of activation j
 // at 64*k4 + 4*j; then the scales D and the biases -8*S, [b][j].
 func packQ8Group(p []byte, xs []Vec, nb int) {
-	p = p[:amxPackBytes(nb)]
+	p = p[:amxPackBytes(nb, ActQ8)]
 	p8 := unsafe.Slice((*int8)(unsafe.Pointer(&p[0])), len(p))
 	dx := unsafe.Slice((*float32)(unsafe.Pointer(&p[nb*512])), nb*16)
 	bias := unsafe.Slice((*float32)(unsafe.Pointer(&p[nb*576])), nb*16)
@@ -107,13 +129,17 @@ func packQ8Group(p []byte, xs []Vec, nb int) {
 
 // packQ8KGroup packs sixteen Q8K activation rows of nb super-blocks into
 // p as packQ8Group does, one step per 32-code sub-block s = 8b+j, with the
-// super-block scale D[b] and, as bias, D[b] times the sub-block's code sum.
+// super-block scale D[b] and, as bias, D[b] times the sub-block's code sum;
+// then the same two for each 16-code group (Q6_K's steps, whose codes are
+// the same bytes: four of the eight rows of a 32-code step).
 func packQ8KGroup(p []byte, xs []Vec, nb int) {
 	steps := 8 * nb
-	p = p[:amxPackBytes(steps)]
+	p = p[:amxPackBytes(steps, ActQ8K)]
 	p8 := unsafe.Slice((*int8)(unsafe.Pointer(&p[0])), len(p))
 	dx := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*512])), steps*16)
 	mx := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*576])), steps*16)
+	dx16 := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*640])), 2*steps*16)
+	mx16 := unsafe.Slice((*float32)(unsafe.Pointer(&p[steps*768])), 2*steps*16)
 	for j := 0; j < 16; j++ {
 		x := &xs[j]
 		q, d, bs := x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
@@ -126,6 +152,9 @@ func packQ8KGroup(p []byte, xs []Vec, nb int) {
 			db := d[st/8]
 			dx[st*16+j] = db
 			mx[st*16+j] = db * float32(int32(bs[2*st])+int32(bs[2*st+1]))
+			dx16[2*st*16+j], dx16[(2*st+1)*16+j] = db, db
+			mx16[2*st*16+j] = db * float32(bs[2*st])
+			mx16[(2*st+1)*16+j] = db * float32(bs[2*st+1])
 		}
 	}
 }
@@ -150,7 +179,7 @@ func amxPack(xs []Vec, k ActKind) {
 			continue
 		}
 		v := &xs[g]
-		v.pack = grow(v.pack, amxPackBytes(steps))
+		v.pack = grow(v.pack, amxPackBytes(steps, k))
 		if k == ActQ8 {
 			packQ8Group(v.pack, xs[g:g+16], steps)
 		} else {
@@ -179,6 +208,8 @@ func amxMatMul(t format.DType) MatMul4Func {
 		bb = 18
 	case format.Q4_K:
 		k, bs, bb = ActQ8K, 256, 144
+	case format.Q6_K:
+		k, bs, bb = ActQ8K, 256, 210
 	}
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 || len(xs) == 0 {
@@ -208,7 +239,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 		defer amxPool.Put(sc)
 		// The activation packs, made here when Pack was not called.
 		packs := make([]unsafe.Pointer, groups)
-		pb := amxPackBytes(steps)
+		pb := amxPackBytes(steps, k)
 		for g := 0; g < groups; g++ {
 			v := &xs[16*g]
 			if v.packed && len(v.pack) >= pb {
@@ -224,11 +255,16 @@ func amxMatMul(t format.DType) MatMul4Func {
 			}
 			packs[g] = unsafe.Pointer(&p[0])
 		}
-		sc.dw = grow(sc.dw, 16*steps)
-		sc.mw = grow(sc.mw, 16*steps)
+		ksteps := steps // kernel steps: 16-code groups for Q6_K
 		a := &sc.args
-		a.cfg = &amxCfg
-		a.nb = steps
+		a.cfg, a.bStep = &amxCfg, 512
+		if t == format.Q6_K {
+			ksteps = 2 * steps
+			a.cfg, a.bStep = &amxCfg16, 256
+		}
+		sc.dw = grow(sc.dw, 16*ksteps)
+		sc.mw = grow(sc.mw, 16*ksteps)
+		a.nb = ksteps
 		a.mw = unsafe.Pointer(&sc.mw[0])
 		a.out = unsafe.Pointer(&sc.out[0])
 		a.cbuf = unsafe.Pointer(&sc.cbuf[0])
@@ -236,6 +272,12 @@ func amxMatMul(t format.DType) MatMul4Func {
 		rEnd := r0 + (r1-r0)&^15
 		for r := r0; r < rEnd; r += 16 {
 			switch t {
+			case format.Q6_K:
+				sc.a = grow(sc.a, 16*n)
+				for i := 0; i < 16; i++ {
+					unpackQ6_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 16
 			case format.Q4_K:
 				sc.a = grow(sc.a, 16*n)
 				for i := 0; i < 16; i++ {
@@ -259,6 +301,10 @@ func amxMatMul(t format.DType) MatMul4Func {
 				a.dx = unsafe.Add(packs[g], steps*512)
 				a.bias = unsafe.Add(packs[g], steps*576)
 				switch t {
+				case format.Q6_K:
+					a.dx = unsafe.Add(packs[g], steps*640)
+					a.bias = unsafe.Add(packs[g], steps*768)
+					amxQ4K(a)
 				case format.Q4_K:
 					amxQ4K(a)
 				case format.Q4_0:

@@ -102,8 +102,9 @@ TEXT ·amxQ4(SB), NOSPLIT, $0-8
 	VFMADD231PS.BCST (4*i)(R12), Z18, Zi;  \
 	VFMADD231PS.BCST (4*i)(R14), Z17, Zi
 
-// func amxQ4K(a *amxArgs): unsigned weight codes, one step per 32-code
-// sub-block; mw at 88(a).
+// func amxQ4K(a *amxArgs): unsigned weight codes, one step per sub-block
+// (32 codes for Q4_K, 16 for Q6_K, as the tile configuration at 0(a)
+// says); mw at 88(a), the activation pack's bytes per step at 96(a).
 TEXT ·amxQ4K(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R8
 	MOVQ 0(R8), DI
@@ -118,6 +119,7 @@ TEXT ·amxQ4K(SB), NOSPLIT, $0-8
 	MOVQ 56(R8), R12
 	MOVQ 64(R8), R13
 	MOVQ 88(R8), R14
+	MOVQ 96(R8), R15
 	MOVQ 80(R8), DI
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7
@@ -137,7 +139,7 @@ amxkloop:
 	ROWK(8, Z8); ROWK(9, Z9); ROWK(10, Z10); ROWK(11, Z11)
 	ROWK(12, Z12); ROWK(13, Z13); ROWK(14, Z14); ROWK(15, Z15)
 	ADDQ R9, SI
-	ADDQ $512, BX
+	ADDQ R15, BX
 	ADDQ $64, R10
 	ADDQ $64, R11
 	ADDQ $64, R12
@@ -251,6 +253,92 @@ unpkloop:
 	JNZ  unpkloop
 
 unpkdone:
+	VZEROUPPER
+	RET
+
+// func unpackQ6_K(dst *byte, w *byte, dw, mw *float32, nb int): the 6-bit
+// codes (0..63) of nb Q6_K super-blocks as bytes in element order, and for
+// each 16-code group g the float32 d*scale_g at dw and -32*d*scale_g at mw
+// (stepping by 64 bytes).
+#define Q6UNPACKHALF(h) \
+	VMOVDQU (64*h)(SI), Y8;        \
+	VMOVDQU (64*h+32)(SI), Y9;     \
+	VMOVDQU (128+32*h)(SI), Y10;   \
+	VPAND   Y15, Y8, Y11;          \
+	VPSLLW  $4, Y10, Y13;          \
+	VPAND   Y14, Y13, Y13;         \
+	VPOR    Y13, Y11, Y11;         \
+	VMOVDQU Y11, (128*h)(DI);      \
+	VPAND   Y15, Y9, Y11;          \
+	VPSLLW  $2, Y10, Y13;          \
+	VPAND   Y14, Y13, Y13;         \
+	VPOR    Y13, Y11, Y11;         \
+	VMOVDQU Y11, (128*h+32)(DI);   \
+	VPSRLW  $4, Y8, Y11;           \
+	VPAND   Y15, Y11, Y11;         \
+	VPAND   Y14, Y10, Y13;         \
+	VPOR    Y13, Y11, Y11;         \
+	VMOVDQU Y11, (128*h+64)(DI);   \
+	VPSRLW  $4, Y9, Y11;           \
+	VPAND   Y15, Y11, Y11;         \
+	VPSRLW  $2, Y10, Y13;          \
+	VPAND   Y14, Y13, Y13;         \
+	VPOR    Y13, Y11, Y11;         \
+	VMOVDQU Y11, (128*h+96)(DI)
+
+TEXT ·unpackQ6_K(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x30303030, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $16, AX
+	VPBROADCASTD AX, Z5
+	VPXORD       Z4, Z4, Z4
+	MOVL         $0x0000ffff, AX
+	KMOVW        AX, K2
+	MOVQ         $0x0f0e0d0c0b0a0908, AX
+	VMOVQ        AX, X6
+	MOVQ         $0x0706050403020100, AX
+	VMOVQ        AX, X7
+	VPUNPCKLQDQ  X6, X7, X7
+	VPMOVZXBD    X7, Z7
+	VPMULLD      Z5, Z7, Z4 // scatter indices 0, 16, ..., 240 (floats)
+	MOVL         $0xc2000000, AX // -32.0
+	VMOVD        AX, X6
+	TESTQ CX, CX
+	JEQ   unp6done
+
+unp6loop:
+	Q6UNPACKHALF(0)
+	Q6UNPACKHALF(1)
+	MOVWLZX      208(SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VPMOVSXBD    192(SI), Z3
+	VCVTDQ2PS    Z3, Z3
+	VBROADCASTSS X0, Z1
+	VMULPS       Z1, Z3, Z3
+	KMOVW        K2, K1
+	VSCATTERDPS  Z3, K1, (DX)(Z4*4)
+	VBROADCASTSS X6, Z1
+	VMULPS       Z1, Z3, Z3
+	KMOVW        K2, K1
+	VSCATTERDPS  Z3, K1, (BX)(Z4*4)
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $1024, DX
+	ADDQ $1024, BX
+	DECQ CX
+	JNZ  unp6loop
+
+unp6done:
 	VZEROUPPER
 	RET
 
