@@ -398,8 +398,22 @@ GLOBL q4ksw<>(SB), RODATA|NOPTR, $256
 	VPMADDUBSW   (64*c)(DI), Z1, Z2;    \
 	VPDPWSSD     Z3, Z2, Z7
 
+// q4ksm<>: byte shuffles and masks that unpack the 12 bytes of packed Q4_K
+// scales and mins (get_scale_min_k4) into 8 scales then 8 mins: the low
+// parts' sources, the high bits' sources, and the masks of the low parts
+// taken as they are and shifted right by 4.
+DATA q4ksm<>+0x00(SB)/8, $0x0b0a090803020100
+DATA q4ksm<>+0x08(SB)/8, $0x0b0a090807060504
+DATA q4ksm<>+0x10(SB)/8, $0x0302010080808080
+DATA q4ksm<>+0x18(SB)/8, $0x0706050480808080
+DATA q4ksm<>+0x20(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q4ksm<>+0x28(SB)/8, $0x000000003f3f3f3f
+DATA q4ksm<>+0x30(SB)/8, $0x0000000000000000
+DATA q4ksm<>+0x38(SB)/8, $0x0f0f0f0f00000000
+GLOBL q4ksm<>(SB), RODATA|NOPTR, $64
+
 // func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
-TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $16-44
+TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ d+16(FP), DX
@@ -412,6 +426,13 @@ TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $16-44
 	VMOVDQU64    64(AX), Z21
 	VMOVDQU64    128(AX), Z22
 	VMOVDQU64    192(AX), Z23
+	LEAQ         q4ksm<>(SB), AX
+	VMOVDQU64    0(AX), X24
+	VMOVDQU64    16(AX), X25
+	VMOVDQU64    32(AX), X26
+	VMOVDQU64    48(AX), X27
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, X28
 	VPXORD Z0, Z0, Z0
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
@@ -419,36 +440,25 @@ TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $16-44
 
 q4kx1loop:
 	PREFETCHT0  2048(SI)
-	MOVL 4(SI), AX
-	MOVL 8(SI), R10
-	MOVL 12(SI), R8
-	MOVL AX, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 0(SP)
-	MOVL R10, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 8(SP)
-	MOVL R8, R9
-	ANDL $0x0f0f0f0f, R9
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R9
-	MOVL R9, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R10
-	ANDL $0x03030303, R10
-	SHLL $4, R10
-	ORL  R10, R8
-	MOVL R8, 12(SP)
+	VMOVDQU     4(SI), X13
+	VPSHUFB     X24, X13, X14
+	VPSHUFB     X25, X13, X13
+	VPANDD      X26, X14, X15
+	VPSRLW      $4, X14, X14
+	VPANDD      X27, X14, X14
+	VPOR        X14, X15, X15
+	VPSRLW      $6, X13, X13
+	VPANDD      X28, X13, X13
+	VPSLLW      $4, X13, X13
+	VPOR        X13, X15, X15 // 8 scales, 8 mins
 
 	MOVWLZX      2(SI), AX
 	VMOVD        AX, X11
 	VCVTPH2PS    X11, X11
 	VMULSS       (DX), X11, X11
 	VBROADCASTSS X11, X11
-	VPMOVZXBW    8(SP), X4
+	VPSRLDQ      $8, X15, X4
+	VPMOVZXBW    X4, X4
 	VMOVDQU      (BX), X5
 	VMOVDQU      16(BX), X6
 	VPHADDW      X6, X5, X5
@@ -456,7 +466,7 @@ q4kx1loop:
 	VCVTDQ2PS    X4, X4
 	VFMADD231PS  X4, X11, X9
 
-	VPMOVZXBW 0(SP), X10
+	VPMOVZXBW X15, X10
 	VPXORD    Z7, Z7, Z7
 	Q4KX1CHUNK(0, Z20)
 	Q4KX1CHUNK(1, Z21)
