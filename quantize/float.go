@@ -74,9 +74,16 @@ func (f16Codec) Encode(dst []byte, src, _ []float32) {
 }
 
 func (f16Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	src = src[:2*len(dst)]
-	for i := range dst {
+	start := 0
+	if useF16C && len(dst) >= 8 {
+		start = len(dst) &^ 7
+		if f16ToF32x8(&dst[0], &src[0], start) {
+			start = 0 // a NaN: redo all by table, which keeps its payload
+		}
+	}
+	tab := f16Lookup()
+	for i := start; i < len(dst); i++ {
 		dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
 	}
 }

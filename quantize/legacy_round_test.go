@@ -1,9 +1,12 @@
 package quantize
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shrink-llm/shrink/format"
 )
 
 // TestRoundHalfAway: roundHalfAway agrees with int32(math.Round) on every
@@ -30,5 +33,34 @@ func TestRoundHalfAway(t *testing.T) {
 	for range 1 << 20 {
 		check(math.Float32frombits(r.Uint32()))
 		check(float32(r.NormFloat64() * 100))
+	}
+}
+
+// TestF16DecodeAll: the F16 codec decodes every binary16 pattern (NaN
+// payloads included) as format.F16ToF32 does, at every offset of a row
+// (the vector kernel's blocks of 8 and the scalar tail).
+func TestF16DecodeAll(t *testing.T) {
+	c, _ := CodecFor(format.F16)
+	for _, skipNaN := range []bool{true, false} {
+		var row []byte
+		var want []uint16
+		for i := range 1 << 16 {
+			h := uint16(i)
+			if skipNaN && h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
+				continue
+			}
+			row = binary.LittleEndian.AppendUint16(row, h)
+			want = append(want, h)
+		}
+		for _, off := range []int{0, 1, 7, 13} {
+			n := len(want) - off
+			dst := make([]float32, n)
+			c.Decode(dst, row[2*off:])
+			for i, v := range dst {
+				if w := format.F16ToF32(want[off+i]); math.Float32bits(v) != math.Float32bits(w) {
+					t.Fatalf("nan=%v off %d: f16 %#04x decodes to %#08x, want %#08x", !skipNaN, off, want[off+i], math.Float32bits(v), math.Float32bits(w))
+				}
+			}
+		}
 	}
 }
