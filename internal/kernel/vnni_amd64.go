@@ -26,6 +26,9 @@ func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
+func quantQ8KBlock(x *float32, q *int8) float32
+
+//go:noescape
 func dotF16x4AVX512(w *byte, a *act4, n int)
 
 //go:noescape
@@ -39,6 +42,7 @@ func initAVX512VNNI() {
 	AVX512VNNI.Dot = AVX2.Dot
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
+	AVX512VNNI.QuantQ8K = quantQ8KV
 	AVX512VNNI.Dot[format.Q8_0] = dotQ8_0V
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
@@ -121,4 +125,23 @@ func dotQ8_0V(w []byte, x *Vec) float32 {
 		sum += dotQ8_0AVX2(&w[m*34], &q[m*32], &d[m], nb-m)
 	}
 	return sum
+}
+
+// quantQ8KV is quantQ8KGeneric with each super-block's codes made by
+// quantQ8KBlock.
+func quantQ8KV(v *Vec, x []float32) {
+	nb := len(x) / 256
+	x, q, d, bsums := x[:nb*256], v.Q[:nb*256], v.D[:nb], v.BSums[:nb*16]
+	for b := 0; b < nb; b++ {
+		qb := q[b*256 : b*256+256]
+		d[b] = quantQ8KBlock(&x[b*256], &qb[0])
+		for g := 0; g < 16; g++ {
+			c := qb[g*16 : g*16+16]
+			var s int16
+			for _, v := range c {
+				s += int16(v)
+			}
+			bsums[b*16+g] = s
+		}
+	}
 }

@@ -652,3 +652,91 @@ f16zx4done:
 	VMOVSS X3, 108(BX)
 	VZEROUPPER
 	RET
+
+// func quantQ8KBlock(x *float32, q *int8) float32: one Q8_K super-block as
+// quantQ8KGeneric makes it (max = the first value of largest magnitude,
+// iscale = -127/max, codes min(127, round-to-even(iscale*x))); returns the
+// scale 1/iscale, or 0 with zero codes for an all-zero block.
+TEXT ·quantQ8KBlock(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	VPXORD       Z30, Z30, Z30
+	XORQ         CX, CX
+
+q8kmax:
+	VPANDD  (SI)(CX*1), Z31, Z1
+	VMAXPS  Z30, Z1, Z30 // a NaN in Z1 keeps Z30, as the generic loop ignores NaN
+	ADDQ    $64, CX
+	CMPQ    CX, $1024
+	JLT     q8kmax
+
+	VMOVAPS       Z30, Z8
+	VEXTRACTF64X4 $1, Z8, Y1
+	VMAXPS        Y1, Y8, Y8
+	VEXTRACTF128  $1, Y8, X1
+	VMAXPS        X1, X8, X8
+	VPERMILPS     $0x4e, X8, X1
+	VMAXPS        X1, X8, X8
+	VPERMILPS     $0xb1, X8, X1
+	VMAXPS        X1, X8, X8
+	VXORPS        X2, X2, X2
+	VUCOMISS      X2, X8
+	JEQ           q8kzero
+	VBROADCASTSS  X8, Z30
+
+	// The first element whose magnitude is the maximum.
+	XORQ CX, CX
+
+q8kfind:
+	VPANDD       (SI)(CX*1), Z31, Z1
+	VCMPPS       $0, Z30, Z1, K1
+	KMOVW        K1, AX
+	TESTL        AX, AX
+	JNE          q8kfound
+	ADDQ         $64, CX
+	CMPQ         CX, $1024
+	JLT          q8kfind
+	JMP          q8kzero // not reached: the maximum is one of the values
+
+q8kfound:
+	BSFL   AX, AX
+	SHLQ   $2, AX
+	ADDQ   CX, AX
+	VMOVSS (SI)(AX*1), X3 // max
+	MOVL   $0xc2fe0000, AX // -127
+	VMOVD  AX, X4
+	VDIVSS X3, X4, X4 // iscale
+	MOVL   $0x3f800000, AX
+	VMOVD  AX, X5
+	VDIVSS X4, X5, X5 // 1/iscale
+	VMOVSS X5, ret+16(FP)
+	VBROADCASTSS X4, Z4
+	MOVL         $0x42fe0000, AX // 127
+	VPBROADCASTD AX, Z6
+	XORQ CX, CX
+	XORQ DX, DX
+
+q8kcodes:
+	VMULPS       (SI)(CX*1), Z4, Z1
+	VRNDSCALEPS  $0, Z1, Z1
+	VMINPS       Z1, Z6, Z1 // a NaN stays NaN (code 0), as in Go
+	VCVTPS2DQ    Z1, Z1
+	VPMOVDB      Z1, (DI)(DX*1)
+	ADDQ $64, CX
+	ADDQ $16, DX
+	CMPQ CX, $1024
+	JLT  q8kcodes
+	VZEROUPPER
+	RET
+
+q8kzero:
+	VPXORD    Z1, Z1, Z1
+	VMOVDQU64 Z1, (DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z1, 128(DI)
+	VMOVDQU64 Z1, 192(DI)
+	MOVL      $0, ret+16(FP)
+	VZEROUPPER
+	RET
