@@ -86,7 +86,7 @@ func initAMX() {
 	AMX.Dot = AVX512VNNI.Dot
 	AMX.MatMul4 = AVX512VNNI.MatMul4
 	AMX.DotF32, AMX.Axpy = AVX512VNNI.DotF32, AVX512VNNI.Axpy
-	AMX.QuantQ8K = AVX512VNNI.QuantQ8K
+	AMX.QuantQ8, AMX.QuantQ8K = AVX512VNNI.QuantQ8, AVX512VNNI.QuantQ8K
 	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
 	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
 	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)

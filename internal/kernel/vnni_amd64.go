@@ -26,6 +26,9 @@ func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
+func quantQ8Blocks(x *float32, q *int8, d, s *float32, nb int)
+
+//go:noescape
 func quantQ8KBlock(x *float32, q *int8) float32
 
 //go:noescape
@@ -43,6 +46,7 @@ func initAVX512VNNI() {
 	AVX512VNNI.MatMul4 = AVX2.MatMul4
 	AVX512VNNI.DotF32, AVX512VNNI.Axpy = AVX2.DotF32, AVX2.Axpy
 	AVX512VNNI.QuantQ8K = quantQ8KV
+	AVX512VNNI.QuantQ8 = quantQ8V
 	AVX512VNNI.Dot[format.Q8_0] = dotQ8_0V
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
@@ -144,4 +148,13 @@ func quantQ8KV(v *Vec, x []float32) {
 			bsums[b*16+g] = s
 		}
 	}
+}
+
+func quantQ8V(v *Vec, x []float32) {
+	nb := len(x) / 32
+	if nb == 0 {
+		return
+	}
+	x, q, d, s := x[:nb*32], v.Q[:nb*32], v.D[:nb], v.S[:nb]
+	quantQ8Blocks(&x[0], &q[0], &d[0], &s[0], nb)
 }

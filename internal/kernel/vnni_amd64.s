@@ -740,3 +740,100 @@ q8kzero:
 	MOVL      $0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func quantQ8Blocks(x *float32, q *int8, d, s *float32, nb int): Q8
+// activation blocks exactly as quantQ8Generic makes them: d = max|x|/127,
+// codes round-half-away(x * (1/d)), the scale rounded to binary16 (VCVTPS2PH
+// rounds to nearest even, as format.F32ToF16) and s = scale * code sum.
+TEXT ·quantQ8Blocks(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ s+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x80000000, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0x3f800000, AX // 1.0
+	VPBROADCASTD AX, Z29
+	MOVL         $0x3f000000, AX // 0.5
+	VPBROADCASTD AX, Z28
+	MOVL         $0x42fe0000, AX // 127.0
+	VMOVD        AX, X27
+	TESTQ CX, CX
+	JEQ   q8bdone
+
+q8bloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPANDD  Z31, Z0, Z2
+	VPANDD  Z31, Z1, Z3
+	VPXORD  Z4, Z4, Z4
+	VMAXPS  Z4, Z2, Z4 // NaN lanes keep the other operand
+	VMAXPS  Z4, Z3, Z4
+	VEXTRACTF64X4 $1, Z4, Y5
+	VMAXPS        Y4, Y5, Y4
+	VEXTRACTF128  $1, Y4, X5
+	VMAXPS        X4, X5, X4
+	VPERMILPS     $0x4e, X4, X5
+	VMAXPS        X4, X5, X4
+	VPERMILPS     $0xb1, X4, X5
+	VMAXPS        X4, X5, X4 // amax
+	VDIVSS        X27, X4, X6 // d = amax/127
+	VXORPS        X7, X7, X7
+	VUCOMISS      X7, X6
+	JEQ           q8bid0
+	VDIVSS        X6, X29, X7 // id = 1/d (X29's low lane is 1.0)
+
+q8bid0:
+	VBROADCASTSS  X7, Z7
+	VMULPS        Z7, Z0, Z0
+	VMULPS        Z7, Z1, Z1
+	// round half away from zero: t = trunc(v); t += sign(v) where |v-t| >= 0.5
+	VRNDSCALEPS   $3, Z0, Z2
+	VRNDSCALEPS   $3, Z1, Z3
+	VSUBPS        Z2, Z0, Z8
+	VSUBPS        Z3, Z1, Z9
+	VPANDD        Z31, Z8, Z8
+	VPANDD        Z31, Z9, Z9
+	VCMPPS        $0x1d, Z28, Z8, K1 // |frac| >= 0.5
+	VCMPPS        $0x1d, Z28, Z9, K2
+	VPANDD        Z30, Z0, Z10
+	VPORD         Z29, Z10, Z10 // +-1 with v's sign
+	VPANDD        Z30, Z1, Z11
+	VPORD         Z29, Z11, Z11
+	VADDPS        Z10, Z2, K1, Z2
+	VADDPS        Z11, Z3, K2, Z3
+	VCVTTPS2DQ    Z2, Z2
+	VCVTTPS2DQ    Z3, Z3
+	VPMOVDB       Z2, (DI)
+	VPMOVDB       Z3, 16(DI)
+	// the code sum, from the bytes (as the int8 codes Go sums)
+	VPMOVSXBD     (DI), Z2
+	VPMOVSXBD     16(DI), Z3
+	VPADDD        Z3, Z2, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPADDD        Y3, Y2, Y2
+	VEXTRACTI128  $1, Y2, X3
+	VPADDD        X3, X2, X2
+	VPSHUFD       $0x4e, X2, X3
+	VPADDD        X3, X2, X2
+	VPSHUFD       $0xb1, X2, X3
+	VPADDD        X3, X2, X2
+	VCVTDQ2PS     X2, X2
+	VCVTPS2PH     $0, X6, X6
+	VCVTPH2PS     X6, X6 // the scale rounded to binary16
+	VMOVSS        X6, (DX)
+	VMULSS        X2, X6, X2
+	VMOVSS        X2, (BX)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  q8bloop
+
+q8bdone:
+	VZEROUPPER
+	RET
