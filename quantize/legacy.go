@@ -125,6 +125,17 @@ type q8_0Codec struct{}
 func (q8_0Codec) Type() format.DType { return format.Q8_0 }
 
 func (q8_0Codec) Encode(dst []byte, src, _ []float32) {
+	if nb := len(src) / lgQK; useAVX2 && useF16C && nb > 0 {
+		_ = dst[nb*34-1]
+		q8_0Blocks(&dst[0], &src[0], nb)
+		return
+	}
+	q8_0EncodeGo(dst, src)
+}
+
+// q8_0EncodeGo is quantize_row_q8_0_ref; q8_0Blocks (legacy_amd64.s)
+// computes the same bytes eight elements at a time.
+func q8_0EncodeGo(dst []byte, src []float32) {
 	for ib := 0; ib < len(src)/lgQK; ib++ {
 		x := src[ib*lgQK : ib*lgQK+lgQK]
 		b := dst[ib*34 : ib*34+34]

@@ -64,3 +64,45 @@ func TestF16DecodeAll(t *testing.T) {
 		}
 	}
 }
+
+// TestQ8_0KernelMatchesGo: the Q8_0 encoder (AVX2 blocks where available)
+// writes the bytes of q8_0EncodeGo on random, scaled, sparse, constant,
+// tiny, huge, NaN and infinite blocks.
+func TestQ8_0KernelMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	c, _ := CodecFor(format.Q8_0)
+	for rep := range 3000 {
+		nb := 1 + r.IntN(5)
+		x := make([]float32, nb*32)
+		s := math.Pow(10, float64(r.IntN(80)-40))
+		for i := range x {
+			switch r.IntN(40) {
+			case 0:
+				x[i] = float32(math.NaN())
+			case 1:
+				x[i] = float32(math.Inf(1 - 2*r.IntN(2)))
+			case 2:
+				x[i] = 0
+			case 3:
+				x[i] = math.Float32frombits(r.Uint32())
+			default:
+				x[i] = float32(r.NormFloat64() * s)
+			}
+			if rep%3 == 0 && !math.IsNaN(float64(x[i])) && !math.IsInf(float64(x[i]), 0) {
+				x[i] = float32(r.NormFloat64() * s) // mostly finite rows
+			}
+		}
+		if rep%7 == 0 {
+			for i := range x {
+				x[i] = float32(int(x[i]*0)+r.IntN(255)-127) * 0.5 // exact halves
+			}
+		}
+		got, want := make([]byte, nb*34), make([]byte, nb*34)
+		c.Encode(got, x, nil)
+		q8_0EncodeGo(want, x)
+		if string(got) != string(want) {
+			t.Fatalf("rep %d: %x\nwant %x\nx=%v", rep, got, want, x)
+		}
+	}
+	t.Logf("AVX2 %v F16C %v", useAVX2, useF16C)
+}

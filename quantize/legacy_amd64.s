@@ -1,0 +1,99 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// VPSHUFB mask: the low byte of each dword to the first four bytes of its
+// 128-bit lane; VPERMD indices: those four bytes of both lanes first.
+DATA q8shuf<>+0(SB)/8, $0x808080800c080400
+DATA q8shuf<>+8(SB)/8, $0x8080808080808080
+DATA q8shuf<>+16(SB)/8, $0x808080800c080400
+DATA q8shuf<>+24(SB)/8, $0x8080808080808080
+GLOBL q8shuf<>(SB), RODATA|NOPTR, $32
+DATA q8perm<>+0(SB)/8, $0x0000000400000000
+DATA q8perm<>+8(SB)/8, $0
+DATA q8perm<>+16(SB)/8, $0
+DATA q8perm<>+24(SB)/8, $0
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+#define BCAST(imm, X, Y) \
+	MOVL $imm, AX \
+	VMOVD AX, X \
+	VPBROADCASTD X, Y
+
+// Codes of the eight values in YX (scaled by Y14 = id) into off(DI):
+// i = trunc(y), f = y - i, i += (0.5 <= f < 1) - (-1 < f <= -0.5).
+#define Q8CODES(YX, off) \
+	VMULPS Y14, YX, YX \
+	VCVTTPS2DQ YX, Y13 \
+	VCVTDQ2PS Y13, Y15 \
+	VSUBPS Y15, YX, Y15 \
+	VCMPPS $0x0D, Y7, Y15, Y6 \
+	VCMPPS $0x01, Y8, Y15, YX \
+	VANDPS YX, Y6, Y6 \
+	VPSUBD Y6, Y13, Y13 \
+	VCMPPS $0x02, Y9, Y15, Y6 \
+	VCMPPS $0x0E, Y10, Y15, YX \
+	VANDPS YX, Y6, Y6 \
+	VPADDD Y6, Y13, Y13 \
+	VPSHUFB Y11, Y13, Y13 \
+	VPERMD Y13, Y12, Y13 \
+	VMOVQ X13, off(DI)
+
+// func q8_0Blocks(dst *byte, src *float32, nb int)
+TEXT ·q8_0Blocks(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+	BCAST(0x7FFFFFFF, X4, Y4)
+	BCAST(0x3F000000, X7, Y7)
+	BCAST(0x3F800000, X8, Y8)
+	BCAST(0xBF000000, X9, Y9)
+	BCAST(0xBF800000, X10, Y10)
+	VMOVDQU q8shuf<>(SB), Y11
+	VMOVDQU q8perm<>(SB), Y12
+
+qblock:
+	TESTQ CX, CX
+	JZ   qend
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VXORPS Y5, Y5, Y5
+	VANDPS Y4, Y0, Y6
+	VMAXPS Y5, Y6, Y5
+	VANDPS Y4, Y1, Y6
+	VMAXPS Y5, Y6, Y5
+	VANDPS Y4, Y2, Y6
+	VMAXPS Y5, Y6, Y5
+	VANDPS Y4, Y3, Y6
+	VMAXPS Y5, Y6, Y5
+	VEXTRACTF128 $1, Y5, X6
+	VMAXPS X6, X5, X5
+	VPERMILPS $0x4E, X5, X6
+	VMAXPS X6, X5, X5
+	VPERMILPS $0xB1, X5, X6
+	VMAXPS X6, X5, X5
+	MOVL $0x42FE0000, AX
+	VMOVD AX, X6
+	VDIVSS X6, X5, X13
+	VDIVSS X13, X8, X14
+	VXORPS X15, X15, X15
+	VCMPSS $4, X15, X13, X15
+	VANDPS X15, X14, X14
+	VCVTPS2PH $0, X13, X15
+	VPEXTRW $0, X15, AX
+	MOVW AX, (DI)
+	VBROADCASTSS X14, Y14
+	Q8CODES(Y0, 2)
+	Q8CODES(Y1, 10)
+	Q8CODES(Y2, 18)
+	Q8CODES(Y3, 26)
+	ADDQ $128, SI
+	ADDQ $34, DI
+	DECQ CX
+	JMP  qblock
+
+qend:
+	VZEROUPPER
+	RET

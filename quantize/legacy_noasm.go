@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package quantize
+
+func q8_0Blocks(dst *byte, src *float32, nb int) { panic("quantize: no AVX2 kernels") }
