@@ -178,6 +178,17 @@ func (q4_0Codec) Encode(dst []byte, src, imp []float32) {
 		encodeQ4_0Imp(dst, src, imp)
 		return
 	}
+	if nb := len(src) / lgQK; useAVX2 && useF16C && nb > 0 {
+		_ = dst[nb*18-1]
+		q4_0Blocks(&dst[0], &src[0], nb)
+		return
+	}
+	q4_0EncodeGo(dst, src)
+}
+
+// q4_0EncodeGo is quantize_row_q4_0_ref; q4_0Blocks (legacy_amd64.s)
+// computes the same bytes eight elements at a time.
+func q4_0EncodeGo(dst []byte, src []float32) {
 	for ib := 0; ib < len(src)/lgQK; ib++ {
 		x := src[ib*lgQK : ib*lgQK+lgQK]
 		b := dst[ib*18 : ib*18+18]

@@ -9,3 +9,11 @@ package quantize
 //
 //go:noescape
 func q8_0Blocks(dst *byte, src *float32, nb int)
+
+// q4_0Blocks is q4_0EncodeGo for nb whole blocks with AVX2 and F16C: the
+// first element of largest magnitude (+0 when all are zero), d = max/-8
+// stored as f16, id = 1/d (0 for d = 0), codes
+// min(15, int8(trunc(x·id + 8.5))) packed two per byte.
+//
+//go:noescape
+func q4_0Blocks(dst *byte, src *float32, nb int)

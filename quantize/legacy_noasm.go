@@ -3,3 +3,5 @@
 package quantize
 
 func q8_0Blocks(dst *byte, src *float32, nb int) { panic("quantize: no AVX2 kernels") }
+
+func q4_0Blocks(dst *byte, src *float32, nb int) { panic("quantize: no AVX2 kernels") }

@@ -65,12 +65,13 @@ func TestF16DecodeAll(t *testing.T) {
 	}
 }
 
-// TestQ8_0KernelMatchesGo: the Q8_0 encoder (AVX2 blocks where available)
-// writes the bytes of q8_0EncodeGo on random, scaled, sparse, constant,
+// TestQ8_0KernelMatchesGo: the Q8_0 and Q4_0 encoders (AVX2 blocks where
+// available) write the bytes of q8_0EncodeGo and q4_0EncodeGo on random, scaled, sparse, constant,
 // tiny, huge, NaN and infinite blocks.
 func TestQ8_0KernelMatchesGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	c, _ := CodecFor(format.Q8_0)
+	c4, _ := CodecFor(format.Q4_0)
 	for rep := range 3000 {
 		nb := 1 + r.IntN(5)
 		x := make([]float32, nb*32)
@@ -97,11 +98,23 @@ func TestQ8_0KernelMatchesGo(t *testing.T) {
 				x[i] = float32(int(x[i]*0)+r.IntN(255)-127) * 0.5 // exact halves
 			}
 		}
+		if rep%11 == 0 {
+			for i := range x {
+				x[i] = 0
+			}
+			x[r.IntN(len(x))] = float32(math.Copysign(0, -1))
+		}
 		got, want := make([]byte, nb*34), make([]byte, nb*34)
 		c.Encode(got, x, nil)
 		q8_0EncodeGo(want, x)
 		if string(got) != string(want) {
-			t.Fatalf("rep %d: %x\nwant %x\nx=%v", rep, got, want, x)
+			t.Fatalf("q8_0 rep %d: %x\nwant %x\nx=%v", rep, got, want, x)
+		}
+		got, want = make([]byte, nb*18), make([]byte, nb*18)
+		c4.Encode(got, x, nil)
+		q4_0EncodeGo(want, x)
+		if string(got) != string(want) {
+			t.Fatalf("q4_0 rep %d: %x\nwant %x\nx=%v", rep, got, want, x)
 		}
 	}
 	t.Logf("AVX2 %v F16C %v", useAVX2, useF16C)
