@@ -32,6 +32,7 @@ type gptqGrid struct {
 	sub      int
 	mins     bool
 	plo, phi int32
+	win      int32 // refit searches codes within ±win of the stored ones
 	param    func(b []byte, j int) (sc, m int32)
 	setParam func(b []byte, j int, sc, m int32)
 }
@@ -40,24 +41,24 @@ var gptqGrids = map[format.DType]gptqGrid{
 	format.Q8_0: {32, 34, func(b []byte, e int) (float32, float32, int32, int32) {
 		// -128 is avoided: SIMD dot products take |q| with sign tricks.
 		return f16(b), 0, -127, 127
-	}, func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }, 0, false, 0, 0, nil, nil},
+	}, func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }, 0, false, 0, 0, 0, nil, nil},
 	format.Q4_0: {32, 18, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -8, 7
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }, 0, false, 0, 0, nil, nil},
+	}, func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }, 0, false, 0, 0, 0, nil, nil},
 	format.Q4_1: {32, 20, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 15
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }, 0, false, 0, 0, nil, nil},
+	}, func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }, 0, false, 0, 0, 0, nil, nil},
 	format.Q5_0: {32, 22, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -16, 15
-	}, func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }, 0, false, 0, 0, nil, nil},
+	}, func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }, 0, false, 0, 0, 0, nil, nil},
 	format.Q5_1: {32, 24, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 31
-	}, func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }, 0, false, 0, 0, nil, nil},
+	}, func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }, 0, false, 0, 0, 0, nil, nil},
 	format.Q2_K: {kqSuper, q2KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		sc := b[e/16]
 		return f16(b[80:]) * float32(sc&0xF), -(f16(b[82:]) * float32(sc>>4)), 0, 3
 	}, func(b []byte, e int, q int32) { gptqPut2(b[16:80], e, uint8(q)) },
-		16, true, 0, 15, func(b []byte, j int) (int32, int32) {
+		16, true, 0, 15, 15, func(b []byte, j int) (int32, int32) {
 			return int32(b[j] & 0xF), int32(b[j] >> 4)
 		}, func(b []byte, j int, sc, m int32) { b[j] = uint8(sc) | uint8(m)<<4 }},
 	format.Q3_K: {kqSuper, q3KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
@@ -72,7 +73,7 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[e%32] &^= bit
 		}
 		gptqPut2(b[32:96], e, l)
-	}, 16, false, -32, 31, func(b []byte, j int) (int32, int32) {
+	}, 16, false, -32, 31, 63, func(b []byte, j int) (int32, int32) {
 		return int32(kqQ3Scale(j, b[96:108])), 0
 	}, func(b []byte, j int, sc, _ int32) {
 		s, l := b[96:108], uint8(sc+32)
@@ -88,7 +89,7 @@ var gptqGrids = map[format.DType]gptqGrid{
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 15
 	}, func(b []byte, e int, q int32) { gptqPutK4(b[16:144], e, uint8(q)) },
-		32, true, 0, 63, gptqScaleMinK, gptqSetScaleMinK},
+		32, true, 0, 63, 8, gptqScaleMinK, gptqSetScaleMinK},
 	format.Q5_K: {kqSuper, q5KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 31
@@ -104,7 +105,7 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[16+r%32] &^= bit
 		}
 		gptqPutK4(b[48:176], e, uint8(q&0xF))
-	}, 32, true, 0, 63, gptqScaleMinK, gptqSetScaleMinK},
+	}, 32, true, 0, 63, 8, gptqScaleMinK, gptqSetScaleMinK},
 	format.Q6_K: {kqSuper, q6KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b[208:]) * float32(int8(b[192+e/16])), 0, -32, 31
 	}, func(b []byte, e int, q int32) {
@@ -119,7 +120,7 @@ var gptqGrids = map[format.DType]gptqGrid{
 		}
 		qh := 128 + 32*h + i
 		b[qh] = b[qh]&^(3<<(2*k)) | (l>>4)<<(2*k)
-	}, 16, false, -128, 127, func(b []byte, j int) (int32, int32) {
+	}, 16, false, -128, 127, 24, func(b []byte, j int) (int32, int32) {
 		return int32(int8(b[192+j])), 0
 	}, func(b []byte, j int, sc, _ int32) { b[192+j] = uint8(int8(sc)) }},
 }
@@ -146,40 +147,68 @@ func gptqSetScaleMinK(b []byte, j int, sc, m int32) {
 	q[j] = q[j]&0x3F | (lm>>4)<<6
 }
 
-// gptqRefit re-chooses the scale (and min) codes of sub-block j of the
-// encoded block b for the current values x of its elements: among the codes
-// within ±2 of the stored ones, those of least w-weighted squared rounding
-// error. It is how GPTQ's per-group parameters follow the error feedback
-// (the block's super-scales stay as the codec chose them).
+// refit re-chooses the scale (and min) codes of sub-block j of the encoded
+// block b for the current values x of its elements, minimising the
+// w-weighted squared error of rounding x to the sub-block's grid. Scale
+// codes within ±win of the stored one are tried; for types with mins, each
+// scale is paired with the least-squares offset (two fixed-point rounds from
+// the best so far) rounded to its code and that code's neighbours. This is
+// how GPTQ's per-group parameters follow the error feedback (the block's
+// super-scales stay as the codec chose them).
 func (g *gptqGrid) refit(b []byte, j int, x, w []float32) {
 	sc0, m0 := g.param(b, j)
-	best := float32(math.Inf(1))
-	bsc, bm := sc0, m0
-	mr := int32(2)
-	if !g.mins {
-		mr = 0
+	e0 := j * g.sub
+	// The super-scales are the grid of codes (1, 1).
+	g.setParam(b, j, 1, 1)
+	d, c1, lo, hi := g.grid(b, e0)
+	dmin := -c1
+	g.setParam(b, j, sc0, m0)
+	if d == 0 || d != d || dmin != dmin {
+		return
 	}
-	for dm := -mr; dm <= mr; dm++ {
-		m := m0 + dm
-		if g.mins && (m < g.plo || m > g.phi) {
+	werr := func(D, C, best float32) float32 {
+		var err float32
+		for k, v := range x {
+			_, q := gptqRound(v, D, C, lo, hi)
+			err += w[k] * (v - q) * (v - q)
+			if err >= best {
+				break
+			}
+		}
+		return err
+	}
+	bsc, bm := sc0, m0
+	best := werr(d*float32(sc0), -(dmin * float32(m0)), float32(math.Inf(1)))
+	for sc := max(g.plo, sc0-g.win); sc <= min(g.phi, sc0+g.win); sc++ {
+		D := d * float32(sc)
+		if !g.mins {
+			if err := werr(D, 0, best); err < best {
+				best, bsc = err, sc
+			}
 			continue
 		}
-		for ds := int32(-2); ds <= 2; ds++ {
-			sc := sc0 + ds
-			if sc < g.plo || sc > g.phi {
-				continue
-			}
-			g.setParam(b, j, sc, m)
-			var err float32
+		if dmin == 0 {
+			continue
+		}
+		M := dmin * float32(bm)
+		for it := 0; it < 2; it++ {
+			var s, sw float32
 			for k, v := range x {
-				d, c, lo, hi := g.grid(b, j*g.sub+k)
-				_, q := gptqRound(v, d, c, lo, hi)
-				err += w[k] * (v - q) * (v - q)
-				if err >= best {
-					break
-				}
+				_, y := gptqRound(v, D, -M, lo, hi)
+				s += w[k] * (y - v) // y = D·q - M
+				sw += w[k]
 			}
-			if err < best {
+			if sw > 0 {
+				M += s / sw
+			}
+		}
+		t := M / dmin
+		if !(t > float32(g.plo)-2 && t < float32(g.phi)+2) {
+			continue
+		}
+		mc := nearestInt(t)
+		for m := max(g.plo, mc-1); m <= min(g.phi, mc+1); m++ {
+			if err := werr(D, -(dmin * float32(m)), best); err < best {
 				best, bsc, bm = err, sc, m
 			}
 		}
