@@ -17,3 +17,9 @@ func q8_0Blocks(dst *byte, src *float32, nb int)
 //
 //go:noescape
 func q4_0Blocks(dst *byte, src *float32, nb int)
+
+// anyNonFinite reports whether any of x[0:n] (n a multiple of 8) is NaN
+// or infinite.
+//
+//go:noescape
+func anyNonFinite(x *float32, n int) bool

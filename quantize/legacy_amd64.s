@@ -200,3 +200,29 @@ fzero:
 fend:
 	VZEROUPPER
 	RET
+
+// func anyNonFinite(x *float32, n int) bool
+//
+// Reports whether any of x[0:n] is NaN or infinite (v - v is NaN exactly
+// then); n is a multiple of 8.
+TEXT ·anyNonFinite(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VPXOR Y2, Y2, Y2
+	XORQ BX, BX
+
+nloop:
+	CMPQ BX, CX
+	JGE  ndone
+	VMOVUPS (SI)(BX*4), Y0
+	VSUBPS Y0, Y0, Y0
+	VCMPPS $3, Y0, Y0, Y0
+	VPOR Y0, Y2, Y2
+	ADDQ $8, BX
+	JMP  nloop
+
+ndone:
+	VPTEST Y2, Y2
+	SETNE ret+16(FP)
+	VZEROUPPER
+	RET

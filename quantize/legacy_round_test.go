@@ -2,8 +2,10 @@ package quantize
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -118,4 +120,29 @@ func TestQ8_0KernelMatchesGo(t *testing.T) {
 		}
 	}
 	t.Logf("AVX2 %v F16C %v", useAVX2, useF16C)
+}
+
+// TestCheckFinitePositions: one NaN or infinity anywhere in rows of 1..41
+// elements is reported with its index; finite rows (the largest floats
+// and subnormals included) pass.
+func TestCheckFinitePositions(t *testing.T) {
+	for n := 1; n <= 41; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = []float32{math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1, -0.0}[i%5]
+		}
+		if err := CheckFinite("t", x); err != nil {
+			t.Fatalf("n=%d finite row: %v", n, err)
+		}
+		for i := range x {
+			for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+				y := append([]float32(nil), x...)
+				y[i] = bad
+				err := CheckFinite("t", y)
+				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("element %d ", i)) {
+					t.Fatalf("n=%d %v at %d: %v", n, bad, i, err)
+				}
+			}
+		}
+	}
 }

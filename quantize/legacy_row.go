@@ -71,7 +71,12 @@ func CheckFinite(name string, x []float32) error {
 	// v-v is 0 for every finite v and NaN for NaN and infinities; the
 	// fast loop only looks for such a value.
 	var bad bool
-	for _, v := range x {
+	rest := x
+	if n := len(x) &^ 7; useAVX2 && n > 0 {
+		bad = anyNonFinite(&x[0], n)
+		rest = x[n:]
+	}
+	for _, v := range rest {
 		if v-v != 0 {
 			bad = true
 			break
