@@ -304,13 +304,13 @@ func (im *Impl) MatMulRows(t format.DType, w []byte, rowBytes, r0, r1 int, xs []
 		g := len(xs) &^ 15
 		mm16(w, rowBytes, r0, r1, xs[:g], out, stride)
 		xs = xs[g:]
-		out = out[g*stride:]
+		out = out[min(len(out), g*stride):]
 	}
 	if mm4 := im.MatMul4[t]; mm4 != nil {
 		for len(xs) >= 4 {
 			mm4(w, rowBytes, r0, r1, xs[:4], out, stride)
 			xs = xs[4:]
-			out = out[4*stride:]
+			out = out[min(len(out), 4*stride):]
 		}
 	}
 	if len(xs) == 0 {
