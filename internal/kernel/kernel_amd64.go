@@ -32,6 +32,11 @@ func init() {
 	AVX2.Dot[format.Q4_0] = dotQ4_0A
 	AVX2.Dot[format.Q4_K] = dotQ4KA
 	AVX2.Dot[format.Q6_K] = dotQ6KA
+	AVX2.Dot[format.Q4_1] = block32S(dotQ4_1AVX2, 20)
+	AVX2.Dot[format.Q5_0] = block32(dotQ5_0AVX2, 22)
+	AVX2.Dot[format.Q5_1] = block32S(dotQ5_1AVX2, 24)
+	AVX2.Dot[format.IQ4_NL] = block32(dotIQ4NLAVX2, 18)
+	AVX2.Dot[format.Q5_K] = dotQ5KA
 	initMatMul4()
 	Register(AVX2)
 	// In this order: each copies the tables of the one before.
@@ -171,4 +176,54 @@ func axpyA(a float32, x, y []float32) {
 
 func bf16(b []byte) float32 {
 	return math.Float32frombits(uint32(binary.LittleEndian.Uint16(b)) << 16)
+}
+
+//go:noescape
+func dotQ4_1AVX2(w *byte, q *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotIQ4NLAVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ5_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(w *byte, q *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotQ5_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+// block32 wraps a kernel over nb 32-element blocks of bb bytes against
+// Q8 activations (codes and scales).
+func block32(kern func(*byte, *int8, *float32, int) float32, bb int) DotFunc {
+	return func(w []byte, x *Vec) float32 {
+		nb := len(x.F) / 32
+		if nb == 0 {
+			return 0
+		}
+		w, q, d := w[:nb*bb], x.Q[:nb*32], x.D[:nb]
+		return kern(&w[0], &q[0], &d[0], nb)
+	}
+}
+
+// block32S is block32 for kernels that also take the blocks' scaled code
+// sums (types with a minimum).
+func block32S(kern func(*byte, *int8, *float32, *float32, int) float32, bb int) DotFunc {
+	return func(w []byte, x *Vec) float32 {
+		nb := len(x.F) / 32
+		if nb == 0 {
+			return 0
+		}
+		w, q, d, s := w[:nb*bb], x.Q[:nb*32], x.D[:nb], x.S[:nb]
+		return kern(&w[0], &q[0], &d[0], &s[0], nb)
+	}
+}
+
+func dotQ5KA(w []byte, x *Vec) float32 {
+	nb := len(x.F) / 256
+	if nb == 0 {
+		return 0
+	}
+	w, q, d, bs := w[:nb*176], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+	return dotQ5_KAVX2(&w[0], &q[0], &d[0], &bs[0], nb)
 }
