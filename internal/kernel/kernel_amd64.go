@@ -37,6 +37,8 @@ func init() {
 	AVX2.Dot[format.Q5_1] = block32S(dotQ5_1AVX2, 24)
 	AVX2.Dot[format.IQ4_NL] = block32(dotIQ4NLAVX2, 18)
 	AVX2.Dot[format.Q5_K] = dotQ5KA
+	AVX2.Dot[format.Q2_K] = blockK(dotQ2_KAVX2, 84)
+	AVX2.Dot[format.Q3_K] = blockK(dotQ3_KAVX2, 110)
 	initMatMul4()
 	Register(AVX2)
 	// In this order: each copies the tables of the one before.
@@ -226,4 +228,22 @@ func dotQ5KA(w []byte, x *Vec) float32 {
 	}
 	w, q, d, bs := w[:nb*176], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
 	return dotQ5_KAVX2(&w[0], &q[0], &d[0], &bs[0], nb)
+}
+
+//go:noescape
+func dotQ2_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ3_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+// blockK wraps a K-quant kernel over nb super-blocks of bb bytes.
+func blockK(kern func(*byte, *int8, *float32, *int16, int) float32, bb int) DotFunc {
+	return func(w []byte, x *Vec) float32 {
+		nb := len(x.F) / 256
+		if nb == 0 {
+			return 0
+		}
+		w, q, d, bs := w[:nb*bb], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+		return kern(&w[0], &q[0], &d[0], &bs[0], nb)
+	}
 }

@@ -332,3 +332,196 @@ q5kdone:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+// kshuf<>: for each pair of 16-code groups m, the byte shuffle that
+// spreads group scales 2m and 2m+1 over 8 bytes each.
+DATA kshuf<>+0x00(SB)/8, $0x0000000000000000
+DATA kshuf<>+0x08(SB)/8, $0x0101010101010101
+DATA kshuf<>+0x10(SB)/8, $0x0202020202020202
+DATA kshuf<>+0x18(SB)/8, $0x0303030303030303
+DATA kshuf<>+0x20(SB)/8, $0x0404040404040404
+DATA kshuf<>+0x28(SB)/8, $0x0505050505050505
+DATA kshuf<>+0x30(SB)/8, $0x0606060606060606
+DATA kshuf<>+0x38(SB)/8, $0x0707070707070707
+DATA kshuf<>+0x40(SB)/8, $0x0808080808080808
+DATA kshuf<>+0x48(SB)/8, $0x0909090909090909
+DATA kshuf<>+0x50(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA kshuf<>+0x58(SB)/8, $0x0b0b0b0b0b0b0b0b
+DATA kshuf<>+0x60(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA kshuf<>+0x68(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA kshuf<>+0x70(SB)/8, $0x0e0e0e0e0e0e0e0e
+DATA kshuf<>+0x78(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL kshuf<>(SB), RODATA|NOPTR, $128
+
+// Q2_K: codes (qs >> 2k) & 3 of 32 consecutive elements times their
+// activations, each 16 weighted by its group scale (low nibbles of the
+// scales, X10); Y2 holds qs[32h:32h+32].
+#define Q2K_STEP(h, k) \
+	VPSRLW     $(2*k), Y2, Y3;               \
+	VPAND      Y13, Y3, Y3;                  \
+	VPMADDUBSW (128*h+32*k)(DI), Y3, Y3;     \
+	VPSHUFB    (16*(4*h+k))(R11), X10, X4;   \
+	VPMOVZXBW  X4, Y4;                       \
+	VPMADDWD   Y4, Y3, Y3;                   \
+	VPADDD     Y3, Y7, Y7
+
+// func dotQ2_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ2_KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	LEAQ kshuf<>(SB), R11
+	BCAST8($0x0f0f0f0f, Y15, X15)
+	BCAST8($0x03030303, Y13, X13)
+	VXORPS Y0, Y0, Y0
+	VXORPS Y9, Y9, Y9
+	TESTQ  CX, CX
+	JEQ    q2kdone
+
+q2kloop:
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	VMOVDQU      (SI), X11
+	VPAND        X15, X11, X10     // group scales
+	VPSRLW       $4, X11, X11
+	VPAND        X15, X11, X11     // group mins
+	VPMOVZXBW    X11, Y11
+	VPMADDWD     (BX), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	F16SCALE(82(SI), (DX), X12, Y12)
+	VFMADD231PS  Y11, Y12, Y9      // dmin*dx*sum(min*bsum)
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      16(SI), Y2
+	Q2K_STEP(0, 0)
+	Q2K_STEP(0, 1)
+	Q2K_STEP(0, 2)
+	Q2K_STEP(0, 3)
+	VMOVDQU      48(SI), Y2
+	Q2K_STEP(1, 0)
+	Q2K_STEP(1, 1)
+	Q2K_STEP(1, 2)
+	Q2K_STEP(1, 3)
+	F16SCALE(80(SI), (DX), X1, Y1)
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y1, Y0
+	ADDQ $84, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q2kloop
+
+q2kdone:
+	VSUBPS Y9, Y0, Y0
+	HSUM8(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// Q3_K: unsigned codes ((qs >> 2k) & 3) | (hmask bit 4h+k) << 2, which are
+// the generic codes plus 4; the 4 comes off through the activations' group
+// sums. X10 holds the 16 signed group scales.
+#define Q3K_STEP(h, k) \
+	VPSRLW     $(2*k), Y2, Y3;               \
+	VPAND      Y13, Y3, Y3;                  \
+	VPSRLW     $(4*h+k), Y8, Y4;             \
+	VPAND      Y12, Y4, Y4;                  \
+	VPSLLW     $2, Y4, Y4;                   \
+	VPOR       Y4, Y3, Y3;                   \
+	VPMADDUBSW (128*h+32*k)(DI), Y3, Y3;     \
+	VPSHUFB    (16*(4*h+k))(R11), X10, X4;   \
+	VPMOVSXBW  X4, Y4;                       \
+	VPMADDWD   Y4, Y3, Y3;                   \
+	VPADDD     Y3, Y7, Y7
+
+// func dotQ3_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ3_KAVX2(SB), NOSPLIT, $16-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	LEAQ kshuf<>(SB), R11
+	BCAST8($0x03030303, Y13, X13)
+	BCAST8($0x01010101, Y12, X12)
+	BCAST8($0x20202020, Y14, X14)
+	VXORPS Y0, Y0, Y0
+	TESTQ  CX, CX
+	JEQ    q3kdone
+
+q3kloop:
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	// the 16 six-bit scales (ggml's aux trick), minus 32
+	MOVL 96(SI), AX
+	MOVL 100(SI), R8
+	MOVL 104(SI), R9
+	MOVL AX, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL R9, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R10
+	MOVL R10, 0(SP)
+	MOVL R8, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL R9, R12
+	SHRL $2, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R10
+	MOVL R10, 4(SP)
+	MOVL AX, R10
+	SHRL $4, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL R9, R12
+	SHRL $4, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R10
+	MOVL R10, 8(SP)
+	MOVL R8, R10
+	SHRL $4, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL R9, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R10
+	MOVL R10, 12(SP)
+	VMOVDQU   0(SP), X10
+	VPSUBB    X14, X10, X10
+	// -4 * sum(scale * bsum) starts the integer sum
+	VPMOVSXBW X10, Y11
+	VPMADDWD  (BX), Y11, Y11
+	VPSLLD    $2, Y11, Y11
+	VPXOR     Y7, Y7, Y7
+	VPSUBD    Y11, Y7, Y7
+	VMOVDQU   (SI), Y8 // hmask
+	VMOVDQU   32(SI), Y2
+	Q3K_STEP(0, 0)
+	Q3K_STEP(0, 1)
+	Q3K_STEP(0, 2)
+	Q3K_STEP(0, 3)
+	VMOVDQU   64(SI), Y2
+	Q3K_STEP(1, 0)
+	Q3K_STEP(1, 1)
+	Q3K_STEP(1, 2)
+	Q3K_STEP(1, 3)
+	F16SCALE(108(SI), (DX), X1, Y1)
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y1, Y0
+	ADDQ $110, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q3kloop
+
+q3kdone:
+	HSUM8(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
