@@ -23,12 +23,11 @@
 // The implementations, chosen at run time from the CPU's features (read
 // with a CPUID/XGETBV stub on amd64 and the auxiliary vector on arm64):
 //
-//   - avx2 (AVX2+FMA+F16C): dot products of F32, F16, BF16, Q8_0, Q4_0,
-//     Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K and Q6_K following ggml's AVX2
-//     kernels (VPMADDUBSW/VPMADDWD per block), DotF32 and Axpy, and
-//     four-row matrix kernels (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that
-//     unpack each weight block once for four activation rows. Q2_K and
-//     Q3_K use the generic code.
+//   - avx2 (AVX2+FMA+F16C): dot products of every weight type following
+//     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL through a
+//     VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
+//     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
+//     once for four activation rows.
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): 512-bit dot products of
 //     Q8_0, Q4_0 and Q4_K (VPDPBUSD/VPDPWSSD; the blocks' scales and codes
 //     gathered with VPERMW/VPERMT2B), which run at the memory bandwidth,
