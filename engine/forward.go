@@ -344,12 +344,12 @@ func (m *Model) rope(x []float32, heads, pos int) {
 
 func (t *attnTask) run(gen uint64, worker int) {
 	for {
-		ci, ok := t.c.claim(gen)
+		ci, n, ok := t.c.claim(gen)
 		if !ok {
 			return
 		}
 		t.chunkRun(ci*t.chunk, worker)
-		t.c.done.Add(1)
+		t.c.finish(n)
 	}
 }
 

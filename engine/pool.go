@@ -33,6 +33,9 @@ type tasker interface {
 type tiles struct {
 	state atomic.Uint64
 	done  atomic.Int64
+	// sig receives one token per generation, from whoever finishes its
+	// last tile; the caller waits for it.
+	sig chan struct{}
 }
 
 const (
@@ -43,35 +46,46 @@ const (
 // start opens generation gen with n tiles (n <= maxTiles); the task's
 // fields must be set before.
 func (c *tiles) start(gen uint64, n int) {
+	if c.sig == nil {
+		c.sig = make(chan struct{}, 1)
+	}
 	c.done.Store(0)
 	c.state.Store(gen<<(2*tileBits) | uint64(n)<<tileBits)
 }
 
-// claim returns the next tile of generation gen, or false when there is
-// none left or the generation is over.
-func (c *tiles) claim(gen uint64) (int, bool) {
+// claim returns the next tile of generation gen and the number of tiles,
+// or false when there is none left or the generation is over.
+func (c *tiles) claim(gen uint64) (i, n int, ok bool) {
 	for {
 		v := c.state.Load()
 		if v>>(2*tileBits) != gen&(1<<(64-2*tileBits)-1) {
-			return 0, false
+			return 0, 0, false
 		}
 		n, i := int(v>>tileBits&maxTiles), int(v&maxTiles)
 		if i >= n {
-			return 0, false
+			return 0, 0, false
 		}
 		if c.state.CompareAndSwap(v, v+1) {
-			return i, true
+			return i, n, true
 		}
 	}
 }
 
-// wait returns when n tiles are finished.
-func (c *tiles) wait(n int) {
-	for i := 0; c.done.Load() < int64(n); i++ {
-		if i > 64 {
-			runtime.Gosched()
-		}
+// finish records a finished tile of a generation of n tiles; the last one
+// sends the generation's token.
+func (c *tiles) finish(n int) {
+	if c.done.Add(1) == int64(n) {
+		c.sig <- struct{}{}
 	}
+}
+
+// wait returns when the generation's n tiles are finished: it spins a
+// little (a worker's tile takes microseconds), then sleeps until the
+// token comes, which it always takes.
+func (c *tiles) wait(n int) {
+	for i := 0; i < 1000 && c.done.Load() < int64(n); i++ {
+	}
+	<-c.sig
 }
 
 type poolJob struct {
@@ -113,6 +127,9 @@ func (m *Model) ensureWorkers(n int) *pool {
 // tiles, on the caller and up to n-1 workers, and returns when every tile
 // is done.
 func (m *Model) runParallel(t tasker, c *tiles, gen uint64, ntiles, n int) {
+	if ntiles <= 0 {
+		return
+	}
 	c.start(gen, ntiles)
 	if n > 1 && ntiles > 1 {
 		p := m.ensureWorkers(n - 1)
@@ -140,7 +157,7 @@ type matmulTask struct {
 
 func (t *matmulTask) run(gen uint64, _ int) {
 	for {
-		i, ok := t.c.claim(gen)
+		i, n, ok := t.c.claim(gen)
 		if !ok {
 			return
 		}
@@ -148,7 +165,7 @@ func (t *matmulTask) run(gen uint64, _ int) {
 		r0 := i * t.tile
 		r1 := min(r0+t.tile, w.rows)
 		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, t.vs, t.out, w.rows)
-		t.c.done.Add(1)
+		t.c.finish(n)
 	}
 }
 
