@@ -232,7 +232,7 @@ func (tr *Trainer) lossGrad(win int, scale float32, grad bool) (Stats, error) {
 		if grad {
 			dz = dl[t*V : (t+1)*V]
 		}
-		if o.CEWeight != 0 || tl == nil {
+		if o.CEWeight != 0 || tl == nil || !grad { // evaluation always reports CE (perplexity)
 			var g []float32
 			if o.CEWeight != 0 {
 				g = dz
