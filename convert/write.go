@@ -167,7 +167,7 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), cfg); err != nil {
+	if err := format.WriteFileAtomic(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
 	if m.Vocab != nil && m.Vocab.Model == "llama" {
@@ -175,7 +175,7 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "tokenizer.model"), data); err != nil {
+		if err := format.WriteFileAtomic(filepath.Join(dir, "tokenizer.model"), data); err != nil {
 			return err
 		}
 	}
@@ -254,16 +254,4 @@ func layerOf(name string) (int, string) {
 		return 1 << 30, name
 	}
 	return n, rest[i:]
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
 }

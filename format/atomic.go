@@ -68,3 +68,17 @@ func (f *AtomicFile) Abort() {
 	f.File.Close()
 	os.Remove(f.File.Name())
 }
+
+// WriteFileAtomic writes data to path through CreateAtomic: the file appears
+// complete or not at all.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Commit()
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shrink-llm/shrink/bench"
 	"io"
 	"os"
 	"path/filepath"
@@ -172,7 +173,7 @@ func valueSummary(v gguf.Value) string {
 }
 
 func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
-	fmt.Fprintf(w, "%s: %s, %s\n", r.Path, r.Format, humanBytes(r.FileBytes))
+	fmt.Fprintf(w, "%s: %s, %s\n", r.Path, r.Format, bench.HumanBytes(r.FileBytes))
 	if c := r.Config; c != nil {
 		fmt.Fprintf(w, "architecture: %s\n", r.Arch)
 		fmt.Fprintf(w, "config: dim %d, layers %d, heads %s, kv heads %s, ffn %s, head dim %d, vocab %d, context %d, eps %g, rope base %g, tied %v\n",
@@ -210,7 +211,7 @@ func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
 	}
 	sort.Strings(types)
 	fmt.Fprintf(w, "total: %d tensors (%s), %d parameters, %s, %.3f bits per weight\n",
-		r.Totals.Tensors, strings.Join(types, ", "), r.Totals.Params, humanBytes(r.Totals.Bytes), r.Totals.BitsPerWeight)
+		r.Totals.Tensors, strings.Join(types, ", "), r.Totals.Params, bench.HumanBytes(r.Totals.Bytes), r.Totals.BitsPerWeight)
 }
 
 func perLayer(v []int) string {
@@ -231,16 +232,4 @@ func shapeString(s []int64) string {
 		parts[i] = fmt.Sprint(d)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/shrink-llm/shrink/bench"
 	"io"
 	"math"
 	"os"
@@ -258,7 +259,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 		os.Remove(c.ckpt)
 	}
 	if !c.quiet {
-		fmt.Fprintf(trainLogOut, "wrote %s (%s)\n", c.dst, humanBytes(diskSize(c.dst)))
+		fmt.Fprintf(trainLogOut, "wrote %s (%s)\n", c.dst, bench.HumanBytes(diskSize(c.dst)))
 	}
 	return nil
 }

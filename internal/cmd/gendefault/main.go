@@ -72,7 +72,7 @@ func run(out string, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(out, "tokenizer.model"), spm); err != nil {
+	if err := format.WriteFileAtomic(filepath.Join(out, "tokenizer.model"), spm); err != nil {
 		return err
 	}
 	cfg := map[string]any{
@@ -98,7 +98,7 @@ func run(out string, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(out, "config.json"), append(cj, '\n')); err != nil {
+	if err := format.WriteFileAtomic(filepath.Join(out, "config.json"), append(cj, '\n')); err != nil {
 		return err
 	}
 	return writeWeights(filepath.Join(out, "model.safetensors"), seed)
@@ -291,16 +291,4 @@ func trainVocab(dir string, n int) (*model.Vocab, error) {
 		add(fmt.Sprintf("<unused%d>", len(v.Tokens)), -1e9, model.TokenUnused)
 	}
 	return v, nil
-}
-
-func writeFile(path string, data []byte) error {
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
 }
