@@ -24,7 +24,7 @@ import (
 
 var quantizeCmd = &command{
 	name:    "quantize",
-	args:    "SRC DST --type TYPE [--calib TEXT] [--imatrix FILE] [--threads N]",
+	args:    "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]",
 	summary: "quantize any checkpoint to a GGUF of GGML block types (llama.cpp presets and mix rules)",
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("type", "", "preset or pure type: "+strings.Join(quantize.Presets(), " "))
@@ -140,9 +140,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 
 	// The importance matrix: read, or computed from calibration text.
 	var im *quantize.Imatrix
-	var hc *quantize.HessianCollector
+	var gc *gptqCalib
 	if method == "gptq" {
-		hc = quantize.NewHessianCollector(int64(hessMem) << 20)
+		gc = &gptqCalib{h: quantize.NewHessianCollector(int64(hessMem) << 20)}
 	}
 	var calibSum string
 	switch {
@@ -151,7 +151,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			return err
 		}
 	case calib != "":
-		if im, calibSum, err = calibrate(src, tok, calib, ctx, chunks, threads, quiet, hc); err != nil {
+		if im, calibSum, err = calibrate(src, tok, calib, ctx, chunks, threads, quiet, gc); err != nil {
 			return err
 		}
 	}
@@ -247,10 +247,16 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			return v
 		}
 	}
-	if hc != nil {
+	if gc != nil {
 		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
-			h := hc.Hessian(name)
-			if h == nil || !quantize.GPTQSupported(out) {
+			if !quantize.GPTQSupported(out) {
+				return nil
+			}
+			if name == "token_embd.weight" {
+				return gc.embedding(m, out, threads)
+			}
+			h := gc.h.Hessian(name)
+			if h == nil {
 				return nil
 			}
 			return func(dst []byte, x []float32, rows, cols int) error {
@@ -339,25 +345,100 @@ func sourceSHA256(m *convert.Model) (string, error) {
 }
 
 // imatrixObserver feeds every linear layer's input to a collector, and
-// to a Hessian collector when h is not nil.
+// the GPTQ statistics to g when not nil.
 type imatrixObserver struct {
 	c *quantize.Collector
-	h *quantize.HessianCollector
+	g *gptqCalib
 }
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
 	o.c.Add(name, x, rows, cols)
-	if o.h != nil {
-		o.h.Add(name, x, rows, cols)
+	if o.g != nil {
+		o.g.h.Add(name, x, rows, cols)
 	}
 }
-func (o imatrixObserver) Residual(int, []float32, int, int) {}
+
+func (o imatrixObserver) Residual(layer int, x []float32, rows, cols int) {
+	if o.g == nil || layer < 0 || rows*cols > len(x) {
+		return
+	}
+	g := o.g
+	for len(g.resSum) <= layer {
+		g.resSum = append(g.resSum, 0)
+		g.resN = append(g.resN, 0)
+	}
+	for _, v := range x[:rows*cols] {
+		g.resSum[layer] += float64(v) * float64(v)
+	}
+	g.resN[layer] += int64(rows * cols)
+}
+
+// gptqCalib holds what --method gptq collects while calibrating: the
+// linear layers' input Hessians and the mean square of the residual
+// stream entering each block.
+type gptqCalib struct {
+	h      *quantize.HessianCollector
+	resSum []float64
+	resN   []int64
+}
+
+// embedding returns the GPTQ encoder of the token embedding, with the
+// Hessian of its consumers (quantize.EmbeddingHessian), or nil when the
+// model ties it to the output or lacks the tensors.
+func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) convert.TensorEncoder {
+	if _, ok := m.Tensor("output.weight"); !ok {
+		return nil // tied: the embedding is also the output projection
+	}
+	read := func(name string) []float32 {
+		t, ok := m.Tensor(name)
+		if !ok {
+			return nil
+		}
+		v, err := m.ReadFloat32(t)
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	return func(dst []byte, x []float32, rows, cols int) error {
+		var terms []quantize.EmbeddingTerm
+		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+			if g.resN[l] == 0 || !(g.resSum[l] > 0) {
+				continue
+			}
+			scale := float64(g.resN[l]) / g.resSum[l]
+			p := fmt.Sprintf("blk.%d.", l)
+			for _, c := range []struct {
+				norm string
+				ws   []string
+			}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
+				norm, ws := c.norm, c.ws
+				gain := read(p + norm + ".weight")
+				if len(gain) != cols {
+					continue
+				}
+				for _, w := range ws {
+					if v := read(p + w + ".weight"); v != nil {
+						terms = append(terms, quantize.EmbeddingTerm{Norm: gain, Weight: v, Scale: scale})
+					}
+				}
+			}
+		}
+		if len(terms) == 0 {
+			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
+		}
+		// About 4·10⁹ multiply-adds at most.
+		maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(len(terms)))))
+		H := quantize.EmbeddingHessian(cols, terms, maxRows)
+		return quantize.GPTQ(out, dst, x, rows, cols, H, quantize.GPTQOptions{Threads: threads})
+	}
+}
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
-// and the text's SHA-256. When hc is not nil it also collects the layers'
-// input Hessians.
-func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, hc *quantize.HessianCollector) (*quantize.Imatrix, string, error) {
+// and the text's SHA-256. When gc is not nil it also collects the layers'
+// input Hessians and residual statistics.
+func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, gc *gptqCalib) (*quantize.Imatrix, string, error) {
 	text, err := os.ReadFile(textFile)
 	if err != nil {
 		return nil, "", err
@@ -388,7 +469,7 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	}
 	col := quantize.NewCollector()
 	s := em.NewSession(ctx)
-	s.Observer = imatrixObserver{col, hc}
+	s.Observer = imatrixObserver{col, gc}
 	chunk := make([]int32, ctx)
 	for i := 0; i < n; i++ {
 		if !quiet && isTerminal(os.Stderr) {
