@@ -85,6 +85,7 @@ func initAMX() {
 	AMX.Available = AVX512VNNI.Available && x86.HasAMXInt8 && amxPermit()
 	AMX.Dot = AVX512VNNI.Dot
 	AMX.MatMul4 = AVX512VNNI.MatMul4
+	AMX.MatVec = AVX512VNNI.MatVec
 	AMX.DotF32, AMX.Axpy = AVX512VNNI.DotF32, AVX512VNNI.Axpy
 	AMX.QuantQ8, AMX.QuantQ8K = AVX512VNNI.QuantQ8, AVX512VNNI.QuantQ8K
 	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)

@@ -262,7 +262,7 @@ func TestConformanceMatMul(t *testing.T) {
 			}
 			t.Run(fmt.Sprintf("%s/%s", im.Name, dt), func(t *testing.T) {
 				k := KindOf(dt)
-				for _, nb := range []int{1, 3, 9} {
+				for _, nb := range []int{1, 3, 8, 9} {
 					n := nb * Block(k)
 					if k == ActFloat {
 						n = 8*nb + nb%3

@@ -135,6 +135,9 @@ type Impl struct {
 	// against exactly four activation rows that unpacks each weight block
 	// once for the four (see MatMul4Func).
 	MatMul4 [format.NumDTypes]MatMul4Func
+	// MatVec holds, for some weight types, a matrix-vector product (xs of
+	// length 1) done in one call for all the rows r0..r1.
+	MatVec [format.NumDTypes]MatMul4Func
 	// MatMul16 holds, for some weight types, a matrix product against
 	// groups of sixteen activation rows (len(xs) a multiple of 16), for
 	// matrix engines such as AMX; same contract as MatMul4Func otherwise.
@@ -237,6 +240,11 @@ func merge(list []*Impl) *Impl {
 				m.MatMul16[t] = f
 			}
 		}
+		for t, f := range i.MatVec {
+			if f != nil {
+				m.MatVec[t] = f
+			}
+		}
 		if i.Pack != nil {
 			m.Pack = i.Pack
 		}
@@ -316,6 +324,12 @@ func (im *Impl) MatMulRows(t format.DType, w []byte, rowBytes, r0, r1 int, xs []
 		}
 	}
 	if len(xs) == 0 {
+		return
+	}
+	if mv := im.MatVec[t]; mv != nil {
+		for j := range xs {
+			mv(w, rowBytes, r0, r1, xs[j:j+1], out[min(len(out), j*stride):], stride)
+		}
 		return
 	}
 	dot := im.Dot[t]

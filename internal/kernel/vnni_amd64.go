@@ -23,7 +23,7 @@ func dotQ4_0x4VNNI(w *byte, a *act4, npairs int)
 func dotQ4_Kx4VNNI(w *byte, a *act4, nb int)
 
 //go:noescape
-func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32)
 
 //go:noescape
 func quantQ8Blocks(x *float32, q *int8, d, s *float32, nb int)
@@ -35,10 +35,10 @@ func quantQ8KBlock(x *float32, q *int8) float32
 func dotF16x4AVX512(w *byte, a *act4, n int)
 
 //go:noescape
-func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32
+func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq, rows, rowBytes int, out *float32)
 
 //go:noescape
-func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
+func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq, rows, rowBytes int, out *float32)
 
 func initAVX512VNNI() {
 	AVX512VNNI.Available = AVX2.Available && x86.HasAVX512VNNI && x86.HasAVX512VBMI
@@ -48,6 +48,15 @@ func initAVX512VNNI() {
 	AVX512VNNI.QuantQ8K = quantQ8KV
 	AVX512VNNI.QuantQ8 = quantQ8V
 	AVX512VNNI.Dot[format.Q8_0] = dotQ8_0V
+	AVX512VNNI.MatVec[format.Q8_0] = matVec(ActQ8, 34, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+		dotQ8_0x1VNNI(w, &x.Q[0], &x.D[0], nu, rows, rowBytes, out)
+	})
+	AVX512VNNI.MatVec[format.Q4_0] = matVec(ActQ8, 18, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+		dotQ4_0x1VNNI(w, &x.Q[0], &x.D[0], &x.S[0], nu, rows, rowBytes, out)
+	})
+	AVX512VNNI.MatVec[format.Q4_K] = matVec(ActQ8K, 144, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+		dotQ4_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
+	})
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
@@ -95,7 +104,7 @@ func dotQ4_0V(w []byte, x *Vec) float32 {
 	m := nb &^ 3
 	var sum float32
 	if m > 0 {
-		sum = dotQ4_0x1VNNI(&w[0], &q[0], &d[0], &s[0], m/4)
+		dotQ4_0x1VNNI(&w[0], &q[0], &d[0], &s[0], m/4, 1, 0, &sum)
 	}
 	if m < nb {
 		sum += dotQ4_0AVX2(&w[m*18], &q[m*32], &d[m], &s[m], nb-m)
@@ -109,7 +118,9 @@ func dotQ4KV(w []byte, x *Vec) float32 {
 		return 0
 	}
 	w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	return dotQ4_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb)
+	var sum float32
+	dotQ4_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb, 1, 0, &sum)
+	return sum
 }
 
 // dotQ8_0V is the Q8_0 dot product with the VNNI kernel over groups of
@@ -123,7 +134,7 @@ func dotQ8_0V(w []byte, x *Vec) float32 {
 	m := nb &^ 3
 	var sum float32
 	if m > 0 {
-		sum = dotQ8_0x1VNNI(&w[0], &q[0], &d[0], m/4)
+		dotQ8_0x1VNNI(&w[0], &q[0], &d[0], m/4, 1, 0, &sum)
 	}
 	if m < nb {
 		sum += dotQ8_0AVX2(&w[m*34], &q[m*32], &d[m], nb-m)
@@ -157,4 +168,49 @@ func quantQ8V(v *Vec, x []float32) {
 	}
 	x, q, d, s := x[:nb*32], v.Q[:nb*32], v.D[:nb], v.S[:nb]
 	quantQ8Blocks(&x[0], &q[0], &d[0], &s[0], nb)
+}
+
+// matVec wraps a many-row kernel (rows of nb blocks of bb bytes, taken in
+// units of unit blocks) as a MatVec entry: one call for all the rows, so
+// that constants are set up once and the weight stream is not broken by
+// calls. Rows whose block count is not a multiple of unit fall back to Dot.
+func matVec(k ActKind, bb, unit int, kern func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32)) MatMul4Func {
+	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+		if r0 >= r1 {
+			return
+		}
+		x := &xs[0]
+		nb := len(x.F) / Block(k)
+		out = out[r0:r1]
+		if nb == 0 || nb%unit != 0 {
+			dot := AVX512VNNI.Dot[typeOf(k, bb)]
+			for r := r0; r < r1; r++ {
+				out[r-r0] = dot(w[r*rowBytes:(r+1)*rowBytes], x)
+			}
+			return
+		}
+		if rowBytes < nb*bb {
+			panic("kernel: row shorter than its activation")
+		}
+		_ = w[(r1-1)*rowBytes+nb*bb-1]
+		_ = x.Q[nb*Block(k)-1]
+		_ = x.D[nb-1]
+		if k == ActQ8 {
+			_ = x.S[nb-1]
+		} else {
+			_ = x.BSums[nb*16-1]
+		}
+		kern(&w[r0*rowBytes], x, nb/unit, r1-r0, rowBytes, &out[0])
+	}
+}
+
+// typeOf names the weight type of a matVec kernel.
+func typeOf(k ActKind, bb int) format.DType {
+	switch {
+	case k == ActQ8K:
+		return format.Q4_K
+	case bb == 34:
+		return format.Q8_0
+	}
+	return format.Q4_0
 }

@@ -273,14 +273,10 @@ DATA q40i23<>+0x30(SB)/8, $0x000000000000000e
 DATA q40i23<>+0x38(SB)/8, $0x000000000000000f
 GLOBL q40i23<>(SB), RODATA|NOPTR, $64
 
-// func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq int) float32
-// (nq groups of four blocks)
-TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-44
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ s+24(FP), BX
-	MOVQ nq+32(FP), CX
+// func dotQ4_0x1VNNI(w *byte, q *int8, d, s *float32, nq, rows, rowBytes int, out *float32)
+// (nq groups of four blocks per row; rows consecutive rows, rowBytes apart,
+// results to out[0:rows])
+TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-64
 	MOVL          $0x0f0f0f0f, AX
 	VPBROADCASTD  AX, Z31
 	MOVL          $1, AX
@@ -296,6 +292,17 @@ TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-44
 	VMOVDQU64     q40nib<>(SB), Z27
 	VMOVDQU64     q40i01<>(SB), Z26
 	VMOVDQU64     q40i23<>(SB), Z25
+	MOVQ w+0(FP), R8
+	MOVQ rows+40(FP), R9
+	MOVQ rowBytes+48(FP), R10
+	MOVQ out+56(FP), R11
+
+dotq4_0x1vnnirow:
+	MOVQ R8, SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ s+24(FP), BX
+	MOVQ nq+32(FP), CX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z12, Z12, Z12
 	VXORPS X10, X10, X10
@@ -350,8 +357,12 @@ q40x1done:
 	VMOVD         AX, X2
 	VMULSS        X2, X10, X10
 	VSUBSS        X10, X0, X0
+	VMOVSS X0, (R11)
+	ADDQ   R10, R8
+	ADDQ   $4, R11
+	DECQ   R9
+	JNZ    dotq4_0x1vnnirow
 	VZEROUPPER
-	MOVSS X0, ret+40(FP)
 	RET
 
 // q4ksw<>: for each 64-code chunk c of a Q4_K super-block, the word
@@ -413,13 +424,9 @@ DATA q4ksm<>+0x30(SB)/8, $0x0000000000000000
 DATA q4ksm<>+0x38(SB)/8, $0x0f0f0f0f00000000
 GLOBL q4ksm<>(SB), RODATA|NOPTR, $64
 
-// func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb int) float32
-TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-44
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
+// func dotQ4_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32)
+// (rows rows as dotQ4_0x1VNNI)
+TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-64
 	MOVL         $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
 	LEAQ         q4ksw<>(SB), AX
@@ -434,6 +441,17 @@ TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-44
 	VMOVDQU64    48(AX), X27
 	MOVL         $0x03030303, AX
 	VPBROADCASTD AX, X28
+	MOVQ w+0(FP), R8
+	MOVQ rows+40(FP), R9
+	MOVQ rowBytes+48(FP), R10
+	MOVQ out+56(FP), R11
+
+dotq4_kx1vnnirow:
+	MOVQ R8, SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
 	VPXORD Z0, Z0, Z0
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
@@ -500,8 +518,12 @@ q4kx1done:
 	VHADDPS       X9, X9, X9
 	VHADDPS       X9, X9, X9
 	VSUBSS        X9, X0, X0
+	VMOVSS X0, (R11)
+	ADDQ   R10, R8
+	ADDQ   $4, R11
+	DECQ   R9
+	JNZ    dotq4_kx1vnnirow
 	VZEROUPPER
-	MOVSS X0, ret+40(FP)
 	RET
 
 // Q8_0 against one activation row, two blocks (68 bytes) per register:
@@ -547,13 +569,9 @@ GLOBL q80sw<>(SB), RODATA|NOPTR, $64
 	VFMADD231PS Z5, Z6, ACC;            \
 	ADDQ        $8, DX
 
-// func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq int) float32 (nq
-// groups of four blocks)
-TEXT ·dotQ8_0x1VNNI(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ nq+24(FP), CX
+// func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq, rows, rowBytes int, out *float32)
+// (nq groups of four blocks per row; rows rows as dotQ4_0x1VNNI)
+TEXT ·dotQ8_0x1VNNI(SB), NOSPLIT, $0-56
 	MOVL          $1, AX
 	VPBROADCASTD  AX, Y24
 	VPXORD        Z30, Z30, Z30
@@ -561,6 +579,16 @@ TEXT ·dotQ8_0x1VNNI(SB), NOSPLIT, $0-36
 	VMOVDQU64     q80sw<>(SB), Z28
 	VMOVDQU64     q80cod<>(SB), Z27
 	VPXORD Z26, Z26, Z26
+	MOVQ w+0(FP), R8
+	MOVQ rows+32(FP), R9
+	MOVQ rowBytes+40(FP), R10
+	MOVQ out+48(FP), R11
+
+dotq8_0x1vnnirow:
+	MOVQ R8, SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nq+24(FP), CX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z12, Z12, Z12
 	TESTQ  CX, CX
@@ -585,8 +613,12 @@ q80x1done:
 	VADDPS        X1, X0, X0
 	VHADDPS       X0, X0, X0
 	VHADDPS       X0, X0, X0
+	VMOVSS X0, (R11)
+	ADDQ   R10, R8
+	ADDQ   $4, R11
+	DECQ   R9
+	JNZ    dotq8_0x1vnnirow
 	VZEROUPPER
-	MOVSS X0, ret+32(FP)
 	RET
 
 // func dotF16x4AVX512(w *byte, a *act4, n int) (n a multiple of 16; a.q
