@@ -44,6 +44,7 @@ func BenchmarkDot(b *testing.B) {
 					name = dt.String() + "/" + im.Name + "/x16"
 				}
 				b.Run(name, func(b *testing.B) {
+					full.Prepare(xs[:T], KindOf(dt)) // as the engine does per batch
 					out := make([]float32, T*rows)
 					b.SetBytes(int64(len(w)))
 					c0 := cpuSeconds()
