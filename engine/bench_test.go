@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/kernel"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
 )
@@ -158,7 +159,8 @@ func BenchmarkTinyLlama(b *testing.B) {
 // BenchmarkGGUF times a GGUF file named by SHRINK_BENCH_GGUF (a
 // comma-separated list) the way llama-bench -p 64 -n 32 does: a 64-token
 // prompt processed as one batch, and 32 tokens generated one at a time
-// from an empty context. Threads: SHRINK_BENCH_THREADS (default 2).
+// from an empty context. Threads: SHRINK_BENCH_THREADS (default 2);
+// SHRINK_BENCH_KERNEL names a kernel implementation to force (kernel.Select).
 //
 //	SHRINK_BENCH_GGUF=/tmp/tl-Q4_0.gguf go test ./engine -run '^$' -bench GGUF -benchtime 3x
 func BenchmarkGGUF(b *testing.B) {
@@ -169,6 +171,12 @@ func BenchmarkGGUF(b *testing.B) {
 	threads := 2
 	if v, err := strconv.Atoi(os.Getenv("SHRINK_BENCH_THREADS")); err == nil {
 		threads = v
+	}
+	if name := os.Getenv("SHRINK_BENCH_KERNEL"); name != "" {
+		if err := kernel.Select(name); err != nil {
+			b.Fatal(err)
+		}
+		defer kernel.Select("")
 	}
 	for _, path := range strings.Split(files, ",") {
 		m, err := Load(path, Options{Threads: threads})
