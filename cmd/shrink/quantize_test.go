@@ -287,7 +287,7 @@ func TestCalibration(t *testing.T) {
 	}
 	imOut := filepath.Join(dir, "imatrix.dat")
 	dst := filepath.Join(dir, "c.gguf")
-	quantizeOK(t, src, dst, "--type", "q4_k_m", "--calib", text, "--ctx", "64", "--chunks", "3", "--imatrix-out", imOut, "-q")
+	quantizeOK(t, src, dst, "--type", "q4_k_m", "--calib", text, "--method", "imatrix", "--ctx", "64", "--chunks", "3", "--imatrix-out", imOut, "-q")
 	im, err := quantize.OpenImatrix(imOut)
 	if err != nil {
 		t.Fatal(err)
