@@ -14,6 +14,9 @@ func mmapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if size <= 0 || int64(int(size)) != size {
 		return nil, nil, errors.New("engine: file size cannot be mapped")
 	}
+	if data, release, ok := hugeCopy(f, size); ok {
+		return data, release, nil
+	}
 	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, nil, err
