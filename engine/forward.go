@@ -200,30 +200,51 @@ func (s *Session) invalidate() {
 
 // matmul computes out[t*w.rows+r] = W[r]·x[t] (+bias[r]) for T rows of x.
 func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []float32, name string) {
-	if s.Observer != nil {
-		s.Observer.Linear(name, x, T, w.cols)
-	}
-	vs := s.prepare(x, T, w.cols, kernel.KindOf(w.typ))
+	s.matmulN(x, T, mmArg{w, out, bias, name})
+}
+
+// mmArg is one product of matmulN.
+type mmArg struct {
+	w         *weight
+	out, bias []float32
+	name      string
+}
+
+// matmulN computes the products (at most three) of the weights in ps with
+// the same input x (T rows) as one parallel task.
+func (s *Session) matmulN(x []float32, T int, ps ...mmArg) {
 	mt := &s.mm
-	mt.kern, mt.w, mt.vs, mt.out = s.m.kern, w, vs, out
+	mt.kern, mt.np = s.m.kern, len(ps)
 	n := s.m.threads
-	if n > w.rows {
-		n = w.rows
+	work, ntiles := 0, 0
+	for i := range ps {
+		p := &ps[i]
+		w := p.w
+		if s.Observer != nil {
+			s.Observer.Linear(p.name, x, T, w.cols)
+		}
+		work += w.rows * w.cols * T
+		// Tiles of a few rows: at least 8 per goroutine so that the load
+		// balances, at most 64 rows.
+		tile := min(64, max(4, w.rows/(8*max(n, 1))))
+		nt := (w.rows + tile - 1) / tile
+		mt.parts[i] = mmPart{w: w, vs: s.prepare(x, T, w.cols, kernel.KindOf(w.typ)), out: p.out, tile: tile, t0: ntiles, t1: ntiles + nt}
+		ntiles += nt
 	}
-	if w.rows*w.cols*T < 1<<15 {
+	if work < 1<<15 {
 		n = 1
 	}
-	// Tiles of a few rows: at least 8 per goroutine so that the load
-	// balances, at most 64 rows.
-	mt.tile = min(64, max(4, w.rows/(8*max(n, 1))))
 	s.gen++
-	s.m.runParallel(mt, &mt.c, s.gen, (w.rows+mt.tile-1)/mt.tile, n)
-	mt.w, mt.vs, mt.out = nil, nil, nil
-	if bias != nil {
-		for t := 0; t < T; t++ {
-			o := out[t*w.rows : (t+1)*w.rows]
-			for r, b := range bias {
-				o[r] += b
+	s.m.runParallel(mt, &mt.c, s.gen, ntiles, min(n, ntiles))
+	for i := range ps {
+		mt.parts[i] = mmPart{}
+		if bias := ps[i].bias; bias != nil {
+			rows := ps[i].w.rows
+			for t := 0; t < T; t++ {
+				o := ps[i].out[t*rows : (t+1)*rows]
+				for r, b := range bias {
+					o[r] += b
+				}
 			}
 		}
 	}
@@ -242,9 +263,7 @@ func (s *Session) block(l, T int) {
 	s.q = grow(s.q, T*qd)
 	s.k = grow(s.k, T*kd)
 	s.v = grow(s.v, T*kd)
-	s.matmul(&L.q, s.xn, T, s.q, L.bq, L.q.name)
-	s.matmul(&L.k, s.xn, T, s.k, L.bk, L.k.name)
-	s.matmul(&L.v, s.xn, T, s.v, L.bv, L.v.name)
+	s.matmulN(s.xn, T, mmArg{&L.q, s.q, L.bq, L.q.name}, mmArg{&L.k, s.k, L.bk, L.k.name}, mmArg{&L.v, s.v, L.bv, L.v.name})
 	for t := 0; t < T; t++ {
 		pos := s.pos + t
 		m.rope(s.q[t*qd:(t+1)*qd], L.heads, pos)
@@ -301,8 +320,7 @@ func (s *Session) block(l, T int) {
 	F := L.ffn
 	s.g = grow(s.g, T*F)
 	s.u = grow(s.u, T*F)
-	s.matmul(&L.gate, s.xn, T, s.g, L.bGate, L.gate.name)
-	s.matmul(&L.up, s.xn, T, s.u, L.bUp, L.up.name)
+	s.matmulN(s.xn, T, mmArg{&L.gate, s.g, L.bGate, L.gate.name}, mmArg{&L.up, s.u, L.bUp, L.up.name})
 	for i, g := range s.g {
 		s.g[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.u[i]
 	}

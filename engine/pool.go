@@ -144,15 +144,24 @@ func (m *Model) runParallel(t tasker, c *tiles, gen uint64, ntiles, n int) {
 	c.wait(ntiles)
 }
 
-// matmulTask is one product W·x for T activation rows, split in tiles of
-// weight rows; each weight row is read once for all T activation rows.
+// matmulTask is up to three products W·x sharing one input (q, k and v;
+// gate and up) for T activation rows, split in tiles of weight rows and
+// run as one parallel task so that the threads meet once; each weight row
+// is read once for all T activation rows.
 type matmulTask struct {
-	kern *kernel.Impl
-	w    *weight
-	vs   []kernel.Vec
-	out  []float32
-	tile int
-	c    tiles
+	kern  *kernel.Impl
+	parts [3]mmPart
+	np    int
+	c     tiles
+}
+
+// mmPart is one product of a matmulTask: its tiles are t0.. of the task.
+type mmPart struct {
+	w      *weight
+	vs     []kernel.Vec
+	out    []float32
+	tile   int
+	t0, t1 int
 }
 
 func (t *matmulTask) run(gen uint64, _ int) {
@@ -161,10 +170,14 @@ func (t *matmulTask) run(gen uint64, _ int) {
 		if !ok {
 			return
 		}
-		w := t.w
-		r0 := i * t.tile
-		r1 := min(r0+t.tile, w.rows)
-		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, t.vs, t.out, w.rows)
+		p := &t.parts[0]
+		for k := 1; k < t.np && i >= p.t1; k++ {
+			p = &t.parts[k]
+		}
+		w := p.w
+		r0 := (i - p.t0) * p.tile
+		r1 := min(r0+p.tile, w.rows)
+		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, p.vs, p.out, w.rows)
 		t.c.finish(n)
 	}
 }
