@@ -83,10 +83,19 @@ func (c *tiles) finish(n int) {
 // little (a worker's tile takes microseconds), then sleeps until the
 // token comes, which it always takes.
 func (c *tiles) wait(n int) {
-	for i := 0; i < 1000 && c.done.Load() < int64(n); i++ {
+	for i := 0; i < waitSpin && c.done.Load() < int64(n); i++ {
 	}
 	<-c.sig
 }
+
+// waitSpin and workerSpin bound the polling (about 50 µs) before a
+// goroutine sleeps: waking a sleeping goroutine takes tens of
+// microseconds, longer than a tile, and a decode step hands out a task
+// every few hundred microseconds.
+const (
+	waitSpin   = 50000
+	workerSpin = 50000
+)
 
 type poolJob struct {
 	t      tasker
@@ -103,7 +112,13 @@ type pool struct {
 }
 
 func workerLoop(ch chan poolJob) {
-	for j := range ch {
+	for {
+		for i := 0; i < workerSpin && len(ch) == 0; i++ {
+		}
+		j, ok := <-ch
+		if !ok {
+			return
+		}
 		j.t.run(j.gen, j.worker)
 	}
 }
