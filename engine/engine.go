@@ -73,6 +73,14 @@ type Options struct {
 	Tokenizer string
 	// NoMmap reads a GGUF file's tensors into memory instead of mapping it.
 	NoMmap bool
+	// HugePages (Linux) copies a GGUF file of 64 MiB or more that fits in
+	// half the available memory into anonymous memory advised for 2 MiB
+	// pages instead of mapping it: decode streams every weight once per
+	// token and runs 8-16% faster without the 4 KiB page walks, at the
+	// cost of reading the whole file at load and of private (not shared,
+	// not reclaimable) memory. Off by default: the file is mapped, so
+	// loading is instant and pages are shared.
+	HugePages bool
 }
 
 // weight is one matrix: rows of cols elements of typ, rowBytes bytes each.

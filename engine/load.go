@@ -73,7 +73,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 	var data []byte
 	var unmap func() error
 	if !opt.NoMmap {
-		data, unmap, err = mmapFile(f, size)
+		data, unmap, err = mmapFile(f, size, opt.HugePages)
 		if err != nil {
 			data, unmap = nil, nil // fall back to reading
 		}

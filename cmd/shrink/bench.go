@@ -26,6 +26,7 @@ var benchCmd = &command{
 		fs.Int("ctx", 512, "chunk size in tokens (llama.cpp's -c)")
 		fs.Int("chunks", 0, "score at most this many chunks (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
+		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux): 8-16% faster decode, slower load, private memory")
 		fs.Bool("speed", false, "measure prefill and decode speed and peak memory")
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
@@ -52,6 +53,7 @@ type benchConfig struct {
 	tensors                                     bool
 	tokenizer, jsonOut, htmlOut, mdOut          string
 	quiet                                       bool
+	huge                                        bool // engine.Options.HugePages
 }
 
 func runBench(fs *pflag.FlagSet, args []string) error {
@@ -63,6 +65,7 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.ctx, _ = fs.GetInt("ctx")
 	c.chunks, _ = fs.GetInt("chunks")
 	c.threads, _ = fs.GetInt("threads")
+	c.huge, _ = fs.GetBool("huge-pages")
 	c.speed, _ = fs.GetBool("speed")
 	c.speedOpt.Prefill, _ = fs.GetInt("speed-prefill")
 	c.speedOpt.Decode, _ = fs.GetInt("speed-decode")
@@ -214,7 +217,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 			return r, nil
 		}
 	}
-	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer})
+	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, HugePages: c.huge})
 	if err != nil {
 		return nil, err
 	}

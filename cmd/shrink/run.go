@@ -23,6 +23,7 @@ var runCmd = &command{
 		fs.Float32("top-p", 0.95, "sample among the most likely tokens reaching probability P (1: all)")
 		fs.Uint64("seed", 0, "random seed, for repeatable sampling")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
+		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux): 8-16% faster decode, slower load, private memory")
 		fs.Int("ctx", 0, "context size in tokens (default: the model's)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.BoolP("quiet", "q", false, "no statistics on stderr")
@@ -41,6 +42,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	topP, _ := fs.GetFloat32("top-p")
 	seed, _ := fs.GetUint64("seed")
 	threads, _ := fs.GetInt("threads")
+	huge, _ := fs.GetBool("huge-pages")
 	ctx, _ := fs.GetInt("ctx")
 	tokFile, _ := fs.GetString("tokenizer")
 	quiet, _ := fs.GetBool("quiet")
@@ -50,7 +52,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	if n < 0 || threads < 0 || ctx < 0 || topK < 0 || temp < 0 || topP < 0 {
 		return usageError{"-n, --threads, --ctx, --top-k, --temp and --top-p must not be negative"}
 	}
-	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile})
+	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile, HugePages: huge})
 	if err != nil {
 		return err
 	}
