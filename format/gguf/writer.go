@@ -315,83 +315,35 @@ func boolByte(b bool) byte {
 
 func appendArray(buf []byte, v Value) ([]byte, error) {
 	le := binary.LittleEndian
-	n := func(l int) { buf = le.AppendUint64(buf, uint64(l)) }
 	want := v.Elem
 	var got ValueType
 	switch a := v.Data.(type) {
 	case nil:
-		n(0)
-		return buf, nil
+		return le.AppendUint64(buf, 0), nil
 	case []uint8:
-		got = TypeUint8
-		n(len(a))
-		buf = append(buf, a...)
+		got, buf = TypeUint8, append(le.AppendUint64(buf, uint64(len(a))), a...)
 	case []int8:
-		got = TypeInt8
-		n(len(a))
-		for _, x := range a {
-			buf = append(buf, byte(x))
-		}
+		got, buf = TypeInt8, appendElems(buf, a, func(b []byte, x int8) []byte { return append(b, byte(x)) })
 	case []uint16:
-		got = TypeUint16
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint16(buf, x)
-		}
+		got, buf = TypeUint16, appendElems(buf, a, le.AppendUint16)
 	case []int16:
-		got = TypeInt16
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint16(buf, uint16(x))
-		}
+		got, buf = TypeInt16, appendElems(buf, a, func(b []byte, x int16) []byte { return le.AppendUint16(b, uint16(x)) })
 	case []uint32:
-		got = TypeUint32
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint32(buf, x)
-		}
+		got, buf = TypeUint32, appendElems(buf, a, le.AppendUint32)
 	case []int32:
-		got = TypeInt32
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint32(buf, uint32(x))
-		}
+		got, buf = TypeInt32, appendElems(buf, a, func(b []byte, x int32) []byte { return le.AppendUint32(b, uint32(x)) })
 	case []float32:
-		got = TypeFloat32
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint32(buf, math.Float32bits(x))
-		}
+		got, buf = TypeFloat32, appendElems(buf, a, func(b []byte, x float32) []byte { return le.AppendUint32(b, math.Float32bits(x)) })
 	case []bool:
-		got = TypeBool
-		n(len(a))
-		for _, x := range a {
-			buf = append(buf, boolByte(x))
-		}
+		got, buf = TypeBool, appendElems(buf, a, func(b []byte, x bool) []byte { return append(b, boolByte(x)) })
 	case []string:
-		got = TypeString
-		n(len(a))
-		for _, x := range a {
-			buf = appendString(buf, x)
-		}
+		got, buf = TypeString, appendElems(buf, a, appendString)
 	case []uint64:
-		got = TypeUint64
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint64(buf, x)
-		}
+		got, buf = TypeUint64, appendElems(buf, a, le.AppendUint64)
 	case []int64:
-		got = TypeInt64
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint64(buf, uint64(x))
-		}
+		got, buf = TypeInt64, appendElems(buf, a, func(b []byte, x int64) []byte { return le.AppendUint64(b, uint64(x)) })
 	case []float64:
-		got = TypeFloat64
-		n(len(a))
-		for _, x := range a {
-			buf = le.AppendUint64(buf, math.Float64bits(x))
-		}
+		got, buf = TypeFloat64, appendElems(buf, a, func(b []byte, x float64) []byte { return le.AppendUint64(b, math.Float64bits(x)) })
 	default:
 		return nil, fmt.Errorf("array of %s holds a Go %T", want, v.Data)
 	}
@@ -399,4 +351,14 @@ func appendArray(buf []byte, v Value) ([]byte, error) {
 		return nil, fmt.Errorf("array of %s holds a Go %T", want, v.Data)
 	}
 	return buf, nil
+}
+
+// appendElems appends the element count of a (uint64) and then each element
+// as enc writes it.
+func appendElems[T any](buf []byte, a []T, enc func([]byte, T) []byte) []byte {
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(a)))
+	for _, x := range a {
+		buf = enc(buf, x)
+	}
+	return buf
 }
