@@ -261,22 +261,27 @@ func dotQ4_1(w []byte, x *Vec) float32 {
 	return sum
 }
 
+// q5Dot is the integer dot product of one 32-element 5-bit block (high bits
+// qh, nibbles qs, in ggml's Q5_0/Q5_1 order) less bias with 32 activation
+// codes q.
+func q5Dot(qh uint32, qs []byte, q []int8, bias int32) int32 {
+	lo, hi := q[:16], q[16:32]
+	var s int32
+	for j, v := range qs[:16] {
+		a := int32(v&15) | int32((qh>>j)&1)<<4
+		c := int32(v>>4) | int32((qh>>(j+16))&1)<<4
+		s += (a-bias)*int32(lo[j]) + (c-bias)*int32(hi[j])
+	}
+	return s
+}
+
 func dotQ5_0(w []byte, x *Vec) float32 {
 	nb := len(x.F) / 32
 	w = w[:nb*22]
 	var sum float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*22 : b*22+22]
-		qh := binary.LittleEndian.Uint32(blk[2:])
-		qs := blk[6:22]
-		q := x.Q[b*32 : b*32+32]
-		lo, hi := q[:16], q[16:32]
-		var s int32
-		for j, v := range qs {
-			a := int32(v&15) | int32((qh>>j)&1)<<4
-			c := int32(v>>4) | int32((qh>>(j+16))&1)<<4
-			s += (a-16)*int32(lo[j]) + (c-16)*int32(hi[j])
-		}
+		s := q5Dot(binary.LittleEndian.Uint32(blk[2:]), blk[6:22], x.Q[b*32:b*32+32], 16)
 		sum += f16(blk) * x.D[b] * float32(s)
 	}
 	return sum
@@ -288,16 +293,7 @@ func dotQ5_1(w []byte, x *Vec) float32 {
 	var sum float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*24 : b*24+24]
-		qh := binary.LittleEndian.Uint32(blk[4:])
-		qs := blk[8:24]
-		q := x.Q[b*32 : b*32+32]
-		lo, hi := q[:16], q[16:32]
-		var s int32
-		for j, v := range qs {
-			a := int32(v&15) | int32((qh>>j)&1)<<4
-			c := int32(v>>4) | int32((qh>>(j+16))&1)<<4
-			s += a*int32(lo[j]) + c*int32(hi[j])
-		}
+		s := q5Dot(binary.LittleEndian.Uint32(blk[4:]), blk[8:24], x.Q[b*32:b*32+32], 0)
 		sum += f16(blk)*x.D[b]*float32(s) + f16(blk[2:])*x.S[b]
 	}
 	return sum
