@@ -69,6 +69,17 @@ var columns = []column{
 	{"peak RSS", func(r *Report) string {
 		return opt(r.Memory, func(m *Memory) string { return HumanBytes(m.PeakRSSBytes) })
 	}},
+	{"weights", func(r *Report) string {
+		return opt(r.Memory, func(m *Memory) string {
+			switch {
+			case m.Weights == "":
+				return "-"
+			case m.HugePageShare > 0:
+				return fmt.Sprintf("%s, %.0f%% 2M pages", m.Weights, 100*m.HugePageShare)
+			}
+			return m.Weights
+		})
+	}},
 }
 
 // usedColumns returns the columns with a value in at least one report.

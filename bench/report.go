@@ -98,6 +98,12 @@ type Speed struct {
 // Memory is the process's memory use.
 type Memory struct {
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// Weights tells where the weights lived: "mapped" (the GGUF file
+	// memory-mapped), "copied" (a private huge-page copy) or "read".
+	Weights string `json:"weights,omitempty"`
+	// HugePageShare is the part of the model file held in 2 MiB pages
+	// (Linux; absent when unknown).
+	HugePageShare float64 `json:"huge_page_share,omitempty"`
 }
 
 // TensorError is the weight error of one tensor against its source.

@@ -81,3 +81,9 @@ func MeasureSpeed(ctx context.Context, m *engine.Model, opt SpeedOptions) (*Spee
 		Repeats:           opt.Repeats,
 	}, nil
 }
+
+// MemoryOf returns the process's memory use with model m loaded.
+func MemoryOf(m *engine.Model) *Memory {
+	res := m.Residence()
+	return &Memory{PeakRSSBytes: PeakRSS(), Weights: res.Mode, HugePageShare: res.HugeShare}
+}

@@ -185,8 +185,13 @@ func BenchmarkGGUF(b *testing.B) {
 		}
 		toks := testTokens(64, m.Config.VocabSize)
 		name := filepath.Base(path)
+		r := m.Residence()
+		b.Logf("%s: %s, %.0f%% in 2 MiB pages", name, r.Mode, 100*r.HugeShare)
 		b.Run(name+"/pp64", func(b *testing.B) {
 			s := m.NewSession(256)
+			if _, err := s.Forward(toks); err != nil { // warm-up, as llama-bench does
+				b.Fatal(err)
+			}
 			c0 := cpuSeconds()
 			for b.Loop() {
 				s.Reset()
@@ -199,6 +204,9 @@ func BenchmarkGGUF(b *testing.B) {
 		})
 		b.Run(name+"/tg32", func(b *testing.B) {
 			s := m.NewSession(256)
+			if _, err := s.Forward(toks[:1]); err != nil { // warm-up
+				b.Fatal(err)
+			}
 			c0 := cpuSeconds()
 			for b.Loop() {
 				s.Reset()

@@ -9,14 +9,12 @@ import (
 	"unsafe"
 )
 
-// Decoding streams every weight once per token, and with the 4 KiB pages
-// of a file mapping the page walks (a TLB miss every 4 KiB) and the
-// hardware prefetchers, which stop at page boundaries, cost 8-16% of
-// decode speed. So on Linux a large GGUF file that fits comfortably in
-// memory is copied into anonymous memory advised for transparent huge
-// pages (2 MiB) instead of being mapped; the copy is read-only like the
-// mapping. Smaller files, files larger than half the available memory,
-// and systems where the copy fails use the plain mapping.
+// With Options.HugePages a large GGUF file that fits comfortably in memory
+// is copied into anonymous memory advised for transparent huge pages
+// (2 MiB) instead of being mapped (see hugemap_linux.go for why 2 MiB pages
+// matter and how a mapping gets them); the copy is read-only like the
+// mapping. Smaller files, files larger than half the available memory, and
+// systems where the copy fails use the mapping.
 
 // hugeMin is the size under which files are mapped (a variable for tests).
 var hugeMin int64 = 64 << 20
@@ -26,15 +24,16 @@ const (
 	madvHuge  = 14 // MADV_HUGEPAGE
 )
 
-// hugeCopy returns the file's bytes in huge-page-advised anonymous memory
-// and the function that frees them, or false to map the file instead.
-func hugeCopy(f *os.File, size int64) ([]byte, func() error, bool) {
+// hugeCopy returns the file's bytes in huge-page-advised anonymous memory,
+// the function that frees them and the part of them in 2 MiB pages, or
+// false to map the file instead.
+func hugeCopy(f *os.File, size int64) ([]byte, func() error, float64, bool) {
 	if size < hugeMin || size > memAvailable()/2 || int64(int(size+hugeAlign)) != size+hugeAlign {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	all, err := syscall.Mmap(-1, 0, int(size)+hugeAlign, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	release := func() error { return syscall.Munmap(all) }
 	// Start on a 2 MiB boundary so that every full 2 MiB of the file can
@@ -47,13 +46,14 @@ func hugeCopy(f *os.File, size int64) ([]byte, func() error, bool) {
 	_ = syscall.Madvise(data, madvHuge) // only advice: fine if refused
 	if n, _ := f.ReadAt(data, 0); n != len(data) {
 		release()
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	if err := syscall.Mprotect(all, syscall.PROT_READ); err != nil {
 		release()
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
-	return data, release, true
+	kb, _ := smapsKB(addrOf(all), "AnonHugePages:")
+	return data, release, float64(kb<<10) / float64(size), true
 }
 
 // memAvailable returns MemAvailable from /proc/meminfo in bytes, or 0.

@@ -26,7 +26,7 @@ func TestHugeCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data, release, ok := hugeCopy(f, int64(len(want)))
+	data, release, _, ok := hugeCopy(f, int64(len(want)))
 	if !ok {
 		t.Skip("no anonymous memory for the copy")
 	}
@@ -40,7 +40,67 @@ func TestHugeCopy(t *testing.T) {
 		t.Error(err)
 	}
 	// Too large for the available memory: mapped instead.
-	if _, _, ok := hugeCopy(f, memAvailable()); ok {
+	if _, _, _, ok := hugeCopy(f, memAvailable()); ok {
 		t.Error("copy of half the available memory accepted")
+	}
+}
+
+func TestMapHuge(t *testing.T) {
+	old := hugeMin
+	hugeMin = 1
+	defer func() { hugeMin = old }()
+	want := make([]byte, 5<<20+77)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range want {
+		want[i] = byte(r.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "w.bin")
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, release, share, err := mapHuge(f, int64(len(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrOf(data)%hugeAlign != 0 {
+		t.Errorf("mapping at %#x, not 2 MiB aligned", addrOf(data))
+	}
+	if len(data) != len(want) || cap(data) != len(want) {
+		t.Errorf("mapping len %d cap %d, want %d", len(data), cap(data), len(want))
+	}
+	if !bytes.Equal(data, want) {
+		t.Error("mapping differs from the file")
+	}
+	if share < 0 || share > 1 {
+		t.Errorf("2 MiB share %v outside [0, 1]", share)
+	}
+	// The mapping is found in smaps and is resident after populating.
+	if kb, ok := smapsKB(addrOf(data), "Rss:"); !ok || kb < int64(len(want))>>10-4 {
+		t.Errorf("smaps Rss of the mapping: %d kB, %v; want about %d kB", kb, ok, len(want)>>10)
+	}
+	if err := release(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSmapsUnknownAddress(t *testing.T) {
+	if _, ok := smapsKB(1<<12, "Rss:"); ok {
+		t.Error("smaps figure found for an unmapped address")
+	}
+}
+
+func TestLeadingInt(t *testing.T) {
+	for s, want := range map[string]int{"6": 6, "16-rc1": 16, "18+": 18, "x": 0, "": 0, "5.4": 5} {
+		if got := leadingInt(s); got != want {
+			t.Errorf("leadingInt(%q) = %d, want %d", s, got, want)
+		}
+	}
+	if major, _ := kernelVersion(); major < 2 {
+		t.Errorf("kernel major version %d", major)
 	}
 }

@@ -2,7 +2,17 @@
 
 package engine
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // hugeCopy is Linux only: elsewhere GGUF files are mapped.
-func hugeCopy(f *os.File, size int64) ([]byte, func() error, bool) { return nil, nil, false }
+func hugeCopy(f *os.File, size int64) ([]byte, func() error, float64, bool) {
+	return nil, nil, 0, false
+}
+
+// mapHuge is Linux only: elsewhere GGUF files are mapped plainly.
+func mapHuge(f *os.File, size int64) ([]byte, func() error, float64, error) {
+	return nil, nil, 0, errors.ErrUnsupported
+}

@@ -72,10 +72,11 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 	size := fi.Size()
 	var data []byte
 	var unmap func() error
+	res := Residence{Mode: "read"}
 	if !opt.NoMmap {
-		data, unmap, err = mmapFile(f, size, opt.HugePages)
+		data, unmap, res, err = mmapFile(f, size, opt.HugePages)
 		if err != nil {
-			data, unmap = nil, nil // fall back to reading
+			data, unmap, res = nil, nil, Residence{Mode: "read"} // fall back to reading
 		}
 	}
 	var r io.ReaderAt = f
@@ -108,6 +109,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 		release()
 		return nil, err
 	}
+	m.res = res
 	if data != nil {
 		m.close = release
 	} else {

@@ -8,21 +8,25 @@ import (
 	"syscall"
 )
 
-// mmapFile maps the whole file read-only and returns the bytes and a function
-// that unmaps them. With huge, a large file is copied into huge-page memory
-// instead where possible (see Options.HugePages).
-func mmapFile(f *os.File, size int64, huge bool) ([]byte, func() error, error) {
+// mmapFile maps the whole file read-only and returns the bytes, a function
+// that unmaps them and where they live. On Linux the mapping is set up for
+// 2 MiB pages (see mapHuge); with huge, a large file is copied into
+// huge-page memory instead where possible (see Options.HugePages).
+func mmapFile(f *os.File, size int64, huge bool) ([]byte, func() error, Residence, error) {
 	if size <= 0 || int64(int(size)) != size {
-		return nil, nil, errors.New("engine: file size cannot be mapped")
+		return nil, nil, Residence{}, errors.New("engine: file size cannot be mapped")
 	}
 	if huge {
-		if data, release, ok := hugeCopy(f, size); ok {
-			return data, release, nil
+		if data, release, share, ok := hugeCopy(f, size); ok {
+			return data, release, Residence{Mode: "copied", HugeShare: share}, nil
 		}
+	}
+	if data, release, share, err := mapHuge(f, size); err == nil {
+		return data, release, Residence{Mode: "mapped", HugeShare: share}, nil
 	}
 	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Residence{}, err
 	}
-	return data, func() error { return syscall.Munmap(data) }, nil
+	return data, func() error { return syscall.Munmap(data) }, Residence{Mode: "mapped"}, nil
 }

@@ -181,7 +181,7 @@ func benchSynthetic(c *benchConfig) (*bench.Report, error) {
 		return nil, err
 	}
 	r.Speed = sp
-	r.Memory = &bench.Memory{PeakRSSBytes: bench.PeakRSS()}
+	r.Memory = bench.MemoryOf(m)
 	return r, nil
 }
 
@@ -236,7 +236,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 		r.Speed = sp
 	}
 	if c.speed || c.text != "" || c.baseLogits != "" {
-		r.Memory = &bench.Memory{PeakRSSBytes: bench.PeakRSS()}
+		r.Memory = bench.MemoryOf(m)
 	}
 	return r, nil
 }

@@ -93,8 +93,13 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if !quiet {
-		fmt.Fprintf(os.Stderr, "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s (%d threads)\n",
-			st.PromptTokens, st.PromptTPS(), st.GenTokens, st.GenTPS(), m.Threads())
+		res := m.Residence()
+		pages := ""
+		if res.HugeShare > 0 {
+			pages = fmt.Sprintf(", %.0f%% in 2 MiB pages", 100*res.HugeShare)
+		}
+		fmt.Fprintf(os.Stderr, "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s (%d threads; weights %s%s)\n",
+			st.PromptTokens, st.PromptTPS(), st.GenTokens, st.GenTPS(), m.Threads(), res.Mode, pages)
 	}
 	return nil
 }
