@@ -26,7 +26,7 @@ var benchCmd = &command{
 		fs.Int("ctx", 512, "chunk size in tokens (llama.cpp's -c)")
 		fs.Int("chunks", 0, "score at most this many chunks (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
-		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux): 8-16% faster decode, slower load, private memory")
+		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
 		fs.Bool("speed", false, "measure prefill and decode speed and peak memory")
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")

@@ -23,7 +23,7 @@ var runCmd = &command{
 		fs.Float32("top-p", 0.95, "sample among the most likely tokens reaching probability P (1: all)")
 		fs.Uint64("seed", 0, "random seed, for repeatable sampling")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
-		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux): 8-16% faster decode, slower load, private memory")
+		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
 		fs.Int("ctx", 0, "context size in tokens (default: the model's)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.BoolP("quiet", "q", false, "no statistics on stderr")
