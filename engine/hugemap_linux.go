@@ -32,7 +32,7 @@ const (
 )
 
 // mapHuge maps the file as mapAligned does and, for files of hugeMin bytes
-// or more, faults the whole mapping in; when less than 80% of it is then
+// or more, faults the whole mapping in; when less than 95% of it is then
 // mapped in 2 MiB pages and the file system can hold large folios, it
 // refreshes the file's page cache as described above. share is the part of
 // the file mapped in 2 MiB pages (0 when unknown).
@@ -42,7 +42,7 @@ func mapHuge(f *os.File, size int64) (data []byte, release func() error, share f
 		return data, release, 0, err
 	}
 	share, ok := populate(data)
-	if !ok || share >= 0.8 || !largeFolios(f) {
+	if !ok || share >= 0.95 || !largeFolios(f) {
 		return data, release, share, nil
 	}
 	release()
