@@ -485,3 +485,34 @@ func TestSampler(t *testing.T) {
 		t.Errorf("seeded runs differ: %v %v", a, b)
 	}
 }
+
+func TestAppendTiles(t *testing.T) {
+	for _, c := range []struct{ rows, rowBytes, T, n int }{
+		{2048, 1152, 1, 2}, {256, 1152, 1, 2}, {32000, 1680, 1, 4}, {5632, 2176, 1, 1},
+		{3, 18, 1, 2}, {2048, 1152, 64, 2}, {7, 34, 5, 3}, {100000, 18, 1, 2},
+	} {
+		starts := appendTiles(nil, c.rows, c.rowBytes, c.T, c.n)
+		if len(starts) == 0 || starts[0] != 0 {
+			t.Fatalf("%+v: tiles %v do not start at row 0", c, starts)
+		}
+		for i := range starts {
+			end := c.rows
+			if i+1 < len(starts) {
+				end = starts[i+1]
+			}
+			size := end - starts[i]
+			if size <= 0 {
+				t.Fatalf("%+v: empty or reversed tile %d in %v", c, i, starts)
+			}
+			if c.T > 1 && size > 64 {
+				t.Errorf("%+v: prefill tile of %d rows", c, size)
+			}
+			if c.T == 1 && size*c.rowBytes > 4<<20+c.rowBytes {
+				t.Errorf("%+v: decode tile of %d bytes", c, size*c.rowBytes)
+			}
+		}
+		if c.T == 1 && c.n > 1 && c.rows*c.rowBytes > 1<<20 && len(starts) < 2*c.n {
+			t.Errorf("%+v: %d tiles cannot balance %d goroutines", c, len(starts), c.n)
+		}
+	}
+}

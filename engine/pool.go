@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shrink-llm/shrink/internal/kernel"
 )
@@ -79,23 +80,28 @@ func (c *tiles) finish(n int) {
 	}
 }
 
-// wait returns when the generation's n tiles are finished: it spins a
-// little (a worker's tile takes microseconds), then sleeps until the
-// token comes, which it always takes.
+// wait returns when the generation's n tiles are finished: it polls for a
+// while (see spinTime), then sleeps until the token comes, which it always
+// takes.
 func (c *tiles) wait(n int) {
-	for i := 0; i < waitSpin && c.done.Load() < int64(n); i++ {
+	var deadline time.Time
+	for i := 0; c.done.Load() < int64(n); i++ {
+		if i&255 == 255 {
+			if now := time.Now(); deadline.IsZero() {
+				deadline = now.Add(spinTime)
+			} else if now.After(deadline) {
+				break
+			}
+		}
 	}
 	<-c.sig
 }
 
-// waitSpin and workerSpin bound the polling (about 50 µs) before a
-// goroutine sleeps: waking a sleeping goroutine takes tens of
-// microseconds, longer than a tile, and a decode step hands out a task
-// every few hundred microseconds.
-const (
-	waitSpin   = 50000
-	workerSpin = 50000
-)
+// spinTime bounds the polling of a goroutine before it sleeps. Waking a
+// sleeping goroutine takes 20-200 µs on a virtual machine, far longer than
+// a tile, and a decode step hands out a task every 50-300 µs: with a
+// shorter poll, a third of the tasks started without the worker.
+const spinTime = 300 * time.Microsecond
 
 type poolJob struct {
 	t      tasker
@@ -113,7 +119,15 @@ type pool struct {
 
 func workerLoop(ch chan poolJob) {
 	for {
-		for i := 0; i < workerSpin && len(ch) == 0; i++ {
+		var deadline time.Time
+		for i := 0; len(ch) == 0; i++ {
+			if i&255 == 255 {
+				if now := time.Now(); deadline.IsZero() {
+					deadline = now.Add(spinTime)
+				} else if now.After(deadline) {
+					break
+				}
+			}
 		}
 		j, ok := <-ch
 		if !ok {
@@ -164,18 +178,19 @@ func (m *Model) runParallel(t tasker, c *tiles, gen uint64, ntiles, n int) {
 // run as one parallel task so that the threads meet once; each weight row
 // is read once for all T activation rows.
 type matmulTask struct {
-	kern  *kernel.Impl
-	parts [3]mmPart
-	np    int
-	c     tiles
+	kern   *kernel.Impl
+	parts  [3]mmPart
+	np     int
+	starts []int // first weight row of each tile
+	c      tiles
 }
 
-// mmPart is one product of a matmulTask: its tiles are t0.. of the task.
+// mmPart is one product of a matmulTask: its tiles are t0..t1-1 of the
+// task, tile i starting at weight row starts[i].
 type mmPart struct {
 	w      *weight
 	vs     []kernel.Vec
 	out    []float32
-	tile   int
 	t0, t1 int
 }
 
@@ -190,8 +205,10 @@ func (t *matmulTask) run(gen uint64, _ int) {
 			p = &t.parts[k]
 		}
 		w := p.w
-		r0 := (i - p.t0) * p.tile
-		r1 := min(r0+p.tile, w.rows)
+		r0, r1 := t.starts[i], w.rows
+		if i+1 < p.t1 {
+			r1 = t.starts[i+1]
+		}
 		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, p.vs, p.out, w.rows)
 		t.c.finish(n)
 	}
