@@ -35,6 +35,9 @@ func quantQ8KBlock(x *float32, q *int8) float32
 func dotF16x4AVX512(w *byte, a *act4, n int)
 
 //go:noescape
+func dotF16x4x4AVX512(w *byte, rowBytes int, a *act4, n int, out *[16]float32)
+
+//go:noescape
 func dotQ8_0x1VNNI(w *byte, q *int8, d *float32, nq, rows, rowBytes int, out *float32)
 
 //go:noescape
@@ -61,10 +64,52 @@ func initAVX512VNNI() {
 	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
-	AVX512VNNI.MatMul4[format.F16] = func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
-		matMul4Float(dotF16x4AVX512, 16, w, rowBytes, r0, r1, xs, out, stride)
-	}
+	AVX512VNNI.MatMul4[format.F16] = matMulF16x4x4
 	Register(AVX512VNNI)
+}
+
+// matMulF16x4x4 is MatMul4 for F16 weights: four weight rows at a time
+// through the 4x4 register tile of dotF16x4x4AVX512, the columns past the
+// last multiple of 16 in Go, and the rows past the last multiple of four
+// through the one-row kernel.
+func matMulF16x4x4(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
+	xs = xs[:4]
+	n := len(xs[0].F)
+	m := n &^ 15
+	if r0 >= r1 || m == 0 || r1-r0 < 4 {
+		matMul4Float(dotF16x4AVX512, 16, w, rowBytes, r0, r1, xs, out, stride)
+		return
+	}
+	_ = out[3*stride+r1-1]
+	if 2*n > rowBytes {
+		panic("kernel: row shorter than its activation")
+	}
+	_ = w[(r1-1)*rowBytes+2*n-1]
+	var a act4
+	for j := range xs {
+		if len(xs[j].F) != n {
+			panic("kernel: activation rows of different lengths")
+		}
+		a.q[j] = unsafe.Pointer(&xs[j].F[0])
+	}
+	var res [16]float32
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		dotF16x4x4AVX512(&w[r*rowBytes], rowBytes, &a, m, &res)
+		for i := 0; i < 4; i++ {
+			row := w[(r+i)*rowBytes : (r+i)*rowBytes+2*n]
+			for j := 0; j < 4; j++ {
+				s, f := res[4*i+j], xs[j].F
+				for k := m; k < n; k++ {
+					s += f16(row[2*k:]) * f[k]
+				}
+				out[j*stride+r+i] = s
+			}
+		}
+	}
+	if r < r1 {
+		matMul4Float(dotF16x4AVX512, 16, w, rowBytes, r, r1, xs, out, stride)
+	}
 }
 
 // dotQ4_0x4Pairs runs the two-block VNNI kernel over the even part of the
