@@ -51,13 +51,13 @@ func initAVX512VNNI() {
 	AVX512VNNI.QuantQ8K = quantQ8KV
 	AVX512VNNI.QuantQ8 = quantQ8V
 	AVX512VNNI.Dot[format.Q8_0] = dotQ8_0V
-	AVX512VNNI.MatVec[format.Q8_0] = matVec(ActQ8, 34, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+	AVX512VNNI.MatVec[format.Q8_0] = matVec(AVX512VNNI, format.Q8_0, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
 		dotQ8_0x1VNNI(w, &x.Q[0], &x.D[0], nu, rows, rowBytes, out)
 	})
-	AVX512VNNI.MatVec[format.Q4_0] = matVec(ActQ8, 18, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+	AVX512VNNI.MatVec[format.Q4_0] = matVec(AVX512VNNI, format.Q4_0, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
 		dotQ4_0x1VNNI(w, &x.Q[0], &x.D[0], &x.S[0], nu, rows, rowBytes, out)
 	})
-	AVX512VNNI.MatVec[format.Q4_K] = matVec(ActQ8K, 144, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+	AVX512VNNI.MatVec[format.Q4_K] = matVec(AVX512VNNI, format.Q4_K, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
 		dotQ4_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
 	})
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
@@ -65,6 +65,9 @@ func initAVX512VNNI() {
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
 	AVX512VNNI.MatMul4[format.F16] = matMulF16x4x4
+	for _, f := range vnniExtras {
+		f(AVX512VNNI)
+	}
 	Register(AVX512VNNI)
 }
 
@@ -215,11 +218,13 @@ func quantQ8V(v *Vec, x []float32) {
 	quantQ8Blocks(&x[0], &q[0], &d[0], &s[0], nb)
 }
 
-// matVec wraps a many-row kernel (rows of nb blocks of bb bytes, taken in
-// units of unit blocks) as a MatVec entry: one call for all the rows, so
-// that constants are set up once and the weight stream is not broken by
-// calls. Rows whose block count is not a multiple of unit fall back to Dot.
-func matVec(k ActKind, bb, unit int, kern func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32)) MatMul4Func {
+// matVec wraps a many-row kernel for weights of type t (rows of nb blocks,
+// taken in units of unit blocks) as a MatVec entry: one call for all the
+// rows, so that constants are set up once and the weight stream is not
+// broken by calls. Rows whose block count is not a multiple of unit fall
+// back to the implementation's Dot, read when the entry is called.
+func matVec(im *Impl, t format.DType, unit int, kern func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32)) MatMul4Func {
+	k, bb := KindOf(t), t.BlockBytes()
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 {
 			return
@@ -228,7 +233,7 @@ func matVec(k ActKind, bb, unit int, kern func(w *byte, x *Vec, nu, rows, rowByt
 		nb := len(x.F) / Block(k)
 		out = out[r0:r1]
 		if nb == 0 || nb%unit != 0 {
-			dot := AVX512VNNI.Dot[typeOf(k, bb)]
+			dot := im.Dot[t]
 			for r := r0; r < r1; r++ {
 				out[r-r0] = dot(w[r*rowBytes:(r+1)*rowBytes], x)
 			}
@@ -249,13 +254,16 @@ func matVec(k ActKind, bb, unit int, kern func(w *byte, x *Vec, nu, rows, rowByt
 	}
 }
 
-// typeOf names the weight type of a matVec kernel.
-func typeOf(k ActKind, bb int) format.DType {
-	switch {
-	case k == ActQ8K:
-		return format.Q4_K
-	case bb == 34:
-		return format.Q8_0
-	}
-	return format.Q4_0
+// vnniExtras are further AVX512VNNI entries, added by files of their own
+// through addVNNI (from package-level variable initializers, which run
+// before init), and applied by initAVX512VNNI once the AVX2 entries are
+// copied.
+var vnniExtras []func(im *Impl)
+
+// addVNNI records f to fill in AVX512VNNI entries; it returns true so that
+// a file can call it as `var _ = addVNNI(...)`.
+func addVNNI(f func(im *Impl)) bool {
+	vnniExtras = append(vnniExtras, f)
+	return true
 }
+
