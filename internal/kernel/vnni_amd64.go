@@ -266,4 +266,3 @@ func addVNNI(f func(im *Impl)) bool {
 	vnniExtras = append(vnniExtras, f)
 	return true
 }
-
