@@ -25,9 +25,11 @@
 // Q8_K for K-quants), float weights against float32 activations. Products are
 // split across goroutines by output rows.
 //
-// A GGUF file is memory-mapped read-only where the platform allows, so loading
-// is instant and the weights are paged in on use; other checkpoints are read
-// into memory through package convert.
+// A GGUF file is memory-mapped read-only and shared where the platform
+// allows, so nothing is copied and a cached file loads at once; on Linux
+// the mapping is set up for 2 MiB pages and faulted in at load, as
+// llama.cpp's MAP_POPULATE does (see Model.Residence and hugemap_linux.go).
+// Other checkpoints are read into memory through package convert.
 package engine
 
 import (
