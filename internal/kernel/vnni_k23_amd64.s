@@ -6,9 +6,12 @@
 // and AVX-512 kernels for BF16 weights against float activations. The
 // K-quant kernels take each super-block as four 64-code chunks (h = c/2,
 // codes k = 2(c%2) and 2(c%2)+1 of qs[32h:32h+32], one per register half),
-// multiply the unsigned codes by the activation codes with VPMADDUBSW and
-// apply the sixteen group scales with VPDPWSSD, one integer accumulator per
-// super-block.
+// take the unsigned 2-bit codes out with VPMULTISHIFTQB (Q2_K) or VPSRLVW
+// (Q3_K, plus the hmask bit by VPTESTMB and a masked VPADDB), and apply the
+// sixteen group scales with VPDPWSSD, one integer accumulator per
+// super-block: Q3_K multiplies codes and activation codes with VPMADDUBSW;
+// Q2_K with VPDPBUSD, two chunks' dword sums packed to words (VPACKSSDW)
+// before the scales.
 
 // k23sw<>: for each 64-code chunk c of a K-quant super-block, the word
 // indices [4c x8, 4c+1 x8, 4c+2 x8, 4c+3 x8] that spread its four group
@@ -88,6 +91,28 @@ DATA k23ms<>+0x68(SB)/8, $0x3e362e261e160e06
 DATA k23ms<>+0x70(SB)/8, $0x3e362e261e160e06
 DATA k23ms<>+0x78(SB)/8, $0x3e362e261e160e06
 GLOBL k23ms<>(SB), RODATA|NOPTR, $128
+
+// k23pw<>: for the two chunks of half h of a Q2_K super-block, whose
+// VPDPBUSD sums (four dwords per group, one group per 128-bit lane) are
+// packed to words by VPACKSSDW, the word indices that spread the group
+// scales: lane i = [8h+i x4, 8h+4+i x4].
+DATA k23pw<>+0x00(SB)/8, $0x0000000000000000
+DATA k23pw<>+0x08(SB)/8, $0x0004000400040004
+DATA k23pw<>+0x10(SB)/8, $0x0001000100010001
+DATA k23pw<>+0x18(SB)/8, $0x0005000500050005
+DATA k23pw<>+0x20(SB)/8, $0x0002000200020002
+DATA k23pw<>+0x28(SB)/8, $0x0006000600060006
+DATA k23pw<>+0x30(SB)/8, $0x0003000300030003
+DATA k23pw<>+0x38(SB)/8, $0x0007000700070007
+DATA k23pw<>+0x40(SB)/8, $0x0008000800080008
+DATA k23pw<>+0x48(SB)/8, $0x000c000c000c000c
+DATA k23pw<>+0x50(SB)/8, $0x0009000900090009
+DATA k23pw<>+0x58(SB)/8, $0x000d000d000d000d
+DATA k23pw<>+0x60(SB)/8, $0x000a000a000a000a
+DATA k23pw<>+0x68(SB)/8, $0x000e000e000e000e
+DATA k23pw<>+0x70(SB)/8, $0x000b000b000b000b
+DATA k23pw<>+0x78(SB)/8, $0x000f000f000f000f
+GLOBL k23pw<>(SB), RODATA|NOPTR, $128
 
 // k23hb<>: for each chunk c of a Q3_K super-block, the hmask bits of its
 // two 32-code halves: [1<<2c x32 | 1<<(2c+1) x32].
@@ -259,30 +284,37 @@ q3kx1done:
 	VZEROUPPER
 	RET
 
-// Q2KCHUNK: chunk c of a Q2_K super-block (Z4 = its qs bytes in both
-// halves), the group scales applied from the words of Y10.
-#define Q2KCHUNK(c, SH, IDX) \
-	VPMULTISHIFTQB Z4, SH, Z1;        \
+// Q2KHALF: the two chunks 2h, 2h+1 of a Q2_K super-block (Z4 = qs[32h:32h+32]
+// in both register halves): the codes of each times the activations by
+// VPDPBUSD (four dwords per 16-code group, one group per 128-bit lane),
+// both chunks packed to words by VPACKSSDW, and the group scales (the
+// words of Y10, spread by IDX) applied by VPDPWSSD.
+#define Q2KHALF(h, IDX) \
+	VPMULTISHIFTQB Z4, Z28, Z1;       \
 	VPANDD     Z30, Z1, Z1;           \
-	VPMADDUBSW (64*c)(DI), Z1, Z2;    \
+	VPMULTISHIFTQB Z4, Z29, Z2;       \
+	VPANDD     Z30, Z2, Z2;           \
+	VPXORD     Z5, Z5, Z5;            \
+	VPDPBUSD   (128*h)(DI), Z1, Z5;   \
+	VPXORD     Z6, Z6, Z6;            \
+	VPDPBUSD   (128*h+64)(DI), Z2, Z6; \
+	VPACKSSDW  Z6, Z5, Z5;            \
 	VPERMW     Z10, IDX, Z3;          \
-	VPDPWSSD   Z3, Z2, Z7
+	VPDPWSSD   Z3, Z5, Z7
 
 // func dotQ2_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32)
 // (rows rows as dotQ3_Kx1VNNI)
-TEXT ·dotQ2_Kx1VNNI(SB), NOSPLIT, $0-64
-	LEAQ         k23sw<>(SB), AX
+TEXT ·dotQ2_Kx1VNNI(SB), NOSPLIT, $8-64
+	LEAQ         k23pw<>(SB), AX
 	VMOVDQU64    0(AX), Z20
 	VMOVDQU64    64(AX), Z21
-	VMOVDQU64    128(AX), Z22
-	VMOVDQU64    192(AX), Z23
 	LEAQ         k23ms<>(SB), AX
 	VMOVDQU64    0(AX), Z28
 	VMOVDQU64    64(AX), Z29
 	MOVL         $0x03030303, AX
 	VPBROADCASTD AX, Z30
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, X14
+	MOVL         $0x000f000f, AX
+	VPBROADCASTD AX, Y14
 	MOVQ w+0(FP), R8
 	MOVQ rows+40(FP), R9
 	MOVQ rowBytes+48(FP), R10
@@ -302,31 +334,23 @@ dotq2_kx1vnnirow:
 q2kx1loop:
 	PREFETCHT0 2048(SI)
 	PREFETCHT0 2112(SI)
-	VMOVDQU      (SI), X13
-	VPANDD       X14, X13, X11
-	VPMOVZXBW    X11, Y10 // group scales
-	VPSRLW       $4, X13, X12
-	VPANDD       X14, X12, X12
-	VPMOVZXBW    X12, Y12 // group mins
+	VPMOVZXBW    (SI), Y12
+	VPANDD       Y14, Y12, Y10 // group scales (words)
+	VPSRLW       $4, Y12, Y12  // group mins (words)
 	VPMADDWD     (BX), Y12, Y12
 	VCVTDQ2PS    Y12, Y12
 	VMOVD        80(SI), X11
 	VCVTPH2PS    X11, X11
-	VBROADCASTSS (DX), X6
-	VMULPS       X6, X11, X11 // d*dx, dmin*dx
-	VMOVSHDUP    X11, X6
-	VBROADCASTSS X6, Y6
-	VFMADD231PS  Y12, Y6, Y9 // dmin*dx*sum(min*bsum)
-	VBROADCASTSS X11, Z11
+	VMULPS.BCST  (DX), X11, X11
+	VMOVQ        X11, 0(SP) // d*dx, dmin*dx
+	VFMADD231PS.BCST 4(SP), Y12, Y9 // dmin*dx*sum(min*bsum)
 	VPXORD       Z7, Z7, Z7
 	VBROADCASTI64X4 16(SI), Z4
-	Q2KCHUNK(0, Z28, Z20)
-	Q2KCHUNK(1, Z29, Z21)
+	Q2KHALF(0, Z20)
 	VBROADCASTI64X4 48(SI), Z4
-	Q2KCHUNK(2, Z28, Z22)
-	Q2KCHUNK(3, Z29, Z23)
+	Q2KHALF(1, Z21)
 	VCVTDQ2PS    Z7, Z7
-	VFMADD231PS  Z7, Z11, Z0
+	VFMADD231PS.BCST 0(SP), Z7, Z0
 	ADDQ $84, SI
 	ADDQ $256, DI
 	ADDQ $4, DX
