@@ -186,3 +186,216 @@ q6kx1zloop:
 
 q6kx1ret:
 	RET
+
+// Q5_K against one activation row, one 64-code chunk c per register: the
+// 32 qs bytes of the chunk broadcast to both halves and shifted by
+// VPSRLVW (0 in the low half, 4 in the high half) give its low then high
+// nibbles, GF2P8AFFINEQB takes bits 2c and 2c+1 of the broadcast qh bytes
+// to bit 4 of each half, and a VPTERNLOGD bit select joins them. The
+// 5-bit codes multiply the activation codes by VPMADDUBSW and the
+// sub-block scales (unpacked as in dotQ4_Kx1VNNI, spread by VPSHUFB) are
+// applied by VPDPWSSD; the mins take the activation's 16-code sums.
+
+// q5kvgf<>: for chunk c, the GF2P8AFFINEQB matrices taking bit 2c (low
+// half) and bit 2c+1 (high half) of each byte to bit 4.
+DATA q5kvgf<>+0x00(SB)/8, $0x0000000001000000
+DATA q5kvgf<>+0x08(SB)/8, $0x0000000001000000
+DATA q5kvgf<>+0x10(SB)/8, $0x0000000001000000
+DATA q5kvgf<>+0x18(SB)/8, $0x0000000001000000
+DATA q5kvgf<>+0x20(SB)/8, $0x0000000002000000
+DATA q5kvgf<>+0x28(SB)/8, $0x0000000002000000
+DATA q5kvgf<>+0x30(SB)/8, $0x0000000002000000
+DATA q5kvgf<>+0x38(SB)/8, $0x0000000002000000
+DATA q5kvgf<>+0x40(SB)/8, $0x0000000004000000
+DATA q5kvgf<>+0x48(SB)/8, $0x0000000004000000
+DATA q5kvgf<>+0x50(SB)/8, $0x0000000004000000
+DATA q5kvgf<>+0x58(SB)/8, $0x0000000004000000
+DATA q5kvgf<>+0x60(SB)/8, $0x0000000008000000
+DATA q5kvgf<>+0x68(SB)/8, $0x0000000008000000
+DATA q5kvgf<>+0x70(SB)/8, $0x0000000008000000
+DATA q5kvgf<>+0x78(SB)/8, $0x0000000008000000
+DATA q5kvgf<>+0x80(SB)/8, $0x0000000010000000
+DATA q5kvgf<>+0x88(SB)/8, $0x0000000010000000
+DATA q5kvgf<>+0x90(SB)/8, $0x0000000010000000
+DATA q5kvgf<>+0x98(SB)/8, $0x0000000010000000
+DATA q5kvgf<>+0xa0(SB)/8, $0x0000000020000000
+DATA q5kvgf<>+0xa8(SB)/8, $0x0000000020000000
+DATA q5kvgf<>+0xb0(SB)/8, $0x0000000020000000
+DATA q5kvgf<>+0xb8(SB)/8, $0x0000000020000000
+DATA q5kvgf<>+0xc0(SB)/8, $0x0000000040000000
+DATA q5kvgf<>+0xc8(SB)/8, $0x0000000040000000
+DATA q5kvgf<>+0xd0(SB)/8, $0x0000000040000000
+DATA q5kvgf<>+0xd8(SB)/8, $0x0000000040000000
+DATA q5kvgf<>+0xe0(SB)/8, $0x0000000080000000
+DATA q5kvgf<>+0xe8(SB)/8, $0x0000000080000000
+DATA q5kvgf<>+0xf0(SB)/8, $0x0000000080000000
+DATA q5kvgf<>+0xf8(SB)/8, $0x0000000080000000
+GLOBL q5kvgf<>(SB), RODATA|NOPTR, $256
+
+// q5kvsh<>: for chunk c, the VPSHUFB indices of its two sub-block scales
+// (bytes 2c, 2c+1 of the unpacked scales) as words, 16 each; then those of
+// the 8 mins as words, each twice (bytes 8..15).
+DATA q5kvsh<>+0x00(SB)/8, $0x8000800080008000
+DATA q5kvsh<>+0x08(SB)/8, $0x8000800080008000
+DATA q5kvsh<>+0x10(SB)/8, $0x8000800080008000
+DATA q5kvsh<>+0x18(SB)/8, $0x8000800080008000
+DATA q5kvsh<>+0x20(SB)/8, $0x8001800180018001
+DATA q5kvsh<>+0x28(SB)/8, $0x8001800180018001
+DATA q5kvsh<>+0x30(SB)/8, $0x8001800180018001
+DATA q5kvsh<>+0x38(SB)/8, $0x8001800180018001
+DATA q5kvsh<>+0x40(SB)/8, $0x8002800280028002
+DATA q5kvsh<>+0x48(SB)/8, $0x8002800280028002
+DATA q5kvsh<>+0x50(SB)/8, $0x8002800280028002
+DATA q5kvsh<>+0x58(SB)/8, $0x8002800280028002
+DATA q5kvsh<>+0x60(SB)/8, $0x8003800380038003
+DATA q5kvsh<>+0x68(SB)/8, $0x8003800380038003
+DATA q5kvsh<>+0x70(SB)/8, $0x8003800380038003
+DATA q5kvsh<>+0x78(SB)/8, $0x8003800380038003
+DATA q5kvsh<>+0x80(SB)/8, $0x8004800480048004
+DATA q5kvsh<>+0x88(SB)/8, $0x8004800480048004
+DATA q5kvsh<>+0x90(SB)/8, $0x8004800480048004
+DATA q5kvsh<>+0x98(SB)/8, $0x8004800480048004
+DATA q5kvsh<>+0xa0(SB)/8, $0x8005800580058005
+DATA q5kvsh<>+0xa8(SB)/8, $0x8005800580058005
+DATA q5kvsh<>+0xb0(SB)/8, $0x8005800580058005
+DATA q5kvsh<>+0xb8(SB)/8, $0x8005800580058005
+DATA q5kvsh<>+0xc0(SB)/8, $0x8006800680068006
+DATA q5kvsh<>+0xc8(SB)/8, $0x8006800680068006
+DATA q5kvsh<>+0xd0(SB)/8, $0x8006800680068006
+DATA q5kvsh<>+0xd8(SB)/8, $0x8006800680068006
+DATA q5kvsh<>+0xe0(SB)/8, $0x8007800780078007
+DATA q5kvsh<>+0xe8(SB)/8, $0x8007800780078007
+DATA q5kvsh<>+0xf0(SB)/8, $0x8007800780078007
+DATA q5kvsh<>+0xf8(SB)/8, $0x8007800780078007
+DATA q5kvsh<>+0x100(SB)/8, $0x8009800980088008
+DATA q5kvsh<>+0x108(SB)/8, $0x800b800b800a800a
+DATA q5kvsh<>+0x110(SB)/8, $0x800d800d800c800c
+DATA q5kvsh<>+0x118(SB)/8, $0x800f800f800e800e
+GLOBL q5kvsh<>(SB), RODATA|NOPTR, $288
+
+// q5kvsm<>: the shuffles and masks of dotQ4_Kx1VNNI's q4ksm<> (the 12
+// packed bytes of scales and mins into 8 scales then 8 mins).
+DATA q5kvsm<>+0x00(SB)/8, $0x0b0a090803020100
+DATA q5kvsm<>+0x08(SB)/8, $0x0b0a090807060504
+DATA q5kvsm<>+0x10(SB)/8, $0x0302010080808080
+DATA q5kvsm<>+0x18(SB)/8, $0x0706050480808080
+DATA q5kvsm<>+0x20(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q5kvsm<>+0x28(SB)/8, $0x000000003f3f3f3f
+DATA q5kvsm<>+0x30(SB)/8, $0x0000000000000000
+DATA q5kvsm<>+0x38(SB)/8, $0x0f0f0f0f00000000
+GLOBL q5kvsm<>(SB), RODATA|NOPTR, $64
+
+// Q5KX1CHUNK: chunk c with matrix GF, scale shuffle SH; OP (VPMADDWD to
+// start Z7, VPDPWSSD to add).
+#define Q5KX1CHUNK(c, GF, SH, OP) \
+	VBROADCASTI64X4 (48+32*c)(SI), Z1;  \
+	VPSRLVW         Z19, Z1, Z1;        \
+	VGF2P8AFFINEQB  $0, GF, Z2, Z3;     \
+	VPTERNLOGD      $0xb8, Z1, Z31, Z3; \
+	VPSHUFB         SH, Z15, Z5;        \
+	VPMADDUBSW      (64*c)(DI), Z3, Z3; \
+	OP              Z5, Z3, Z7
+
+// func dotQ5_Kx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32)
+// (nb super-blocks per row; rows rows as dotQ6_Kx1VNNI)
+TEXT ·dotQ5_Kx1VNNI(SB), NOSPLIT, $16-64
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0x00040004, AX
+	VPBROADCASTD AX, Y19
+	VPXORD       Y18, Y18, Y18
+	VINSERTI64X4 $1, Y19, Z18, Z19
+	LEAQ         q5kvgf<>(SB), AX
+	VMOVDQU64    0(AX), Z20
+	VMOVDQU64    64(AX), Z21
+	VMOVDQU64    128(AX), Z22
+	VMOVDQU64    192(AX), Z23
+	LEAQ         q5kvsh<>(SB), AX
+	VMOVDQU64    0(AX), Z24
+	VMOVDQU64    64(AX), Z25
+	VMOVDQU64    128(AX), Z26
+	VMOVDQU64    192(AX), Z27
+	VMOVDQU64    256(AX), Y28
+	LEAQ         q5kvsm<>(SB), AX
+	VMOVDQU64    0(AX), X16
+	VMOVDQU64    16(AX), X17
+	VMOVDQU64    32(AX), X18
+	VMOVDQU64    48(AX), X29
+	MOVL         $3, AX
+	KMOVW        AX, K1
+	MOVQ w+0(FP), R8
+	MOVQ rows+40(FP), R9
+	MOVQ rowBytes+48(FP), R10
+	MOVQ out+56(FP), R11
+	TESTQ R9, R9
+	JEQ   q5kx1ret
+
+dotq5_kx1vnnirow:
+	MOVQ R8, SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Y9, Y9, Y9
+	TESTQ  CX, CX
+	JEQ    q5kx1done
+
+q5kx1loop:
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
+	VMOVDQU    4(SI), X13
+	VPSHUFB    X16, X13, X14
+	VPSHUFB    X17, X13, X13
+	VPANDD     X18, X14, X15
+	VPSRLW     $4, X14, X14
+	VPANDD     X29, X14, X14
+	VPORD      X14, X15, X15
+	VPSRLW     $6, X13, X13
+	VPANDD     X30, X13, X13
+	VPSLLW     $4, X13, X13
+	VPORD      X13, X15, X15          // 8 scales, 8 mins
+	VSHUFI32X4 $0, Z15, Z15, Z15      // in every lane
+
+	VCVTPH2PS.Z      0(SI), K1, X12   // d, dmin
+	VMULPS.BCST      (DX), X12, X12
+	VMOVUPS          X12, 0(SP)
+	VPSHUFB          Y28, Y15, Y4     // mins as words, each twice
+	VPMADDWD         (BX), Y4, Y4
+	VCVTDQ2PS        Y4, Y4
+	VFMADD231PS.BCST 4(SP), Y4, Y9
+
+	VBROADCASTI64X4 16(SI), Z2        // qh in both halves
+	Q5KX1CHUNK(0, Z20, Z24, VPMADDWD)
+	Q5KX1CHUNK(1, Z21, Z25, VPDPWSSD)
+	Q5KX1CHUNK(2, Z22, Z26, VPDPWSSD)
+	Q5KX1CHUNK(3, Z23, Z27, VPDPWSSD)
+	VCVTDQ2PS        Z7, Z7
+	VFMADD231PS.BCST 0(SP), Z7, Z0
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q5kx1loop
+
+q5kx1done:
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VSUBPS        Y9, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS X0, (R11)
+	ADDQ   R10, R8
+	ADDQ   $4, R11
+	DECQ   R9
+	JNZ    dotq5_kx1vnnirow
+
+q5kx1ret:
+	VZEROUPPER
+	RET
