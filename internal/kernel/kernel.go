@@ -28,11 +28,16 @@
 //     VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows.
-//   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): 512-bit dot products of
-//     Q8_0, Q4_0 and Q4_K (VPDPBUSD/VPDPWSSD; the blocks' scales and codes
-//     gathered with VPERMW/VPERMT2B), which run at the memory bandwidth,
-//     four-row kernels for Q4_0, Q4_K and F16, and the activation
-//     quantizations (bit-identical to the generic ones).
+//   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
+//     kernels (MatVec, the decode path; Dot through them) for every
+//     integer type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
+//     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
+//     Q2_K..Q6_K a 64-code chunk per register (Q5_K and Q6_K with GFNI's
+//     GF2P8AFFINEQB for the high bits, where present), F16 and BF16
+//     widened to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
+//     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
+//     quantizations (bit-identical to the generic ones). Entries are added
+//     from files of their own through addVNNI.
 //   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
 //     Q8_0, Q4_0 and Q4_K weights on the tile unit (MatMul16), with the
 //     activations packed once per batch (Pack, through Impl.Prepare).
