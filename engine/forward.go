@@ -200,7 +200,7 @@ func (s *Session) invalidate() {
 
 // matmul computes out[t*w.rows+r] = W[r]·x[t] (+bias[r]) for T rows of x.
 func (s *Session) matmul(w *weight, x []float32, T int, out []float32, bias []float32, name string) {
-	s.matmulN(x, T, mmArg{w, out, bias, name})
+	s.matmulN(x, T, false, mmArg{w, out, bias, name})
 }
 
 // mmArg is one product of matmulN.
@@ -211,10 +211,14 @@ type mmArg struct {
 }
 
 // matmulN computes the products (at most three) of the weights in ps with
-// the same input x (T rows) as one parallel task.
-func (s *Session) matmulN(x []float32, T int, ps ...mmArg) {
+// the same input x (T rows) as one parallel task. With glu, ps are the gate
+// and up projections of a SwiGLU feed-forward (same rows): each tile
+// computes both for its rows, adds their biases and leaves
+// silu(gate)*up in the gate's output, so the activation runs in parallel
+// with no further meeting of the threads.
+func (s *Session) matmulN(x []float32, T int, glu bool, ps ...mmArg) {
 	mt := &s.mm
-	mt.kern, mt.np = s.m.kern, len(ps)
+	mt.kern, mt.np, mt.glu, mt.T = s.m.kern, len(ps), glu, T
 	mt.starts = mt.starts[:0]
 	n := s.m.threads
 	work := 0
@@ -226,8 +230,10 @@ func (s *Session) matmulN(x []float32, T int, ps ...mmArg) {
 		}
 		work += w.rows * w.cols * T
 		t0 := len(mt.starts)
-		mt.starts = appendTiles(mt.starts, w.rows, w.rowBytes, T, n)
-		mt.parts[i] = mmPart{w: w, vs: s.prepare(x, T, w.cols, kernel.KindOf(w.typ)), out: p.out, t0: t0, t1: len(mt.starts)}
+		if !glu || i == 0 {
+			mt.starts = appendTiles(mt.starts, w.rows, w.rowBytes*len(ps), T, n)
+		}
+		mt.parts[i] = mmPart{w: w, vs: s.prepare(x, T, w.cols, kernel.KindOf(w.typ)), out: p.out, bias: p.bias, t0: t0, t1: len(mt.starts)}
 	}
 	ntiles := len(mt.starts)
 	if work < 1<<15 {
@@ -237,7 +243,7 @@ func (s *Session) matmulN(x []float32, T int, ps ...mmArg) {
 	s.m.runParallel(mt, &mt.c, s.gen, ntiles, min(n, ntiles))
 	for i := range ps {
 		mt.parts[i] = mmPart{}
-		if bias := ps[i].bias; bias != nil {
+		if bias := ps[i].bias; bias != nil && !glu {
 			rows := ps[i].w.rows
 			for t := 0; t < T; t++ {
 				o := ps[i].out[t*rows : (t+1)*rows]
@@ -294,7 +300,7 @@ func (s *Session) block(l, T int) {
 	s.q = grow(s.q, T*qd)
 	s.k = grow(s.k, T*kd)
 	s.v = grow(s.v, T*kd)
-	s.matmulN(s.xn, T, mmArg{&L.q, s.q, L.bq, L.q.name}, mmArg{&L.k, s.k, L.bk, L.k.name}, mmArg{&L.v, s.v, L.bv, L.v.name})
+	s.matmulN(s.xn, T, false, mmArg{&L.q, s.q, L.bq, L.q.name}, mmArg{&L.k, s.k, L.bk, L.k.name}, mmArg{&L.v, s.v, L.bv, L.v.name})
 	for t := 0; t < T; t++ {
 		pos := s.pos + t
 		m.rope(s.q[t*qd:(t+1)*qd], L.heads, pos)
@@ -351,10 +357,7 @@ func (s *Session) block(l, T int) {
 	F := L.ffn
 	s.g = grow(s.g, T*F)
 	s.u = grow(s.u, T*F)
-	s.matmulN(s.xn, T, mmArg{&L.gate, s.g, L.bGate, L.gate.name}, mmArg{&L.up, s.u, L.bUp, L.up.name})
-	for i, g := range s.g {
-		s.g[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.u[i]
-	}
+	s.matmulN(s.xn, T, true, mmArg{&L.gate, s.g, L.bGate, L.gate.name}, mmArg{&L.up, s.u, L.bUp, L.up.name})
 	s.matmul(&L.down, s.g, T, s.o, L.bDown, L.down.name)
 	for i, v := range s.o {
 		s.x[i] += v

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,8 @@ type matmulTask struct {
 	kern   *kernel.Impl
 	parts  [3]mmPart
 	np     int
+	glu    bool  // parts are gate and up: see Session.matmulN
+	T      int   // activation rows
 	starts []int // first weight row of each tile
 	c      tiles
 }
@@ -191,6 +194,7 @@ type mmPart struct {
 	w      *weight
 	vs     []kernel.Vec
 	out    []float32
+	bias   []float32 // added by the task itself with glu
 	t0, t1 int
 }
 
@@ -210,7 +214,30 @@ func (t *matmulTask) run(gen uint64, _ int) {
 			r1 = t.starts[i+1]
 		}
 		t.kern.MatMulRows(w.typ, w.data, w.rowBytes, r0, r1, p.vs, p.out, w.rows)
+		if t.glu {
+			u := &t.parts[1]
+			t.kern.MatMulRows(u.w.typ, u.w.data, u.w.rowBytes, r0, r1, u.vs, u.out, w.rows)
+			swiglu(p.out, u.out, p.bias, u.bias, w.rows, r0, r1, t.T)
+		}
 		t.c.finish(n)
+	}
+}
+
+// swiglu sets g[t*rows+r] = silu(g+bg) * (u+bu) for the rows r0 <= r < r1
+// of the T activation rows (bg, bu: biases or nil).
+func swiglu(g, u, bg, bu []float32, rows, r0, r1, T int) {
+	for t := 0; t < T; t++ {
+		gt, ut := g[t*rows+r0:t*rows+r1], u[t*rows+r0:t*rows+r1]
+		for i, x := range gt {
+			y := ut[i]
+			if bg != nil {
+				x += bg[r0+i]
+			}
+			if bu != nil {
+				y += bu[r0+i]
+			}
+			gt[i] = x / (1 + float32(math.Exp(float64(-x)))) * y
+		}
 	}
 }
 
