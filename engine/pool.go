@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -217,7 +216,7 @@ func (t *matmulTask) run(gen uint64, _ int) {
 		if t.glu {
 			u := &t.parts[1]
 			t.kern.MatMulRows(u.w.typ, u.w.data, u.w.rowBytes, r0, r1, u.vs, u.out, w.rows)
-			swiglu(p.out, u.out, p.bias, u.bias, w.rows, r0, r1, t.T)
+			swiglu(t.kern, p.out, u.out, p.bias, u.bias, w.rows, r0, r1, t.T)
 		}
 		t.c.finish(n)
 	}
@@ -225,19 +224,20 @@ func (t *matmulTask) run(gen uint64, _ int) {
 
 // swiglu sets g[t*rows+r] = silu(g+bg) * (u+bu) for the rows r0 <= r < r1
 // of the T activation rows (bg, bu: biases or nil).
-func swiglu(g, u, bg, bu []float32, rows, r0, r1, T int) {
+func swiglu(kern *kernel.Impl, g, u, bg, bu []float32, rows, r0, r1, T int) {
 	for t := 0; t < T; t++ {
 		gt, ut := g[t*rows+r0:t*rows+r1], u[t*rows+r0:t*rows+r1]
-		for i, x := range gt {
-			y := ut[i]
-			if bg != nil {
-				x += bg[r0+i]
+		if bg != nil {
+			for i, b := range bg[r0:r1] {
+				gt[i] += b
 			}
-			if bu != nil {
-				y += bu[r0+i]
-			}
-			gt[i] = x / (1 + float32(math.Exp(float64(-x)))) * y
 		}
+		if bu != nil {
+			for i, b := range bu[r0:r1] {
+				ut[i] += b
+			}
+		}
+		kern.SiLUMul(gt, ut)
 	}
 }
 

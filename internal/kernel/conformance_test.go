@@ -320,3 +320,56 @@ func TestConformanceMatMul(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceSiLUMul checks every implementation's SiLUMul against
+// Generic's for lengths around the vector widths and a feed-forward width,
+// values from tiny to beyond the clamping range, and guard bands around g
+// and u; Generic itself against math.Exp in float64.
+func TestConformanceSiLUMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	gen := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			switch i % 7 {
+			case 0:
+				x[i] = float32(r.NormFloat64() * 40) // often past the clamping
+			case 1:
+				x[i] = float32(r.NormFloat64() * 1e-3)
+			default:
+				x[i] = float32(r.NormFloat64() * 3)
+			}
+		}
+		return x
+	}
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 5632} {
+		g0, u := gen(n), gen(n)
+		want := append([]float32(nil), g0...)
+		Generic.SiLUMul(want, u)
+		for i, x := range g0 {
+			ref := float64(x) / (1 + math.Exp(-float64(x))) * float64(u[i])
+			if d := math.Abs(float64(want[i]) - ref); d > 4e-7*math.Abs(ref)+1e-30*math.Abs(float64(x*u[i])) {
+				t.Fatalf("generic n=%d: silu(%g)*%g = %g, float64 %g", n, x, u[i], want[i], ref)
+			}
+		}
+		for _, im := range Impls() {
+			if !im.Available || im.SiLUMul == nil {
+				continue
+			}
+			gg, gwhole := guarded(append([]float32(nil), g0...), float32(-7))
+			gu, uwhole := guarded(u, float32(-7))
+			im.SiLUMul(gg, gu)
+			for i := range gg {
+				if d := math.Abs(float64(gg[i] - want[i])); d > 2e-7*math.Abs(float64(want[i]))+1e-36 {
+					t.Fatalf("%s n=%d: silu(%g)*%g = %g, generic %g", im.Name, n, g0[i], u[i], gg[i], want[i])
+				}
+			}
+			for _, whole := range [][]float32{gwhole, uwhole} {
+				for i := range whole {
+					if (i < 32 || i >= len(whole)-32) && whole[i] != -7 {
+						t.Fatalf("%s n=%d: wrote outside the slices", im.Name, n)
+					}
+				}
+			}
+		}
+	}
+}

@@ -16,6 +16,7 @@ var Generic = &Impl{
 	QuantQ8K:  quantQ8KGeneric,
 	DotF32:    dotF32Generic,
 	Axpy:      axpyGeneric,
+	SiLUMul:   siluMulGeneric,
 }
 
 func init() {

@@ -136,6 +136,9 @@ type Impl struct {
 	DotF32 func(a, b []float32) float32
 	// Axpy adds a*x to y (len(y) >= len(x)).
 	Axpy func(a float32, x, y []float32)
+	// SiLUMul sets g[i] = silu(g[i]) * u[i] (len(u) >= len(g)): the
+	// SwiGLU activation (see silu.go).
+	SiLUMul func(g, u []float32)
 	// MatMul4 holds, for some weight types, a matrix product of weight rows
 	// against exactly four activation rows that unpacks each weight block
 	// once for the four (see MatMul4Func).
@@ -264,6 +267,9 @@ func merge(list []*Impl) *Impl {
 		}
 		if i.Axpy != nil {
 			m.Axpy = i.Axpy
+		}
+		if i.SiLUMul != nil {
+			m.SiLUMul = i.SiLUMul
 		}
 	}
 	m.Name = names

@@ -318,3 +318,26 @@ func BenchmarkMatMul(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSiLUMul measures the SwiGLU activation over a feed-forward
+// width, with the active kernel and with a naive loop through math.Exp.
+func BenchmarkSiLUMul(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	g, u := randRow(r, 5632), randRow(r, 5632)
+	x := make([]float32, len(g))
+	b.Run("kernel", func(b *testing.B) {
+		a := Active()
+		for b.Loop() {
+			copy(x, g)
+			a.SiLUMul(x, u)
+		}
+	})
+	b.Run("naive", func(b *testing.B) {
+		for b.Loop() {
+			copy(x, g)
+			for i, v := range x {
+				x[i] = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
+			}
+		}
+	})
+}

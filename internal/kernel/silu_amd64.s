@@ -1,0 +1,79 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Constants of siluMulGeneric (silu.go), one float32 each.
+DATA silucon<>+0x00(SB)/4, $0x80000000 // sign bit
+DATA silucon<>+0x04(SB)/4, $-87.3365447504019
+DATA silucon<>+0x08(SB)/4, $88.72
+DATA silucon<>+0x0c(SB)/4, $1.44269504088896341
+DATA silucon<>+0x10(SB)/4, $0.5
+DATA silucon<>+0x14(SB)/4, $0.693359375
+DATA silucon<>+0x18(SB)/4, $-2.12194440e-4
+DATA silucon<>+0x1c(SB)/4, $1.9875691500e-4
+DATA silucon<>+0x20(SB)/4, $1.3981999507e-3
+DATA silucon<>+0x24(SB)/4, $8.3334519073e-3
+DATA silucon<>+0x28(SB)/4, $4.1665795894e-2
+DATA silucon<>+0x2c(SB)/4, $1.6666665459e-1
+DATA silucon<>+0x30(SB)/4, $5.0000001201e-1
+DATA silucon<>+0x34(SB)/4, $1.0
+GLOBL silucon<>(SB), RODATA|NOPTR, $56
+
+// func siluMulAVX512(gp, up *float32, n int): gp[i] = silu(gp[i]) * up[i] for
+// i < n (n a multiple of 16), sixteen at a time, with the exponential of
+// siluMulGeneric: the same clamping, reduction and polynomial, with fused
+// multiply-adds, and 2**n applied by VSCALEFPS.
+TEXT ·siluMulAVX512(SB), NOSPLIT, $0-24
+	MOVQ gp+0(FP), SI
+	MOVQ up+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS silucon<>+0x00(SB), Z16
+	VBROADCASTSS silucon<>+0x04(SB), Z17
+	VBROADCASTSS silucon<>+0x08(SB), Z18
+	VBROADCASTSS silucon<>+0x0c(SB), Z19
+	VBROADCASTSS silucon<>+0x10(SB), Z20
+	VBROADCASTSS silucon<>+0x14(SB), Z21
+	VBROADCASTSS silucon<>+0x18(SB), Z22
+	VBROADCASTSS silucon<>+0x1c(SB), Z23
+	VBROADCASTSS silucon<>+0x20(SB), Z24
+	VBROADCASTSS silucon<>+0x24(SB), Z25
+	VBROADCASTSS silucon<>+0x28(SB), Z26
+	VBROADCASTSS silucon<>+0x2c(SB), Z27
+	VBROADCASTSS silucon<>+0x30(SB), Z28
+	VBROADCASTSS silucon<>+0x34(SB), Z29
+	TESTQ CX, CX
+	JEQ   siludone
+
+siluloop:
+	VMOVUPS      (SI), Z0
+	VXORPS       Z16, Z0, Z1  // y = -x
+	VMAXPS       Z17, Z1, Z1  // clamp to [lo, hi]
+	VMINPS       Z18, Z1, Z1
+	VMOVAPS      Z1, Z2
+	VFMADD213PS  Z20, Z19, Z2 // y*log2e + 1/2
+	VRNDSCALEPS  $9, Z2, Z2   // n = floor (no precision exception)
+	VMOVAPS      Z1, Z3
+	VFNMADD231PS Z21, Z2, Z3  // r = y - n*ln2hi
+	VFNMADD231PS Z22, Z2, Z3  // r -= n*ln2lo
+	VMOVAPS      Z23, Z4
+	VFMADD213PS  Z24, Z3, Z4  // Horner: p = c0*r + c1, ...
+	VFMADD213PS  Z25, Z3, Z4
+	VFMADD213PS  Z26, Z3, Z4
+	VFMADD213PS  Z27, Z3, Z4
+	VFMADD213PS  Z28, Z3, Z4
+	VMULPS       Z3, Z3, Z5   // r*r
+	VFMADD213PS  Z3, Z5, Z4   // p*r*r + r
+	VADDPS       Z29, Z4, Z4  // + 1
+	VSCALEFPS    Z2, Z4, Z4   // * 2**n = e**y
+	VADDPS       Z29, Z4, Z4  // 1 + e**-x
+	VDIVPS       Z4, Z0, Z0   // x / (1 + e**-x)
+	VMULPS       (DI), Z0, Z0
+	VMOVUPS      Z0, (SI)
+	ADDQ         $64, SI
+	ADDQ         $64, DI
+	SUBQ         $16, CX
+	JNZ          siluloop
+
+siludone:
+	VZEROUPPER
+	RET
