@@ -370,6 +370,18 @@ func TestConformanceSiLUMul(t *testing.T) {
 					}
 				}
 			}
+			// The same values however g is split (product tiles split
+			// it anywhere).
+			if n > 7 {
+				pieces := append([]float32(nil), g0...)
+				im.SiLUMul(pieces[:7], u[:7])
+				im.SiLUMul(pieces[7:], u[7:])
+				for i := range pieces {
+					if math.Float32bits(pieces[i]) != math.Float32bits(gg[i]) {
+						t.Fatalf("%s n=%d: value %d is %g split at 7, %g whole", im.Name, n, i, pieces[i], gg[i])
+					}
+				}
+			}
 		}
 	}
 }
