@@ -52,7 +52,7 @@ func hugeCopy(f *os.File, size int64) ([]byte, func() error, float64, bool) {
 		release()
 		return nil, nil, 0, false
 	}
-	kb, _ := smapsKB(addrOf(all), "AnonHugePages:")
+	kb, _ := smapsKB(addrOf(data), "AnonHugePages:") // madvise split the mapping at data
 	return data, release, float64(kb<<10) / float64(size), true
 }
 

@@ -26,7 +26,7 @@ func TestHugeCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data, release, _, ok := hugeCopy(f, int64(len(want)))
+	data, release, share, ok := hugeCopy(f, int64(len(want)))
 	if !ok {
 		t.Skip("no anonymous memory for the copy")
 	}
@@ -35,6 +35,9 @@ func TestHugeCopy(t *testing.T) {
 	}
 	if !bytes.Equal(data, want) {
 		t.Error("copy differs from the file")
+	}
+	if share < 0 || share > 1 {
+		t.Errorf("2 MiB share %v outside [0, 1]", share)
 	}
 	if err := release(); err != nil {
 		t.Error(err)
