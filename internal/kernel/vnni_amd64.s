@@ -1,17 +1,10 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // AVX-512 (F, BW, VL) + VNNI four-row kernels; act4 layout as in
 // mat_amd64.s. Z31 holds 0x0F in every byte.
-
-#define HSUM16(Z, Y, X, T) \
-	VEXTRACTF64X4 $1, Z, T; \
-	VADDPS        T, Y, Y;  \
-	VEXTRACTF128  $1, Y, X15; \
-	VADDPS        X15, X, X;  \
-	VHADDPS       X, X, X;    \
-	VHADDPS       X, X, X
 
 // Q4_0, two blocks per step: X8 = the two weight scales, Z9 = the 64
 // nibbles, Z30 = dword indices [0 x8, 1 x8].
@@ -28,7 +21,7 @@
 	VFMADD231PS  X13, X8, SACC
 
 #define Q40VOUT(ZACC, YACC, XACC, SACC, off) \
-	HSUM16(ZACC, YACC, XACC, Y10); \
+	HSUM16(ZACC, YACC, XACC, Y10, X15); \
 	VHADDPS SACC, SACC, SACC;      \
 	VMULSS  X14, SACC, SACC;       \
 	VSUBSS  SACC, XACC, XACC;      \
@@ -137,7 +130,7 @@ q40vloop:
 	VFMADD231PS  ISUM, Z13, ACC
 
 #define KVOUT(ZACC, YACC, XACC, macc, off) \
-	HSUM16(ZACC, YACC, XACC, Y10); \
+	HSUM16(ZACC, YACC, XACC, Y10, X15); \
 	VMOVUPS macc(BX), X11;         \
 	VHADDPS X11, X11, X11;         \
 	VHADDPS X11, X11, X11;         \
@@ -345,12 +338,7 @@ q40x1loop:
 
 q40x1done:
 	VADDPS        Z12, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VHADDPS       X10, X10, X10
 	VHADDPS       X10, X10, X10
 	MOVL          $0x41000000, AX
@@ -509,12 +497,7 @@ q4kx1loop:
 	JNZ  q4kx1loop
 
 q4kx1done:
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VHADDPS       X9, X9, X9
 	VHADDPS       X9, X9, X9
 	VSUBSS        X9, X0, X0
@@ -607,12 +590,7 @@ q80x1loop:
 
 q80x1done:
 	VADDPS        Z12, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VMOVSS X0, (R11)
 	ADDQ   R10, R8
 	ADDQ   $4, R11
@@ -674,13 +652,13 @@ f16zx4done:
 	VADDPS Z5, Z1, Z1
 	VADDPS Z6, Z2, Z2
 	VADDPS Z7, Z3, Z3
-	HSUM16(Z0, Y0, X0, Y10)
+	HSUM16(Z0, Y0, X0, Y10, X15)
 	VMOVSS X0, 96(BX)
-	HSUM16(Z1, Y1, X1, Y10)
+	HSUM16(Z1, Y1, X1, Y10, X15)
 	VMOVSS X1, 100(BX)
-	HSUM16(Z2, Y2, X2, Y10)
+	HSUM16(Z2, Y2, X2, Y10, X15)
 	VMOVSS X2, 104(BX)
-	HSUM16(Z3, Y3, X3, Y10)
+	HSUM16(Z3, Y3, X3, Y10, X15)
 	VMOVSS X3, 108(BX)
 	VZEROUPPER
 	RET

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // AVX-512 VNNI many-row kernels for Q3_K and Q2_K against Q8_K activations
 // and AVX-512 kernels for BF16 weights against float activations. The
@@ -163,16 +164,6 @@ DATA k23q3sc<>+0x30(SB)/8, $0x0002000200000000
 DATA k23q3sc<>+0x38(SB)/8, $0x0006000600040004
 GLOBL k23q3sc<>(SB), RODATA|NOPTR, $64
 
-// K23HSUM leaves in X the sum of the 16 lanes of Z (Y and X its lower
-// parts); T is a scratch Y register.
-#define K23HSUM(Z, Y, X, T, TX) \
-	VEXTRACTF64X4 $1, Z, T; \
-	VADDPS        T, Y, Y;  \
-	VEXTRACTF128  $1, Y, TX; \
-	VADDPS        TX, X, X;  \
-	VHADDPS       X, X, X;   \
-	VHADDPS       X, X, X
-
 // Q3KCHUNK: chunk c of a Q3_K super-block, Z4 = its qs bytes in both halves,
 // Z5 = hmask in both halves, SH the code shifts, HB the hmask bits, IDX the
 // scale word indices. The codes are the generic ones plus 4 (0..7); the 4
@@ -275,7 +266,7 @@ q3kx1loop:
 	JNZ  q3kx1loop
 
 q3kx1done:
-	K23HSUM(Z0, Y0, X0, Y1, X1)
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VMOVSS X0, (R11)
 	ADDQ   R10, R8
 	ADDQ   $4, R11
@@ -359,7 +350,7 @@ q2kx1loop:
 	JNZ  q2kx1loop
 
 q2kx1done:
-	K23HSUM(Z0, Y0, X0, Y1, X1)
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VEXTRACTF128 $1, Y9, X1
 	VADDPS       X1, X9, X9
 	VHADDPS      X9, X9, X9
@@ -432,7 +423,7 @@ bf16x1done:
 	VADDPS Z1, Z0, Z0
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
-	K23HSUM(Z0, Y0, X0, Y1, X1)
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	VMOVSS X0, (R11)
 	ADDQ   R10, R8
 	ADDQ   $4, R11

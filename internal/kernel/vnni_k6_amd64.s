@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // Q6_K against one activation row with AVX-512 BW + VNNI + VBMI + GFNI.
 //
@@ -158,12 +159,7 @@ q6kx1loop:
 	DECQ CX
 	JNZ  q6kx1loop
 
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
+	HSUM16(Z0, Y0, X0, Y1, X1)
 	MOVL          $0x3b800000, AX // 1/256
 	VMOVD         AX, X1
 	VMULSS        X1, X0, X0

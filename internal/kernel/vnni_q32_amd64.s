@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // AVX-512 VNNI matrix-vector kernels of the remaining 32-element block
 // types (IQ4_NL, Q4_1, Q5_0, Q5_1) against one Q8 activation row, in the
@@ -201,13 +202,8 @@ GLOBL q32iq4<>(SB), RODATA|NOPTR, $16
 
 // Q32SUM: X0 = the sum of Z0 and Z12's lanes, X10 = the sum of its four.
 #define Q32SUM \
-	VADDPS        Z12, Z0, Z0; \
-	VEXTRACTF64X4 $1, Z0, Y1;  \
-	VADDPS        Y1, Y0, Y0;  \
-	VEXTRACTF128  $1, Y0, X1;  \
-	VADDPS        X1, X0, X0;  \
-	VHADDPS       X0, X0, X0;  \
-	VHADDPS       X0, X0, X0;  \
+	VADDPS        Z12, Z0, Z0;   \
+	HSUM16(Z0, Y0, X0, Y1, X1);  \
 	VHADDPS       X10, X10, X10; \
 	VHADDPS       X10, X10, X10
 
