@@ -16,3 +16,98 @@
 	VHADDPS       X, X, X;   \
 	VHADDPS       X, X, X
 
+// The 4x4 register tile of dotF16x4x4AVX512 and dotBF16x4x4AVX512,
+// func(w *byte, rowBytes int, a *act4, n int, out *[16]float32): four
+// weight rows rowBytes apart against the four float activation rows of a,
+// accumulator Z(4i+j) for weight row i and activation row j, so that per
+// 16 columns each of the 4 widened weight vectors (Z16-Z19) serves four
+// activation rows and each of the 4 activation vectors (Z20-Z23) four
+// weight rows.
+
+// TILE4X4START loads the arguments (SI = w, R12 = rowBytes, R13 =
+// 3*rowBytes, BX = a, CX = n, DX = out), R8-R11 = a's four activation rows,
+// zeroes the accumulators Z0-Z15 and DI (the activation byte offset).
+#define TILE4X4START \
+	MOVQ w+0(FP), SI;         \
+	MOVQ rowBytes+8(FP), R12; \
+	MOVQ a+16(FP), BX;        \
+	MOVQ n+24(FP), CX;        \
+	MOVQ out+32(FP), DX;      \
+	LEAQ (R12)(R12*2), R13;   \
+	MOVQ 0(BX), R8;           \
+	MOVQ 8(BX), R9;           \
+	MOVQ 16(BX), R10;         \
+	MOVQ 24(BX), R11;         \
+	VPXORD Z0, Z0, Z0;        \
+	VPXORD Z1, Z1, Z1;        \
+	VPXORD Z2, Z2, Z2;        \
+	VPXORD Z3, Z3, Z3;        \
+	VPXORD Z4, Z4, Z4;        \
+	VPXORD Z5, Z5, Z5;        \
+	VPXORD Z6, Z6, Z6;        \
+	VPXORD Z7, Z7, Z7;        \
+	VPXORD Z8, Z8, Z8;        \
+	VPXORD Z9, Z9, Z9;        \
+	VPXORD Z10, Z10, Z10;     \
+	VPXORD Z11, Z11, Z11;     \
+	VPXORD Z12, Z12, Z12;     \
+	VPXORD Z13, Z13, Z13;     \
+	VPXORD Z14, Z14, Z14;     \
+	VPXORD Z15, Z15, Z15;     \
+	XORQ DI, DI
+
+// TILE4X4ACT loads Z20-Z23 = the 16 floats at DI of activation rows R8-R11.
+#define TILE4X4ACT \
+	VMOVUPS (R8)(DI*1), Z20;  \
+	VMOVUPS (R9)(DI*1), Z21;  \
+	VMOVUPS (R10)(DI*1), Z22; \
+	VMOVUPS (R11)(DI*1), Z23
+
+// TILEFMA4(W, C0, C1, C2, C3): Cj += W * Z(20+j), j = 0..3 (one weight
+// vector W against the four activation vectors Z20-Z23).
+#define TILEFMA4(W, C0, C1, C2, C3) \
+	VFMADD231PS Z20, W, C0; \
+	VFMADD231PS Z21, W, C1; \
+	VFMADD231PS Z22, W, C2; \
+	VFMADD231PS Z23, W, C3
+
+// TILE4X4FMA: the 16 FMAs of a step, weight vector Z(16+i) of row i into
+// Z(4i)-Z(4i+3).
+#define TILE4X4FMA \
+	TILEFMA4(Z16, Z0, Z1, Z2, Z3);   \
+	TILEFMA4(Z17, Z4, Z5, Z6, Z7);   \
+	TILEFMA4(Z18, Z8, Z9, Z10, Z11); \
+	TILEFMA4(Z19, Z12, Z13, Z14, Z15)
+
+// TILE4X4NEXT(loop) advances SI by 16 half-precision weights, DI by 16
+// floats, counts 16 off CX and loops to loop while any are left.
+#define TILE4X4NEXT(loop) \
+	ADDQ $32, SI; \
+	ADDQ $64, DI; \
+	SUBQ $16, CX; \
+	JNZ  loop
+
+// TILESUM4 stores at OFF(DX) the sums of the 16 lanes of each of the four
+// accumulators A, B, C, D (the Z, Y and X names of each), in that order;
+// it clobbers them and Y24-Y27.
+#define TILESUM4(ZA, YA, XA, ZB, YB, XB, ZC, YC, XC, ZD, YD, XD, OFF) \
+	VEXTRACTF64X4 $1, ZA, Y24; VADDPS Y24, YA, YA; \
+	VEXTRACTF64X4 $1, ZB, Y25; VADDPS Y25, YB, YB; \
+	VEXTRACTF64X4 $1, ZC, Y26; VADDPS Y26, YC, YC; \
+	VEXTRACTF64X4 $1, ZD, Y27; VADDPS Y27, YD, YD; \
+	VEXTRACTF32X4 $1, YA, X24; VADDPS X24, XA, XA; \
+	VEXTRACTF32X4 $1, YB, X25; VADDPS X25, XB, XB; \
+	VEXTRACTF32X4 $1, YC, X26; VADDPS X26, XC, XC; \
+	VEXTRACTF32X4 $1, YD, X27; VADDPS X27, XD, XD; \
+	VHADDPS       XB, XA, XA; \
+	VHADDPS       XD, XC, XC; \
+	VHADDPS       XC, XA, XA; \
+	VMOVUPS       XA, OFF(DX)
+
+// TILE4X4SUM stores the 16 sums of Z0-Z15 to out[0:16] at DX (clobbers
+// Z0-Z15 and Y24-Y27).
+#define TILE4X4SUM \
+	TILESUM4(Z0, Y0, X0, Z1, Y1, X1, Z2, Y2, X2, Z3, Y3, X3, 0);       \
+	TILESUM4(Z4, Y4, X4, Z5, Y5, X5, Z6, Y6, X6, Z7, Y7, X7, 16);      \
+	TILESUM4(Z8, Y8, X8, Z9, Y9, X9, Z10, Y10, X10, Z11, Y11, X11, 32); \
+	TILESUM4(Z12, Y12, X12, Z13, Y13, X13, Z14, Y14, X14, Z15, Y15, X15, 48)

@@ -432,67 +432,16 @@ bf16x1done:
 	VZEROUPPER
 	RET
 
-// BF16 against four float activation rows, four weight rows at a time: the
-// register tile of dotF16x4x4AVX512 (Z(4i+j) for weight row i and
-// activation row j), the weights widened by VPMOVZXWD and VPSLLD $16.
-#define BF16FMA4(W, C0, C1, C2, C3) \
-	VFMADD231PS Z20, W, C0; \
-	VFMADD231PS Z21, W, C1; \
-	VFMADD231PS Z22, W, C2; \
-	VFMADD231PS Z23, W, C3
-
-// BF16SUM4 stores at OFF(DX) the sums of the 16 lanes of each of the four
-// accumulators A, B, C, D (the Z, Y and X names of each), in that order.
-#define BF16SUM4(ZA, YA, XA, ZB, YB, XB, ZC, YC, XC, ZD, YD, XD, OFF) \
-	VEXTRACTF64X4 $1, ZA, Y24; VADDPS Y24, YA, YA; \
-	VEXTRACTF64X4 $1, ZB, Y25; VADDPS Y25, YB, YB; \
-	VEXTRACTF64X4 $1, ZC, Y26; VADDPS Y26, YC, YC; \
-	VEXTRACTF64X4 $1, ZD, Y27; VADDPS Y27, YD, YD; \
-	VEXTRACTF32X4 $1, YA, X24; VADDPS X24, XA, XA; \
-	VEXTRACTF32X4 $1, YB, X25; VADDPS X25, XB, XB; \
-	VEXTRACTF32X4 $1, YC, X26; VADDPS X26, XC, XC; \
-	VEXTRACTF32X4 $1, YD, X27; VADDPS X27, XD, XD; \
-	VHADDPS       XB, XA, XA; \
-	VHADDPS       XD, XC, XC; \
-	VHADDPS       XC, XA, XA; \
-	VMOVUPS       XA, OFF(DX)
-
 // func dotBF16x4x4AVX512(w *byte, rowBytes int, a *act4, n int, out *[16]float32)
-// (n a multiple of 16, > 0; out[4i+j] = dot(weight row i, activation row j))
+// (n a multiple of 16, > 0; out[4i+j] = dot(weight row i, activation row j)):
+// BF16 against four float activation rows, four weight rows at a time in
+// the register tile of dotF16x4x4AVX512 (avx512_amd64.h), the weights
+// widened by VPMOVZXWD and VPSLLD $16.
 TEXT ·dotBF16x4x4AVX512(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ rowBytes+8(FP), R12
-	MOVQ a+16(FP), BX
-	MOVQ n+24(FP), CX
-	MOVQ out+32(FP), DX
-	LEAQ (R12)(R12*2), R13
-	MOVQ 0(BX), R8
-	MOVQ 8(BX), R9
-	MOVQ 16(BX), R10
-	MOVQ 24(BX), R11
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	XORQ DI, DI
+	TILE4X4START
 
 bf16x4x4loop:
-	VMOVUPS     (R8)(DI*1), Z20
-	VMOVUPS     (R9)(DI*1), Z21
-	VMOVUPS     (R10)(DI*1), Z22
-	VMOVUPS     (R11)(DI*1), Z23
+	TILE4X4ACT
 	VPMOVZXWD   (SI), Z16
 	VPMOVZXWD   (SI)(R12*1), Z17
 	VPMOVZXWD   (SI)(R12*2), Z18
@@ -501,18 +450,9 @@ bf16x4x4loop:
 	VPSLLD      $16, Z17, Z17
 	VPSLLD      $16, Z18, Z18
 	VPSLLD      $16, Z19, Z19
-	BF16FMA4(Z16, Z0, Z1, Z2, Z3)
-	BF16FMA4(Z17, Z4, Z5, Z6, Z7)
-	BF16FMA4(Z18, Z8, Z9, Z10, Z11)
-	BF16FMA4(Z19, Z12, Z13, Z14, Z15)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	SUBQ $16, CX
-	JNZ  bf16x4x4loop
+	TILE4X4FMA
+	TILE4X4NEXT(bf16x4x4loop)
 
-	BF16SUM4(Z0, Y0, X0, Z1, Y1, X1, Z2, Y2, X2, Z3, Y3, X3, 0)
-	BF16SUM4(Z4, Y4, X4, Z5, Y5, X5, Z6, Y6, X6, Z7, Y7, X7, 16)
-	BF16SUM4(Z8, Y8, X8, Z9, Y9, X9, Z10, Y10, X10, Z11, Y11, X11, 32)
-	BF16SUM4(Z12, Y12, X12, Z13, Y13, X13, Z14, Y14, X14, Z15, Y15, X15, 48)
+	TILE4X4SUM
 	VZEROUPPER
 	RET
