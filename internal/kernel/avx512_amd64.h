@@ -111,3 +111,37 @@
 	TILESUM4(Z4, Y4, X4, Z5, Y5, X5, Z6, Y6, X6, Z7, Y7, X7, 16);      \
 	TILESUM4(Z8, Y8, X8, Z9, Y9, X9, Z10, Y10, X10, Z11, Y11, X11, 32); \
 	TILESUM4(Z12, Y12, X12, Z13, Y13, X13, Z14, Y14, X14, Z15, Y15, X15, 48)
+
+// The many-row kernels: one activation row against rows weight rows,
+// rowBytes apart from w, results to out[0:rows]. Registers: R8 = the row's
+// weights, R9 = rows left, R10 = rowBytes, R11 = the next result; each row
+// leaves its result in X0.
+
+// ROWARGS(ro, bo, oo) loads R8 = w (at 0(FP)), R9 = rows, R10 = rowBytes
+// and R11 = out from their frame offsets ro, bo and oo.
+#define ROWARGS(ro, bo, oo) \
+	MOVQ w+0(FP), R8;          \
+	MOVQ rows+ro(FP), R9;      \
+	MOVQ rowBytes+bo(FP), R10; \
+	MOVQ out+oo(FP), R11
+
+// ROWNEXT(row) stores X0 to (R11), moves R8 and R11 on to the next row and
+// result, and loops to row while rows are left (R9).
+#define ROWNEXT(row) \
+	VMOVSS X0, (R11); \
+	ADDQ   R10, R8;   \
+	ADDQ   $4, R11;   \
+	DECQ   R9;        \
+	JNZ    row
+
+// KROWHEAD starts a row of the K-quant many-row kernels
+// func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32):
+// SI = the row's weights (R8), DI = q, DX = d, BX = bs, CX = nb, and the
+// float accumulator Z0 zeroed.
+#define KROWHEAD \
+	MOVQ   R8, SI;        \
+	MOVQ   q+8(FP), DI;   \
+	MOVQ   d+16(FP), DX;  \
+	MOVQ   bs+24(FP), BX; \
+	MOVQ   nb+32(FP), CX; \
+	VPXORD Z0, Z0, Z0

@@ -285,10 +285,7 @@ TEXT ·dotQ4_0x1VNNI(SB), NOSPLIT, $0-64
 	VMOVDQU64     q40nib<>(SB), Z27
 	VMOVDQU64     q40i01<>(SB), Z26
 	VMOVDQU64     q40i23<>(SB), Z25
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 dotq4_0x1vnnirow:
 	MOVQ R8, SI
@@ -345,11 +342,7 @@ q40x1done:
 	VMOVD         AX, X2
 	VMULSS        X2, X10, X10
 	VSUBSS        X10, X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq4_0x1vnnirow
+	ROWNEXT(dotq4_0x1vnnirow)
 	VZEROUPPER
 	RET
 
@@ -429,18 +422,10 @@ TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-64
 	VMOVDQU64    48(AX), X27
 	MOVL         $0x03030303, AX
 	VPBROADCASTD AX, X28
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 dotq4_kx1vnnirow:
-	MOVQ R8, SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VPXORD Z0, Z0, Z0
+	KROWHEAD
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
 	JEQ    q4kx1done
@@ -501,11 +486,7 @@ q4kx1done:
 	VHADDPS       X9, X9, X9
 	VHADDPS       X9, X9, X9
 	VSUBSS        X9, X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq4_kx1vnnirow
+	ROWNEXT(dotq4_kx1vnnirow)
 	VZEROUPPER
 	RET
 
@@ -562,10 +543,7 @@ TEXT ·dotQ8_0x1VNNI(SB), NOSPLIT, $0-56
 	VMOVDQU64     q80sw<>(SB), Z28
 	VMOVDQU64     q80cod<>(SB), Z27
 	VPXORD Z26, Z26, Z26
-	MOVQ w+0(FP), R8
-	MOVQ rows+32(FP), R9
-	MOVQ rowBytes+40(FP), R10
-	MOVQ out+48(FP), R11
+	ROWARGS(32, 40, 48)
 
 dotq8_0x1vnnirow:
 	MOVQ R8, SI
@@ -591,11 +569,7 @@ q80x1loop:
 q80x1done:
 	VADDPS        Z12, Z0, Z0
 	HSUM16(Z0, Y0, X0, Y1, X1)
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq8_0x1vnnirow
+	ROWNEXT(dotq8_0x1vnnirow)
 	VZEROUPPER
 	RET
 

@@ -209,18 +209,10 @@ TEXT ·dotQ3_Kx1VNNI(SB), NOSPLIT, $0-64
 	VPBROADCASTD AX, X15
 	MOVL         $0x20202020, AX
 	VPBROADCASTD AX, X9
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 dotq3_kx1vnnirow:
-	MOVQ R8, SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VPXORD Z0, Z0, Z0
+	KROWHEAD
 	TESTQ  CX, CX
 	JEQ    q3kx1done
 
@@ -267,11 +259,7 @@ q3kx1loop:
 
 q3kx1done:
 	HSUM16(Z0, Y0, X0, Y1, X1)
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq3_kx1vnnirow
+	ROWNEXT(dotq3_kx1vnnirow)
 	VZEROUPPER
 	RET
 
@@ -306,18 +294,10 @@ TEXT ·dotQ2_Kx1VNNI(SB), NOSPLIT, $8-64
 	VPBROADCASTD AX, Z30
 	MOVL         $0x000f000f, AX
 	VPBROADCASTD AX, Y14
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 dotq2_kx1vnnirow:
-	MOVQ R8, SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VPXORD Z0, Z0, Z0
+	KROWHEAD
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
 	JEQ    q2kx1done
@@ -356,11 +336,7 @@ q2kx1done:
 	VHADDPS      X9, X9, X9
 	VHADDPS      X9, X9, X9
 	VSUBSS       X9, X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq2_kx1vnnirow
+	ROWNEXT(dotq2_kx1vnnirow)
 	VZEROUPPER
 	RET
 
@@ -369,10 +345,7 @@ q2kx1done:
 // (VPMOVZXWD, VPSLLD $16) and multiplied into four accumulators; rows rows
 // rowBytes apart, results to out[0:rows].
 TEXT ·dotBF16x1AVX512(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), R8
-	MOVQ rows+24(FP), R9
-	MOVQ rowBytes+32(FP), R10
-	MOVQ out+40(FP), R11
+	ROWARGS(24, 32, 40)
 
 bf16x1row:
 	MOVQ   R8, SI
@@ -424,11 +397,7 @@ bf16x1done:
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
 	HSUM16(Z0, Y0, X0, Y1, X1)
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    bf16x1row
+	ROWNEXT(bf16x1row)
 	VZEROUPPER
 	RET
 

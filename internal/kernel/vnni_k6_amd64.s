@@ -124,10 +124,7 @@ q6kx1pre:
 	VMOVDQU64    64(AX), Z27
 	MOVL         $8, AX
 	KMOVW        AX, K1
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 dotq6_kx1vnnirow:
 	MOVQ R8, SI
@@ -163,11 +160,7 @@ q6kx1loop:
 	MOVL          $0x3b800000, AX // 1/256
 	VMOVD         AX, X1
 	VMULSS        X1, X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq6_kx1vnnirow
+	ROWNEXT(dotq6_kx1vnnirow)
 	VZEROUPPER
 	RET
 
@@ -321,20 +314,12 @@ TEXT ·dotQ5_Kx1VNNI(SB), NOSPLIT, $16-64
 	VMOVDQU64    48(AX), X29
 	MOVL         $3, AX
 	KMOVW        AX, K1
-	MOVQ w+0(FP), R8
-	MOVQ rows+40(FP), R9
-	MOVQ rowBytes+48(FP), R10
-	MOVQ out+56(FP), R11
+	ROWARGS(40, 48, 56)
 	TESTQ R9, R9
 	JEQ   q5kx1ret
 
 dotq5_kx1vnnirow:
-	MOVQ R8, SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VPXORD Z0, Z0, Z0
+	KROWHEAD
 	VPXORD Y9, Y9, Y9
 	TESTQ  CX, CX
 	JEQ    q5kx1done
@@ -386,11 +371,7 @@ q5kx1done:
 	VADDPS        X1, X0, X0
 	VHADDPS       X0, X0, X0
 	VHADDPS       X0, X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   R10, R8
-	ADDQ   $4, R11
-	DECQ   R9
-	JNZ    dotq5_kx1vnnirow
+	ROWNEXT(dotq5_kx1vnnirow)
 
 q5kx1ret:
 	VZEROUPPER

@@ -154,10 +154,7 @@ GLOBL q32iq4<>(SB), RODATA|NOPTR, $16
 	VINSERTI64X4  $1, Y24, Z29, Z29; \
 	VMOVDQU64     q32i01<>(SB), Z26; \
 	VMOVDQU64     q32i23<>(SB), Z25; \
-	MOVQ          w+0(FP), R8;     \
-	MOVQ          rows+40(FP), R9; \
-	MOVQ          rowBytes+48(FP), R10; \
-	MOVQ          out+56(FP), R11
+	ROWARGS(40, 48, 56)
 
 #define Q32ROW \
 	MOVQ   R8, SI;          \
@@ -206,12 +203,6 @@ GLOBL q32iq4<>(SB), RODATA|NOPTR, $16
 	HSUM16(Z0, Y0, X0, Y1, X1);  \
 	VHADDPS       X10, X10, X10; \
 	VHADDPS       X10, X10, X10
-
-#define Q32STORE \
-	VMOVSS X0, (R11); \
-	ADDQ   R10, R8;   \
-	ADDQ   $4, R11;   \
-	DECQ   R9
 
 // Q5HIGH(o0, o1, o2, o3): K1, K2 = the fifth bits (qh) of blocks 0,1 and
 // 2,3, at byte offsets o0..o3, as 64-bit element masks.
@@ -264,8 +255,7 @@ iq4x1done:
 	Q32SUM
 	VMULSS X13, X10, X10
 	VSUBSS X10, X0, X0
-	Q32STORE
-	JNZ    iq4x1row
+	ROWNEXT(iq4x1row)
 	VZEROUPPER
 	RET
 
@@ -301,8 +291,7 @@ q41x1loop:
 q41x1done:
 	Q32SUM
 	VADDSS X10, X0, X0
-	Q32STORE
-	JNZ    q41x1row
+	ROWNEXT(q41x1row)
 	VZEROUPPER
 	RET
 
@@ -347,8 +336,7 @@ q50x1done:
 	Q32SUM
 	VMULSS X13, X10, X10
 	VSUBSS X10, X0, X0
-	Q32STORE
-	JNZ    q50x1row
+	ROWNEXT(q50x1row)
 	VZEROUPPER
 	RET
 
@@ -390,7 +378,6 @@ q51x1loop:
 q51x1done:
 	Q32SUM
 	VADDSS X10, X0, X0
-	Q32STORE
-	JNZ    q51x1row
+	ROWNEXT(q51x1row)
 	VZEROUPPER
 	RET
