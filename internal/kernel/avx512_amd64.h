@@ -145,3 +145,103 @@
 	MOVQ   bs+24(FP), BX; \
 	MOVQ   nb+32(FP), CX; \
 	VPXORD Z0, Z0, Z0
+
+// The 32-element block kernels against one Q8 activation row, four blocks
+// per step (dotQ4_0x1VNNI in vnni_amd64.s; IQ4_NL, Q4_1, Q5_0 and Q5_1 in
+// vnni_q32_amd64.s), many-row kernels
+// func(w *byte, q *int8, d, s *float32, nq, rows, rowBytes int, out *float32).
+// Registers: Z31 = 0x0F bytes, Z30/Z29 = the dword indices that spread the
+// four block scales over the two products of a step, Z28 = the scale
+// indices, Z27 = the nibble byte indices, Z26/Z25 = the VPERMI2Q qword
+// indices that order blocks 0,1 and 2,3; per row Z0, Z12 = the
+// accumulators and X10 = the sums of scale times s.
+
+// Q32IDX sets Z31 = 0x0F in every byte, Z30 = dwords [0 x8, 1 x8] and
+// Z29 = dwords [2 x8, 3 x8]; clobbers AX and Y24.
+#define Q32IDX \
+	MOVL          $0x0f0f0f0f, AX;   \
+	VPBROADCASTD  AX, Z31;           \
+	MOVL          $1, AX;            \
+	VPBROADCASTD  AX, Y24;           \
+	VPXORD        Z30, Z30, Z30;     \
+	VINSERTI64X4  $1, Y24, Z30, Z30; \
+	MOVL          $2, AX;            \
+	VPBROADCASTD  AX, Y29;           \
+	MOVL          $3, AX;            \
+	VPBROADCASTD  AX, Y24;           \
+	VINSERTI64X4  $1, Y24, Z29, Z29
+
+// Q32ROW starts a row: SI = its weights (R8), DI = q, DX = d, BX = s,
+// CX = nq, and Z0, Z12 and X10 zeroed.
+#define Q32ROW \
+	MOVQ   R8, SI;        \
+	MOVQ   q+8(FP), DI;   \
+	MOVQ   d+16(FP), DX;  \
+	MOVQ   s+24(FP), BX;  \
+	MOVQ   nq+32(FP), CX; \
+	VPXORD Z0, Z0, Z0;    \
+	VPXORD Z12, Z12, Z12; \
+	VXORPS X10, X10, X10
+
+// Q32LOAD(off) loads a step's weights as two overlapping registers, Z1 =
+// the 64 bytes at (SI) and Z2 = the 64 at off(SI), and prefetches the
+// weights 2048 and 2112 bytes on.
+#define Q32LOAD(off) \
+	VMOVDQU64  (SI), Z1;     \
+	VMOVDQU64  off(SI), Z2;  \
+	PREFETCHT0 2048(SI);     \
+	PREFETCHT0 2112(SI)
+
+// Q32GATHERW: for blocks with one f16 scale word each (Q4_0, IQ4_NL), X8 =
+// the four scales (VPERMW by Z28 from Z1, then widened), Z1 = the 64 nibble
+// bytes (VPERMT2B by Z27 from Z1:Z2), X9 = scale times the activation
+// scales at (DX), X10 += scale times the code sums at (BX).
+#define Q32GATHERW \
+	VPERMW      Z1, Z28, Z8;   \
+	VPERMT2B    Z2, Z27, Z1;   \
+	VCVTPH2PS   X8, X8;        \
+	VMULPS      (DX), X8, X9;  \
+	VFMADD231PS (BX), X8, X10
+
+// Q32SPLIT: Z3, Z4 = blocks 0,1 and 2,3 of the 64 nibble bytes in Z1, in
+// element order (16 low nibbles then 16 high nibbles of each block), by
+// the VPERMI2Q indices Z26, Z25; clobbers Z1, Z2.
+#define Q32SPLIT \
+	VPSRLW    $4, Z1, Z2;  \
+	VPANDD    Z31, Z1, Z1; \
+	VPANDD    Z31, Z2, Z2; \
+	VMOVDQA64 Z26, Z3;     \
+	VPERMI2Q  Z2, Z1, Z3;  \
+	VMOVDQA64 Z25, Z4;     \
+	VPERMI2Q  Z2, Z1, Z4
+
+// Q32ACC: the codes Z3, Z4 times the 128 activation codes at (DI), each
+// block's dword sums scaled by its product of scales (X9, spread by Z30
+// and Z29) into Z0, Z12; clobbers Z5, Z6, Z7 and Z11.
+#define Q32ACC \
+	VPXORD      Z5, Z5, Z5;     \
+	VPDPBUSD    (DI), Z3, Z5;   \
+	VPXORD      Z6, Z6, Z6;     \
+	VPDPBUSD    64(DI), Z4, Z6; \
+	VCVTDQ2PS   Z5, Z5;         \
+	VCVTDQ2PS   Z6, Z6;         \
+	VPERMPS     Z9, Z30, Z7;    \
+	VFMADD231PS Z5, Z7, Z0;     \
+	VPERMPS     Z9, Z29, Z11;   \
+	VFMADD231PS Z6, Z11, Z12
+
+// Q32NEXT(bytes) moves SI on by a step's weight bytes, DI by its 128
+// activation codes, DX and BX by its four activation scales and sums.
+#define Q32NEXT(bytes) \
+	ADDQ $bytes, SI; \
+	ADDQ $128, DI;   \
+	ADDQ $16, DX;    \
+	ADDQ $16, BX
+
+// Q32SUM: X0 = the sum of Z0 and Z12's lanes, X10 = the sum of its four;
+// clobbers Y1.
+#define Q32SUM \
+	VADDPS        Z12, Z0, Z0;   \
+	HSUM16(Z0, Y0, X0, Y1, X1);  \
+	VHADDPS       X10, X10, X10; \
+	VHADDPS       X10, X10, X10

@@ -28,6 +28,7 @@
 // Z24 = the IQ4_NL table or 0x10 bytes, X13 = the offset multiplier;
 // Q5_0 and Q5_1 scales take VPERMI2B byte indices (64 and up: Z2).
 // Per row: Z0, Z12 = the accumulators, X10 = the sums of scale times s.
+// The Q32* macros that dotQ4_0x1VNNI shares are in avx512_amd64.h.
 
 // q32i01<>, q32i23<>: VPERMI2Q indices taking [low nibbles | high nibbles]
 // of blocks 0, 1 (2, 3) from Z1 (low nibbles) and Z2 (high nibbles).
@@ -140,69 +141,12 @@ DATA q32iq4<>+0x00(SB)/8, $0x766a5d4f3f2d1801
 DATA q32iq4<>+0x08(SB)/8, $0xf1d9c5b5a6998d81
 GLOBL q32iq4<>(SB), RODATA|NOPTR, $16
 
+// Q32CONSTS: Q32IDX, the VPERMI2Q indices in Z26, Z25 and ROWARGS.
 #define Q32CONSTS \
-	MOVL          $0x0f0f0f0f, AX; \
-	VPBROADCASTD  AX, Z31;         \
-	MOVL          $1, AX;          \
-	VPBROADCASTD  AX, Y24;         \
-	VPXORD        Z30, Z30, Z30;   \
-	VINSERTI64X4  $1, Y24, Z30, Z30; \
-	MOVL          $2, AX;          \
-	VPBROADCASTD  AX, Y29;         \
-	MOVL          $3, AX;          \
-	VPBROADCASTD  AX, Y24;         \
-	VINSERTI64X4  $1, Y24, Z29, Z29; \
+	Q32IDX;                          \
 	VMOVDQU64     q32i01<>(SB), Z26; \
 	VMOVDQU64     q32i23<>(SB), Z25; \
 	ROWARGS(40, 48, 56)
-
-#define Q32ROW \
-	MOVQ   R8, SI;          \
-	MOVQ   q+8(FP), DI;     \
-	MOVQ   d+16(FP), DX;    \
-	MOVQ   s+24(FP), BX;    \
-	MOVQ   nq+32(FP), CX;   \
-	VPXORD Z0, Z0, Z0;      \
-	VPXORD Z12, Z12, Z12;   \
-	VXORPS X10, X10, X10
-
-// Q32SPLIT: Z3, Z4 = blocks 0,1 and 2,3 of the 64 nibble bytes in Z1, in
-// element order (16 low nibbles then 16 high nibbles of each block).
-#define Q32SPLIT \
-	VPSRLW    $4, Z1, Z2;   \
-	VPANDD    Z31, Z1, Z1;  \
-	VPANDD    Z31, Z2, Z2;  \
-	VMOVDQA64 Z26, Z3;      \
-	VPERMI2Q  Z2, Z1, Z3;   \
-	VMOVDQA64 Z25, Z4;      \
-	VPERMI2Q  Z2, Z1, Z4
-
-// Q32ACC: the codes Z3, Z4 times the 128 activation codes at (DI), each
-// block's dword sums scaled by its product of scales (X9) into Z0, Z12.
-#define Q32ACC \
-	VPXORD      Z5, Z5, Z5;    \
-	VPDPBUSD    (DI), Z3, Z5;  \
-	VPXORD      Z6, Z6, Z6;    \
-	VPDPBUSD    64(DI), Z4, Z6; \
-	VCVTDQ2PS   Z5, Z5;        \
-	VCVTDQ2PS   Z6, Z6;        \
-	VPERMPS     Z9, Z30, Z7;   \
-	VFMADD231PS Z5, Z7, Z0;    \
-	VPERMPS     Z9, Z29, Z11;  \
-	VFMADD231PS Z6, Z11, Z12
-
-#define Q32NEXT(bytes) \
-	ADDQ $bytes, SI; \
-	ADDQ $128, DI;   \
-	ADDQ $16, DX;    \
-	ADDQ $16, BX
-
-// Q32SUM: X0 = the sum of Z0 and Z12's lanes, X10 = the sum of its four.
-#define Q32SUM \
-	VADDPS        Z12, Z0, Z0;   \
-	HSUM16(Z0, Y0, X0, Y1, X1);  \
-	VHADDPS       X10, X10, X10; \
-	VHADDPS       X10, X10, X10
 
 // Q5HIGH(o0, o1, o2, o3): K1, K2 = the fifth bits (qh) of blocks 0,1 and
 // 2,3, at byte offsets o0..o3, as 64-bit element masks.
@@ -230,15 +174,8 @@ iq4x1row:
 	JEQ   iq4x1done
 
 iq4x1loop:
-	VMOVDQU64   (SI), Z1
-	VMOVDQU64   8(SI), Z2
-	PREFETCHT0  2048(SI)
-	PREFETCHT0  2112(SI)
-	VPERMW      Z1, Z28, Z8
-	VPERMT2B    Z2, Z27, Z1
-	VCVTPH2PS   X8, X8
-	VMULPS      (DX), X8, X9
-	VFMADD231PS (BX), X8, X10
+	Q32LOAD(8)
+	Q32GATHERW
 	VPSRLW      $4, Z1, Z2
 	VMOVDQA64   Z26, Z3
 	VPERMI2Q    Z2, Z1, Z3
@@ -272,10 +209,7 @@ q41x1row:
 	JEQ   q41x1done
 
 q41x1loop:
-	VMOVDQU64    (SI), Z1
-	VMOVDQU64    16(SI), Z2
-	PREFETCHT0   2048(SI)
-	PREFETCHT0   2112(SI)
+	Q32LOAD(16)
 	VPERMW       Z1, Z28, Z8
 	VPERMT2B     Z2, Z27, Z1
 	VCVTPH2PS    X8, Y8
@@ -313,10 +247,7 @@ q50x1row:
 	JEQ   q50x1done
 
 q50x1loop:
-	VMOVDQU64   (SI), Z1
-	VMOVDQU64   24(SI), Z2
-	PREFETCHT0  2048(SI)
-	PREFETCHT0  2112(SI)
+	Q32LOAD(24)
 	Q5HIGH(2, 24, 46, 68)
 	VMOVDQA64   Z28, Z8
 	VPERMI2B    Z2, Z1, Z8
@@ -355,10 +286,7 @@ q51x1row:
 	JEQ   q51x1done
 
 q51x1loop:
-	VMOVDQU64    (SI), Z1
-	VMOVDQU64    32(SI), Z2
-	PREFETCHT0   2048(SI)
-	PREFETCHT0   2112(SI)
+	Q32LOAD(32)
 	Q5HIGH(4, 28, 52, 76)
 	VMOVDQA64    Z28, Z8
 	VPERMI2B     Z2, Z1, Z8
