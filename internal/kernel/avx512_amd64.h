@@ -245,3 +245,32 @@
 	HSUM16(Z0, Y0, X0, Y1, X1);  \
 	VHADDPS       X10, X10, X10; \
 	VHADDPS       X10, X10, X10
+
+// SILU16: Z0 = silu(Z0) = x / (1 + e**-x) on 16 floats, with the
+// exponential of siluMulGeneric (silu.go): the same clamping, reduction and
+// polynomial, with fused multiply-adds, and 2**n applied by VSCALEFPS. Takes
+// the constants broadcast by siluMulAVX512 (silu_amd64.s): Z16 = sign bit,
+// Z17/Z18 = clamp low/high, Z19 = log2(e), Z20 = 1/2, Z21/Z22 = ln2 high/low,
+// Z23-Z28 = the polynomial's coefficients, Z29 = 1; clobbers Z1-Z5.
+#define SILU16 \
+	VXORPS       Z16, Z0, Z1;  /* y = -x */                               \
+	VMAXPS       Z17, Z1, Z1;  /* clamp to [lo, hi] */                    \
+	VMINPS       Z18, Z1, Z1;                                             \
+	VMOVAPS      Z1, Z2;                                                  \
+	VFMADD213PS  Z20, Z19, Z2; /* y*log2e + 1/2 */                        \
+	VRNDSCALEPS  $9, Z2, Z2;   /* n = floor (no precision exception) */  \
+	VMOVAPS      Z1, Z3;                                                  \
+	VFNMADD231PS Z21, Z2, Z3;  /* r = y - n*ln2hi */                      \
+	VFNMADD231PS Z22, Z2, Z3;  /* r -= n*ln2lo */                         \
+	VMOVAPS      Z23, Z4;                                                 \
+	VFMADD213PS  Z24, Z3, Z4;  /* Horner: p = c0*r + c1, ... */           \
+	VFMADD213PS  Z25, Z3, Z4;                                             \
+	VFMADD213PS  Z26, Z3, Z4;                                             \
+	VFMADD213PS  Z27, Z3, Z4;                                             \
+	VFMADD213PS  Z28, Z3, Z4;                                             \
+	VMULPS       Z3, Z3, Z5;   /* r*r */                                  \
+	VFMADD213PS  Z3, Z5, Z4;   /* p*r*r + r */                            \
+	VADDPS       Z29, Z4, Z4;  /* + 1 */                                  \
+	VSCALEFPS    Z2, Z4, Z4;   /* * 2**n = e**y */                        \
+	VADDPS       Z29, Z4, Z4;  /* 1 + e**-x */                            \
+	VDIVPS       Z4, Z0, Z0    /* x / (1 + e**-x) */

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // Constants of siluMulGeneric (silu.go), one float32 each.
 DATA silucon<>+0x00(SB)/4, $0x80000000 // sign bit
@@ -22,7 +23,7 @@ GLOBL silucon<>(SB), RODATA|NOPTR, $56
 // func siluMulAVX512(gp, up *float32, n int): gp[i] = silu(gp[i]) * up[i] for
 // i < n, sixteen at a time and the rest under a mask, with the exponential of
 // siluMulGeneric: the same clamping, reduction and polynomial, with fused
-// multiply-adds, and 2**n applied by VSCALEFPS.
+// multiply-adds, and 2**n applied by VSCALEFPS (SILU16, avx512_amd64.h).
 TEXT ·siluMulAVX512(SB), NOSPLIT, $0-24
 	MOVQ gp+0(FP), SI
 	MOVQ up+8(FP), DI
@@ -45,27 +46,7 @@ siluloop:
 	CMPQ CX, $16
 	JLT  silutail
 	VMOVUPS      (SI), Z0
-	VXORPS       Z16, Z0, Z1  // y = -x
-	VMAXPS       Z17, Z1, Z1  // clamp to [lo, hi]
-	VMINPS       Z18, Z1, Z1
-	VMOVAPS      Z1, Z2
-	VFMADD213PS  Z20, Z19, Z2 // y*log2e + 1/2
-	VRNDSCALEPS  $9, Z2, Z2   // n = floor (no precision exception)
-	VMOVAPS      Z1, Z3
-	VFNMADD231PS Z21, Z2, Z3  // r = y - n*ln2hi
-	VFNMADD231PS Z22, Z2, Z3  // r -= n*ln2lo
-	VMOVAPS      Z23, Z4
-	VFMADD213PS  Z24, Z3, Z4  // Horner: p = c0*r + c1, ...
-	VFMADD213PS  Z25, Z3, Z4
-	VFMADD213PS  Z26, Z3, Z4
-	VFMADD213PS  Z27, Z3, Z4
-	VFMADD213PS  Z28, Z3, Z4
-	VMULPS       Z3, Z3, Z5   // r*r
-	VFMADD213PS  Z3, Z5, Z4   // p*r*r + r
-	VADDPS       Z29, Z4, Z4  // + 1
-	VSCALEFPS    Z2, Z4, Z4   // * 2**n = e**y
-	VADDPS       Z29, Z4, Z4  // 1 + e**-x
-	VDIVPS       Z4, Z0, Z0   // x / (1 + e**-x)
+	SILU16
 	VMULPS       (DI), Z0, Z0
 	VMOVUPS      Z0, (SI)
 	ADDQ         $64, SI
@@ -83,27 +64,7 @@ silutail:
 	DECL    AX
 	KMOVW   AX, K1
 	VMOVUPS.Z (SI), K1, Z0
-	VXORPS       Z16, Z0, Z1  // y = -x
-	VMAXPS       Z17, Z1, Z1  // clamp to [lo, hi]
-	VMINPS       Z18, Z1, Z1
-	VMOVAPS      Z1, Z2
-	VFMADD213PS  Z20, Z19, Z2 // y*log2e + 1/2
-	VRNDSCALEPS  $9, Z2, Z2   // n = floor (no precision exception)
-	VMOVAPS      Z1, Z3
-	VFNMADD231PS Z21, Z2, Z3  // r = y - n*ln2hi
-	VFNMADD231PS Z22, Z2, Z3  // r -= n*ln2lo
-	VMOVAPS      Z23, Z4
-	VFMADD213PS  Z24, Z3, Z4  // Horner: p = c0*r + c1, ...
-	VFMADD213PS  Z25, Z3, Z4
-	VFMADD213PS  Z26, Z3, Z4
-	VFMADD213PS  Z27, Z3, Z4
-	VFMADD213PS  Z28, Z3, Z4
-	VMULPS       Z3, Z3, Z5   // r*r
-	VFMADD213PS  Z3, Z5, Z4   // p*r*r + r
-	VADDPS       Z29, Z4, Z4  // + 1
-	VSCALEFPS    Z2, Z4, Z4   // * 2**n = e**y
-	VADDPS       Z29, Z4, Z4  // 1 + e**-x
-	VDIVPS       Z4, Z0, Z0   // x / (1 + e**-x)
+	SILU16
 	VMOVUPS.Z (DI), K1, Z6
 	VMULPS    Z6, Z0, Z0
 	VMOVUPS   Z0, K1, (SI)
