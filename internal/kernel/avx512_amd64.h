@@ -134,16 +134,17 @@
 	DECQ   R9;        \
 	JNZ    row
 
-// KROWHEAD starts a row of the K-quant many-row kernels
-// func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32):
-// SI = the row's weights (R8), DI = q, DX = d, BX = bs, CX = nb, and the
-// float accumulator Z0 zeroed.
-#define KROWHEAD \
+// ROWHEAD(sn, nn) starts a row of the many-row kernels
+// func(w *byte, q *int8, d *float32, sn *T, nn, rows, rowBytes int, out *float32)
+// (the K-quants' bs and nb, the 32-element blocks' s and nq; sn and nn are
+// the argument names): SI = the row's weights (R8), DI = q, DX = d, BX =
+// sn, CX = nn, and the float accumulator Z0 zeroed.
+#define ROWHEAD(sn, nn) \
 	MOVQ   R8, SI;        \
 	MOVQ   q+8(FP), DI;   \
 	MOVQ   d+16(FP), DX;  \
-	MOVQ   bs+24(FP), BX; \
-	MOVQ   nb+32(FP), CX; \
+	MOVQ   sn+24(FP), BX; \
+	MOVQ   nn+32(FP), CX; \
 	VPXORD Z0, Z0, Z0
 
 // The 32-element block kernels against one Q8 activation row, four blocks
@@ -174,12 +175,7 @@
 // Q32ROW starts a row: SI = its weights (R8), DI = q, DX = d, BX = s,
 // CX = nq, and Z0, Z12 and X10 zeroed.
 #define Q32ROW \
-	MOVQ   R8, SI;        \
-	MOVQ   q+8(FP), DI;   \
-	MOVQ   d+16(FP), DX;  \
-	MOVQ   s+24(FP), BX;  \
-	MOVQ   nq+32(FP), CX; \
-	VPXORD Z0, Z0, Z0;    \
+	ROWHEAD(s, nq);       \
 	VPXORD Z12, Z12, Z12; \
 	VXORPS X10, X10, X10
 
@@ -230,13 +226,16 @@
 	VPERMPS     Z9, Z29, Z11;   \
 	VFMADD231PS Z6, Z11, Z12
 
-// Q32NEXT(bytes) moves SI on by a step's weight bytes, DI by its 128
-// activation codes, DX and BX by its four activation scales and sums.
-#define Q32NEXT(bytes) \
+// Q32NEXT(bytes, loop) moves SI on by a step's weight bytes, DI by its 128
+// activation codes, DX and BX by its four activation scales and sums, and
+// loops to loop while steps are left (CX).
+#define Q32NEXT(bytes, loop) \
 	ADDQ $bytes, SI; \
 	ADDQ $128, DI;   \
 	ADDQ $16, DX;    \
-	ADDQ $16, BX
+	ADDQ $16, BX;    \
+	DECQ CX;         \
+	JNZ  loop
 
 // Q32SUM: X0 = the sum of Z0 and Z12's lanes, X10 = the sum of its four;
 // clobbers Y1.

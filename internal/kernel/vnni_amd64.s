@@ -287,9 +287,7 @@ q40x1loop:
 	Q32GATHERW
 	Q32SPLIT
 	Q32ACC
-	Q32NEXT(72)
-	DECQ CX
-	JNZ  q40x1loop
+	Q32NEXT(72, q40x1loop)
 
 q40x1done:
 	Q32SUM
@@ -380,7 +378,7 @@ TEXT ·dotQ4_Kx1VNNI(SB), NOSPLIT, $0-64
 	ROWARGS(40, 48, 56)
 
 dotq4_kx1vnnirow:
-	KROWHEAD
+	ROWHEAD(bs, nb)
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
 	JEQ    q4kx1done

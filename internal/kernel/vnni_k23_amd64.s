@@ -212,7 +212,7 @@ TEXT ·dotQ3_Kx1VNNI(SB), NOSPLIT, $0-64
 	ROWARGS(40, 48, 56)
 
 dotq3_kx1vnnirow:
-	KROWHEAD
+	ROWHEAD(bs, nb)
 	TESTQ  CX, CX
 	JEQ    q3kx1done
 
@@ -297,7 +297,7 @@ TEXT ·dotQ2_Kx1VNNI(SB), NOSPLIT, $8-64
 	ROWARGS(40, 48, 56)
 
 dotq2_kx1vnnirow:
-	KROWHEAD
+	ROWHEAD(bs, nb)
 	VXORPS X9, X9, X9
 	TESTQ  CX, CX
 	JEQ    q2kx1done

@@ -319,7 +319,7 @@ TEXT ·dotQ5_Kx1VNNI(SB), NOSPLIT, $16-64
 	JEQ   q5kx1ret
 
 dotq5_kx1vnnirow:
-	KROWHEAD
+	ROWHEAD(bs, nb)
 	VPXORD Y9, Y9, Y9
 	TESTQ  CX, CX
 	JEQ    q5kx1done

@@ -184,9 +184,7 @@ iq4x1loop:
 	VPERMB      Z24, Z3, Z3
 	VPERMB      Z24, Z4, Z4
 	Q32ACC
-	Q32NEXT(72)
-	DECQ CX
-	JNZ  iq4x1loop
+	Q32NEXT(72, iq4x1loop)
 
 iq4x1done:
 	Q32SUM
@@ -218,9 +216,7 @@ q41x1loop:
 	VFMADD231PS  (BX), X7, X10
 	Q32SPLIT
 	Q32ACC
-	Q32NEXT(80)
-	DECQ CX
-	JNZ  q41x1loop
+	Q32NEXT(80, q41x1loop)
 
 q41x1done:
 	Q32SUM
@@ -259,9 +255,7 @@ q50x1loop:
 	VPADDB      Z24, Z3, K1, Z3
 	VPADDB      Z24, Z4, K2, Z4
 	Q32ACC
-	Q32NEXT(88)
-	DECQ CX
-	JNZ  q50x1loop
+	Q32NEXT(88, q50x1loop)
 
 q50x1done:
 	Q32SUM
@@ -299,9 +293,7 @@ q51x1loop:
 	VPADDB       Z24, Z3, K1, Z3
 	VPADDB       Z24, Z4, K2, Z4
 	Q32ACC
-	Q32NEXT(96)
-	DECQ CX
-	JNZ  q51x1loop
+	Q32NEXT(96, q51x1loop)
 
 q51x1done:
 	Q32SUM
