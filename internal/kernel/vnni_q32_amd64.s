@@ -158,6 +158,20 @@ GLOBL q32iq4<>(SB), RODATA|NOPTR, $16
 	KMOVD    o3(SI), K3;    \
 	KUNPCKDQ K2, K3, K2
 
+// Q5GATHERB: X8 = the four scales' bytes (VPERMI2B by Z28 from Z1:Z2), Z1 =
+// the 64 nibble bytes (VPERMT2B by Z27 from Z1:Z2).
+#define Q5GATHERB \
+	VMOVDQA64 Z28, Z8;     \
+	VPERMI2B  Z2, Z1, Z8;  \
+	VPERMT2B  Z2, Z27, Z1
+
+// Q5SPLIT: Q32SPLIT, then 0x10 added to the codes whose fifth bit is set
+// (Z24 = 0x10 bytes, masks K1, K2 from Q5HIGH).
+#define Q5SPLIT \
+	Q32SPLIT;               \
+	VPADDB Z24, Z3, K1, Z3; \
+	VPADDB Z24, Z4, K2, Z4
+
 // func dotIQ4NLx1VNNI(w *byte, q *int8, d, s *float32, nq, rows, rowBytes int, out *float32)
 // The table values plus 128 go to VPDPBUSD; 128*sum(scale*s) is taken off.
 TEXT ·dotIQ4NLx1VNNI(SB), NOSPLIT, $0-64
@@ -245,15 +259,11 @@ q50x1row:
 q50x1loop:
 	Q32LOAD(24)
 	Q5HIGH(2, 24, 46, 68)
-	VMOVDQA64   Z28, Z8
-	VPERMI2B    Z2, Z1, Z8
-	VPERMT2B    Z2, Z27, Z1
+	Q5GATHERB
 	VCVTPH2PS   X8, X8
 	VMULPS      (DX), X8, X9
 	VFMADD231PS (BX), X8, X10
-	Q32SPLIT
-	VPADDB      Z24, Z3, K1, Z3
-	VPADDB      Z24, Z4, K2, Z4
+	Q5SPLIT
 	Q32ACC
 	Q32NEXT(88, q50x1loop)
 
@@ -282,16 +292,12 @@ q51x1row:
 q51x1loop:
 	Q32LOAD(32)
 	Q5HIGH(4, 28, 52, 76)
-	VMOVDQA64    Z28, Z8
-	VPERMI2B     Z2, Z1, Z8
-	VPERMT2B     Z2, Z27, Z1
+	Q5GATHERB
 	VCVTPH2PS    X8, Y8
 	VMULPS       (DX), X8, X9
 	VEXTRACTF128 $1, Y8, X7
 	VFMADD231PS  (BX), X7, X10
-	Q32SPLIT
-	VPADDB       Z24, Z3, K1, Z3
-	VPADDB       Z24, Z4, K2, Z4
+	Q5SPLIT
 	Q32ACC
 	Q32NEXT(96, q51x1loop)
 
