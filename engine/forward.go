@@ -418,25 +418,21 @@ func (t *attnTask) chunkRun(j0, worker int) {
 		sc := grow(s.scores[worker], s.pos+t.T)
 		s.scores[worker] = sc
 		qv := s.q[tk*qd+h*hd : tk*qd+(h+1)*hd]
+		sc = sc[:n]
+		// Scores over the cached keys of this KV head (rows kd apart).
+		kern.DotRows(qv, t.kc[kvh*hd:], kd, sc)
 		mx := float32(math.Inf(-1))
-		for p := 0; p < n; p++ {
-			v := kern.DotF32(qv, t.kc[p*kd+kvh*hd:p*kd+(kvh+1)*hd]) * t.scale
+		for p, v := range sc {
+			v *= t.scale
 			sc[p] = v
-			if v > mx {
-				mx = v
-			}
+			mx = max(mx, v)
 		}
-		var sum float32
-		for p := 0; p < n; p++ {
-			e := float32(math.Exp(float64(sc[p] - mx)))
-			sc[p] = e
-			sum += e
-		}
+		inv := 1 / kern.ExpShift(sc, mx)
 		out := s.att[tk*qd+h*hd : tk*qd+(h+1)*hd]
 		clear(out)
-		inv := 1 / sum
-		for p := 0; p < n; p++ {
-			kern.Axpy(sc[p]*inv, t.vc[p*kd+kvh*hd:p*kd+(kvh+1)*hd], out)
+		kern.AxpyRows(sc, t.vc[kvh*hd:], kd, out)
+		for i := range out {
+			out[i] *= inv
 		}
 	}
 }

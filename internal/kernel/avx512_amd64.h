@@ -245,14 +245,14 @@
 	VHADDPS       X10, X10, X10; \
 	VHADDPS       X10, X10, X10
 
-// SILU16: Z0 = silu(Z0) = x / (1 + e**-x) on 16 floats, with the
-// exponential of siluMulGeneric (silu.go): the same clamping, reduction and
-// polynomial, with fused multiply-adds, and 2**n applied by VSCALEFPS. Takes
-// the constants broadcast by siluMulAVX512 (silu_amd64.s): Z16 = sign bit,
-// Z17/Z18 = clamp low/high, Z19 = log2(e), Z20 = 1/2, Z21/Z22 = ln2 high/low,
-// Z23-Z28 = the polynomial's coefficients, Z29 = 1; clobbers Z1-Z5.
-#define SILU16 \
-	VXORPS       Z16, Z0, Z1;  /* y = -x */                               \
+// EXP16: Z4 = e**Z1 on 16 floats, with the exponential of expClamped
+// (silu.go): Z1 clamped to [lo, hi], n = floor(y*log2(e) + 1/2), r = y -
+// n*ln2 in two parts, the polynomial by fused multiply-adds, and 2**n applied
+// by VSCALEFPS. Takes the constants broadcast from silucon (silu_amd64.s):
+// Z17/Z18 = clamp low/high, Z19 = log2(e), Z20 = 1/2, Z21/Z22 = ln2
+// high/low, Z23-Z28 = the polynomial's coefficients, Z29 = 1; clobbers
+// Z1-Z5.
+#define EXP16 \
 	VMAXPS       Z17, Z1, Z1;  /* clamp to [lo, hi] */                    \
 	VMINPS       Z18, Z1, Z1;                                             \
 	VMOVAPS      Z1, Z2;                                                  \
@@ -270,6 +270,12 @@
 	VMULPS       Z3, Z3, Z5;   /* r*r */                                  \
 	VFMADD213PS  Z3, Z5, Z4;   /* p*r*r + r */                            \
 	VADDPS       Z29, Z4, Z4;  /* + 1 */                                  \
-	VSCALEFPS    Z2, Z4, Z4;   /* * 2**n = e**y */                        \
+	VSCALEFPS    Z2, Z4, Z4    /* * 2**n = e**y */
+
+// SILU16: Z0 = silu(Z0) = x / (1 + e**-x) on 16 floats through EXP16, with
+// its constants and Z16 = the sign bit; clobbers Z1-Z5.
+#define SILU16 \
+	VXORPS       Z16, Z0, Z1;  /* y = -x */                               \
+	EXP16;                                                                \
 	VADDPS       Z29, Z4, Z4;  /* 1 + e**-x */                            \
 	VDIVPS       Z4, Z0, Z0    /* x / (1 + e**-x) */

@@ -385,3 +385,84 @@ func TestConformanceSiLUMul(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceAttention checks every implementation's DotRows, AxpyRows
+// and ExpShift against Generic's, for head widths around the vector width,
+// strided rows inside guard bands, and position counts around it.
+func TestConformanceAttention(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, im := range Impls()[1:] {
+		if !im.Available || (im.DotRows == nil && im.AxpyRows == nil && im.ExpShift == nil) {
+			continue
+		}
+		full := merge([]*Impl{Generic, im})
+		for _, hd := range []int{7, 16, 32, 64, 72, 128} {
+			for _, n := range []int{0, 1, 15, 16, 17, 100} {
+				stride := 3*hd + 5
+				m := randRow(r, max(n*stride, 1))
+				gm, _ := guarded(m, float32(1e30))
+				x := randRow(r, hd)
+				// Scores.
+				want := make([]float32, n)
+				Generic.DotRows(x, m, stride, want)
+				got, whole := guarded(make([]float32, n), float32(-7))
+				full.DotRows(x, gm, stride, got)
+				for p := range want {
+					if d := math.Abs(float64(got[p] - want[p])); d > 1e-5*(1+math.Abs(float64(want[p]))) {
+						t.Fatalf("%s DotRows hd=%d n=%d: [%d] = %g, generic %g", im.Name, hd, n, p, got[p], want[p])
+					}
+				}
+				checkGuards(t, whole, -7)
+				// Weighted sum.
+				w := randRow(r, n)
+				wantY := randRow(r, hd)
+				gotY, wholeY := guarded(append([]float32(nil), wantY...), float32(-7))
+				Generic.AxpyRows(w, m, stride, wantY)
+				full.AxpyRows(w, gm, stride, gotY)
+				for i := range wantY {
+					if d := math.Abs(float64(gotY[i] - wantY[i])); d > 1e-5*(1+math.Abs(float64(wantY[i]))) {
+						t.Fatalf("%s AxpyRows hd=%d n=%d: [%d] = %g, generic %g", im.Name, hd, n, i, gotY[i], wantY[i])
+					}
+				}
+				checkGuards(t, wholeY, -7)
+			}
+		}
+		for _, n := range []int{0, 1, 15, 16, 17, 33, 1000} {
+			x := randRow(r, n)
+			for i := range x {
+				x[i] *= 30
+			}
+			s := float32(0)
+			for _, v := range x {
+				s = max(s, v)
+			}
+			want := append([]float32(nil), x...)
+			wsum := Generic.ExpShift(want, s)
+			got, whole := guarded(append([]float32(nil), x...), float32(-7))
+			gsum := full.ExpShift(got, s)
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 2e-7*float64(want[i])+1e-38 {
+					t.Fatalf("%s ExpShift n=%d: [%d] = %g, generic %g", im.Name, n, i, got[i], want[i])
+				}
+				if ref := math.Exp(float64(x[i] - s)); math.Abs(float64(want[i])-ref) > 4e-7*ref+1e-37 {
+					t.Fatalf("generic ExpShift: e**%g = %g, float64 %g", x[i]-s, want[i], ref)
+				}
+			}
+			if d := math.Abs(float64(gsum - wsum)); d > 1e-5*float64(wsum) {
+				t.Fatalf("%s ExpShift n=%d: sum %g, generic %g", im.Name, n, gsum, wsum)
+			}
+			checkGuards(t, whole, -7)
+		}
+	}
+}
+
+// checkGuards fails the test when the 32-element guard bands of whole (as
+// made by guarded) no longer hold fill.
+func checkGuards(t *testing.T, whole []float32, fill float32) {
+	t.Helper()
+	for i := range whole {
+		if (i < 32 || i >= len(whole)-32) && whole[i] != fill {
+			t.Fatalf("wrote outside the slice (guard %d)", i)
+		}
+	}
+}

@@ -17,6 +17,9 @@ var Generic = &Impl{
 	DotF32:    dotF32Generic,
 	Axpy:      axpyGeneric,
 	SiLUMul:   siluMulGeneric,
+	DotRows:   dotRowsGeneric,
+	AxpyRows:  axpyRowsGeneric,
+	ExpShift:  expShiftGeneric,
 }
 
 func init() {

@@ -139,6 +139,14 @@ type Impl struct {
 	// SiLUMul sets g[i] = silu(g[i]) * u[i] (len(u) >= len(g)): the
 	// SwiGLU activation (see silu.go).
 	SiLUMul func(g, u []float32)
+	// DotRows sets out[p] = x · m[p*stride : p*stride+len(x)] for
+	// p < len(out): attention scores of one head (see attn.go).
+	DotRows func(x, m []float32, stride int, out []float32)
+	// AxpyRows adds w[p] * m[p*stride : p*stride+len(y)] to y for
+	// p < len(w): attention's weighted sum of values.
+	AxpyRows func(w, m []float32, stride int, y []float32)
+	// ExpShift sets x[i] = e**(x[i]-s) and returns their sum (softmax).
+	ExpShift func(x []float32, s float32) float32
 	// MatMul4 holds, for some weight types, a matrix product of weight rows
 	// against exactly four activation rows that unpacks each weight block
 	// once for the four (see MatMul4Func).
@@ -270,6 +278,15 @@ func merge(list []*Impl) *Impl {
 		}
 		if i.SiLUMul != nil {
 			m.SiLUMul = i.SiLUMul
+		}
+		if i.DotRows != nil {
+			m.DotRows = i.DotRows
+		}
+		if i.AxpyRows != nil {
+			m.AxpyRows = i.AxpyRows
+		}
+		if i.ExpShift != nil {
+			m.ExpShift = i.ExpShift
 		}
 	}
 	m.Name = names

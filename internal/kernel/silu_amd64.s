@@ -72,3 +72,57 @@ silutail:
 siludone:
 	VZEROUPPER
 	RET
+
+// func expShiftAVX512(x *float32, n int, s float32) float32
+// x[i] = e**(x[i]-s) for i < n through EXP16 (the last n%16 under a mask);
+// returns their sum.
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS s+16(FP), Z30
+	VBROADCASTSS silucon<>+0x04(SB), Z17
+	VBROADCASTSS silucon<>+0x08(SB), Z18
+	VBROADCASTSS silucon<>+0x0c(SB), Z19
+	VBROADCASTSS silucon<>+0x10(SB), Z20
+	VBROADCASTSS silucon<>+0x14(SB), Z21
+	VBROADCASTSS silucon<>+0x18(SB), Z22
+	VBROADCASTSS silucon<>+0x1c(SB), Z23
+	VBROADCASTSS silucon<>+0x20(SB), Z24
+	VBROADCASTSS silucon<>+0x24(SB), Z25
+	VBROADCASTSS silucon<>+0x28(SB), Z26
+	VBROADCASTSS silucon<>+0x2c(SB), Z27
+	VBROADCASTSS silucon<>+0x30(SB), Z28
+	VBROADCASTSS silucon<>+0x34(SB), Z29
+	VPXORD Z6, Z6, Z6
+
+esloop:
+	CMPQ CX, $16
+	JLT  estail
+	VMOVUPS (SI), Z1
+	VSUBPS  Z30, Z1, Z1
+	EXP16
+	VMOVUPS Z4, (SI)
+	VADDPS  Z4, Z6, Z6
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+	JMP     esloop
+
+estail:
+	TESTQ CX, CX
+	JEQ   esdone
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VSUBPS    Z30, Z1, Z1
+	EXP16
+	VMOVUPS   Z4, K1, (SI)
+	VMOVAPS.Z Z4, K1, Z4
+	VADDPS    Z4, Z6, Z6
+
+esdone:
+	HSUM16(Z6, Y6, X6, Y7, X7)
+	VMOVSS X6, ret+24(FP)
+	VZEROUPPER
+	RET
