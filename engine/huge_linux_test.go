@@ -8,12 +8,15 @@ import (
 	"testing"
 )
 
-func TestHugeCopy(t *testing.T) {
+// randomFile writes n random bytes (from seed) to a temporary file and
+// returns it opened, with the bytes; it lowers hugeMin to 1 for the test.
+func randomFile(t *testing.T, n int, seed uint64) (*os.File, []byte) {
+	t.Helper()
 	old := hugeMin
 	hugeMin = 1
-	defer func() { hugeMin = old }()
-	want := make([]byte, 3<<20+123)
-	r := rand.New(rand.NewPCG(1, 2))
+	t.Cleanup(func() { hugeMin = old })
+	want := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed+1))
 	for i := range want {
 		want[i] = byte(r.Uint32())
 	}
@@ -25,7 +28,12 @@ func TestHugeCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f, want
+}
+
+func TestHugeCopy(t *testing.T) {
+	f, want := randomFile(t, 3<<20+123, 1)
 	data, release, share, ok := hugeCopy(f, int64(len(want)))
 	if !ok {
 		t.Skip("no anonymous memory for the copy")
@@ -49,23 +57,7 @@ func TestHugeCopy(t *testing.T) {
 }
 
 func TestMapHuge(t *testing.T) {
-	old := hugeMin
-	hugeMin = 1
-	defer func() { hugeMin = old }()
-	want := make([]byte, 5<<20+77)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range want {
-		want[i] = byte(r.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "w.bin")
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, want := randomFile(t, 5<<20+77, 3)
 	data, release, share, err := mapHuge(f, int64(len(want)))
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,23 @@ DATA silucon<>+0x30(SB)/4, $5.0000001201e-1
 DATA silucon<>+0x34(SB)/4, $1.0
 GLOBL silucon<>(SB), RODATA|NOPTR, $56
 
+// EXPCONST broadcasts the constants EXP16 (avx512_amd64.h) takes into
+// Z17-Z29.
+#define EXPCONST \
+	VBROADCASTSS silucon<>+0x04(SB), Z17; \
+	VBROADCASTSS silucon<>+0x08(SB), Z18; \
+	VBROADCASTSS silucon<>+0x0c(SB), Z19; \
+	VBROADCASTSS silucon<>+0x10(SB), Z20; \
+	VBROADCASTSS silucon<>+0x14(SB), Z21; \
+	VBROADCASTSS silucon<>+0x18(SB), Z22; \
+	VBROADCASTSS silucon<>+0x1c(SB), Z23; \
+	VBROADCASTSS silucon<>+0x20(SB), Z24; \
+	VBROADCASTSS silucon<>+0x24(SB), Z25; \
+	VBROADCASTSS silucon<>+0x28(SB), Z26; \
+	VBROADCASTSS silucon<>+0x2c(SB), Z27; \
+	VBROADCASTSS silucon<>+0x30(SB), Z28; \
+	VBROADCASTSS silucon<>+0x34(SB), Z29
+
 // func siluMulAVX512(gp, up *float32, n int): gp[i] = silu(gp[i]) * up[i] for
 // i < n, sixteen at a time and the rest under a mask, with the exponential of
 // siluMulGeneric: the same clamping, reduction and polynomial, with fused
@@ -29,19 +46,7 @@ TEXT ·siluMulAVX512(SB), NOSPLIT, $0-24
 	MOVQ up+8(FP), DI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS silucon<>+0x00(SB), Z16
-	VBROADCASTSS silucon<>+0x04(SB), Z17
-	VBROADCASTSS silucon<>+0x08(SB), Z18
-	VBROADCASTSS silucon<>+0x0c(SB), Z19
-	VBROADCASTSS silucon<>+0x10(SB), Z20
-	VBROADCASTSS silucon<>+0x14(SB), Z21
-	VBROADCASTSS silucon<>+0x18(SB), Z22
-	VBROADCASTSS silucon<>+0x1c(SB), Z23
-	VBROADCASTSS silucon<>+0x20(SB), Z24
-	VBROADCASTSS silucon<>+0x24(SB), Z25
-	VBROADCASTSS silucon<>+0x28(SB), Z26
-	VBROADCASTSS silucon<>+0x2c(SB), Z27
-	VBROADCASTSS silucon<>+0x30(SB), Z28
-	VBROADCASTSS silucon<>+0x34(SB), Z29
+	EXPCONST
 siluloop:
 	CMPQ CX, $16
 	JLT  silutail
@@ -80,19 +85,7 @@ TEXT ·expShiftAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS s+16(FP), Z30
-	VBROADCASTSS silucon<>+0x04(SB), Z17
-	VBROADCASTSS silucon<>+0x08(SB), Z18
-	VBROADCASTSS silucon<>+0x0c(SB), Z19
-	VBROADCASTSS silucon<>+0x10(SB), Z20
-	VBROADCASTSS silucon<>+0x14(SB), Z21
-	VBROADCASTSS silucon<>+0x18(SB), Z22
-	VBROADCASTSS silucon<>+0x1c(SB), Z23
-	VBROADCASTSS silucon<>+0x20(SB), Z24
-	VBROADCASTSS silucon<>+0x24(SB), Z25
-	VBROADCASTSS silucon<>+0x28(SB), Z26
-	VBROADCASTSS silucon<>+0x2c(SB), Z27
-	VBROADCASTSS silucon<>+0x30(SB), Z28
-	VBROADCASTSS silucon<>+0x34(SB), Z29
+	EXPCONST
 	VPXORD Z6, Z6, Z6
 
 esloop:
