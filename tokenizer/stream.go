@@ -21,6 +21,18 @@ func (t *Tokenizer) NewDecoder() *Decoder {
 	return &Decoder{t: t, strip: t.addSpacePrefix}
 }
 
+// After tells d that the tokens ids came before the ones it will be given
+// and are already shown (a prompt), so that those read on from them: in
+// particular a SentencePiece space prefix is kept on the first of them, as
+// Decode of the whole sequence keeps it.
+func (d *Decoder) After(ids []int32) {
+	for _, id := range ids {
+		if d.strip && id != d.t.bos {
+			d.strip = false
+		}
+	}
+}
+
 // Next adds one token and returns the text that is now complete (possibly
 // ""). Invalid UTF-8 is passed through, never held back for long.
 func (d *Decoder) Next(id int32) string {

@@ -324,6 +324,18 @@ func TestDecoderStreaming(t *testing.T) {
 	if sb.String() != text || tk.Decode(ids) != text {
 		t.Fatalf("streamed %q, Decode %q, want %q", sb.String(), tk.Decode(ids), text)
 	}
+	// After a prompt, the continuation keeps its space prefix: prompt text
+	// plus streamed continuation equals Decode of the whole sequence.
+	prompt, cont := tk.Encode("h h", true), tk.Encode("h", false) // cont: "▁h"
+	d = tk.NewDecoder()
+	d.After(prompt)
+	got := tk.Decode(prompt)
+	for _, id := range cont {
+		got += d.Next(id)
+	}
+	if want := tk.Decode(append(append([]int32(nil), prompt...), cont...)); got+d.Flush() != want || want != "h h h" {
+		t.Fatalf("prompt + continuation %q, Decode of both %q, want %q", got, want, "h h h")
+	}
 	// An incomplete character is held until Flush.
 	d = tk.NewDecoder()
 	if s := d.Next(tk.byteTok[0xE2]); s != "" {

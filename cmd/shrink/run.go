@@ -79,6 +79,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	out := bufio.NewWriter(stdout)
 	out.WriteString(prompt) // the continuation reads on from the prompt, as llama-cli prints it
 	dec := tok.NewDecoder()
+	dec.After(ids)
 	smp := engine.NewSampler(engine.SamplerOptions{Temp: temp, TopK: topK, TopP: topP, Seed: seed})
 	st, err := s.Generate(ids, n, smp, tok.EOS(), func(id int32) bool {
 		out.WriteString(dec.Next(id))
