@@ -38,6 +38,19 @@ func dotQ4_KNEON(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 //go:noescape
 func dotQ4_KDOT(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
+// neonExtras are further NEON and NEONDot entries, added by files of their
+// own through addNEON (from package-level variable initializers, which run
+// before init) and applied by init before the two are registered.
+var neonExtras []func(neon, dot *Impl)
+
+// addNEON records f to fill in entries of NEON and NEONDot (dot is used
+// only where the CPU has SDOT); it returns true so that a file can call it
+// as `var _ = addNEON(...)`.
+func addNEON(f func(neon, dot *Impl)) bool {
+	neonExtras = append(neonExtras, f)
+	return true
+}
+
 func init() {
 	NEONDot.Available = hasDotProd()
 	for _, p := range []struct {
@@ -74,8 +87,12 @@ func init() {
 			w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
 			return q4k(&w[0], &q[0], &d[0], &bs[0], nb)
 		}
-		Register(p.im)
 	}
+	for _, f := range neonExtras {
+		f(NEON, NEONDot)
+	}
+	Register(NEON)
+	Register(NEONDot)
 }
 
 // hasDotProd reports FEAT_DotProd: from the ELF auxiliary vector's
