@@ -1,0 +1,439 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// NEON kernels for Q6_K and Q5_K weights (against Q8_K activations), F16
+// weights (against float activations), DotF32 and Axpy, written to mirror
+// the generic ones (generic.go) step by step. The K-quant kernels form each
+// super-block's integer sum exactly (SDOT in the *DOT variants,
+// SMULL/SMULL2/SADALP otherwise), then scale and sum it in float in Go's
+// order. The float kernels keep generic's four partial sums s0..s3 in the
+// four lanes of V0 and add them as (s0+s1)+(s2+s3) at the end. Mnemonics
+// the Go assembler lacks are encoded with WORD.
+
+// SDOT Vd.4S, Vn.16B, Vm.16B
+#define SDOT(d, n, m) WORD $(0x4E809400 | ((m)<<16) | ((n)<<5) | (d))
+// SMULL Vd.8H, Vn.8B, Vm.8B and SMULL2 Vd.8H, Vn.16B, Vm.16B
+#define SMULL(d, n, m) WORD $(0x0E20C000 | ((m)<<16) | ((n)<<5) | (d))
+#define SMULL2(d, n, m) WORD $(0x4E20C000 | ((m)<<16) | ((n)<<5) | (d))
+// SADALP Vd.4S, Vn.8H
+#define SADALP(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
+// MLA Vd.4S, Vn.4S, Vm.4S
+#define MLA4S(d, n, m) WORD $(0x4EA09400 | ((m)<<16) | ((n)<<5) | (d))
+// SXTL Vd.8H, Vn.8B and SXTL2 Vd.8H, Vn.16B (SSHLL/SSHLL2 #0)
+#define SXTL8H(d, n) WORD $(0x0F08A400 | ((n)<<5) | (d))
+#define SXTL28H(d, n) WORD $(0x4F08A400 | ((n)<<5) | (d))
+// SXTL Vd.4S, Vn.4H and SXTL2 Vd.4S, Vn.8H (SSHLL/SSHLL2 #0)
+#define SXTL4S(d, n) WORD $(0x0F10A400 | ((n)<<5) | (d))
+#define SXTL24S(d, n) WORD $(0x4F10A400 | ((n)<<5) | (d))
+// FCVTL Vd.4S, Vn.4H and FCVTL2 Vd.4S, Vn.8H
+#define FCVTL(d, n) WORD $(0x0E217800 | ((n)<<5) | (d))
+#define FCVTL2(d, n) WORD $(0x4E217800 | ((n)<<5) | (d))
+// FADDP V0.4S, V0.4S, V0.4S, then FADDP S0, V0.2S: (s0+s1)+(s2+s3) in F0.
+#define REDUCE_V0 \
+	WORD $0x6E20D400; \
+	WORD $0x7E30D800
+
+// V(acc).4S += the 16 byte products of V(n) and V(m) (clobbers V30, V31).
+#define DOT16_DOT(acc, n, m) SDOT(acc, n, m)
+#define DOT16_NODOT(acc, n, m) \
+	SMULL(30, n, m);  \
+	SMULL2(31, n, m); \
+	SADALP(acc, 30);  \
+	SADALP(acc, 31)
+
+// ---- Q6_K ----
+
+// Half h of a Q6_K super-block: 64 bytes of ql at R5, 32 of qh at R6, 128
+// activation codes at R1 (all advanced). Each weight vector is (nibble |
+// two high bits moved to bits 4-5) - 32, as generic forms q6-32; the eight
+// 16-element group sums s[0..7] are formed in V11..V18, reduced pairwise to
+// [s0..s3] and [s4..s7], and V26.4S += those times the int8 scales
+// sc[8h..8h+7], which are the int16 lanes of V(SCV).
+// Constants: V27 = 32, V28 = 0x0f, V29 = 0x30 in every byte.
+#define Q6K_HALF(DOT16, SCV) \
+	VLD1.P  64(R5), [V1.B16, V2.B16, V3.B16, V4.B16]; \
+	VLD1.P  32(R6), [V5.B16, V6.B16];                 \
+	VAND    V28.B16, V1.B16, V7.B16;                  \
+	VSHL    $4, V5.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V7.B16, V7.B16;                   \
+	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	VAND    V28.B16, V2.B16, V8.B16;                  \
+	VSHL    $4, V6.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V8.B16, V8.B16;                   \
+	VSUB    V27.B16, V8.B16, V8.B16;                  \
+	VLD1.P  32(R1), [V9.B16, V10.B16];                \
+	VEOR    V11.B16, V11.B16, V11.B16;                \
+	VEOR    V12.B16, V12.B16, V12.B16;                \
+	DOT16(11, 7, 9);                                  \
+	DOT16(12, 8, 10);                                 \
+	VAND    V28.B16, V3.B16, V7.B16;                  \
+	VSHL    $2, V5.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V7.B16, V7.B16;                   \
+	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	VAND    V28.B16, V4.B16, V8.B16;                  \
+	VSHL    $2, V6.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V8.B16, V8.B16;                   \
+	VSUB    V27.B16, V8.B16, V8.B16;                  \
+	VLD1.P  32(R1), [V9.B16, V10.B16];                \
+	VEOR    V13.B16, V13.B16, V13.B16;                \
+	VEOR    V14.B16, V14.B16, V14.B16;                \
+	DOT16(13, 7, 9);                                  \
+	DOT16(14, 8, 10);                                 \
+	VUSHR   $4, V1.B16, V7.B16;                       \
+	VAND    V29.B16, V5.B16, V9.B16;                  \
+	VORR    V9.B16, V7.B16, V7.B16;                   \
+	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	VUSHR   $4, V2.B16, V8.B16;                       \
+	VAND    V29.B16, V6.B16, V9.B16;                  \
+	VORR    V9.B16, V8.B16, V8.B16;                   \
+	VSUB    V27.B16, V8.B16, V8.B16;                  \
+	VLD1.P  32(R1), [V9.B16, V10.B16];                \
+	VEOR    V15.B16, V15.B16, V15.B16;                \
+	VEOR    V16.B16, V16.B16, V16.B16;                \
+	DOT16(15, 7, 9);                                  \
+	DOT16(16, 8, 10);                                 \
+	VUSHR   $4, V3.B16, V7.B16;                       \
+	VUSHR   $2, V5.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V7.B16, V7.B16;                   \
+	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	VUSHR   $4, V4.B16, V8.B16;                       \
+	VUSHR   $2, V6.B16, V9.B16;                       \
+	VAND    V29.B16, V9.B16, V9.B16;                  \
+	VORR    V9.B16, V8.B16, V8.B16;                   \
+	VSUB    V27.B16, V8.B16, V8.B16;                  \
+	VLD1.P  32(R1), [V9.B16, V10.B16];                \
+	VEOR    V17.B16, V17.B16, V17.B16;                \
+	VEOR    V18.B16, V18.B16, V18.B16;                \
+	DOT16(17, 7, 9);                                  \
+	DOT16(18, 8, 10);                                 \
+	VADDP   V12.S4, V11.S4, V11.S4;                   \
+	VADDP   V14.S4, V13.S4, V13.S4;                   \
+	VADDP   V13.S4, V11.S4, V11.S4;                   \
+	VADDP   V16.S4, V15.S4, V15.S4;                   \
+	VADDP   V18.S4, V17.S4, V17.S4;                   \
+	VADDP   V17.S4, V15.S4, V15.S4;                   \
+	SXTL4S(19, SCV);                                  \
+	SXTL24S(20, SCV);                                 \
+	MLA4S(26, 11, 19);                                \
+	MLA4S(26, 15, 20)
+
+// Q6_K: sum += (f16(d)*x.D[b]) * float32(isum), isum = sum over the 16
+// groups g of int8(sc[g]) * sum((q6-32)*x) (scalars in F0..F3).
+#define Q6_K_BODY(DOT16) \
+	FMOVS ZR, F0;                      \
+	VMOVI $32, V27.B16;                \
+	VMOVI $15, V28.B16;                \
+	VMOVI $48, V29.B16;                \
+	CBZ   R3, q6kdone;                 \
+q6kloop:                               \
+	VEOR    V26.B16, V26.B16, V26.B16; \
+	MOVD    R0, R5;                    \
+	ADD     $128, R0, R6;              \
+	ADD     $192, R0, R7;              \
+	VLD1    (R7), [V25.B16];           \
+	SXTL8H(24, 25);                    \
+	SXTL28H(25, 25);                   \
+	Q6K_HALF(DOT16, 24);               \
+	Q6K_HALF(DOT16, 25);               \
+	VADDV   V26.S4, V26;               \
+	FMOVS   F26, R8;                   \
+	SCVTFWS R8, F1;                    \
+	MOVHU   208(R0), R9;               \
+	FMOVS   R9, F2;                    \
+	FCVTHS  F2, F2;                    \
+	FMOVS.P 4(R2), F3;                 \
+	FMULS   F3, F2, F2;                \
+	FMULS   F1, F2, F2;                \
+	FADDS   F2, F0, F0;                \
+	ADD     $210, R0, R0;              \
+	SUBS    $1, R3, R3;                \
+	BNE     q6kloop;                   \
+q6kdone:
+
+// func dotQ6_KNEON(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ6_KNEON(SB), NOSPLIT, $0-36
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  nb+24(FP), R3
+	Q6_K_BODY(DOT16_NODOT)
+	FMOVS F0, ret+32(FP)
+	RET
+
+// func dotQ6_KDOT(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ6_KDOT(SB), NOSPLIT, $0-36
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  nb+24(FP), R3
+	Q6_K_BODY(DOT16_DOT)
+	FMOVS F0, ret+32(FP)
+	RET
+
+// ---- Q5_K ----
+
+// One 64-code chunk c of a Q5_K super-block: 32 bytes of nibbles at R0
+// and the high bits of qh (V12, V13, shifted right by 2c) against 64
+// activation codes; R16 += sc1*s1 + sc2*s2, R17 += m1*(bs0+bs1) +
+// m2*(bs2+bs3), the scales and mins taken from bytes lsb/8 of SC and MN.
+// Constants: V9 = 0x0f, V14 = 0x10 in every byte.
+#define Q5K_CHUNK(DOT16, SC, MN, lsb1, lsb2) \
+	VLD1.P  32(R0), [V1.B16, V2.B16];               \
+	VAND    V1.B16, V9.B16, V3.B16;                 \
+	VAND    V2.B16, V9.B16, V4.B16;                 \
+	VUSHR   $4, V1.B16, V1.B16;                     \
+	VUSHR   $4, V2.B16, V2.B16;                     \
+	VSHL    $4, V12.B16, V5.B16;                    \
+	VAND    V14.B16, V5.B16, V5.B16;                \
+	VORR    V5.B16, V3.B16, V3.B16;                 \
+	VSHL    $4, V13.B16, V6.B16;                    \
+	VAND    V14.B16, V6.B16, V6.B16;                \
+	VORR    V6.B16, V4.B16, V4.B16;                 \
+	VSHL    $3, V12.B16, V5.B16;                    \
+	VAND    V14.B16, V5.B16, V5.B16;                \
+	VORR    V5.B16, V1.B16, V1.B16;                 \
+	VSHL    $3, V13.B16, V6.B16;                    \
+	VAND    V14.B16, V6.B16, V6.B16;                \
+	VORR    V6.B16, V2.B16, V2.B16;                 \
+	VUSHR   $2, V12.B16, V12.B16;                   \
+	VUSHR   $2, V13.B16, V13.B16;                   \
+	VLD1.P  64(R1), [V5.B16, V6.B16, V7.B16, V8.B16]; \
+	VEOR    V10.B16, V10.B16, V10.B16;              \
+	VEOR    V11.B16, V11.B16, V11.B16;              \
+	DOT16(10, 3, 5);                                \
+	DOT16(10, 4, 6);                                \
+	DOT16(11, 1, 7);                                \
+	DOT16(11, 2, 8);                                \
+	VADDV   V10.S4, V10;                            \
+	VADDV   V11.S4, V11;                            \
+	FMOVS   F10, R12;                               \
+	FMOVS   F11, R13;                               \
+	UBFXW   $lsb1, SC, $8, R14;                     \
+	UBFXW   $lsb2, SC, $8, R15;                     \
+	MADDW   R14, R16, R12, R16;                     \
+	MADDW   R15, R16, R13, R16;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb1, MN, $8, R14;                     \
+	MADDW   R14, R17, R12, R17;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb2, MN, $8, R15;                     \
+	MADDW   R15, R17, R12, R17
+
+// Q5_K: sum += f16(d)*x.D[b]*float32(isum) - f16(dmin)*x.D[b]*float32(msum)
+// with the 6-bit scales and mins unpacked as ggml's get_scale_min_k4 (as
+// for Q4_K: scales of sub-blocks 0..3 in R8, 4..7 in R10, mins in R9, R11).
+#define Q5_K_BODY(DOT16) \
+	FMOVS ZR, F0;             \
+	VMOVI $15, V9.B16;        \
+	VMOVI $16, V14.B16;       \
+	CBZ   R4, q5kdone;        \
+q5kloop:                      \
+	MOVHU   (R0), R5;         \
+	FMOVS   R5, F16;          \
+	FCVTHS  F16, F16;         \
+	MOVHU   2(R0), R5;        \
+	FMOVS   R5, F17;          \
+	FCVTHS  F17, F17;         \
+	MOVWU   4(R0), R5;        \
+	MOVWU   8(R0), R6;        \
+	MOVWU   12(R0), R7;       \
+	ANDW    $0x3f3f3f3f, R5, R8;  \
+	ANDW    $0x3f3f3f3f, R6, R9;  \
+	ANDW    $0x0f0f0f0f, R7, R10; \
+	LSRW    $6, R5, R5;           \
+	ANDW    $0x03030303, R5, R5;  \
+	LSLW    $4, R5, R5;           \
+	ORRW    R5, R10, R10;         \
+	LSRW    $4, R7, R11;          \
+	ANDW    $0x0f0f0f0f, R11, R11; \
+	LSRW    $6, R6, R6;           \
+	ANDW    $0x03030303, R6, R6;  \
+	LSLW    $4, R6, R6;           \
+	ORRW    R6, R11, R11;         \
+	ADD     $16, R0, R0;          \
+	VLD1.P  32(R0), [V12.B16, V13.B16]; \
+	MOVW    ZR, R16;              \
+	MOVW    ZR, R17;              \
+	Q5K_CHUNK(DOT16, R8, R9, 0, 8);    \
+	Q5K_CHUNK(DOT16, R8, R9, 16, 24);  \
+	Q5K_CHUNK(DOT16, R10, R11, 0, 8);  \
+	Q5K_CHUNK(DOT16, R10, R11, 16, 24); \
+	FMOVS.P 4(R2), F7;        \
+	SCVTFWS R16, F12;         \
+	SCVTFWS R17, F13;         \
+	FMULS   F7, F16, F16;     \
+	FMULS   F12, F16, F16;    \
+	FMULS   F7, F17, F17;     \
+	FMULS   F13, F17, F17;    \
+	FSUBS   F17, F16, F16;    \
+	FADDS   F16, F0, F0;      \
+	SUBS    $1, R4, R4;       \
+	BNE     q5kloop;          \
+q5kdone:
+
+// func dotQ5_KNEON(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ5_KNEON(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  bs+24(FP), R3
+	MOVD  nb+32(FP), R4
+	Q5_K_BODY(DOT16_NODOT)
+	FMOVS F0, ret+40(FP)
+	RET
+
+// func dotQ5_KDOT(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+TEXT ·dotQ5_KDOT(SB), NOSPLIT, $0-44
+	MOVD  w+0(FP), R0
+	MOVD  q+8(FP), R1
+	MOVD  d+16(FP), R2
+	MOVD  bs+24(FP), R3
+	MOVD  nb+32(FP), R4
+	Q5_K_BODY(DOT16_DOT)
+	FMOVS F0, ret+40(FP)
+	RET
+
+// ---- float vectors ----
+
+// func dotF16NEON(w *byte, f *float32, n int) float32
+// Lanes of V0 are generic's s0..s3: sixteen elements per step as four
+// FMLAs into the same lanes, then four, then the rest into s0.
+TEXT ·dotF16NEON(SB), NOSPLIT, $0-28
+	MOVD w+0(FP), R0
+	MOVD f+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V0.B16, V0.B16, V0.B16
+	CMP  $16, R2
+	BLT  f16four
+f16loop16:
+	VLD1.P 32(R0), [V1.B16, V2.B16]
+	VLD1.P 64(R1), [V3.S4, V4.S4, V5.S4, V6.S4]
+	FCVTL(7, 1)
+	FCVTL2(8, 1)
+	FCVTL(9, 2)
+	FCVTL2(10, 2)
+	VFMLA V7.S4, V3.S4, V0.S4
+	VFMLA V8.S4, V4.S4, V0.S4
+	VFMLA V9.S4, V5.S4, V0.S4
+	VFMLA V10.S4, V6.S4, V0.S4
+	SUB  $16, R2, R2
+	CMP  $16, R2
+	BGE  f16loop16
+f16four:
+	CMP  $4, R2
+	BLT  f16tail
+	VLD1.P 8(R0), [V1.H4]
+	VLD1.P 16(R1), [V3.S4]
+	FCVTL(7, 1)
+	VFMLA V7.S4, V3.S4, V0.S4
+	SUB  $4, R2, R2
+	B    f16four
+f16tail:
+	CBZ   R2, f16done
+	FMOVS F0, F5
+f16one:
+	MOVHU.P 2(R0), R4
+	FMOVS   R4, F1
+	FCVTHS  F1, F1
+	FMOVS.P 4(R1), F2
+	FMADDS  F2, F5, F1, F5
+	SUBS    $1, R2, R2
+	BNE     f16one
+	VMOV    V5.S[0], V0.S[0]
+f16done:
+	REDUCE_V0
+	FMOVS F0, ret+24(FP)
+	RET
+
+// func dotF32NEON(a, b *float32, n int) float32
+TEXT ·dotF32NEON(SB), NOSPLIT, $0-28
+	MOVD a+0(FP), R0
+	MOVD b+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V0.B16, V0.B16, V0.B16
+	CMP  $16, R2
+	BLT  f32four
+f32loop16:
+	VLD1.P 64(R0), [V1.S4, V2.S4, V3.S4, V4.S4]
+	VLD1.P 64(R1), [V5.S4, V6.S4, V7.S4, V8.S4]
+	VFMLA V1.S4, V5.S4, V0.S4
+	VFMLA V2.S4, V6.S4, V0.S4
+	VFMLA V3.S4, V7.S4, V0.S4
+	VFMLA V4.S4, V8.S4, V0.S4
+	SUB  $16, R2, R2
+	CMP  $16, R2
+	BGE  f32loop16
+f32four:
+	CMP  $4, R2
+	BLT  f32tail
+	VLD1.P 16(R0), [V1.S4]
+	VLD1.P 16(R1), [V5.S4]
+	VFMLA V1.S4, V5.S4, V0.S4
+	SUB  $4, R2, R2
+	B    f32four
+f32tail:
+	CBZ   R2, f32done
+	FMOVS F0, F5
+f32one:
+	FMOVS.P 4(R0), F1
+	FMOVS.P 4(R1), F2
+	FMADDS  F2, F5, F1, F5
+	SUBS    $1, R2, R2
+	BNE     f32one
+	VMOV    V5.S[0], V0.S[0]
+f32done:
+	REDUCE_V0
+	FMOVS F0, ret+24(FP)
+	RET
+
+// func axpyNEON(a float32, x, y *float32, n int)
+// y[i] += a*x[i], four lanes at a time (FMLA), the rest one by one.
+TEXT ·axpyNEON(SB), NOSPLIT, $0-32
+	FMOVS a+0(FP), F0
+	MOVD  x+8(FP), R0
+	MOVD  y+16(FP), R1
+	MOVD  n+24(FP), R2
+	VDUP  V0.S[0], V31.S4
+	CMP   $16, R2
+	BLT   axfour
+axloop16:
+	VLD1.P 64(R0), [V1.S4, V2.S4, V3.S4, V4.S4]
+	VLD1   (R1), [V5.S4, V6.S4, V7.S4, V8.S4]
+	VFMLA  V1.S4, V31.S4, V5.S4
+	VFMLA  V2.S4, V31.S4, V6.S4
+	VFMLA  V3.S4, V31.S4, V7.S4
+	VFMLA  V4.S4, V31.S4, V8.S4
+	VST1.P [V5.S4, V6.S4, V7.S4, V8.S4], 64(R1)
+	SUB    $16, R2, R2
+	CMP    $16, R2
+	BGE    axloop16
+axfour:
+	CMP    $4, R2
+	BLT    axtail
+	VLD1.P 16(R0), [V1.S4]
+	VLD1   (R1), [V5.S4]
+	VFMLA  V1.S4, V31.S4, V5.S4
+	VST1.P [V5.S4], 16(R1)
+	SUB    $4, R2, R2
+	B      axfour
+axtail:
+	CBZ     R2, axdone
+axone:
+	FMOVS.P 4(R0), F1
+	FMOVS   (R1), F2
+	FMADDS  F1, F2, F0, F2
+	FMOVS.P F2, 4(R1)
+	SUBS    $1, R2, R2
+	BNE     axone
+axdone:
+	RET
