@@ -41,8 +41,11 @@
 //   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
 //     Q8_0, Q4_0 and Q4_K weights on the tile unit (MatMul16), with the
 //     activations packed once per batch (Pack, through Impl.Prepare).
-//   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): Q8_0,
-//     Q4_0 and Q4_K dot products mirroring the generic code.
+//   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): dot
+//     products of every integer type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+//     and Q2_K..Q6_K) and of F16 weights, DotF32 and Axpy, mirroring the
+//     generic code step by step (SMULL/SADALP or SDOT per block); entries
+//     are added from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.
