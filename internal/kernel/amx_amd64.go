@@ -50,6 +50,9 @@ func amxQ4K(a *amxArgs)
 func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
+func unpackQ5_K(dst *byte, w *byte, dw, mw *float32, nb int)
+
+//go:noescape
 func unpackQ6_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
@@ -91,6 +94,7 @@ func initAMX() {
 	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
 	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
 	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
+	AMX.MatMul16[format.Q5_K] = amxMatMul(format.Q5_K)
 	AMX.MatMul16[format.Q6_K] = amxMatMul(format.Q6_K)
 	AMX.Pack = amxPack
 	Register(AMX)
@@ -210,6 +214,8 @@ func amxMatMul(t format.DType) MatMul4Func {
 		bb = 18
 	case format.Q4_K:
 		k, bs, bb = ActQ8K, 256, 144
+	case format.Q5_K:
+		k, bs, bb = ActQ8K, 256, 176
 	case format.Q6_K:
 		k, bs, bb = ActQ8K, 256, 210
 	}
@@ -286,6 +292,12 @@ func amxMatMul(t format.DType) MatMul4Func {
 					unpackQ4_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
 				}
 				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
+			case format.Q5_K:
+				sc.a = grow(sc.a, 16*n)
+				for i := 0; i < 16; i++ {
+					unpackQ5_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
 			case format.Q4_0:
 				sc.a = grow(sc.a, 16*n)
 				for i := 0; i < 16; i++ {
@@ -307,7 +319,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 					a.dx = unsafe.Add(packs[g], steps*640)
 					a.bias = unsafe.Add(packs[g], steps*768)
 					amxQ4K(a)
-				case format.Q4_K:
+				case format.Q4_K, format.Q5_K: // codes 0..31 fit the same kernel
 					amxQ4K(a)
 				case format.Q4_0:
 					amxQ4(a)
@@ -323,9 +335,12 @@ func amxMatMul(t format.DType) MatMul4Func {
 			}
 		}
 		if rEnd < r1 {
-			mm4 := AVX512VNNI.MatMul4[t]
-			for g := 0; g < len(xs); g += 4 {
-				mm4(w, rowBytes, rEnd, r1, xs[g:g+4], out[g*stride:], stride)
+			if mm4 := AVX512VNNI.MatMul4[t]; mm4 != nil {
+				for g := 0; g < len(xs); g += 4 {
+					mm4(w, rowBytes, rEnd, r1, xs[g:g+4], out[g*stride:], stride)
+				}
+			} else {
+				AVX512VNNI.MatMulRows(t, w, rowBytes, rEnd, r1, xs, out, stride)
 			}
 		}
 		a.a, a.b, a.dx, a.bias, a.dw, a.out, a.cbuf, a.mw = nil, nil, nil, nil, nil, nil, nil, nil

@@ -2,6 +2,59 @@
 
 #include "textflag.h"
 
+// KSCALES writes, for the Q4_K/Q5_K super-block at SI, the float32
+// d*scale_j at DX and -dmin*min_j at BX for its eight 32-code sub-blocks j
+// (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
+// and BX on by 512 bytes; clobbers AX, R8-R10, X0-X3, Y5, K1 and 0-15(SP).
+#define KSCALES \
+	MOVL 4(SI), AX; \
+	MOVL 8(SI), R10; \
+	MOVL 12(SI), R8; \
+	MOVL AX, R9; \
+	ANDL $0x3f3f3f3f, R9; \
+	MOVL R9, 0(SP); \
+	MOVL R10, R9; \
+	ANDL $0x3f3f3f3f, R9; \
+	MOVL R9, 8(SP); \
+	MOVL R8, R9; \
+	ANDL $0x0f0f0f0f, R9; \
+	SHRL $6, AX; \
+	ANDL $0x03030303, AX; \
+	SHLL $4, AX; \
+	ORL  AX, R9; \
+	MOVL R9, 4(SP); \
+	SHRL $4, R8; \
+	ANDL $0x0f0f0f0f, R8; \
+	SHRL $6, R10; \
+	ANDL $0x03030303, R10; \
+	SHLL $4, R10; \
+	ORL  R10, R8; \
+	MOVL R8, 12(SP); \
+	MOVWLZX   (SI), AX; \
+	VMOVD     AX, X0; \
+	VCVTPH2PS X0, X0; \
+	MOVWLZX   2(SI), AX; \
+	VMOVD     AX, X1; \
+	VCVTPH2PS X1, X1; \
+	MOVL      $0x80000000, AX; \
+	VMOVD     AX, X2; \
+	VXORPS    X2, X1, X1; \
+	VPMOVZXBD    0(SP), Y3; \
+	VCVTDQ2PS    Y3, Y3; \
+	VBROADCASTSS X0, Y5; \
+	VMULPS       Y5, Y3, Y3; \
+	KXNORB       K1, K1, K1; \
+	VSCATTERDPS  Y3, K1, (DX)(Y4*4); \
+	VPMOVZXBD    8(SP), Y3; \
+	VCVTDQ2PS    Y3, Y3; \
+	VBROADCASTSS X1, Y5; \
+	VMULPS       Y5, Y3, Y3; \
+	KXNORB       K1, K1, K1; \
+	VSCATTERDPS  Y3, K1, (BX)(Y4*4); \
+	ADDQ $512, DX; \
+	ADDQ $512, BX
+
+
 // AMX-INT8 tile kernels. The Go assembler has no AMX mnemonics, so the
 // tile instructions are emitted as bytes; they use only rax..rdi so that
 // no VEX register-extension bits are needed.
@@ -176,52 +229,7 @@ TEXT ·unpackQ4_K(SB), NOSPLIT, $16-40
 	JEQ   unpkdone
 
 unpkloop:
-	MOVL 4(SI), AX
-	MOVL 8(SI), R10
-	MOVL 12(SI), R8
-	MOVL AX, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 0(SP)
-	MOVL R10, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 8(SP)
-	MOVL R8, R9
-	ANDL $0x0f0f0f0f, R9
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R9
-	MOVL R9, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R10
-	ANDL $0x03030303, R10
-	SHLL $4, R10
-	ORL  R10, R8
-	MOVL R8, 12(SP)
-	MOVWLZX   (SI), AX
-	VMOVD     AX, X0
-	VCVTPH2PS X0, X0
-	MOVWLZX   2(SI), AX
-	VMOVD     AX, X1
-	VCVTPH2PS X1, X1
-	MOVL      $0x80000000, AX
-	VMOVD     AX, X2
-	VXORPS    X2, X1, X1
-	VPMOVZXBD    0(SP), Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS X0, Y5
-	VMULPS       Y5, Y3, Y3
-	KXNORB       K1, K1, K1
-	VSCATTERDPS  Y3, K1, (DX)(Y4*4)
-	VPMOVZXBD    8(SP), Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS X1, Y5
-	VMULPS       Y5, Y3, Y3
-	KXNORB       K1, K1, K1
-	VSCATTERDPS  Y3, K1, (BX)(Y4*4)
-	ADDQ $512, DX
-	ADDQ $512, BX
+	KSCALES
 
 	VMOVDQU 16(SI), Y1
 	VPSRLW  $4, Y1, Y2
@@ -253,6 +261,64 @@ unpkloop:
 	JNZ  unpkloop
 
 unpkdone:
+	VZEROUPPER
+	RET
+
+// Q5CHUNK unpacks the 64 codes of chunk c of a Q5_K super-block at SI: the
+// nibbles at qs (low then high) with the qh bits sh0 and sh1 (from Y6) as
+// their fifth bit, to off(DI) and off+32(DI). Y15 = 0x0f bytes, Y14 = 0x01
+// bytes; clobbers Y1, Y2, Y7.
+#define Q5CHUNK(qs, sh0, sh1, off) \
+	VMOVDQU qs(SI), Y1;    \
+	VPSRLW  $4, Y1, Y2;    \
+	VPAND   Y15, Y1, Y1;   \
+	VPAND   Y15, Y2, Y2;   \
+	VPSRLW  $sh0, Y6, Y7;  \
+	VPAND   Y14, Y7, Y7;   \
+	VPSLLW  $4, Y7, Y7;    \
+	VPOR    Y7, Y1, Y1;    \
+	VPSRLW  $sh1, Y6, Y7;  \
+	VPAND   Y14, Y7, Y7;   \
+	VPSLLW  $4, Y7, Y7;    \
+	VPOR    Y7, Y2, Y2;    \
+	VMOVDQU Y1, off(DI);   \
+	VMOVDQU Y2, off+32(DI)
+
+// func unpackQ5_K(dst *byte, w *byte, dw, mw *float32, nb int): the 5-bit
+// codes (0..31) of nb Q5_K super-blocks as bytes in element order, and the
+// sub-block scales and mins as unpackQ4_K makes them (same layout of d,
+// dmin and the 12 scale bytes; qh at 16, qs at 48, 176 bytes a block).
+TEXT ·unpackQ5_K(SB), NOSPLIT, $16-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVQ         $0x7060504030201000, AX
+	VMOVQ        AX, X4
+	VPMOVZXBD    X4, Y4 // scatter indices 0, 16, ..., 112 (floats)
+	TESTQ CX, CX
+	JEQ   unpk5done
+
+unpk5loop:
+	KSCALES
+	VMOVDQU 16(SI), Y6
+	Q5CHUNK(48, 0, 1, 0)
+	Q5CHUNK(80, 2, 3, 64)
+	Q5CHUNK(112, 4, 5, 128)
+	Q5CHUNK(144, 6, 7, 192)
+	ADDQ $176, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  unpk5loop
+
+unpk5done:
 	VZEROUPPER
 	RET
 
