@@ -50,6 +50,12 @@ func amxQ4K(a *amxArgs)
 func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
+func unpackQ5_0(dst *byte, w *byte, dw *float32, nb int)
+
+//go:noescape
+func unpackIQ4NL(dst *byte, w *byte, dw *float32, nb int)
+
+//go:noescape
 func unpackQ5_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
@@ -95,6 +101,8 @@ func initAMX() {
 	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
 	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
 	AMX.MatMul16[format.Q5_K] = amxMatMul(format.Q5_K)
+	AMX.MatMul16[format.Q5_0] = amxMatMul(format.Q5_0)
+	AMX.MatMul16[format.IQ4_NL] = amxMatMul(format.IQ4_NL)
 	AMX.MatMul16[format.Q6_K] = amxMatMul(format.Q6_K)
 	AMX.Pack = amxPack
 	Register(AMX)
@@ -210,8 +218,10 @@ var amxPool = sync.Pool{New: func() any { return new(amxScratch) }}
 func amxMatMul(t format.DType) MatMul4Func {
 	k, bs, bb := ActQ8, 32, 34 // activation kind, elements and bytes per block
 	switch t {
-	case format.Q4_0:
+	case format.Q4_0, format.IQ4_NL:
 		bb = 18
+	case format.Q5_0:
+		bb = 22
 	case format.Q4_K:
 		k, bs, bb = ActQ8K, 256, 144
 	case format.Q5_K:
@@ -302,6 +312,16 @@ func amxMatMul(t format.DType) MatMul4Func {
 				sc.a = grow(sc.a, 16*n)
 				for i := 0; i < 16; i++ {
 					unpackQ4_0(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
+			case format.Q5_0, format.IQ4_NL: // signed codes, as Q8_0's
+				sc.a = grow(sc.a, 16*n)
+				unpack := unpackQ5_0
+				if t == format.IQ4_NL {
+					unpack = unpackIQ4NL
+				}
+				for i := 0; i < 16; i++ {
+					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
 				}
 				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
 			default:

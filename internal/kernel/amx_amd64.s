@@ -442,6 +442,92 @@ unpdone:
 	VZEROUPPER
 	RET
 
+// iq4nlb<>: kvalues_iq4nl as int8 in both 128-bit lanes, for VPSHUFB.
+DATA iq4nlb<>+0x00(SB)/8, $0xf6eaddcfbfad9881 // -127 -104 -83 -65 -49 -35 -22 -10
+DATA iq4nlb<>+0x08(SB)/8, $0x7159453526190d01 // 1 13 25 38 53 69 89 113
+DATA iq4nlb<>+0x10(SB)/8, $0xf6eaddcfbfad9881
+DATA iq4nlb<>+0x18(SB)/8, $0x7159453526190d01
+GLOBL iq4nlb<>(SB), RODATA|NOPTR, $32
+
+// func unpackQ5_0(dst *byte, w *byte, dw *float32, nb int): the codes of nb
+// Q5_0 blocks as signed bytes (nibble | fifth bit << 4, minus 16), 32 per
+// block in element order, and the block scales as float32 at dw, dw+64, ...
+// (AVX-512 BW/VL: the 32 fifth bits through a mask register).
+TEXT ·unpackQ5_0(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x10101010, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JEQ   unp5done
+
+unp5loop:
+	MOVWLZX     (SI), AX
+	VMOVD       AX, X0
+	VCVTPH2PS   X0, X0
+	VMOVSS      X0, (DX)
+	KMOVD       2(SI), K1
+	VPMOVM2B    K1, Y3
+	VPAND       Y14, Y3, Y3
+	VMOVDQU     6(SI), X1
+	VPSRLW      $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND       Y15, Y1, Y1
+	VPOR        Y3, Y1, Y1
+	VPSUBB      Y14, Y1, Y1
+	VMOVDQU     Y1, (DI)
+	ADDQ $22, SI
+	ADDQ $32, DI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  unp5loop
+
+unp5done:
+	VZEROUPPER
+	RET
+
+// func unpackIQ4NL(dst *byte, w *byte, dw *float32, nb int): the codes of
+// nb IQ4_NL blocks as signed bytes (kvalues_iq4nl of each nibble), 32 per
+// block in element order, and the block scales as float32 at dw, dw+64, ...
+TEXT ·unpackIQ4NL(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU      iq4nlb<>(SB), Y14
+	TESTQ CX, CX
+	JEQ   unpnldone
+
+unpnlloop:
+	MOVWLZX     (SI), AX
+	VMOVD       AX, X0
+	VCVTPH2PS   X0, X0
+	VMOVSS      X0, (DX)
+	VMOVDQU     2(SI), X1
+	VPSRLW      $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND       Y15, Y1, Y1
+	VPSHUFB     Y1, Y14, Y1
+	VMOVDQU     Y1, (DI)
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  unpnlloop
+
+unpnldone:
+	VZEROUPPER
+	RET
+
 // func scalesF16(w *byte, step int, dw *float32, nb int): the binary16 at
 // w, w+step, ... as float32 at dw, dw+64, ...
 TEXT ·scalesF16(SB), NOSPLIT, $0-32
