@@ -2,6 +2,37 @@
 
 #include "textflag.h"
 
+// Steps of the 32-element block unpackers (unpackQ4_0, unpackQ5_0,
+// unpackIQ4NL): SI = the block, DI = its 32 codes out, DX = its scale out
+// (stepping by 64 bytes: 16 weight rows interleave), CX = blocks left.
+// NIBMASK: Y15 = 0x0f in every byte.
+#define NIBMASK \
+	MOVL         $0x0f0f0f0f, AX; \
+	VMOVD        AX, X15;         \
+	VPBROADCASTD X15, Y15
+// BLOCKSCALE stores the block's binary16 scale at SI as float32 at DX;
+// clobbers AX, X0.
+#define BLOCKSCALE \
+	MOVWLZX   (SI), AX;  \
+	VMOVD     AX, X0;    \
+	VCVTPH2PS X0, X0;    \
+	VMOVSS    X0, (DX)
+// NIBBLES32(off): Y1 = the 16 bytes at off(SI) split into their low then
+// high nibbles (32 bytes, element order); clobbers X2.
+#define NIBBLES32(off) \
+	VMOVDQU     off(SI), X1;       \
+	VPSRLW      $4, X1, X2;        \
+	VINSERTI128 $1, X2, Y1, Y1;    \
+	VPAND       Y15, Y1, Y1
+// BLOCKNEXT(bytes, loop) moves on to the next block of the given size and
+// loops while blocks are left.
+#define BLOCKNEXT(bytes, loop) \
+	ADDQ $bytes, SI; \
+	ADDQ $32, DI;    \
+	ADDQ $64, DX;    \
+	DECQ CX;         \
+	JNZ  loop
+
 // KSCALES writes, for the Q4_K/Q5_K super-block at SI, the float32
 // d*scale_j at DX and -dmin*min_j at BX for its eight 32-code sub-blocks j
 // (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
@@ -416,27 +447,15 @@ TEXT ·unpackQ4_0(SB), NOSPLIT, $0-32
 	MOVQ w+8(FP), SI
 	MOVQ dw+16(FP), DX
 	MOVQ nb+24(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBMASK
 	TESTQ CX, CX
 	JEQ   unpdone
 
 unploop:
-	MOVWLZX     (SI), AX
-	VMOVD       AX, X0
-	VCVTPH2PS   X0, X0
-	VMOVSS      X0, (DX)
-	VMOVDQU     2(SI), X1
-	VPSRLW      $4, X1, X2
-	VINSERTI128 $1, X2, Y1, Y1
-	VPAND       Y15, Y1, Y1
-	VMOVDQU     Y1, (DI)
-	ADDQ $18, SI
-	ADDQ $32, DI
-	ADDQ $64, DX
-	DECQ CX
-	JNZ  unploop
+	BLOCKSCALE
+	NIBBLES32(2)
+	VMOVDQU Y1, (DI)
+	BLOCKNEXT(18, unploop)
 
 unpdone:
 	VZEROUPPER
@@ -458,9 +477,7 @@ TEXT ·unpackQ5_0(SB), NOSPLIT, $0-32
 	MOVQ w+8(FP), SI
 	MOVQ dw+16(FP), DX
 	MOVQ nb+24(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBMASK
 	MOVL         $0x10101010, AX
 	VMOVD        AX, X14
 	VPBROADCASTD X14, Y14
@@ -468,25 +485,15 @@ TEXT ·unpackQ5_0(SB), NOSPLIT, $0-32
 	JEQ   unp5done
 
 unp5loop:
-	MOVWLZX     (SI), AX
-	VMOVD       AX, X0
-	VCVTPH2PS   X0, X0
-	VMOVSS      X0, (DX)
-	KMOVD       2(SI), K1
-	VPMOVM2B    K1, Y3
-	VPAND       Y14, Y3, Y3
-	VMOVDQU     6(SI), X1
-	VPSRLW      $4, X1, X2
-	VINSERTI128 $1, X2, Y1, Y1
-	VPAND       Y15, Y1, Y1
-	VPOR        Y3, Y1, Y1
-	VPSUBB      Y14, Y1, Y1
-	VMOVDQU     Y1, (DI)
-	ADDQ $22, SI
-	ADDQ $32, DI
-	ADDQ $64, DX
-	DECQ CX
-	JNZ  unp5loop
+	BLOCKSCALE
+	KMOVD    2(SI), K1
+	VPMOVM2B K1, Y3
+	VPAND    Y14, Y3, Y3
+	NIBBLES32(6)
+	VPOR     Y3, Y1, Y1
+	VPSUBB   Y14, Y1, Y1
+	VMOVDQU  Y1, (DI)
+	BLOCKNEXT(22, unp5loop)
 
 unp5done:
 	VZEROUPPER
@@ -500,29 +507,17 @@ TEXT ·unpackIQ4NL(SB), NOSPLIT, $0-32
 	MOVQ w+8(FP), SI
 	MOVQ dw+16(FP), DX
 	MOVQ nb+24(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
-	VMOVDQU      iq4nlb<>(SB), Y14
+	NIBMASK
+	VMOVDQU iq4nlb<>(SB), Y14
 	TESTQ CX, CX
 	JEQ   unpnldone
 
 unpnlloop:
-	MOVWLZX     (SI), AX
-	VMOVD       AX, X0
-	VCVTPH2PS   X0, X0
-	VMOVSS      X0, (DX)
-	VMOVDQU     2(SI), X1
-	VPSRLW      $4, X1, X2
-	VINSERTI128 $1, X2, Y1, Y1
-	VPAND       Y15, Y1, Y1
-	VPSHUFB     Y1, Y14, Y1
-	VMOVDQU     Y1, (DI)
-	ADDQ $18, SI
-	ADDQ $32, DI
-	ADDQ $64, DX
-	DECQ CX
-	JNZ  unpnlloop
+	BLOCKSCALE
+	NIBBLES32(2)
+	VPSHUFB Y1, Y14, Y1
+	VMOVDQU Y1, (DI)
+	BLOCKNEXT(18, unpnlloop)
 
 unpnldone:
 	VZEROUPPER
