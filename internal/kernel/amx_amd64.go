@@ -50,6 +50,12 @@ func amxQ4K(a *amxArgs)
 func unpackQ4_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
+func unpackQ4_1(dst *byte, w *byte, dw, mw *float32, nb int)
+
+//go:noescape
+func unpackQ5_1(dst *byte, w *byte, dw, mw *float32, nb int)
+
+//go:noescape
 func unpackQ5_0(dst *byte, w *byte, dw *float32, nb int)
 
 //go:noescape
@@ -102,6 +108,8 @@ func initAMX() {
 	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
 	AMX.MatMul16[format.Q5_K] = amxMatMul(format.Q5_K)
 	AMX.MatMul16[format.Q5_0] = amxMatMul(format.Q5_0)
+	AMX.MatMul16[format.Q4_1] = amxMatMul(format.Q4_1)
+	AMX.MatMul16[format.Q5_1] = amxMatMul(format.Q5_1)
 	AMX.MatMul16[format.IQ4_NL] = amxMatMul(format.IQ4_NL)
 	AMX.MatMul16[format.Q6_K] = amxMatMul(format.Q6_K)
 	AMX.Pack = amxPack
@@ -222,6 +230,10 @@ func amxMatMul(t format.DType) MatMul4Func {
 		bb = 18
 	case format.Q5_0:
 		bb = 22
+	case format.Q4_1:
+		bb = 20
+	case format.Q5_1:
+		bb = 24
 	case format.Q4_K:
 		k, bs, bb = ActQ8K, 256, 144
 	case format.Q5_K:
@@ -314,6 +326,16 @@ func amxMatMul(t format.DType) MatMul4Func {
 					unpackQ4_0(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
 				}
 				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
+			case format.Q4_1, format.Q5_1: // unsigned codes and min terms, as Q4_K's
+				sc.a = grow(sc.a, 16*n)
+				unpack := unpackQ4_1
+				if t == format.Q5_1 {
+					unpack = unpackQ5_1
+				}
+				for i := 0; i < 16; i++ {
+					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
 			case format.Q5_0, format.IQ4_NL: // signed codes, as Q8_0's
 				sc.a = grow(sc.a, 16*n)
 				unpack := unpackQ5_0
@@ -339,7 +361,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 					a.dx = unsafe.Add(packs[g], steps*640)
 					a.bias = unsafe.Add(packs[g], steps*768)
 					amxQ4K(a)
-				case format.Q4_K, format.Q5_K: // codes 0..31 fit the same kernel
+				case format.Q4_K, format.Q5_K, format.Q4_1, format.Q5_1: // codes 0..31 and min terms
 					amxQ4K(a)
 				case format.Q4_0:
 					amxQ4(a)

@@ -33,6 +33,21 @@
 	DECQ CX;         \
 	JNZ  loop
 
+// BLOCKMIN stores the block's binary16 minimum at off(SI), times -1/8
+// (X13), as float32 at BX: with the activation pack's bias -8*S, the Q4_K
+// tile kernel's min term then adds min*S; clobbers AX, X0.
+#define BLOCKMIN(off) \
+	MOVWLZX   off(SI), AX; \
+	VMOVD     AX, X0;      \
+	VCVTPH2PS X0, X0;      \
+	VMULSS    X13, X0, X0; \
+	VMOVSS    X0, (BX)
+
+// MINUS8TH: X13 = -1/8.
+#define MINUS8TH \
+	MOVL $0xbe000000, AX; \
+	VMOVD AX, X13
+
 // KSCALES writes, for the Q4_K/Q5_K super-block at SI, the float32
 // d*scale_j at DX and -dmin*min_j at BX for its eight 32-code sub-blocks j
 // (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
@@ -520,6 +535,65 @@ unpnlloop:
 	BLOCKNEXT(18, unpnlloop)
 
 unpnldone:
+	VZEROUPPER
+	RET
+
+// func unpackQ4_1(dst *byte, w *byte, dw, mw *float32, nb int): the nibbles
+// of nb Q4_1 blocks as bytes (element order), the block scales as float32 at
+// dw and -min/8 at mw (both stepping by 64 bytes), for amxQ4K.
+TEXT ·unpackQ4_1(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	NIBMASK
+	MINUS8TH
+	TESTQ CX, CX
+	JEQ   unp41done
+
+unp41loop:
+	BLOCKSCALE
+	BLOCKMIN(2)
+	NIBBLES32(4)
+	VMOVDQU Y1, (DI)
+	ADDQ    $64, BX
+	BLOCKNEXT(20, unp41loop)
+
+unp41done:
+	VZEROUPPER
+	RET
+
+// func unpackQ5_1(dst *byte, w *byte, dw, mw *float32, nb int): the 5-bit
+// codes (0..31) of nb Q5_1 blocks as bytes, with scales and -min/8 as
+// unpackQ4_1 makes them.
+TEXT ·unpackQ5_1(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	NIBMASK
+	MINUS8TH
+	MOVL         $0x10101010, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JEQ   unp51done
+
+unp51loop:
+	BLOCKSCALE
+	BLOCKMIN(2)
+	KMOVD    4(SI), K1
+	VPMOVM2B K1, Y3
+	VPAND    Y14, Y3, Y3
+	NIBBLES32(8)
+	VPOR     Y3, Y1, Y1
+	VMOVDQU  Y1, (DI)
+	ADDQ     $64, BX
+	BLOCKNEXT(24, unp51loop)
+
+unp51done:
 	VZEROUPPER
 	RET
 

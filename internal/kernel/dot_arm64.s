@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "neon_arm64.h"
 
 // NEON kernels (scalars in F0 and F16..F20, which alias V0 and V16..V20:
 // the vector work uses V1..V11, V30, V31), written to mirror the generic ones (generic.go) step by
@@ -8,23 +9,8 @@
 // reduced to a scalar, then scaled and summed in the same order as Go. The
 // signed byte dot products use SDOT (FEAT_DotProd) in the *DOT variants and
 // SMULL/SMULL2/SADALP otherwise; the Go assembler has no mnemonics for
-// these, so they are encoded with WORD.
-
-// SDOT Vd.4S, Vn.16B, Vm.16B
-#define SDOT(d, n, m) WORD $(0x4E809400 | ((m)<<16) | ((n)<<5) | (d))
-// SMULL Vd.8H, Vn.8B, Vm.8B and SMULL2 Vd.8H, Vn.16B, Vm.16B
-#define SMULL(d, n, m) WORD $(0x0E20C000 | ((m)<<16) | ((n)<<5) | (d))
-#define SMULL2(d, n, m) WORD $(0x4E20C000 | ((m)<<16) | ((n)<<5) | (d))
-// SADALP Vd.4S, Vn.8H
-#define SADALP(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
-
-// V(acc).4S += the 16 byte products of V(n) and V(m) (clobbers V30, V31).
-#define DOT16_DOT(acc, n, m) SDOT(acc, n, m)
-#define DOT16_NODOT(acc, n, m) \
-	SMULL(30, n, m);  \
-	SMULL2(31, n, m); \
-	SADALP(acc, 30);  \
-	SADALP(acc, 31)
+// these, so they are encoded with WORD (DOT16_DOT, DOT16_NODOT in
+// neon_arm64.h).
 
 // Q8_0: sum += f16(w) * x.D[b] * float32(s).
 #define Q8_0_BODY(DOT16) \

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "neon_arm64.h"
 
 // NEON kernels for Q6_K and Q5_K weights (against Q8_K activations), F16
 // weights (against float activations), DotF32 and Axpy, written to mirror
@@ -9,15 +10,9 @@
 // SMULL/SMULL2/SADALP otherwise), then scale and sum it in float in Go's
 // order. The float kernels keep generic's four partial sums s0..s3 in the
 // four lanes of V0 and add them as (s0+s1)+(s2+s3) at the end. Mnemonics
-// the Go assembler lacks are encoded with WORD.
+// the Go assembler lacks are encoded with WORD (the signed byte dot
+// products, DOT16_DOT and DOT16_NODOT, in neon_arm64.h).
 
-// SDOT Vd.4S, Vn.16B, Vm.16B
-#define SDOT(d, n, m) WORD $(0x4E809400 | ((m)<<16) | ((n)<<5) | (d))
-// SMULL Vd.8H, Vn.8B, Vm.8B and SMULL2 Vd.8H, Vn.16B, Vm.16B
-#define SMULL(d, n, m) WORD $(0x0E20C000 | ((m)<<16) | ((n)<<5) | (d))
-#define SMULL2(d, n, m) WORD $(0x4E20C000 | ((m)<<16) | ((n)<<5) | (d))
-// SADALP Vd.4S, Vn.8H
-#define SADALP(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
 // MLA Vd.4S, Vn.4S, Vm.4S
 #define MLA4S(d, n, m) WORD $(0x4EA09400 | ((m)<<16) | ((n)<<5) | (d))
 // SXTL Vd.8H, Vn.8B and SXTL2 Vd.8H, Vn.16B (SSHLL/SSHLL2 #0)
@@ -33,14 +28,6 @@
 #define REDUCE_V0 \
 	WORD $0x6E20D400; \
 	WORD $0x7E30D800
-
-// V(acc).4S += the 16 byte products of V(n) and V(m) (clobbers V30, V31).
-#define DOT16_DOT(acc, n, m) SDOT(acc, n, m)
-#define DOT16_NODOT(acc, n, m) \
-	SMULL(30, n, m);  \
-	SMULL2(31, n, m); \
-	SADALP(acc, 30);  \
-	SADALP(acc, 31)
 
 // ---- Q6_K ----
 

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "neon_arm64.h"
 
 // NEON kernels for Q4_1, Q5_0, Q5_1, IQ4_NL (against Q8 blocks), Q3_K and
 // Q2_K (against Q8_K super-blocks), mirroring the generic ones (generic.go)
@@ -10,23 +11,7 @@
 // F0 and F16..F19 (V0, V16..V19); the vector work uses V1..V15, V20..V27,
 // V30 and V31. The *DOT variants use SDOT (FEAT_DotProd), the others
 // SMULL/SMULL2/SADALP; the Go assembler has no mnemonics for these, so they
-// are encoded with WORD.
-
-// SDOT Vd.4S, Vn.16B, Vm.16B
-#define SDOT(d, n, m) WORD $(0x4E809400 | ((m)<<16) | ((n)<<5) | (d))
-// SMULL Vd.8H, Vn.8B, Vm.8B and SMULL2 Vd.8H, Vn.16B, Vm.16B
-#define SMULL(d, n, m) WORD $(0x0E20C000 | ((m)<<16) | ((n)<<5) | (d))
-#define SMULL2(d, n, m) WORD $(0x4E20C000 | ((m)<<16) | ((n)<<5) | (d))
-// SADALP Vd.4S, Vn.8H
-#define SADALP(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
-
-// V(acc).4S += the 16 byte products of V(n) and V(m) (clobbers V30, V31).
-#define DOT16_DOT(acc, n, m) SDOT(acc, n, m)
-#define DOT16_NODOT(acc, n, m) \
-	SMULL(30, n, m);  \
-	SMULL2(31, n, m); \
-	SADALP(acc, 30);  \
-	SADALP(acc, 31)
+// are encoded with WORD (DOT16_DOT, DOT16_NODOT in neon_arm64.h).
 
 // R5 = the integer dot product of the 32 weight codes in V2 (elements
 // 0..15) and V3 (16..31) with the next 32 activation codes at R1.
