@@ -72,36 +72,8 @@ q4done:
 // m2*(bs2+bs3), the scales and mins taken from bytes lsb/8, lsb/8+1 of SC
 // and MN.
 #define Q4K_CHUNK(DOT16, SC, MN, lsb1, lsb2) \
-	VLD1.P  32(R0), [V1.B16, V2.B16];               \
-	VAND    V1.B16, V9.B16, V3.B16;                 \
-	VAND    V2.B16, V9.B16, V4.B16;                 \
-	VUSHR   $4, V1.B16, V1.B16;                     \
-	VUSHR   $4, V2.B16, V2.B16;                     \
-	VLD1.P  64(R1), [V5.B16, V6.B16, V7.B16, V8.B16]; \
-	VEOR    V10.B16, V10.B16, V10.B16;              \
-	VEOR    V11.B16, V11.B16, V11.B16;              \
-	DOT16(10, 3, 5);                                \
-	DOT16(10, 4, 6);                                \
-	DOT16(11, 1, 7);                                \
-	DOT16(11, 2, 8);                                \
-	VADDV   V10.S4, V10;                            \
-	VADDV   V11.S4, V11;                            \
-	FMOVS   F10, R12;                               \
-	FMOVS   F11, R13;                               \
-	UBFXW   $lsb1, SC, $8, R14;                     \
-	UBFXW   $lsb2, SC, $8, R15;                     \
-	MADDW   R14, R16, R12, R16;                     \
-	MADDW   R15, R16, R13, R16;                     \
-	MOVH.P  2(R3), R12;                             \
-	MOVH.P  2(R3), R13;                             \
-	ADDW    R13, R12, R12;                          \
-	UBFXW   $lsb1, MN, $8, R14;                     \
-	MADDW   R14, R17, R12, R17;                     \
-	MOVH.P  2(R3), R12;                             \
-	MOVH.P  2(R3), R13;                             \
-	ADDW    R13, R12, R12;                          \
-	UBFXW   $lsb2, MN, $8, R15;                     \
-	MADDW   R15, R17, R12, R17
+	K4_NIBBLES;                                     \
+	K4_CHUNK_SUMS(DOT16, SC, MN, lsb1, lsb2)
 
 // Q4_K: sum += f16(d)*x.D[b]*float32(isum) - f16(dmin)*x.D[b]*float32(msum)
 // with the 6-bit scales and mins unpacked as ggml's get_scale_min_k4.
@@ -110,44 +82,14 @@ q4done:
 	VMOVI $15, V9.B16;        \
 	CBZ   R4, q4kdone;        \
 q4kloop:                      \
-	MOVHU   (R0), R5;         \
-	FMOVS   R5, F16;           \
-	FCVTHS  F16, F16;           \
-	MOVHU   2(R0), R5;        \
-	FMOVS   R5, F17;           \
-	FCVTHS  F17, F17;           \
-	MOVWU   4(R0), R5;        \
-	MOVWU   8(R0), R6;        \
-	MOVWU   12(R0), R7;       \
-	ANDW    $0x3f3f3f3f, R5, R8;  \
-	ANDW    $0x3f3f3f3f, R6, R9;  \
-	ANDW    $0x0f0f0f0f, R7, R10; \
-	LSRW    $6, R5, R5;           \
-	ANDW    $0x03030303, R5, R5;  \
-	LSLW    $4, R5, R5;           \
-	ORRW    R5, R10, R10;         \
-	LSRW    $4, R7, R11;          \
-	ANDW    $0x0f0f0f0f, R11, R11; \
-	LSRW    $6, R6, R6;           \
-	ANDW    $0x03030303, R6, R6;  \
-	LSLW    $4, R6, R6;           \
-	ORRW    R6, R11, R11;         \
-	ADD     $16, R0, R0;          \
+	K4_HEAD;                      \
 	MOVW    ZR, R16;              \
 	MOVW    ZR, R17;              \
 	Q4K_CHUNK(DOT16, R8, R9, 0, 8);    \
 	Q4K_CHUNK(DOT16, R8, R9, 16, 24);  \
 	Q4K_CHUNK(DOT16, R10, R11, 0, 8);  \
 	Q4K_CHUNK(DOT16, R10, R11, 16, 24); \
-	FMOVS.P 4(R2), F7;        \
-	SCVTFWS R16, F12;         \
-	SCVTFWS R17, F13;         \
-	FMULS   F7, F16, F16;       \
-	FMULS   F12, F16, F16;      \
-	FMULS   F7, F17, F17;       \
-	FMULS   F13, F17, F17;      \
-	FSUBS   F17, F16, F16;       \
-	FADDS   F16, F0, F0;       \
+	K4_ACC;                   \
 	SUBS    $1, R4, R4;       \
 	BNE     q4kloop;          \
 q4kdone:

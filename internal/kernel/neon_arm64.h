@@ -28,3 +28,93 @@
 	SMULL2(31, n, m); \
 	SADALP(acc, 30);  \
 	SADALP(acc, 31)
+
+// ---- Q4_K and Q5_K super-blocks (dot_arm64.s, neon_k_arm64.s) ----
+
+// K4_HEAD reads the 16-byte head of the super-block at R0 and advances R0
+// past it: F16 = f16(d), F17 = f16(dmin), and the 6-bit scales and mins
+// unpacked as ggml's get_scale_min_k4: byte i of R8 (R10) is the scale of
+// sub-block i (4+i), byte i of R9 (R11) its min. Clobbers R5, R6, R7.
+#define K4_HEAD \
+	MOVHU   (R0), R5;             \
+	FMOVS   R5, F16;              \
+	FCVTHS  F16, F16;             \
+	MOVHU   2(R0), R5;            \
+	FMOVS   R5, F17;              \
+	FCVTHS  F17, F17;             \
+	MOVWU   4(R0), R5;            \
+	MOVWU   8(R0), R6;            \
+	MOVWU   12(R0), R7;           \
+	ANDW    $0x3f3f3f3f, R5, R8;  \
+	ANDW    $0x3f3f3f3f, R6, R9;  \
+	ANDW    $0x0f0f0f0f, R7, R10; \
+	LSRW    $6, R5, R5;           \
+	ANDW    $0x03030303, R5, R5;  \
+	LSLW    $4, R5, R5;           \
+	ORRW    R5, R10, R10;         \
+	LSRW    $4, R7, R11;          \
+	ANDW    $0x0f0f0f0f, R11, R11; \
+	LSRW    $6, R6, R6;           \
+	ANDW    $0x03030303, R6, R6;  \
+	LSLW    $4, R6, R6;           \
+	ORRW    R6, R11, R11;         \
+	ADD     $16, R0, R0
+
+// K4_NIBBLES loads the 32 bytes of nibbles of a 64-code chunk at R0
+// (advanced): V3, V4 = their low nibbles (codes 0..31), V1, V2 = their high
+// nibbles (codes 32..63). V9 must hold 0x0f in every byte.
+#define K4_NIBBLES \
+	VLD1.P  32(R0), [V1.B16, V2.B16]; \
+	VAND    V1.B16, V9.B16, V3.B16;   \
+	VAND    V2.B16, V9.B16, V4.B16;   \
+	VUSHR   $4, V1.B16, V1.B16;       \
+	VUSHR   $4, V2.B16, V2.B16
+
+// K4_CHUNK_SUMS(DOT16, SC, MN, lsb1, lsb2) takes the 64 weight codes of a
+// chunk in V3, V4 (sub-block 1) and V1, V2 (sub-block 2) against the next
+// 64 activation codes at R1 (advanced) and the next four group sums bs at
+// R3 (advanced): with s1, s2 the two integer dot products, R16 += sc1*s1 +
+// sc2*s2 and R17 += m1*(bs0+bs1) + m2*(bs2+bs3), the scales and mins the
+// bytes at bits lsb1, lsb2 of SC and MN. Clobbers V5..V8, V10, V11 (and
+// V30, V31 with DOT16_NODOT) and R12..R15.
+#define K4_CHUNK_SUMS(DOT16, SC, MN, lsb1, lsb2) \
+	VLD1.P  64(R1), [V5.B16, V6.B16, V7.B16, V8.B16]; \
+	VEOR    V10.B16, V10.B16, V10.B16;              \
+	VEOR    V11.B16, V11.B16, V11.B16;              \
+	DOT16(10, 3, 5);                                \
+	DOT16(10, 4, 6);                                \
+	DOT16(11, 1, 7);                                \
+	DOT16(11, 2, 8);                                \
+	VADDV   V10.S4, V10;                            \
+	VADDV   V11.S4, V11;                            \
+	FMOVS   F10, R12;                               \
+	FMOVS   F11, R13;                               \
+	UBFXW   $lsb1, SC, $8, R14;                     \
+	UBFXW   $lsb2, SC, $8, R15;                     \
+	MADDW   R14, R16, R12, R16;                     \
+	MADDW   R15, R16, R13, R16;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb1, MN, $8, R14;                     \
+	MADDW   R14, R17, R12, R17;                     \
+	MOVH.P  2(R3), R12;                             \
+	MOVH.P  2(R3), R13;                             \
+	ADDW    R13, R12, R12;                          \
+	UBFXW   $lsb2, MN, $8, R15;                     \
+	MADDW   R15, R17, R12, R17
+
+// K4_ACC ends a super-block in Go's order: with x.D[b] the next float32 at
+// R2 (advanced), F0 += f16(d)*x.D[b]*float32(isum) -
+// f16(dmin)*x.D[b]*float32(msum), f16(d) in F16, f16(dmin) in F17, isum in
+// R16 and msum in R17. Clobbers F7, F12, F13, F16, F17.
+#define K4_ACC \
+	FMOVS.P 4(R2), F7;        \
+	SCVTFWS R16, F12;         \
+	SCVTFWS R17, F13;         \
+	FMULS   F7, F16, F16;     \
+	FMULS   F12, F16, F16;    \
+	FMULS   F7, F17, F17;     \
+	FMULS   F13, F17, F17;    \
+	FSUBS   F17, F16, F16;    \
+	FADDS   F16, F0, F0
