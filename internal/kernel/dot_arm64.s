@@ -17,9 +17,7 @@
 	FMOVS ZR, F0;             \
 	CBZ   R3, q8done;         \
 q8loop:                       \
-	MOVHU.P 2(R0), R4;        \
-	FMOVS   R4, F16;           \
-	FCVTHS  F16, F16;           \
+	F16_NEXT(R0, R4, F16);    \
 	VLD1.P  32(R0), [V1.B16, V2.B16]; \
 	VLD1.P  32(R1), [V3.B16, V4.B16]; \
 	VEOR    V5.B16, V5.B16, V5.B16;   \
@@ -27,11 +25,7 @@ q8loop:                       \
 	DOT16(5, 2, 4);           \
 	VADDV   V5.S4, V5;        \
 	FMOVS   F5, R5;           \
-	SCVTFWS R5, F17;           \
-	FMOVS.P 4(R2), F18;        \
-	FMULS   F18, F16, F16;       \
-	FMULS   F17, F16, F16;       \
-	FADDS   F16, F0, F0;       \
+	Q_ACC_D;                  \
 	SUBS    $1, R3, R3;       \
 	BNE     q8loop;           \
 q8done:
@@ -43,9 +37,7 @@ q8done:
 	VMOVI $15, V9.B16;        \
 	CBZ   R3, q4done;         \
 q4loop:                       \
-	MOVHU.P 2(R0), R4;        \
-	FMOVS   R4, F16;           \
-	FCVTHS  F16, F16;           \
+	F16_NEXT(R0, R4, F16);    \
 	VLD1.P  16(R0), [V1.B16]; \
 	VAND    V1.B16, V9.B16, V2.B16;   \
 	VUSHR   $4, V1.B16, V3.B16;       \

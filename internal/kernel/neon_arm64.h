@@ -118,3 +118,22 @@
 	FMULS   F13, F17, F17;    \
 	FSUBS   F17, F16, F16;    \
 	FADDS   F16, F0, F0
+
+// ---- scalar steps ----
+
+// F16_NEXT(SRC, RT, F) converts the next float16 at SRC (advanced by 2) to
+// float32 in F, through the general register RT (clobbered).
+#define F16_NEXT(SRC, RT, F) \
+	MOVHU.P 2(SRC), RT; \
+	FMOVS   RT, F;      \
+	FCVTHS  F, F
+
+// Q_ACC_D ends a Q8-style block in Go's order: with s the integer dot
+// product in R5, f16(d) in F16 and x.D[b] the next float32 at R2
+// (advanced), F0 += f16(d) * x.D[b] * float32(s). Clobbers F16, F17, F18.
+#define Q_ACC_D \
+	SCVTFWS R5, F17;      \
+	FMOVS.P 4(R2), F18;   \
+	FMULS   F18, F16, F16; \
+	FMULS   F17, F16, F16; \
+	FADDS   F16, F0, F0

@@ -271,9 +271,7 @@ f16tail:
 	CBZ   R2, f16done
 	FMOVS F0, F5
 f16one:
-	MOVHU.P 2(R0), R4
-	FMOVS   R4, F1
-	FCVTHS  F1, F1
+	F16_NEXT(R0, R4, F1)
 	FMOVS.P 4(R1), F2
 	FMADDS  F2, F5, F1, F5
 	SUBS    $1, R2, R2

@@ -23,30 +23,33 @@
 	VADDV   V26.S4, V26;                \
 	FMOVS   F26, R5
 
+// Q_ACC_DM ends a Q4_1 or Q5_1 block in Go's order: with s the integer dot
+// product in R5, f16(d) in F16, f16(m) in F17, and x.D[b], x.S[b] the next
+// float32s at R2 and R6 (both advanced), F0 += f16(d)*x.D[b]*float32(s) +
+// f16(m)*x.S[b]. Clobbers F6, F16..F19.
+#define Q_ACC_DM \
+	SCVTFWS R5, F6;        \
+	FMOVS.P 4(R2), F18;    \
+	FMOVS.P 4(R6), F19;    \
+	FMULS   F18, F16, F16; \
+	FMULS   F6, F16, F16;  \
+	FMULS   F19, F17, F17; \
+	FADDS   F17, F16, F16; \
+	FADDS   F16, F0, F0
+
 // Q4_1: sum += f16(d)*x.D[b]*float32(s) + f16(m)*x.S[b].
 #define Q4_1_BODY(DOT16) \
 	FMOVS ZR, F0;                     \
 	VMOVI $15, V9.B16;                \
 	CBZ   R3, q41done;                \
 q41loop:                              \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F16;                  \
-	FCVTHS  F16, F16;                 \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F17;                  \
-	FCVTHS  F17, F17;                 \
+	F16_NEXT(R0, R4, F16);            \
+	F16_NEXT(R0, R4, F17);            \
 	VLD1.P  16(R0), [V1.B16];         \
 	VAND    V1.B16, V9.B16, V2.B16;   \
 	VUSHR   $4, V1.B16, V3.B16;       \
 	BLOCK_DOT(DOT16);                 \
-	SCVTFWS R5, F6;                   \
-	FMOVS.P 4(R2), F18;               \
-	FMOVS.P 4(R6), F19;               \
-	FMULS   F18, F16, F16;            \
-	FMULS   F6, F16, F16;             \
-	FMULS   F19, F17, F17;            \
-	FADDS   F17, F16, F16;            \
-	FADDS   F16, F0, F0;              \
+	Q_ACC_DM;                         \
 	SUBS    $1, R3, R3;               \
 	BNE     q41loop;                  \
 q41done:
@@ -83,19 +86,13 @@ q41done:
 	Q5_CONST;                         \
 	CBZ   R3, q50done;                \
 q50loop:                              \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F16;                  \
-	FCVTHS  F16, F16;                 \
+	F16_NEXT(R0, R4, F16);            \
 	MOVWU.P 4(R0), R4;                \
 	Q5_BITS;                          \
 	VSUB    V23.B16, V2.B16, V2.B16;  \
 	VSUB    V23.B16, V3.B16, V3.B16;  \
 	BLOCK_DOT(DOT16);                 \
-	SCVTFWS R5, F17;                  \
-	FMOVS.P 4(R2), F18;               \
-	FMULS   F18, F16, F16;            \
-	FMULS   F17, F16, F16;            \
-	FADDS   F16, F0, F0;              \
+	Q_ACC_D;                          \
 	SUBS    $1, R3, R3;               \
 	BNE     q50loop;                  \
 q50done:
@@ -106,23 +103,12 @@ q50done:
 	Q5_CONST;                         \
 	CBZ   R3, q51done;                \
 q51loop:                              \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F16;                  \
-	FCVTHS  F16, F16;                 \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F17;                  \
-	FCVTHS  F17, F17;                 \
+	F16_NEXT(R0, R4, F16);            \
+	F16_NEXT(R0, R4, F17);            \
 	MOVWU.P 4(R0), R4;                \
 	Q5_BITS;                          \
 	BLOCK_DOT(DOT16);                 \
-	SCVTFWS R5, F6;                   \
-	FMOVS.P 4(R2), F18;               \
-	FMOVS.P 4(R6), F19;               \
-	FMULS   F18, F16, F16;            \
-	FMULS   F6, F16, F16;             \
-	FMULS   F19, F17, F17;            \
-	FADDS   F17, F16, F16;            \
-	FADDS   F16, F0, F0;              \
+	Q_ACC_DM;                         \
 	SUBS    $1, R3, R3;               \
 	BNE     q51loop;                  \
 q51done:
@@ -135,20 +121,14 @@ q51done:
 	VMOVQ $0xF6EADDCFBFAD9881, $0x7159453526190D01, V8;   \
 	CBZ   R3, iq4done;                                    \
 iq4loop:                                                  \
-	MOVHU.P 2(R0), R4;                \
-	FMOVS   R4, F16;                  \
-	FCVTHS  F16, F16;                 \
+	F16_NEXT(R0, R4, F16);            \
 	VLD1.P  16(R0), [V1.B16];         \
 	VAND    V1.B16, V9.B16, V2.B16;   \
 	VUSHR   $4, V1.B16, V3.B16;       \
 	VTBL    V2.B16, [V8.B16], V2.B16; \
 	VTBL    V3.B16, [V8.B16], V3.B16; \
 	BLOCK_DOT(DOT16);                 \
-	SCVTFWS R5, F17;                  \
-	FMOVS.P 4(R2), F18;               \
-	FMULS   F18, F16, F16;            \
-	FMULS   F17, F16, F16;            \
-	FADDS   F16, F0, F0;              \
+	Q_ACC_D;                          \
 	SUBS    $1, R3, R3;               \
 	BNE     iq4loop;                  \
 iq4done:
@@ -228,9 +208,7 @@ q3kloop:                      \
 	ANDW    $0x03030303, R5, R5;  \
 	ORRW    R5<<4, R9, R9;        \
 	ADD     $12, R0, R0;          \
-	MOVHU.P 2(R0), R4;            \
-	FMOVS   R4, F16;              \
-	FCVTHS  F16, F16;             \
+	F16_NEXT(R0, R4, F16);        \
 	MOVW    ZR, R16;              \
 	Q3K_STEP(DOT16, V1.B16, V2.B16, R8, 0, 8);    \
 	Q3K_STEP(DOT16, V1.B16, V2.B16, R8, 16, 24);  \
@@ -281,12 +259,8 @@ q2kloop:                      \
 	MOVD.P  8(R0), R5;        \
 	MOVD.P  8(R0), R6;        \
 	VLD1.P  64(R0), [V1.B16, V2.B16, V3.B16, V4.B16]; \
-	MOVHU.P 2(R0), R7;        \
-	FMOVS   R7, F16;          \
-	FCVTHS  F16, F16;         \
-	MOVHU.P 2(R0), R7;        \
-	FMOVS   R7, F17;          \
-	FCVTHS  F17, F17;         \
+	F16_NEXT(R0, R7, F16);    \
+	F16_NEXT(R0, R7, F17);    \
 	MOVW    ZR, R16;          \
 	MOVW    ZR, R17;          \
 	Q2K_MIN(R5, 0);           \
