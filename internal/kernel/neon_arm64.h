@@ -31,6 +31,15 @@
 
 // ---- Q4_K and Q5_K super-blocks (dot_arm64.s, neon_k_arm64.s) ----
 
+// K4_HIGH2(SRC, DST): DST |= ((SRC >> 6) & 0x03030303) << 4, the top two
+// bits of each byte of SRC moved to bits 4-5 of the same byte of DST (the
+// high bits of the 6-bit scales and mins of sub-blocks 4..7). Clobbers SRC.
+#define K4_HIGH2(SRC, DST) \
+	LSRW    $6, SRC, SRC;          \
+	ANDW    $0x03030303, SRC, SRC; \
+	LSLW    $4, SRC, SRC;          \
+	ORRW    SRC, DST, DST
+
 // K4_HEAD reads the 16-byte head of the super-block at R0 and advances R0
 // past it: F16 = f16(d), F17 = f16(dmin), and the 6-bit scales and mins
 // unpacked as ggml's get_scale_min_k4: byte i of R8 (R10) is the scale of
@@ -48,16 +57,10 @@
 	ANDW    $0x3f3f3f3f, R5, R8;  \
 	ANDW    $0x3f3f3f3f, R6, R9;  \
 	ANDW    $0x0f0f0f0f, R7, R10; \
-	LSRW    $6, R5, R5;           \
-	ANDW    $0x03030303, R5, R5;  \
-	LSLW    $4, R5, R5;           \
-	ORRW    R5, R10, R10;         \
+	K4_HIGH2(R5, R10);            \
 	LSRW    $4, R7, R11;          \
 	ANDW    $0x0f0f0f0f, R11, R11; \
-	LSRW    $6, R6, R6;           \
-	ANDW    $0x03030303, R6, R6;  \
-	LSLW    $4, R6, R6;           \
-	ORRW    R6, R11, R11;         \
+	K4_HIGH2(R6, R11);            \
 	ADD     $16, R0, R0
 
 // K4_NIBBLES loads the 32 bytes of nibbles of a 64-code chunk at R0

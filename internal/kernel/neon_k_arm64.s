@@ -31,6 +31,26 @@
 
 // ---- Q6_K ----
 
+// Q6K_CODE(D, HI): D = (D | (HI & 0x30)) - 32 in every byte, a Q6_K weight
+// vector from its nibbles in D and its two high bits at bits 4-5 of HI, as
+// generic forms q6-32. Uses the constants V27 = 32 and V29 = 0x30 in every
+// byte; clobbers V9.
+#define Q6K_CODE(D, HI) \
+	VAND    V29.B16, HI, V9.B16; \
+	VORR    V9.B16, D, D;        \
+	VSUB    V27.B16, D, D
+
+// Q6K_DOTS(DOT16, a, b, A, B): V(a) and V(b), named A and B (their .B16
+// names), = the 16-element group sums of the weight codes in V7 and V8
+// against the next 32 activation codes at R1 (advanced). Clobbers V9, V10
+// (and V30, V31 with DOT16_NODOT).
+#define Q6K_DOTS(DOT16, a, b, A, B) \
+	VLD1.P  32(R1), [V9.B16, V10.B16]; \
+	VEOR    A, A, A;                   \
+	VEOR    B, B, B;                   \
+	DOT16(a, 7, 9);                    \
+	DOT16(b, 8, 10)
+
 // Half h of a Q6_K super-block: 64 bytes of ql at R5, 32 of qh at R6, 128
 // activation codes at R1 (all advanced). Each weight vector is (nibble |
 // two high bits moved to bits 4-5) - 32, as generic forms q6-32; the eight
@@ -43,62 +63,30 @@
 	VLD1.P  32(R6), [V5.B16, V6.B16];                 \
 	VAND    V28.B16, V1.B16, V7.B16;                  \
 	VSHL    $4, V5.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V7.B16, V7.B16;                   \
-	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	Q6K_CODE(V7.B16, V9.B16);                         \
 	VAND    V28.B16, V2.B16, V8.B16;                  \
 	VSHL    $4, V6.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V8.B16, V8.B16;                   \
-	VSUB    V27.B16, V8.B16, V8.B16;                  \
-	VLD1.P  32(R1), [V9.B16, V10.B16];                \
-	VEOR    V11.B16, V11.B16, V11.B16;                \
-	VEOR    V12.B16, V12.B16, V12.B16;                \
-	DOT16(11, 7, 9);                                  \
-	DOT16(12, 8, 10);                                 \
+	Q6K_CODE(V8.B16, V9.B16);                         \
+	Q6K_DOTS(DOT16, 11, 12, V11.B16, V12.B16);        \
 	VAND    V28.B16, V3.B16, V7.B16;                  \
 	VSHL    $2, V5.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V7.B16, V7.B16;                   \
-	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	Q6K_CODE(V7.B16, V9.B16);                         \
 	VAND    V28.B16, V4.B16, V8.B16;                  \
 	VSHL    $2, V6.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V8.B16, V8.B16;                   \
-	VSUB    V27.B16, V8.B16, V8.B16;                  \
-	VLD1.P  32(R1), [V9.B16, V10.B16];                \
-	VEOR    V13.B16, V13.B16, V13.B16;                \
-	VEOR    V14.B16, V14.B16, V14.B16;                \
-	DOT16(13, 7, 9);                                  \
-	DOT16(14, 8, 10);                                 \
+	Q6K_CODE(V8.B16, V9.B16);                         \
+	Q6K_DOTS(DOT16, 13, 14, V13.B16, V14.B16);        \
 	VUSHR   $4, V1.B16, V7.B16;                       \
-	VAND    V29.B16, V5.B16, V9.B16;                  \
-	VORR    V9.B16, V7.B16, V7.B16;                   \
-	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	Q6K_CODE(V7.B16, V5.B16);                         \
 	VUSHR   $4, V2.B16, V8.B16;                       \
-	VAND    V29.B16, V6.B16, V9.B16;                  \
-	VORR    V9.B16, V8.B16, V8.B16;                   \
-	VSUB    V27.B16, V8.B16, V8.B16;                  \
-	VLD1.P  32(R1), [V9.B16, V10.B16];                \
-	VEOR    V15.B16, V15.B16, V15.B16;                \
-	VEOR    V16.B16, V16.B16, V16.B16;                \
-	DOT16(15, 7, 9);                                  \
-	DOT16(16, 8, 10);                                 \
+	Q6K_CODE(V8.B16, V6.B16);                         \
+	Q6K_DOTS(DOT16, 15, 16, V15.B16, V16.B16);        \
 	VUSHR   $4, V3.B16, V7.B16;                       \
 	VUSHR   $2, V5.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V7.B16, V7.B16;                   \
-	VSUB    V27.B16, V7.B16, V7.B16;                  \
+	Q6K_CODE(V7.B16, V9.B16);                         \
 	VUSHR   $4, V4.B16, V8.B16;                       \
 	VUSHR   $2, V6.B16, V9.B16;                       \
-	VAND    V29.B16, V9.B16, V9.B16;                  \
-	VORR    V9.B16, V8.B16, V8.B16;                   \
-	VSUB    V27.B16, V8.B16, V8.B16;                  \
-	VLD1.P  32(R1), [V9.B16, V10.B16];                \
-	VEOR    V17.B16, V17.B16, V17.B16;                \
-	VEOR    V18.B16, V18.B16, V18.B16;                \
-	DOT16(17, 7, 9);                                  \
-	DOT16(18, 8, 10);                                 \
+	Q6K_CODE(V8.B16, V9.B16);                         \
+	Q6K_DOTS(DOT16, 17, 18, V17.B16, V18.B16);        \
 	VADDP   V12.S4, V11.S4, V11.S4;                   \
 	VADDP   V14.S4, V13.S4, V13.S4;                   \
 	VADDP   V13.S4, V11.S4, V11.S4;                   \
