@@ -222,51 +222,84 @@ TEXT ·dotQ5_KDOT(SB), NOSPLIT, $0-44
 
 // ---- float vectors ----
 
+// FDOT_BODY(STEP16, STEP4, STEP1): F0 = the dot product of the n (R2)
+// elements at R0 and R1, with generic's partial sums s0..s3 in the lanes
+// of V0: sixteen elements per step as four FMLAs into the same lanes
+// (STEP16), then four (STEP4), then the rest into s0 one by one (STEP1
+// loads the next pair as float32 into F1 and F2), and at the end
+// (s0+s1)+(s2+s3). R0, R1 advance and R2 counts down to 0; clobbers F5 and
+// what the steps use.
+#define FDOT_BODY(STEP16, STEP4, STEP1) \
+	VEOR V0.B16, V0.B16, V0.B16; \
+	CMP  $16, R2;                \
+	BLT  four;                   \
+loop16:                          \
+	STEP16;                      \
+	SUB  $16, R2, R2;            \
+	CMP  $16, R2;                \
+	BGE  loop16;                 \
+four:                            \
+	CMP  $4, R2;                 \
+	BLT  tail;                   \
+	STEP4;                       \
+	SUB  $4, R2, R2;             \
+	B    four;                   \
+tail:                            \
+	CBZ   R2, done;              \
+	FMOVS F0, F5;                \
+one:                             \
+	STEP1;                       \
+	FMADDS  F2, F5, F1, F5;      \
+	SUBS    $1, R2, R2;          \
+	BNE     one;                 \
+	VMOV    V5.S[0], V0.S[0];    \
+done:                            \
+	REDUCE_V0
+
+// The steps of dotF16NEON: float16 weights at R0 widened by FCVTL
+// (clobber V1..V10 and R4).
+#define F16_STEP16 \
+	VLD1.P 32(R0), [V1.B16, V2.B16];             \
+	VLD1.P 64(R1), [V3.S4, V4.S4, V5.S4, V6.S4]; \
+	FCVTL(7, 1);                                 \
+	FCVTL2(8, 1);                                \
+	FCVTL(9, 2);                                 \
+	FCVTL2(10, 2);                               \
+	VFMLA V7.S4, V3.S4, V0.S4;                   \
+	VFMLA V8.S4, V4.S4, V0.S4;                   \
+	VFMLA V9.S4, V5.S4, V0.S4;                   \
+	VFMLA V10.S4, V6.S4, V0.S4
+#define F16_STEP4 \
+	VLD1.P 8(R0), [V1.H4];    \
+	VLD1.P 16(R1), [V3.S4];   \
+	FCVTL(7, 1);              \
+	VFMLA V7.S4, V3.S4, V0.S4
+#define F16_STEP1 \
+	F16_NEXT(R0, R4, F1); \
+	FMOVS.P 4(R1), F2
+
+// The steps of dotF32NEON (clobber V1..V8).
+#define F32_STEP16 \
+	VLD1.P 64(R0), [V1.S4, V2.S4, V3.S4, V4.S4]; \
+	VLD1.P 64(R1), [V5.S4, V6.S4, V7.S4, V8.S4]; \
+	VFMLA V1.S4, V5.S4, V0.S4;                   \
+	VFMLA V2.S4, V6.S4, V0.S4;                   \
+	VFMLA V3.S4, V7.S4, V0.S4;                   \
+	VFMLA V4.S4, V8.S4, V0.S4
+#define F32_STEP4 \
+	VLD1.P 16(R0), [V1.S4];   \
+	VLD1.P 16(R1), [V5.S4];   \
+	VFMLA V1.S4, V5.S4, V0.S4
+#define F32_STEP1 \
+	FMOVS.P 4(R0), F1; \
+	FMOVS.P 4(R1), F2
+
 // func dotF16NEON(w *byte, f *float32, n int) float32
-// Lanes of V0 are generic's s0..s3: sixteen elements per step as four
-// FMLAs into the same lanes, then four, then the rest into s0.
 TEXT ·dotF16NEON(SB), NOSPLIT, $0-28
 	MOVD w+0(FP), R0
 	MOVD f+8(FP), R1
 	MOVD n+16(FP), R2
-	VEOR V0.B16, V0.B16, V0.B16
-	CMP  $16, R2
-	BLT  f16four
-f16loop16:
-	VLD1.P 32(R0), [V1.B16, V2.B16]
-	VLD1.P 64(R1), [V3.S4, V4.S4, V5.S4, V6.S4]
-	FCVTL(7, 1)
-	FCVTL2(8, 1)
-	FCVTL(9, 2)
-	FCVTL2(10, 2)
-	VFMLA V7.S4, V3.S4, V0.S4
-	VFMLA V8.S4, V4.S4, V0.S4
-	VFMLA V9.S4, V5.S4, V0.S4
-	VFMLA V10.S4, V6.S4, V0.S4
-	SUB  $16, R2, R2
-	CMP  $16, R2
-	BGE  f16loop16
-f16four:
-	CMP  $4, R2
-	BLT  f16tail
-	VLD1.P 8(R0), [V1.H4]
-	VLD1.P 16(R1), [V3.S4]
-	FCVTL(7, 1)
-	VFMLA V7.S4, V3.S4, V0.S4
-	SUB  $4, R2, R2
-	B    f16four
-f16tail:
-	CBZ   R2, f16done
-	FMOVS F0, F5
-f16one:
-	F16_NEXT(R0, R4, F1)
-	FMOVS.P 4(R1), F2
-	FMADDS  F2, F5, F1, F5
-	SUBS    $1, R2, R2
-	BNE     f16one
-	VMOV    V5.S[0], V0.S[0]
-f16done:
-	REDUCE_V0
+	FDOT_BODY(F16_STEP16, F16_STEP4, F16_STEP1)
 	FMOVS F0, ret+24(FP)
 	RET
 
@@ -275,39 +308,7 @@ TEXT ·dotF32NEON(SB), NOSPLIT, $0-28
 	MOVD a+0(FP), R0
 	MOVD b+8(FP), R1
 	MOVD n+16(FP), R2
-	VEOR V0.B16, V0.B16, V0.B16
-	CMP  $16, R2
-	BLT  f32four
-f32loop16:
-	VLD1.P 64(R0), [V1.S4, V2.S4, V3.S4, V4.S4]
-	VLD1.P 64(R1), [V5.S4, V6.S4, V7.S4, V8.S4]
-	VFMLA V1.S4, V5.S4, V0.S4
-	VFMLA V2.S4, V6.S4, V0.S4
-	VFMLA V3.S4, V7.S4, V0.S4
-	VFMLA V4.S4, V8.S4, V0.S4
-	SUB  $16, R2, R2
-	CMP  $16, R2
-	BGE  f32loop16
-f32four:
-	CMP  $4, R2
-	BLT  f32tail
-	VLD1.P 16(R0), [V1.S4]
-	VLD1.P 16(R1), [V5.S4]
-	VFMLA V1.S4, V5.S4, V0.S4
-	SUB  $4, R2, R2
-	B    f32four
-f32tail:
-	CBZ   R2, f32done
-	FMOVS F0, F5
-f32one:
-	FMOVS.P 4(R0), F1
-	FMOVS.P 4(R1), F2
-	FMADDS  F2, F5, F1, F5
-	SUBS    $1, R2, R2
-	BNE     f32one
-	VMOV    V5.S[0], V0.S[0]
-f32done:
-	REDUCE_V0
+	FDOT_BODY(F32_STEP16, F32_STEP4, F32_STEP1)
 	FMOVS F0, ret+24(FP)
 	RET
 
