@@ -84,6 +84,11 @@ type Options struct {
 	// (see Model.Residence), which gives the same decode speed; the copy is
 	// for systems where it does not.
 	HugePages bool
+	// KeepCache (Linux) never drops the model file's cached pages: a file
+	// cached in small pages (just written) is otherwise written back,
+	// dropped from the page cache and mapped again once, so that the kernel
+	// reads it back in 2 MiB folios (see Model.Residence).
+	KeepCache bool
 }
 
 // weight is one matrix: rows of cols elements of typ, rowBytes bytes each.

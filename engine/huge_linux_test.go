@@ -57,29 +57,31 @@ func TestHugeCopy(t *testing.T) {
 }
 
 func TestMapHuge(t *testing.T) {
-	f, want := randomFile(t, 5<<20+77, 3)
-	data, release, share, err := mapHuge(f, int64(len(want)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if addrOf(data)%hugeAlign != 0 {
-		t.Errorf("mapping at %#x, not 2 MiB aligned", addrOf(data))
-	}
-	if len(data) != len(want) || cap(data) != len(want) {
-		t.Errorf("mapping len %d cap %d, want %d", len(data), cap(data), len(want))
-	}
-	if !bytes.Equal(data, want) {
-		t.Error("mapping differs from the file")
-	}
-	if share < 0 || share > 1 {
-		t.Errorf("2 MiB share %v outside [0, 1]", share)
-	}
-	// The mapping is found in smaps and is resident after populating.
-	if kb, ok := smapsKB(addrOf(data), "Rss:"); !ok || kb < int64(len(want))>>10-4 {
-		t.Errorf("smaps Rss of the mapping: %d kB, %v; want about %d kB", kb, ok, len(want)>>10)
-	}
-	if err := release(); err != nil {
-		t.Error(err)
+	for _, refresh := range []bool{true, false} {
+		f, want := randomFile(t, 5<<20+77, 3)
+		data, release, share, err := mapHuge(f, int64(len(want)), refresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if addrOf(data)%hugeAlign != 0 {
+			t.Errorf("refresh %v: mapping at %#x, not 2 MiB aligned", refresh, addrOf(data))
+		}
+		if len(data) != len(want) || cap(data) != len(want) {
+			t.Errorf("refresh %v: mapping len %d cap %d, want %d", refresh, len(data), cap(data), len(want))
+		}
+		if !bytes.Equal(data, want) {
+			t.Errorf("refresh %v: mapping differs from the file", refresh)
+		}
+		if share < 0 || share > 1 {
+			t.Errorf("refresh %v: 2 MiB share %v outside [0, 1]", refresh, share)
+		}
+		// The mapping is found in smaps and is resident after populating.
+		if kb, ok := smapsKB(addrOf(data), "Rss:"); !ok || kb < int64(len(want))>>10-4 {
+			t.Errorf("refresh %v: smaps Rss of the mapping: %d kB, %v; want about %d kB", refresh, kb, ok, len(want)>>10)
+		}
+		if err := release(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

@@ -13,6 +13,6 @@ func hugeCopy(f *os.File, size int64) ([]byte, func() error, float64, bool) {
 }
 
 // mapHuge is Linux only: elsewhere GGUF files are mapped plainly.
-func mapHuge(f *os.File, size int64) ([]byte, func() error, float64, error) {
+func mapHuge(f *os.File, size int64, refresh bool) ([]byte, func() error, float64, error) {
 	return nil, nil, 0, errors.ErrUnsupported
 }

@@ -34,10 +34,10 @@ const (
 // mapHuge maps the file as mapAligned does and, for files of hugeMin bytes
 // or more that fit in three quarters of the available memory, faults the
 // whole mapping in; when less than 95% of it is then
-// mapped in 2 MiB pages and the file system can hold large folios, it
-// refreshes the file's page cache as described above. share is the part of
+// mapped in 2 MiB pages, refresh is set and the file system can hold large
+// folios, it refreshes the file's page cache as described above. share is the part of
 // the file mapped in 2 MiB pages (0 when unknown).
-func mapHuge(f *os.File, size int64) (data []byte, release func() error, share float64, err error) {
+func mapHuge(f *os.File, size int64, refresh bool) (data []byte, release func() error, share float64, err error) {
 	data, release, err = mapAligned(f, size)
 	if err != nil || size < hugeMin || size > memAvailable()/4*3 {
 		// Small files gain little; a file that does not fit in memory
@@ -45,7 +45,7 @@ func mapHuge(f *os.File, size int64) (data []byte, release func() error, share f
 		return data, release, 0, err
 	}
 	share, ok := populate(data)
-	if !ok || share >= 0.95 || !largeFolios(f) {
+	if !ok || share >= 0.95 || !refresh || !largeFolios(f) {
 		return data, release, share, nil
 	}
 	release()

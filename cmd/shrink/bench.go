@@ -27,6 +27,7 @@ var benchCmd = &command{
 		fs.Int("chunks", 0, "score at most this many chunks (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
 		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
+		fs.Bool("keep-cache", false, "never drop a GGUF file's cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
 		fs.Bool("speed", false, "measure prefill and decode speed and peak memory")
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
@@ -54,6 +55,7 @@ type benchConfig struct {
 	tokenizer, jsonOut, htmlOut, mdOut          string
 	quiet                                       bool
 	huge                                        bool // engine.Options.HugePages
+	keep                                        bool // engine.Options.KeepCache
 }
 
 func runBench(fs *pflag.FlagSet, args []string) error {
@@ -66,6 +68,7 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.chunks, _ = fs.GetInt("chunks")
 	c.threads, _ = fs.GetInt("threads")
 	c.huge, _ = fs.GetBool("huge-pages")
+	c.keep, _ = fs.GetBool("keep-cache")
 	c.speed, _ = fs.GetBool("speed")
 	c.speedOpt.Prefill, _ = fs.GetInt("speed-prefill")
 	c.speedOpt.Decode, _ = fs.GetInt("speed-decode")
@@ -217,7 +220,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 			return r, nil
 		}
 	}
-	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, HugePages: c.huge})
+	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, HugePages: c.huge, KeepCache: c.keep})
 	if err != nil {
 		return nil, err
 	}

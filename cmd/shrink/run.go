@@ -24,6 +24,7 @@ var runCmd = &command{
 		fs.Uint64("seed", 0, "random seed, for repeatable sampling")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
 		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
+		fs.Bool("keep-cache", false, "never drop a GGUF file's cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
 		fs.Int("ctx", 0, "context size in tokens (default: the model's)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.BoolP("quiet", "q", false, "no statistics on stderr")
@@ -43,6 +44,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	seed, _ := fs.GetUint64("seed")
 	threads, _ := fs.GetInt("threads")
 	huge, _ := fs.GetBool("huge-pages")
+	keep, _ := fs.GetBool("keep-cache")
 	ctx, _ := fs.GetInt("ctx")
 	tokFile, _ := fs.GetString("tokenizer")
 	quiet, _ := fs.GetBool("quiet")
@@ -52,7 +54,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	if n < 0 || threads < 0 || ctx < 0 || topK < 0 || temp < 0 || topP < 0 {
 		return usageError{"-n, --threads, --ctx, --top-k, --temp and --top-p must not be negative"}
 	}
-	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile, HugePages: huge})
+	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile, HugePages: huge, KeepCache: keep})
 	if err != nil {
 		return err
 	}
