@@ -179,7 +179,7 @@ func BenchmarkGGUF(b *testing.B) {
 		defer kernel.Select("")
 	}
 	for _, path := range strings.Split(files, ",") {
-		m, err := Load(path, Options{Threads: threads, HugePages: os.Getenv("SHRINK_BENCH_HUGE") != "0"})
+		m, err := Load(path, Options{Threads: threads, Mmap: os.Getenv("SHRINK_BENCH_MMAP") == "1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -75,17 +75,20 @@ type Options struct {
 	Tokenizer string
 	// NoMmap reads a GGUF file's tensors into memory instead of mapping it.
 	NoMmap bool
-	// HugePages (Linux) copies a GGUF file of 64 MiB or more that fits in
-	// half the available memory into anonymous memory advised for 2 MiB
-	// pages instead of mapping it, at the cost of reading the whole file at
-	// every load and of private (not shared, not reclaimable) memory. Off by
-	// default: the file is mapped, shared and read-only, and on Linux the
-	// mapping itself is set up for 2 MiB pages where the file system allows
-	// (see Model.Residence), which gives the same decode speed; the copy is
-	// for systems where it does not.
-	HugePages bool
-	// KeepCache (Linux) never drops the model file's cached pages: a file
-	// cached in small pages (just written) is otherwise written back,
+	// Mmap keeps a GGUF file memory-mapped, shared and read-only, whatever
+	// its size. By default (on Linux) a file of 64 MiB or more that fits in
+	// half the available memory is instead read into private anonymous
+	// memory advised for 2 MiB pages, as llama.cpp copies (repacks) its
+	// weights at load: decode streams every weight once per token, and a
+	// mapping's speed depends on where the kernel put the file's page cache
+	// (on the virtual machines measured, the same bytes decoded 10-65%
+	// slower from some page-cache pages than from a fresh copy). Mapping
+	// loads at once and shares pages between processes; larger files, and
+	// systems without huge pages, are always mapped. Model.Residence tells
+	// which was done.
+	Mmap bool
+	// KeepCache (Linux) never drops a mapped model file's cached pages: a
+	// file cached in small pages (just written) is otherwise written back,
 	// dropped from the page cache and mapped again once, so that the kernel
 	// reads it back in 2 MiB folios (see Model.Residence).
 	KeepCache bool
@@ -133,7 +136,7 @@ type Model struct {
 // Residence tells where a model's weights live.
 type Residence struct {
 	// Mode is "mapped" (the GGUF file is memory-mapped, shared and
-	// read-only), "copied" (Options.HugePages: a private copy in huge-page
+	// read-only), "copied" (a private copy in huge-page
 	// memory) or "read" (read or converted into memory).
 	Mode string
 	// HugeShare is the part of the file's bytes held in 2 MiB pages, when

@@ -9,12 +9,13 @@ import (
 	"unsafe"
 )
 
-// With Options.HugePages a large GGUF file that fits comfortably in memory
-// is copied into anonymous memory advised for transparent huge pages
-// (2 MiB) instead of being mapped (see hugemap_linux.go for why 2 MiB pages
-// matter and how a mapping gets them); the copy is read-only like the
-// mapping. Smaller files, files larger than half the available memory, and
-// systems where the copy fails use the mapping.
+// Unless Options.Mmap asks for the mapping, a large GGUF file that fits
+// comfortably in memory is copied into anonymous memory advised for
+// transparent huge pages (2 MiB) instead of being mapped (see
+// hugemap_linux.go for why 2 MiB pages matter and how a mapping gets
+// them); the copy is read-only like the mapping. Smaller files, files
+// larger than half the available memory, and systems where the copy fails
+// use the mapping.
 
 // hugeMin is the size under which files are mapped (a variable for tests).
 var hugeMin int64 = 64 << 20

@@ -74,7 +74,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 	var unmap func() error
 	res := Residence{Mode: "read"}
 	if !opt.NoMmap {
-		data, unmap, res, err = mmapFile(f, size, opt.HugePages, !opt.KeepCache)
+		data, unmap, res, err = mmapFile(f, size, !opt.Mmap, !opt.KeepCache)
 		if err != nil {
 			data, unmap, res = nil, nil, Residence{Mode: "read"} // fall back to reading
 		}

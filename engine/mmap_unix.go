@@ -8,15 +8,16 @@ import (
 	"syscall"
 )
 
-// mmapFile maps the whole file read-only and returns the bytes, a function
-// that unmaps them and where they live. On Linux the mapping is set up for
-// 2 MiB pages (see mapHuge; refresh allows it to re-read the file); with huge, a large file is copied into
-// huge-page memory instead where possible (see Options.HugePages).
-func mmapFile(f *os.File, size int64, huge, refresh bool) ([]byte, func() error, Residence, error) {
+// mmapFile returns the whole file's bytes, a function that releases them and
+// where they live: with copy, a large file that fits in memory is copied
+// into huge-page memory (see Options.Mmap); otherwise, or where that fails,
+// it is mapped read-only, on Linux set up for 2 MiB pages (see mapHuge;
+// refresh allows it to re-read the file).
+func mmapFile(f *os.File, size int64, copy, refresh bool) ([]byte, func() error, Residence, error) {
 	if size <= 0 || int64(int(size)) != size {
 		return nil, nil, Residence{}, errors.New("engine: file size cannot be mapped")
 	}
-	if huge {
+	if copy {
 		if data, release, share, ok := hugeCopy(f, size); ok {
 			return data, release, Residence{Mode: "copied", HugeShare: share}, nil
 		}

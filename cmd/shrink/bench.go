@@ -26,8 +26,10 @@ var benchCmd = &command{
 		fs.Int("ctx", 512, "chunk size in tokens (llama.cpp's -c)")
 		fs.Int("chunks", 0, "score at most this many chunks (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
-		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
-		fs.Bool("keep-cache", false, "never drop a GGUF file's cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
+		fs.Bool("mmap", false, "keep a large GGUF file mapped, shared and read-only (instant load, shared pages) instead of copying it into 2 MiB pages as by default when it fits in half the available memory (Linux)")
+		fs.Bool("keep-cache", false, "with a mapped GGUF file, never drop its cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
+		fs.Bool("huge-pages", false, "the copy into 2 MiB pages, now the default")
+		_ = fs.MarkDeprecated("huge-pages", "the copy into 2 MiB pages is the default; --mmap keeps the file mapped")
 		fs.Bool("speed", false, "measure prefill and decode speed and peak memory")
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
@@ -54,7 +56,7 @@ type benchConfig struct {
 	tensors                                     bool
 	tokenizer, jsonOut, htmlOut, mdOut          string
 	quiet                                       bool
-	huge                                        bool // engine.Options.HugePages
+	mmap                                        bool // engine.Options.Mmap
 	keep                                        bool // engine.Options.KeepCache
 }
 
@@ -67,7 +69,7 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.ctx, _ = fs.GetInt("ctx")
 	c.chunks, _ = fs.GetInt("chunks")
 	c.threads, _ = fs.GetInt("threads")
-	c.huge, _ = fs.GetBool("huge-pages")
+	c.mmap, _ = fs.GetBool("mmap")
 	c.keep, _ = fs.GetBool("keep-cache")
 	c.speed, _ = fs.GetBool("speed")
 	c.speedOpt.Prefill, _ = fs.GetInt("speed-prefill")
@@ -220,7 +222,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 			return r, nil
 		}
 	}
-	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, HugePages: c.huge, KeepCache: c.keep})
+	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, Mmap: c.mmap, KeepCache: c.keep})
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,10 @@ var runCmd = &command{
 		fs.Float32("top-p", 0.95, "sample among the most likely tokens reaching probability P (1: all)")
 		fs.Uint64("seed", 0, "random seed, for repeatable sampling")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
-		fs.Bool("huge-pages", false, "copy a large GGUF into 2 MiB pages instead of mapping it (Linux), for systems whose page cache cannot hold the file in 2 MiB pages: slower load, private memory")
-		fs.Bool("keep-cache", false, "never drop a GGUF file's cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
+		fs.Bool("mmap", false, "keep a large GGUF file mapped, shared and read-only (instant load, shared pages) instead of copying it into 2 MiB pages as by default when it fits in half the available memory (Linux)")
+		fs.Bool("keep-cache", false, "with a mapped GGUF file, never drop its cached pages to re-read it in 2 MiB pages (Linux; by default a file cached in small pages is re-read once)")
+		fs.Bool("huge-pages", false, "the copy into 2 MiB pages, now the default")
+		_ = fs.MarkDeprecated("huge-pages", "the copy into 2 MiB pages is the default; --mmap keeps the file mapped")
 		fs.Int("ctx", 0, "context size in tokens (default: the model's)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.BoolP("quiet", "q", false, "no statistics on stderr")
@@ -43,7 +45,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	topP, _ := fs.GetFloat32("top-p")
 	seed, _ := fs.GetUint64("seed")
 	threads, _ := fs.GetInt("threads")
-	huge, _ := fs.GetBool("huge-pages")
+	mmap, _ := fs.GetBool("mmap")
 	keep, _ := fs.GetBool("keep-cache")
 	ctx, _ := fs.GetInt("ctx")
 	tokFile, _ := fs.GetString("tokenizer")
@@ -54,7 +56,7 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	if n < 0 || threads < 0 || ctx < 0 || topK < 0 || temp < 0 || topP < 0 {
 		return usageError{"-n, --threads, --ctx, --top-k, --temp and --top-p must not be negative"}
 	}
-	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile, HugePages: huge, KeepCache: keep})
+	m, err := engine.Load(args[0], engine.Options{Threads: threads, Tokenizer: tokFile, Mmap: mmap, KeepCache: keep})
 	if err != nil {
 		return err
 	}
