@@ -48,6 +48,12 @@
 	MOVL $0xbe000000, AX; \
 	VMOVD AX, X13
 
+// KSCATTER: Y4 = the scatter indices 0, 16, ..., 112 (floats) of KSCALES.
+#define KSCATTER \
+	MOVQ      $0x7060504030201000, AX; \
+	VMOVQ     AX, X4;                   \
+	VPMOVZXBD X4, Y4
+
 // KSCALES writes, for the Q4_K/Q5_K super-block at SI, the float32
 // d*scale_j at DX and -dmin*min_j at BX for its eight 32-code sub-blocks j
 // (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
@@ -265,12 +271,8 @@ TEXT ·unpackQ4_K(SB), NOSPLIT, $16-40
 	MOVQ dw+16(FP), DX
 	MOVQ mw+24(FP), BX
 	MOVQ nb+32(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
-	MOVQ         $0x7060504030201000, AX
-	VMOVQ        AX, X4
-	VPMOVZXBD    X4, Y4 // scatter indices 0, 16, ..., 112 (floats)
+	NIBMASK
+	KSCATTER
 	TESTQ CX, CX
 	JEQ   unpkdone
 
@@ -340,15 +342,11 @@ TEXT ·unpackQ5_K(SB), NOSPLIT, $16-40
 	MOVQ dw+16(FP), DX
 	MOVQ mw+24(FP), BX
 	MOVQ nb+32(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBMASK
 	MOVL         $0x01010101, AX
 	VMOVD        AX, X14
 	VPBROADCASTD X14, Y14
-	MOVQ         $0x7060504030201000, AX
-	VMOVQ        AX, X4
-	VPMOVZXBD    X4, Y4 // scatter indices 0, 16, ..., 112 (floats)
+	KSCATTER
 	TESTQ CX, CX
 	JEQ   unpk5done
 
@@ -404,9 +402,7 @@ TEXT ·unpackQ6_K(SB), NOSPLIT, $0-40
 	MOVQ dw+16(FP), DX
 	MOVQ mw+24(FP), BX
 	MOVQ nb+32(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBMASK
 	MOVL         $0x30303030, AX
 	VMOVD        AX, X14
 	VPBROADCASTD X14, Y14
