@@ -25,11 +25,14 @@
 // Q8_K for K-quants), float weights against float32 activations. Products are
 // split across goroutines by output rows.
 //
-// A GGUF file is memory-mapped read-only and shared where the platform
-// allows, so nothing is copied and a cached file loads at once; on Linux
-// the mapping is set up for 2 MiB pages and faulted in at load, as
-// llama.cpp's MAP_POPULATE does (see Model.Residence and hugemap_linux.go).
-// Other checkpoints are read into memory through package convert.
+// A GGUF file of 64 MiB or more that fits in half the available memory is
+// read at load into private memory in 2 MiB pages (Linux), as llama.cpp
+// copies its weights at load, because a mapping's decode speed depends on
+// where the page cache lies; smaller and larger files, and Options.Mmap,
+// keep the file memory-mapped, read-only and shared, set up for 2 MiB
+// pages and faulted in at load as llama.cpp's MAP_POPULATE does (see
+// Model.Residence and hugemap_linux.go). Other checkpoints are read into
+// memory through package convert.
 package engine
 
 import (
