@@ -13,8 +13,9 @@ import (
 )
 
 // Load opens the checkpoint at path and prepares it to run. A GGUF file is
-// memory-mapped read-only (or read into memory where mapping is not
-// available, or with Options.NoMmap); any other format that package convert
+// copied into 2 MiB pages or memory-mapped read-only as Options.Mmap says
+// (or read into memory where mapping is not available, or with
+// Options.NoMmap); any other format that package convert
 // reads (Hugging Face folder or safetensors file, llama2.c checkpoint) is
 // loaded into memory in GGUF tensor order and layout. The configuration and
 // tensors are checked as NewModel does.
