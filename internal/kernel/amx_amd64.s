@@ -593,6 +593,95 @@ unp51done:
 	VZEROUPPER
 	RET
 
+// q2kidx<>: dword scatter indices 0, 16, ..., 240 (one float per 16-code
+// group, 16 weight rows interleaved).
+DATA q2kidx<>+0x00(SB)/8, $0x0000001000000000
+DATA q2kidx<>+0x08(SB)/8, $0x0000003000000020
+DATA q2kidx<>+0x10(SB)/8, $0x0000005000000040
+DATA q2kidx<>+0x18(SB)/8, $0x0000007000000060
+DATA q2kidx<>+0x20(SB)/8, $0x0000009000000080
+DATA q2kidx<>+0x28(SB)/8, $0x000000b0000000a0
+DATA q2kidx<>+0x30(SB)/8, $0x000000d0000000c0
+DATA q2kidx<>+0x38(SB)/8, $0x000000f0000000e0
+GLOBL q2kidx<>(SB), RODATA|NOPTR, $64
+
+// func unpackQ2_K(dst *byte, w *byte, dw, mw *float32, nb int): the 2-bit
+// codes (0..3) of nb Q2_K super-blocks as bytes in element order, and for
+// each 16-code group g the float32 d*scale_g at dw and -dmin*min_g at mw
+// (stepping by 64 bytes), for amxQ4K's 16-code steps.
+TEXT ·unpackQ2_K(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $15, AX
+	VPBROADCASTD AX, Z14
+	VMOVDQU64    q2kidx<>(SB), Z13
+	MOVL         $0x80000000, AX
+	VMOVD        AX, X12
+	TESTQ CX, CX
+	JEQ   unp2kdone
+
+unp2kloop:
+	MOVWLZX      80(SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VBROADCASTSS X0, Z0
+	MOVWLZX      82(SI), AX
+	VMOVD        AX, X1
+	VCVTPH2PS    X1, X1
+	VXORPS       X12, X1, X1 // -dmin
+	VBROADCASTSS X1, Z1
+	VPMOVZXBD    (SI), Z2
+	VPANDD       Z14, Z2, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z0, Z3, Z3
+	KXNORW       K1, K1, K1
+	VSCATTERDPS  Z3, K1, (DX)(Z13*4)
+	VPSRLD       $4, Z2, Z3
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z1, Z3, Z3
+	KXNORW       K1, K1, K1
+	VSCATTERDPS  Z3, K1, (BX)(Z13*4)
+	ADDQ $1024, DX
+	ADDQ $1024, BX
+	VMOVDQU 16(SI), Y1
+	VMOVDQU 48(SI), Y2
+	VPAND   Y15, Y1, Y3
+	VMOVDQU Y3, 0(DI)
+	VPSRLW  $2, Y1, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 32(DI)
+	VPSRLW  $4, Y1, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 64(DI)
+	VPSRLW  $6, Y1, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 96(DI)
+	VPAND   Y15, Y2, Y3
+	VMOVDQU Y3, 128(DI)
+	VPSRLW  $2, Y2, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 160(DI)
+	VPSRLW  $4, Y2, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 192(DI)
+	VPSRLW  $6, Y2, Y3
+	VPAND   Y15, Y3, Y3
+	VMOVDQU Y3, 224(DI)
+	ADDQ $84, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  unp2kloop
+
+unp2kdone:
+	VZEROUPPER
+	RET
+
 // func scalesF16(w *byte, step int, dw *float32, nb int): the binary16 at
 // w, w+step, ... as float32 at dw, dw+64, ...
 TEXT ·scalesF16(SB), NOSPLIT, $0-32
