@@ -56,6 +56,9 @@ func unpackQ4_1(dst *byte, w *byte, dw, mw *float32, nb int)
 func unpackQ5_1(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
+func unpackQ3_K(dst *byte, w *byte, dw, mw *float32, nb int)
+
+//go:noescape
 func unpackQ2_K(dst *byte, w *byte, dw, mw *float32, nb int)
 
 //go:noescape
@@ -112,6 +115,7 @@ func initAMX() {
 	AMX.MatMul16[format.Q5_K] = amxMatMul(format.Q5_K)
 	AMX.MatMul16[format.Q5_0] = amxMatMul(format.Q5_0)
 	AMX.MatMul16[format.Q2_K] = amxMatMul(format.Q2_K)
+	AMX.MatMul16[format.Q3_K] = amxMatMul(format.Q3_K)
 	AMX.MatMul16[format.Q4_1] = amxMatMul(format.Q4_1)
 	AMX.MatMul16[format.Q5_1] = amxMatMul(format.Q5_1)
 	AMX.MatMul16[format.IQ4_NL] = amxMatMul(format.IQ4_NL)
@@ -246,6 +250,8 @@ func amxMatMul(t format.DType) MatMul4Func {
 		k, bs, bb = ActQ8K, 256, 210
 	case format.Q2_K:
 		k, bs, bb = ActQ8K, 256, 84
+	case format.Q3_K:
+		k, bs, bb = ActQ8K, 256, 110
 	}
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 || len(xs) == 0 {
@@ -294,7 +300,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 		ksteps := steps // kernel steps: 16-code groups for Q6_K
 		a := &sc.args
 		a.cfg, a.bStep = &amxCfg, 512
-		if t == format.Q6_K || t == format.Q2_K { // 16-code groups
+		if t == format.Q6_K || t == format.Q2_K || t == format.Q3_K { // 16-code groups
 			ksteps = 2 * steps
 			a.cfg, a.bStep = &amxCfg16, 256
 		}
@@ -314,10 +320,14 @@ func amxMatMul(t format.DType) MatMul4Func {
 					unpackQ6_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
 				}
 				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 16
-			case format.Q2_K:
+			case format.Q2_K, format.Q3_K:
 				sc.a = grow(sc.a, 16*n)
+				unpack := unpackQ2_K
+				if t == format.Q3_K {
+					unpack = unpackQ3_K
+				}
 				for i := 0; i < 16; i++ {
-					unpackQ2_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
 				}
 				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 16
 			case format.Q4_K:
@@ -369,7 +379,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 				a.dx = unsafe.Add(packs[g], steps*512)
 				a.bias = unsafe.Add(packs[g], steps*576)
 				switch t {
-				case format.Q6_K, format.Q2_K:
+				case format.Q6_K, format.Q2_K, format.Q3_K:
 					a.dx = unsafe.Add(packs[g], steps*640)
 					a.bias = unsafe.Add(packs[g], steps*768)
 					amxQ4K(a)

@@ -54,6 +54,18 @@
 	VMOVQ     AX, X4;                   \
 	VPMOVZXBD X4, Y4
 
+// Q3CODES(q, k, sh, off): the 32 codes of step k of half h of a Q3_K
+// super-block: (q >> 2k) & 3 plus 4 times bit sh of hmask (Y6), to off(DI).
+// Y15 = 0x03 bytes, Y14 = 0x01 bytes; clobbers Y3, Y7.
+#define Q3CODES(q, k2, sh, off) \
+	VPSRLW  $k2, q, Y3;   \
+	VPAND   Y15, Y3, Y3;  \
+	VPSRLW  $sh, Y6, Y7;  \
+	VPAND   Y14, Y7, Y7;  \
+	VPSLLW  $2, Y7, Y7;   \
+	VPOR    Y7, Y3, Y3;   \
+	VMOVDQU Y3, off(DI)
+
 // KSCALES writes, for the Q4_K/Q5_K super-block at SI, the float32
 // d*scale_j at DX and -dmin*min_j at BX for its eight 32-code sub-blocks j
 // (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
@@ -679,6 +691,103 @@ unp2kloop:
 	JNZ  unp2kloop
 
 unp2kdone:
+	VZEROUPPER
+	RET
+
+// func unpackQ3_K(dst *byte, w *byte, dw, mw *float32, nb int): the 3-bit
+// codes plus 4 (0..7) of nb Q3_K super-blocks as bytes in element order, and
+// for each 16-code group g the float32 d*scale_g at dw and -4*d*scale_g at
+// mw (stepping by 64 bytes), for amxQ4K's 16-code steps. The 6-bit scales
+// are unpacked as ggml does (kmask1, kmask2 over three 32-bit words).
+TEXT ·unpackQ3_K(SB), NOSPLIT, $16-40
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ dw+16(FP), DX
+	MOVQ mw+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQU64    q2kidx<>(SB), Z13
+	MOVL         $32, AX
+	VPBROADCASTD AX, Z12
+	MOVL         $0xc0800000, AX // -4.0
+	VPBROADCASTD AX, Z11
+	TESTQ CX, CX
+	JEQ   unp3kdone
+
+unp3kloop:
+	MOVL 96(SI), R8  // aux0
+	MOVL 100(SI), R9 // aux1
+	MOVL 104(SI), R10
+	MOVL R8, AX
+	ANDL $0x0f0f0f0f, AX
+	MOVL R10, R11
+	ANDL $0x03030303, R11
+	SHLL $4, R11
+	ORL  R11, AX
+	MOVL AX, 0(SP)
+	MOVL R9, AX
+	ANDL $0x0f0f0f0f, AX
+	MOVL R10, R11
+	SHRL $2, R11
+	ANDL $0x03030303, R11
+	SHLL $4, R11
+	ORL  R11, AX
+	MOVL AX, 4(SP)
+	MOVL R8, AX
+	SHRL $4, AX
+	ANDL $0x0f0f0f0f, AX
+	MOVL R10, R11
+	SHRL $4, R11
+	ANDL $0x03030303, R11
+	SHLL $4, R11
+	ORL  R11, AX
+	MOVL AX, 8(SP)
+	MOVL R9, AX
+	SHRL $4, AX
+	ANDL $0x0f0f0f0f, AX
+	MOVL R10, R11
+	SHRL $6, R11
+	ANDL $0x03030303, R11
+	SHLL $4, R11
+	ORL  R11, AX
+	MOVL AX, 12(SP)
+	MOVWLZX      108(SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VBROADCASTSS X0, Z0
+	VPMOVZXBD    0(SP), Z2
+	VPSUBD       Z12, Z2, Z2
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z0, Z2, Z2
+	KXNORW       K1, K1, K1
+	VSCATTERDPS  Z2, K1, (DX)(Z13*4)
+	VMULPS       Z11, Z2, Z2
+	KXNORW       K1, K1, K1
+	VSCATTERDPS  Z2, K1, (BX)(Z13*4)
+	ADDQ $1024, DX
+	ADDQ $1024, BX
+	VMOVDQU 0(SI), Y6
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	Q3CODES(Y1, 0, 0, 0)
+	Q3CODES(Y1, 2, 1, 32)
+	Q3CODES(Y1, 4, 2, 64)
+	Q3CODES(Y1, 6, 3, 96)
+	Q3CODES(Y2, 0, 4, 128)
+	Q3CODES(Y2, 2, 5, 160)
+	Q3CODES(Y2, 4, 6, 192)
+	Q3CODES(Y2, 6, 7, 224)
+	ADDQ $110, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  unp3kloop
+
+unp3kdone:
 	VZEROUPPER
 	RET
 
