@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // Steps of the 32-element block unpackers (unpackQ4_0, unpackQ5_0,
 // unpackIQ4NL): SI = the block, DI = its 32 codes out, DX = its scale out
@@ -71,29 +72,7 @@
 // (stepping by 64 bytes, through the scatter indices in Y4), and moves DX
 // and BX on by 512 bytes; clobbers AX, R8-R10, X0-X3, Y5, K1 and 0-15(SP).
 #define KSCALES \
-	MOVL 4(SI), AX; \
-	MOVL 8(SI), R10; \
-	MOVL 12(SI), R8; \
-	MOVL AX, R9; \
-	ANDL $0x3f3f3f3f, R9; \
-	MOVL R9, 0(SP); \
-	MOVL R10, R9; \
-	ANDL $0x3f3f3f3f, R9; \
-	MOVL R9, 8(SP); \
-	MOVL R8, R9; \
-	ANDL $0x0f0f0f0f, R9; \
-	SHRL $6, AX; \
-	ANDL $0x03030303, AX; \
-	SHLL $4, AX; \
-	ORL  AX, R9; \
-	MOVL R9, 4(SP); \
-	SHRL $4, R8; \
-	ANDL $0x0f0f0f0f, R8; \
-	SHRL $6, R10; \
-	ANDL $0x03030303, R10; \
-	SHLL $4, R10; \
-	ORL  R10, R8; \
-	MOVL R8, 12(SP); \
+	K4SCALES(R10, R9); \
 	MOVWLZX   (SI), AX; \
 	VMOVD     AX, X0; \
 	VCVTPH2PS X0, X0; \
@@ -720,42 +699,7 @@ TEXT ·unpackQ3_K(SB), NOSPLIT, $16-40
 	JEQ   unp3kdone
 
 unp3kloop:
-	MOVL 96(SI), R8  // aux0
-	MOVL 100(SI), R9 // aux1
-	MOVL 104(SI), R10
-	MOVL R8, AX
-	ANDL $0x0f0f0f0f, AX
-	MOVL R10, R11
-	ANDL $0x03030303, R11
-	SHLL $4, R11
-	ORL  R11, AX
-	MOVL AX, 0(SP)
-	MOVL R9, AX
-	ANDL $0x0f0f0f0f, AX
-	MOVL R10, R11
-	SHRL $2, R11
-	ANDL $0x03030303, R11
-	SHLL $4, R11
-	ORL  R11, AX
-	MOVL AX, 4(SP)
-	MOVL R8, AX
-	SHRL $4, AX
-	ANDL $0x0f0f0f0f, AX
-	MOVL R10, R11
-	SHRL $4, R11
-	ANDL $0x03030303, R11
-	SHLL $4, R11
-	ORL  R11, AX
-	MOVL AX, 8(SP)
-	MOVL R9, AX
-	SHRL $4, AX
-	ANDL $0x0f0f0f0f, AX
-	MOVL R10, R11
-	SHRL $6, R11
-	ANDL $0x03030303, R11
-	SHLL $4, R11
-	ORL  R11, AX
-	MOVL AX, 12(SP)
+	K3SCALES(R8, R9, R10, AX, R11)
 	MOVWLZX      108(SI), AX
 	VMOVD        AX, X0
 	VCVTPH2PS    X0, X0

@@ -1,25 +1,10 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // AVX2 + FMA + F16C kernels. Register conventions: Y15 holds 0x0F in every
 // byte, Y14 the int16 value 1 in every word, Y13 0x30 in every byte.
-
-// HSUM8 leaves the sum of the 8 floats of Y in the low lane of X (clobbers T).
-#define HSUM8(Y, X, T) \
-	VEXTRACTF128 $1, Y, T; \
-	VADDPS       T, X, X;  \
-	VHADDPS      X, X, X;  \
-	VHADDPS      X, X, X
-
-// F16SCALE converts the binary16 at mem to float32, multiplies by the float32
-// at dmem and broadcasts it into Y (X is Y's low half; clobbers AX).
-#define F16SCALE(mem, dmem, X, Y) \
-	MOVWLZX      mem, AX;     \
-	VMOVD         AX, X;       \
-	VCVTPH2PS    X, X;        \
-	VMULSS       dmem, X, X;  \
-	VBROADCASTSS X, Y
 
 #define CONSTS \
 	MOVL         $0x0f0f0f0f, AX; \
@@ -177,29 +162,7 @@ q4kloop:
 	PREFETCHT0  2048(SI)
 	PREFETCHT0  2112(SI)
 	PREFETCHT0  2176(SI)
-	MOVL 4(SI), AX
-	MOVL 8(SI), R10
-	MOVL 12(SI), R8
-	MOVL AX, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 0(SP)
-	MOVL R10, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 8(SP)
-	MOVL R8, R9
-	ANDL $0x0f0f0f0f, R9
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R9
-	MOVL R9, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R10
-	ANDL $0x03030303, R10
-	SHLL $4, R10
-	ORL  R10, R8
-	MOVL R8, 12(SP)
+	K4SCALES(R10, R9)
 
 	// mins against the pair sums of bsums
 	F16SCALE(2(SI), (DX), X10, X10)

@@ -1,18 +1,13 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // Four-row kernels: one weight row against four activation rows, the
 // weight blocks unpacked once. The act4 argument (see mat_amd64.go) holds
 // the activations' code pointers at 0, scale pointers at 32, sum or bsums
 // pointers at 64, and receives the four results at 96 (K-quants use 112..175
 // as scratch for the min terms).
-
-#define HSUM8(Y, X, T) \
-	VEXTRACTF128 $1, Y, T; \
-	VADDPS       T, X, X;  \
-	VHADDPS      X, X, X;  \
-	VHADDPS      X, X, X
 
 #define MASK0F(Y, X) \
 	MOVL         $0x0f0f0f0f, AX; \
@@ -149,20 +144,8 @@ q80x4loop:
 	VZEROUPPER
 	RET
 
-// Q4_K. Scales and mins unpacked to 0(SP) and 8(SP); X14 = dmin then d.
-#define Q4KMIN(Rd, bsoff, macc) \
-	MOVQ         bsoff(BX), AX;          \
-	VMOVDQU      (AX)(DX*8), X5;         \
-	VMOVDQU      16(AX)(DX*8), X6;       \
-	VPHADDW      X6, X5, X5;             \
-	VPMADDWD     X5, X4, X5;             \
-	VCVTDQ2PS    X5, X5;                 \
-	VMULSS       (Rd)(DX*1), X14, X6;    \
-	VBROADCASTSS X6, X6;                 \
-	VMULPS       X6, X5, X5;             \
-	VADDPS       macc(BX), X5, X5;       \
-	VMOVUPS      X5, macc(BX)
-
+// Q4_K. Scales and mins unpacked to 0(SP) and 8(SP) by K4SCALES; X14 =
+// dmin (for Q4KMIN, avx2_amd64.h) then d.
 #define Q4KACT(c, Rq, ISUM) \
 	VPMADDUBSW (64*c)(Rq)(DI*1), Y8, Y12;    \
 	VPMADDWD   Y10, Y12, Y12;                \
@@ -218,29 +201,7 @@ TEXT ·dotQ4_Kx4AVX2(SB), NOSPLIT, $16-24
 	XORQ    DX, DX
 
 q4kx4loop:
-	MOVL 4(SI), AX
-	MOVL 8(SI), R9
-	MOVL 12(SI), R8
-	MOVL AX, R10
-	ANDL $0x3f3f3f3f, R10
-	MOVL R10, 0(SP)
-	MOVL R9, R10
-	ANDL $0x3f3f3f3f, R10
-	MOVL R10, 8(SP)
-	MOVL R8, R10
-	ANDL $0x0f0f0f0f, R10
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R10
-	MOVL R10, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R9
-	ANDL $0x03030303, R9
-	SHLL $4, R9
-	ORL  R9, R8
-	MOVL R8, 12(SP)
+	K4SCALES(R9, R10)
 	MOVQ 0(BX), R8
 	MOVQ 8(BX), R9
 	MOVQ 16(BX), R10

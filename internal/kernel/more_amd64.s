@@ -1,22 +1,10 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // AVX2 dot products of the remaining 32-element types and Q5_K (same
 // register conventions as dot_amd64.s).
-
-#define HSUM8(Y, X, T) \
-	VEXTRACTF128 $1, Y, T; \
-	VADDPS       T, X, X;  \
-	VHADDPS      X, X, X;  \
-	VHADDPS      X, X, X
-
-#define F16SCALE(mem, dmem, X, Y) \
-	MOVWLZX      mem, AX;     \
-	VMOVD        AX, X;       \
-	VCVTPH2PS    X, X;        \
-	VMULSS       dmem, X, X;  \
-	VBROADCASTSS X, Y
 
 #define F16LOAD(mem, X) \
 	MOVWLZX   mem, AX; \
@@ -274,29 +262,7 @@ q5kloop:
 	PREFETCHT0 2048(SI)
 	PREFETCHT0 2112(SI)
 	PREFETCHT0 2176(SI)
-	MOVL 4(SI), AX
-	MOVL 8(SI), R10
-	MOVL 12(SI), R8
-	MOVL AX, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 0(SP)
-	MOVL R10, R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL R9, 8(SP)
-	MOVL R8, R9
-	ANDL $0x0f0f0f0f, R9
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R9
-	MOVL R9, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R10
-	ANDL $0x03030303, R10
-	SHLL $4, R10
-	ORL  R10, R8
-	MOVL R8, 12(SP)
+	K4SCALES(R10, R9)
 
 	F16SCALE(2(SI), (DX), X10, X10)
 	VPMOVZXBW   8(SP), X4
@@ -455,42 +421,7 @@ q3kloop:
 	PREFETCHT0 2048(SI)
 	PREFETCHT0 2112(SI)
 	// the 16 six-bit scales (ggml's aux trick), minus 32
-	MOVL 96(SI), AX
-	MOVL 100(SI), R8
-	MOVL 104(SI), R9
-	MOVL AX, R10
-	ANDL $0x0f0f0f0f, R10
-	MOVL R9, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL  R12, R10
-	MOVL R10, 0(SP)
-	MOVL R8, R10
-	ANDL $0x0f0f0f0f, R10
-	MOVL R9, R12
-	SHRL $2, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL  R12, R10
-	MOVL R10, 4(SP)
-	MOVL AX, R10
-	SHRL $4, R10
-	ANDL $0x0f0f0f0f, R10
-	MOVL R9, R12
-	SHRL $4, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL  R12, R10
-	MOVL R10, 8(SP)
-	MOVL R8, R10
-	SHRL $4, R10
-	ANDL $0x0f0f0f0f, R10
-	MOVL R9, R12
-	SHRL $6, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL  R12, R10
-	MOVL R10, 12(SP)
+	K3SCALES(AX, R8, R9, R10, R12)
 	VMOVDQU   0(SP), X10
 	VPSUBB    X14, X10, X10
 	// -4 * sum(scale * bsum) starts the integer sum

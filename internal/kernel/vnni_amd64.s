@@ -2,6 +2,7 @@
 
 #include "textflag.h"
 #include "avx512_amd64.h"
+#include "avx2_amd64.h"
 
 // AVX-512 (F, BW, VL) + VNNI four-row kernels; act4 layout as in
 // mat_amd64.s. Z31 holds 0x0F in every byte.
@@ -90,20 +91,7 @@ q40vloop:
 // Q4_K: as dotQ4_Kx4AVX2, but each 64-code chunk is one register: Z8 =
 // [low nibbles | high nibbles], Z10 = [scale 2c x16 | scale 2c+1 x16]
 // (int16), multiplied by VPMADDUBSW and accumulated with scales by
-// VPDPWSSD.
-#define Q4KMIN(Rd, bsoff, macc) \
-	MOVQ         bsoff(BX), AX;          \
-	VMOVDQU      (AX)(DX*8), X5;         \
-	VMOVDQU      16(AX)(DX*8), X6;       \
-	VPHADDW      X6, X5, X5;             \
-	VPMADDWD     X5, X4, X5;             \
-	VCVTDQ2PS    X5, X5;                 \
-	VMULSS       (Rd)(DX*1), X14, X6;    \
-	VBROADCASTSS X6, X6;                 \
-	VMULPS       X6, X5, X5;             \
-	VADDPS       macc(BX), X5, X5;       \
-	VMOVUPS      X5, macc(BX)
-
+// VPDPWSSD. The min terms by Q4KMIN (avx2_amd64.h).
 #define Q4KVCHUNK(c) \
 	VMOVDQU      (16+32*c)(SI), Y8;   \
 	VPSRLW       $4, Y8, Y9;          \
@@ -158,29 +146,7 @@ TEXT ·dotQ4_Kx4VNNI(SB), NOSPLIT, $16-24
 	XORQ    DX, DX
 
 q4kvloop:
-	MOVL 4(SI), AX
-	MOVL 8(SI), R9
-	MOVL 12(SI), R8
-	MOVL AX, R10
-	ANDL $0x3f3f3f3f, R10
-	MOVL R10, 0(SP)
-	MOVL R9, R10
-	ANDL $0x3f3f3f3f, R10
-	MOVL R10, 8(SP)
-	MOVL R8, R10
-	ANDL $0x0f0f0f0f, R10
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL  AX, R10
-	MOVL R10, 4(SP)
-	SHRL $4, R8
-	ANDL $0x0f0f0f0f, R8
-	SHRL $6, R9
-	ANDL $0x03030303, R9
-	SHLL $4, R9
-	ORL  R9, R8
-	MOVL R8, 12(SP)
+	K4SCALES(R9, R10)
 	MOVQ 0(BX), R8
 	MOVQ 8(BX), R9
 	MOVQ 16(BX), R10
