@@ -308,18 +308,7 @@ unpkdone:
 // their fifth bit, to off(DI) and off+32(DI). Y15 = 0x0f bytes, Y14 = 0x01
 // bytes; clobbers Y1, Y2, Y7.
 #define Q5CHUNK(qs, sh0, sh1, off) \
-	VMOVDQU qs(SI), Y1;    \
-	VPSRLW  $4, Y1, Y2;    \
-	VPAND   Y15, Y1, Y1;   \
-	VPAND   Y15, Y2, Y2;   \
-	VPSRLW  $sh0, Y6, Y7;  \
-	VPAND   Y14, Y7, Y7;   \
-	VPSLLW  $4, Y7, Y7;    \
-	VPOR    Y7, Y1, Y1;    \
-	VPSRLW  $sh1, Y6, Y7;  \
-	VPAND   Y14, Y7, Y7;   \
-	VPSLLW  $4, Y7, Y7;    \
-	VPOR    Y7, Y2, Y2;    \
+	Q5SPLIT(qs(SI), sh0, sh1, Y1, Y2, Y6, Y14, Y7); \
 	VMOVDQU Y1, off(DI);   \
 	VMOVDQU Y2, off+32(DI)
 

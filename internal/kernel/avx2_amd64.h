@@ -111,3 +111,50 @@
 	VMULPS       X6, X5, X5;             \
 	VADDPS       macc(BX), X5, X5;       \
 	VMOVUPS      X5, macc(BX)
+
+// NIBSPLIT(mem, LO, HI): LO = the low nibbles and HI = the high nibbles of
+// the 32 bytes at mem, as bytes; Y15 = 0x0F in every byte.
+#define NIBSPLIT(mem, LO, HI) \
+	VMOVDQU mem, LO;      \
+	VPSRLW  $4, LO, HI;   \
+	VPAND   Y15, LO, LO;  \
+	VPAND   Y15, HI, HI
+
+// Q5SPLIT(mem, sh0, sh1, LO, HI, QH, ONE, T): the 5-bit codes of a Q5_K
+// chunk, NIBSPLIT's LO and HI with bit sh0 (for LO) and bit sh1 (for HI)
+// of each qh byte in QH as their fifth bit; ONE = 0x01 in every byte, Y15
+// = 0x0F in every byte; clobbers T.
+#define Q5SPLIT(mem, sh0, sh1, LO, HI, QH, ONE, T) \
+	NIBSPLIT(mem, LO, HI); \
+	VPSRLW  $sh0, QH, T;   \
+	VPAND   ONE, T, T;     \
+	VPSLLW  $4, T, T;      \
+	VPOR    T, LO, LO;     \
+	VPSRLW  $sh1, QH, T;   \
+	VPAND   ONE, T, T;     \
+	VPSLLW  $4, T, T;      \
+	VPOR    T, HI, HI
+
+// KSCALEW(c, YA, XA, YB, XB): YA = the scale byte at (2c)(SP) and YB =
+// the one at (2c+1)(SP) (as K4SCALES leaves them), each zero-extended and
+// broadcast to 16 words (XA, XB are their 128-bit names); clobbers AX.
+#define KSCALEW(c, YA, XA, YB, XB) \
+	MOVBLZX      (2*c)(SP), AX;   \
+	VMOVD        AX, XA;          \
+	VPBROADCASTW XA, YA;          \
+	MOVBLZX      (2*c+1)(SP), AX; \
+	VMOVD        AX, XB;          \
+	VPBROADCASTW XB, YB
+
+// KCHUNKDOT(c), for the one-row Q4_K and Q5_K kernels: Y7 += the dword
+// sums of 64-code chunk c, the low codes Y2 times the activations at
+// (64c)(DI) weighted by scale 2c, the high codes Y3 times those at
+// (64c+32)(DI) weighted by scale 2c+1 (KSCALEW); clobbers AX, Y2-Y5.
+#define KCHUNKDOT(c) \
+	VPMADDUBSW (64*c)(DI), Y2, Y2;     \
+	VPMADDUBSW (64*c+32)(DI), Y3, Y3;  \
+	KSCALEW(c, Y4, X4, Y5, X5);        \
+	VPMADDWD   Y4, Y2, Y2;             \
+	VPMADDWD   Y5, Y3, Y3;             \
+	VPADDD     Y2, Y7, Y7;             \
+	VPADDD     Y3, Y7, Y7

@@ -128,22 +128,8 @@ q4done:
 // mins, 128 bytes of nibbles. The scales and mins are unpacked into 16
 // bytes of stack: scales at 0(SP), mins at 8(SP).
 #define Q4K_CHUNK(c) \
-	VMOVDQU      (16+32*c)(SI), Y2;       \
-	VPSRLW       $4, Y2, Y3;               \
-	VPAND        Y15, Y2, Y2;              \
-	VPAND        Y15, Y3, Y3;              \
-	VPMADDUBSW   (64*c)(DI), Y2, Y2;       \
-	VPMADDUBSW   (64*c+32)(DI), Y3, Y3;    \
-	MOVBLZX      (2*c)(SP), AX;            \
-	VMOVD         AX, X4;                   \
-	VPBROADCASTW X4, Y4;                   \
-	MOVBLZX      (2*c+1)(SP), AX;          \
-	VMOVD         AX, X5;                   \
-	VPBROADCASTW X5, Y5;                   \
-	VPMADDWD     Y4, Y2, Y2;               \
-	VPMADDWD     Y5, Y3, Y3;               \
-	VPADDD       Y2, Y7, Y7;               \
-	VPADDD       Y3, Y7, Y7
+	NIBSPLIT((16+32*c)(SI), Y2, Y3); \
+	KCHUNKDOT(c)
 
 // func dotQ4_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $16-44

@@ -155,16 +155,8 @@ q80x4loop:
 	VPADDD     Y13, ISUM, ISUM
 
 #define Q4KCHUNK(c) \
-	VMOVDQU      (16+32*c)(SI), Y8; \
-	VPSRLW       $4, Y8, Y9;        \
-	VPAND        Y15, Y8, Y8;       \
-	VPAND        Y15, Y9, Y9;       \
-	MOVBLZX      (2*c)(SP), AX;     \
-	VMOVD        AX, X10;           \
-	VPBROADCASTW X10, Y10;          \
-	MOVBLZX      (2*c+1)(SP), AX;   \
-	VMOVD        AX, X11;           \
-	VPBROADCASTW X11, Y11;          \
+	NIBSPLIT((16+32*c)(SI), Y8, Y9);  \
+	KSCALEW(c, Y10, X10, Y11, X11);   \
 	Q4KACT(c, R8, Y4);              \
 	Q4KACT(c, R9, Y5);              \
 	Q4KACT(c, R10, Y6);             \

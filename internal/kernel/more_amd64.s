@@ -219,30 +219,8 @@ q51done:
 // high codes taken from bits 2c and 2c+1 of the 32 qh bytes (Y8); Y12
 // holds 0x01 bytes.
 #define Q5K_CHUNK(c) \
-	VMOVDQU      (48+32*c)(SI), Y2;       \
-	VPSRLW       $4, Y2, Y3;               \
-	VPAND        Y15, Y2, Y2;              \
-	VPAND        Y15, Y3, Y3;              \
-	VPSRLW       $(2*c), Y8, Y6;           \
-	VPAND        Y12, Y6, Y6;              \
-	VPSLLW       $4, Y6, Y6;               \
-	VPOR         Y6, Y2, Y2;               \
-	VPSRLW       $(2*c+1), Y8, Y6;         \
-	VPAND        Y12, Y6, Y6;              \
-	VPSLLW       $4, Y6, Y6;               \
-	VPOR         Y6, Y3, Y3;               \
-	VPMADDUBSW   (64*c)(DI), Y2, Y2;       \
-	VPMADDUBSW   (64*c+32)(DI), Y3, Y3;    \
-	MOVBLZX      (2*c)(SP), AX;            \
-	VMOVD        AX, X4;                   \
-	VPBROADCASTW X4, Y4;                   \
-	MOVBLZX      (2*c+1)(SP), AX;          \
-	VMOVD        AX, X5;                   \
-	VPBROADCASTW X5, Y5;                   \
-	VPMADDWD     Y4, Y2, Y2;               \
-	VPMADDWD     Y5, Y3, Y3;               \
-	VPADDD       Y2, Y7, Y7;               \
-	VPADDD       Y3, Y7, Y7
+	Q5SPLIT((48+32*c)(SI), (2*c), (2*c+1), Y2, Y3, Y8, Y12, Y6); \
+	KCHUNKDOT(c)
 
 // func dotQ5_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $16-44
