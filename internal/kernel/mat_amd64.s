@@ -29,6 +29,18 @@
 	MOVQ 48(BX), R14; \
 	MOVQ 56(BX), R15
 
+// OUT4 stores the sums of the 8 floats of each of Y0-Y3 (HSUM8) as the
+// four results at 96(BX)..108(BX); clobbers Y0-Y3 and X10.
+#define OUT4 \
+	HSUM8(Y0, X0, X10);  \
+	VMOVSS X0, 96(BX);   \
+	HSUM8(Y1, X1, X10);  \
+	VMOVSS X1, 100(BX);  \
+	HSUM8(Y2, X2, X10);  \
+	VMOVSS X2, 104(BX);  \
+	HSUM8(Y3, X3, X10);  \
+	VMOVSS X3, 108(BX)
+
 // Q4_0: X8 = weight scale, Y9 = the 32 nibbles.
 #define Q40ACT(Rq, Rd, soff, ACC, SACC) \
 	VMULSS       (Rd)(DX*1), X8, X10;   \
@@ -133,14 +145,7 @@ q80x4loop:
 	DECQ CX
 	JNZ  q80x4loop
 
-	HSUM8(Y0, X0, X10)
-	VMOVSS X0, 96(BX)
-	HSUM8(Y1, X1, X10)
-	VMOVSS X1, 100(BX)
-	HSUM8(Y2, X2, X10)
-	VMOVSS X2, 104(BX)
-	HSUM8(Y3, X3, X10)
-	VMOVSS X3, 108(BX)
+	OUT4
 	VZEROUPPER
 	RET
 
@@ -354,14 +359,7 @@ q6kx4loop:
 	DECQ CX
 	JNZ  q6kx4loop
 
-	HSUM8(Y0, X0, X10)
-	VMOVSS X0, 96(BX)
-	HSUM8(Y1, X1, X10)
-	VMOVSS X1, 100(BX)
-	HSUM8(Y2, X2, X10)
-	VMOVSS X2, 104(BX)
-	HSUM8(Y3, X3, X10)
-	VMOVSS X3, 108(BX)
+	OUT4
 	VZEROUPPER
 	RET
 
@@ -418,13 +416,6 @@ f16x4done:
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
 	VADDPS Y7, Y3, Y3
-	HSUM8(Y0, X0, X10)
-	VMOVSS X0, 96(BX)
-	HSUM8(Y1, X1, X10)
-	VMOVSS X1, 100(BX)
-	HSUM8(Y2, X2, X10)
-	VMOVSS X2, 104(BX)
-	HSUM8(Y3, X3, X10)
-	VMOVSS X3, 108(BX)
+	OUT4
 	VZEROUPPER
 	RET
