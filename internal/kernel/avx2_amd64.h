@@ -158,3 +158,19 @@
 	VPMADDWD   Y5, Y3, Y3;             \
 	VPADDD     Y2, Y7, Y7;             \
 	VPADDD     Y3, Y7, Y7
+
+// ACTPTRS loads R8-R11 = the four activation rows' code (or float)
+// pointers of the act4 at BX (0(BX)..24(BX)).
+#define ACTPTRS \
+	MOVQ 0(BX), R8;   \
+	MOVQ 8(BX), R9;   \
+	MOVQ 16(BX), R10; \
+	MOVQ 24(BX), R11
+
+// ACTSCALES loads R12-R15 = the four activation rows' scale pointers of
+// the act4 at BX (32(BX)..56(BX)).
+#define ACTSCALES \
+	MOVQ 32(BX), R12; \
+	MOVQ 40(BX), R13; \
+	MOVQ 48(BX), R14; \
+	MOVQ 56(BX), R15

@@ -19,15 +19,8 @@
 	VMOVD        AX, X;           \
 	VPBROADCASTD X, Y
 
-#define LOADPTRS \
-	MOVQ 0(BX), R8;   \
-	MOVQ 8(BX), R9;   \
-	MOVQ 16(BX), R10; \
-	MOVQ 24(BX), R11; \
-	MOVQ 32(BX), R12; \
-	MOVQ 40(BX), R13; \
-	MOVQ 48(BX), R14; \
-	MOVQ 56(BX), R15
+// LOADPTRS: R8-R11 = the act4's code pointers, R12-R15 its scale pointers.
+#define LOADPTRS ACTPTRS; ACTSCALES
 
 // OUT4 stores the sums of the 8 floats of each of Y0-Y3 (HSUM8) as the
 // four results at 96(BX)..108(BX); clobbers Y0-Y3 and X10.
@@ -322,10 +315,7 @@ TEXT ·dotQ6_Kx4AVX2(SB), NOSPLIT, $0-24
 	MOVQ w+0(FP), SI
 	MOVQ a+8(FP), BX
 	MOVQ nb+16(FP), CX
-	MOVQ 0(BX), R8
-	MOVQ 8(BX), R9
-	MOVQ 16(BX), R10
-	MOVQ 24(BX), R11
+	ACTPTRS
 	MASK0F(Y15, X15)
 	MOVL         $0x30303030, AX
 	VMOVD        AX, X14
@@ -369,10 +359,7 @@ TEXT ·dotF16x4AVX2(SB), NOSPLIT, $0-24
 	MOVQ w+0(FP), SI
 	MOVQ a+8(FP), BX
 	MOVQ n+16(FP), CX
-	MOVQ 0(BX), R8
-	MOVQ 8(BX), R9
-	MOVQ 16(BX), R10
-	MOVQ 24(BX), R11
+	ACTPTRS
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
