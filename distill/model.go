@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/model"
@@ -152,7 +153,7 @@ func NewRandom(c *model.Config, vocab *model.Vocab, seed uint64) (*Model, error)
 			continue
 		}
 		std := float32(0.02)
-		if n := p.Name; len(n) > 4 && (hasSuffix(n, "attn_output.weight") || hasSuffix(n, "ffn_down.weight")) {
+		if n := p.Name; len(n) > 4 && (strings.HasSuffix(n, "attn_output.weight") || strings.HasSuffix(n, "ffn_down.weight")) {
 			std *= resid
 		}
 		for i := range p.W {
@@ -161,8 +162,6 @@ func NewRandom(c *model.Config, vocab *model.Vocab, seed uint64) (*Model, error)
 	}
 	return m, nil
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
 
 // FromConvert reads every tensor of a checkpoint opened by package convert
 // into a trainable model (float32, rows in GGUF order). A rope_freqs.weight
@@ -247,7 +246,9 @@ func (m *Model) NumParams() int64 {
 	return n
 }
 
-func (p *Param) adapter() bool { return hasSuffix(p.Name, ".lora_a") || hasSuffix(p.Name, ".lora_b") }
+func (p *Param) adapter() bool {
+	return strings.HasSuffix(p.Name, ".lora_a") || strings.HasSuffix(p.Name, ".lora_b")
+}
 
 // linears returns the linear weights of the blocks, the ones that take
 // adapters.
