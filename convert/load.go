@@ -23,7 +23,6 @@ import (
 	"github.com/shrink-llm/shrink/format/llama2c"
 	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/model"
-	"github.com/shrink-llm/shrink/quantize"
 )
 
 // Model is a checkpoint seen as a llama-family model.
@@ -443,13 +442,7 @@ func (m *Model) ReadFloat32(t Tensor) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, t.Info().NumElements())
-	switch t.Type {
-	case format.F32, format.F16, format.BF16, format.F64:
-		err = format.DecodeFloats(t.Type, raw, out)
-	default:
-		err = quantize.DecodeRow(t.Type, out, raw)
-	}
-	if err != nil {
+	if err := decodeRows(t.Type, out, raw); err != nil {
 		return nil, fmt.Errorf("%s: tensor %s: %w", m.Path, t.SrcName, err)
 	}
 	return out, nil

@@ -50,6 +50,17 @@ func isFloat(t format.DType) bool {
 	return t == format.F32 || t == format.F16 || t == format.BF16 || t == format.F64
 }
 
+// decodeRows decodes src, whole rows of type t, into dst as float32. F32,
+// BF16 and F64 go through format.DecodeFloats; F16 and the quantized types
+// through the quantize codecs (F16 by F16C or table lookup, bit-identical
+// to format.DecodeFloats and faster).
+func decodeRows(t format.DType, dst []float32, src []byte) error {
+	if isFloat(t) && t != format.F16 {
+		return format.DecodeFloats(t, src, dst)
+	}
+	return quantize.DecodeRow(t, dst, src)
+}
+
 // WriteQuantized writes the plans as a GGUF file at dst with metadata md,
 // through a temporary file renamed into place when complete. A tensor
 // whose output type is its stored (quantized) type is copied; every other
@@ -367,14 +378,7 @@ func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 // encodes them into b.out.
 func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64) error {
 	in := b.in[lo*r.inRow : hi*r.inRow]
-	var err error
-	if isFloat(r.p.Type) && r.p.Type != format.F16 {
-		err = format.DecodeFloats(r.p.Type, in, xs)
-	} else {
-		// The quantize codecs include F16, decoded by table lookup.
-		err = quantize.DecodeRow(r.p.Type, xs, in)
-	}
-	if err != nil {
+	if err := decodeRows(r.p.Type, xs, in); err != nil {
 		return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.SrcName, err)
 	}
 	if err := quantize.CheckFinite(r.p.Name, xs); err != nil {

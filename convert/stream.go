@@ -118,13 +118,7 @@ func (r *tensorReader) next() error {
 			r.floats = make([]float32, elems)
 		}
 		x := r.floats[:elems]
-		switch r.p.Type {
-		case format.F32, format.F16, format.BF16, format.F64:
-			err = format.DecodeFloats(r.p.Type, data, x)
-		default:
-			err = quantize.DecodeRow(r.p.Type, x, data)
-		}
-		if err != nil {
+		if err := decodeRows(r.p.Type, x, data); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.SrcName, err)
 		}
 		r.out = grow(r.out, n*r.outRow)
