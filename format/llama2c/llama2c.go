@@ -121,7 +121,7 @@ func (h Header) Validate() error {
 	if h.HeadSize()%2 != 0 {
 		return headerError(offHeads, fmt.Sprintf("head size %d (dim %d / n_heads %d) is odd", h.HeadSize(), h.Dim, h.Heads), nil)
 	}
-	if _, ok := h.floats(); !ok {
+	if newLayout(h).end < 0 {
 		return headerError(offDim, fmt.Sprintf("sizes dim %d, hidden_dim %d, n_layers %d, vocab_size %d, seq_len %d overflow", h.Dim, h.HiddenDim, h.Layers, h.VocabSize, h.SeqLen), format.ErrTooLarge)
 	}
 	return nil
@@ -132,60 +132,27 @@ func (h Header) FileSize() (int64, error) {
 	if err := h.Validate(); err != nil {
 		return 0, err
 	}
-	n, _ := h.floats()
-	return HeaderSize + 4*n, nil
+	return newLayout(h).end, nil
 }
 
-// checked is int64 arithmetic that remembers overflow.
+// checked is int64 arithmetic on non-negative values that remembers
+// overflow.
 type checked struct{ bad bool }
 
-const maxFloats = (math.MaxInt64 - HeaderSize) / 4
-
-func (c *checked) mul(a ...int64) int64 {
-	p := int64(1)
-	for _, x := range a {
-		if x < 0 || (x != 0 && p > maxFloats/x) {
-			c.bad = true
-			return 0
-		}
-		p *= x
+func (c *checked) mul(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
+		c.bad = true
+		return 0
 	}
-	return p
+	return a * b
 }
 
-func (c *checked) add(a ...int64) int64 {
-	s := int64(0)
-	for _, x := range a {
-		if x > maxFloats-s {
-			c.bad = true
-			return 0
-		}
-		s += x
+func (c *checked) add(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		c.bad = true
+		return 0
 	}
-	return s
-}
-
-// floats returns the number of float32 values after the header, and false
-// if it overflows. h's fields must be positive.
-func (h Header) floats() (int64, bool) {
-	var c checked
-	d, hid, l, v, s := int64(h.Dim), int64(h.HiddenDim), int64(h.Layers), int64(h.VocabSize), int64(h.SeqLen)
-	kv := d / int64(h.Heads) * int64(h.KVHeads)
-	n := c.add(
-		c.mul(v, d),                // token_embedding
-		c.mul(l, d),                // rms_att
-		c.mul(l, d, d),             // wq
-		c.mul(2, l, kv, d),         // wk, wv
-		c.mul(l, d, d),             // wo
-		c.mul(l, d),                // rms_ffn
-		c.mul(3, l, hid, d),        // w1, w2, w3
-		d,                          // rms_final
-		c.mul(s, d/int64(h.Heads)), // freq_cis_real and _imag
-	)
-	if !h.SharedClassifier {
-		n = c.add(n, c.mul(v, d))
-	}
-	return n, !c.bad
+	return a + b
 }
 
 // parseHeader decodes and validates the first 28 bytes of a checkpoint.
@@ -251,10 +218,11 @@ type layout struct {
 	shape    [numArrays][]int64
 	perLayer [numArrays]bool
 	offset   [numArrays]int64
-	end      int64 // implied file size
+	end      int64 // implied file size, -1 if it overflows an int64
 }
 
-// newLayout computes the layout of a validated header.
+// newLayout computes the layout of a header that passes Validate's checks
+// on its fields (Validate calls it to check the total size).
 func newLayout(h Header) *layout {
 	d, hid, v := int64(h.Dim), int64(h.HiddenDim), int64(h.VocabSize)
 	kv, half, s := int64(h.KVDim()), int64(h.HeadSize()/2), int64(h.SeqLen)
@@ -278,6 +246,7 @@ func newLayout(h Header) *layout {
 	for _, a := range []int{arrRMSAtt, arrWQ, arrWK, arrWV, arrWO, arrRMSFFN, arrW1, arrW2, arrW3} {
 		lo.perLayer[a] = true
 	}
+	var c checked
 	off := int64(HeaderSize)
 	for a := range numArrays {
 		if a == arrWCls && h.SharedClassifier {
@@ -285,13 +254,19 @@ func newLayout(h Header) *layout {
 			continue
 		}
 		lo.offset[a] = off
-		n := lo.bytes(a)
-		if lo.perLayer[a] {
-			n *= int64(h.Layers)
+		n := int64(4)
+		for _, d := range lo.shape[a] {
+			n = c.mul(n, d)
 		}
-		off += n
+		if lo.perLayer[a] {
+			n = c.mul(n, int64(h.Layers))
+		}
+		off = c.add(off, n)
 	}
 	lo.end = off
+	if c.bad {
+		lo.end = -1
+	}
 	return lo
 }
 
