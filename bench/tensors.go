@@ -96,7 +96,7 @@ func TensorErrors(candPath, srcPath string) ([]TensorError, []LayerError, error)
 		if !ok {
 			return nil, nil, fmt.Errorf("%s: tensor %s is not in the source %s", candPath, ct.Name, srcPath)
 		}
-		if ct.Info().NumElements() != st.Info().NumElements() || !sameShape(ct.Shape, st.Shape) {
+		if ct.Info().NumElements() != st.Info().NumElements() || !format.SameShape(ct.Shape, st.Shape) {
 			return nil, nil, fmt.Errorf("%s: tensor %s has shape %v, the source's %v", candPath, ct.Name, ct.Shape, st.Shape)
 		}
 		c, err := cm.ReadFloat32(ct)
@@ -146,25 +146,6 @@ func snr(sig2, err2 float64) float64 {
 		return -maxSNR
 	}
 	return math.Min(maxSNR, 10*math.Log10(sig2/err2))
-}
-
-func sameShape(a, b []int64) bool {
-	trim := func(s []int64) []int64 {
-		for len(s) > 1 && s[len(s)-1] == 1 {
-			s = s[:len(s)-1]
-		}
-		return s
-	}
-	a, b = trim(a), trim(b)
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // layerIndex returns the block of a GGUF tensor name "blk.N.…", or -1.
