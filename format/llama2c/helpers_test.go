@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -124,7 +125,7 @@ func sameSource(a, b format.Source) error {
 		return fmt.Errorf("%d tensors vs %d", len(ta), len(tb))
 	}
 	for i := range ta {
-		if ta[i].Name != tb[i].Name || ta[i].Type != tb[i].Type || !equalShape(ta[i].Shape, tb[i].Shape) {
+		if ta[i].Name != tb[i].Name || ta[i].Type != tb[i].Type || !slices.Equal(ta[i].Shape, tb[i].Shape) {
 			return fmt.Errorf("tensor %d: %v vs %v", i, ta[i], tb[i])
 		}
 		ra, err := a.TensorData(ta[i].Name)

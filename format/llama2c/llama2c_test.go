@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestStories260K(t *testing.T) {
 		"output_norm.weight": {64}, "blk.1.ffn_norm.weight": {64},
 	}
 	for _, ti := range tensors {
-		if s, ok := shapes[ti.Name]; ok && !equalShape(s, ti.Shape) {
+		if s, ok := shapes[ti.Name]; ok && !slices.Equal(s, ti.Shape) {
 			t.Errorf("%s shape %v, want %v", ti.Name, ti.Shape, s)
 		}
 	}

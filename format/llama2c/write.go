@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/shrink-llm/shrink/format"
 )
@@ -40,7 +41,7 @@ func Write(w io.Writer, h Header, src format.Source) error {
 		if !ok {
 			return fmt.Errorf("llama2c: write: %w: %q", format.ErrNotFound, name)
 		}
-		if t.Type != format.F32 || !equalShape(t.Shape, lo.shape[a]) {
+		if t.Type != format.F32 || !slices.Equal(t.Shape, lo.shape[a]) {
 			return fmt.Errorf("llama2c: write: tensor %q is %s %v, want f32 %v", name, t.Type, t.Shape, lo.shape[a])
 		}
 		r, err := src.TensorData(name)
@@ -94,16 +95,4 @@ func writeFreqs(w *bufio.Writer, h Header) {
 			}
 		}
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
