@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
@@ -111,7 +112,7 @@ func (c *CacheTeacher) Teach(win int, tokens []int32, hidden bool) ([]float32, [
 	name := fmt.Sprintf("logits.%d", win)
 	ti, ok := c.f.Tensor(name)
 	want := []int64{int64(c.v), int64(len(tokens))}
-	if !ok || ti.Type != format.F16 || !sameShape(ti.Shape, want) {
+	if !ok || ti.Type != format.F16 || !slices.Equal(ti.Shape, want) {
 		return nil, nil, &format.FormatError{File: c.f.Name(), Tensor: name, Offset: -1, Msg: fmt.Sprintf("want an F16 tensor of shape %v", want)}
 	}
 	r, err := c.f.TensorData(name)

@@ -3,6 +3,7 @@ package distill
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
@@ -112,7 +113,7 @@ func (tr *Trainer) LoadCheckpoint(path string) error {
 		if !ok {
 			return fmt.Errorf("%s: %w: tensor %s missing", path, ErrMismatch, name)
 		}
-		if ti.Type != format.F32 || !sameShape(ti.Shape, shape) {
+		if ti.Type != format.F32 || !slices.Equal(ti.Shape, shape) {
 			return fmt.Errorf("%s: %w: tensor %s is %s %v, want F32 %v", path, ErrMismatch, name, ti.Type, ti.Shape, shape)
 		}
 		r, err := f.TensorData(name)

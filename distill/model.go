@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/shrink-llm/shrink/convert"
@@ -176,7 +177,7 @@ func FromConvert(cm *convert.Model) (*Model, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: %w: tensor %s missing", cm.Path, ErrMismatch, p.Name)
 		}
-		if !sameShape(t.Shape, p.Shape) {
+		if !slices.Equal(t.Shape, p.Shape) {
 			return nil, fmt.Errorf("%s: %w: tensor %s has shape %v, want %v", cm.Path, ErrMismatch, p.Name, t.Shape, p.Shape)
 		}
 		w, err := cm.ReadFloat32(t)
@@ -210,18 +211,6 @@ func Load(path string) (*Model, error) {
 	}
 	defer cm.Close()
 	return FromConvert(cm)
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Param returns the parameter with the given name, or nil.
