@@ -83,12 +83,15 @@ func Write(w io.Writer, h Header, src format.Source) error {
 // cos and sin of t / 10000^(2i/head_size).
 func writeFreqs(w *bufio.Writer, h Header) {
 	hs := h.HeadSize()
+	// float32 steps, as PyTorch computes them.
+	freqs := make([]float32, 0, hs/2)
+	for i := 0; i < hs; i += 2 {
+		freqs = append(freqs, 1/float32(math.Pow(10000, float64(float32(i)/float32(hs)))))
+	}
 	var b [4]byte
 	for _, f := range []func(float64) float64{math.Cos, math.Sin} {
 		for t := range h.SeqLen {
-			for i := 0; i < hs; i += 2 {
-				// float32 steps, as PyTorch computes them.
-				freq := 1 / float32(math.Pow(10000, float64(float32(i)/float32(hs))))
+			for _, freq := range freqs {
 				angle := float32(t) * freq
 				binary.LittleEndian.PutUint32(b[:], math.Float32bits(float32(f(float64(angle)))))
 				w.Write(b[:])
