@@ -175,7 +175,7 @@ func (r *Report) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
+	return format.WriteFileAtomic(path, b)
 }
 
 // maxReportBytes bounds the size of a report file read by ReadReport.
@@ -219,18 +219,6 @@ func ReadReport(path string) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return r, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
 }
 
 func baseName(p string) string {
