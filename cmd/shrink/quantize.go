@@ -254,7 +254,8 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}}
 	if im != nil {
 		opt.Importance = func(name string) []float32 {
-			v, _ := im.CheckShape(name, m.Tensors[indexOf(m, name)].Shape[0])
+			t, _ := m.Tensor(name) // every plan is one of m's tensors
+			v, _ := im.CheckShape(name, t.Shape[0])
 			return v
 		}
 	}
@@ -301,15 +302,6 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}
 	printSummary(stdout, dst, preset, choices, time.Since(start))
 	return nil
-}
-
-func indexOf(m *convert.Model, name string) int {
-	for i, t := range m.Tensors {
-		if t.Name == name {
-			return i
-		}
-	}
-	return 0
 }
 
 // recipe returns the command's type and the flags given, for provenance.
