@@ -7,11 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/model"
 )
 
 // DescribeModel returns the file size (the sum of a folder's files), the
@@ -116,7 +115,10 @@ func TensorErrors(candPath, srcPath string) ([]TensorError, []LayerError, error)
 		n := float64(len(s))
 		te := TensorError{Name: ct.Name, Type: ct.Type.String(), Elements: int64(len(s)), RMSE: math.Sqrt(e2 / max(n, 1)), SNRdB: snr(s2, e2)}
 		out = append(out, te)
-		l := layerIndex(ct.Name)
+		l, ok := model.LayerOf(ct.Name)
+		if !ok {
+			l = -1
+		}
 		a := layers[l]
 		if a == nil {
 			a = &acc{}
@@ -146,16 +148,4 @@ func snr(sig2, err2 float64) float64 {
 		return -maxSNR
 	}
 	return math.Min(maxSNR, 10*math.Log10(sig2/err2))
-}
-
-// layerIndex returns the block of a GGUF tensor name "blk.N.…", or -1.
-func layerIndex(name string) int {
-	if rest, ok := strings.CutPrefix(name, "blk."); ok {
-		if i := strings.IndexByte(rest, '.'); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				return n
-			}
-		}
-	}
-	return -1
 }

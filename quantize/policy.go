@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/model"
 )
 
 // ErrPolicy is wrapped by the errors of the type policy (bad override,
@@ -116,23 +116,6 @@ type Choice struct {
 // useMoreBits is llama.cpp's choice of the layers that get more bits.
 func useMoreBits(i, n int) bool {
 	return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
-}
-
-// layerOf returns N of a name "blk.N...." or -1.
-func layerOf(name string) int {
-	if !strings.HasPrefix(name, "blk.") {
-		return -1
-	}
-	rest := name[4:]
-	j := strings.IndexByte(rest, '.')
-	if j <= 0 {
-		return -1
-	}
-	n, err := strconv.Atoi(rest[:j])
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
 }
 
 // nDims is ggml_n_dims: the number of dimensions without trailing ones.
@@ -296,7 +279,7 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 		return typ
 	case strings.Contains(t.Name, "attn_v.weight"):
 		i := s.iAttnV
-		if l := layerOf(t.Name); l >= 0 {
+		if l, ok := model.LayerOf(t.Name); ok {
 			i = l
 		}
 		s.iAttnV++
@@ -328,7 +311,7 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 		return typ
 	case strings.Contains(t.Name, "ffn_down"):
 		i := s.iFFNDown
-		if l := layerOf(t.Name); l >= 0 {
+		if l, ok := model.LayerOf(t.Name); ok {
 			i = l
 		}
 		s.iFFNDown++
