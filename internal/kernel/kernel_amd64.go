@@ -28,15 +28,15 @@ func init() {
 	AVX2.Dot[format.F32] = dotF32RowA
 	AVX2.Dot[format.F16] = dotF16A
 	AVX2.Dot[format.BF16] = dotBF16A
-	AVX2.Dot[format.Q8_0] = dotQ8_0A
-	AVX2.Dot[format.Q4_0] = dotQ4_0A
-	AVX2.Dot[format.Q4_K] = dotQ4KA
-	AVX2.Dot[format.Q6_K] = dotQ6KA
+	AVX2.Dot[format.Q8_0] = block32(dotQ8_0AVX2, 34)
+	AVX2.Dot[format.Q4_0] = block32S(dotQ4_0AVX2, 18)
+	AVX2.Dot[format.Q4_K] = blockK(dotQ4_KAVX2, 144)
+	AVX2.Dot[format.Q6_K] = blockK(dotQ6_KAVX2, 210)
 	AVX2.Dot[format.Q4_1] = block32S(dotQ4_1AVX2, 20)
 	AVX2.Dot[format.Q5_0] = block32(dotQ5_0AVX2, 22)
 	AVX2.Dot[format.Q5_1] = block32S(dotQ5_1AVX2, 24)
 	AVX2.Dot[format.IQ4_NL] = block32(dotIQ4NLAVX2, 18)
-	AVX2.Dot[format.Q5_K] = dotQ5KA
+	AVX2.Dot[format.Q5_K] = blockK(dotQ5_KAVX2, 176)
 	AVX2.Dot[format.Q2_K] = blockK(dotQ2_KAVX2, 84)
 	AVX2.Dot[format.Q3_K] = blockK(dotQ3_KAVX2, 110)
 	initMatMul4()
@@ -73,42 +73,6 @@ func axpyAVX2(a float32, x, y *float32, n int)
 // The wrappers below check every slice bound the assembly relies on (the
 // slicing panics exactly where the generic kernel would) and pass the
 // first elements' addresses.
-
-func dotQ8_0A(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 32
-	if nb == 0 {
-		return 0
-	}
-	w, q, d := w[:nb*34], x.Q[:nb*32], x.D[:nb]
-	return dotQ8_0AVX2(&w[0], &q[0], &d[0], nb)
-}
-
-func dotQ4_0A(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 32
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, s := w[:nb*18], x.Q[:nb*32], x.D[:nb], x.S[:nb]
-	return dotQ4_0AVX2(&w[0], &q[0], &d[0], &s[0], nb)
-}
-
-func dotQ4KA(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 256
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	return dotQ4_KAVX2(&w[0], &q[0], &d[0], &bs[0], nb)
-}
-
-func dotQ6KA(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 256
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, bs := w[:nb*210], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	return dotQ6_KAVX2(&w[0], &q[0], &d[0], &bs[0], nb)
-}
 
 func dotF16A(w []byte, x *Vec) float32 {
 	f := x.F
@@ -195,55 +159,8 @@ func dotQ5_1AVX2(w *byte, q *int8, d, s *float32, nb int) float32
 //go:noescape
 func dotQ5_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
-// block32 wraps a kernel over nb 32-element blocks of bb bytes against
-// Q8 activations (codes and scales).
-func block32(kern func(*byte, *int8, *float32, int) float32, bb int) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 32
-		if nb == 0 {
-			return 0
-		}
-		w, q, d := w[:nb*bb], x.Q[:nb*32], x.D[:nb]
-		return kern(&w[0], &q[0], &d[0], nb)
-	}
-}
-
-// block32S is block32 for kernels that also take the blocks' scaled code
-// sums (types with a minimum).
-func block32S(kern func(*byte, *int8, *float32, *float32, int) float32, bb int) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 32
-		if nb == 0 {
-			return 0
-		}
-		w, q, d, s := w[:nb*bb], x.Q[:nb*32], x.D[:nb], x.S[:nb]
-		return kern(&w[0], &q[0], &d[0], &s[0], nb)
-	}
-}
-
-func dotQ5KA(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 256
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, bs := w[:nb*176], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	return dotQ5_KAVX2(&w[0], &q[0], &d[0], &bs[0], nb)
-}
-
 //go:noescape
 func dotQ2_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
 func dotQ3_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
-
-// blockK wraps a K-quant kernel over nb super-blocks of bb bytes.
-func blockK(kern func(*byte, *int8, *float32, *int16, int) float32, bb int) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 256
-		if nb == 0 {
-			return 0
-		}
-		w, q, d, bs := w[:nb*bb], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-		return kern(&w[0], &q[0], &d[0], &bs[0], nb)
-	}
-}

@@ -54,39 +54,17 @@ func addNEON(f func(neon, dot *Impl)) bool {
 func init() {
 	NEONDot.Available = hasDotProd()
 	for _, p := range []struct {
-		im     *Impl
-		q8, q4 func(*byte, *int8, *float32, int) float32
-		q40    func(*byte, *int8, *float32, *float32, int) float32
-		q4k    func(*byte, *int8, *float32, *int16, int) float32
+		im  *Impl
+		q8  func(*byte, *int8, *float32, int) float32
+		q40 func(*byte, *int8, *float32, *float32, int) float32
+		q4k func(*byte, *int8, *float32, *int16, int) float32
 	}{
-		{NEON, dotQ8_0NEON, nil, dotQ4_0NEON, dotQ4_KNEON},
-		{NEONDot, dotQ8_0DOT, nil, dotQ4_0DOT, dotQ4_KDOT},
+		{NEON, dotQ8_0NEON, dotQ4_0NEON, dotQ4_KNEON},
+		{NEONDot, dotQ8_0DOT, dotQ4_0DOT, dotQ4_KDOT},
 	} {
-		q8, q40, q4k := p.q8, p.q40, p.q4k
-		p.im.Dot[format.Q8_0] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 32
-			if nb == 0 {
-				return 0
-			}
-			w, q, d := w[:nb*34], x.Q[:nb*32], x.D[:nb]
-			return q8(&w[0], &q[0], &d[0], nb)
-		}
-		p.im.Dot[format.Q4_0] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 32
-			if nb == 0 {
-				return 0
-			}
-			w, q, d, s := w[:nb*18], x.Q[:nb*32], x.D[:nb], x.S[:nb]
-			return q40(&w[0], &q[0], &d[0], &s[0], nb)
-		}
-		p.im.Dot[format.Q4_K] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 256
-			if nb == 0 {
-				return 0
-			}
-			w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-			return q4k(&w[0], &q[0], &d[0], &bs[0], nb)
-		}
+		p.im.Dot[format.Q8_0] = block32(p.q8, 34)
+		p.im.Dot[format.Q4_0] = block32S(p.q40, 18)
+		p.im.Dot[format.Q4_K] = blockK(p.q4k, 144)
 	}
 	for _, f := range neonExtras {
 		f(NEON, NEONDot)

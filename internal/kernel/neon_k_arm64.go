@@ -42,23 +42,8 @@ var _ = addNEON(func(neon, dot *Impl) {
 		{neon, dotQ6_KNEON, dotQ5_KNEON},
 		{dot, dotQ6_KDOT, dotQ5_KDOT},
 	} {
-		q6k, q5k := p.q6k, p.q5k
-		p.im.Dot[format.Q6_K] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 256
-			if nb == 0 {
-				return 0
-			}
-			w, q, d := w[:nb*210], x.Q[:nb*256], x.D[:nb]
-			return q6k(&w[0], &q[0], &d[0], nb)
-		}
-		p.im.Dot[format.Q5_K] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 256
-			if nb == 0 {
-				return 0
-			}
-			w, q, d, bs := w[:nb*176], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-			return q5k(&w[0], &q[0], &d[0], &bs[0], nb)
-		}
+		p.im.Dot[format.Q6_K] = blockKD(p.q6k, 210)
+		p.im.Dot[format.Q5_K] = blockK(p.q5k, 176)
 		// Float weights and vectors: no integer dot product, so the
 		// same kernels serve both.
 		p.im.Dot[format.F16] = dotF16RowNEON

@@ -47,32 +47,6 @@ func dotQ2_KNEON(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 //go:noescape
 func dotQ2_KDOT(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
-// q8Dot wraps a kernel of a 32-element type without a minimum (blockBytes
-// bytes a block) against x.Q and x.D.
-func q8Dot(blockBytes int, f func(*byte, *int8, *float32, int) float32) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 32
-		if nb == 0 {
-			return 0
-		}
-		w, q, d := w[:nb*blockBytes], x.Q[:nb*32], x.D[:nb]
-		return f(&w[0], &q[0], &d[0], nb)
-	}
-}
-
-// q8DotMin wraps a kernel of a 32-element type with a minimum, which also
-// reads x.S.
-func q8DotMin(blockBytes int, f func(*byte, *int8, *float32, *float32, int) float32) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 32
-		if nb == 0 {
-			return 0
-		}
-		w, q, d, s := w[:nb*blockBytes], x.Q[:nb*32], x.D[:nb], x.S[:nb]
-		return f(&w[0], &q[0], &d[0], &s[0], nb)
-	}
-}
-
 var _ = addNEON(func(neon, dot *Impl) {
 	for _, p := range []struct {
 		im         *Impl
@@ -84,26 +58,11 @@ var _ = addNEON(func(neon, dot *Impl) {
 		{neon, dotQ4_1NEON, dotQ5_1NEON, dotQ5_0NEON, dotIQ4NLNEON, dotQ3_KNEON, dotQ2_KNEON},
 		{dot, dotQ4_1DOT, dotQ5_1DOT, dotQ5_0DOT, dotIQ4NLDOT, dotQ3_KDOT, dotQ2_KDOT},
 	} {
-		p.im.Dot[format.Q4_1] = q8DotMin(20, p.q41)
-		p.im.Dot[format.Q5_0] = q8Dot(22, p.q50)
-		p.im.Dot[format.Q5_1] = q8DotMin(24, p.q51)
-		p.im.Dot[format.IQ4_NL] = q8Dot(18, p.iq4nl)
-		q3k, q2k := p.q3k, p.q2k
-		p.im.Dot[format.Q3_K] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 256
-			if nb == 0 {
-				return 0
-			}
-			w, q, d := w[:nb*110], x.Q[:nb*256], x.D[:nb]
-			return q3k(&w[0], &q[0], &d[0], nb)
-		}
-		p.im.Dot[format.Q2_K] = func(w []byte, x *Vec) float32 {
-			nb := len(x.F) / 256
-			if nb == 0 {
-				return 0
-			}
-			w, q, d, bs := w[:nb*84], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-			return q2k(&w[0], &q[0], &d[0], &bs[0], nb)
-		}
+		p.im.Dot[format.Q4_1] = block32S(p.q41, 20)
+		p.im.Dot[format.Q5_0] = block32(p.q50, 22)
+		p.im.Dot[format.Q5_1] = block32S(p.q51, 24)
+		p.im.Dot[format.IQ4_NL] = block32(p.iq4nl, 18)
+		p.im.Dot[format.Q3_K] = blockKD(p.q3k, 110)
+		p.im.Dot[format.Q2_K] = blockK(p.q2k, 84)
 	}
 })
