@@ -20,23 +20,9 @@ var iq4nlValues = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 
 
 func init() { register(iq4nlCodec{}) }
 
-// bestIndexInt8 returns the index of the entry of the sorted table val
-// (length a power of two) nearest to x, ties going to the larger entry:
-// level i is taken once 2x reaches val[i-1]+val[i] (ggml's best_index_int8).
-func bestIndexInt8(val []int8, x float32) int {
-	x2 := x + x
-	idx := 0
-	for step := len(val) >> 1; step > 0; step >>= 1 {
-		j := idx + step
-		if x2 >= float32(int32(val[j-1])+int32(val[j])) {
-			idx = j
-		}
-	}
-	return idx
-}
-
 // iq4nlMid[j] = T[j-1] + T[j] for j = 1..15: element index j is chosen
-// once 2x reaches it (iq4nlIndex is bestIndexInt8 specialised to the table).
+// once 2x reaches it (iq4nlIndex is ggml's best_index_int8 specialised to
+// the table; the generic bestIndexInt8 lives in search_test.go).
 var iq4nlMid = func() (m [16]float32) {
 	for j := 1; j < 16; j++ {
 		m[j] = float32(int32(iq4nlValues[j-1]) + int32(iq4nlValues[j]))
@@ -44,7 +30,8 @@ var iq4nlMid = func() (m [16]float32) {
 	return m
 }()
 
-// iq4nlIndex returns bestIndexInt8(iq4nlValues, x) without bounds checks.
+// iq4nlIndex returns bestIndexInt8(iq4nlValues, x) (search_test.go) without
+// bounds checks.
 func iq4nlIndex(x float32) int {
 	x2 := x + x
 	idx := 0

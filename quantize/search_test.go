@@ -108,3 +108,18 @@ func TestIQ4NLIndexMatchesBestIndex(t *testing.T) {
 		t.Error("midpoint ties")
 	}
 }
+
+// bestIndexInt8 returns the index of the entry of the sorted table val
+// (length a power of two) nearest to x, ties going to the larger entry:
+// level i is taken once 2x reaches val[i-1]+val[i] (ggml's best_index_int8).
+func bestIndexInt8(val []int8, x float32) int {
+	x2 := x + x
+	idx := 0
+	for step := len(val) >> 1; step > 0; step >>= 1 {
+		j := idx + step
+		if x2 >= float32(int32(val[j-1])+int32(val[j])) {
+			idx = j
+		}
+	}
+	return idx
+}
