@@ -69,54 +69,45 @@ var (
 
 // dtypeInfo is what the package knows about one safetensors dtype name.
 type dtypeInfo struct {
-	typ       format.DType
-	size      int64 // bytes per element
+	typ       format.DType // meaningful only when supported
 	supported bool
 }
 
 // dtypes maps every safetensors dtype name (safetensors' Dtype enum) to its
-// ggml type and element size.
+// ggml type, whose format.DType.BlockBytes is the element size.
 var dtypes = map[string]dtypeInfo{
-	"F32":     {format.F32, 4, true},
-	"F16":     {format.F16, 2, true},
-	"BF16":    {format.BF16, 2, true},
-	"F64":     {format.F64, 8, true},
-	"I8":      {format.I8, 1, true},
-	"I16":     {format.I16, 2, true},
-	"I32":     {format.I32, 4, true},
-	"I64":     {format.I64, 8, true},
-	"BOOL":    {0, 1, false},
-	"U8":      {0, 1, false},
-	"U16":     {0, 2, false},
-	"U32":     {0, 4, false},
-	"U64":     {0, 8, false},
-	"F8_E4M3": {0, 1, false},
-	"F8_E5M2": {0, 1, false},
+	"F32":     {format.F32, true},
+	"F16":     {format.F16, true},
+	"BF16":    {format.BF16, true},
+	"F64":     {format.F64, true},
+	"I8":      {format.I8, true},
+	"I16":     {format.I16, true},
+	"I32":     {format.I32, true},
+	"I64":     {format.I64, true},
+	"BOOL":    {0, false},
+	"U8":      {0, false},
+	"U16":     {0, false},
+	"U32":     {0, false},
+	"U64":     {0, false},
+	"F8_E4M3": {0, false},
+	"F8_E5M2": {0, false},
 }
+
+// dtypeNames is dtypes reversed: the safetensors name of each supported
+// ggml type.
+var dtypeNames = func() map[format.DType]string {
+	m := make(map[format.DType]string)
+	for name, dt := range dtypes {
+		if dt.supported {
+			m[dt.typ] = name
+		}
+	}
+	return m
+}()
 
 // dtypeName returns the safetensors name of a ggml type this package
 // writes, or "" for any other type.
-func dtypeName(t format.DType) string {
-	switch t {
-	case format.F32:
-		return "F32"
-	case format.F16:
-		return "F16"
-	case format.BF16:
-		return "BF16"
-	case format.F64:
-		return "F64"
-	case format.I8:
-		return "I8"
-	case format.I16:
-		return "I16"
-	case format.I32:
-		return "I32"
-	case format.I64:
-		return "I64"
-	}
-	return ""
-}
+func dtypeName(t format.DType) string { return dtypeNames[t] }
 
 // TensorInfo describes one tensor of a safetensors file.
 type TensorInfo struct {
@@ -322,10 +313,11 @@ func (f *File) checkEntry(t *TensorInfo, dataLen int64) error {
 		}
 		n *= d
 	}
-	if n > math.MaxInt64/dt.size {
+	size := int64(dt.typ.BlockBytes()) // bytes per element
+	if n > math.MaxInt64/size {
 		return herr(format.ErrTooLarge, "shape %v of %s overflows", reversed(t.Shape), t.DType)
 	}
-	want := n * dt.size
+	want := n * size
 	// Absolute offset of the tensor's data, saturated at the end of the file.
 	abs := f.size
 	if t.Begin >= 0 && t.Begin <= dataLen {
@@ -343,7 +335,10 @@ func (f *File) checkEntry(t *TensorInfo, dataLen int64) error {
 	if t.End-t.Begin != want {
 		return derr("data_offsets [%d, %d] hold %d bytes; shape %v of %s needs %d", t.Begin, t.End, t.End-t.Begin, reversed(t.Shape), t.DType, want)
 	}
-	if t.TensorInfo.Bytes() != want { // cannot happen for plain types; guards the traits table
+	// Bytes multiplies the element size in first, so it overflows where a
+	// zero dimension comes after dimensions whose product times the element
+	// size does not fit an int64 (PyTorch shape [0, 2^62] of F32).
+	if t.TensorInfo.Bytes() != want {
 		return derr("size %d disagrees with the type table (%d)", want, t.TensorInfo.Bytes())
 	}
 	return nil
