@@ -39,6 +39,7 @@ type Session struct {
 
 	// scratch
 	x, xn, q, k, v, att, o, g, u []float32
+	cos, sin                     []float32 // rotary angles of the pass (ropeAngles)
 	vecs                         [kernel.ActNone][]kernel.Vec
 	vecSrc                       [kernel.ActNone][]float32 // slice the vecs were made from
 	scores                       [][]float32
@@ -133,6 +134,7 @@ func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
 			return nil, fmt.Errorf("engine: token_embd.weight row %d: %w", t, err)
 		}
 	}
+	s.ropeAngles(T)
 	for l := range m.layers {
 		if s.Observer != nil {
 			s.Observer.Residual(l, s.x, T, D)
@@ -302,9 +304,8 @@ func (s *Session) block(l, T int) {
 	s.v = grow(s.v, T*kd)
 	s.matmulN(s.xn, T, false, mmArg{&L.q, s.q, L.bq, L.q.name}, mmArg{&L.k, s.k, L.bk, L.k.name}, mmArg{&L.v, s.v, L.bv, L.v.name})
 	for t := 0; t < T; t++ {
-		pos := s.pos + t
-		m.rope(s.q[t*qd:(t+1)*qd], L.heads, pos)
-		m.rope(s.k[t*kd:(t+1)*kd], L.kvHeads, pos)
+		s.rope(s.q[t*qd:(t+1)*qd], L.heads, t)
+		s.rope(s.k[t*kd:(t+1)*kd], L.kvHeads, t)
 	}
 	// Append to the cache.
 	need := (s.pos + T) * kd
@@ -365,31 +366,46 @@ func (s *Session) block(l, T int) {
 	s.invalidate()
 }
 
-// rope rotates each of the heads of x (heads x HeadDim values) for position
-// pos.
-func (m *Model) rope(x []float32, heads, pos int) {
-	c := m.Config
-	hd, rd := c.HeadDim, c.RopeDim
-	half := rd / 2
-	p := float64(pos) * float64(m.ropeScale)
-	for i := 0; i < half; i++ {
-		theta := p * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(rd))
-		if m.ropeDiv != nil {
-			theta /= float64(m.ropeDiv[i])
-		}
-		sin, cos := math.Sincos(theta)
-		cs, sn := float32(cos), float32(sin)
-		for h := 0; h < heads; h++ {
-			v := x[h*hd : (h+1)*hd]
-			var a, b int
-			if c.RopeNeox {
-				a, b = i, i+half
-			} else {
-				a, b = 2*i, 2*i+1
+// ropeAngles fills s.cos and s.sin with the rotary angles of the T
+// positions s.pos.. (T x RopeDim/2 each), once per forward pass for every
+// layer: theta_i = pos * scale / base^(2i/RopeDim), divided by the llama3
+// frequency factors when the model has them.
+func (s *Session) ropeAngles(T int) {
+	m, c := s.m, s.m.Config
+	half := c.RopeDim / 2
+	s.cos = grow(s.cos, T*half)
+	s.sin = grow(s.sin, T*half)
+	for t := 0; t < T; t++ {
+		p := float64(s.pos+t) * float64(m.ropeScale)
+		for i := 0; i < half; i++ {
+			theta := p * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+			if m.ropeDiv != nil {
+				theta /= float64(m.ropeDiv[i])
 			}
-			x0, x1 := v[a], v[b]
-			v[a] = x0*cs - x1*sn
-			v[b] = x0*sn + x1*cs
+			sin, cos := math.Sincos(theta)
+			s.cos[t*half+i], s.sin[t*half+i] = float32(cos), float32(sin)
+		}
+	}
+}
+
+// rope rotates each of the heads of x (heads x HeadDim values) by the
+// angles of position t of the pass (see ropeAngles): adjacent pairs, or the
+// two halves of the rotated dimensions for NeoX-style models.
+func (s *Session) rope(x []float32, heads, t int) {
+	c := s.m.Config
+	hd, half := c.HeadDim, c.RopeDim/2
+	cs, sn := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+	step, off := 2, 1 // element a = step*i, b = a+off
+	if c.RopeNeox {
+		step, off = 1, half
+	}
+	for h := 0; h < heads; h++ {
+		v := x[h*hd : (h+1)*hd]
+		for i := range cs {
+			a := step * i
+			x0, x1 := v[a], v[a+off]
+			v[a] = x0*cs[i] - x1*sn[i]
+			v[a+off] = x0*sn[i] + x1*cs[i]
 		}
 	}
 }
