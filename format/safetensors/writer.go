@@ -28,7 +28,6 @@ var ErrWriter = errors.New("safetensors: writer")
 type Writer struct {
 	w       io.Writer
 	tensors []format.TensorInfo
-	sizes   []int64
 	next    int
 	size    int64
 	err     error
@@ -39,17 +38,15 @@ type Writer struct {
 // w and returns a Writer expecting the tensors' data in the same order.
 // metadata may be nil.
 func NewWriter(w io.Writer, tensors []format.TensorInfo, metadata map[string]string) (*Writer, error) {
-	hdr, sizes, err := encodeHeader(tensors, metadata)
+	hdr, data, err := encodeHeader(tensors, metadata)
 	if err != nil {
 		return nil, err
 	}
 	total := int64(8 + len(hdr))
-	for _, s := range sizes {
-		if s > math.MaxInt64-total {
-			return nil, fmt.Errorf("%w: total size overflows", ErrWriter)
-		}
-		total += s
+	if data > math.MaxInt64-total {
+		return nil, fmt.Errorf("%w: total size overflows", ErrWriter)
 	}
+	total += data
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(hdr)))
 	if _, err := w.Write(n[:]); err != nil {
@@ -63,15 +60,15 @@ func NewWriter(w io.Writer, tensors []format.TensorInfo, metadata map[string]str
 		ts[i] = t
 		ts[i].Shape = slices.Clone(t.Shape)
 	}
-	return &Writer{w: w, tensors: ts, sizes: sizes, size: total}, nil
+	return &Writer{w: w, tensors: ts, size: total}, nil
 }
 
 // Size returns the size of the complete file in bytes.
 func (w *Writer) Size() int64 { return w.size }
 
-// encodeHeader returns the padded JSON header and the data size of each
-// tensor.
-func encodeHeader(tensors []format.TensorInfo, metadata map[string]string) ([]byte, []int64, error) {
+// encodeHeader returns the padded JSON header and the size of the data
+// buffer (the sum of the tensors' Bytes).
+func encodeHeader(tensors []format.TensorInfo, metadata map[string]string) ([]byte, int64, error) {
 	bad := func(name, format_ string, args ...any) error {
 		return fmt.Errorf("%w: tensor %s: %s", ErrWriter, strconv.Quote(name), fmt.Sprintf(format_, args...))
 	}
@@ -80,7 +77,7 @@ func encodeHeader(tensors []format.TensorInfo, metadata map[string]string) ([]by
 		keys := make([]string, 0, len(metadata))
 		for k, v := range metadata {
 			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, nil, fmt.Errorf("%w: metadata %q is not valid UTF-8", ErrWriter, k)
+				return nil, 0, fmt.Errorf("%w: metadata %q is not valid UTF-8", ErrWriter, k)
 			}
 			keys = append(keys, k)
 		}
@@ -96,34 +93,32 @@ func encodeHeader(tensors []format.TensorInfo, metadata map[string]string) ([]by
 		}
 		buf = append(buf, '}')
 	}
-	sizes := make([]int64, len(tensors))
 	seen := make(map[string]bool, len(tensors))
 	var off int64
 	for i, t := range tensors {
 		if t.Name == "__metadata__" {
-			return nil, nil, bad(t.Name, "reserved name")
+			return nil, 0, bad(t.Name, "reserved name")
 		}
 		if !utf8.ValidString(t.Name) {
-			return nil, nil, bad(t.Name, "name is not valid UTF-8")
+			return nil, 0, bad(t.Name, "name is not valid UTF-8")
 		}
 		if seen[t.Name] {
-			return nil, nil, bad(t.Name, "duplicate name")
+			return nil, 0, bad(t.Name, "duplicate name")
 		}
 		seen[t.Name] = true
 		dt := dtypeName(t.Type)
 		if dt == "" {
-			return nil, nil, bad(t.Name, "type %s cannot be stored in safetensors", t.Type)
+			return nil, 0, bad(t.Name, "type %s cannot be stored in safetensors", t.Type)
 		}
 		for _, d := range t.Shape {
 			if d < 0 {
-				return nil, nil, bad(t.Name, "negative dimension in shape %v", t.Shape)
+				return nil, 0, bad(t.Name, "negative dimension in shape %v", t.Shape)
 			}
 		}
 		n := t.Bytes()
 		if n < 0 || n > math.MaxInt64-off {
-			return nil, nil, bad(t.Name, "shape %v too large", t.Shape)
+			return nil, 0, bad(t.Name, "shape %v too large", t.Shape)
 		}
-		sizes[i] = n
 		if metadata != nil || i > 0 {
 			buf = append(buf, ',')
 		}
@@ -149,9 +144,9 @@ func encodeHeader(tensors []format.TensorInfo, metadata map[string]string) ([]by
 		buf = append(buf, ' ')
 	}
 	if len(buf) > MaxHeaderSize {
-		return nil, nil, fmt.Errorf("%w: header of %d bytes exceeds the limit of %d", ErrWriter, len(buf), MaxHeaderSize)
+		return nil, 0, fmt.Errorf("%w: header of %d bytes exceeds the limit of %d", ErrWriter, len(buf), MaxHeaderSize)
 	}
-	return buf, sizes, nil
+	return buf, off, nil
 }
 
 // appendString appends s as a JSON string escaped as serde_json does:
@@ -192,8 +187,8 @@ func (w *Writer) WriteTensor(data []byte) error {
 		return err
 	}
 	t := w.tensors[w.next]
-	if int64(len(data)) != w.sizes[w.next] {
-		return fmt.Errorf("%w: tensor %q: got %d bytes, want %d", ErrWriter, t.Name, len(data), w.sizes[w.next])
+	if want := t.Bytes(); int64(len(data)) != want {
+		return fmt.Errorf("%w: tensor %q: got %d bytes, want %d", ErrWriter, t.Name, len(data), want)
 	}
 	if _, err := w.w.Write(data); err != nil {
 		w.err = err
@@ -210,10 +205,11 @@ func (w *Writer) CopyTensor(r io.Reader) error {
 		return err
 	}
 	t := w.tensors[w.next]
-	n, err := io.CopyN(w.w, r, w.sizes[w.next])
+	want := t.Bytes()
+	n, err := io.CopyN(w.w, r, want)
 	if err != nil {
 		if err == io.EOF {
-			err = fmt.Errorf("%w: tensor %q: source gave %d of %d bytes: %w", ErrWriter, t.Name, n, w.sizes[w.next], io.ErrUnexpectedEOF)
+			err = fmt.Errorf("%w: tensor %q: source gave %d of %d bytes: %w", ErrWriter, t.Name, n, want, io.ErrUnexpectedEOF)
 		}
 		w.err = err // the output is now torn
 		return err
