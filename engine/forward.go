@@ -182,7 +182,7 @@ func (s *Session) prepare(x []float32, T, cols int, k kernel.ActKind) []kernel.V
 	vs = vs[:T]
 	s.vecs[k] = vs
 	src := s.vecSrc[k]
-	if len(src) == len(x) && len(x) > 0 && &src[0] == &x[0] && src != nil && len(vs) > 0 && len(vs[0].F) == cols {
+	if len(src) == len(x) && len(x) > 0 && &src[0] == &x[0] && len(vs) > 0 && len(vs[0].F) == cols {
 		return vs
 	}
 	for i := range vs {

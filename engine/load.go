@@ -153,9 +153,6 @@ func modelFromGGUF(path string, gf *gguf.File, mapped []byte, opt Options) (*Mod
 		}
 		tensors = append(tensors, Tensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: data})
 	}
-	if _, ok := gf.Tensor("output.weight"); !ok {
-		cfg.TiedEmbeddings = true
-	}
 	m, err := NewModel(cfg, vocab, tensors, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -84,17 +84,23 @@ func (c *tiles) finish(n int) {
 // while (see spinTime), then sleeps until the token comes, which it always
 // takes.
 func (c *tiles) wait(n int) {
+	spinWhile(func() bool { return c.done.Load() < int64(n) })
+	<-c.sig
+}
+
+// spinWhile polls busy until it reports false or spinTime has passed,
+// reading the clock every 256 polls.
+func spinWhile(busy func() bool) {
 	var deadline time.Time
-	for i := 0; c.done.Load() < int64(n); i++ {
+	for i := 0; busy(); i++ {
 		if i&255 == 255 {
 			if now := time.Now(); deadline.IsZero() {
 				deadline = now.Add(spinTime)
 			} else if now.After(deadline) {
-				break
+				return
 			}
 		}
 	}
-	<-c.sig
 }
 
 // spinTime bounds the polling of a goroutine before it sleeps. Waking a
@@ -119,16 +125,7 @@ type pool struct {
 
 func workerLoop(ch chan poolJob) {
 	for {
-		var deadline time.Time
-		for i := 0; len(ch) == 0; i++ {
-			if i&255 == 255 {
-				if now := time.Now(); deadline.IsZero() {
-					deadline = now.Add(spinTime)
-				} else if now.After(deadline) {
-					break
-				}
-			}
-		}
+		spinWhile(func() bool { return len(ch) == 0 })
 		j, ok := <-ch
 		if !ok {
 			return
