@@ -407,6 +407,18 @@ func (m *Model) ReadRaw(t Tensor) ([]byte, error) {
 	if t.data != nil {
 		return append([]byte(nil), t.data...), nil
 	}
+	if t.permuteHeads > 0 {
+		// Q/K rows from Hugging Face order: Open reorders them to GGUF's.
+		r, err := m.Open(Plan{Tensor: t, Out: t.Type}, false)
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, t.Info().Bytes())
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
 	r, err := m.Src.TensorData(t.SrcName)
 	if err != nil {
 		return nil, err
@@ -414,19 +426,6 @@ func (m *Model) ReadRaw(t Tensor) ([]byte, error) {
 	buf := make([]byte, r.Size())
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, &format.FormatError{File: m.Path, Tensor: t.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
-	}
-	if t.permuteHeads > 0 {
-		out := make([]byte, len(buf))
-		hd := int(t.Shape[len(t.Shape)-1]) / t.permuteHeads
-		rowBytes := len(buf) / int(t.Rows())
-		if len(t.Shape) == 1 { // a bias: each element is a row
-			hd = int(t.Shape[0]) / t.permuteHeads
-			rowBytes = len(buf) / int(t.Shape[0])
-		}
-		if err := model.PermuteQK(out, buf, t.permuteHeads, hd, rowBytes); err != nil {
-			return nil, fmt.Errorf("%s: tensor %s: %w", m.Path, t.SrcName, err)
-		}
-		buf = out
 	}
 	return buf, nil
 }
