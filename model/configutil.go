@@ -100,18 +100,14 @@ func (c *Config) Validate() error {
 // Uniform reports whether every layer has the same head, key/value head and
 // feed-forward counts (as unpruned models do).
 func (c *Config) Uniform() bool {
-	for i := 1; i < len(c.Heads); i++ {
-		if c.Heads[i] != c.Heads[0] {
-			return false
-		}
-	}
-	for i := 1; i < len(c.KVHeads); i++ {
-		if c.KVHeads[i] != c.KVHeads[0] {
-			return false
-		}
-	}
-	for i := 1; i < len(c.FFN); i++ {
-		if c.FFN[i] != c.FFN[0] {
+	return AllEqual(c.Heads) && AllEqual(c.KVHeads) && AllEqual(c.FFN)
+}
+
+// AllEqual reports whether every entry of v equals the first; it is true
+// for an empty v.
+func AllEqual(v []int) bool {
+	for _, x := range v {
+		if x != v[0] {
 			return false
 		}
 	}

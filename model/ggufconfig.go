@@ -167,11 +167,7 @@ func (c *Config) SetGGUF(md *gguf.Metadata) {
 	}
 	u := func(k string, v int) { md.Set(a+"."+k, gguf.Uint32(uint32(v))) }
 	perLayer := func(k string, v []int) {
-		same := len(v) > 0
-		for _, x := range v {
-			same = same && x == v[0]
-		}
-		if same {
+		if len(v) > 0 && AllEqual(v) {
 			u(k, v[0])
 			return
 		}

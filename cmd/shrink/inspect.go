@@ -16,6 +16,7 @@ import (
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/model"
 )
 
 var inspectCmd = &command{
@@ -218,10 +219,8 @@ func perLayer(v []int) string {
 	if len(v) == 0 {
 		return "-"
 	}
-	for _, x := range v[1:] {
-		if x != v[0] {
-			return fmt.Sprint(v)
-		}
+	if !model.AllEqual(v) {
+		return fmt.Sprint(v)
 	}
 	return fmt.Sprint(v[0])
 }
