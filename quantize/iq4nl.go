@@ -65,7 +65,7 @@ func (iq4nlCodec) Encode(dst []byte, src, imp []float32) {
 		}
 		d := iq4nlBlock(x, qw, w[:], L[:], 7)
 		b := dst[ib*18 : ib*18+18]
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j := 0; j < lgQK/2; j++ {
 			b[2+j] = L[j] | L[j+16]<<4
 		}
@@ -88,7 +88,7 @@ func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
 			w[j] = v * v
 		}
 	}
-	max, amax := lgAbsMax(x)
+	max, amax := signedAbsMax(x)
 	var d float32
 	if amax >= groupMaxEps {
 		d = -max / float32(iq4nlValues[0])

@@ -37,21 +37,6 @@ func init() {
 	register(q5_1Codec{})
 }
 
-// lgPutF16 stores f at b[0:2] as little-endian binary16.
-func lgPutF16(b []byte, f float32) { binary.LittleEndian.PutUint16(b, format.F32ToF16(f)) }
-
-// lgAbsMax returns the element with the largest magnitude (the first
-// one on ties) and that magnitude, as ggml's ref quantizers find it.
-func lgAbsMax(x []float32) (max, amax float32) {
-	for _, v := range x {
-		if a := lgAbs(v); amax < a {
-			amax = a
-			max = v
-		}
-	}
-	return max, amax
-}
-
 // lgMinMax returns the smallest and largest element (starting from ±FLT_MAX
 // as ggml does).
 func lgMinMax(x []float32) (min, max float32) {
@@ -83,10 +68,6 @@ func roundHalfAway(y float32) int32 {
 	return i
 }
 
-func lgAbs(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
-
-func lgSqrt(v float32) float32 { return float32(math.Sqrt(float64(v))) }
-
 func lgInv(d float32) float32 {
 	if d != 0 {
 		return 1 / d
@@ -107,15 +88,8 @@ func lgRowSigma2(x []float32) float32 {
 // lgImpWeights fills w with imp_j * sqrt(sigma2 + x_j^2).
 func lgImpWeights(w, x, imp []float32, sigma2 float32) {
 	for j := range w {
-		w[j] = imp[j] * lgSqrt(sigma2+float32(x[j]*x[j]))
+		w[j] = imp[j] * sqrtf32(sigma2+float32(x[j]*x[j]))
 	}
-}
-
-func lgMinI32(a, b int32) int32 {
-	if a < b {
-		return a
-	}
-	return b
 }
 
 // ---- Q8_0 ----
@@ -141,13 +115,13 @@ func q8_0EncodeGo(dst []byte, src []float32) {
 		b := dst[ib*34 : ib*34+34]
 		var amax float32
 		for _, v := range x {
-			if a := lgAbs(v); a > amax {
+			if a := absf32(v); a > amax {
 				amax = a
 			}
 		}
 		d := amax / 127
 		id := lgInv(d)
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j, v := range x {
 			// C roundf: half away from zero.
 			b[2+j] = byte(int8(roundHalfAway(v * id)))
@@ -192,13 +166,13 @@ func q4_0EncodeGo(dst []byte, src []float32) {
 	for ib := 0; ib < len(src)/lgQK; ib++ {
 		x := src[ib*lgQK : ib*lgQK+lgQK]
 		b := dst[ib*18 : ib*18+18]
-		max, _ := lgAbsMax(x)
+		max, _ := signedAbsMax(x)
 		d := max / -8
 		id := lgInv(d)
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j := 0; j < lgQK/2; j++ {
-			xi0 := lgMinI32(15, int32(int8(int32(float32(x[j]*id)+8.5))))
-			xi1 := lgMinI32(15, int32(int8(int32(float32(x[j+lgQK/2]*id)+8.5))))
+			xi0 := min(15, int32(int8(int32(float32(x[j]*id)+8.5))))
+			xi1 := min(15, int32(int8(int32(float32(x[j+lgQK/2]*id)+8.5))))
 			b[2+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -213,7 +187,7 @@ func encodeQ4_0Imp(dst []byte, src, imp []float32) {
 		b := dst[ib*18 : ib*18+18]
 		lgImpWeights(w[:], x, imp[ib*lgQK:ib*lgQK+lgQK], sigma2)
 		d := makeQXQuants(lgQK, 8, x, L[:], 1, w[:])
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j := 0; j < lgQK/2; j++ {
 			b[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
 		}
@@ -248,14 +222,14 @@ func (q4_1Codec) Encode(dst []byte, src, imp []float32) {
 	for ib := 0; ib < len(src)/lgQK; ib++ {
 		x := src[ib*lgQK : ib*lgQK+lgQK]
 		b := dst[ib*20 : ib*20+20]
-		min, max := lgMinMax(x)
-		d := (max - min) / 15
+		mn, mx := lgMinMax(x)
+		d := (mx - mn) / 15
 		id := lgInv(d)
-		lgPutF16(b, d)
-		lgPutF16(b[2:], min)
+		putF16(b, d)
+		putF16(b[2:], mn)
 		for j := 0; j < lgQK/2; j++ {
-			xi0 := lgMinI32(15, int32(int8(int32(float32((x[j]-min)*id)+0.5))))
-			xi1 := lgMinI32(15, int32(int8(int32(float32((x[j+lgQK/2]-min)*id)+0.5))))
+			xi0 := min(15, int32(int8(int32(float32((x[j]-mn)*id)+0.5))))
+			xi1 := min(15, int32(int8(int32(float32((x[j+lgQK/2]-mn)*id)+0.5))))
 			b[4+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -271,8 +245,8 @@ func encodeQ4_1Imp(dst []byte, src, imp []float32) {
 		lgImpWeights(w[:], x, imp[ib*lgQK:ib*lgQK+lgQK], sigma2)
 		var min float32
 		d := makeQKX3Quants(lgQK, 15, x, w[:], L[:], Laux[:], &min, -0.9, 0.05, 36, false)
-		lgPutF16(b, d)
-		lgPutF16(b[2:], -min)
+		putF16(b, d)
+		putF16(b[2:], -min)
 		for j := 0; j < lgQK/2; j++ {
 			b[4+j] = L[j] | L[j+16]<<4
 		}
@@ -320,12 +294,12 @@ func (q5_0Codec) Encode(dst []byte, src, imp []float32) {
 	for ib := 0; ib < len(src)/lgQK; ib++ {
 		x := src[ib*lgQK : ib*lgQK+lgQK]
 		b := dst[ib*22 : ib*22+22]
-		max, _ := lgAbsMax(x)
+		max, _ := signedAbsMax(x)
 		d := max / -16
 		id := lgInv(d)
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j, v := range x {
-			L[j] = uint8(lgMinI32(31, int32(int8(int32(float32(v*id)+16.5)))))
+			L[j] = uint8(min(31, int32(int8(int32(float32(v*id)+16.5)))))
 		}
 		lgPack5(b[2:6], b[6:22], &L)
 	}
@@ -341,7 +315,7 @@ func encodeQ5_0Imp(dst []byte, src, imp []float32) {
 		b := dst[ib*22 : ib*22+22]
 		lgImpWeights(w[:], x, imp[ib*lgQK:ib*lgQK+lgQK], sigma2)
 		d := makeQXQuants(lgQK, 16, x, L8[:], 1, w[:])
-		lgPutF16(b, d)
+		putF16(b, d)
 		for j, l := range L8 {
 			L[j] = uint8(l)
 		}
@@ -384,8 +358,8 @@ func (q5_1Codec) Encode(dst []byte, src, imp []float32) {
 		min, max := lgMinMax(x)
 		d := (max - min) / 31
 		id := lgInv(d)
-		lgPutF16(b, d)
-		lgPutF16(b[2:], min)
+		putF16(b, d)
+		putF16(b[2:], min)
 		for j, v := range x {
 			// ggml: (uint8_t)(x0 + 0.5f), no clamp.
 			L[j] = uint8(int32(float32((v-min)*id) + 0.5))
@@ -404,8 +378,8 @@ func encodeQ5_1Imp(dst []byte, src, imp []float32) {
 		lgImpWeights(w[:], x, imp[ib*lgQK:ib*lgQK+lgQK], sigma2)
 		var min float32
 		d := makeQKX3Quants(lgQK, 31, x, w[:], L[:], Laux[:], &min, -0.9, 0.05, 36, false)
-		lgPutF16(b, d)
-		lgPutF16(b[2:], -min)
+		putF16(b, d)
+		putF16(b[2:], -min)
 		lgPack5(b[4:8], b[8:24], &L)
 	}
 }

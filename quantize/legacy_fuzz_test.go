@@ -81,7 +81,7 @@ func checkEncodeRow(t *testing.T, sel uint8, raw []byte, withImp bool) {
 			v = 0 // keep f16 scales finite; NaN/Inf are refused by CheckFinite upstream
 		}
 		x[i] = v
-		amax = max(amax, lgAbs(v))
+		amax = max(amax, absf32(v))
 	}
 	var imp []float32
 	if withImp {

@@ -28,14 +28,14 @@ func (q8KCodec) Encode(dst []byte, src, _ []float32) {
 		x := src[ib*qkK : ib*qkK+qkK]
 		b := dst[ib*292 : ib*292+292]
 		qs := b[4 : 4+qkK]
-		max, amax := lgAbsMax(x)
+		max, amax := signedAbsMax(x)
 		if amax == 0 {
 			clear(b)
 			continue
 		}
 		iscale := -127 / max
 		for j, v := range x {
-			qs[j] = byte(int8(lgMinI32(127, nearestInt(iscale*v))))
+			qs[j] = byte(int8(min(127, nearestInt(iscale*v))))
 		}
 		for g := 0; g < qkK/16; g++ {
 			var sum int32
