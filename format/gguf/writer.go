@@ -65,16 +65,11 @@ func NewWriter(w io.Writer, md *Metadata, tensors []format.TensorInfo) (*Writer,
 	buf = le.AppendUint32(buf, Version)
 	buf = le.AppendUint64(buf, uint64(len(tensors)))
 	buf = le.AppendUint64(buf, uint64(md.Len()))
-	seen := make(map[string]bool, md.Len())
 	var err error
-	for _, kv := range md.KVs() {
+	for _, kv := range md.KVs() { // unique keys: Set replaces in place
 		if kv.Key == "" {
 			return nil, invalid("empty metadata key")
 		}
-		if seen[kv.Key] {
-			return nil, invalid("duplicate metadata key %s", qkey(kv.Key))
-		}
-		seen[kv.Key] = true
 		buf = appendString(buf, kv.Key)
 		buf = le.AppendUint32(buf, uint32(kv.Value.Type))
 		if buf, err = appendValue(buf, kv.Value); err != nil {
