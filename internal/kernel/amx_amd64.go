@@ -109,17 +109,9 @@ func initAMX() {
 	AMX.MatVec = AVX512VNNI.MatVec
 	AMX.DotF32, AMX.Axpy = AVX512VNNI.DotF32, AVX512VNNI.Axpy
 	AMX.QuantQ8, AMX.QuantQ8K = AVX512VNNI.QuantQ8, AVX512VNNI.QuantQ8K
-	AMX.MatMul16[format.Q8_0] = amxMatMul(format.Q8_0)
-	AMX.MatMul16[format.Q4_0] = amxMatMul(format.Q4_0)
-	AMX.MatMul16[format.Q4_K] = amxMatMul(format.Q4_K)
-	AMX.MatMul16[format.Q5_K] = amxMatMul(format.Q5_K)
-	AMX.MatMul16[format.Q5_0] = amxMatMul(format.Q5_0)
-	AMX.MatMul16[format.Q2_K] = amxMatMul(format.Q2_K)
-	AMX.MatMul16[format.Q3_K] = amxMatMul(format.Q3_K)
-	AMX.MatMul16[format.Q4_1] = amxMatMul(format.Q4_1)
-	AMX.MatMul16[format.Q5_1] = amxMatMul(format.Q5_1)
-	AMX.MatMul16[format.IQ4_NL] = amxMatMul(format.IQ4_NL)
-	AMX.MatMul16[format.Q6_K] = amxMatMul(format.Q6_K)
+	for t := range amxTypes {
+		AMX.MatMul16[t] = amxMatMul(t)
+	}
 	AMX.Pack = amxPack
 	Register(AMX)
 }
@@ -220,39 +212,54 @@ func amxPack(xs []Vec, k ActKind) {
 }
 
 type amxScratch struct {
-	a    []byte    // unpacked Q4_0 or Q4_K weight tile
-	dw   []float32 // weight scales, [step][16]
-	mw   []float32 // Q4_K weight min terms, [step][16]
-	pack []byte    // activation packs made here
-	out  [256]float32
-	cbuf [256]int32
-	args amxArgs
+	a     []byte           // unpacked weight tile
+	dw    []float32        // weight scales, [step][16]
+	mw    []float32        // weight min or offset terms, [step][16]
+	pack  []byte           // activation packs made here
+	packs []unsafe.Pointer // each activation group's pack
+	out   [256]float32
+	cbuf  [256]int32
+	args  amxArgs
 }
 
 var amxPool = sync.Pool{New: func() any { return new(amxScratch) }}
 
+// amxType says how amxMatMul brings weights of one type to the tile unit:
+// unpack turns a row into codes (one byte each, element order) with the
+// per-step scales at dw and min or offset terms at mw (both stepping by 64
+// bytes: sixteen rows interleave), or is nil for Q8_0, whose codes are
+// used in place; step is the codes per kernel step (16 for the types with
+// 16-code groups); kernel is the tile kernel.
+type amxType struct {
+	unpack func(dst, w *byte, dw, mw *float32, nb int)
+	step   int
+	kernel func(*amxArgs)
+}
+
+// noMin adapts an unpacker of a type without minimum terms.
+func noMin(f func(dst, w *byte, dw *float32, nb int)) func(dst, w *byte, dw, mw *float32, nb int) {
+	return func(dst, w *byte, dw, _ *float32, nb int) { f(dst, w, dw, nb) }
+}
+
+// amxTypes are the weight types with a tile kernel.
+var amxTypes = map[format.DType]amxType{
+	format.Q8_0:   {nil, 32, amxQ8},
+	format.Q4_0:   {noMin(unpackQ4_0), 32, amxQ4},
+	format.Q5_0:   {noMin(unpackQ5_0), 32, amxQ8}, // signed codes, as Q8_0's
+	format.IQ4_NL: {noMin(unpackIQ4NL), 32, amxQ8},
+	format.Q4_1:   {unpackQ4_1, 32, amxQ4K}, // codes and min terms, as Q4_K's
+	format.Q5_1:   {unpackQ5_1, 32, amxQ4K},
+	format.Q4_K:   {unpackQ4_K, 32, amxQ4K},
+	format.Q5_K:   {unpackQ5_K, 32, amxQ4K}, // codes 0..31 fit the same kernel
+	format.Q6_K:   {unpackQ6_K, 16, amxQ4K},
+	format.Q2_K:   {unpackQ2_K, 16, amxQ4K},
+	format.Q3_K:   {unpackQ3_K, 16, amxQ4K},
+}
+
 func amxMatMul(t format.DType) MatMul4Func {
-	k, bs, bb := ActQ8, 32, 34 // activation kind, elements and bytes per block
-	switch t {
-	case format.Q4_0, format.IQ4_NL:
-		bb = 18
-	case format.Q5_0:
-		bb = 22
-	case format.Q4_1:
-		bb = 20
-	case format.Q5_1:
-		bb = 24
-	case format.Q4_K:
-		k, bs, bb = ActQ8K, 256, 144
-	case format.Q5_K:
-		k, bs, bb = ActQ8K, 256, 176
-	case format.Q6_K:
-		k, bs, bb = ActQ8K, 256, 210
-	case format.Q2_K:
-		k, bs, bb = ActQ8K, 256, 84
-	case format.Q3_K:
-		k, bs, bb = ActQ8K, 256, 110
-	}
+	at := amxTypes[t]
+	k := KindOf(t) // activation kind, elements and bytes per block
+	bs, bb := Block(k), t.BlockBytes()
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 || len(xs) == 0 {
 			return
@@ -280,12 +287,12 @@ func amxMatMul(t format.DType) MatMul4Func {
 		sc := amxPool.Get().(*amxScratch)
 		defer amxPool.Put(sc)
 		// The activation packs, made here when Pack was not called.
-		packs := make([]unsafe.Pointer, groups)
+		sc.packs = grow(sc.packs, groups)
 		pb := amxPackBytes(steps, k)
 		for g := 0; g < groups; g++ {
 			v := &xs[16*g]
 			if v.packed && len(v.pack) >= pb {
-				packs[g] = unsafe.Pointer(&v.pack[0])
+				sc.packs[g] = unsafe.Pointer(&v.pack[0])
 				continue
 			}
 			sc.pack = grow(sc.pack, groups*pb)
@@ -295,14 +302,16 @@ func amxMatMul(t format.DType) MatMul4Func {
 			} else {
 				packQ8KGroup(p, xs[16*g:16*g+16], nb)
 			}
-			packs[g] = unsafe.Pointer(&p[0])
+			sc.packs[g] = unsafe.Pointer(&p[0])
 		}
-		ksteps := steps // kernel steps: 16-code groups for Q6_K
+		ksteps := steps // kernel steps
 		a := &sc.args
 		a.cfg, a.bStep = &amxCfg, 512
-		if t == format.Q6_K || t == format.Q2_K || t == format.Q3_K { // 16-code groups
+		dxOff, biasOff := steps*512, steps*576 // in the pack
+		if at.step == 16 {
 			ksteps = 2 * steps
 			a.cfg, a.bStep = &amxCfg16, 256
+			dxOff, biasOff = steps*640, steps*768
 		}
 		sc.dw = grow(sc.dw, 16*ksteps)
 		sc.mw = grow(sc.mw, 16*ksteps)
@@ -313,83 +322,21 @@ func amxMatMul(t format.DType) MatMul4Func {
 		a.dw = unsafe.Pointer(&sc.dw[0])
 		rEnd := r0 + (r1-r0)&^15
 		for r := r0; r < rEnd; r += 16 {
-			switch t {
-			case format.Q6_K:
+			if at.unpack != nil {
 				sc.a = grow(sc.a, 16*n)
 				for i := 0; i < 16; i++ {
-					unpackQ6_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+					at.unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
 				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 16
-			case format.Q2_K, format.Q3_K:
-				sc.a = grow(sc.a, 16*n)
-				unpack := unpackQ2_K
-				if t == format.Q3_K {
-					unpack = unpackQ3_K
-				}
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, at.step
+			} else {
 				for i := 0; i < 16; i++ {
-					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
+					scalesF16(&w[(r+i)*rowBytes], bb, &sc.dw[i], nb)
 				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 16
-			case format.Q4_K:
-				sc.a = grow(sc.a, 16*n)
-				for i := 0; i < 16; i++ {
-					unpackQ4_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
-			case format.Q5_K:
-				sc.a = grow(sc.a, 16*n)
-				for i := 0; i < 16; i++ {
-					unpackQ5_K(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
-			case format.Q4_0:
-				sc.a = grow(sc.a, 16*n)
-				for i := 0; i < 16; i++ {
-					unpackQ4_0(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
-			case format.Q4_1, format.Q5_1: // unsigned codes and min terms, as Q4_K's
-				sc.a = grow(sc.a, 16*n)
-				unpack := unpackQ4_1
-				if t == format.Q5_1 {
-					unpack = unpackQ5_1
-				}
-				for i := 0; i < 16; i++ {
-					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], &sc.mw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
-			case format.Q5_0, format.IQ4_NL: // signed codes, as Q8_0's
-				sc.a = grow(sc.a, 16*n)
-				unpack := unpackQ5_0
-				if t == format.IQ4_NL {
-					unpack = unpackIQ4NL
-				}
-				for i := 0; i < 16; i++ {
-					unpack(&sc.a[i*n], &w[(r+i)*rowBytes], &sc.dw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&sc.a[0]), n, 32
-			default:
-				for i := 0; i < 16; i++ {
-					scalesF16(&w[(r+i)*rowBytes], 34, &sc.dw[i], nb)
-				}
-				a.a, a.aStride, a.aStep = unsafe.Pointer(&w[r*rowBytes+2]), rowBytes, 34
+				a.a, a.aStride, a.aStep = unsafe.Pointer(&w[r*rowBytes+2]), rowBytes, bb
 			}
-			for g := 0; g < groups; g++ {
-				a.b = packs[g]
-				a.dx = unsafe.Add(packs[g], steps*512)
-				a.bias = unsafe.Add(packs[g], steps*576)
-				switch t {
-				case format.Q6_K, format.Q2_K, format.Q3_K:
-					a.dx = unsafe.Add(packs[g], steps*640)
-					a.bias = unsafe.Add(packs[g], steps*768)
-					amxQ4K(a)
-				case format.Q4_K, format.Q5_K, format.Q4_1, format.Q5_1: // codes 0..31 and min terms
-					amxQ4K(a)
-				case format.Q4_0:
-					amxQ4(a)
-				default:
-					amxQ8(a)
-				}
+			for g, pk := range sc.packs[:groups] {
+				a.b, a.dx, a.bias = pk, unsafe.Add(pk, dxOff), unsafe.Add(pk, biasOff)
+				at.kernel(a)
 				for j := 0; j < 16; j++ {
 					o := out[(16*g+j)*stride+r:]
 					for i := 0; i < 16; i++ {
@@ -408,5 +355,6 @@ func amxMatMul(t format.DType) MatMul4Func {
 			}
 		}
 		a.a, a.b, a.dx, a.bias, a.dw, a.out, a.cbuf, a.mw = nil, nil, nil, nil, nil, nil, nil, nil
+		clear(sc.packs[:groups])
 	}
 }
