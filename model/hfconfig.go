@@ -34,7 +34,6 @@ type hfArch struct {
 	qkvBias    bool   // always has q/k/v biases
 	neox       bool   // GGUF form keeps rotate-half RoPE
 	allowsBias bool   // honours attention_bias / mlp_bias
-	tieDefault bool   // transformers' default tie_word_embeddings
 }
 
 var hfArchs = map[string]hfArch{
@@ -165,8 +164,7 @@ func ConfigFromHF(configJSON []byte) (*Config, error) {
 	if h.RopeTheta != nil {
 		c.RopeBase = float32(*h.RopeTheta)
 	}
-	c.TiedEmbeddings = a.tieDefault
-	if h.Tie != nil {
+	if h.Tie != nil { // transformers' default is false for every arch here
 		c.TiedEmbeddings = *h.Tie
 	}
 	if a.allowsBias {
