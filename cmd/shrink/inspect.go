@@ -203,7 +203,7 @@ func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "tensor\tshape\ttype\tbytes\t")
 	for _, t := range r.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t\n", t.Name, shapeString(t.Shape), t.Type, t.Bytes)
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t\n", t.Name, t.Shape, t.Type, t.Bytes)
 	}
 	tw.Flush()
 	var types []string
@@ -223,12 +223,4 @@ func perLayer(v []int) string {
 		return fmt.Sprint(v)
 	}
 	return fmt.Sprint(v[0])
-}
-
-func shapeString(s []int64) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
