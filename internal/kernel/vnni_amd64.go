@@ -57,11 +57,9 @@ func initAVX512VNNI() {
 	AVX512VNNI.MatVec[format.Q4_0] = matVec(AVX512VNNI, format.Q4_0, 4, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
 		dotQ4_0x1VNNI(w, &x.Q[0], &x.D[0], &x.S[0], nu, rows, rowBytes, out)
 	})
-	AVX512VNNI.MatVec[format.Q4_K] = matVec(AVX512VNNI, format.Q4_K, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
-		dotQ4_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
-	})
+	AVX512VNNI.MatVec[format.Q4_K] = matVecK(AVX512VNNI, format.Q4_K, dotQ4_Kx1VNNI)
 	AVX512VNNI.Dot[format.Q4_0] = dotQ4_0V
-	AVX512VNNI.Dot[format.Q4_K] = dotQ4KV
+	AVX512VNNI.Dot[format.Q4_K] = dotK(dotQ4_Kx1VNNI, 144)
 	AVX512VNNI.MatMul4[format.Q4_0] = matMul4(dotQ4_0x4Pairs, ActQ8, 18)
 	AVX512VNNI.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4VNNI, ActQ8K, 144)
 	AVX512VNNI.MatMul4[format.F16] = matMulF16x4x4
@@ -160,17 +158,6 @@ func dotQ4_0V(w []byte, x *Vec) float32 {
 	return sum
 }
 
-func dotQ4KV(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 256
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, bs := w[:nb*144], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	var sum float32
-	dotQ4_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb, 1, 0, &sum)
-	return sum
-}
-
 // dotQ8_0V is the Q8_0 dot product with the VNNI kernel over groups of
 // four blocks and the AVX2 one over the rest.
 func dotQ8_0V(w []byte, x *Vec) float32 {
@@ -251,6 +238,31 @@ func matVec(im *Impl, t format.DType, unit int, kern func(w *byte, x *Vec, nu, r
 			_ = x.BSums[nb*16-1]
 		}
 		kern(&w[r0*rowBytes], x, nb/unit, r1-r0, rowBytes, &out[0])
+	}
+}
+
+// rowsKernelK is a many-row K-quant kernel against the activation's codes,
+// super-block scales and 16-code sums.
+type rowsKernelK func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32)
+
+// matVecK is matVec for a rowsKernelK of type t (one super-block a unit).
+func matVecK(im *Impl, t format.DType, kern rowsKernelK) MatMul4Func {
+	return matVec(im, t, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
+		kern(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
+	})
+}
+
+// dotK makes a one-row Dot of a rowsKernelK (super-blocks of bb bytes).
+func dotK(kern rowsKernelK, bb int) DotFunc {
+	return func(w []byte, x *Vec) float32 {
+		nb := len(x.F) / 256
+		if nb == 0 {
+			return 0
+		}
+		w, q, d, bs := w[:nb*bb], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
+		var sum float32
+		kern(&w[0], &q[0], &d[0], &bs[0], nb, 1, 0, &sum)
+		return sum
 	}
 }
 

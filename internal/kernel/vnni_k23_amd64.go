@@ -26,33 +26,14 @@ func dotBF16x1AVX512(w *byte, f *float32, n, rows, rowBytes int, out *float32)
 func dotBF16x4x4AVX512(w *byte, rowBytes int, a *act4, n int, out *[16]float32)
 
 var _ = addVNNI(func(im *Impl) {
-	im.MatVec[format.Q3_K] = matVec(im, format.Q3_K, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
-		dotQ3_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
-	})
-	im.Dot[format.Q3_K] = k23DotK(dotQ3_Kx1VNNI, 110)
-	im.MatVec[format.Q2_K] = matVec(im, format.Q2_K, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
-		dotQ2_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
-	})
-	im.Dot[format.Q2_K] = k23DotK(dotQ2_Kx1VNNI, 84)
+	im.MatVec[format.Q3_K] = matVecK(im, format.Q3_K, dotQ3_Kx1VNNI)
+	im.Dot[format.Q3_K] = dotK(dotQ3_Kx1VNNI, 110)
+	im.MatVec[format.Q2_K] = matVecK(im, format.Q2_K, dotQ2_Kx1VNNI)
+	im.Dot[format.Q2_K] = dotK(dotQ2_Kx1VNNI, 84)
 	im.MatVec[format.BF16] = matVecBF16V
 	im.Dot[format.BF16] = dotBF16V
 	im.MatMul4[format.BF16] = matMulBF16x4x4
 })
-
-// k23DotK makes a one-row Dot of the many-row K-quant kernel kern (super-
-// blocks of bb bytes).
-func k23DotK(kern func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32), bb int) DotFunc {
-	return func(w []byte, x *Vec) float32 {
-		nb := len(x.F) / 256
-		if nb == 0 {
-			return 0
-		}
-		w, q, d, bs := w[:nb*bb], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-		var sum float32
-		kern(&w[0], &q[0], &d[0], &bs[0], nb, 1, 0, &sum)
-		return sum
-	}
-}
 
 // bf16Tail adds to s the products of the bf16 values row[2i:] (i from m to
 // n-1, row starting at element 0) with f[i].

@@ -37,10 +37,8 @@ var _ = addVNNI(func(im *Impl) {
 		dotQ6KRows(w, &x.Q[0], &x.D[0], nu, rows, rowBytes, out)
 	})
 	im.Dot[format.Q6_K] = dotQ6KV
-	im.MatVec[format.Q5_K] = matVec(im, format.Q5_K, 1, func(w *byte, x *Vec, nu, rows, rowBytes int, out *float32) {
-		dotQ5_Kx1VNNI(w, &x.Q[0], &x.D[0], &x.BSums[0], nu, rows, rowBytes, out)
-	})
-	im.Dot[format.Q5_K] = dotQ5KV
+	im.MatVec[format.Q5_K] = matVecK(im, format.Q5_K, dotQ5_Kx1VNNI)
+	im.Dot[format.Q5_K] = dotK(dotQ5_Kx1VNNI, 176)
 })
 
 // q6kScratch holds the per-call scratch of dotQ6_Kx1VNNI (the activation's
@@ -67,17 +65,5 @@ func dotQ6KV(w []byte, x *Vec) float32 {
 	w, q, d := w[:nb*210], x.Q[:nb*256], x.D[:nb]
 	var sum float32
 	dotQ6KRows(&w[0], &q[0], &d[0], nb, 1, 0, &sum)
-	return sum
-}
-
-// dotQ5KV is the Q5_K dot product through the many-row kernel (one row).
-func dotQ5KV(w []byte, x *Vec) float32 {
-	nb := len(x.F) / 256
-	if nb == 0 {
-		return 0
-	}
-	w, q, d, bs := w[:nb*176], x.Q[:nb*256], x.D[:nb], x.BSums[:nb*16]
-	var sum float32
-	dotQ5_Kx1VNNI(&w[0], &q[0], &d[0], &bs[0], nb, 1, 0, &sum)
 	return sum
 }
