@@ -177,14 +177,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 
 	// Statistics on the unpruned model, the Gram matrices of as many
 	// layers as --stats-mem holds per pass.
-	n := len(calibToks) / ctx
-	cl := ctx
-	if n == 0 {
-		n, cl = 1, len(calibToks)
-	}
-	if chunks > 0 && n > chunks {
-		n = chunks
-	}
+	n, cl := calibChunks(len(calibToks), ctx, chunks)
 	var groups [][]int
 	var used int64
 	for l := 0; l < em.Config.Layers; l++ {
@@ -199,18 +192,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	calibrate := func(st *prune.Stats, pass int) error {
 		s := em.NewSession(ctx)
 		s.Observer = st
-		for i := 0; i < n; i++ {
-			if !quiet && isTerminal(os.Stderr) {
-				fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating (pass %d/%d): chunk %d/%d", pass+1, len(groups), i+1, n)
-			}
-			chunk := append([]int32(nil), calibToks[i*cl:(i+1)*cl]...)
-			if bos >= 0 {
-				chunk[0] = bos
-			}
-			s.Reset()
-			if _, err := s.Forward(chunk); err != nil {
-				return fmt.Errorf("%s: calibration chunk %d: %w", calibPath, i, err)
-			}
+		label := fmt.Sprintf("calibrating (pass %d/%d)", pass+1, len(groups))
+		if err := runCalib(s, calibToks, n, cl, bos, label, quiet); err != nil {
+			return fmt.Errorf("%s: %w", calibPath, err)
 		}
 		if !quiet && isTerminal(os.Stderr) {
 			endProgress()

@@ -463,29 +463,16 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	if max := em.Config.Context; max > 0 && ctx > max {
 		ctx = max
 	}
-	n := len(toks) / ctx
-	if n == 0 {
-		n, ctx = 1, len(toks)
-	}
-	if maxChunks > 0 && n > maxChunks {
-		n = maxChunks
+	n, cl := calibChunks(len(toks), ctx, maxChunks)
+	bos := int32(-1)
+	if em.Vocab.BOS >= 0 && em.Vocab.AddBOS {
+		bos = em.Vocab.BOS
 	}
 	col := quantize.NewCollector()
-	s := em.NewSession(ctx)
+	s := em.NewSession(cl)
 	s.Observer = imatrixObserver{col, gc}
-	chunk := make([]int32, ctx)
-	for i := 0; i < n; i++ {
-		if !quiet && isTerminal(os.Stderr) {
-			fmt.Fprintf(os.Stderr, "\r\033[Kcalibrating: chunk %d/%d", i+1, n)
-		}
-		copy(chunk, toks[i*ctx:(i+1)*ctx])
-		if em.Vocab.BOS >= 0 && em.Vocab.AddBOS {
-			chunk[0] = int32(em.Vocab.BOS)
-		}
-		s.Reset()
-		if _, err := s.Forward(chunk); err != nil {
-			return nil, "", fmt.Errorf("calibration chunk %d: %w", i, err)
-		}
+	if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
+		return nil, "", err
 	}
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 }
