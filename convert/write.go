@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/shrink-llm/shrink/format"
@@ -226,32 +225,22 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 	return f.Commit()
 }
 
-// hfLess orders HF names with layer numbers compared numerically.
+// hfLess orders the names model.HFName gives: the embedding first, then
+// the blocks by number, then the other global tensors, ties by name.
 func hfLess(a, b string) bool {
-	la, ra := layerOf(a)
-	lb, rb := layerOf(b)
+	la, lb := hfRank(a), hfRank(b)
 	if la != lb {
 		return la < lb
 	}
-	return ra < rb
+	return a < b
 }
 
-func layerOf(name string) (int, string) {
-	const p = "model.layers."
-	if !strings.HasPrefix(name, p) {
-		if strings.HasPrefix(name, "model.embed") {
-			return -1, name
-		}
-		return 1 << 30, name
+func hfRank(name string) int {
+	if n, ok := model.LayerOf(name); ok {
+		return n
 	}
-	rest := name[len(p):]
-	i := strings.IndexByte(rest, '.')
-	if i < 0 {
-		return 1 << 30, name
+	if strings.HasPrefix(name, "model.embed") {
+		return -1
 	}
-	n, err := strconv.Atoi(rest[:i])
-	if err != nil {
-		return 1 << 30, name
-	}
-	return n, rest[i:]
+	return 1 << 30
 }
