@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -513,6 +515,40 @@ func TestAppendTiles(t *testing.T) {
 		}
 		if c.T == 1 && c.n > 1 && c.rows*c.rowBytes > 1<<20 && len(starts) < 2*c.n {
 			t.Errorf("%+v: %d tiles cannot balance %d goroutines", c, len(starts), c.n)
+		}
+	}
+}
+
+// TestSelectBest checks the top-k selection against a full sort on random
+// logits with many ties.
+func TestSelectBest(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + r.IntN(300)
+		logits := make([]float32, n)
+		for i := range logits {
+			logits[i] = float32(r.IntN(20)) // ties
+		}
+		rank := func(a, b int32) int {
+			switch la, lb := logits[a], logits[b]; {
+			case la > lb:
+				return -1
+			case la < lb:
+				return 1
+			}
+			return cmp.Compare(a, b)
+		}
+		all := make([]int32, n)
+		for i := range all {
+			all[i] = int32(i)
+		}
+		want := slices.Clone(all)
+		slices.SortFunc(want, rank)
+		k := 1 + r.IntN(n)
+		got := selectBest(slices.Clone(all), k, rank)
+		slices.SortFunc(got, rank)
+		if !slices.Equal(got, want[:k]) {
+			t.Fatalf("n=%d k=%d: top %v, want %v", n, k, got, want[:k])
 		}
 	}
 }

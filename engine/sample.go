@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -59,13 +60,21 @@ func (s *Sampler) Sample(logits []float32) int32 {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		la, lb := logits[idx[a]], logits[idx[b]]
-		return la > lb || (la == lb && idx[a] < idx[b])
-	})
-	if o.TopK > 0 && o.TopK < n {
-		idx = idx[:o.TopK]
+	// Most likely first, ties by token id. With top-k, only the k best
+	// are selected (a heap over the vocabulary) and sorted.
+	rank := func(a, b int32) int {
+		switch la, lb := logits[a], logits[b]; {
+		case la > lb:
+			return -1
+		case la < lb:
+			return 1
+		}
+		return cmp.Compare(a, b)
 	}
+	if o.TopK > 0 && o.TopK < n {
+		idx = selectBest(idx, o.TopK, rank)
+	}
+	slices.SortFunc(idx, rank)
 	prob := s.prob[:len(idx)]
 	mx := float64(logits[idx[0]])
 	var sum float64
@@ -96,6 +105,39 @@ func (s *Sampler) Sample(logits []float32) int32 {
 		}
 	}
 	return idx[len(idx)-1]
+}
+
+// selectBest moves the k elements of idx that rank first (rank < 0: a
+// before b) into idx[:k], in no particular order, and returns idx[:k]: a
+// heap of the k best so far whose root is the worst of them.
+func selectBest(idx []int32, k int, rank func(a, b int32) int) []int32 {
+	h := idx[:k]
+	down := func(i int) { // restore the heap below i (worst at the root)
+		for {
+			w, l, r := i, 2*i+1, 2*i+2
+			if l < k && rank(h[l], h[w]) > 0 {
+				w = l
+			}
+			if r < k && rank(h[r], h[w]) > 0 {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, id := range idx[k:] {
+		if rank(id, h[0]) < 0 {
+			h[0] = id
+			down(0)
+		}
+	}
+	return h
 }
 
 // Stats reports the work and time of a generation.
