@@ -33,7 +33,7 @@ func FuzzEncode(f *testing.F) {
 				}
 			}
 			if len(s) <= 1024 {
-				if fast, slow := tk.Encode(s, false), tk.naiveEncode(s); !equalIDs(fast, slow) && len(fast)+len(slow) > 0 {
+				if fast, slow := tk.Encode(s, false), tk.naiveEncode(s); !equalIDs(fast, slow) {
 					t.Fatalf("%q: fast %v, naive %v", s, fast, slow)
 				}
 			}
