@@ -189,17 +189,7 @@ func (m *Model) loadHF(path string) error {
 			}
 			return &format.FormatError{File: path, Tensor: t.Name, Offset: -1, Msg: "no GGUF name for this tensor (not a llama-family weight)"}
 		}
-		tt := Tensor{Name: name, SrcName: t.Name, Type: t.Type, Shape: t.Shape}
-		if !c.RopeNeox {
-			if l, kind, ok := qkLayer(name); ok {
-				if kind == "q" {
-					tt.permuteHeads = c.Heads[l]
-				} else {
-					tt.permuteHeads = c.KVHeads[l]
-				}
-			}
-		}
-		m.add(tt)
+		m.add(Tensor{Name: name, SrcName: t.Name, Type: t.Type, Shape: t.Shape, permuteHeads: qkHeads(c, name)})
 	}
 	if _, ok := m.byName["output.weight"]; !ok {
 		c.TiedEmbeddings = true
@@ -211,6 +201,23 @@ func (m *Model) loadHF(path string) error {
 		m.add(Tensor{Name: "rope_freqs.weight", Type: format.F32, Shape: []int64{int64(len(freqs))}, data: data})
 	}
 	return nil
+}
+
+// qkHeads returns the number of heads of the Q or K projection (weight or
+// bias) called name, whose rows Hugging Face and GGUF order differently
+// for c's RoPE, and 0 for any other tensor or when c uses NeoX RoPE.
+func qkHeads(c *model.Config, name string) int {
+	if c.RopeNeox {
+		return 0
+	}
+	l, kind, ok := qkLayer(name)
+	if !ok {
+		return 0
+	}
+	if kind == "k" {
+		return c.KVHeads[l]
+	}
+	return c.Heads[l]
 }
 
 // qkLayer reports whether name is a q or k projection (weight or bias) of a

@@ -48,13 +48,8 @@ func (m *Model) Open(p Plan, toHF bool) (io.Reader, error) {
 	// Heads whose rows are reordered: from the source's layout to GGUF's,
 	// then to HF's when writing a Hugging Face folder.
 	r.fromHF = p.permuteHeads
-	if toHF && !m.Config.RopeNeox {
-		if l, kind, ok := qkLayer(p.Name); ok {
-			r.toHF = m.Config.Heads[l]
-			if kind == "k" {
-				r.toHF = m.Config.KVHeads[l]
-			}
-		}
+	if toHF {
+		r.toHF = qkHeads(m.Config, p.Name)
 	}
 	r.chunkRows = max(1, chunkBytes/max(inRow, outRow))
 	if heads := max(r.fromHF, r.toHF); heads > 0 {
