@@ -20,29 +20,16 @@ func init() {
 	register(bf16Codec{})
 }
 
-var (
-	f16TableOnce sync.Once
-	f16Table     []float32
-)
-
-// f16Lookup returns a table of all 65536 binary16 values as float32,
-// built on first use (256 KiB): decoding by table is several times faster
-// than converting bit fields.
-func f16Lookup() []float32 {
-	f16TableOnce.Do(func() {
-		t := make([]float32, 1<<16)
-		for i := range t {
-			t[i] = format.F16ToF32(uint16(i))
-		}
-		f16Table = t
-	})
-	return f16Table
-}
-
-// f16At decodes the little-endian binary16 at b[0:2].
-func f16At(tab []float32, b []byte) float32 {
-	return tab[binary.LittleEndian.Uint16(b)]
-}
+// f16Table returns all 65536 binary16 values as float32, built on first
+// use (256 KiB): decoding by table is several times faster than converting
+// bit fields. f16 reads it; loops may hoist it.
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	t := new([1 << 16]float32)
+	for i := range t {
+		t[i] = format.F16ToF32(uint16(i))
+	}
+	return t
+})
 
 type f32Codec struct{}
 
@@ -82,7 +69,7 @@ func (f16Codec) Decode(dst []float32, src []byte) {
 			start = 0 // a NaN: redo all by table, which keeps its payload
 		}
 	}
-	tab := f16Lookup()
+	tab := f16Table()
 	for i := start; i < len(dst); i++ {
 		dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
 	}

@@ -129,11 +129,10 @@ func iq4nlBlock(x, qw, w []float32, L []uint8, ntry int) float32 {
 }
 
 func (iq4nlCodec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*18 : ib*18+18]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d := f16At(tab, b)
+		d := f16(b)
 		for j := 0; j < lgQK/2; j++ {
 			q := b[2+j]
 			y[j] = d * float32(iq4nlValues[q&0x0F])

@@ -95,8 +95,9 @@ func (c kCodec) check(n, nbytes int) int {
 	return nb
 }
 
-// f16 reads the little-endian f16 at b[0:2] as float32 (GGML_FP16_TO_FP32).
-func f16(b []byte) float32 { return format.F16ToF32(binary.LittleEndian.Uint16(b)) }
+// f16 reads the little-endian f16 at b[0:2] as float32 (GGML_FP16_TO_FP32),
+// through f16Table.
+func f16(b []byte) float32 { return f16Table()[binary.LittleEndian.Uint16(b)] }
 
 // putF16 stores v at b[0:2] as little-endian f16 (GGML_FP32_TO_FP16) and
 // returns the stored value read back, as ggml re-reads it.

@@ -130,11 +130,10 @@ func q8_0EncodeGo(dst []byte, src []float32) {
 }
 
 func (q8_0Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*34 : ib*34+34]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d := f16At(tab, b)
+		d := f16(b)
 		for j := range y {
 			y[j] = float32(int8(b[2+j])) * d
 		}
@@ -195,11 +194,10 @@ func encodeQ4_0Imp(dst []byte, src, imp []float32) {
 }
 
 func (q4_0Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*18 : ib*18+18]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d := f16At(tab, b)
+		d := f16(b)
 		for j := 0; j < lgQK/2; j++ {
 			q := b[2+j]
 			y[j] = float32(int32(q&0x0F)-8) * d
@@ -254,11 +252,10 @@ func encodeQ4_1Imp(dst []byte, src, imp []float32) {
 }
 
 func (q4_1Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*20 : ib*20+20]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d, m := f16At(tab, b), f16At(tab, b[2:])
+		d, m := f16(b), f16(b[2:])
 		for j := 0; j < lgQK/2; j++ {
 			q := b[4+j]
 			y[j] = float32(float32(q&0x0F)*d) + m
@@ -324,11 +321,10 @@ func encodeQ5_0Imp(dst []byte, src, imp []float32) {
 }
 
 func (q5_0Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*22 : ib*22+22]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d := f16At(tab, b)
+		d := f16(b)
 		h := binary.LittleEndian.Uint32(b[2:])
 		for j := 0; j < lgQK/2; j++ {
 			q := b[6+j]
@@ -385,11 +381,10 @@ func encodeQ5_1Imp(dst []byte, src, imp []float32) {
 }
 
 func (q5_1Codec) Decode(dst []float32, src []byte) {
-	tab := f16Lookup()
 	for ib := 0; ib < len(dst)/lgQK; ib++ {
 		b := src[ib*24 : ib*24+24]
 		y := dst[ib*lgQK : ib*lgQK+lgQK]
-		d, m := f16At(tab, b), f16At(tab, b[2:])
+		d, m := f16(b), f16(b[2:])
 		h := binary.LittleEndian.Uint32(b[4:])
 		for j := 0; j < lgQK/2; j++ {
 			q := b[8+j]
