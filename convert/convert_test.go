@@ -462,3 +462,26 @@ func TestLlama3RopeFreqs(t *testing.T) {
 		t.Errorf("high frequencies should be unscaled (1) and low ones scaled by the factor (8): %v", got)
 	}
 }
+
+// TestLoadExtraLayer checks that a folder whose tensors name a layer its
+// config.json lacks is refused with an error naming it, not a panic.
+func TestLoadExtraLayer(t *testing.T) {
+	hf := t.TempDir()
+	writeHF(t, hf, hfSpec{dim: 64, layers: 2, heads: 2, kvHeads: 1, ffn: 64, vocab: 280, dtype: format.F16})
+	cfgPath := filepath.Join(hf, "config.json")
+	b, err := os.ReadFile(cfgPath)
+	must(t, err)
+	b = bytes.Replace(b, []byte(`"num_hidden_layers":2`), []byte(`"num_hidden_layers":1`), 1)
+	if !bytes.Contains(b, []byte(`"num_hidden_layers":1`)) {
+		t.Fatalf("config.json has no num_hidden_layers 2 to edit: %s", b)
+	}
+	must(t, os.WriteFile(cfgPath, b, 0o644))
+	m, err := convert.Load(hf, convert.Options{})
+	if err == nil {
+		m.Close()
+		t.Fatal("a tensor of layer 1 in a one-layer model was accepted")
+	}
+	if !strings.Contains(err.Error(), "blk.1.") && !strings.Contains(err.Error(), "layers.1.") {
+		t.Errorf("error does not name the tensor of layer 1: %v", err)
+	}
+}

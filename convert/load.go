@@ -211,8 +211,8 @@ func qkHeads(c *model.Config, name string) int {
 		return 0
 	}
 	l, kind, ok := qkLayer(name)
-	if !ok {
-		return 0
+	if !ok || l < 0 || l >= len(c.Heads) || l >= len(c.KVHeads) {
+		return 0 // not Q/K, or a layer the configuration lacks (refused later)
 	}
 	if kind == "k" {
 		return c.KVHeads[l]
