@@ -113,6 +113,11 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 	rowBytes := cols / g.block * g.bytes
 	E := make([]float32, B*rows)
 	seg := make([]float32, g.block)
+	// The grid (d, c, lo, hi) of each row's current sub-block (block when
+	// g.sub is 0): read once the sub-block's scale codes are final, as put
+	// changes only element codes.
+	gd, gc := make([]float32, rows), make([]float32, rows)
+	var glo, ghi int32
 	for i1 := 0; i1 < cols; i1 += B {
 		i2 := min(i1+B, cols)
 		for c := i1; c < i2; c++ {
@@ -151,13 +156,17 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 					}
 				}
 			}
+			if e == 0 || g.sub > 0 && e%g.sub == 0 {
+				for r := 0; r < rows; r++ {
+					gd[r], gc[r], glo, ghi = g.grid(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e)
+				}
+			}
 			col := Wt[c*rows : (c+1)*rows]
 			ec := E[(c-i1)*rows : (c-i1+1)*rows]
 			d := U[c*cols+c]
 			for r, v := range col {
 				b := dst[r*rowBytes+blk*g.bytes:][:g.bytes]
-				sd, sc, lo, hi := g.grid(b, e)
-				q, val := gptqRound(v, sd, sc, lo, hi)
+				q, val := gptqRound(v, gd[r], gc[r], glo, ghi)
 				g.put(b, e, q)
 				ec[r] = (v - val) / d
 			}

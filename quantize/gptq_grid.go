@@ -20,7 +20,9 @@ type gptqGrid struct {
 	block int // elements per block (the unit the codec's scale search works on)
 	bytes int // bytes per block
 	// grid returns the step d, offset c and code range lo..hi of element
-	// e (0 <= e < block) of the encoded block b: its value is d·q + c.
+	// e (0 <= e < block) of the encoded block b: its value is d·q + c. They
+	// depend only on b's scale bytes and on e's sub-block (all e when sub
+	// is 0), never on the element codes put writes.
 	grid func(b []byte, e int) (d, c float32, lo, hi int32)
 	// put stores code q (lo..hi) of element e into b.
 	put func(b []byte, e int, q int32)
