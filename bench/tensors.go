@@ -49,7 +49,7 @@ func describeTensors(infos []format.TensorInfo) *ModelInfo {
 }
 
 // DiskSize returns the size of a file, or the total size of the files in a
-// folder; 0 when it cannot be read.
+// folder (following symbolic links to files); 0 when it cannot be read.
 func DiskSize(path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -59,11 +59,14 @@ func DiskSize(path string) int64 {
 		return fi.Size()
 	}
 	var n int64
-	filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if i, err := d.Info(); err == nil {
-				n += i.Size()
-			}
+	filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		// Follow symbolic links: a Hugging Face cache snapshot is a folder
+		// of links to the files.
+		if i, err := os.Stat(p); err == nil && i.Mode().IsRegular() {
+			n += i.Size()
 		}
 		return nil
 	})

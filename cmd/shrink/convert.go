@@ -69,7 +69,7 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 	}
 	if !quiet {
 		endProgress()
-		fmt.Fprintf(os.Stderr, "wrote %s (%s) in %.1fs\n", dst, bench.HumanBytes(diskSize(dst)), time.Since(start).Seconds())
+		fmt.Fprintf(os.Stderr, "wrote %s (%s) in %.1fs\n", dst, bench.HumanBytes(bench.DiskSize(dst)), time.Since(start).Seconds())
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"github.com/shrink-llm/shrink/bench"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -98,7 +96,7 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	defer src.Close()
-	r := inspectReport{Path: path, Format: f.Name, FileBytes: diskSize(path), TensorTypes: map[string]int{}}
+	r := inspectReport{Path: path, Format: f.Name, FileBytes: bench.DiskSize(path), TensorTypes: map[string]int{}}
 	for _, t := range src.Tensors() {
 		b := t.Bytes()
 		r.Tensors = append(r.Tensors, tensorJSON{t.Name, t.Shape, t.Type.String(), b})
@@ -134,26 +132,6 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	}
 	printInspect(stdout, &r, showMeta)
 	return nil
-}
-
-func diskSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	if !fi.IsDir() {
-		return fi.Size()
-	}
-	var n int64
-	filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 func valueSummary(v gguf.Value) string {

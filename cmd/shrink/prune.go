@@ -259,7 +259,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	progress("wrote %s (%s)", dst, bench.HumanBytes(diskSize(dst)))
+	progress("wrote %s (%s)", dst, bench.HumanBytes(bench.DiskSize(dst)))
 
 	rep := &pruneReport{Schema: "shrink.prune/v1", Source: src, Output: dst, Recipe: rec, Score: t.Score.String(),
 		Repair: !noRepair, Ctx: ctx, ParamsBefore: m.Config.Params(), ParamsAfter: pm.Config.Params(),

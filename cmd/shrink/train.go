@@ -259,7 +259,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 		os.Remove(c.ckpt)
 	}
 	if !c.quiet {
-		fmt.Fprintf(trainLogOut, "wrote %s (%s)\n", c.dst, bench.HumanBytes(diskSize(c.dst)))
+		fmt.Fprintf(trainLogOut, "wrote %s (%s)\n", c.dst, bench.HumanBytes(bench.DiskSize(c.dst)))
 	}
 	return nil
 }
