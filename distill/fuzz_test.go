@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
 // fuzzTrainer returns a small trainer whose checkpoint layout the fuzz
@@ -24,20 +26,25 @@ func fuzzTrainer(t testing.TB) *Trainer {
 	return tr
 }
 
-// TestCheckpointSeed writes the fuzz seed testdata/tiny.ckpt when it is
-// missing and checks that it loads.
+// TestCheckpointSeed checks that the fuzz seed testdata/tiny.ckpt is the
+// checkpoint one training step writes today (go test -update rewrites it)
+// and that it loads.
 func TestCheckpointSeed(t *testing.T) {
 	path := filepath.Join("testdata", "tiny.ckpt")
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		tr := fuzzTrainer(t)
-		if _, err := tr.TrainStep(); err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.SaveCheckpoint(path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fresh := filepath.Join(t.TempDir(), "tiny.ckpt")
 	tr := fuzzTrainer(t)
+	if _, err := tr.TrainStep(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SaveCheckpoint(fresh); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Golden(t, path, want)
+	tr = fuzzTrainer(t)
 	if err := tr.LoadCheckpoint(path); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +61,7 @@ func TestCheckpointSeed(t *testing.T) {
 func FuzzLoadCheckpoint(f *testing.F) {
 	seed, err := os.ReadFile(filepath.Join("testdata", "tiny.ckpt"))
 	if err != nil {
-		f.Skip("no seed: run TestCheckpointSeed first")
+		f.Fatalf("no seed (go test -run TestCheckpointSeed -update writes it): %v", err)
 	}
 	f.Add(seed)
 	f.Add(seed[:len(seed)/2])

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
 )
@@ -39,10 +40,10 @@ func tinyTensors(t *testing.T) []Tensor {
 }
 
 // TestFuzzSeed checks that testdata/tiny.gguf is the seed model and runs;
-// SHRINK_UPDATE_TESTDATA=1 rewrites it.
+// go test -update rewrites it.
 func TestFuzzSeed(t *testing.T) {
 	path := filepath.Join("testdata", "tiny.gguf")
-	if os.Getenv("SHRINK_UPDATE_TESTDATA") != "" {
+	if *testutil.Update {
 		writeGGUF(t, path, tinyConfig(), tinyTensors(t))
 	}
 	m, err := Load(path, Options{Threads: 1})

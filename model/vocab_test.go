@@ -1,10 +1,8 @@
 package model
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,8 +13,6 @@ import (
 	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata seed files")
 
 func TestSentencePieceDevLlama(t *testing.T) {
 	data, err := os.ReadFile(testutil.Shared(t, "models/dev-llama-3m/tokenizer.model"))
@@ -117,20 +113,7 @@ func unknownFields(b []byte) []byte {
 
 func seedFile(t *testing.T, name string, data []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run Seed -update)", err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Errorf("%s differs from what the test generates (run go test -run Seed -update)", path)
-	}
+	testutil.Golden(t, filepath.Join("testdata", name), data)
 }
 
 func TestSentencePieceSeedFiles(t *testing.T) {

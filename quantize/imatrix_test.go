@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
 // handImatrix builds an imatrix.dat by hand: two entries and the trailer.
@@ -168,19 +169,14 @@ func TestImatrixMalformed(t *testing.T) {
 	}
 }
 
-// TestWriteImatrixSeeds keeps the fuzz seeds in testdata/ up to date.
-func TestWriteImatrixSeeds(t *testing.T) {
-	dir := filepath.Join("testdata", "imatrix")
+// TestImatrixSeeds checks that the fuzz seed in testdata/ is the file the
+// writer produces today (go test -update rewrites it) and that it reads back.
+func TestImatrixSeeds(t *testing.T) {
 	want := handImatrix()
-	p := filepath.Join(dir, "hand.dat")
-	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, want) {
-		return
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, want, 0o644); err != nil {
-		t.Fatal(err)
+	p := filepath.Join("testdata", "imatrix", "hand.dat")
+	testutil.Golden(t, p, want)
+	if _, err := ReadImatrix(bytes.NewReader(want), int64(len(want))); err != nil {
+		t.Errorf("%s: %v", p, err)
 	}
 }
 

@@ -30,9 +30,9 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	src, dst := args[0], args[1]
-	dtypeName, _ := fs.GetString("dtype")
-	tok, _ := fs.GetString("tokenizer")
-	quiet, _ := fs.GetBool("quiet")
+	dtypeName := flagString(fs, "dtype")
+	tok := flagString(fs, "tokenizer")
+	quiet := flagBool(fs, "quiet")
 	var dtype format.DType
 	keep := dtypeName == ""
 	if !keep {

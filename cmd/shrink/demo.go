@@ -37,13 +37,13 @@ func runDemo(fs *pflag.FlagSet, args []string) error {
 	if err := wantArgs(args, 0, "no arguments"); err != nil {
 		return err
 	}
-	src, _ := fs.GetString("model")
-	out, _ := fs.GetString("out")
-	types, _ := fs.GetStringSlice("types")
-	ctx, _ := fs.GetInt("ctx")
-	threads, _ := fs.GetInt("threads")
-	maxKLD, _ := fs.GetFloat64("max-kld")
-	minTop1, _ := fs.GetFloat64("min-top1")
+	src := flagString(fs, "model")
+	out := flagString(fs, "out")
+	types := flagStringSlice(fs, "types")
+	ctx := flagInt(fs, "ctx")
+	threads := flagInt(fs, "threads")
+	maxKLD := flagFloat64(fs, "max-kld")
+	minTop1 := flagFloat64(fs, "min-top1")
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("%s: %w (run the demo from the repository root, or give --model)", src, err)
 	}

@@ -39,16 +39,16 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	tPath, _ := fs.GetString("teacher")
-	sPath, _ := fs.GetString("student")
-	data, _ := fs.GetString("data")
-	cache, _ := fs.GetString("teacher-cache")
-	rank, _ := fs.GetInt("lora-rank")
-	alpha, _ := fs.GetFloat32("lora-alpha")
-	c.opt.KDWeight, _ = fs.GetFloat32("kd-weight")
-	c.opt.CEWeight, _ = fs.GetFloat32("ce-weight")
-	c.opt.HiddenWeight, _ = fs.GetFloat32("hidden-weight")
-	c.opt.Temperature, _ = fs.GetFloat32("temperature")
+	tPath := flagString(fs, "teacher")
+	sPath := flagString(fs, "student")
+	data := flagString(fs, "data")
+	cache := flagString(fs, "teacher-cache")
+	rank := flagInt(fs, "lora-rank")
+	alpha := flagFloat32(fs, "lora-alpha")
+	c.opt.KDWeight = flagFloat32(fs, "kd-weight")
+	c.opt.CEWeight = flagFloat32(fs, "ce-weight")
+	c.opt.HiddenWeight = flagFloat32(fs, "hidden-weight")
+	c.opt.Temperature = flagFloat32(fs, "temperature")
 	switch {
 	case tPath == "" || sPath == "" || data == "":
 		return usageError{"--teacher, --student and --data are required"}

@@ -32,7 +32,7 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 		return usageError{"want at least one REPORT.json"}
 	}
 	var th bench.Thresholds
-	if p, _ := fs.GetString("policy"); p != "" {
+	if p := flagString(fs, "policy"); p != "" {
 		var err error
 		if th, err = bench.ReadPolicy(p); err != nil {
 			return err
@@ -43,7 +43,7 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 		if !fs.Changed(name) {
 			return nil
 		}
-		v, _ := fs.GetFloat64(name)
+		v := flagFloat64(fs, name)
 		return &v
 	}
 	flags.MaxKLD = getF("max-kld")
@@ -52,7 +52,7 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 	flags.MaxPPL = getF("max-ppl")
 	flags.MinDecodeTPS = getF("min-decode-tps")
 	if fs.Changed("max-size") {
-		v, _ := fs.GetInt64("max-size")
+		v := flagInt64(fs, "max-size")
 		f := float64(v)
 		flags.MaxSize = &f
 	}
@@ -71,7 +71,7 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 	if err := bench.WriteGateTable(stdout, checks); err != nil {
 		return err
 	}
-	if j, _ := fs.GetString("junit"); j != "" {
+	if j := flagString(fs, "junit"); j != "" {
 		f, err := format.CreateAtomic(j)
 		if err != nil {
 			return err

@@ -85,8 +85,8 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	path := args[0]
-	asJSON, _ := fs.GetBool("json")
-	showMeta, _ := fs.GetBool("metadata")
+	asJSON := flagBool(fs, "json")
+	showMeta := flagBool(fs, "metadata")
 	f, err := format.Detect(path)
 	if err != nil {
 		return err

@@ -107,7 +107,7 @@ func runMain(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "shrink %s: %v (see 'shrink %s --help')\n", c.name, err, c.name)
 		return 2
 	}
-	if h, _ := fs.GetBool("help"); h {
+	if h := flagBool(fs, "help"); h {
 		printUsage(out, c, fs)
 		return 0
 	}

@@ -82,33 +82,33 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	src, dst := args[0], args[1]
-	calibPath, _ := fs.GetString("calib")
-	evalPath, _ := fs.GetString("eval")
+	calibPath := flagString(fs, "calib")
+	evalPath := flagString(fs, "eval")
 	var t prune.Targets
-	t.FFN, _ = fs.GetFloat64("ffn")
-	t.Heads, _ = fs.GetFloat64("heads")
-	t.Layers, _ = fs.GetInt("layers")
-	t.MinKeep, _ = fs.GetFloat64("min-keep")
-	t.Multiple, _ = fs.GetInt("ffn-multiple")
-	switch alloc, _ := fs.GetString("allocate"); alloc {
+	t.FFN = flagFloat64(fs, "ffn")
+	t.Heads = flagFloat64(fs, "heads")
+	t.Layers = flagInt(fs, "layers")
+	t.MinKeep = flagFloat64(fs, "min-keep")
+	t.Multiple = flagInt(fs, "ffn-multiple")
+	switch alloc := flagString(fs, "allocate"); alloc {
 	case "relative":
 		t.Relative = true
 	case "absolute":
 	default:
 		return usageError{fmt.Sprintf("--allocate %q: want relative or absolute", alloc)}
 	}
-	tp, _ := fs.GetString("target-params")
-	scoreName, _ := fs.GetString("score")
-	noRepair, _ := fs.GetBool("no-repair")
-	ridge, _ := fs.GetFloat64("ridge")
-	ctx, _ := fs.GetInt("ctx")
-	chunks, _ := fs.GetInt("chunks")
-	threads, _ := fs.GetInt("threads")
-	tokFile, _ := fs.GetString("tokenizer")
-	jsonOut, _ := fs.GetString("json")
-	statsMem, _ := fs.GetFloat64("stats-mem")
-	quiet, _ := fs.GetBool("quiet")
-	ggufArch, _ := fs.GetString("gguf-arch")
+	tp := flagString(fs, "target-params")
+	scoreName := flagString(fs, "score")
+	noRepair := flagBool(fs, "no-repair")
+	ridge := flagFloat64(fs, "ridge")
+	ctx := flagInt(fs, "ctx")
+	chunks := flagInt(fs, "chunks")
+	threads := flagInt(fs, "threads")
+	tokFile := flagString(fs, "tokenizer")
+	jsonOut := flagString(fs, "json")
+	statsMem := flagFloat64(fs, "stats-mem")
+	quiet := flagBool(fs, "quiet")
+	ggufArch := flagString(fs, "gguf-arch")
 	switch ggufArch {
 	case "auto":
 		ggufArch = prune.ArchAuto

@@ -31,18 +31,18 @@ func runReport(fs *pflag.FlagSet, args []string) error {
 		}
 		reports = append(reports, r)
 	}
-	if h, _ := fs.GetString("html"); h != "" {
-		title, _ := fs.GetString("title")
+	if h := flagString(fs, "html"); h != "" {
+		title := flagString(fs, "title")
 		if err := writeHTMLFile(h, title, reports); err != nil {
 			return err
 		}
 	}
-	if m, _ := fs.GetString("md"); m != "" {
+	if m := flagString(fs, "md"); m != "" {
 		if err := writeMarkdownFile(m, reports); err != nil {
 			return err
 		}
 	}
-	if q, _ := fs.GetBool("quiet"); !q {
+	if q := flagBool(fs, "quiet"); !q {
 		return bench.WriteMarkdown(stdout, reports)
 	}
 	return nil

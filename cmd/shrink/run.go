@@ -38,18 +38,18 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 	if err := wantArgs(args, 1, "MODEL"); err != nil {
 		return err
 	}
-	prompt, _ := fs.GetString("prompt")
-	n, _ := fs.GetInt("n")
-	temp, _ := fs.GetFloat32("temp")
-	topK, _ := fs.GetInt("top-k")
-	topP, _ := fs.GetFloat32("top-p")
-	seed, _ := fs.GetUint64("seed")
-	threads, _ := fs.GetInt("threads")
-	mmap, _ := fs.GetBool("mmap")
-	keep, _ := fs.GetBool("keep-cache")
-	ctx, _ := fs.GetInt("ctx")
-	tokFile, _ := fs.GetString("tokenizer")
-	quiet, _ := fs.GetBool("quiet")
+	prompt := flagString(fs, "prompt")
+	n := flagInt(fs, "n")
+	temp := flagFloat32(fs, "temp")
+	topK := flagInt(fs, "top-k")
+	topP := flagFloat32(fs, "top-p")
+	seed := flagUint64(fs, "seed")
+	threads := flagInt(fs, "threads")
+	mmap := flagBool(fs, "mmap")
+	keep := flagBool(fs, "keep-cache")
+	ctx := flagInt(fs, "ctx")
+	tokFile := flagString(fs, "tokenizer")
+	quiet := flagBool(fs, "quiet")
 	if !fs.Changed("prompt") {
 		return usageError{"--prompt is required"}
 	}

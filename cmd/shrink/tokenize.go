@@ -29,10 +29,10 @@ func runTokenize(fs *pflag.FlagSet, args []string) error {
 	if err := wantArgs(args, 1, "MODEL"); err != nil {
 		return err
 	}
-	text, _ := fs.GetString("text")
-	file, _ := fs.GetString("file")
-	noBOS, _ := fs.GetBool("no-bos")
-	tokFile, _ := fs.GetString("tokenizer")
+	text := flagString(fs, "text")
+	file := flagString(fs, "file")
+	noBOS := flagBool(fs, "no-bos")
+	tokFile := flagString(fs, "tokenizer")
 	if fs.Changed("text") == fs.Changed("file") {
 		return usageError{"give exactly one of --text and --file"}
 	}

@@ -82,32 +82,32 @@ type loopConfig struct {
 
 func readLoopConfig(fs *pflag.FlagSet, dst string) (*loopConfig, error) {
 	c := &loopConfig{dst: dst}
-	c.steps, _ = fs.GetInt("steps")
-	c.minutes, _ = fs.GetFloat64("minutes")
-	c.evalPath, _ = fs.GetString("eval")
-	c.evalEvery, _ = fs.GetInt("eval-every")
-	c.evalWins, _ = fs.GetInt("eval-windows")
-	c.ckpt, _ = fs.GetString("checkpoint")
-	c.saveEvery, _ = fs.GetInt("save-every")
-	c.resume, _ = fs.GetBool("resume")
-	c.quiet, _ = fs.GetBool("quiet")
-	c.ctx, _ = fs.GetInt("ctx")
+	c.steps = flagInt(fs, "steps")
+	c.minutes = flagFloat64(fs, "minutes")
+	c.evalPath = flagString(fs, "eval")
+	c.evalEvery = flagInt(fs, "eval-every")
+	c.evalWins = flagInt(fs, "eval-windows")
+	c.ckpt = flagString(fs, "checkpoint")
+	c.saveEvery = flagInt(fs, "save-every")
+	c.resume = flagBool(fs, "resume")
+	c.quiet = flagBool(fs, "quiet")
+	c.ctx = flagInt(fs, "ctx")
 	o := &c.opt
-	o.LR, _ = fs.GetFloat32("lr")
-	o.Warmup, _ = fs.GetInt("warmup")
-	o.WeightDecay, _ = fs.GetFloat32("weight-decay")
+	o.LR = flagFloat32(fs, "lr")
+	o.Warmup = flagInt(fs, "warmup")
+	o.WeightDecay = flagFloat32(fs, "weight-decay")
 	if o.WeightDecay == 0 {
 		o.WeightDecay = -1
 	}
-	o.Clip, _ = fs.GetFloat32("clip")
+	o.Clip = flagFloat32(fs, "clip")
 	if o.Clip == 0 {
 		o.Clip = -1
 	}
-	o.Batch, _ = fs.GetInt("batch")
-	o.Seed, _ = fs.GetUint64("seed")
-	th, _ := fs.GetInt("threads")
+	o.Batch = flagInt(fs, "batch")
+	o.Seed = flagUint64(fs, "seed")
+	th := flagInt(fs, "threads")
 	distill.SetThreads(th)
-	dt, _ := fs.GetString("dtype")
+	dt := flagString(fs, "dtype")
 	var ok bool
 	if c.dtype, ok = format.ParseDType(dt); !ok || (c.dtype != format.F32 && c.dtype != format.F16 && c.dtype != format.BF16) {
 		return nil, usageError{fmt.Sprintf("--dtype %q: want f32, f16 or bf16", dt)}
@@ -296,19 +296,19 @@ func runTrain(fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, _ := fs.GetString("data")
+	data := flagString(fs, "data")
 	if data == "" {
 		return usageError{"--data TEXT is required"}
 	}
-	dim, _ := fs.GetInt("dim")
-	layers, _ := fs.GetInt("layers")
-	heads, _ := fs.GetInt("heads")
-	kvHeads, _ := fs.GetInt("kv-heads")
-	ffn, _ := fs.GetInt("ffn")
-	untied, _ := fs.GetBool("untied")
-	from, _ := fs.GetString("vocab-from")
-	base, _ := fs.GetFloat32("rope-base")
-	initSeed, _ := fs.GetUint64("init-seed")
+	dim := flagInt(fs, "dim")
+	layers := flagInt(fs, "layers")
+	heads := flagInt(fs, "heads")
+	kvHeads := flagInt(fs, "kv-heads")
+	ffn := flagInt(fs, "ffn")
+	untied := flagBool(fs, "untied")
+	from := flagString(fs, "vocab-from")
+	base := flagFloat32(fs, "rope-base")
+	initSeed := flagUint64(fs, "init-seed")
 	if heads <= 0 || dim%heads != 0 {
 		return usageError{fmt.Sprintf("--dim %d is not a multiple of --heads %d", dim, heads)}
 	}

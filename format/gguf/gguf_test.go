@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"io"
 	"math"
 	"math/rand"
@@ -18,8 +17,6 @@ import (
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the seed files in testdata/")
 
 // allTypes returns metadata holding every scalar type and an array of every
 // element type.
@@ -556,21 +553,8 @@ func seeds(t testing.TB) map[string][]byte {
 func TestSeedFiles(t *testing.T) {
 	for name, b := range seeds(t) {
 		path := filepath.Join("testdata", name)
-		if *update {
-			os.MkdirAll("testdata", 0o755)
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, b) {
-			t.Errorf("%s: writer output changed; run go test -run SeedFiles -update", path)
-		}
-		if _, err := parse(got); err != nil {
+		testutil.Golden(t, path, b)
+		if _, err := parse(b); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
 	}

@@ -2,13 +2,12 @@ package llama2c
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the seed files in testdata/")
+	"github.com/shrink-llm/shrink/internal/testutil"
+)
 
 // seeds are the committed fuzz seeds and how they are made.
 func seeds(t testing.TB) map[string][]byte {
@@ -23,20 +22,7 @@ func seeds(t testing.TB) map[string][]byte {
 // produce today (go test -run TestSeeds -update rewrites them).
 func TestSeeds(t *testing.T) {
 	for name, want := range seeds(t) {
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what Write produces", path)
-		}
+		testutil.Golden(t, filepath.Join("testdata", name), want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
 // seeds are the fuzz seeds kept in testdata/, rewritten by go test -update.
@@ -36,25 +37,11 @@ func seeds(t testing.TB) map[string][]byte {
 func TestSeeds(t *testing.T) {
 	for name, data := range seeds(t) {
 		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.MkdirAll("testdata", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, data) {
-			t.Errorf("%s is stale (run go test -update)", path)
-		}
+		testutil.Golden(t, path, data)
 		if filepath.Ext(name) != ".safetensors" {
 			continue
 		}
-		if _, err := NewReader(bytes.NewReader(got), int64(len(got))); err != nil {
+		if _, err := NewReader(bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"io/fs"
 	"math"
@@ -20,8 +19,6 @@ import (
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the fuzz seeds in testdata/")
 
 // tensor is a tensor description with its data, for building test files.
 type tensor struct {
