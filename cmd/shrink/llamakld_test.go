@@ -24,7 +24,7 @@ import (
 // (llama.cpp built from /tmp/llama.cpp on x86-64 with AVX-512; llama-quantize
 // itself refuses stories260K's 172-wide ffn_down rows for q4_0, so shrink's
 // fallback keeps them in f32.) The K/V cache is f32 as in shrink's engine:
-// with llama.cpp's default f16 cache, qa's PPL is 4.061395 and KLD 0.055975.
+// with llama.cpp's default f16 cache, qa gives PPL 4.052125, KLD 0.054644, top-1 91.270%.
 type llamaKLD struct {
 	name  string
 	quant []string // shrink quantize arguments; nil: s.gguf itself
