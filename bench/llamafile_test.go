@@ -97,8 +97,8 @@ func llamaRecord(logits []float32) Record {
 func TestLlamaRecordRange(t *testing.T) {
 	cases := []struct{ base, cand []float32 }{
 		{[]float32{0, -3, -5, -1}, []float32{0.1, -2.9, -5.5, -1.2}}, // 5 nats
-		{[]float32{2, 2, 2, 2}, []float32{0, 1, 0, -1}},               // scale 0
-		{[]float32{0, -3, -25, -1}, []float32{0.1, -2.9, -20, -1.2}},  // clipped at 16 nats
+		{[]float32{2, 2, 2, 2}, []float32{0, 1, 0, -1}},              // scale 0
+		{[]float32{0, -3, -25, -1}, []float32{0.1, -2.9, -20, -1.2}}, // clipped at 16 nats
 	}
 	lp, lq := make([]float64, 4), make([]float64, 4)
 	for i, c := range cases {
