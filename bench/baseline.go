@@ -33,7 +33,12 @@ import (
 // llama.cpp's --kl-divergence-base files are also read: magic "_logits_",
 // int32 n_ctx, n_vocab, n_chunk, the tokens, then per scored token
 // 2·((n_vocab+1)/2)+4 uint16: float32 scale, float32 min_log_prob and the
-// codes (no exact NLL or top-1; they are taken from the codes).
+// codes (no exact NLL or top-1; they are taken from the codes). There the
+// codes span [min', max] of the logits, min' = max(smallest, max-16), with
+// scale (max-min')/65535: when the logits span less than 16 nats, code 0 is
+// the smallest logit and holds probability; scale 0 means all are equal.
+// bench/testdata/llama-stories260k-c128.kld is such a file, written by
+// llama-perplexity.
 
 // BaselineMagic starts a shrink baseline file.
 const BaselineMagic = "SHRKBASE"
@@ -218,7 +223,9 @@ func (b *BaselineFile) Record(i int, rec *Record) error {
 	le := binary.LittleEndian
 	rec.Scale = math.Float32frombits(le.Uint32(buf))
 	rec.MinLogProb = math.Float32frombits(le.Uint32(buf[4:]))
-	if !(rec.Scale > 0 && rec.Scale < 1) || math.IsNaN(float64(rec.MinLogProb)) || math.IsInf(float64(rec.MinLogProb), 0) {
+	// llama.cpp writes scale 0 when every logit is equal (all codes 0).
+	okScale := rec.Scale > 0 || (b.Version == 0 && rec.Scale == 0)
+	if !(okScale && rec.Scale < 1) || math.IsNaN(float64(rec.MinLogProb)) || math.IsInf(float64(rec.MinLogProb), 0) {
 		return baseErr(b.Path, off, "record %d: scale %g / min_log_prob %g out of range", i, rec.Scale, rec.MinLogProb)
 	}
 	codes := buf[8:]
@@ -351,6 +358,15 @@ func (bw *BaselineWriter) Close() error {
 	return nil
 }
 
+// zeroIsMin reports whether code 0 stands for the smallest log-probability
+// itself rather than for "at or below the floor": in a llama.cpp record
+// whose logits span less than 16 nats, the codes cover the whole range
+// (scale = (max-min)/65535) and code 0 is the minimum logit, which holds
+// probability mass. A shrink record always spans 16 nats.
+func (rec *Record) zeroIsMin() bool {
+	return !rec.Exact && float64(rec.Scale)*65535 < codeRange*(1-1e-5)
+}
+
 // CompareCoded scores one position against a baseline record: cand the
 // candidate's logits, next the actual next token, lp and lq scratch slices
 // of at least len(cand) values. The baseline's decoded log-probabilities
@@ -362,9 +378,10 @@ func CompareCoded(rec *Record, cand []float32, next int32, lp, lq []float64) Tok
 	s := TokenScore{NLL: -lq[next]}
 	lp = lp[:n]
 	scale, floor := float64(rec.Scale), float64(rec.MinLogProb)
+	zero := rec.zeroIsMin()
 	var z float64
 	for i, c := range rec.Codes {
-		if c > 0 {
+		if c > 0 || zero {
 			lp[i] = floor + scale*float64(c)
 			z += math.Exp(lp[i])
 		}
@@ -372,7 +389,7 @@ func CompareCoded(rec *Record, cand []float32, next int32, lp, lq []float64) Tok
 	logZ := math.Log(z)
 	var kld float64
 	for i, c := range rec.Codes {
-		if c > 0 {
+		if c > 0 || zero {
 			l := lp[i] - logZ
 			kld += math.Exp(l) * (l - lq[i])
 		}

@@ -31,6 +31,15 @@
 // llama.cpp does), the fraction of agreeing top-1 tokens, and the mean and
 // root mean square of Δp.
 //
+// # Failures
+//
+// A model that gives a non-finite logit (a NaN or infinite weight, an
+// overflow) cannot be measured. Evaluate stops at the first such chunk and
+// re-runs it with an engine.Observer to find the first block whose output
+// is non-finite; the report then carries a "failure" object (reason,
+// model, chunk, token, layer) instead of the text measurements, so it stays
+// valid JSON, and Gate fails it whatever the thresholds.
+//
 // # Baseline files
 //
 // A baseline file (WriteBaseline, OpenBaseline) stores what the divergence

@@ -40,6 +40,10 @@ type Result struct {
 	Chunks int
 	Tokens int // tokens evaluated (Chunks·Ctx)
 	Stats  Stats
+	// Failure, when not nil, stopped the evaluation: a model produced a
+	// non-finite logit. Stats then hold only the chunks before it and
+	// are not reported.
+	Failure *Failure
 }
 
 // ChunkPlan returns the tokens that Evaluate scores for a tokenized text:
@@ -62,7 +66,8 @@ func ChunkPlan(tokens []int32, ctx, chunks int) ([]int32, error) {
 // Evaluate runs m over the chunks of tokens (a tokenized text, BOS first
 // when the vocabulary adds one) with llama.cpp's perplexity method and, with
 // a baseline, the divergence statistics. It stops early with ctx's error
-// when ctx is cancelled.
+// when ctx is cancelled, and with Result.Failure set (and a nil error) at
+// the first chunk where m or the baseline model gives a non-finite logit.
 func Evaluate(ctx context.Context, m *engine.Model, tokens []int32, opt EvalOptions) (*Result, error) {
 	V := m.Config.VocabSize
 	n := opt.Ctx
@@ -119,11 +124,17 @@ func Evaluate(ctx context.Context, m *engine.Model, tokens []int32, opt EvalOpti
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", c, err)
 		}
+		if res.Failure, err = checkFinite(s, "model", logits, batch, c); res.Failure != nil || err != nil {
+			return res, err
+		}
 		var base []float32
 		if bs != nil {
 			bs.Reset()
 			if base, err = bs.ForwardAll(batch); err != nil {
 				return nil, fmt.Errorf("baseline, chunk %d: %w", c, err)
+			}
+			if res.Failure, err = checkFinite(bs, "baseline", base, batch, c); res.Failure != nil || err != nil {
+				return res, err
 			}
 		}
 		for i := first; i < n-1; i++ {
@@ -157,9 +168,14 @@ func Evaluate(ctx context.Context, m *engine.Model, tokens []int32, opt EvalOpti
 }
 
 // Fill records the result in r: ctx, chunks, perplexity and, with a
-// baseline, its perplexity and the divergence statistics.
+// baseline, its perplexity and the divergence statistics; or, after a
+// failure, the failure alone.
 func (res *Result) Fill(r *Report, baselinePath string) {
 	r.Ctx, r.Chunks = res.Ctx, res.Chunks
+	if res.Failure != nil {
+		r.Failure = res.Failure
+		return
+	}
 	ppl, se := res.Stats.Perplexity()
 	r.Perplexity = &Perplexity{Value: ppl, Stderr: se, ScoredTokens: res.Stats.N()}
 	if !res.Stats.HasBaseline() {

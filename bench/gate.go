@@ -89,14 +89,27 @@ type Check struct {
 	// Margin is how far the value is inside the limit (negative: outside),
 	// threshold - value for a maximum and value - threshold for a minimum.
 	Margin float64
+	// Failure is the reason of a report's recorded failure (metric
+	// "failure"); such a check always fails.
+	Failure string
 }
 
-// Name returns "metric op threshold".
-func (c Check) Name() string { return fmt.Sprintf("%s %s %s", c.Metric, c.Op, fmtNum(c.Threshold)) }
+// Name returns "metric op threshold", or "no failure" for the check of a
+// report's recorded failure.
+func (c Check) Name() string {
+	if c.Metric == "failure" {
+		return "no failure"
+	}
+	return fmt.Sprintf("%s %s %s", c.Metric, c.Op, fmtNum(c.Threshold))
+}
 
-// Gate checks report r (named name) against t.
+// Gate checks report r (named name) against t. A report that records a
+// failure gets a failed check with its reason first, whatever t is.
 func Gate(name string, r *Report, t Thresholds) []Check {
 	var out []Check
+	if r.Failure != nil {
+		out = append(out, Check{Report: name, Metric: "failure", Failure: r.Failure.Reason})
+	}
 	add := func(metric string, isMax bool, th *float64, v float64, ok bool) {
 		if th == nil {
 			return
@@ -141,6 +154,17 @@ func Gate(name string, r *Report, t Thresholds) []Check {
 	return out
 }
 
+// FirstFailure returns the reason of the first check of a recorded
+// failure, or "".
+func FirstFailure(checks []Check) string {
+	for _, c := range checks {
+		if c.Failure != "" {
+			return c.Report + ": " + c.Failure
+		}
+	}
+	return ""
+}
+
 // Failed returns the number of failed checks.
 func Failed(checks []Check) int {
 	n := 0
@@ -162,6 +186,8 @@ func WriteGateTable(w io.Writer, checks []Check) error {
 			m += fmt.Sprintf(" (%+.1f%%)", 100*c.Margin/math.Abs(c.Threshold))
 		}
 		switch {
+		case c.Failure != "":
+			v, m, res = "-", "-", "FAIL ("+c.Failure+")"
 		case c.Missing:
 			v, m, res = "missing", "-", "FAIL (missing)"
 		case !c.Pass:
@@ -216,6 +242,8 @@ func WriteJUnit(w io.Writer, checks []Check) error {
 		s := &all.Suites[i]
 		jc := junitCase{Name: c.Name(), Classname: "shrink.gate." + strings.ReplaceAll(c.Report, " ", "_"), Time: "0"}
 		switch {
+		case c.Failure != "":
+			jc.Failure = &junitFailure{Message: c.Failure, Type: "failure", Text: "the bench run failed: " + c.Failure}
 		case c.Missing:
 			jc.Failure = &junitFailure{Message: "missing: the report has no " + c.Metric, Type: "missing", Text: c.Metric + " is not in the report"}
 		case !c.Pass:

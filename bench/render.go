@@ -120,6 +120,11 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 		b.WriteString("|\n")
 	}
 	for _, r := range reports {
+		if r.Failure != nil {
+			fmt.Fprintf(&b, "\n**FAILED** %s: %s\n", r.Name(), r.Failure.Reason)
+		}
+	}
+	for _, r := range reports {
 		if len(r.Tensors) == 0 || r.Tensors[0].SNRdB >= maxSNR {
 			continue // nothing measured, or an exact copy
 		}
@@ -164,6 +169,7 @@ th:first-child,td:first-child{text-align:left}
 th{background:#f4f4f4}
 svg{background:#fff;border:1px solid #ddd;margin:0.5em 0}
 .note{color:#666;font-size:90%}
+.fail{color:#b00}
 </style>
 </head>
 <body>
@@ -199,6 +205,9 @@ svg{background:#fff;border:1px solid #ddd;margin:0.5em 0}
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "<p class=\"note\">%s: %s</p>\n", e(r.Name()), e(strings.Join(parts, "; ")))
+		}
+		if r.Failure != nil {
+			fmt.Fprintf(&b, "<p class=\"fail\"><strong>FAILED</strong> %s: %s</p>\n", e(r.Name()), e(r.Failure.Reason))
 		}
 	}
 	b.WriteString("<h2>Size vs KL divergence</h2>\n")

@@ -18,7 +18,7 @@ var ErrReport = errors.New("bench: not a shrink.bench/v1 report")
 
 // Report is one bench run, the shrink.bench/v1 JSON object. Pointer and
 // omitempty fields are absent when not measured. Keys beyond the schema of
-// DESIGN.md (tensors, layers, synthetic, tool) are extensions.
+// DESIGN.md (failure, tensors, layers, synthetic, tool) are extensions.
 type Report struct {
 	Schema        string      `json:"schema"`
 	Model         *ModelInfo  `json:"model,omitempty"`
@@ -33,12 +33,35 @@ type Report struct {
 	DeltaP        *DeltaP     `json:"delta_p,omitempty"`
 	Speed         *Speed      `json:"speed,omitempty"`
 	Memory        *Memory     `json:"memory,omitempty"`
+	// Failure, when present, says why the text measurements are absent:
+	// the model could not be evaluated. Gate fails such a report.
+	Failure *Failure `json:"failure,omitempty"`
 
 	// Extensions.
 	Tensors   []TensorError `json:"tensors,omitempty"`   // per-tensor weight error, worst first
 	Layers    []LayerError  `json:"layers,omitempty"`    // per-layer weight error
 	Synthetic *Synthetic    `json:"synthetic,omitempty"` // the shape of a --synthetic run
 	Tool      *Tool         `json:"tool,omitempty"`      // what produced the report
+}
+
+// Failure records why a run measured nothing on the text: a model produced
+// a non-finite logit. Every number in it is finite, so the report stays
+// valid JSON.
+type Failure struct {
+	// Reason is one line for people, naming the model, where and why.
+	Reason string `json:"reason"`
+	// Model is "model" (the one measured) or "baseline" (--baseline).
+	Model string `json:"model"`
+	// Chunk is the chunk (0-based) whose evaluation failed.
+	Chunk int `json:"chunk"`
+	// Token is the position in the chunk (0-based) after which the first
+	// non-finite logit came out.
+	Token int `json:"token"`
+	// Layer is the first block whose output is non-finite at a position
+	// up to Token (its causal context): -1 when the token embeddings
+	// already are, absent when every block's output is finite (the final
+	// norm or output.weight made the logits non-finite).
+	Layer *int `json:"layer,omitempty"`
 }
 
 // ModelInfo describes the measured model file.

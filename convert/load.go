@@ -35,6 +35,12 @@ type Model struct {
 	Meta    *gguf.Metadata // the source's GGUF metadata, nil for other formats
 	Tensors []Tensor       // in output order, under GGUF names
 	byName  map[string]int
+
+	// NonFinite, when not nil, is called once per float tensor (F32,
+	// F16, BF16, F64 in the source) that Open reads to its end holding NaN
+	// or infinite values: the tensor, the first such element (its index in
+	// the source's row-major order) and value, and how many there are.
+	NonFinite func(t Tensor, element int64, v float64, count int64)
 }
 
 // Tensor is one tensor of a Model.

@@ -2,8 +2,10 @@ package convert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/model"
@@ -76,6 +78,11 @@ type tensorReader struct {
 	in, out, tmp   []byte
 	floats         []float32
 	pending        []byte
+
+	// non-finite source values seen so far, when m.NonFinite is set
+	bad      int64
+	badFirst int64
+	badValue float64
 }
 
 func (r *tensorReader) Read(b []byte) (int, error) {
@@ -101,6 +108,9 @@ func (r *tensorReader) next() error {
 		return &format.FormatError{File: r.m.Path, Tensor: r.p.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
 	}
 	data := r.in
+	if r.m.NonFinite != nil && isFloat(r.p.Type) {
+		r.scan(data)
+	}
 	var err error
 	if r.fromHF > 0 {
 		if data, err = r.reorder(data, r.fromHF, r.inRow, model.PermuteQK); err != nil {
@@ -135,7 +145,60 @@ func (r *tensorReader) next() error {
 	}
 	r.done += n
 	r.pending = data
+	if r.bad > 0 && r.done >= r.rows {
+		r.m.NonFinite(r.p.Tensor, r.badFirst, r.badValue, r.bad)
+	}
 	return nil
+}
+
+// scan counts the NaN and infinite values of the chunk of source rows in
+// data (rows from r.done on, in source order), remembering the first.
+func (r *tensorReader) scan(data []byte) {
+	size := int64(r.p.Type.BlockBytes())
+	base := r.done * r.rowElems
+	for i := int64(0); i+size <= int64(len(data)); i += size {
+		v, ok := finiteAt(r.p.Type, data[i:i+size])
+		if ok {
+			continue
+		}
+		if r.bad == 0 {
+			r.badFirst, r.badValue = base+i/size, v
+		}
+		r.bad++
+	}
+}
+
+// finiteAt decodes one little-endian float element of type t (F32, F16,
+// BF16 or F64) and reports whether it is finite; the value is returned
+// only when it is not (NaN or ±Inf).
+func finiteAt(t format.DType, b []byte) (float64, bool) {
+	le := binary.LittleEndian
+	var exp, mask, sign, mant uint64
+	switch t {
+	case format.F32:
+		u := uint64(le.Uint32(b))
+		exp, mask, sign, mant = u>>23&0xff, 0xff, u>>31, u&0x7fffff
+	case format.F16:
+		u := uint64(le.Uint16(b))
+		exp, mask, sign, mant = u>>10&0x1f, 0x1f, u>>15, u&0x3ff
+	case format.BF16:
+		u := uint64(le.Uint16(b))
+		exp, mask, sign, mant = u>>7&0xff, 0xff, u>>15, u&0x7f
+	case format.F64:
+		u := le.Uint64(b)
+		exp, mask, sign, mant = u>>52&0x7ff, 0x7ff, u>>63, u&(1<<52-1)
+	default:
+		return 0, true
+	}
+	switch {
+	case exp != mask:
+		return 0, true
+	case mant != 0:
+		return math.NaN(), false
+	case sign != 0:
+		return math.Inf(-1), false
+	}
+	return math.Inf(1), false
 }
 
 // reorder applies a Q/K row permutation to a chunk of whole heads.

@@ -107,7 +107,13 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	return emitReport(r, &c)
+	if err := emitReport(r, &c); err != nil {
+		return err
+	}
+	if r.Failure != nil {
+		return fmt.Errorf("%w: %s", errCheckFailed, r.Failure.Reason)
+	}
+	return nil
 }
 
 func emitReport(r *bench.Report, c *benchConfig) error {
@@ -317,7 +323,7 @@ func benchText(c *benchConfig, m *engine.Model, r *bench.Report) error {
 		}
 		return err
 	}
-	if save != nil {
+	if save != nil && res.Failure == nil {
 		if err := opt.Save.Close(); err != nil {
 			return err
 		}

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/shrink-llm/shrink/bench"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 )
@@ -48,6 +49,7 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	defer m.Close()
+	m.NonFinite = warnNonFinite(os.Stderr)
 	if strings.HasSuffix(strings.ToLower(dst), ".gguf") {
 		plans := convert.PlanDType(m, dtype, keep)
 		ftype := dominantType(plans)
@@ -72,6 +74,28 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 		fmt.Fprintf(os.Stderr, "wrote %s (%s) in %.1fs\n", dst, bench.HumanBytes(bench.DiskSize(dst)), time.Since(start).Seconds())
 	}
 	return nil
+}
+
+// warnNonFinite returns a convert.Model.NonFinite callback that prints one
+// warning line per tensor copied with NaN or infinite values (convert copies
+// them as they are; quantize refuses them).
+func warnNonFinite(w io.Writer) func(convert.Tensor, int64, float64, int64) {
+	return func(t convert.Tensor, elem int64, v float64, n int64) {
+		name := t.Name
+		if t.SrcName != "" && t.SrcName != t.Name {
+			name += " (" + t.SrcName + ")"
+		}
+		more := ""
+		if n > 1 {
+			more = fmt.Sprintf(", %d non-finite values in all", n)
+		}
+		row := ""
+		if len(t.Shape) > 1 && t.Shape[0] > 0 {
+			row = fmt.Sprintf(" (row %d)", elem/t.Shape[0])
+		}
+		endProgress()
+		fmt.Fprintf(w, "shrink convert: warning: tensor %s element %d%s is %v%s; copied as is (shrink quantize refuses it)\n", name, elem, row, v, more)
+	}
 }
 
 // dominantType returns the type holding the most parameters among 2-D

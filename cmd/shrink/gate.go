@@ -13,7 +13,7 @@ import (
 var gateCmd = &command{
 	name:    "gate",
 	args:    "REPORT.json... [--max-kld X] [--min-top1 X] [--max-ppl-ratio X] [--max-ppl X] [--min-decode-tps X] [--max-size BYTES] [--policy FILE] [--junit FILE]",
-	summary: "pass/fail bench reports against thresholds (exit 1 when a check fails; a missing metric fails)",
+	summary: "pass/fail bench reports against thresholds (exit 1 when a check fails; a missing metric or a recorded failure fails)",
 	flags: func(fs *pflag.FlagSet) {
 		fs.Float64("max-kld", 0, "maximum mean KL divergence from the baseline (nats)")
 		fs.Float64("min-top1", 0, "minimum top-1 agreement with the baseline (0..1)")
@@ -86,6 +86,9 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 	}
 	if n := bench.Failed(checks); n > 0 {
 		fmt.Fprintf(os.Stderr, "%d of %d checks failed\n", n, len(checks))
+		if f := bench.FirstFailure(checks); f != "" {
+			return fmt.Errorf("%w: %d of %d checks (%s)", errCheckFailed, n, len(checks), f)
+		}
 		return fmt.Errorf("%w: %d of %d checks", errCheckFailed, n, len(checks))
 	}
 	return nil
