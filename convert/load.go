@@ -55,6 +55,10 @@ type Tensor struct {
 	// data holds the bytes of a tensor the converter computes rather than
 	// reads (rope_freqs.weight of llama3 RoPE scaling).
 	data []byte
+	// parts, when not nil, are the source tensors stacked (in order) to
+	// make this one: Hugging Face stores each routed expert's weights
+	// apart, GGUF one 3-D tensor per projection and layer.
+	parts []string
 }
 
 // Info returns the tensor's description in GGUF terms.
@@ -138,12 +142,131 @@ func (m *Model) loadGGUF(path string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	if err := refuseMLA(path, m.Config); err != nil {
+		return err
+	}
 	for _, t := range f.Tensors() {
 		m.add(Tensor{Name: t.Name, SrcName: t.Name, Type: t.Type, Shape: t.Shape})
 	}
 	_, hasOutput := m.byName["output.weight"]
 	m.Config.TiedEmbeddings = !hasOutput
+	m.noteProbsBias()
 	return nil
+}
+
+// refuseMLA refuses DeepSeek's multi-head latent attention, which shrink
+// reads the configuration of but does not convert or run yet.
+func refuseMLA(path string, c *model.Config) error {
+	if c.MLA != nil {
+		return fmt.Errorf("%s: %w: %s multi-head latent attention (only its configuration is read so far)", path, model.ErrUnsupported, c.Arch)
+	}
+	return nil
+}
+
+// noteProbsBias sets Config.ProbsBias when the model has expert selection
+// biases (exp_probs_b), which GGUF metadata does not announce.
+func (m *Model) noteProbsBias() {
+	for _, t := range m.Tensors {
+		if strings.HasSuffix(t.Name, ".exp_probs_b.bias") {
+			m.Config.ProbsBias = true
+			return
+		}
+	}
+}
+
+// expertStack gathers the per-expert Hugging Face tensors of one stacked
+// GGUF tensor.
+type expertStack struct {
+	index int // position of the stacked tensor in m.Tensors
+	parts []format.TensorInfo
+}
+
+// addExpert records expert e's tensor t as part of the stacked tensor
+// name, which takes the place of the first expert seen.
+func (m *Model) addExpert(stacks map[string]*expertStack, name string, e int, t format.TensorInfo) error {
+	n := m.Config.Experts
+	if e >= n {
+		return &format.FormatError{File: m.Path, Tensor: t.Name, Offset: -1, Msg: fmt.Sprintf("expert %d of a model with %d experts", e, n)}
+	}
+	st := stacks[name]
+	if st == nil {
+		st = &expertStack{index: len(m.Tensors), parts: make([]format.TensorInfo, n)}
+		stacks[name] = st
+		m.add(Tensor{Name: name})
+	}
+	if st.parts[e].Name != "" {
+		return &format.FormatError{File: m.Path, Tensor: t.Name, Offset: -1, Msg: "expert tensor given twice"}
+	}
+	st.parts[e] = t
+	return nil
+}
+
+// finishExperts checks that every stacked tensor has all its experts, of
+// one type and shape, and sets its type, 3-D shape and parts.
+func (m *Model) finishExperts(stacks map[string]*expertStack) error {
+	for name, st := range stacks {
+		first := st.parts[0]
+		names := make([]string, len(st.parts))
+		for e, p := range st.parts {
+			if p.Name == "" {
+				return &format.FormatError{File: m.Path, Tensor: name, Offset: -1, Msg: fmt.Sprintf("expert %d missing", e)}
+			}
+			if p.Type != first.Type || len(p.Shape) != 2 || !equalShape(p.Shape, first.Shape) {
+				return &format.FormatError{File: m.Path, Tensor: p.Name, Offset: -1,
+					Msg: fmt.Sprintf("type %s shape %v differs from expert 0's %s %v", p.Type, p.Shape, first.Type, first.Shape)}
+			}
+			names[e] = p.Name
+		}
+		t := &m.Tensors[st.index]
+		t.SrcName, t.Type, t.parts = first.Name, first.Type, names
+		t.Shape = []int64{first.Shape[0], first.Shape[1], int64(len(names))}
+	}
+	return nil
+}
+
+// tensorData returns a reader over t's stored bytes: its source tensor,
+// or its parts one after another.
+func (m *Model) tensorData(t Tensor) (*io.SectionReader, error) {
+	if t.parts == nil {
+		return m.Src.TensorData(t.SrcName)
+	}
+	rs := make([]*io.SectionReader, len(t.parts))
+	var size int64
+	for i, name := range t.parts {
+		r, err := m.Src.TensorData(name)
+		if err != nil {
+			return nil, err
+		}
+		rs[i] = r
+		size += r.Size()
+	}
+	return io.NewSectionReader(stackedReader(rs), 0, size), nil
+}
+
+// stackedReader reads a list of sections as one.
+type stackedReader []*io.SectionReader
+
+func (s stackedReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for _, r := range s {
+		if len(p) == 0 {
+			break
+		}
+		if off >= r.Size() {
+			off -= r.Size()
+			continue
+		}
+		k, err := r.ReadAt(p[:min(int64(len(p)), r.Size()-off)], off)
+		n += k
+		if err != nil && !(err == io.EOF && off+int64(k) == r.Size()) {
+			return n, err
+		}
+		p, off = p[k:], 0
+	}
+	if len(p) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (m *Model) loadHF(path string) error {
@@ -187,7 +310,17 @@ func (m *Model) loadHF(path string) error {
 		}
 	}
 	c := m.Config
+	if err := refuseMLA(path, c); err != nil {
+		return err
+	}
+	stacks := map[string]*expertStack{}
 	for _, t := range src.Tensors() {
+		if name, e, ok := model.ExpertGGUFName(t.Name); ok {
+			if err := m.addExpert(stacks, name, e, t); err != nil {
+				return err
+			}
+			continue
+		}
 		name, ok := model.GGUFName(t.Name)
 		if !ok {
 			if strings.HasSuffix(t.Name, "rotary_emb.inv_freq") {
@@ -197,9 +330,13 @@ func (m *Model) loadHF(path string) error {
 		}
 		m.add(Tensor{Name: name, SrcName: t.Name, Type: t.Type, Shape: t.Shape, permuteHeads: qkHeads(c, name)})
 	}
+	if err := m.finishExperts(stacks); err != nil {
+		return err
+	}
 	if _, ok := m.byName["output.weight"]; !ok {
 		c.TiedEmbeddings = true
 	}
+	m.noteProbsBias()
 	if freqs := c.RopeFreqs(); freqs != nil {
 		// llama.cpp carries llama3 RoPE scaling only as this tensor.
 		data := make([]byte, 4*len(freqs))
@@ -384,9 +521,17 @@ func ExpectedShapes(c *model.Config) map[string][]int64 {
 		want[p+"attn_v.weight"] = []int64{d, kv}
 		want[p+"attn_output.weight"] = []int64{q, d}
 		want[p+"ffn_norm.weight"] = []int64{d}
-		want[p+"ffn_gate.weight"] = []int64{d, ff}
-		want[p+"ffn_up.weight"] = []int64{d, ff}
-		want[p+"ffn_down.weight"] = []int64{ff, d}
+		if c.MoELayer(l) {
+			expertShapes(want, c, p)
+		} else {
+			want[p+"ffn_gate.weight"] = []int64{d, ff}
+			want[p+"ffn_up.weight"] = []int64{d, ff}
+			want[p+"ffn_down.weight"] = []int64{ff, d}
+		}
+		if c.QKNorm {
+			want[p+"attn_q_norm.weight"] = []int64{hd}
+			want[p+"attn_k_norm.weight"] = []int64{hd}
+		}
 		if c.QKVBias {
 			want[p+"attn_q.bias"] = []int64{q}
 			want[p+"attn_k.bias"] = []int64{kv}
@@ -394,6 +539,28 @@ func ExpectedShapes(c *model.Config) map[string][]int64 {
 		}
 	}
 	return want
+}
+
+// expertShapes adds the feed-forward tensors of an MoE block (prefix p):
+// router, stacked routed experts, shared expert and its gate, selection
+// bias, as c has them.
+func expertShapes(want map[string][]int64, c *model.Config, p string) {
+	d, e, ef, sf := int64(c.Dim), int64(c.Experts), int64(c.ExpertFFN), int64(c.SharedFFN)
+	want[p+"ffn_gate_inp.weight"] = []int64{d, e}
+	want[p+"ffn_gate_exps.weight"] = []int64{d, ef, e}
+	want[p+"ffn_up_exps.weight"] = []int64{d, ef, e}
+	want[p+"ffn_down_exps.weight"] = []int64{ef, d, e}
+	if sf > 0 {
+		want[p+"ffn_gate_shexp.weight"] = []int64{d, sf}
+		want[p+"ffn_up_shexp.weight"] = []int64{d, sf}
+		want[p+"ffn_down_shexp.weight"] = []int64{sf, d}
+	}
+	if c.SharedGate {
+		want[p+"ffn_gate_inp_shexp.weight"] = []int64{d}
+	}
+	if c.ProbsBias {
+		want[p+"exp_probs_b.bias"] = []int64{e}
+	}
 }
 
 func equalShape(a, b []int64) bool {
@@ -432,7 +599,7 @@ func (m *Model) ReadRaw(t Tensor) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	r, err := m.Src.TensorData(t.SrcName)
+	r, err := m.tensorData(t)
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader
 	// Rows that need no reordering are read straight into the chunk.
 	var src *io.SectionReader
 	if p.permuteHeads == 0 && p.data == nil {
-		if src, err = m.Src.TensorData(p.SrcName); err != nil {
+		if src, err = m.tensorData(p.Tensor); err != nil {
 			return nil, err
 		}
 	}

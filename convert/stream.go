@@ -26,7 +26,7 @@ func (m *Model) Open(p Plan, toHF bool) (io.Reader, error) {
 		src = io.NewSectionReader(bytes.NewReader(p.data), 0, int64(len(p.data)))
 	} else {
 		var err error
-		if src, err = m.Src.TensorData(p.SrcName); err != nil {
+		if src, err = m.tensorData(p.Tensor); err != nil {
 			return nil, err
 		}
 	}

@@ -57,15 +57,16 @@ type Plan struct {
 }
 
 // PlanDType returns the output plan of converting every tensor of m to
-// dtype: matrices take dtype (0 keeps the stored type), 1-D tensors stay
-// F32 as llama.cpp requires, and already-quantized tensors pass through
+// dtype: matrices take dtype (0 keeps the stored type), 1-D tensors and
+// expert routers (ffn_gate_inp) stay F32 as llama.cpp requires, and already-quantized tensors pass through
 // unless dtype is given.
 func PlanDType(m *Model, dtype format.DType, keep bool) []Plan {
 	var plans []Plan
 	for _, t := range m.Tensors {
 		out := t.Type
 		switch {
-		case len(t.Shape) < 2 || (len(t.Shape) == 2 && t.Shape[1] == 1 && !strings.HasSuffix(t.Name, "_embd.weight")):
+		case len(t.Shape) < 2 || (len(t.Shape) == 2 && t.Shape[1] == 1 && !strings.HasSuffix(t.Name, "_embd.weight")),
+			strings.HasSuffix(t.Name, ".ffn_gate_inp.weight"): // routers stay F32, as llama.cpp keeps them
 			out = format.F32
 		case !keep:
 			out = dtype

@@ -113,6 +113,8 @@ type layer struct {
 	bq, bk, bv, bo      []float32 // nil when absent
 	bGate, bUp, bDown   []float32 // nil when absent
 	heads, kvHeads, ffn int
+	qNorm, kNorm        []float32 // per-head q/k RMS norm weights (Qwen3), nil when absent
+	moe                 *moeLayer // routed feed-forward, nil for a dense block
 }
 
 // Model is a loaded llama-family model ready to run. It is safe for
@@ -201,6 +203,9 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
 	}
+	if cfg.MLA != nil {
+		return nil, fmt.Errorf("%w: %s multi-head latent attention is not supported yet", model.ErrUnsupported, cfg.Arch)
+	}
 	byName := make(map[string]*Tensor, len(tensors))
 	for i := range tensors {
 		byName[tensors[i].Name] = &tensors[i]
@@ -230,8 +235,16 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 		}
 		return t, nil
 	}
-	mat := func(name string, cols, rows int) (weight, error) {
-		t, err := get(name, int64(cols), int64(rows))
+	// mat loads a matrix of rows x cols, or with experts given a stack
+	// of that many such matrices (shape {cols, rows, experts}) as one of
+	// rows x experts.
+	mat := func(name string, cols, rows int, experts ...int) (weight, error) {
+		shape := []int64{int64(cols), int64(rows)}
+		for _, n := range experts {
+			shape = append(shape, int64(n))
+			rows *= n
+		}
+		t, err := get(name, shape...)
 		if err != nil {
 			return weight{}, err
 		}
@@ -319,6 +332,20 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 			{&L.o, "attn_output", qd, D}, {&L.gate, "ffn_gate", D, F}, {&L.up, "ffn_up", D, F},
 			{&L.down, "ffn_down", F, D},
 		}
+		if c.MoELayer(i) {
+			steps = steps[:4]
+			if L.moe, err = loadMoE(c, p, mat, vec); err != nil {
+				return nil, err
+			}
+		}
+		if c.QKNorm {
+			if L.qNorm, err = vec(p+"attn_q_norm.weight", c.HeadDim, false); err != nil {
+				return nil, err
+			}
+			if L.kNorm, err = vec(p+"attn_k_norm.weight", c.HeadDim, false); err != nil {
+				return nil, err
+			}
+		}
 		for _, s := range steps {
 			if *s.dst, err = mat(p+s.name+".weight", s.cols, s.rows); err != nil {
 				return nil, err
@@ -347,6 +374,57 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 		}
 	}
 	return m, nil
+}
+
+// loadMoE builds the routed feed-forward of the block with tensor prefix
+// p from the stacked expert tensors (each a matrix of Experts x width
+// rows), the F32 router, the shared expert and its gate and the selection
+// bias the configuration has.
+func loadMoE(c *model.Config, p string, mat func(string, int, int, ...int) (weight, error),
+	vec func(string, int, bool) ([]float32, error)) (*moeLayer, error) {
+	D, E, F, S := c.Dim, c.Experts, c.ExpertFFN, c.SharedFFN
+	X := &moeLayer{sharedW: S}
+	var err error
+	if X.router, err = mat(p+"ffn_gate_inp.weight", D, E); err != nil {
+		return nil, err
+	}
+	if X.router.typ != format.F32 && X.router.typ != format.F16 && X.router.typ != format.BF16 {
+		return nil, modelErr(p+"ffn_gate_inp.weight", "router of type %s, expected F32, F16 or BF16", X.router.typ)
+	}
+	stacked := []struct {
+		dst        *[]weight
+		name       string
+		cols, rows int
+	}{{&X.gate, "ffn_gate_exps", D, F}, {&X.up, "ffn_up_exps", D, F}, {&X.down, "ffn_down_exps", F, D}}
+	for i, s := range stacked {
+		name := p + s.name + ".weight"
+		w, err := mat(name, s.cols, s.rows, E)
+		if err != nil {
+			return nil, err
+		}
+		*s.dst = expertViews(w, E)
+		X.names[i] = name
+	}
+	if S > 0 {
+		for _, s := range []struct {
+			dst        *weight
+			name       string
+			cols, rows int
+		}{{&X.sGate, "ffn_gate_shexp", D, S}, {&X.sUp, "ffn_up_shexp", D, S}, {&X.sDown, "ffn_down_shexp", S, D}} {
+			if *s.dst, err = mat(p+s.name+".weight", s.cols, s.rows); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if c.SharedGate {
+		if X.sGateInp, err = vec(p+"ffn_gate_inp_shexp.weight", D, false); err != nil {
+			return nil, err
+		}
+	}
+	if X.probsBias, err = vec(p+"exp_probs_b.bias", E, !c.ProbsBias); err != nil {
+		return nil, err
+	}
+	return X, nil
 }
 
 func equalShape(a, b []int64) bool {

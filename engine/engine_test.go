@@ -74,9 +74,32 @@ func genTensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float64)
 		add(p+"attn_k.weight", 0.3, 0, D, kd)
 		add(p+"attn_v.weight", 0.3, 0, D, kd)
 		add(p+"attn_output.weight", 0.2, 0, qd, D)
-		add(p+"ffn_gate.weight", 0.2, 0, D, F)
-		add(p+"ffn_up.weight", 0.2, 0, D, F)
-		add(p+"ffn_down.weight", 0.2, 0, F, D)
+		if cfg.MoELayer(l) {
+			E, EF, S := int64(cfg.Experts), int64(cfg.ExpertFFN), int64(cfg.SharedFFN)
+			add(p+"ffn_gate_inp.weight", 0.5, 0, D, E)
+			add(p+"ffn_gate_exps.weight", 0.2, 0, D, EF, E)
+			add(p+"ffn_up_exps.weight", 0.2, 0, D, EF, E)
+			add(p+"ffn_down_exps.weight", 0.2*gain, 0, EF, D, E)
+			if S > 0 {
+				add(p+"ffn_gate_shexp.weight", 0.2, 0, D, S)
+				add(p+"ffn_up_shexp.weight", 0.2, 0, D, S)
+				add(p+"ffn_down_shexp.weight", 0.2, 0, S, D)
+			}
+			if cfg.SharedGate {
+				add(p+"ffn_gate_inp_shexp.weight", 0.3, 0, D)
+			}
+			if cfg.ProbsBias {
+				add(p+"exp_probs_b.bias", 0.1, 0, E)
+			}
+		} else {
+			add(p+"ffn_gate.weight", 0.2, 0, D, F)
+			add(p+"ffn_up.weight", 0.2, 0, D, F)
+			add(p+"ffn_down.weight", 0.2, 0, F, D)
+		}
+		if cfg.QKNorm {
+			add(p+"attn_q_norm.weight", 0.1, 1, int64(cfg.HeadDim))
+			add(p+"attn_k_norm.weight", 0.1, 1, int64(cfg.HeadDim))
+		}
 		if cfg.QKVBias {
 			add(p+"attn_q.bias", 0.5, 0, qd)
 			add(p+"attn_k.bias", 0.5, 0, kd)

@@ -49,6 +49,22 @@ type Session struct {
 	mm  matmulTask
 	at  attnTask
 	gen uint64 // generation of the last parallel task
+
+	moe    moeScratch
+	expert int // 1 + the expert whose slice is being multiplied, 0 for none
+}
+
+// observeLinear reports the input of a product to the observer: to
+// ExpertLinear while an expert's slice is multiplied and the observer
+// wants it, else to Linear.
+func (s *Session) observeLinear(name string, x []float32, rows, cols int) {
+	if s.expert > 0 {
+		if eo, ok := s.Observer.(ExpertObserver); ok {
+			eo.ExpertLinear(name, s.expert-1, x, rows, cols)
+			return
+		}
+	}
+	s.Observer.Linear(name, x, rows, cols)
 }
 
 // NewSession starts a sequence of at most ctx tokens (ctx <= 0: the model's
@@ -228,7 +244,7 @@ func (s *Session) matmulN(x []float32, T int, glu bool, ps ...mmArg) {
 		p := &ps[i]
 		w := p.w
 		if s.Observer != nil {
-			s.Observer.Linear(p.name, x, T, w.cols)
+			s.observeLinear(p.name, x, T, w.cols)
 		}
 		work += w.rows * w.cols * T
 		t0 := len(mt.starts)
@@ -303,6 +319,10 @@ func (s *Session) block(l, T int) {
 	s.k = grow(s.k, T*kd)
 	s.v = grow(s.v, T*kd)
 	s.matmulN(s.xn, T, false, mmArg{&L.q, s.q, L.bq, L.q.name}, mmArg{&L.k, s.k, L.bk, L.k.name}, mmArg{&L.v, s.v, L.bv, L.v.name})
+	if L.qNorm != nil {
+		headNorms(s.q[:T*qd], L.qNorm, hd, c.NormEps)
+		headNorms(s.k[:T*kd], L.kNorm, hd, c.NormEps)
+	}
 	for t := 0; t < T; t++ {
 		s.rope(s.q[t*qd:(t+1)*qd], L.heads, t)
 		s.rope(s.k[t*kd:(t+1)*kd], L.kvHeads, t)
@@ -355,15 +375,27 @@ func (s *Session) block(l, T int) {
 	for t := 0; t < T; t++ {
 		rmsNorm(s.xn[t*D:(t+1)*D], s.x[t*D:(t+1)*D], L.ffnNorm, c.NormEps)
 	}
-	F := L.ffn
-	s.g = grow(s.g, T*F)
-	s.u = grow(s.u, T*F)
-	s.matmulN(s.xn, T, true, mmArg{&L.gate, s.g, L.bGate, L.gate.name}, mmArg{&L.up, s.u, L.bUp, L.up.name})
-	s.matmul(&L.down, s.g, T, s.o, L.bDown, L.down.name)
+	if L.moe != nil {
+		s.moeFFN(l, T)
+	} else {
+		F := L.ffn
+		s.g = grow(s.g, T*F)
+		s.u = grow(s.u, T*F)
+		s.matmulN(s.xn, T, true, mmArg{&L.gate, s.g, L.bGate, L.gate.name}, mmArg{&L.up, s.u, L.bUp, L.up.name})
+		s.matmul(&L.down, s.g, T, s.o, L.bDown, L.down.name)
+	}
 	for i, v := range s.o {
 		s.x[i] += v
 	}
 	s.invalidate()
+}
+
+// headNorms RMS-normalises each head (hd values) of x in place with
+// weight w (Qwen3's attn_q_norm and attn_k_norm).
+func headNorms(x, w []float32, hd int, eps float32) {
+	for h := 0; h+hd <= len(x); h += hd {
+		rmsNorm(x[h:h+hd], x[h:h+hd], w, eps)
+	}
 }
 
 // ropeAngles fills s.cos and s.sin with the rotary angles of the T

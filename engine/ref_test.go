@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"sort"
 	"testing"
 
 	"github.com/shrink-llm/shrink/model"
@@ -101,6 +102,10 @@ func (r *refModel) forward(tokens []int32) [][]float64 {
 				addBias(k, r.get(p+"attn_k.bias"))
 				addBias(v, r.get(p+"attn_v.bias"))
 			}
+			if w := r.get(p + "attn_q_norm.weight"); w != nil {
+				refHeadNorm(q, w, float64(c.NormEps))
+				refHeadNorm(k, r.get(p+"attn_k_norm.weight"), float64(c.NormEps))
+			}
 			r.rope(q, H, pos)
 			r.rope(k, KV, pos)
 			keys[l] = append(keys[l], k)
@@ -134,12 +139,12 @@ func (r *refModel) forward(tokens []int32) [][]float64 {
 				x[i] += o[i]
 			}
 			xn = refRMSNorm(x, r.get(p+"ffn_norm.weight"), float64(c.NormEps))
-			g := refMatVec(r.get(p+"ffn_gate.weight"), xn)
-			u := refMatVec(r.get(p+"ffn_up.weight"), xn)
-			for i := range g {
-				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
+			var d []float64
+			if c.MoELayer(l) {
+				d = r.moe(p, xn)
+			} else {
+				d = refSwiGLU(r.get(p+"ffn_gate.weight"), r.get(p+"ffn_up.weight"), r.get(p+"ffn_down.weight"), xn)
 			}
-			d := refMatVec(r.get(p+"ffn_down.weight"), g)
 			for i := range x {
 				x[i] += d[i]
 			}
@@ -148,6 +153,130 @@ func (r *refModel) forward(tokens []int32) [][]float64 {
 		logits = append(logits, refMatVec(out, xn))
 	}
 	return logits
+}
+
+// refSwiGLU returns down · (silu(gate · x) * (up · x)).
+func refSwiGLU(gate, up, down, x []float64) []float64 {
+	g := refMatVec(gate, x)
+	u := refMatVec(up, x)
+	for i := range g {
+		g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
+	}
+	return refMatVec(down, g)
+}
+
+// refHeadNorm RMS-normalises each head of x with weight w.
+func refHeadNorm(x, w []float64, eps float64) {
+	hd := len(w)
+	for h := 0; h+hd <= len(x); h += hd {
+		copy(x[h:h+hd], refRMSNorm(x[h:h+hd], w, eps))
+	}
+}
+
+// moe is the routed feed-forward of the block with prefix p, written from
+// the model descriptions (Mixtral, Qwen-MoE, DeepSeek-V2/V3): scores by
+// softmax or sigmoid of the router logits; the experts chosen by
+// score + selection bias, restricted to the best groups when routing is
+// group-limited; weights the unbiased scores, renormalised and scaled as
+// configured; the weighted sum of the chosen experts' SwiGLU outputs plus
+// the shared expert (gated by a sigmoid for Qwen2-MoE).
+func (r *refModel) moe(p string, x []float64) []float64 {
+	c := r.cfg
+	E, F, D := c.Experts, c.ExpertFFN, c.Dim
+	logits := refMatVec(r.get(p+"ffn_gate_inp.weight"), x)
+	scores := make([]float64, E)
+	if c.Gating == model.GatingSigmoid {
+		for i, v := range logits {
+			scores[i] = 1 / (1 + math.Exp(-v))
+		}
+	} else {
+		mx := math.Inf(-1)
+		for _, v := range logits {
+			mx = math.Max(mx, v)
+		}
+		var sum float64
+		for i, v := range logits {
+			scores[i] = math.Exp(v - mx)
+			sum += scores[i]
+		}
+		for i := range scores {
+			scores[i] /= sum
+		}
+	}
+	choice := append([]float64(nil), scores...)
+	if b := r.get(p + "exp_probs_b.bias"); b != nil {
+		for i := range choice {
+			choice[i] += b[i]
+		}
+	}
+	allowed := make([]bool, E)
+	for i := range allowed {
+		allowed[i] = true
+	}
+	if G := c.Groups; G > 1 {
+		size := E / G
+		type gs struct {
+			g     int
+			score float64
+		}
+		var groups []gs
+		for g := 0; g < G; g++ {
+			v := append([]float64(nil), choice[g*size:(g+1)*size]...)
+			sort.Sort(sort.Reverse(sort.Float64Slice(v)))
+			sc := v[0]
+			if c.ProbsBias && size > 1 {
+				sc += v[1]
+			}
+			groups = append(groups, gs{g, sc})
+		}
+		sort.SliceStable(groups, func(i, j int) bool { return groups[i].score > groups[j].score })
+		for _, g := range groups[c.GroupsUsed:] {
+			for i := g.g * size; i < (g.g+1)*size; i++ {
+				allowed[i] = false
+			}
+		}
+	}
+	idx := make([]int, 0, E)
+	for i := range choice {
+		if allowed[i] {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return choice[idx[a]] > choice[idx[b]] })
+	idx = idx[:c.ExpertsUsed]
+	w := make([]float64, len(idx))
+	var sum float64
+	for i, e := range idx {
+		w[i] = scores[e]
+		sum += w[i]
+	}
+	for i := range w {
+		if c.Norm {
+			w[i] /= sum
+		}
+		if c.Scale != 0 {
+			w[i] *= float64(c.Scale)
+		}
+	}
+	out := make([]float64, D)
+	gate, up, down := r.get(p+"ffn_gate_exps.weight"), r.get(p+"ffn_up_exps.weight"), r.get(p+"ffn_down_exps.weight")
+	for i, e := range idx {
+		y := refSwiGLU(gate[e*F*D:(e+1)*F*D], up[e*F*D:(e+1)*F*D], down[e*D*F:(e+1)*D*F], x)
+		for j := range out {
+			out[j] += w[i] * y[j]
+		}
+	}
+	if c.SharedFFN > 0 {
+		y := refSwiGLU(r.get(p+"ffn_gate_shexp.weight"), r.get(p+"ffn_up_shexp.weight"), r.get(p+"ffn_down_shexp.weight"), x)
+		g := 1.0
+		if sg := r.get(p + "ffn_gate_inp_shexp.weight"); sg != nil {
+			g = 1 / (1 + math.Exp(-refMatVec(sg, x)[0]))
+		}
+		for j := range out {
+			out[j] += g * y[j]
+		}
+	}
+	return out
 }
 
 // relErr returns ||a-b|| / ||b||.

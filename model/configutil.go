@@ -36,9 +36,9 @@ func ConfigFromLlama2c(dim, hidden, layers, heads, kvHeads, vocab, seqLen int) *
 // requires), positive NormEps and RopeBase.
 func (c *Config) Validate() error {
 	switch c.Arch {
-	case "llama", "deci", "qwen2":
+	case "llama", "deci", "qwen2", "qwen2moe", "qwen3moe", "deepseek2":
 	default:
-		return configErr("architecture %q not supported (llama, deci, qwen2)", c.Arch)
+		return configErr("architecture %q not supported (llama, deci, qwen2, qwen2moe, qwen3moe, deepseek2)", c.Arch)
 	}
 	pos := func(name string, v, max int) error {
 		if v <= 0 || v > max {
@@ -80,6 +80,9 @@ func (c *Config) Validate() error {
 	if (c.Arch == "llama" || c.Arch == "deci") && c.RopeDim != c.HeadDim {
 		return configErr("llama needs rope dimension %d = head dim %d", c.RopeDim, c.HeadDim)
 	}
+	if err := c.validateMoE(); err != nil {
+		return err
+	}
 	if !(c.NormEps > 0) || math.IsInf(float64(c.NormEps), 0) {
 		return configErr("norm epsilon %g must be positive", c.NormEps)
 	}
@@ -96,6 +99,48 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// validateMoE checks the mixture-of-experts fields: none for a dense
+// model; otherwise at least one expert used and no more than there are,
+// positive widths, dense leading blocks fewer than the layers, a known
+// gating function, and groups that divide the experts.
+func (c *Config) validateMoE() error {
+	e := &c.MoE
+	if e.Experts == 0 {
+		if e.ExpertsUsed != 0 || e.SharedFFN != 0 || e.DenseLead != 0 {
+			return configErr("expert fields set without experts")
+		}
+		if c.Arch == "qwen2moe" || c.Arch == "qwen3moe" || c.Arch == "deepseek2" {
+			return configErr("architecture %s needs experts", c.Arch)
+		}
+		return nil
+	}
+	if e.Experts < 0 || e.Experts > maxExperts || e.ExpertsUsed <= 0 || e.ExpertsUsed > e.Experts {
+		return configErr("%d experts, %d used per token out of range", e.Experts, e.ExpertsUsed)
+	}
+	if e.ExpertFFN <= 0 || e.ExpertFFN > maxDim || e.SharedFFN < 0 || e.SharedFFN > maxDim || e.SharedExperts < 0 {
+		return configErr("expert width %d, shared width %d out of range", e.ExpertFFN, e.SharedFFN)
+	}
+	if e.DenseLead < 0 || e.DenseLead >= c.Layers {
+		return configErr("%d leading dense blocks of %d layers", e.DenseLead, c.Layers)
+	}
+	if e.Gating != GatingSoftmax && e.Gating != GatingSigmoid {
+		return configErr("expert gating function %d (1 softmax, 2 sigmoid)", e.Gating)
+	}
+	if math.IsNaN(float64(e.Scale)) || math.IsInf(float64(e.Scale), 0) || e.Scale < 0 {
+		return configErr("expert weights scale %g", e.Scale)
+	}
+	if e.Groups > 1 {
+		if e.Experts%e.Groups != 0 || e.GroupsUsed <= 0 || e.GroupsUsed > e.Groups ||
+			e.GroupsUsed*(e.Experts/e.Groups) < e.ExpertsUsed {
+			return configErr("%d expert groups (%d used) do not fit %d experts, %d used", e.Groups, e.GroupsUsed, e.Experts, e.ExpertsUsed)
+		}
+	}
+	return nil
+}
+
+// MoELayer reports whether block i has a routed-expert feed-forward.
+func (c *Config) MoELayer(i int) bool { return c.Experts > 0 && i >= c.DenseLead }
 
 // Uniform reports whether every layer has the same head, key/value head and
 // feed-forward counts (as unpruned models do).
@@ -129,6 +174,12 @@ func (c *Config) LayerParams(i int) int64 {
 	d := int64(c.Dim)
 	q, kv, f := int64(c.QDim(i)), int64(c.KVDim(i)), int64(c.FFN[i])
 	n := 2*d + d*q + 2*d*kv + q*d + 3*d*f
+	if c.MoELayer(i) {
+		n += c.moeParams() - 3*d*f
+	}
+	if c.QKNorm {
+		n += 2 * int64(c.HeadDim)
+	}
 	if c.QKVBias {
 		n += q + 2*kv
 	}
@@ -137,6 +188,30 @@ func (c *Config) LayerParams(i int) int64 {
 	}
 	if c.FFNBias {
 		n += 2*f + d
+	}
+	return n
+}
+
+// moeParams returns the feed-forward parameters of one MoE layer: router,
+// routed experts, shared expert (and its gate) and selection bias.
+func (c *Config) moeParams() int64 {
+	d, e := int64(c.Dim), int64(c.Experts)
+	n := d*e + e*3*d*int64(c.ExpertFFN) + 3*d*int64(c.SharedFFN)
+	if c.SharedGate {
+		n += d
+	}
+	if c.ProbsBias {
+		n += e
+	}
+	return n
+}
+
+// ActiveLayerParams returns the parameters of block i that one token uses:
+// LayerParams with only ExpertsUsed of the routed experts.
+func (c *Config) ActiveLayerParams(i int) int64 {
+	n := c.LayerParams(i)
+	if c.MoELayer(i) {
+		n -= int64(c.Experts-c.ExpertsUsed) * 3 * int64(c.Dim) * int64(c.ExpertFFN)
 	}
 	return n
 }
@@ -165,6 +240,10 @@ func (c *Config) Clone() *Config {
 	if c.RopeScaling != nil {
 		s := *c.RopeScaling
 		d.RopeScaling = &s
+	}
+	if c.MLA != nil {
+		a := *c.MLA
+		d.MLA = &a
 	}
 	return &d
 }

@@ -28,10 +28,13 @@ func ConfigFromGGUF(md *gguf.Metadata) (*Config, error) {
 	case "deci":
 		// llama.cpp's deci architecture is the llama graph with per-layer
 		// widths; shrink prune writes it for non-uniform llama models.
-	case "qwen2":
+	case "qwen2", "qwen2moe":
 		c.RopeNeox, c.QKVBias = true, true
+	case "qwen3moe":
+		c.RopeNeox, c.QKNorm = true, true
+	case "deepseek2":
 	default:
-		return nil, fmt.Errorf("%w: gguf architecture %q (supported: llama, deci, qwen2)", ErrUnsupported, arch)
+		return nil, fmt.Errorf("%w: gguf architecture %q (supported: llama, deci, qwen2, qwen2moe, qwen3moe, deepseek2)", ErrUnsupported, arch)
 	}
 	c.Name, _ = md.String("general.name")
 	key := func(k string) string { return arch + "." + k }
@@ -144,10 +147,131 @@ func ConfigFromGGUF(md *gguf.Metadata) (*Config, error) {
 		}
 		c.RopeScaling = s
 	}
+	if err := c.moeFromGGUF(md, key, u32, f32); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// moeFromGGUF reads the expert keys (and deepseek2's attention sizes) with
+// llama.cpp's per-architecture defaults: llama always renormalises the
+// chosen weights and its expert width is feed_forward_length; qwen2moe
+// never renormalises and gates a shared expert; qwen3moe renormalises;
+// deepseek2 reads every key, gating softmax and no renormalisation when
+// absent. ProbsBias is left false: the caller sets it when the file has
+// exp_probs_b tensors.
+func (c *Config) moeFromGGUF(md *gguf.Metadata, key func(string) string,
+	u32 func(string, bool, int, int) (int, error), f32 func(string, bool, float32) (float32, error)) error {
+	e := &c.MoE
+	var err error
+	if e.Experts, err = u32(key("expert_count"), c.Arch != "llama" && c.Arch != "deci" && c.Arch != "qwen2", 0, maxExperts); err != nil {
+		return err
+	}
+	if c.Arch == "deepseek2" {
+		if err := c.mlaFromGGUF(md, key, u32, f32); err != nil {
+			return err
+		}
+	}
+	if e.Experts == 0 {
+		return nil
+	}
+	if e.ExpertsUsed, err = u32(key("expert_used_count"), true, 0, maxExperts); err != nil {
+		return err
+	}
+	e.Gating = GatingSoftmax
+	switch c.Arch {
+	case "llama", "deci":
+		e.ExpertFFN, e.Norm = c.FFN[0], true
+		return nil
+	case "qwen2":
+		return configErr("gguf: qwen2 with %s (use qwen2moe)", key("expert_count"))
+	case "qwen2moe":
+		if e.ExpertFFN, err = u32(key("expert_feed_forward_length"), false, c.FFN[0]/e.ExpertsUsed, maxDim); err != nil {
+			return err
+		}
+		if e.SharedFFN, err = u32(key("expert_shared_feed_forward_length"), false, c.FFN[0], maxDim); err != nil {
+			return err
+		}
+		e.SharedExperts, e.SharedGate = 1, true
+	case "qwen3moe":
+		if e.ExpertFFN, err = u32(key("expert_feed_forward_length"), true, 0, maxDim); err != nil {
+			return err
+		}
+		e.Norm = true
+	case "deepseek2":
+		return c.deepseekMoEFromGGUF(md, key, u32, f32)
+	}
+	return c.groupsFromGGUF(key, u32)
+}
+
+// deepseekMoEFromGGUF reads deepseek2's expert keys.
+func (c *Config) deepseekMoEFromGGUF(md *gguf.Metadata, key func(string) string,
+	u32 func(string, bool, int, int) (int, error), f32 func(string, bool, float32) (float32, error)) error {
+	e := &c.MoE
+	var err error
+	if e.DenseLead, err = count(md, key("leading_dense_block_count"), true, maxLayers); err != nil {
+		return err
+	}
+	if e.ExpertFFN, err = u32(key("expert_feed_forward_length"), true, 0, maxDim); err != nil {
+		return err
+	}
+	if e.SharedExperts, err = count(md, key("expert_shared_count"), false, maxExperts); err != nil {
+		return err
+	}
+	e.SharedFFN = e.SharedExperts * e.ExpertFFN
+	if e.Scale, err = f32(key("expert_weights_scale"), true, 0); err != nil {
+		return err
+	}
+	if v, ok := md.Get(key("expert_weights_norm")); ok {
+		b, ok := v.Data.(bool)
+		if !ok {
+			return configErr("gguf: %s = %v is not a boolean", key("expert_weights_norm"), v.Data)
+		}
+		e.Norm = b
+	}
+	if e.Gating, err = u32(key("expert_gating_func"), false, GatingSoftmax, GatingSigmoid); err != nil {
+		return err
+	}
+	return c.groupsFromGGUF(key, u32)
+}
+
+// groupsFromGGUF reads group-limited routing (expert_group_count,
+// expert_group_used_count, as later llama.cpp writes them).
+func (c *Config) groupsFromGGUF(key func(string) string, u32 func(string, bool, int, int) (int, error)) error {
+	var err error
+	if c.Groups, err = u32(key("expert_group_count"), false, 0, maxExperts); err != nil {
+		return err
+	}
+	c.GroupsUsed, err = u32(key("expert_group_used_count"), false, c.Groups, maxExperts)
+	return err
+}
+
+// mlaFromGGUF reads deepseek2's latent attention sizes.
+func (c *Config) mlaFromGGUF(md *gguf.Metadata, key func(string) string,
+	u32 func(string, bool, int, int) (int, error), f32 func(string, bool, float32) (float32, error)) error {
+	a := &MLA{KeyLength: c.HeadDim}
+	var err error
+	if a.QLoraRank, err = u32(key("attention.q_lora_rank"), c.Layers != 27, 0, maxDim); err != nil {
+		return err
+	}
+	if a.KVLoraRank, err = u32(key("attention.kv_lora_rank"), true, 0, maxDim); err != nil {
+		return err
+	}
+	if a.ValueLen, err = u32(key("attention.value_length"), true, 0, maxDim); err != nil {
+		return err
+	}
+	if v, ok := md.Get(key("rope.scaling.yarn_log_multiplier")); ok {
+		f, ok := v.Float()
+		if !ok || math.IsNaN(f) {
+			return configErr("gguf: %s = %v is not a number", key("rope.scaling.yarn_log_multiplier"), v.Data)
+		}
+		a.YarnLogMul = float32(f)
+	}
+	c.MLA = a
+	return nil
 }
 
 // SetGGUF writes general.architecture, general.name (when set) and the
@@ -189,6 +313,10 @@ func (c *Config) SetGGUF(md *gguf.Metadata) {
 	u("attention.value_length", c.HeadDim)
 	u("rope.dimension_count", c.RopeDim)
 	u("vocab_size", c.VocabSize)
+	if c.MLA != nil {
+		u("attention.value_length", c.MLA.ValueLen)
+	}
+	c.setMoEGGUF(md)
 	if s := c.RopeScaling; s != nil && s.Type != "llama3" {
 		md.Set(a+".rope.scaling.type", gguf.String(s.Type))
 		md.Set(a+".rope.scaling.factor", gguf.Float32(s.Factor))
@@ -196,4 +324,60 @@ func (c *Config) SetGGUF(md *gguf.Metadata) {
 			u("rope.scaling.original_context_length", s.OriginalContext)
 		}
 	}
+}
+
+// setMoEGGUF writes the expert keys llama.cpp reads for c's architecture
+// (as convert_hf_to_gguf.py writes them), and deepseek2's attention keys.
+func (c *Config) setMoEGGUF(md *gguf.Metadata) {
+	a := c.Arch
+	u := func(k string, v int) { md.Set(a+"."+k, gguf.Uint32(uint32(v))) }
+	if m := c.MLA; m != nil {
+		if m.QLoraRank > 0 {
+			u("attention.q_lora_rank", m.QLoraRank)
+		}
+		u("attention.kv_lora_rank", m.KVLoraRank)
+		// Required by llama.cpp's deepseek2 loader even without YaRN.
+		md.Set(a+".rope.scaling.yarn_log_multiplier", gguf.Float32(m.YarnLogMul))
+	}
+	e := &c.MoE
+	if e.Experts == 0 {
+		return
+	}
+	u("expert_count", e.Experts)
+	u("expert_used_count", e.ExpertsUsed)
+	if a == "llama" || a == "deci" {
+		return // llama.cpp: expert width is feed_forward_length, weights always renormalised
+	}
+	u("expert_feed_forward_length", e.ExpertFFN)
+	if a == "qwen2moe" && e.SharedFFN > 0 {
+		u("expert_shared_feed_forward_length", e.SharedFFN)
+	}
+	if a == "deepseek2" {
+		u("leading_dense_block_count", e.DenseLead)
+		u("expert_shared_count", e.SharedExperts)
+		md.Set(a+".expert_weights_scale", gguf.Float32(e.Scale))
+		md.Set(a+".expert_weights_norm", gguf.Bool(e.Norm))
+		u("expert_gating_func", e.Gating)
+	}
+	if e.Groups > 1 {
+		u("expert_group_count", e.Groups)
+		u("expert_group_used_count", e.GroupsUsed)
+	}
+}
+
+// count reads a non-negative integer key (0 allowed), absent as 0 unless
+// required.
+func count(md *gguf.Metadata, k string, required bool, max int) (int, error) {
+	v, ok := md.Get(k)
+	if !ok {
+		if required {
+			return 0, configErr("gguf: missing %s", k)
+		}
+		return 0, nil
+	}
+	i, ok := v.Int()
+	if !ok || v.Type == gguf.TypeBool || i < 0 || i > int64(max) {
+		return 0, configErr("gguf: %s = %v out of range or not an integer", k, v.Data)
+	}
+	return int(i), nil
 }

@@ -34,12 +34,54 @@ type hfArch struct {
 	qkvBias    bool   // always has q/k/v biases
 	neox       bool   // GGUF form keeps rotate-half RoPE
 	allowsBias bool   // honours attention_bias / mlp_bias
+	qkNorm     bool   // per-head q/k RMS norms (Qwen3)
+	moe        int    // 0 dense, else the moeKind of its config keys
 }
+
+// Expert configuration dialects of config.json.
+const (
+	moeMixtral  = 1 + iota // num_local_experts, num_experts_per_tok
+	moeQwen                // num_experts, moe_intermediate_size, shared_expert_intermediate_size
+	moeDeepseek            // n_routed_experts, n_shared_experts, first_k_dense_replace, ...
+)
 
 var hfArchs = map[string]hfArch{
 	"LlamaForCausalLM":   {arch: "llama", modelType: "llama", maxPos: 2048, allowsBias: true},
 	"MistralForCausalLM": {arch: "llama", modelType: "mistral", maxPos: 4096 * 32},
 	"Qwen2ForCausalLM":   {arch: "qwen2", modelType: "qwen2", maxPos: 32768, qkvBias: true, neox: true},
+	"MixtralForCausalLM": {arch: "llama", modelType: "mixtral", maxPos: 4096 * 32, moe: moeMixtral},
+	"Qwen2MoeForCausalLM": {arch: "qwen2moe", modelType: "qwen2_moe", maxPos: 8192, qkvBias: true, neox: true,
+		moe: moeQwen},
+	"Qwen3MoeForCausalLM": {arch: "qwen3moe", modelType: "qwen3_moe", maxPos: 32768, neox: true, qkNorm: true,
+		moe: moeQwen},
+	"DeepseekV2ForCausalLM": {arch: "deepseek2", modelType: "deepseek_v2", maxPos: 2048, moe: moeDeepseek},
+	"DeepseekV3ForCausalLM": {arch: "deepseek2", modelType: "deepseek_v3", maxPos: 4096, moe: moeDeepseek},
+}
+
+// hfMoE holds the mixture-of-experts keys of the config.json dialects.
+type hfMoE struct {
+	LocalExperts  *int     `json:"num_local_experts"`   // Mixtral
+	Experts       *int     `json:"num_experts"`         // Qwen MoE
+	RoutedExperts *int     `json:"n_routed_experts"`    // DeepSeek
+	PerTok        *int     `json:"num_experts_per_tok"` // all
+	MoEFFN        *int     `json:"moe_intermediate_size"`
+	SharedFFN     *int     `json:"shared_expert_intermediate_size"`
+	SharedExperts *int     `json:"n_shared_experts"`
+	DenseLead     *int     `json:"first_k_dense_replace"`
+	NormTopK      *bool    `json:"norm_topk_prob"`
+	Scale         *float64 `json:"routed_scaling_factor"`
+	Scoring       string   `json:"scoring_func"`
+	TopKMethod    string   `json:"topk_method"`
+	Groups        *int     `json:"n_group"`
+	GroupsUsed    *int     `json:"topk_group"`
+	SparseStep    *int     `json:"decoder_sparse_step"`
+	MLPOnly       []int    `json:"mlp_only_layers"`
+	MoELayerFreq  *int     `json:"moe_layer_freq"`
+	QLoraRank     *int     `json:"q_lora_rank"`
+	KVLoraRank    *int     `json:"kv_lora_rank"`
+	QKNope        *int     `json:"qk_nope_head_dim"`
+	QKRope        *int     `json:"qk_rope_head_dim"`
+	VHead         *int     `json:"v_head_dim"`
 }
 
 // hfConfig is the subset of a transformers config.json that shrink reads.
@@ -64,6 +106,7 @@ type hfConfig struct {
 	TorchDType    string          `json:"torch_dtype"`
 	DType         string          `json:"dtype"`
 	HiddenAct     string          `json:"hidden_act"`
+	hfMoE
 }
 
 type hfRopeScaling struct {
@@ -78,11 +121,12 @@ type hfRopeScaling struct {
 // maxDim bounds every size read from a configuration so that products of
 // sizes (parameter counts, tensor sizes) cannot overflow int64.
 const (
-	maxDim    = 1 << 20 // hidden, FFN, head_dim
-	maxHeads  = 1 << 16
-	maxLayers = 1 << 16
-	maxVocab  = 1 << 24
-	maxCtx    = 1 << 30
+	maxDim     = 1 << 20 // hidden, FFN, head_dim
+	maxHeads   = 1 << 16
+	maxLayers  = 1 << 16
+	maxVocab   = 1 << 24
+	maxCtx     = 1 << 30
+	maxExperts = 1 << 12
 )
 
 // ConfigFromHF parses a Hugging Face config.json of a LlamaForCausalLM,
@@ -103,7 +147,8 @@ func ConfigFromHF(configJSON []byte) (*Config, error) {
 	name := h.Architectures[0]
 	a, ok := hfArchs[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: architecture %q (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)", ErrUnsupported, name)
+		return nil, fmt.Errorf("%w: architecture %q (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "+
+			"MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, DeepseekV2ForCausalLM, DeepseekV3ForCausalLM)", ErrUnsupported, name)
 	}
 	need := func(p *int, key string, max int) (int, error) {
 		if p == nil {
@@ -114,7 +159,7 @@ func ConfigFromHF(configJSON []byte) (*Config, error) {
 		}
 		return *p, nil
 	}
-	c := &Config{Arch: a.arch, HFArch: name, RopeNeox: a.neox, QKVBias: a.qkvBias}
+	c := &Config{Arch: a.arch, HFArch: name, RopeNeox: a.neox, QKVBias: a.qkvBias, QKNorm: a.qkNorm}
 	var err error
 	if c.Dim, err = need(h.Hidden, "hidden_size", maxDim); err != nil {
 		return nil, err
@@ -212,10 +257,128 @@ func ConfigFromHF(configJSON []byte) (*Config, error) {
 	c.Heads = repeat(heads, c.Layers)
 	c.KVHeads = repeat(kv, c.Layers)
 	c.FFN = repeat(ffn, c.Layers)
+	if err := h.hfMoE.apply(c, a.moe, need); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// apply sets c's expert fields (and DeepSeek's attention sizes) from the
+// config.json keys of dialect kind; need checks a required positive key.
+func (h *hfMoE) apply(c *Config, kind int, need func(*int, string, int) (int, error)) error {
+	if kind == 0 {
+		return nil
+	}
+	e := &c.MoE
+	e.Gating = GatingSoftmax
+	var err error
+	if e.ExpertsUsed, err = need(h.PerTok, "num_experts_per_tok", maxExperts); err != nil {
+		return err
+	}
+	switch kind {
+	case moeMixtral: // llama.cpp: llama architecture, expert width = FFN, always renormalised
+		if e.Experts, err = need(h.LocalExperts, "num_local_experts", maxExperts); err != nil {
+			return err
+		}
+		e.ExpertFFN, e.Norm = c.FFN[0], true
+		return nil
+	case moeQwen:
+		return h.applyQwen(c)
+	}
+	return h.applyDeepseek(c, need)
+}
+
+// applyQwen reads Qwen2-MoE / Qwen3-MoE keys: every layer sparse, an
+// optional shared expert behind a sigmoid gate (Qwen2-MoE).
+func (h *hfMoE) applyQwen(c *Config) error {
+	e := &c.MoE
+	if h.Experts == nil || *h.Experts <= 0 || *h.Experts > maxExperts {
+		return configErr("config.json: missing or bad num_experts")
+	}
+	e.Experts = *h.Experts
+	if (h.SparseStep != nil && *h.SparseStep != 1) || len(h.MLPOnly) > 0 {
+		return fmt.Errorf("%w: dense layers between sparse ones (decoder_sparse_step, mlp_only_layers)", ErrUnsupported)
+	}
+	e.ExpertFFN = c.FFN[0]
+	if h.MoEFFN != nil {
+		e.ExpertFFN = *h.MoEFFN
+	}
+	if h.SharedFFN != nil && *h.SharedFFN > 0 {
+		e.SharedFFN, e.SharedExperts, e.SharedGate = *h.SharedFFN, 1, true
+	}
+	e.Norm = c.Arch == "qwen3moe"
+	if h.NormTopK != nil {
+		e.Norm = *h.NormTopK
+	}
+	return nil
+}
+
+// applyDeepseek reads DeepSeek-V2/V3 keys: leading dense blocks, shared
+// experts, scoring function, routed scaling, top-k normalisation,
+// group-limited routing, and the latent attention sizes.
+func (h *hfMoE) applyDeepseek(c *Config, need func(*int, string, int) (int, error)) error {
+	e := &c.MoE
+	var err error
+	if e.Experts, err = need(h.RoutedExperts, "n_routed_experts", maxExperts); err != nil {
+		return err
+	}
+	if e.ExpertFFN, err = need(h.MoEFFN, "moe_intermediate_size", maxDim); err != nil {
+		return err
+	}
+	if h.SharedExperts != nil && *h.SharedExperts > 0 {
+		e.SharedExperts = *h.SharedExperts
+		e.SharedFFN = e.SharedExperts * e.ExpertFFN
+	}
+	if h.DenseLead != nil {
+		e.DenseLead = *h.DenseLead
+	}
+	if h.MoELayerFreq != nil && *h.MoELayerFreq != 1 {
+		return fmt.Errorf("%w: moe_layer_freq %d (only every layer after the dense ones)", ErrUnsupported, *h.MoELayerFreq)
+	}
+	if h.NormTopK != nil {
+		e.Norm = *h.NormTopK
+	}
+	e.Scale = 1
+	if h.Scale != nil {
+		e.Scale = float32(*h.Scale)
+	}
+	switch h.Scoring {
+	case "", "softmax":
+	case "sigmoid":
+		e.Gating = GatingSigmoid
+	default:
+		return fmt.Errorf("%w: scoring_func %q", ErrUnsupported, h.Scoring)
+	}
+	e.ProbsBias = h.TopKMethod == "noaux_tc"
+	if h.TopKMethod == "group_limited_greedy" || h.TopKMethod == "noaux_tc" {
+		if h.Groups != nil && h.GroupsUsed != nil {
+			e.Groups, e.GroupsUsed = *h.Groups, *h.GroupsUsed
+		}
+	}
+	a := &MLA{}
+	if h.QLoraRank != nil {
+		a.QLoraRank = *h.QLoraRank
+	}
+	if a.KVLoraRank, err = need(h.KVLoraRank, "kv_lora_rank", maxDim); err != nil {
+		return err
+	}
+	nope, err := need(h.QKNope, "qk_nope_head_dim", maxDim)
+	if err != nil {
+		return err
+	}
+	if c.RopeDim, err = need(h.QKRope, "qk_rope_head_dim", maxDim); err != nil {
+		return err
+	}
+	if a.ValueLen, err = need(h.VHead, "v_head_dim", maxDim); err != nil {
+		return err
+	}
+	a.KeyLength = nope + c.RopeDim
+	c.HeadDim = a.KeyLength
+	c.MLA = a
+	return nil
 }
 
 func repeat(v, n int) []int {
@@ -247,6 +410,9 @@ func (c *Config) HFConfigJSON() ([]byte, error) {
 	}
 	if !c.Uniform() {
 		return nil, fmt.Errorf("%w: config.json cannot describe per-layer head or FFN counts", ErrUnsupported)
+	}
+	if c.Experts > 0 || c.QKNorm || c.MLA != nil {
+		return nil, fmt.Errorf("%w: writing config.json for %s mixture-of-experts models", ErrUnsupported, c.Arch)
 	}
 	archName := c.HFArch
 	switch c.Arch {

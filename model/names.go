@@ -35,6 +35,57 @@ var names = []nameRule{
 	{"mlp.gate_proj.bias", "ffn_gate.bias", true},
 	{"mlp.up_proj.bias", "ffn_up.bias", true},
 	{"mlp.down_proj.bias", "ffn_down.bias", true},
+	// Qwen3 per-head q/k norms.
+	{"self_attn.q_norm.weight", "attn_q_norm.weight", true},
+	{"self_attn.k_norm.weight", "attn_k_norm.weight", true},
+	// Mixture of experts: routers, shared experts, selection bias.
+	{"mlp.gate.weight", "ffn_gate_inp.weight", true},
+	{"block_sparse_moe.gate.weight", "ffn_gate_inp.weight", true},
+	{"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight", true},
+	{"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", true},
+	{"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight", true},
+	{"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight", true},
+	{"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight", true},
+	{"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", true},
+	{"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", true},
+	{"mlp.gate.e_score_correction_bias", "exp_probs_b.bias", true},
+}
+
+// expertProj maps the projection of one routed expert, as Hugging Face
+// names it (Mixtral's w1/w3/w2, the others' gate/up/down_proj), to the
+// stacked GGUF tensor of all the layer's experts.
+var expertProj = map[string]string{
+	"w1": "ffn_gate_exps.weight", "w3": "ffn_up_exps.weight", "w2": "ffn_down_exps.weight",
+	"gate_proj": "ffn_gate_exps.weight", "up_proj": "ffn_up_exps.weight", "down_proj": "ffn_down_exps.weight",
+}
+
+// ExpertGGUFName returns the stacked GGUF tensor that holds the Hugging
+// Face routed-expert weight hf, and the expert's index in it:
+// "model.layers.3.block_sparse_moe.experts.5.w1.weight" and
+// "model.layers.3.mlp.experts.5.gate_proj.weight" give
+// ("blk.3.ffn_gate_exps.weight", 5). ok is false for other names.
+func ExpertGGUFName(hf string) (gguf string, expert int, ok bool) {
+	n, rest, ok := splitLayer(hf, "model.layers.")
+	if !ok {
+		return "", 0, false
+	}
+	if r, ok2 := strings.CutPrefix(rest, "block_sparse_moe.experts."); ok2 {
+		rest = r
+	} else if r, ok2 := strings.CutPrefix(rest, "mlp.experts."); ok2 {
+		rest = r
+	} else {
+		return "", 0, false
+	}
+	e, proj, ok := splitLayer(rest, "")
+	if !ok {
+		return "", 0, false
+	}
+	proj, ok = strings.CutSuffix(proj, ".weight")
+	g, known := expertProj[proj]
+	if !ok || !known {
+		return "", 0, false
+	}
+	return "blk." + strconv.Itoa(n) + "." + g, e, true
 }
 
 var hfToGGUF, ggufToHF = func() (map[string]nameRule, map[string]nameRule) {

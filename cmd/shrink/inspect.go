@@ -43,18 +43,48 @@ type inspectReport struct {
 }
 
 type configJSON struct {
-	Dim            int     `json:"dim"`
-	Layers         int     `json:"layers"`
-	Heads          []int   `json:"heads"`
-	KVHeads        []int   `json:"kv_heads"`
-	FFN            []int   `json:"ffn"`
-	HeadDim        int     `json:"head_dim"`
-	Vocab          int     `json:"vocab_size"`
-	Context        int     `json:"context_length"`
-	NormEps        float32 `json:"norm_eps"`
-	RopeBase       float32 `json:"rope_freq_base"`
-	TiedEmbeddings bool    `json:"tied_embeddings"`
-	QKVBias        bool    `json:"qkv_bias,omitempty"`
+	Dim            int      `json:"dim"`
+	Layers         int      `json:"layers"`
+	Heads          []int    `json:"heads"`
+	KVHeads        []int    `json:"kv_heads"`
+	FFN            []int    `json:"ffn"`
+	HeadDim        int      `json:"head_dim"`
+	Vocab          int      `json:"vocab_size"`
+	Context        int      `json:"context_length"`
+	NormEps        float32  `json:"norm_eps"`
+	RopeBase       float32  `json:"rope_freq_base"`
+	TiedEmbeddings bool     `json:"tied_embeddings"`
+	QKVBias        bool     `json:"qkv_bias,omitempty"`
+	MoE            *moeJSON `json:"moe,omitempty"`
+}
+
+// moeJSON is the mixture-of-experts part of inspect's configuration.
+type moeJSON struct {
+	Experts       int     `json:"experts"`
+	ExpertsUsed   int     `json:"experts_used"`
+	ExpertFFN     int     `json:"expert_ffn"`
+	SharedExperts int     `json:"shared_experts,omitempty"`
+	SharedFFN     int     `json:"shared_ffn,omitempty"`
+	DenseLead     int     `json:"leading_dense_blocks,omitempty"`
+	Gating        string  `json:"gating"`
+	Norm          bool    `json:"weights_norm"`
+	Scale         float32 `json:"weights_scale,omitempty"`
+	ProbsBias     bool    `json:"selection_bias,omitempty"`
+	Groups        int     `json:"groups,omitempty"`
+	GroupsUsed    int     `json:"groups_used,omitempty"`
+}
+
+func moeOf(c *model.Config) *moeJSON {
+	e := c.MoE
+	if e.Experts == 0 {
+		return nil
+	}
+	g := "softmax"
+	if e.Gating == model.GatingSigmoid {
+		g = "sigmoid"
+	}
+	return &moeJSON{e.Experts, e.ExpertsUsed, e.ExpertFFN, e.SharedExperts, e.SharedFFN, e.DenseLead, g, e.Norm, e.Scale,
+		e.ProbsBias, e.Groups, e.GroupsUsed}
 }
 
 type tokenizerJSON struct {
@@ -119,7 +149,7 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	} else {
 		c := m.Config
 		r.Arch = c.Arch
-		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias}
+		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias, moeOf(c)}
 		if v := m.Vocab; v != nil {
 			r.Tokenizer = &tokenizerJSON{v.Model, len(v.Tokens), len(v.Merges), v.BOS, v.EOS, v.Pre}
 		}
@@ -157,6 +187,10 @@ func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
 		fmt.Fprintf(w, "architecture: %s\n", r.Arch)
 		fmt.Fprintf(w, "config: dim %d, layers %d, heads %s, kv heads %s, ffn %s, head dim %d, vocab %d, context %d, eps %g, rope base %g, tied %v\n",
 			c.Dim, c.Layers, perLayer(c.Heads), perLayer(c.KVHeads), perLayer(c.FFN), c.HeadDim, c.Vocab, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings)
+		if e := c.MoE; e != nil {
+			fmt.Fprintf(w, "experts: %d routed, %d used per token, expert ffn %d, shared experts %d (ffn %d), leading dense blocks %d, gating %s, renormalise %v, scale %g, selection bias %v, groups %d (%d used)\n",
+				e.Experts, e.ExpertsUsed, e.ExpertFFN, e.SharedExperts, e.SharedFFN, e.DenseLead, e.Gating, e.Norm, e.Scale, e.ProbsBias, e.Groups, e.GroupsUsed)
+		}
 	} else if r.ModelError != "" {
 		fmt.Fprintf(w, "model: not readable as a llama-family model: %s\n", r.ModelError)
 	}
