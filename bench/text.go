@@ -29,7 +29,7 @@ func Tokenize(v *model.Vocab, text string) ([]int32, int32, error) {
 	}
 	ids := tok.Encode(text, true)
 	bos := int32(-1)
-	if v.AddBOS && tok.BOS() >= 0 {
+	if tok.AddsBOS() { // the file's add_bos_token, or llama.cpp's default
 		bos = tok.BOS()
 	}
 	return ids, bos, nil

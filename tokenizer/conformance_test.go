@@ -18,8 +18,8 @@ type vectorCase struct {
 	want []int32
 }
 
-// loadGGUFTokenizer builds a tokenizer from a GGUF file's metadata.
-func loadGGUFTokenizer(t testing.TB, path string) *Tokenizer {
+// loadGGUFVocab reads a GGUF file's vocabulary.
+func loadGGUFVocab(t testing.TB, path string) *model.Vocab {
 	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -30,7 +30,13 @@ func loadGGUFTokenizer(t testing.TB, path string) *Tokenizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := New(v)
+	return v
+}
+
+// loadGGUFTokenizer builds a tokenizer from a GGUF file's metadata.
+func loadGGUFTokenizer(t testing.TB, path string) *Tokenizer {
+	t.Helper()
+	tk, err := New(loadGGUFVocab(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/shrink-llm/shrink/model"
 )
 
 // Character classes the pre-tokenizers look at. fValid is set for every
@@ -12,6 +14,9 @@ const (
 	fLetter uint8 = 1 << iota // \p{L}
 	fNumber                   // \p{N}
 	fSpace                    // \s (Unicode White_Space)
+	fPunct                    // \p{P}
+	fSymbol                   // \p{S}
+	fMark                     // \p{M}
 	fValid
 )
 
@@ -32,6 +37,12 @@ func classifySlow(r rune) uint8 {
 		f |= fNumber
 	case unicode.Is(unicode.White_Space, r):
 		f |= fSpace
+	case unicode.IsPunct(r):
+		f |= fPunct
+	case unicode.IsSymbol(r):
+		f |= fSymbol
+	case unicode.IsMark(r):
+		f |= fMark
 	}
 	return f
 }
@@ -43,44 +54,51 @@ func classify(r rune) uint8 {
 	return classifySlow(r)
 }
 
-// preKind selects a pre-tokenizer.
-type preKind uint8
-
-const (
-	preGPT2       preKind = iota // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-	preGPT2Digits                // \p{N} cut first, then preGPT2 (StarCoder, Refact, Command-R, SmolLM)
-	preLlama3                    // (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-	preQwen2                     // as preLlama3 with \p{N} (single digits)
-)
+// A pass is one expression of a pre-tokenizer: it cuts the characters
+// [lo, hi) of one word of the previous pass into words. As in llama.cpp's
+// unicode_regex_split, text between two matches is a word too, and each
+// expression applies to the words the previous one made.
+type pass func(s *span, lo, hi int, c *cutter)
 
 // preTokenizer cuts text into words before byte-level BPE.
 type preTokenizer struct {
-	kind preKind
+	passes []pass
 }
 
-// preFor maps tokenizer.ggml.pre to a pre-tokenizer, and tells whether
-// words found whole in the vocabulary skip merging (LLaMA 3). Unknown names
-// get GPT-2's.
-func preFor(name string) (preTokenizer, bool) {
-	if isLlama3Pre(name) {
-		return preTokenizer{preLlama3}, true
+// preFor returns the pre-tokenizer of a llama.cpp pre-tokenizer type, its
+// expressions as llama.cpp's llm_tokenizer_bpe lists them.
+func preFor(p model.PreType) preTokenizer {
+	switch p {
+	case model.PreLlama3, model.PreDBRX, model.PreSmaug, model.PreChatGLM4:
+		return preTokenizer{[]pass{llama3Pass(3)}}
+	case model.PreStableLM2, model.PreQwen2:
+		return preTokenizer{[]pass{llama3Pass(1)}}
+	case model.PreDeepseekLLM:
+		return preTokenizer{[]pass{scan(matchCRLF), scan(matchDeepseekLetters), scan(matchDeepseekPunct),
+			trailingSpace, scan(matchCJKHangul), scan(matchNumbers)}}
+	case model.PreDeepseek3LLM:
+		return preTokenizer{[]pass{scan(matchDigits3), scan(matchCJKKana), scan(matchDeepseek3)}}
+	case model.PreDeepseekCoder:
+		return preTokenizer{[]pass{scan(matchCRLF), scan(matchSpaceLetters), scan(matchSpacePunct),
+			scan(matchCJKHangul), scan(matchDigit)}}
+	case model.PreFalcon:
+		return preTokenizer{[]pass{scan(matchPunctRun("$+<=>^~|`")), gpt2Pass, scan(matchThreeDigits)}}
+	case model.PreStarcoder, model.PreRefact, model.PreCommandR, model.PreSmolLM,
+		model.PreCodeShell, model.PreExaone, model.PreMinerva:
+		return preTokenizer{[]pass{scan(matchDigit), gpt2Pass}}
+	case model.PreGPT2, model.PreMPT, model.PreOlmo, model.PreJais:
+		return preTokenizer{[]pass{gpt2Pass}}
+	case model.PrePoro, model.PreBloom, model.PreGPT3Finnish:
+		return preTokenizer{[]pass{scan(matchBloom)}}
+	case model.PreViking:
+		return preTokenizer{[]pass{scan(matchBloom), scan(matchDigit)}}
+	case model.PreTekken:
+		return preTokenizer{[]pass{scan(matchTekken)}}
+	case model.PreChameleon:
+		return preTokenizer{[]pass{scan(matchSentinel), scan(matchImageToken), scan(matchChameleonSpace),
+			scan(matchDigit), scan(matchChameleonPunct), gpt2Pass}}
 	}
-	switch name {
-	case "qwen2", "deepseek-r1-qwen", "megrez":
-		return preTokenizer{preQwen2}, false
-	case "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva":
-		return preTokenizer{preGPT2Digits}, false
-	}
-	return preTokenizer{preGPT2}, false
-}
-
-// isLlama3Pre tells the pre-tokenizer names llama.cpp treats as LLaMA 3's.
-func isLlama3Pre(name string) bool {
-	switch name {
-	case "llama3", "llama-v3", "llama-bpe", "falcon3":
-		return true
-	}
-	return false
+	return preTokenizer{[]pass{scan(matchPunctRun("$+<=>^~|")), gpt2Pass, scan(matchNumbers), scan(matchThreeDigits)}}
 }
 
 // span is the text being split, one entry per character. Invalid UTF-8
@@ -111,6 +129,21 @@ func newSpan(text string) *span {
 	return s
 }
 
+// cutter collects the word ends of one pass.
+type cutter struct {
+	ends []int
+	prev int
+}
+
+// cut ends a word at end (nothing when no character was added since the
+// last cut).
+func (c *cutter) cut(end int) {
+	if end > c.prev {
+		c.ends = append(c.ends, end)
+		c.prev = end
+	}
+}
+
 // split calls emit for each word of text, in order; the words concatenate
 // to text.
 func (p preTokenizer) split(text string, emit func(string)) {
@@ -118,48 +151,40 @@ func (p preTokenizer) split(text string, emit func(string)) {
 		return
 	}
 	s := newSpan(text)
-	prev := 0
-	cut := func(end int) {
-		if end > prev {
-			emit(text[s.offs[prev]:s.offs[end]])
-			prev = end
-		}
-	}
-	n := len(s.cps)
-	switch p.kind {
-	case preGPT2:
-		s.gpt2(0, n, cut)
-	case preGPT2Digits:
+	ends := []int{len(s.cps)}
+	var c cutter
+	for _, ps := range p.passes {
+		c = cutter{ends: make([]int, 0, len(ends)*2)}
 		lo := 0
-		for i := 0; i < n; i++ {
-			if s.fl[i]&fNumber != 0 {
-				s.gpt2(lo, i, cut)
-				cut(i + 1)
-				lo = i + 1
-			}
+		for _, hi := range ends {
+			ps(s, lo, hi, &c)
+			c.cut(hi)
+			lo = hi
 		}
-		s.gpt2(lo, n, cut)
-	case preLlama3:
-		s.llama3(0, n, 3, cut)
-	case preQwen2:
-		s.llama3(0, n, 1, cut)
+		ends = c.ends
+	}
+	lo := 0
+	for _, hi := range ends {
+		emit(text[s.offs[lo]:s.offs[hi]])
+		lo = hi
 	}
 }
 
-// at and flag read character i of the range [lo, hi); outside it they
-// return -1 and 0, as llama.cpp's OUT_OF_RANGE and empty flags.
-func (s *span) at(i, lo, hi int) rune {
-	if i >= lo && i < hi {
-		return s.cps[i]
-	}
-	return -1
-}
-
+// flag reads character i of the range [lo, hi); outside it, it returns 0,
+// as llama.cpp's empty flags past the end.
 func (s *span) flag(i, lo, hi int) uint8 {
 	if i >= lo && i < hi {
 		return s.fl[i]
 	}
 	return 0
+}
+
+// at reads character i of [lo, hi), -1 outside it (OUT_OF_RANGE).
+func (s *span) at(i, lo, hi int) rune {
+	if i >= lo && i < hi {
+		return s.cps[i]
+	}
+	return -1
 }
 
 // contraction matches 's|'t|'re|'ve|'m|'ll|'d at pos and returns its
@@ -191,57 +216,59 @@ const (
 	fWordish = fLetter | fNumber | fSpace
 )
 
-// gpt2 splits characters [lo, hi) with GPT-2's expression, as llama.cpp's
-// unicode_regex_split_custom_gpt2.
-func (s *span) gpt2(lo, hi int, cut func(int)) {
+// gpt2Pass splits with GPT-2's expression
+// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S),
+// as llama.cpp's unicode_regex_split_custom_gpt2 (which also takes
+// whitespace the expression leaves).
+func gpt2Pass(s *span, lo, hi int, c *cutter) {
 	for pos := lo; pos < hi; {
-		c, f := s.cps[pos], s.fl[pos]
+		ch, f := s.cps[pos], s.fl[pos]
 		if k := s.contraction(pos, hi, false); k > 0 {
 			pos += k
-			cut(pos)
+			c.cut(pos)
 			continue
 		}
 		f2 := f
-		if c == ' ' {
+		if ch == ' ' {
 			f2 = s.flag(pos+1, lo, hi)
 		}
 		switch {
 		case f2&fLetter != 0: // ' ?\p{L}+'
-			if c == ' ' {
+			if ch == ' ' {
 				pos++
 			}
 			for s.flag(pos, lo, hi)&fLetter != 0 {
 				pos++
 			}
-			cut(pos)
+			c.cut(pos)
 			continue
 		case f2&fNumber != 0: // ' ?\p{N}+'
-			if c == ' ' {
+			if ch == ' ' {
 				pos++
 			}
 			for s.flag(pos, lo, hi)&fNumber != 0 {
 				pos++
 			}
-			cut(pos)
+			c.cut(pos)
 			continue
 		case f2&fWordish == 0 && f2 != 0: // ' ?[^\s\p{L}\p{N}]+'
-			if c == ' ' {
+			if ch == ' ' {
 				pos++
 			}
 			for f2&fWordish == 0 && f2 != 0 {
 				pos++
 				f2 = s.flag(pos, lo, hi)
 			}
-			cut(pos)
+			c.cut(pos)
 			continue
 		}
-		pos = s.spaces(pos, lo, hi, cut)
+		pos = s.spaces(pos, lo, hi, c)
 	}
 }
 
 // spaces handles \s+(?!\S)|\s+ at pos and returns the new position; with
 // no whitespace at pos it takes one character.
-func (s *span) spaces(pos, lo, hi int, cut func(int)) int {
+func (s *span) spaces(pos, lo, hi int, c *cutter) int {
 	ns := 0
 	for s.flag(pos+ns, lo, hi)&fSpace != 0 {
 		ns++
@@ -254,77 +281,91 @@ func (s *span) spaces(pos, lo, hi int, cut func(int)) int {
 	default:
 		pos++
 	}
-	cut(pos)
+	c.cut(pos)
 	return pos
 }
 
-// llama3 splits characters [lo, hi) with LLaMA 3's expression (numbers in
-// runs of at most maxDigits), as llama.cpp's
-// unicode_regex_split_custom_llama3.
-func (s *span) llama3(lo, hi, maxDigits int, cut func(int)) {
-	for pos := lo; pos < hi; {
-		c, f := s.cps[pos], s.fl[pos]
-		if k := s.contraction(pos, hi, true); k > 0 {
-			pos += k
-			cut(pos)
-			continue
+// llama3Pass splits with LLaMA 3's expression (numbers in runs of at most
+// maxDigits; Qwen2's has single digits),
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+,
+// as llama.cpp's unicode_regex_split_custom_llama3.
+func llama3Pass(maxDigits int) pass {
+	return func(s *span, lo, hi int, c *cutter) {
+		for pos := lo; pos < hi; {
+			pos = s.llama3Word(pos, lo, hi, maxDigits, c)
 		}
-		// [^\r\n\p{L}\p{N}]?\p{L}+
-		if !(c == '\r' || c == '\n' || f&fNumber != 0) {
-			if f&fLetter != 0 || s.flag(pos+1, lo, hi)&fLetter != 0 {
-				pos++
-				for s.flag(pos, lo, hi)&fLetter != 0 {
-					pos++
-				}
-				cut(pos)
-				continue
-			}
-		}
-		// \p{N}{1,maxDigits}
-		if f&fNumber != 0 {
-			ini := pos
-			for s.flag(pos, lo, hi)&fNumber != 0 {
-				pos++
-				if pos-ini >= maxDigits {
-					cut(pos)
-					ini = pos
-				}
-			}
-			cut(pos)
-			continue
-		}
-		// ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-		f2 := f
-		if c == ' ' {
-			f2 = s.flag(pos+1, lo, hi)
-		}
-		if f2&fWordish == 0 && f != 0 {
-			if c == ' ' {
-				pos++
-			}
-			for f2&fWordish == 0 && f2 != 0 {
-				pos++
-				f2 = s.flag(pos, lo, hi)
-			}
-			for c2 := s.at(pos, lo, hi); c2 == '\r' || c2 == '\n'; c2 = s.at(pos, lo, hi) {
-				pos++
-			}
-			cut(pos)
-			continue
-		}
-		// \s*[\r\n]+
-		ns, lastRN := 0, 0
-		for s.flag(pos+ns, lo, hi)&fSpace != 0 {
-			if c2 := s.cps[pos+ns]; c2 == '\r' || c2 == '\n' {
-				lastRN = pos + ns + 1
-			}
-			ns++
-		}
-		if lastRN > 0 {
-			pos = lastRN
-			cut(pos)
-			continue
-		}
-		pos = s.spaces(pos, lo, hi, cut)
 	}
+}
+
+// llama3Word cuts the word that starts at pos and returns its end.
+func (s *span) llama3Word(pos, lo, hi, maxDigits int, c *cutter) int {
+	ch, f := s.cps[pos], s.fl[pos]
+	if k := s.contraction(pos, hi, true); k > 0 {
+		c.cut(pos + k)
+		return pos + k
+	}
+	// [^\r\n\p{L}\p{N}]?\p{L}+
+	if !(ch == '\r' || ch == '\n' || f&fNumber != 0) && (f&fLetter != 0 || s.flag(pos+1, lo, hi)&fLetter != 0) {
+		pos++
+		for s.flag(pos, lo, hi)&fLetter != 0 {
+			pos++
+		}
+		c.cut(pos)
+		return pos
+	}
+	// \p{N}{1,maxDigits}
+	if f&fNumber != 0 {
+		ini := pos
+		for s.flag(pos, lo, hi)&fNumber != 0 {
+			pos++
+			if pos-ini >= maxDigits {
+				c.cut(pos)
+				ini = pos
+			}
+		}
+		c.cut(pos)
+		return pos
+	}
+	// ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+	f2 := f
+	if ch == ' ' {
+		f2 = s.flag(pos+1, lo, hi)
+	}
+	if f2&fWordish == 0 && f != 0 {
+		if ch == ' ' {
+			pos++
+		}
+		for f2&fWordish == 0 && f2 != 0 {
+			pos++
+			f2 = s.flag(pos, lo, hi)
+		}
+		pos = s.runCRLF(pos, hi)
+		c.cut(pos)
+		return pos
+	}
+	if end := s.spaceNewlines(pos, hi); end > pos { // \s*[\r\n]+
+		c.cut(end)
+		return end
+	}
+	return s.spaces(pos, lo, hi, c)
+}
+
+// runCRLF returns the end of the run of \r and \n starting at pos.
+func (s *span) runCRLF(pos, hi int) int {
+	for pos < hi && (s.cps[pos] == '\r' || s.cps[pos] == '\n') {
+		pos++
+	}
+	return pos
+}
+
+// spaceNewlines matches \s*[\r\n]+ at pos: the whitespace up to and
+// including its last \r or \n. It returns pos when there is none.
+func (s *span) spaceNewlines(pos, hi int) int {
+	end := pos
+	for i := pos; i < hi && s.fl[i]&fSpace != 0; i++ {
+		if s.cps[i] == '\r' || s.cps[i] == '\n' {
+			end = i + 1
+		}
+	}
+	return end
 }

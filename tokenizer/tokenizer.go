@@ -9,9 +9,10 @@
 //     bytes as "<0xNN>" tokens, or to the unknown token when the
 //     vocabulary has no byte tokens.
 //   - "gpt2": byte-level BPE. A pre-tokenizer chosen by tokenizer.ggml.pre
-//     (GPT-2's regular expression, LLaMA 3's, Qwen2's, or GPT-2's with
-//     digits split first for StarCoder-like vocabularies) cuts the text into
-//     words; every byte of a word is mapped to a printable character
+//     (every name llama.cpp knows: GPT-2's regular expressions, LLaMA 3's,
+//     Qwen2's, DeepSeek's, Falcon's, ... written out by hand, as Go's
+//     regexp has no lookahead; an unknown name is an error) cuts the text
+//     into words; every byte of a word is mapped to a printable character
 //     (GPT-2's bytes_to_unicode table) and adjacent pairs are merged in the
 //     order of tokenizer.ggml.merges (lowest rank first, ties: leftmost).
 //
@@ -85,6 +86,8 @@ type Tokenizer struct {
 	ranks        map[string]mergeRank // "left right" -> rank
 	pre          preTokenizer
 	ignoreMerges bool
+
+	warnings []string // what llama.cpp warns about this vocabulary
 }
 
 type mergeRank struct {
@@ -94,7 +97,10 @@ type mergeRank struct {
 
 // New builds a tokenizer from a model's tokenizer data. It checks the data
 // (lengths of the per-token arrays, special ids, merges) and returns an
-// error wrapping ErrUnsupported or ErrInvalidVocab when it is unusable.
+// error wrapping ErrUnsupported, model.ErrUnsupported (an unknown
+// pre-tokenizer) or ErrInvalidVocab when it is unusable. Values the data
+// leaves out (Omit, special ids of -1) are llama.cpp's defaults, as
+// model.Vocab.Resolve derives them.
 func New(v *model.Vocab) (*Tokenizer, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: nil vocabulary", ErrInvalidVocab)
@@ -133,51 +139,31 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 	if t.scores == nil {
 		t.scores = make([]float32, n)
 	}
-	special := func(name string, id int32) (int32, error) {
+	special := func(name string, id int32) error {
 		if id < -1 || int(id) >= n {
-			return -1, fmt.Errorf("%w: %s token id %d outside vocabulary of %d", ErrInvalidVocab, name, id, n)
+			return fmt.Errorf("%w: %s token id %d outside vocabulary of %d", ErrInvalidVocab, name, id, n)
 		}
-		return id, nil
+		return nil
 	}
-	var err error
-	if t.bos, err = special("BOS", v.BOS); err != nil {
-		return nil, err
-	}
-	if t.eos, err = special("EOS", v.EOS); err != nil {
-		return nil, err
-	}
-	if t.unk, err = special("UNK", v.UNK); err != nil {
-		return nil, err
-	}
-	if _, err = special("PAD", v.PAD); err != nil {
-		return nil, err
-	}
-	// llama.cpp's defaults for what the file does not say: SentencePiece
-	// vocabularies use <unk>=0, <s>=1, </s>=2, add BOS and a space prefix;
-	// LLaMA 3's byte-level vocabulary adds BOS.
-	if t.kind == kindSPM {
-		for _, d := range []struct {
-			p  *int32
-			id int32
-		}{{&t.unk, 0}, {&t.bos, 1}, {&t.eos, 2}} {
-			if *d.p < 0 && int(d.id) < n {
-				*d.p = d.id
-			}
+	for _, sp := range []struct {
+		name string
+		id   int32
+	}{{"BOS", v.BOS}, {"EOS", v.EOS}, {"UNK", v.UNK}, {"PAD", v.PAD}} {
+		if err := special(sp.name, sp.id); err != nil {
+			return nil, err
 		}
 	}
-	t.addBOS, t.addEOS, t.addSpacePrefix = v.AddBOS, v.AddEOS, v.AddSpacePrefix
-	if v.Omit&model.KeyAddBOS != 0 {
-		t.addBOS = t.kind == kindSPM || isLlama3Pre(v.Pre)
+	// Everything the file leaves out is derived once, in model.Resolve.
+	r, err := v.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	if v.Omit&model.KeyAddEOS != 0 {
-		t.addEOS = false
+	t.bos, t.eos, t.unk = r.BOS, r.EOS, r.UNK
+	t.addBOS, t.addEOS, t.addSpacePrefix = r.AddBOS, r.AddEOS, r.AddSpacePrefix
+	if r.Types != nil {
+		t.types = r.Types
 	}
-	if v.Omit&model.KeyAddSpacePrefix != 0 {
-		t.addSpacePrefix = t.kind == kindSPM
-	}
-	if t.kind != kindSPM {
-		t.addSpacePrefix = false // byte-level BPE has no space prefix
-	}
+	t.warnings = r.Warnings
 
 	t.ids = make(map[string]int32, n)
 	for i, s := range t.tokens {
@@ -227,7 +213,7 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 				t.ranks[m] = mergeRank{rank: int32(i), leftLen: int32(sp)}
 			}
 		}
-		t.pre, t.ignoreMerges = preFor(v.Pre)
+		t.pre, t.ignoreMerges = preFor(r.Pre), r.IgnoreMerges
 	}
 
 	t.pieces = make([]string, n)
@@ -272,6 +258,15 @@ func parseByteToken(s string) (byte, bool) {
 	}
 	return byte(v), true
 }
+
+// AddsBOS tells whether Encode with addSpecial puts BOS first: the
+// vocabulary asks for it (tokenizer.ggml.add_bos_token, or llama.cpp's
+// default for its type when the key is absent) and has a BOS token.
+func (t *Tokenizer) AddsBOS() bool { return t.addBOS && t.bos >= 0 }
+
+// Warnings returns what llama.cpp warns about when it loads this
+// vocabulary (such as a missing pre-tokenizer), one line each.
+func (t *Tokenizer) Warnings() []string { return t.warnings }
 
 // BOS returns the beginning-of-sequence token id, or -1 when there is none.
 func (t *Tokenizer) BOS() int32 { return t.bos }

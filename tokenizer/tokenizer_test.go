@@ -247,6 +247,16 @@ func TestBPEIgnoreMergesAndSpecial(t *testing.T) {
 	}
 }
 
+// preNamed returns the pre-tokenizer of a tokenizer.ggml.pre name.
+func preNamed(t testing.TB, name string) preTokenizer {
+	t.Helper()
+	r, err := (&model.Vocab{Model: "gpt2", Pre: name, Tokens: []string{"a"}, BOS: -1, EOS: -1, UNK: -1, PAD: -1}).Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return preFor(r.Pre)
+}
+
 func TestPreTokenizers(t *testing.T) {
 	const text = "Hello world's  3.14159!!\n\n  x I'M"
 	for _, c := range []struct {
@@ -258,7 +268,7 @@ func TestPreTokenizers(t *testing.T) {
 		{"qwen2", []string{"Hello", " world", "'s", " ", " ", "3", ".", "1", "4", "1", "5", "9", "!!\n\n", " ", " x", " I", "'M"}},
 		{"starcoder", []string{"Hello", " world", "'s", "  ", "3", ".", "1", "4", "1", "5", "9", "!!", "\n\n ", " x", " I", "'", "M"}},
 	} {
-		p, _ := preFor(c.pre)
+		p := preNamed(t, c.pre)
 		var got []string
 		p.split(text, func(w string) { got = append(got, w) })
 		if !reflect.DeepEqual(got, c.want) {
@@ -266,13 +276,13 @@ func TestPreTokenizers(t *testing.T) {
 		}
 	}
 	// Trailing whitespace, tabs, Unicode letters, marks and numbers.
-	p, _ := preFor("gpt-2")
+	p := preNamed(t, "gpt-2")
 	var got []string
 	p.split("\tnaïve ٣٤ x  ", func(w string) { got = append(got, w) })
 	if want := []string{"\t", "naïve", " ٣٤", " x", "  "}; !reflect.DeepEqual(got, want) {
 		t.Errorf("gpt-2: got %q want %q", got, want)
 	}
-	p, _ = preFor("llama-bpe")
+	p = preNamed(t, "llama-bpe")
 	got = nil
 	p.split("a \r\n b\n", func(w string) { got = append(got, w) })
 	if want := []string{"a", " \r\n", " b", "\n"}; !reflect.DeepEqual(got, want) {

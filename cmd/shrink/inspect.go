@@ -96,6 +96,16 @@ type tokenizerJSON struct {
 	Pre    string `json:"pre,omitempty"`
 }
 
+// newTokenizerJSON describes a vocabulary with the special ids llama.cpp
+// uses (its defaults where the file has no key).
+func newTokenizerJSON(v *model.Vocab) *tokenizerJSON {
+	t := &tokenizerJSON{v.Model, len(v.Tokens), len(v.Merges), v.BOS, v.EOS, v.Pre}
+	if r, err := v.Resolve(); err == nil {
+		t.BOS, t.EOS = r.BOS, r.EOS
+	}
+	return t
+}
+
 type tensorJSON struct {
 	Name  string  `json:"name"`
 	Shape []int64 `json:"shape"`
@@ -146,12 +156,17 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	}
 	if m, err := convert.Load(path, convert.Options{}); err != nil {
 		r.ModelError = err.Error()
+		if f.Name == "gguf" { // vocabulary-only, or an architecture shrink cannot run
+			if v, err := ggufVocab(path); err == nil {
+				r.Tokenizer = newTokenizerJSON(v)
+			}
+		}
 	} else {
 		c := m.Config
 		r.Arch = c.Arch
 		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias, moeOf(c)}
 		if v := m.Vocab; v != nil {
-			r.Tokenizer = &tokenizerJSON{v.Model, len(v.Tokens), len(v.Merges), v.BOS, v.EOS, v.Pre}
+			r.Tokenizer = newTokenizerJSON(v)
 		}
 		m.Close()
 	}

@@ -465,8 +465,8 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	}
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
 	bos := int32(-1)
-	if em.Vocab.BOS >= 0 && em.Vocab.AddBOS {
-		bos = em.Vocab.BOS
+	if tk.AddsBOS() {
+		bos = tk.BOS()
 	}
 	col := quantize.NewCollector()
 	s := em.NewSession(cl)

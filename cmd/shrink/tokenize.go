@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/tokenizer"
 )
 
@@ -43,17 +46,16 @@ func runTokenize(fs *pflag.FlagSet, args []string) error {
 		}
 		text = string(b)
 	}
-	m, err := convert.Load(args[0], convert.Options{Tokenizer: tokFile})
+	v, err := loadVocab(args[0], tokFile)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	if m.Vocab == nil {
-		return fmt.Errorf("%s: the model has no tokenizer (use --tokenizer FILE)", args[0])
-	}
-	tok, err := tokenizer.New(m.Vocab)
+	tok, err := tokenizer.New(v)
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	for _, w := range tok.Warnings() {
+		fmt.Fprintf(os.Stderr, "shrink: warning: %s: %s\n", args[0], w)
 	}
 	ids := tok.Encode(text, !noBOS)
 	var sb strings.Builder
@@ -66,4 +68,42 @@ func runTokenize(fs *pflag.FlagSet, args []string) error {
 	sb.WriteByte('\n')
 	_, err = fmt.Fprint(stdout, sb.String())
 	return err
+}
+
+// loadVocab returns the vocabulary of path for commands that need nothing
+// else. A GGUF file's tokenizer.ggml.* keys are read whatever its
+// architecture (llama.cpp's ggml-vocab-*.gguf files hold nothing else);
+// other checkpoints, or a tokenizer file given with tokFile, go through
+// convert.Load.
+func loadVocab(path, tokFile string) (*model.Vocab, error) {
+	if f, err := format.Detect(path); err == nil && f.Name == "gguf" && tokFile == "" {
+		return ggufVocab(path)
+	}
+	m, err := convert.Load(path, convert.Options{Tokenizer: tokFile})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if m.Vocab == nil {
+		return nil, fmt.Errorf("%s: the model has no tokenizer (use --tokenizer FILE)", path)
+	}
+	return m.Vocab, nil
+}
+
+// ggufVocab reads the vocabulary of a GGUF file; a file without
+// tokenizer.ggml.model is an error.
+func ggufVocab(path string) (*model.Vocab, error) {
+	g, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	if _, ok := g.Metadata.Get("tokenizer.ggml.model"); !ok {
+		return nil, fmt.Errorf("%s: the file has no tokenizer (no tokenizer.ggml.model; use --tokenizer FILE)", path)
+	}
+	v, err := model.VocabFromGGUF(&g.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }
