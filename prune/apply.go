@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/shrink-llm/shrink/internal/linalg"
 )
 
 // Options adjust Apply.
@@ -81,20 +83,20 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 		case "ffn_gate.weight", "ffn_gate.bias", "ffn_up.weight", "ffn_up.bias":
 			nt = keepRows(t, name, lp.FFN)
 		case "attn_output.weight", "ffn_down.weight":
-			keep, g, e := lp.FFN, (*[][]float64)(nil), &reps[l].FFNError
+			keep, g, e := lp.FFN, (*linalg.Gram)(nil), &reps[l].FFNError
 			if rest == "attn_output.weight" {
 				keep, e = expand(lp.Heads, hd), &reps[l].AttnError
 				if st != nil {
-					g = &st.attn
+					g = st.attn[l]
 				}
 			} else if st != nil {
-				g = &st.ffn
+				g = st.ffn[l]
 			}
-			if g == nil || (*g)[l] == nil {
+			if g == nil {
 				nt = keepCols(t, name, keep)
 				break
 			}
-			if nt, e[0], e[1], err = project((*g)[l], t, keep, name, opt.Repair, ridge); err != nil {
+			if nt, e[0], e[1], err = project(g, t, keep, name, opt.Repair, ridge); err != nil {
 				return nil, nil, err
 			}
 		default:
@@ -131,7 +133,7 @@ func Refit(pm, m *Model, st *Stats, p *Plan, opt Options, reps []LayerReport) er
 		}
 		for _, part := range []struct {
 			suffix string
-			g      []float64
+			g      *linalg.Gram
 			keep   []int
 			e      *[2]float64
 		}{
@@ -210,151 +212,96 @@ func keepCols(t *Tensor, name string, cols []int) *Tensor {
 
 // project returns the columns keep of the projection w and, with repair,
 // their least-squares refit against the calibration inputs whose Gram
-// matrix (upper triangle) is g. It also returns the relative output error
-// on those inputs without and with the refit:
+// matrix is g. It also returns the relative output error on those inputs
+// without and with the refit:
 //
 //	||X_S V^T - X W^T||² / ||X W^T||²
 //	  = Σ_r (v_r^T G_SS v_r - 2 v_r^T (G w_r)_S + w_r^T G w_r) / Σ_r w_r^T G w_r.
 //
-// The refit solves (G_SS + λI) v_r = (G w_r)_S for every output row r, the
-// normal equations of min ||X_S v_r - X w_r||² + λ||v_r||², with λ = ridge
-// times the mean of diag(G_SS). Every row costs one product with G.
-func project(g []float64, w *Tensor, keep []int, name string, repair bool, ridge float64) (*Tensor, float64, float64, error) {
+// The refit solves (G_SS + λI) V^T = (W G)_S^T, the normal equations of
+// min ||X_S v_r - X w_r||² + λ||v_r||² for every output row r at once (one
+// Cholesky factorisation, one multi-right-hand-side solve), with λ = ridge
+// times the mean of diag(G_SS). At the solution v_r^T G_SS v_r =
+// v_r^T (G w_r)_S - λ||v_r||², which gives the repaired error.
+func project(gm *linalg.Gram, w *Tensor, keep []int, name string, repair bool, ridge float64) (*Tensor, float64, float64, error) {
 	n, k, rows := w.Cols(), len(keep), w.Rows()
-	symmetrize(g, n)
+	g := gm.Full()
 	gss := make([]float64, k*k)
 	var tr float64
 	for ii, i := range keep {
+		gi := g[i*n : (i+1)*n]
+		row := gss[ii*k : (ii+1)*k]
 		for jj, j := range keep {
-			gss[ii*k+jj] = g[i*n+j]
+			row[jj] = gi[j]
 		}
-		tr += gss[ii*k+ii]
+		tr += row[ii]
 	}
 	repair = repair && k < n && tr > 0
-	var chol []float64
+	out := keepCols(w, name, keep)
+
+	// GW = W G (rows×n): row r is (G w_r)^T.
+	wf := make([]float64, rows*n)
+	for i, v := range w.Data[:rows*n] {
+		wf[i] = float64(v)
+	}
+	gw := make([]float64, rows*n)
+	linalg.Gemm(false, false, 1, linalg.NewMatrix(rows, n, wf), linalg.NewMatrix(n, n, g), 0, linalg.NewMatrix(rows, n, gw))
+	var energy, cross float64
+	for i, v := range wf {
+		energy += v * gw[i]
+	}
+	// V0 = W_S (rows×k), RHS = (W G)_S; err0 needs V0 G_SS V0^T.
+	v0 := make([]float64, rows*k)
+	rhs := make([]float64, rows*k)
+	for r := 0; r < rows; r++ {
+		src, gr := wf[r*n:(r+1)*n], gw[r*n:(r+1)*n]
+		vr, hr := v0[r*k:(r+1)*k], rhs[r*k:(r+1)*k]
+		for ii, i := range keep {
+			vr[ii], hr[ii] = src[i], gr[i]
+		}
+	}
+	wf, gw = nil, nil
+	for i, v := range v0 {
+		cross += v * rhs[i]
+	}
+	tmp := make([]float64, rows*k)
+	linalg.Gemm(false, false, 1, linalg.NewMatrix(rows, k, v0), linalg.NewMatrix(k, k, gss), 0, linalg.NewMatrix(rows, k, tmp))
+	var quad0 float64
+	for i, v := range v0 {
+		quad0 += v * tmp[i]
+	}
+	err0 := quad0 - 2*cross + energy
+	err1 := err0
 	if repair {
-		chol = append([]float64(nil), gss...)
 		lambda := ridge * tr / float64(k)
 		for i := 0; i < k; i++ {
-			chol[i*k+i] += lambda
+			gss[i*k+i] += lambda
 		}
-		if err := cholesky(chol, k); err != nil {
-			return nil, 0, 0, fmt.Errorf("prune: %s: least-squares repair: %w", name, err)
+		if !linalg.Cholesky(gss, k) {
+			return nil, 0, 0, fmt.Errorf("prune: %s: least-squares repair: matrix not positive definite", name)
 		}
-	}
-	out := keepCols(w, name, keep)
-	gw := make([]float64, n)
-	rhs := make([]float64, k)
-	v := make([]float64, k)
-	var energy, err0, err1 float64
-	quad := func(v []float64) float64 { // v^T G_SS v
-		var q float64
-		for i, vi := range v {
-			if vi == 0 {
-				continue
+		x := tmp // k×rows: RHS^T, solved in place into V^T
+		for r := 0; r < rows; r++ {
+			for ii, v := range rhs[r*k : (r+1)*k] {
+				x[ii*rows+r] = v
 			}
-			var s float64
-			for j, x := range gss[i*k : (i+1)*k] {
-				s += x * v[j]
+		}
+		linalg.SolveCholesky(gss, k, x, rows)
+		var vh, vv float64
+		for r := 0; r < rows; r++ {
+			row := out.Data[r*k : (r+1)*k]
+			hr := rhs[r*k : (r+1)*k]
+			for ii := range row {
+				v := x[ii*rows+r]
+				row[ii] = float32(v)
+				vh += v * hr[ii]
+				vv += v * v
 			}
-			q += vi * s
 		}
-		return q
-	}
-	for r := 0; r < rows; r++ {
-		wr := w.Data[r*n : (r+1)*n]
-		for i := 0; i < n; i++ {
-			var s float64
-			for j, x := range g[i*n : (i+1)*n] {
-				s += x * float64(wr[j])
-			}
-			gw[i] = s
-		}
-		var e float64
-		for i, x := range wr {
-			e += float64(x) * gw[i]
-		}
-		energy += e
-		for ii, i := range keep {
-			rhs[ii] = gw[i]
-			v[ii] = float64(wr[i])
-		}
-		var b float64
-		for ii := range v {
-			b += v[ii] * rhs[ii]
-		}
-		err0 += quad(v) - 2*b + e
-		if !repair {
-			err1 += quad(v) - 2*b + e
-			continue
-		}
-		copy(v, rhs)
-		cholSolve(chol, k, v)
-		b = 0
-		row := out.Data[r*k : (r+1)*k]
-		for ii := range v {
-			row[ii] = float32(v[ii])
-			v[ii] = float64(row[ii]) // the error of what is stored
-			b += v[ii] * rhs[ii]
-		}
-		err1 += quad(v) - 2*b + e
+		err1 = energy - vh - lambda*vv
 	}
 	if energy <= 0 {
 		return out, 0, 0, nil
 	}
 	return out, math.Max(0, err0) / energy, math.Max(0, err1) / energy, nil
-}
-
-// symmetrize copies the upper triangle of the n x n matrix g to its lower
-// triangle.
-func symmetrize(g []float64, n int) {
-	for i := 0; i < n; i++ {
-		for j := i + 1; j < n; j++ {
-			g[j*n+i] = g[i*n+j]
-		}
-	}
-}
-
-// cholesky factors the symmetric positive definite n x n matrix a in place
-// into L (lower triangle, a = L L^T).
-func cholesky(a []float64, n int) error {
-	for j := 0; j < n; j++ {
-		rj := a[j*n : j*n+j]
-		d := a[j*n+j]
-		for _, v := range rj {
-			d -= v * v
-		}
-		if !(d > 0) {
-			return fmt.Errorf("matrix not positive definite at column %d", j)
-		}
-		d = math.Sqrt(d)
-		a[j*n+j] = d
-		for i := j + 1; i < n; i++ {
-			ri := a[i*n : i*n+j]
-			s := a[i*n+j]
-			for t, v := range ri {
-				s -= v * rj[t]
-			}
-			a[i*n+j] = s / d
-		}
-	}
-	return nil
-}
-
-// cholSolve solves L L^T x = b in place with the factor from cholesky.
-func cholSolve(l []float64, n int, b []float64) {
-	for i := 0; i < n; i++ {
-		s := b[i]
-		for j, v := range l[i*n : i*n+i] {
-			s -= v * b[j]
-		}
-		b[i] = s / l[i*n+i]
-	}
-	for i := n - 1; i >= 0; i-- {
-		s := b[i]
-		for j := i + 1; j < n; j++ {
-			s -= l[j*n+i] * b[j]
-		}
-		b[i] = s / l[i*n+i]
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/model"
 )
 
@@ -15,16 +16,15 @@ import (
 type Stats struct {
 	cfg    *model.Config
 	tokens int64
-	ffn    [][]float64 // per layer: FFN x FFN Gram of ffn_down's input (upper triangle filled); nil when not collected
-	attn   [][]float64 // per layer: QDim x QDim Gram of attn_output's input; nil when not collected
-	diag   [][]float64 // per layer: Σ_t h_j², the diagonal of the ffn Gram
-	heads  [][]float64 // per layer: per query head, the HeadDim x HeadDim block of the attn Gram (upper triangle)
-	cosSum []float64   // per layer: Σ_t cos(x_in, x_out)
+	ffn    []*linalg.Gram // per layer: FFN x FFN Gram of ffn_down's input; nil when not collected
+	attn   []*linalg.Gram // per layer: QDim x QDim Gram of attn_output's input; nil when not collected
+	diag   [][]float64    // per layer: Σ_t h_j², the diagonal of the ffn Gram
+	heads  [][]float64    // per layer: per query head, the HeadDim x HeadDim block of the attn Gram (upper triangle)
+	cosSum []float64      // per layer: Σ_t cos(x_in, x_out)
 	cosN   []int64
 	resid  []float64 // per layer boundary (Layers+1): Σ_t ||x_t||²
 	prev   []float32 // residual stream entering the current block
 	prevL  int
-	buf    []float64
 	err    error
 }
 
@@ -47,8 +47,8 @@ func NewStats(c *model.Config) *Stats {
 func NewStatsFor(c *model.Config, gramLayers []int) *Stats {
 	s := &Stats{
 		cfg:    c,
-		ffn:    make([][]float64, c.Layers),
-		attn:   make([][]float64, c.Layers),
+		ffn:    make([]*linalg.Gram, c.Layers),
+		attn:   make([]*linalg.Gram, c.Layers),
 		diag:   make([][]float64, c.Layers),
 		heads:  make([][]float64, c.Layers),
 		cosSum: make([]float64, c.Layers),
@@ -62,8 +62,8 @@ func NewStatsFor(c *model.Config, gramLayers []int) *Stats {
 	}
 	for _, l := range gramLayers {
 		if l >= 0 && l < c.Layers && s.ffn[l] == nil {
-			s.ffn[l] = make([]float64, c.FFN[l]*c.FFN[l])
-			s.attn[l] = make([]float64, c.QDim(l)*c.QDim(l))
+			s.ffn[l] = linalg.NewGram(c.FFN[l])
+			s.attn[l] = linalg.NewGram(c.QDim(l))
 		}
 	}
 	return s
@@ -71,7 +71,7 @@ func NewStatsFor(c *model.Config, gramLayers []int) *Stats {
 
 // GramBytes returns the memory the full Gram matrices of layer l take.
 func GramBytes(c *model.Config, l int) int64 {
-	return 8 * (int64(c.FFN[l])*int64(c.FFN[l]) + int64(c.QDim(l))*int64(c.QDim(l)))
+	return linalg.Bytes(c.FFN[l]) + linalg.Bytes(c.QDim(l))
 }
 
 // HasGram reports whether the full Gram matrices of layer l are collected.
@@ -90,7 +90,7 @@ func (s *Stats) Linear(name string, x []float32, rows, cols int) {
 	if !ok || l < 0 || l >= s.cfg.Layers {
 		return
 	}
-	var g []float64
+	var g *linalg.Gram
 	want := 0
 	switch rest {
 	case "ffn_down.weight":
@@ -134,52 +134,7 @@ func (s *Stats) Linear(name string, x []float32, rows, cols int) {
 		}
 	}
 	if g != nil {
-		gram(g, x, rows, cols, &s.buf)
-	}
-}
-
-// gram adds X^T X (X rows x cols, float32) to the upper triangle of g,
-// four rows at a time so each pass over g does four rank-one updates.
-func gram(g []float64, x []float32, rows, cols int, buf *[]float64) {
-	if cap(*buf) < 4*cols {
-		*buf = make([]float64, 4*cols)
-	}
-	b := (*buf)[:4*cols]
-	r := 0
-	for ; r+4 <= rows; r += 4 {
-		for i, v := range x[r*cols : (r+4)*cols] {
-			b[i] = float64(v)
-		}
-		a0, a1, a2, a3 := b[:cols], b[cols:2*cols], b[2*cols:3*cols], b[3*cols:]
-		for i := 0; i < cols; i++ {
-			c0, c1, c2, c3 := a0[i], a1[i], a2[i], a3[i]
-			if c0 == 0 && c1 == 0 && c2 == 0 && c3 == 0 {
-				continue
-			}
-			gi := g[i*cols+i : (i+1)*cols]
-			n := len(gi)
-			b0, b1, b2, b3 := a0[i:i+n], a1[i:i+n], a2[i:i+n], a3[i:i+n]
-			for j := range gi {
-				gi[j] += c0*b0[j] + c1*b1[j] + c2*b2[j] + c3*b3[j]
-			}
-		}
-	}
-	for ; r < rows; r++ {
-		a := b[:cols]
-		for i, v := range x[r*cols : (r+1)*cols] {
-			a[i] = float64(v)
-		}
-		for i := 0; i < cols; i++ {
-			c := a[i]
-			if c == 0 {
-				continue
-			}
-			gi := g[i*cols+i : (i+1)*cols]
-			ai := a[i:]
-			for j := range gi {
-				gi[j] += c * ai[j]
-			}
-		}
+		g.Add(x, rows)
 	}
 }
 

@@ -35,8 +35,10 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/linalg"
 )
 
 // ErrGPTQ is wrapped by GPTQ's errors.
@@ -111,7 +113,7 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 		}
 	}
 	rowBytes := cols / g.block * g.bytes
-	E := make([]float32, B*rows)
+	E := make([]float32, B*rows+linalg.GramCols) // slack for lazyUpdate's last tile
 	seg := make([]float32, g.block)
 	// The grid (d, c, lo, hi) of each row's current sub-block (block when
 	// g.sub is 0): read once the sub-block's scale codes are final, as put
@@ -178,17 +180,9 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 		if i2 == cols {
 			break
 		}
-		// Lazy update of the columns after the batch.
-		parallelRange(i2, cols, threads, func(lo, hi int) {
-			for k := lo; k < hi; k++ {
-				wk := Wt[k*rows : (k+1)*rows]
-				for c := i1; c < i2; c++ {
-					if f := U[c*cols+k]; f != 0 {
-						axpy32(wk, -f, E[(c-i1)*rows:(c-i1+1)*rows])
-					}
-				}
-			}
-		})
+		// Lazy update of the columns after the batch:
+		// Wt[i2:] -= U[i1:i2, i2:]ᵀ E.
+		lazyUpdate(Wt, U, E, rows, cols, i1, i2, threads)
 	}
 	return nil
 }
@@ -201,25 +195,49 @@ func axpy32(y []float32, a float32, x []float32) {
 	}
 }
 
-// parallelRange splits [lo, hi) over n goroutines.
-func parallelRange(lo, hi, n int, f func(lo, hi int)) {
-	if n <= 1 || hi-lo < 2*n {
-		f(lo, hi)
-		return
-	}
+// lazyUpdate subtracts from the columns k >= i2 of Wt (column k: rows
+// values) Σ_c U[c][k]·E[c-i1] over the batch c in [i1, i2), in tiles of
+// linalg.MulTile (linalg.GramRows columns by linalg.GramCols rows), each
+// tile summed by one goroutine: the result does not depend on threads. E
+// must have linalg.GramCols values of slack after its (i2-i1)·rows.
+func lazyUpdate(Wt, U, E []float32, rows, cols, i1, i2, threads int) {
+	const MR, NR = linalg.GramRows, linalg.GramCols
+	nk := (cols - i2 + MR - 1) / MR
+	nr := (rows + NR - 1) / NR
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		a, b := lo+(hi-lo)*i/n, lo+(hi-lo)*(i+1)/n
-		wg.Add(1)
-		go func() { defer wg.Done(); f(a, b) }()
+	work := func() {
+		defer wg.Done()
+		var tile [MR * NR]float32
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= nk*nr {
+				return
+			}
+			k0, r0 := i2+(i/nr)*MR, (i%nr)*NR
+			clear(tile[:])
+			linalg.MulTile(tile[:], U[i1*cols+k0:], cols, E[r0:], rows, i2-i1)
+			for r := 0; r < MR && k0+r < cols; r++ {
+				w := Wt[(k0+r)*rows+r0 : (k0+r)*rows+min(rows, r0+NR)]
+				for j := range w {
+					w[j] -= tile[r*NR+j]
+				}
+			}
+		}
 	}
+	threads = max(1, min(threads, nk*nr))
+	wg.Add(threads)
+	for t := 1; t < threads; t++ {
+		go work()
+	}
+	work()
 	wg.Wait()
 }
 
 // gptqFactor returns U (n×n row-major, upper triangular, float32) with
-// UᵀU = (H + λI)⁻¹, λ = damp·mean(diag H). Dead inputs (zero diagonal)
-// get a diagonal of 1 first. If the Cholesky factorisation fails the
-// dampening is raised tenfold, up to four times.
+// UᵀU = (H + λI)⁻¹, λ = damp·mean(diag H) (linalg.InverseFactor). Dead
+// inputs (zero diagonal) get a diagonal of 1 first. If the factorisation
+// fails the dampening is raised tenfold, up to four times.
 func gptqFactor(h []float64, n int, damp float64) ([]float32, error) {
 	for _, v := range h[:n*n] {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -243,79 +261,14 @@ func gptqFactor(h []float64, n int, damp float64) ([]float32, error) {
 			}
 			H[i*n+i] += damp * mean
 		}
-		if choleskyLower(H, n) {
-			invLowerToSPD(H, n) // H = (L Lᵀ)⁻¹ now
-			if choleskyLower(H, n) {
-				U := make([]float32, n*n)
-				for i := 0; i < n; i++ {
-					for j := 0; j <= i; j++ {
-						U[j*n+i] = float32(H[i*n+j])
-					}
-				}
-				return U, nil
+		if linalg.InverseFactor(H, n) {
+			U := make([]float32, n*n)
+			for i, v := range H {
+				U[i] = float32(v)
 			}
+			return U, nil
 		}
 		damp *= 10
 	}
 	return nil, fmt.Errorf("%w: Hessian is not positive definite (non-finite calibration values?)", ErrGPTQ)
-}
-
-// choleskyLower replaces the lower triangle of the symmetric positive
-// definite a (n×n row-major) with L, a = L Lᵀ, and zeroes the upper
-// triangle. It reports false when a is not positive definite.
-func choleskyLower(a []float64, n int) bool {
-	for j := 0; j < n; j++ {
-		rj := a[j*n : j*n+j]
-		s := a[j*n+j] - dot64(rj, rj)
-		if !(s > 0) || math.IsInf(s, 0) {
-			return false
-		}
-		d := math.Sqrt(s)
-		a[j*n+j] = d
-		for i := j + 1; i < n; i++ {
-			a[i*n+j] = (a[i*n+j] - dot64(a[i*n:i*n+j], rj)) / d
-		}
-	}
-	for i := 0; i < n; i++ {
-		clear(a[i*n+i+1 : i*n+n])
-	}
-	return true
-}
-
-// invLowerToSPD replaces the lower triangular L in a with (L Lᵀ)⁻¹ =
-// L⁻ᵀ L⁻¹ (full symmetric).
-func invLowerToSPD(a []float64, n int) {
-	// M = L⁻¹, row by row: M[i][:i] = -(Σ_{k<i} L[i][k] M[k][:]) / L[i][i].
-	M := make([]float64, n*n)
-	acc := make([]float64, n)
-	for i := 0; i < n; i++ {
-		clear(acc)
-		for k := 0; k < i; k++ {
-			if l := a[i*n+k]; l != 0 {
-				mk := M[k*n : k*n+k+1]
-				for j, v := range mk {
-					acc[j] += l * v
-				}
-			}
-		}
-		inv := 1 / a[i*n+i]
-		for j := 0; j < i; j++ {
-			M[i*n+j] = -acc[j] * inv
-		}
-		M[i*n+i] = inv
-	}
-	// Mt = Mᵀ (upper), then a[i][j] = Σ_{k>=max(i,j)} M[k][i] M[k][j]
-	// = dot of rows i and j of Mt from column max(i,j).
-	Mt := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j <= i; j++ {
-			Mt[j*n+i] = M[i*n+j]
-		}
-	}
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			v := dot64(Mt[i*n+j:i*n+n], Mt[j*n+j:j*n+n])
-			a[i*n+j], a[j*n+i] = v, v
-		}
-	}
 }
