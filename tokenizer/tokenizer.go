@@ -164,6 +164,9 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 	}
 	t.bos, t.eos, t.unk = r.BOS, r.EOS, r.UNK
 	t.addBOS, t.addEOS, t.addSpacePrefix = r.AddBOS, r.AddEOS, r.AddSpacePrefix
+	if t.kind != kindSPM {
+		t.addSpacePrefix = false // byte-level BPE adds no space prefix (Decode strips none)
+	}
 	if r.Types != nil {
 		t.types = r.Types
 	}
