@@ -271,6 +271,16 @@ func parseByteToken(s string) (byte, bool) {
 // default for its type when the key is absent) and has a BOS token.
 func (t *Tokenizer) AddsBOS() bool { return t.addBOS && t.bos >= 0 }
 
+// ChunkBOS returns the token that llama.cpp's perplexity and imatrix tools
+// put first in every chunk: BOS when the vocabulary adds it (AddsBOS),
+// else -1.
+func (t *Tokenizer) ChunkBOS() int32 {
+	if t.AddsBOS() {
+		return t.bos
+	}
+	return -1
+}
+
 // Warnings returns what llama.cpp warns about when it loads this
 // vocabulary (such as a missing pre-tokenizer), one line each.
 func (t *Tokenizer) Warnings() []string { return t.warnings }
