@@ -464,10 +464,7 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 		ctx = max
 	}
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
-	bos := int32(-1)
-	if tk.AddsBOS() {
-		bos = tk.BOS()
-	}
+	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
 	s := em.NewSession(cl)
 	s.Observer = imatrixObserver{col, gc}
