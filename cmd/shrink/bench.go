@@ -34,8 +34,9 @@ var benchCmd = &command{
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
 		fs.Int("speed-repeats", 3, "measured repetitions for --speed (after one warm-up)")
-		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=..")
+		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k, qwen1.5-moe-a2.7b, deepseek-v2-lite (its expert shape on a qwen2moe attention) or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=.. (after a named shape to change it: deepseek-v2-lite,layers=4)")
 		fs.String("type", "q4_0", "matrix type of --synthetic")
+		fs.String("save-synthetic", "", "with --synthetic: write the model to this GGUF file (for llama-bench and shrink bench --speed on the same file) instead of timing it")
 		fs.Bool("tensors", false, "per-tensor weight error of MODEL against --baseline (RMSE, SNR), worst first")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.String("json", "", "write the shrink.bench/v1 report to this file")
@@ -52,7 +53,7 @@ type benchConfig struct {
 	ctx, chunks, threads                        int
 	speed                                       bool
 	speedOpt                                    bench.SpeedOptions
-	synthetic, synType                          string
+	synthetic, synType, saveSynth               string
 	tensors                                     bool
 	tokenizer, jsonOut, htmlOut, mdOut          string
 	quiet                                       bool
@@ -77,6 +78,7 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.speedOpt.Repeats = flagInt(fs, "speed-repeats")
 	c.synthetic = flagString(fs, "synthetic")
 	c.synType = flagString(fs, "type")
+	c.saveSynth = flagString(fs, "save-synthetic")
 	c.tensors = flagBool(fs, "tensors")
 	c.tokenizer = flagString(fs, "tokenizer")
 	c.jsonOut = flagString(fs, "json")
@@ -95,6 +97,9 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	case c.synthetic != "":
 		if len(args) != 0 {
 			return usageError{"--synthetic takes no MODEL"}
+		}
+		if c.saveSynth != "" {
+			return saveSynthetic(&c)
 		}
 		r, err = benchSynthetic(&c)
 	default:
@@ -162,6 +167,25 @@ func writeMarkdownFile(path string, reports []*bench.Report) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// saveSynthetic writes the --synthetic model to the --save-synthetic file.
+func saveSynthetic(c *benchConfig) error {
+	sh, err := bench.ParseShape(c.synthetic)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	t, ok := format.ParseDType(c.synType)
+	if !ok {
+		return usageError{fmt.Sprintf("--type %q is not a GGML type", c.synType)}
+	}
+	if err := bench.WriteSyntheticGGUF(c.saveSynth, sh, t); err != nil {
+		return err
+	}
+	if !c.quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", c.saveSynth)
+	}
+	return nil
 }
 
 func benchSynthetic(c *benchConfig) (*bench.Report, error) {
