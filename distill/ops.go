@@ -1,6 +1,10 @@
 package distill
 
-import "math"
+import (
+	"math"
+
+	"github.com/shrink-llm/shrink/internal/kernel"
+)
 
 // The operations of the forward pass and their backward passes. Each works
 // on row-major float32 slices of T rows (tokens). Backward functions add
@@ -10,22 +14,16 @@ import "math"
 // linFwd computes y = x·wᵀ: y (T×out), x (T×in), w (out×in) as GGUF
 // stores a weight (rows = outputs).
 func linFwd(y, x, w []float32, T, in, out int) {
-	matABt(y, x, w, T, out, in, false)
+	matMul(y, mat(x, in, false), mat(w, in, true), T, out, in, false)
 }
 
 // linBwd adds dy·w to dx (when not nil) and dyᵀ·x to dw (when not nil).
 func linBwd(dx, dw, dy, x, w []float32, T, in, out int) {
 	if dx != nil {
-		wt := make([]float32, in*out)
-		transpose(wt, w, out, in)
-		matABt(dx, dy, wt, T, in, out, true)
+		matMul(dx, mat(dy, out, false), mat(w, in, false), T, in, out, true)
 	}
 	if dw != nil {
-		dyt := make([]float32, out*T)
-		xt := make([]float32, in*T)
-		transpose(dyt, dy, T, out)
-		transpose(xt, x, T, in)
-		matABt(dw, dyt, xt, out, in, T, true)
+		matMul(dw, mat(dy, out, true), mat(x, in, false), out, in, T, true)
 	}
 }
 
@@ -121,72 +119,66 @@ func ropeApply(x []float32, T, heads, hd, rd int, cos, sin []float32, neox, inv 
 // (served by key/value head h/(heads/kvHeads)) and token t,
 // out_t = Σ_{s<=t} softmax_s(q_t·k_s/sqrt(hd)) v_s. The probabilities are
 // kept in p (heads×T×T, zero above the diagonal) for the backward pass.
+// Each head is two matrix products (scores Q·Kᵀ, all T×T of them, and
+// P·V, the zeros above the diagonal adding nothing) around a row softmax.
 func attnFwd(out, p, q, k, v []float32, T, heads, kvHeads, hd int) {
 	group := heads / kvHeads
 	qd, kd := heads*hd, kvHeads*hd
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallelFor(heads, heads*T*T*hd, func(h0, h1 int) {
-		for h := h0; h < h1; h++ {
-			g := h / group
-			for t := 0; t < T; t++ {
-				qv := q[t*qd+h*hd : t*qd+h*hd+hd]
-				pr := p[(h*T+t)*T : (h*T+t+1)*T]
+	im := kernel.Active()
+	for h := 0; h < heads; h++ {
+		g := h / group
+		ph := p[h*T*T : (h+1)*T*T]
+		im.MatMulF32(T, T, hd, mat(q[h*hd:], qd, false), mat(k[g*hd:], kd, true), ph, T, false, threads)
+		parallelFor(T, T*T*8, func(t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				pr := ph[t*T : (t+1)*T]
 				mx := float32(math.Inf(-1))
 				for s := 0; s <= t; s++ {
-					x := dot(qv, k[s*kd+g*hd:s*kd+g*hd+hd]) * scale
-					pr[s] = x
-					mx = max(mx, x)
+					pr[s] *= scale
+					mx = max(mx, pr[s])
 				}
-				var sum float32
-				for s := 0; s <= t; s++ {
-					e := float32(math.Exp(float64(pr[s] - mx)))
-					pr[s] = e
-					sum += e
-				}
-				inv := 1 / sum
-				o := out[t*qd+h*hd : t*qd+h*hd+hd]
-				clear(o)
+				inv := 1 / im.ExpShift(pr[:t+1], mx)
 				for s := 0; s <= t; s++ {
 					pr[s] *= inv
-					axpy(pr[s], v[s*kd+g*hd:s*kd+g*hd+hd], o)
 				}
 				clear(pr[t+1:])
 			}
-		}
-	})
+		})
+		im.MatMulF32(T, hd, T, mat(ph, T, false), mat(v[g*hd:], kd, false), out[h*hd:], qd, false, threads)
+	}
 }
 
-// attnBwd adds the gradients of attnFwd with respect to q, k and v.
+// attnBwd adds the gradients of attnFwd with respect to q, k and v: per
+// head, dP = dO·Vᵀ, dS = P⊙(dP - rowsum(P⊙dP))/sqrt(hd), dV += Pᵀ·dO,
+// dQ += dS·K and dK += dSᵀ·Q, the heads of a group in turn.
 func attnBwd(dq, dk, dv, dout, p, q, k, v []float32, T, heads, kvHeads, hd int) {
 	group := heads / kvHeads
 	qd, kd := heads*hd, kvHeads*hd
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallelFor(kvHeads, heads*T*T*hd*2, func(g0, g1 int) {
-		ds := make([]float32, T)
-		for g := g0; g < g1; g++ {
-			for h := g * group; h < (g+1)*group; h++ {
-				for t := 0; t < T; t++ {
-					pr := p[(h*T+t)*T : (h*T+t)*T+t+1]
-					do := dout[t*qd+h*hd : t*qd+h*hd+hd]
-					var sum float32
-					for s := range pr {
-						vs := v[s*kd+g*hd : s*kd+g*hd+hd]
-						dp := dot(do, vs)
-						ds[s] = dp
-						sum += pr[s] * dp
-						axpy(pr[s], do, dv[s*kd+g*hd:s*kd+g*hd+hd])
-					}
-					qv := q[t*qd+h*hd : t*qd+h*hd+hd]
-					dqv := dq[t*qd+h*hd : t*qd+h*hd+hd]
-					for s := range pr {
-						d := pr[s] * (ds[s] - sum) * scale
-						axpy(d, k[s*kd+g*hd:s*kd+g*hd+hd], dqv)
-						axpy(d, qv, dk[s*kd+g*hd:s*kd+g*hd+hd])
-					}
+	im := kernel.Active()
+	ds := make([]float32, T*T)
+	for h := 0; h < heads; h++ {
+		g := h / group
+		ph := p[h*T*T : (h+1)*T*T]
+		im.MatMulF32(T, T, hd, mat(dout[h*hd:], qd, false), mat(v[g*hd:], kd, true), ds, T, false, threads)
+		parallelFor(T, T*T*4, func(t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				pr, dr := ph[t*T:t*T+t+1], ds[t*T:(t+1)*T]
+				var sum float32
+				for s, x := range pr {
+					sum += x * dr[s]
 				}
+				for s, x := range pr {
+					dr[s] = x * (dr[s] - sum) * scale
+				}
+				clear(dr[t+1:])
 			}
-		}
-	})
+		})
+		im.MatMulF32(T, hd, T, mat(ph, T, true), mat(dout[h*hd:], qd, false), dv[g*hd:], kd, true, threads)
+		im.MatMulF32(T, hd, T, mat(ds, T, false), mat(k[g*hd:], kd, false), dq[h*hd:], qd, true, threads)
+		im.MatMulF32(T, hd, T, mat(ds, T, true), mat(q[h*hd:], qd, false), dk[g*hd:], kd, true, threads)
+	}
 }
 
 // silu returns x·sigmoid(x), computed as engine does.
