@@ -181,53 +181,71 @@ func attnBwd(dq, dk, dv, dout, p, q, k, v []float32, T, heads, kvHeads, hd int) 
 	}
 }
 
-// silu returns x·sigmoid(x), computed as engine does.
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
-
-// swigluFwd computes act = silu(g)⊙u.
+// swigluFwd computes act = silu(g)⊙u on the kernels' SwiGLU (the float32
+// exponential of kernel.SiLUMul).
 func swigluFwd(act, g, u []float32) {
-	for i, x := range g {
-		act[i] = silu(x) * u[i]
-	}
+	copy(act, g)
+	kernel.Active().SiLUMul(act[:len(g)], u)
 }
 
-// swigluBwd adds the gradients of swigluFwd to dg and du.
+// swigluBwd adds the gradients of swigluFwd to dg and du: with
+// s = sigmoid(g), dg = dact·u·s·(1 + g·(1-s)) and du = dact·g·s. The
+// exponentials e**-g come from the kernels' ExpShift.
 func swigluBwd(dg, du, dact, g, u []float32) {
-	for i, x := range g {
-		s := float32(1 / (1 + math.Exp(float64(-x))))
-		dg[i] += dact[i] * u[i] * s * (1 + x*(1-s))
-		du[i] += dact[i] * x * s
-	}
+	n := len(g)
+	dg, du, dact, u = dg[:n], du[:n], dact[:n], u[:n]
+	im := kernel.Active()
+	parallelFor((n+4095)/4096, n*16, func(c0, c1 int) {
+		var e [4096]float32
+		for c := c0; c < c1; c++ {
+			lo, hi := c*4096, min(c*4096+4096, n)
+			es := e[:hi-lo]
+			for i, x := range g[lo:hi] {
+				es[i] = -x
+			}
+			im.ExpShift(es, 0)
+			for i, x := range g[lo:hi] {
+				j := lo + i
+				s := 1 / (1 + es[i])
+				dg[j] += dact[j] * u[j] * s * (1 + x*(1-s))
+				du[j] += dact[j] * x * s
+			}
+		}
+	})
 }
 
-// logSoftmax writes log(softmax(z/tau)) to dst in float64.
-func logSoftmax(dst []float64, z []float32, tau float64) {
-	mx := math.Inf(-1)
-	for _, v := range z {
-		mx = max(mx, float64(v)/tau)
-	}
-	var sum float64
-	for _, v := range z {
-		sum += math.Exp(float64(v)/tau - mx)
-	}
-	lse := mx + math.Log(sum)
+// softmaxRow sets p to softmax(z/tau) (the exponentials from the kernels'
+// ExpShift) and returns log Σ e**(z/tau), the log-sum-exp, in float64.
+func softmaxRow(p, z []float32, tau float32) float64 {
+	p = p[:len(z)]
+	inv := 1 / tau
+	mx := float32(math.Inf(-1))
 	for i, v := range z {
-		dst[i] = float64(v)/tau - lse
+		x := v * inv
+		p[i] = x
+		mx = max(mx, x)
 	}
+	sum := kernel.Active().ExpShift(p, mx)
+	r := 1 / sum
+	for i := range p {
+		p[i] *= r
+	}
+	return float64(mx) + math.Log(float64(sum))
 }
 
 // ceRow returns -log softmax(z)[target] and, when dz is not nil, adds
 // scale·(softmax(z) - onehot(target)) to dz. tmp holds len(z) values.
-func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float64) float64 {
-	tmp = tmp[:len(z)]
-	logSoftmax(tmp, z, 1)
+func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float32) float64 {
+	p := tmp[:len(z)]
+	lse := softmaxRow(p, z, 1)
 	if dz != nil {
-		for i, l := range tmp {
-			dz[i] += scale * float32(math.Exp(l))
+		dz = dz[:len(z)]
+		for i, v := range p {
+			dz[i] += scale * v
 		}
 		dz[target] -= scale
 	}
-	return -tmp[target]
+	return lse - float64(z[target])
 }
 
 // kdRow returns KL(softmax(zt/tau) || softmax(zs/tau)) and, when dz is not
@@ -235,18 +253,23 @@ func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float64) 
 // scale·tau·(softmax(zs/tau) - softmax(zt/tau)), to dz (Hinton et al. 2015,
 // "Distilling the Knowledge in a Neural Network": the tau² factor keeps the
 // gradient's size independent of the temperature). tmp holds 2·len(zs)
-// values.
-func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []float64) float64 {
+// values. The sum is taken in float64 over the float32 probabilities.
+func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []float32) float64 {
 	n := len(zs)
-	ls, lt := tmp[:n], tmp[n:2*n]
-	logSoftmax(ls, zs, float64(tau))
-	logSoftmax(lt, zt, float64(tau))
+	zt = zt[:n]
+	ps, pt := tmp[:n], tmp[n:2*n]
+	lses := softmaxRow(ps, zs, tau)
+	lset := softmaxRow(pt, zt, tau)
+	dl, it := lset-lses, 1/float64(tau)
 	var kl float64
-	for i := range ls {
-		pt := math.Exp(lt[i])
-		kl += pt * (lt[i] - ls[i])
-		if dz != nil {
-			dz[i] += scale * tau * float32(math.Exp(ls[i])-pt)
+	for i, p := range pt {
+		kl += float64(p) * ((float64(zt[i])-float64(zs[i]))*it - dl)
+	}
+	if dz != nil {
+		dz = dz[:n]
+		st := scale * tau
+		for i, p := range ps {
+			dz[i] += st * (p - pt[i])
 		}
 	}
 	return max(kl, 0)

@@ -199,7 +199,7 @@ func TestGradCrossEntropy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	V := 30
 	z := randSlice(rng, V, 2)
-	tmp := make([]float64, 2*V)
+	tmp := make([]float32, 2*V)
 	loss := func() float64 { return ceRow(z, 3, nil, 1, tmp) }
 	dz := make([]float32, V)
 	l := ceRow(z, 3, dz, 1, tmp)
@@ -219,7 +219,7 @@ func TestGradKL(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 9))
 		V := 30
 		zs, zt := randSlice(rng, V, 2), randSlice(rng, V, 2)
-		tmp := make([]float64, 2*V)
+		tmp := make([]float32, 2*V)
 		loss := func() float64 { return float64(tau*tau) * kdRow(zs, zt, tau, nil, 1, tmp) }
 		dz := make([]float32, V)
 		kdRow(zs, zt, tau, dz, 1, tmp)
