@@ -168,6 +168,9 @@ type Impl struct {
 	// group of sixteen activation rows xs[16g:16g+16] of kind k, which
 	// MatMul16 uses instead of packing them itself at every call.
 	Pack func(xs []Vec, k ActKind)
+	// GemmTile is the register-tiled float32 micro-kernel of the training
+	// matrix products (see gemm.go and MatMulF32).
+	GemmTile *GemmKernel
 }
 
 // MatMul4Func computes, for weight rows r0 <= r < r1 of w (rows of rowBytes
@@ -269,6 +272,9 @@ func merge(list []*Impl) *Impl {
 		}
 		if i.Pack != nil {
 			m.Pack = i.Pack
+		}
+		if i.GemmTile != nil {
+			m.GemmTile = i.GemmTile
 		}
 		if i.QuantQ8 != nil {
 			m.QuantQ8 = i.QuantQ8
