@@ -40,6 +40,7 @@ const (
 	ftypeQ5_K_M = 17
 	ftypeQ6_K   = 18
 	ftypeIQ4_NL = 25
+	ftypeIQ4_XS = 30
 	ftypeBF16   = 32
 )
 
@@ -58,6 +59,7 @@ var presets = []Preset{
 	{"q4_k_s", ftypeQ4_K_S, format.Q4_K, true},
 	{"q4_1", ftypeQ4_1, format.Q4_1, true},
 	{"q4_0", ftypeQ4_0, format.Q4_0, true},
+	{"iq4_xs", ftypeIQ4_XS, format.IQ4_XS, true},
 	{"iq4_nl", ftypeIQ4_NL, format.IQ4_NL, true},
 	{"q3_k_l", ftypeQ3_K_L, format.Q3_K, true},
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
