@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/iqgrid"
 )
 
 // IQ3_XXS and IQ3_S (ggml-common.h block_iq3_xxs, 98 bytes, and
@@ -31,11 +32,6 @@ type iq3Tables struct {
 	dgrid      []uint32 // the decoding grid (ggml-common.h iq3xxs_grid / iq3s_grid)
 }
 
-// iq3xxsValues are IQ3_XXS's decoded magnitudes of lattice coordinate l
-// (ggml-common.h's iq3xxs_grid: 2l+1 times four, except 62 for 60);
-// IQ3_S's iq3s_grid holds 2l+1 itself.
-var iq3xxsValues = [8]uint32{4, 12, 20, 28, 36, 44, 52, 62}
-
 var (
 	iq3Once     [2]sync.Once
 	iq3TableSet [2]*iq3Tables
@@ -43,11 +39,11 @@ var (
 
 // iq3Get returns the tables of the 256-point (xxs) or 512-point grid.
 func iq3Get(xxs bool) *iq3Tables {
-	i, kg := 1, iq3sKGrid[:]
+	i, kg, dg := 1, iqgrid.KGrid3S[:], iqgrid.Grid3S
 	if xxs {
-		i, kg = 0, iq3xxsKGrid[:]
+		i, kg, dg = 0, iqgrid.KGrid3XXS[:], iqgrid.Grid3XXS
 	}
-	iq3Once[i].Do(func() { iq3TableSet[i] = newIQ3Tables(kg, 2+i) })
+	iq3Once[i].Do(func() { iq3TableSet[i] = newIQ3Tables(kg, dg, 2+i) })
 	return iq3TableSet[i]
 }
 
@@ -55,17 +51,12 @@ func iq3Get(xxs bool) *iq3Tables {
 // coordinate code to its grid index (or -(1+offset) of its neighbour list),
 // and for each code off the grid the grid points at its nwant smallest
 // squared distances, ties ordered by index.
-func newIQ3Tables(kgrid []uint16, nwant int) *iq3Tables {
-	t := &iq3Tables{grid: make([]uint32, len(kgrid)), dgrid: make([]uint32, len(kgrid))}
+func newIQ3Tables(kgrid []uint16, dgrid []uint32, nwant int) *iq3Tables {
+	t := &iq3Tables{grid: make([]uint32, len(kgrid)), dgrid: dgrid}
 	for k, g := range kgrid {
 		for i := 0; i < 4; i++ {
 			l := uint32(g>>(3*i)) & 7
 			t.grid[k] |= (2*l + 1) << (8 * i)
-			if len(kgrid) == 256 {
-				t.dgrid[k] |= iq3xxsValues[l] << (8 * i)
-			} else {
-				t.dgrid[k] |= (2*l + 1) << (8 * i)
-			}
 		}
 	}
 	for i := range t.kmap {
@@ -421,19 +412,6 @@ func (s *iq3State) encodeS(b []byte, x, qw []float32) {
 	}
 }
 
-// iq2Signs is ggml-common.h's ksigns_iq2xs: seven sign bits and their
-// parity as the eighth.
-var iq2Signs = func() (t [128]uint8) {
-	for i := range t {
-		p := uint8(0)
-		for v := i; v != 0; v &= v - 1 {
-			p ^= 1
-		}
-		t[i] = uint8(i) | p<<7
-	}
-	return t
-}()
-
 func (c iq3Codec) Decode(dst []float32, src []byte) {
 	t := iq3Get(c.typ == format.IQ3_XXS)
 	for i := 0; i < len(dst)/kqSuper; i++ {
@@ -451,7 +429,7 @@ func (c iq3Codec) Decode(dst []float32, src []byte) {
 					idx[k] = int(b[2+8*ib+k])
 				}
 				for l := range sg {
-					sg[l] = iq2Signs[(aux>>(7*l))&127]
+					sg[l] = iqgrid.Signs[(aux>>(7*l))&127]
 				}
 			} else {
 				db = d * float32(1+2*int32(b[106+ib/2]>>(4*(ib%2))&15))

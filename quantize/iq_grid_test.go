@@ -3,6 +3,8 @@ package quantize
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/shrink-llm/shrink/internal/iqgrid"
 )
 
 // The FNV-1a hashes (over the little-endian bytes) of ggml-common.h's
@@ -95,7 +97,7 @@ func TestIQ3Grids(t *testing.T) {
 			}
 		}
 	}
-	if h := kqFNVBytes(iq2Signs[:]); h != iq2SignsFNV {
+	if h := kqFNVBytes(iqgrid.Signs[:]); h != iq2SignsFNV {
 		t.Errorf("ksigns_iq2xs hashes to %s, ggml-common.h's to %s", h, iq2SignsFNV)
 	}
 }

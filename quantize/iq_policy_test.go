@@ -55,3 +55,31 @@ func TestIQ4XSPresetRules(t *testing.T) {
 		}
 	}
 }
+
+// TestIQ3PresetRules checks llama_tensor_get_type's rules for the iq3_s,
+// iq3_m and iq3_xs presets on a 16-layer model with n_gqa = 2 and 4.
+func TestIQ3PresetRules(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	type want map[string]format.DType
+	for _, tc := range []struct {
+		preset  string
+		kvHeads int
+		want    want
+	}{
+		{"iq3_s", 4, want{"output.weight": format.Q6_K, "token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.IQ3_S,
+			"blk.0.ffn_down.weight": format.IQ3_S, "blk.3.attn_output.weight": format.IQ3_S, "blk.3.attn_q.weight": format.IQ3_S}},
+		{"iq3_s", 2, want{"blk.3.attn_v.weight": format.Q4_K}},
+		{"iq3_m", 4, want{"blk.3.attn_v.weight": format.Q4_K, "blk.1.ffn_down.weight": format.Q4_K, "blk.2.ffn_down.weight": format.IQ3_S,
+			"blk.5.attn_output.weight": format.Q4_K, "blk.5.ffn_gate.weight": format.IQ3_S, "blk.5.attn_k.weight": format.IQ3_S}},
+		{"iq3_xs", 4, want{"blk.3.attn_v.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ3_XXS, "blk.0.attn_q.weight": format.IQ3_XXS,
+			"blk.1.ffn_gate.weight": format.IQ3_S, "blk.2.ffn_gate.weight": format.IQ3_XXS, "blk.13.ffn_up.weight": format.IQ3_XXS,
+			"blk.14.ffn_up.weight": format.IQ3_S, "blk.0.ffn_down.weight": format.IQ3_S, "blk.5.attn_output.weight": format.IQ3_S}},
+	} {
+		got := choose(t, tc.preset, false, ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		for name, w := range tc.want {
+			if got[name].Type != w {
+				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, name, got[name].Type, w)
+			}
+		}
+	}
+}

@@ -265,6 +265,9 @@ func (s *mixState) gqa() int {
 // mix applies llama_tensor_get_type's rules for a dense model (no experts,
 // not Falcon) to a tensor whose default type is typ.
 func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
+	if nt, ok := s.iqMix(t, typ); ok {
+		return nt
+	}
 	name := s.p.Preset.Name
 	switch {
 	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):

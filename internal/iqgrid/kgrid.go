@@ -1,11 +1,11 @@
-package quantize
+package iqgrid
 
 // Code generated from the kgrid_256 and kgrid_512 lists of ggml's
 // iq3xs_init_impl (ggml/src/ggml-quants.c); DO NOT EDIT.
 
-// iq3xxsKGrid lists IQ3_XXS's 256 lattice points: point k has
-// coordinates 2*l_i+1 with l_i = (iq3xxsKGrid[k] >> 3i) & 7, i = 0..3.
-var iq3xxsKGrid = [256]uint16{
+// KGrid3XXS lists IQ3_XXS's 256 lattice points: point k has
+// coordinates 2*l_i+1 with l_i = (KGrid3XXS[k] >> 3i) & 7, i = 0..3.
+var KGrid3XXS = [256]uint16{
 	0, 2, 4, 9, 11, 15, 16, 18, 25, 34, 59, 61, 65, 67, 72, 74,
 	81, 85, 88, 90, 97, 108, 120, 128, 130, 132, 137, 144, 146, 153, 155, 159,
 	169, 175, 189, 193, 199, 200, 202, 213, 248, 267, 287, 292, 303, 315, 317, 321,
@@ -24,8 +24,8 @@ var iq3xxsKGrid = [256]uint16{
 	3626, 3670, 3680, 3722, 3749, 3754, 3776, 3789, 3803, 3824, 3857, 3873, 3904, 3906, 3924, 3992,
 }
 
-// iq3sKGrid lists IQ3_S's 512 lattice points, coded as iq3xxsKGrid's.
-var iq3sKGrid = [512]uint16{
+// KGrid3S lists IQ3_S's 512 lattice points, coded as KGrid3XXS's.
+var KGrid3S = [512]uint16{
 	0, 1, 2, 5, 7, 8, 9, 10, 12, 14, 16, 17, 21, 27, 32, 34,
 	37, 39, 41, 43, 48, 50, 57, 60, 63, 64, 65, 66, 68, 72, 73, 77,
 	80, 83, 87, 89, 93, 100, 113, 117, 122, 128, 129, 133, 135, 136, 139, 142,
