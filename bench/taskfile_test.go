@@ -111,3 +111,11 @@ func TestMT19937(t *testing.T) {
 		}
 	}
 }
+
+func TestCompactLeaves(t *testing.T) {
+	in := "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": [\n    {\n      \"s\": \"x,[y]{\\\"\",\n      \"t\": true\n    }\n  ]\n}"
+	want := "{\n  \"a\": [1, 2],\n  \"b\": [\n    {\"s\": \"x,[y]{\\\"\", \"t\": true}\n  ]\n}"
+	if got := string(compactLeaves([]byte(in))); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
