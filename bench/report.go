@@ -47,7 +47,7 @@ type Report struct {
 	// paired comparison of two reports on the same text needs (gate
 	// --against).
 	PerChunk *PerChunk `json:"per_chunk,omitempty"`
-	Tool      *Tool         `json:"tool,omitempty"`      // what produced the report
+	Tool     *Tool     `json:"tool,omitempty"` // what produced the report
 }
 
 // Failure records why a run measured nothing on the text: a model produced
