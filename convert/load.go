@@ -11,6 +11,7 @@
 package convert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,11 @@ type Model struct {
 	// or infinite values: the tensor, the first such element (its index in
 	// the source's row-major order) and value, and how many there are.
 	NonFinite func(t Tensor, element int64, v float64, count int64)
+
+	// Notes are remarks on the conversion for the user (dropped
+	// weights), one line each.
+	Notes     []string
+	mtpLayers map[int]bool // DeepSeek-V3 MTP layers dropped (see dropMTP)
 }
 
 // Tensor is one tensor of a Model.
@@ -59,6 +65,9 @@ type Tensor struct {
 	// make this one: Hugging Face stores each routed expert's weights
 	// apart, GGUF one 3-D tensor per projection and layer.
 	parts []string
+	// derive, when not nil, computes the tensor's bytes from other
+	// tensors (the latent attention layouts, see SetMLALayout).
+	derive func() ([]byte, error)
 }
 
 // Info returns the tensor's description in GGUF terms.
@@ -142,24 +151,12 @@ func (m *Model) loadGGUF(path string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if err := refuseMLA(path, m.Config); err != nil {
-		return err
-	}
 	for _, t := range f.Tensors() {
 		m.add(Tensor{Name: t.Name, SrcName: t.Name, Type: t.Type, Shape: t.Shape})
 	}
 	_, hasOutput := m.byName["output.weight"]
 	m.Config.TiedEmbeddings = !hasOutput
 	m.noteProbsBias()
-	return nil
-}
-
-// refuseMLA refuses DeepSeek's multi-head latent attention, which shrink
-// reads the configuration of but does not convert or run yet.
-func refuseMLA(path string, c *model.Config) error {
-	if c.MLA != nil {
-		return fmt.Errorf("%s: %w: %s multi-head latent attention (only its configuration is read so far)", path, model.ErrUnsupported, c.Arch)
-	}
 	return nil
 }
 
@@ -227,6 +224,13 @@ func (m *Model) finishExperts(stacks map[string]*expertStack) error {
 // tensorData returns a reader over t's stored bytes: its source tensor,
 // or its parts one after another.
 func (m *Model) tensorData(t Tensor) (*io.SectionReader, error) {
+	if t.derive != nil {
+		b, err := t.derive()
+		if err != nil {
+			return nil, err
+		}
+		return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), nil
+	}
 	if t.parts == nil {
 		return m.Src.TensorData(t.SrcName)
 	}
@@ -310,11 +314,11 @@ func (m *Model) loadHF(path string) error {
 		}
 	}
 	c := m.Config
-	if err := refuseMLA(path, c); err != nil {
-		return err
-	}
 	stacks := map[string]*expertStack{}
 	for _, t := range src.Tensors() {
+		if m.dropMTP(t.Name) {
+			continue
+		}
 		if name, e, ok := model.ExpertGGUFName(t.Name); ok {
 			if err := m.addExpert(stacks, name, e, t); err != nil {
 				return err
@@ -350,8 +354,8 @@ func (m *Model) loadHF(path string) error {
 // bias) called name, whose rows Hugging Face and GGUF order differently
 // for c's RoPE, and 0 for any other tensor or when c uses NeoX RoPE.
 func qkHeads(c *model.Config, name string) int {
-	if c.RopeNeox {
-		return 0
+	if c.RopeNeox || c.MLA != nil {
+		return 0 // deepseek2's rope part is stored as llama.cpp rotates it
 	}
 	l, kind, ok := qkLayer(name)
 	if !ok || l < 0 || l >= len(c.Heads) || l >= len(c.KVHeads) {
@@ -527,6 +531,9 @@ func ExpectedShapes(c *model.Config) map[string][]int64 {
 			want[p+"ffn_gate.weight"] = []int64{d, ff}
 			want[p+"ffn_up.weight"] = []int64{d, ff}
 			want[p+"ffn_down.weight"] = []int64{ff, d}
+		}
+		if c.MLA != nil {
+			mlaShapes(want, c, l, p)
 		}
 		if c.QKNorm {
 			want[p+"attn_q_norm.weight"] = []int64{hd}

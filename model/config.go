@@ -42,8 +42,8 @@ type Config struct {
 	MoE // mixture-of-experts feed-forward; zero for dense models
 
 	// MLA carries DeepSeek-V2's multi-head latent attention sizes, read
-	// and written with the deepseek2 keys; the attention itself is not
-	// run or converted yet.
+	// and written with the deepseek2 keys (see mla.go); nil for other
+	// attention.
 	MLA *MLA
 }
 
@@ -101,6 +101,10 @@ type MLA struct {
 	ValueLen   int // v_head_dim
 	// YarnLogMul is rope.scaling.yarn_log_multiplier (0 without YaRN).
 	YarnLogMul float32
+	// Split is true when the latent up-projection is stored as the
+	// per-head attn_k_b / attn_v_b pair (llama.cpp's layout since April
+	// 2025, key_length_mla keys) rather than one attn_kv_b matrix.
+	Split bool
 }
 
 // RopeScaling is a RoPE frequency scaling scheme.

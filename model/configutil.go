@@ -174,6 +174,9 @@ func (c *Config) LayerParams(i int) int64 {
 	d := int64(c.Dim)
 	q, kv, f := int64(c.QDim(i)), int64(c.KVDim(i)), int64(c.FFN[i])
 	n := 2*d + d*q + 2*d*kv + q*d + 3*d*f
+	if c.MLA != nil {
+		n = 2*d + c.mlaAttnParams(i) + 3*d*f
+	}
 	if c.MoELayer(i) {
 		n += c.moeParams() - 3*d*f
 	}

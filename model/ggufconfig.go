@@ -249,31 +249,6 @@ func (c *Config) groupsFromGGUF(key func(string) string, u32 func(string, bool, 
 	return err
 }
 
-// mlaFromGGUF reads deepseek2's latent attention sizes.
-func (c *Config) mlaFromGGUF(md *gguf.Metadata, key func(string) string,
-	u32 func(string, bool, int, int) (int, error), f32 func(string, bool, float32) (float32, error)) error {
-	a := &MLA{KeyLength: c.HeadDim}
-	var err error
-	if a.QLoraRank, err = u32(key("attention.q_lora_rank"), c.Layers != 27, 0, maxDim); err != nil {
-		return err
-	}
-	if a.KVLoraRank, err = u32(key("attention.kv_lora_rank"), true, 0, maxDim); err != nil {
-		return err
-	}
-	if a.ValueLen, err = u32(key("attention.value_length"), true, 0, maxDim); err != nil {
-		return err
-	}
-	if v, ok := md.Get(key("rope.scaling.yarn_log_multiplier")); ok {
-		f, ok := v.Float()
-		if !ok || math.IsNaN(f) {
-			return configErr("gguf: %s = %v is not a number", key("rope.scaling.yarn_log_multiplier"), v.Data)
-		}
-		a.YarnLogMul = float32(f)
-	}
-	c.MLA = a
-	return nil
-}
-
 // SetGGUF writes general.architecture, general.name (when set) and the
 // <arch>.* hyperparameter keys with the types llama.cpp requires: UINT32
 // counts, FLOAT32 epsilon and base. Per-layer counts are written as INT32
@@ -313,9 +288,6 @@ func (c *Config) SetGGUF(md *gguf.Metadata) {
 	u("attention.value_length", c.HeadDim)
 	u("rope.dimension_count", c.RopeDim)
 	u("vocab_size", c.VocabSize)
-	if c.MLA != nil {
-		u("attention.value_length", c.MLA.ValueLen)
-	}
 	c.setMoEGGUF(md)
 	if s := c.RopeScaling; s != nil && s.Type != "llama3" {
 		md.Set(a+".rope.scaling.type", gguf.String(s.Type))
@@ -331,13 +303,8 @@ func (c *Config) SetGGUF(md *gguf.Metadata) {
 func (c *Config) setMoEGGUF(md *gguf.Metadata) {
 	a := c.Arch
 	u := func(k string, v int) { md.Set(a+"."+k, gguf.Uint32(uint32(v))) }
-	if m := c.MLA; m != nil {
-		if m.QLoraRank > 0 {
-			u("attention.q_lora_rank", m.QLoraRank)
-		}
-		u("attention.kv_lora_rank", m.KVLoraRank)
-		// Required by llama.cpp's deepseek2 loader even without YaRN.
-		md.Set(a+".rope.scaling.yarn_log_multiplier", gguf.Float32(m.YarnLogMul))
+	if c.MLA != nil {
+		c.setMLAGGUF(md)
 	}
 	e := &c.MoE
 	if e.Experts == 0 {

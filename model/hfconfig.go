@@ -260,6 +260,9 @@ func ConfigFromHF(configJSON []byte) (*Config, error) {
 	if err := h.hfMoE.apply(c, a.moe, need); err != nil {
 		return nil, err
 	}
+	if c.MLA != nil {
+		c.MLA.YarnLogMul = yarnLogMulHF(h.RopeScaling)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,13 @@ var names = []nameRule{
 	{"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", true},
 	{"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", true},
 	{"mlp.gate.e_score_correction_bias", "exp_probs_b.bias", true},
+	// DeepSeek multi-head latent attention (the lite form's q_proj is attn_q).
+	{"self_attn.q_a_proj.weight", "attn_q_a.weight", true},
+	{"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", true},
+	{"self_attn.q_b_proj.weight", "attn_q_b.weight", true},
+	{"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", true},
+	{"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", true},
+	{"self_attn.kv_b_proj.weight", "attn_kv_b.weight", true},
 }
 
 // expertProj maps the projection of one routed expert, as Hugging Face

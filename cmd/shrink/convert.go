@@ -16,12 +16,15 @@ import (
 
 var convertCmd = &command{
 	name:    "convert",
-	args:    "SRC DST [--dtype f32|f16|bf16] [--tokenizer FILE]",
+	args:    "SRC DST [--dtype f32|f16|bf16] [--tokenizer FILE] [--mla-layout kv_b|split]",
 	summary: "convert any checkpoint to a llama GGUF (DST ending in .gguf) or a Hugging Face folder",
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("dtype", "", "type of the matrices in the output: f32, f16 or bf16 (default: as stored; 1-D tensors stay f32 in GGUF)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC (tokenizer.model, tokenizer.json, tokenizer.bin or a GGUF)")
 		fs.BoolP("quiet", "q", false, "no progress output")
+		fs.String("mla-layout", "kv_b", "deepseek2 latent attention's key/value up-projection in the GGUF: kv_b (one attn_kv_b per layer, "+
+			"the layout llama.cpp builds before April 2025 load, and the only one the llama.cpp this is tested against reads) or split "+
+			"(attn_k_b/attn_v_b with key_length_mla, later llama.cpp's)")
 	},
 	run: runConvert,
 }
@@ -49,6 +52,9 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := applyMLALayout(fs, m); err != nil {
+		return err
+	}
 	m.NonFinite = warnNonFinite(os.Stderr)
 	if strings.HasSuffix(strings.ToLower(dst), ".gguf") {
 		plans := convert.PlanDType(m, dtype, keep)
@@ -132,4 +138,24 @@ func endProgress() {
 	if isTerminal(os.Stderr) {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
+}
+
+// applyMLALayout sets a latent-attention model's up-projection layout from
+// --mla-layout and prints the loader's notes (dropped MTP layers); the
+// flag given for another model is an error.
+func applyMLALayout(fs *pflag.FlagSet, m *convert.Model) error {
+	layout := flagString(fs, "mla-layout")
+	for _, n := range m.Notes {
+		fmt.Fprintf(os.Stderr, "shrink convert: note: %s\n", n)
+	}
+	if m.Config.MLA == nil {
+		if fs.Changed("mla-layout") {
+			return usageError{"--mla-layout applies to deepseek2 (latent attention) models only"}
+		}
+		return nil
+	}
+	if layout != "kv_b" && layout != "split" {
+		return usageError{fmt.Sprintf("--mla-layout %q: want kv_b or split", layout)}
+	}
+	return m.SetMLALayout(layout)
 }
