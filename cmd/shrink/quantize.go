@@ -173,11 +173,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		infos[i] = t.Info()
 	}
 	c := m.Config
-	mi := quantize.ModelInfo{Layers: c.Layers}
-	if len(c.Heads) > 0 && len(c.KVHeads) > 0 {
-		mi.Heads, mi.KVHeads = c.Heads[0], c.KVHeads[0]
-	}
-	choices, err := pol.Choose(infos, mi)
+	choices, err := pol.Choose(infos, quantize.InfoOf(c))
 	if err != nil {
 		return err
 	}
