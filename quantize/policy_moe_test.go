@@ -76,3 +76,29 @@ func TestMoEMixRules(t *testing.T) {
 		t.Errorf("4 experts attn_v %s, want q6_K (use_more_bits)", c.Type)
 	}
 }
+
+// TestCollectorExperts: per-expert inputs give experts x cols means, each
+// over its own tokens, and a CheckShape of that length; an expert no token
+// reached drops the entry, as llama-imatrix drops partial data.
+func TestCollectorExperts(t *testing.T) {
+	c := NewCollector()
+	const name = "blk.0.ffn_down_exps.weight"
+	c.AddExpert(name, 0, 2, []float32{1, 2, 3, 4}, 2, 2) // rows (1,2), (3,4)
+	c.AddExpert(name, 1, 2, []float32{2, 0}, 1, 2)
+	c.AddExpert("blk.1.ffn_down_exps.weight", 0, 2, []float32{1, 1}, 1, 2) // expert 1 never routed
+	m := c.Imatrix(1, "t")
+	v, ok := m.Get(name)
+	want := []float32{5, 10, 4, 0} // (1+9)/2, (4+16)/2; 4, 0
+	if !ok || fmt.Sprint(v) != fmt.Sprint(want) {
+		t.Fatalf("values %v, want %v", v, want)
+	}
+	if _, ok := m.Get("blk.1.ffn_down_exps.weight"); ok {
+		t.Error("an entry with an expert never routed was kept")
+	}
+	if got, err := m.CheckShape(name, 2, 2); err != nil || len(got) != 4 {
+		t.Errorf("CheckShape with 2 experts: %v %v", got, err)
+	}
+	if _, err := m.CheckShape(name, 2); err == nil {
+		t.Error("CheckShape without the expert count accepted 4 values for rows of 2")
+	}
+}
