@@ -15,6 +15,7 @@ import (
 	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
 )
 
 // moeSpec is a random mixture-of-experts Hugging Face checkpoint.
@@ -286,5 +287,55 @@ func TestDevMixtralMoE(t *testing.T) {
 	e := m.Config.MoE
 	if e.Experts != 8 || e.ExpertsUsed != 2 || e.ExpertFFN != 256 || !e.Norm || e.Gating != model.GatingSoftmax || e.SharedFFN != 0 {
 		t.Errorf("MoE config %+v", e)
+	}
+}
+
+// TestExpertImportances: a stacked expert tensor with per-expert
+// importances (experts x row length, as llama-imatrix writes them) is
+// quantized as llama-quantize does, each expert's rows with its own
+// slice, whatever the chunking; a slice of one row length applies to
+// every expert.
+func TestExpertImportances(t *testing.T) {
+	dir := t.TempDir()
+	s := moeSpec{kind: "qwen3moe", dim: 64, layers: 1, heads: 4, kv: 2, experts: 3, used: 2, effn: 40, vocab: 300}
+	orig := writeMoEHF(t, dir, s)
+	m, err := convert.Load(dir, convert.Options{})
+	must(t, err)
+	defer m.Close()
+	const name = "blk.0.ffn_up_exps.weight"
+	tt, _ := m.Tensor(name)
+	perExpert := make([]float32, 3*64)
+	for i := range perExpert {
+		perExpert[i] = float32(1 + (i*7919)%13) // differs between experts
+	}
+	quant := func(imp []float32, chunk int64) []byte {
+		defer convert.SetQuantChunkElems(chunk)()
+		plans := []convert.Plan{{Tensor: tt, Out: format.Q4_0}}
+		md, err := m.GGUFMetadata(format.Q4_0)
+		must(t, err)
+		dst := filepath.Join(t.TempDir(), "q.gguf")
+		must(t, m.WriteQuantized(dst, md, plans, convert.QuantizeOptions{Threads: 2,
+			Importance: func(string) []float32 { return imp }}))
+		f, err := gguf.Open(dst)
+		must(t, err)
+		defer f.Close()
+		return readAll(t, f)[name]
+	}
+	got := quant(perExpert, 1000)
+	if again := quant(perExpert, 1<<20); !bytes.Equal(got, again) {
+		t.Error("per-expert importances: bytes depend on the chunk size")
+	}
+	rowBytes := 40 * 64 / 32 * 18 // Q4_0: 18 bytes per 32 values
+	for e := 0; e < 3; e++ {
+		x := make([]float32, 40*64)
+		must(t, format.DecodeFloats(format.F32, orig[expertName(s.kind, 0, e, "up")], x))
+		want := make([]byte, rowBytes)
+		must(t, quantize.EncodeRows(format.Q4_0, want, x, 64, perExpert[e*64:(e+1)*64], 1))
+		if !bytes.Equal(got[e*rowBytes:(e+1)*rowBytes], want) {
+			t.Errorf("expert %d not quantized with its own importances", e)
+		}
+	}
+	if shared := quant(perExpert[:64], 1000); bytes.Equal(shared, got) {
+		t.Error("one importance row for all experts gave the per-expert result")
 	}
 }

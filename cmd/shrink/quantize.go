@@ -176,11 +176,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		infos[i] = t.Info()
 	}
 	c := m.Config
-	mi := quantize.ModelInfo{Layers: c.Layers}
-	if len(c.Heads) > 0 && len(c.KVHeads) > 0 {
-		mi.Heads, mi.KVHeads = c.Heads[0], c.KVHeads[0]
-	}
-	choices, err := pol.Choose(infos, mi)
+	choices, err := pol.Choose(infos, quantize.InfoOf(c))
 	if err != nil {
 		return err
 	}
@@ -192,7 +188,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			requant = append(requant, fmt.Sprintf("%s (%s -> %s)", ch.Name, ch.Src, ch.Type))
 		}
 		if im != nil && ch.Type.Quantized() {
-			if _, err := im.CheckShape(ch.Name, ch.Shape[0]); err != nil {
+			if _, err := im.CheckShape(ch.Name, ch.Shape[0], ch.Shape[2:]...); err != nil {
 				return fmt.Errorf("%s: %w", imFile+calib, err)
 			}
 		}
@@ -269,7 +265,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if im != nil {
 		opt.Importance = func(name string) []float32 {
 			t, _ := m.Tensor(name) // every plan is one of m's tensors
-			v, _ := im.CheckShape(name, t.Shape[0])
+			v, _ := im.CheckShape(name, t.Shape[0], t.Shape[2:]...)
 			return v
 		}
 	}
@@ -367,8 +363,19 @@ func sourceSHA256(m *convert.Model) (string, error) {
 // imatrixObserver feeds every linear layer's input to a collector, and
 // the residual statistics GPTQ's embedding needs to g when not nil.
 type imatrixObserver struct {
-	c *quantize.Collector
-	g *gptqCalib
+	c       *quantize.Collector
+	g       *gptqCalib
+	experts int // routed experts per MoE layer
+}
+
+// Routing is part of engine.ExpertObserver; the importances need only the
+// inputs each expert sees.
+func (o imatrixObserver) Routing(int, []int32, []float32, int, int) {}
+
+// ExpertLinear collects per-expert importances of a stacked expert
+// weight (GPTQ has no per-expert Hessians: those tensors use the imatrix).
+func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows, cols int) {
+	o.c.AddExpert(name, expert, o.experts, x, rows, cols)
 }
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
@@ -587,7 +594,7 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
 	s := em.NewSession(cl)
-	s.Observer = imatrixObserver{col, gc}
+	s.Observer = imatrixObserver{c: col, g: gc, experts: em.Config.Experts}
 	if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
 		return nil, "", err
 	}
