@@ -1,18 +1,23 @@
 package quantize
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/model"
 )
 
-// iqMix applies llama_tensor_get_type's rules for the 3-bit i-quant
-// presets (iq3_s, iq3_m, iq3_xs) to a dense model's tensor t other than
-// output.weight and token_embd.weight (which mix handles as for every
-// preset). ok is false for other presets and for those two tensors.
+// iqMix applies llama_tensor_get_type's rules for the i-quant presets
+// iq2_xxs, iq2_xs, iq2_s (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
+// other than output.weight and token_embd.weight, which mix handles as for
+// every preset) to a dense model's tensor t. ok is false for other presets
+// and for those two tensors under the iq3 presets.
 func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType, ok bool) {
 	name := s.p.Preset.Name
+	if name == "iq2_xxs" || name == "iq2_xs" || name == "iq2_s" {
+		return s.iq2Mix(t, typ), true
+	}
 	if name != "iq3_s" && name != "iq3_m" && name != "iq3_xs" ||
 		t.Name == "output.weight" || t.Name == "token_embd.weight" {
 		return typ, false
@@ -57,4 +62,50 @@ func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType
 		}
 	}
 	return typ, true
+}
+
+// checkImatrix refuses, as llama-quantize does, a type that ggml encodes
+// only with importances when the policy has none.
+func (p *Policy) checkImatrix(name string, t format.DType) error {
+	if p.HasImatrix || !RequiresImatrix(t) {
+		return nil
+	}
+	return fmt.Errorf("%w: tensor %s: type %s needs an importance matrix: pass --calib TEXT or --imatrix FILE", ErrPolicy, name, t)
+}
+
+// iq2Mix is llama_tensor_get_type's branch for the 2-bit presets: output
+// to Q5_K (Q8_0 when its rows do not fill blocks), the token embedding to
+// Q2_K (IQ3_S for iq2_s), attn_v to Q4_K for n_gqa >= 4 and else Q2_K
+// (IQ3_S), the first eighth of ffn_down to Q2_K (IQ3_S), and for iq2_s
+// attn_output to IQ3_S.
+func (s *mixState) iq2Mix(t format.TensorInfo, typ format.DType) format.DType {
+	low := format.Q2_K
+	if s.p.Preset.Name == "iq2_s" {
+		low = format.IQ3_S
+	}
+	switch {
+	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):
+		if t.Shape[0]%int64(typ.BlockSize()) != 0 {
+			return format.Q8_0
+		}
+		return format.Q5_K
+	case t.Name == "token_embd.weight":
+		return low
+	case strings.Contains(t.Name, "attn_v.weight"):
+		s.iAttnV++
+		if s.gqa() >= 4 {
+			return format.Q4_K
+		}
+		return low
+	case strings.Contains(t.Name, "ffn_down"):
+		// llama.cpp counts ffn_down tensors here, not layers.
+		i := s.iFFNDown
+		s.iFFNDown++
+		if i < s.nLayers/8 {
+			return low
+		}
+	case strings.Contains(t.Name, "attn_output.weight") && s.p.Preset.Name == "iq2_s":
+		return format.IQ3_S
+	}
+	return typ
 }

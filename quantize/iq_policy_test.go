@@ -1,7 +1,9 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -79,6 +81,43 @@ func TestIQ3PresetRules(t *testing.T) {
 		for name, w := range tc.want {
 			if got[name].Type != w {
 				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, name, got[name].Type, w)
+			}
+		}
+	}
+}
+
+// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq2_xxs,
+// iq2_xs and iq2_s presets on a 16-layer model, and that they need an
+// importance matrix.
+func TestIQ2PresetRules(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	type want map[string]format.DType
+	for _, tc := range []struct {
+		preset  string
+		kvHeads int
+		want    want
+	}{
+		{"iq2_xxs", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q2_K,
+			"blk.1.ffn_down.weight": format.Q2_K, "blk.2.ffn_down.weight": format.IQ2_XXS, "blk.3.attn_output.weight": format.IQ2_XXS}},
+		{"iq2_xs", 2, want{"blk.3.attn_v.weight": format.Q4_K, "blk.5.ffn_up.weight": format.IQ2_XS, "token_embd.weight": format.Q2_K}},
+		{"iq2_s", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.IQ3_S,
+			"blk.0.ffn_down.weight": format.IQ3_S, "blk.9.ffn_down.weight": format.IQ2_XS, "blk.3.attn_output.weight": format.IQ3_S,
+			"blk.3.attn_q.weight": format.IQ2_XS}},
+	} {
+		p, _ := LookupPreset(tc.preset)
+		pol := Policy{Preset: p}
+		if _, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads}); !errors.Is(err, ErrPolicy) ||
+			!strings.Contains(err.Error(), "--imatrix") {
+			t.Errorf("%s without an imatrix: %v", tc.preset, err)
+		}
+		pol.HasImatrix = true
+		cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if w, ok := tc.want[c.Name]; ok && c.Type != w {
+				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, c.Name, c.Type, w)
 			}
 		}
 	}

@@ -216,6 +216,9 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 			last = p.LastResort.Type
 		}
 		c.Type, c.Fallback = Fallback(typ, t.Shape[0], last)
+		if err := p.checkImatrix(t.Name, c.Type); err != nil {
+			return nil, err
+		}
 		c.Reason = reason
 		out = append(out, c)
 	}
