@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
+	"github.com/shrink-llm/shrink/tokenizer"
 )
 
 // mlaConfig is a random deepseek2 layout: 3 layers (the first dense), 4
@@ -380,5 +382,86 @@ func TestMLAQuantizedForms(t *testing.T) {
 		if n := len(s.kcache[1]); n != len(tokens)*(32+cfg.RopeDim) {
 			t.Errorf("layer 1 cache holds %d floats, want %d tokens x (32 + %d)", n, len(tokens), cfg.RopeDim)
 		}
+	}
+}
+
+// TestDevDeepseek2Reference runs dev-deepseek2-moe from its Hugging Face
+// folder against the float64 MLA forward on the safetensors values and
+// checks that greedy decoding continues a prompt as llama-cli --temp 0
+// does on the F16 GGUF (which llama-perplexity scores at SOURCE.txt's
+// 51.4368).
+func TestDevDeepseek2Reference(t *testing.T) {
+	dir := testutil.Shared(t, "models/dev-deepseek2-moe")
+	src, err := format.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	vals := map[string][]float64{}
+	experts := map[string][][]float64{}
+	for _, ti := range src.Tensors() {
+		sr, err := src.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, sr.Size())
+		if _, err := sr.ReadAt(raw, 0); err != nil {
+			t.Fatal(err)
+		}
+		f := make([]float32, ti.NumElements())
+		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float64, len(f))
+		for i := range f {
+			v[i] = float64(f[i])
+		}
+		if name, e, ok := model.ExpertGGUFName(ti.Name); ok {
+			for len(experts[name]) <= e {
+				experts[name] = append(experts[name], nil)
+			}
+			experts[name][e] = v
+			continue
+		}
+		name, ok := model.GGUFName(ti.Name)
+		if !ok {
+			t.Fatalf("unknown HF tensor %s", ti.Name)
+		}
+		vals[name] = v
+	}
+	for name, es := range experts {
+		for _, v := range es {
+			vals[name] = append(vals[name], v...)
+		}
+	}
+	m, err := Load(dir, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ref := &refModel{cfg: m.Config, get: func(n string) []float64 { return vals[n] }}
+	toks := append([]int32{1}, testTokens(31, m.Config.VocabSize)...)
+	want := ref.forwardMLA(toks)
+	for _, form := range []int{mlaAuto, mlaAbsorbed} {
+		compareMLA(t, m, want, toks, form, 1e-4)
+	}
+
+	tk, err := tokenizer.New(m.Vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int32
+	_, err = m.NewSession(0).Generate(tk.Encode("ROMEO: But soft, what light", true), 60, NewSampler(SamplerOptions{}), 2, func(tok int32) bool {
+		ids = append(ids, tok)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tk.Decode(ids)
+	// llama-cli -p "ROMEO: But soft, what light" -n 60 --temp 0 on the F16 GGUF.
+	const cli = ".\n\nCALUS:\nWhy, and the sorrow, and I will be\nthereigns of the kings of the king.\n\n//\n// If the LICENSE file.\n//\n// The Go Authors. All rights reserved.\n// Use"
+	if !strings.HasPrefix(got, cli) {
+		t.Errorf("greedy %q, llama-cli %q", got, cli)
 	}
 }
