@@ -465,3 +465,57 @@ func TestDevDeepseek2Reference(t *testing.T) {
 		t.Errorf("greedy %q, llama-cli %q", got, cli)
 	}
 }
+
+// colsRecorder records the rows and the input width of every product.
+type colsRecorder struct {
+	rows, cols map[string]int
+	lat        []float32 // last input of blk.1.attn_kv_b
+}
+
+func (r *colsRecorder) Linear(name string, x []float32, rows, cols int) {
+	if len(x) != rows*cols {
+		panic("bad observer slice")
+	}
+	r.rows[name] += rows
+	r.cols[name] = cols
+	if name == "blk.1.attn_kv_b.weight" {
+		r.lat = append(r.lat[:0], x...)
+	}
+}
+
+func (r *colsRecorder) Residual(int, []float32, int, int) {}
+
+// TestMLAObserver: calibration sees the input of every latent projection
+// (attn_q_a, attn_q_b, attn_kv_a_mqa, attn_kv_b, attn_output) once per
+// token in either form, with the width of the weight's rows; attn_kv_b's
+// input is the normalised latent the cache holds.
+func TestMLAObserver(t *testing.T) {
+	cfg := mlaConfig(24, false)
+	ts, _ := genMLATensors(cfg, 5)
+	m, err := NewModel(cfg, nil, ts, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []int{mlaNaive, mlaAbsorbed} {
+		s := m.NewSession(0)
+		s.mlaForm = form
+		rec := &colsRecorder{rows: map[string]int{}, cols: map[string]int{}}
+		s.Observer = rec
+		for _, toks := range [][]int32{{3, 4, 5}, {6}} {
+			if _, err := s.Forward(toks); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, cols := range map[string]int{"attn_q_a": 64, "attn_q_b": 24, "attn_kv_a_mqa": 64, "attn_kv_b": 16, "attn_output": 48} {
+			n := "blk.1." + name + ".weight"
+			if rec.rows[n] != 4 || rec.cols[n] != cols {
+				t.Errorf("form %d: %s observed %d rows of %d, want 4 of %d", form, n, rec.rows[n], rec.cols[n], cols)
+			}
+		}
+		for i, v := range rec.lat {
+			if v != s.kcache[1][3*(16+8)+i] {
+				t.Fatalf("form %d: attn_kv_b input %d = %g, cached latent %g", form, i, v, s.kcache[1][3*24+i])
+			}
+		}
+	}
+}
