@@ -40,6 +40,9 @@ type Result struct {
 	Chunks int
 	Tokens int // tokens evaluated (Chunks·Ctx)
 	Stats  Stats
+	// ChunkNLL and ChunkKLD are the per-chunk means (ChunkKLD with a
+	// baseline).
+	ChunkNLL, ChunkKLD []float64
 	// Failure, when not nil, stopped the evaluation: a model produced a
 	// non-finite logit. Stats then hold only the chunks before it and
 	// are not reported.
@@ -137,6 +140,7 @@ func Evaluate(ctx context.Context, m *engine.Model, tokens []int32, opt EvalOpti
 				return res, err
 			}
 		}
+		nll0, k0 := res.Stats.nll, len(res.Stats.kld)
 		for i := first; i < n-1; i++ {
 			next := tokens[c*n+i+1]
 			row := logits[i*V : (i+1)*V]
@@ -159,12 +163,22 @@ func Evaluate(ctx context.Context, m *engine.Model, tokens []int32, opt EvalOpti
 				}
 			}
 		}
+		res.addChunk(nll0, k0, n-1-first)
 		if opt.Progress != nil {
 			ppl, _ := res.Stats.Perplexity()
 			opt.Progress(c+1, chunks, ppl)
 		}
 	}
 	return res, nil
+}
+
+// addChunk records the means of the chunk just scored: its scored tokens
+// added to the NLL sum from nll0 on and to the divergences from index k0.
+func (res *Result) addChunk(nll0 float64, k0, scored int) {
+	res.ChunkNLL = append(res.ChunkNLL, float64(float32((res.Stats.nll-nll0)/float64(scored))))
+	if k := res.Stats.kld[k0:]; len(k) > 0 {
+		res.ChunkKLD = append(res.ChunkKLD, float64(float32(sum(k)/float64(len(k)))))
+	}
 }
 
 // Fill records the result in r: ctx, chunks, perplexity and, with a
@@ -178,6 +192,7 @@ func (res *Result) Fill(r *Report, baselinePath string) {
 	}
 	ppl, se := res.Stats.Perplexity()
 	r.Perplexity = &Perplexity{Value: ppl, Stderr: se, ScoredTokens: res.Stats.N()}
+	r.PerChunk = &PerChunk{NLL: res.ChunkNLL, KLD: res.ChunkKLD}
 	if !res.Stats.HasBaseline() {
 		return
 	}

@@ -135,6 +135,7 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 			fmt.Fprintf(&b, "\n**FAILED** %s: %s\n", r.Name(), r.Failure.Reason)
 		}
 	}
+	markdownTasks(&b, reports)
 	for _, r := range reports {
 		if len(r.Tensors) == 0 || r.Tensors[0].SNRdB >= maxSNR {
 			continue // nothing measured, or an exact copy
@@ -221,6 +222,7 @@ svg{background:#fff;border:1px solid #ddd;margin:0.5em 0}
 			fmt.Fprintf(&b, "<p class=\"fail\"><strong>FAILED</strong> %s: %s</p>\n", e(r.Name()), e(r.Failure.Reason))
 		}
 	}
+	htmlTasks(&b, reports)
 	b.WriteString("<h2>Size vs KL divergence</h2>\n")
 	sizeKLDChart(&b, reports)
 	b.WriteString("<h2>Per-layer weight error</h2>\n")

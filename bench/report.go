@@ -41,7 +41,13 @@ type Report struct {
 	Tensors   []TensorError `json:"tensors,omitempty"`   // per-tensor weight error, worst first
 	Layers    []LayerError  `json:"layers,omitempty"`    // per-layer weight error
 	Synthetic *Synthetic    `json:"synthetic,omitempty"` // the shape of a --synthetic run
-	Tool      *Tool         `json:"tool,omitempty"`      // what produced the report
+	// Tasks are task accuracies with per-item results (bench --tasks).
+	Tasks []TaskResult `json:"tasks,omitempty"`
+	// PerChunk holds per-chunk means of the text measurements, what a
+	// paired comparison of two reports on the same text needs (gate
+	// --against).
+	PerChunk *PerChunk `json:"per_chunk,omitempty"`
+	Tool     *Tool     `json:"tool,omitempty"` // what produced the report
 }
 
 // Failure records why a run measured nothing on the text: a model produced
@@ -153,6 +159,14 @@ type LayerError struct {
 	SNRdB float64 `json:"snr_db"`
 }
 
+// PerChunk holds, for every evaluated chunk in order, the mean NLL of its
+// scored tokens and, with a baseline, their mean KL divergence (single
+// precision, which keeps the report small).
+type PerChunk struct {
+	NLL []float64 `json:"nll"`
+	KLD []float64 `json:"kld,omitempty"`
+}
+
 // Synthetic records the shape and type of a synthetic speed run.
 type Synthetic struct {
 	Shape string `json:"shape"`
@@ -190,13 +204,95 @@ func (r *Report) PPLRatio() (float64, bool) {
 	return r.Perplexity.Value / r.Baseline.Perplexity, true
 }
 
-// MarshalIndent returns the report as indented JSON with a final newline.
+// MarshalIndent returns the report as indented JSON with a final newline;
+// objects and arrays without nested ones (a task item, a list of numbers)
+// are written on one line, which keeps per-item and per-chunk data small.
 func (r *Report) MarshalIndent() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return append(compactLeaves(b), '\n'), nil
+}
+
+// compactLeaves rewrites every object or array of valid JSON b that holds
+// no object or array on one line.
+func compactLeaves(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		switch c := b[i]; c {
+		case '"':
+			j := skipString(b, i)
+			out = append(out, b[i:j]...)
+			i = j
+		case '{', '[':
+			if j, leaf := leafEnd(b, i); leaf {
+				var buf bytes.Buffer
+				if json.Compact(&buf, b[i:j]) == nil {
+					out = append(out, spaceAfterCommas(buf.Bytes())...)
+					i = j
+					continue
+				}
+			}
+			out = append(out, c)
+			i++
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out
+}
+
+// skipString returns the index after the JSON string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// leafEnd returns the index after the container opened at b[i] and whether
+// it holds no nested container.
+func leafEnd(b []byte, i int) (int, bool) {
+	for j := i + 1; j < len(b); {
+		switch b[j] {
+		case '"':
+			j = skipString(b, j)
+			continue
+		case '{', '[':
+			return 0, false
+		case '}', ']':
+			return j + 1, true
+		}
+		j++
+	}
+	return 0, false
+}
+
+// spaceAfterCommas adds a space after the commas and colons of compact
+// JSON outside strings.
+func spaceAfterCommas(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/4)
+	for i := 0; i < len(b); {
+		if b[i] == '"' {
+			j := skipString(b, i)
+			out = append(out, b[i:j]...)
+			i = j
+			continue
+		}
+		out = append(out, b[i])
+		if b[i] == ',' || b[i] == ':' {
+			out = append(out, ' ')
+		}
+		i++
+	}
+	return out
 }
 
 // WriteFile writes the report as JSON to path atomically.

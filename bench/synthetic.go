@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
 )
@@ -16,8 +18,11 @@ import (
 // Shape is a model shape for synthetic speed runs.
 type Shape struct {
 	Dim, Layers, Heads, KVHeads, FFN, Vocab int
-	Arch                                    string // "llama" (default) or "qwen2"
+	Arch                                    string // "llama" (default), "qwen2" or "qwen2moe"
 	Tied                                    bool   // output reuses token_embd
+	// Mixture of experts (qwen2moe): routed experts, experts per token,
+	// expert width and the width of the gated shared expert.
+	Experts, ExpertsUsed, ExpertFFN, SharedFFN int
 }
 
 // Shapes are the named shapes --synthetic accepts.
@@ -27,15 +32,33 @@ var Shapes = map[string]Shape{
 	"llama-3b":       {Dim: 3200, Layers: 26, Heads: 32, KVHeads: 32, FFN: 8640, Vocab: 32000, Arch: "llama"},
 	"qwen2-0.5b":     {Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, FFN: 4864, Vocab: 151936, Arch: "qwen2", Tied: true},
 	"stories260k":    {Dim: 64, Layers: 5, Heads: 8, KVHeads: 4, FFN: 172, Vocab: 512, Arch: "llama", Tied: true},
+	// Qwen1.5-MoE-A2.7B: 60 routed experts of 1408, 4 per token, a gated
+	// shared expert of 5632, every layer sparse.
+	"qwen1.5-moe-a2.7b": {Dim: 2048, Layers: 24, Heads: 16, KVHeads: 16, FFN: 5632, Vocab: 151936, Arch: "qwen2moe",
+		Experts: 60, ExpertsUsed: 4, ExpertFFN: 1408, SharedFFN: 5632},
+	// DeepSeek-V2-Lite's feed-forward shape (27 layers, 64 routed experts
+	// of 1408, 6 per token, 2 shared experts = 2816) on a qwen2moe
+	// grouped-query attention, since shrink does not run multi-head
+	// latent attention yet; its first (dense) layer is sparse here too.
+	"deepseek-v2-lite": {Dim: 2048, Layers: 27, Heads: 16, KVHeads: 16, FFN: 10944, Vocab: 102400, Arch: "qwen2moe",
+		Experts: 64, ExpertsUsed: 6, ExpertFFN: 1408, SharedFFN: 2816},
 }
 
 // ParseShape returns a named shape or parses a custom one:
 // "dim=2048,layers=22,heads=32,kv_heads=4,ffn=5632,vocab=32000" (kv_heads
 // defaults to heads, ffn to dim·8/3 rounded up to 256, vocab to 32000,
-// arch=llama|qwen2, tied=true|false).
+// arch=llama|qwen2|qwen2moe, tied=true|false, and for qwen2moe experts,
+// experts_used, expert_ffn, shared_ffn). A custom shape may start with a
+// named one whose values it changes: "deepseek-v2-lite,layers=4".
 func ParseShape(s string) (Shape, error) {
 	if sh, ok := Shapes[strings.ToLower(s)]; ok {
 		return sh, nil
+	}
+	sh := Shape{Arch: "llama", Vocab: 32000}
+	if first, rest, ok := strings.Cut(s, ","); ok && !strings.Contains(first, "=") {
+		if base, ok := Shapes[strings.ToLower(first)]; ok {
+			sh, s = base, rest
+		}
 	}
 	if !strings.Contains(s, "=") {
 		names := make([]string, 0, len(Shapes))
@@ -45,7 +68,6 @@ func ParseShape(s string) (Shape, error) {
 		sort.Strings(names)
 		return Shape{}, fmt.Errorf("bench: unknown shape %q (named: %s; or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=..)", s, strings.Join(names, ", "))
 	}
-	sh := Shape{Arch: "llama", Vocab: 32000}
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
@@ -80,6 +102,14 @@ func ParseShape(s string) (Shape, error) {
 			sh.FFN = n
 		case "vocab":
 			sh.Vocab = n
+		case "experts":
+			sh.Experts = n
+		case "experts_used":
+			sh.ExpertsUsed = n
+		case "expert_ffn":
+			sh.ExpertFFN = n
+		case "shared_ffn":
+			sh.SharedFFN = n
 		default:
 			return Shape{}, fmt.Errorf("bench: unknown shape key %q", k)
 		}
@@ -109,11 +139,20 @@ func (sh Shape) Config() *model.Config {
 		return s
 	}
 	hd := sh.Dim / max(sh.Heads, 1)
-	return &model.Config{
+	qwen := sh.Arch == "qwen2" || sh.Arch == "qwen2moe"
+	c := &model.Config{
 		Arch: sh.Arch, Dim: sh.Dim, Layers: sh.Layers, Heads: per(sh.Heads), KVHeads: per(sh.KVHeads), FFN: per(sh.FFN),
 		HeadDim: hd, VocabSize: sh.Vocab, Context: 4096, NormEps: 1e-5, RopeBase: 10000, RopeDim: hd,
-		RopeNeox: sh.Arch == "qwen2", TiedEmbeddings: sh.Tied, QKVBias: sh.Arch == "qwen2",
+		RopeNeox: qwen, TiedEmbeddings: sh.Tied, QKVBias: qwen,
 	}
+	if sh.Arch == "qwen2moe" {
+		c.MoE = model.MoE{Experts: sh.Experts, ExpertsUsed: sh.ExpertsUsed, ExpertFFN: sh.ExpertFFN,
+			SharedFFN: sh.SharedFFN, SharedGate: sh.SharedFFN > 0, Gating: model.GatingSoftmax}
+		if sh.SharedFFN > 0 {
+			c.SharedExperts = 1
+		}
+	}
+	return c
 }
 
 // Params returns the parameter count of the shape.
@@ -137,17 +176,96 @@ func matrixType(t format.DType, cols int) format.DType {
 // tiled over each matrix, so building a 7B model takes seconds, not
 // minutes; speed does not depend on the values.
 func SyntheticModel(sh Shape, typ format.DType, opt engine.Options) (*engine.Model, *ModelInfo, error) {
-	cfg := sh.Config()
-	if err := cfg.Validate(); err != nil {
+	cfg, tensors, infos, err := syntheticTensors(sh, typ)
+	if err != nil {
 		return nil, nil, err
 	}
+	m, err := engine.NewModel(cfg, nil, tensors, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, describeTensors(infos), nil
+}
+
+// WriteSyntheticGGUF writes the model SyntheticModel builds to a GGUF file
+// at path, with a made-up SentencePiece vocabulary of the shape's size, so
+// that llama.cpp (llama-bench) and shrink can time the same file.
+func WriteSyntheticGGUF(path string, sh Shape, typ format.DType) error {
+	cfg, tensors, infos, err := syntheticTensors(sh, typ)
+	if err != nil {
+		return err
+	}
+	md := &gguf.Metadata{}
+	cfg.Name = "synthetic"
+	cfg.SetGGUF(md)
+	syntheticVocab(cfg.VocabSize).SetGGUF(md)
+	if ft, ok := convert.FileType(typ); ok {
+		md.Set("general.file_type", gguf.Uint32(ft))
+	}
+	f, err := format.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	w, err := gguf.NewWriter(f, md, infos)
+	if err != nil {
+		return err
+	}
+	for _, t := range tensors {
+		if err := w.WriteTensor(t.Data); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+// syntheticVocab is a SentencePiece-style vocabulary of n tokens: unknown,
+// BOS, EOS, the 256 byte tokens and numbered words.
+func syntheticVocab(n int) *model.Vocab {
+	v := &model.Vocab{Model: "llama", BOS: 1, EOS: 2, UNK: 0, PAD: -1, AddBOS: true, AddSpacePrefix: true}
+	add := func(p string, t int32) {
+		v.Tokens = append(v.Tokens, p)
+		v.Scores = append(v.Scores, -float32(len(v.Tokens)))
+		v.Types = append(v.Types, t)
+	}
+	add("<unk>", model.TokenUnknown)
+	add("<s>", model.TokenControl)
+	add("</s>", model.TokenControl)
+	for b := 0; b < 256 && len(v.Tokens) < n; b++ {
+		add(fmt.Sprintf("<0x%02X>", b), model.TokenByte)
+	}
+	for i := 0; len(v.Tokens) < n; i++ {
+		add(fmt.Sprintf("▁w%d", i), model.TokenNormal)
+	}
+	return v
+}
+
+// syntheticTensors returns the configuration and random tensors of a
+// synthetic model (see SyntheticModel).
+func syntheticTensors(sh Shape, typ format.DType) (*model.Config, []engine.Tensor, []format.TensorInfo, error) {
+	cfg := sh.Config()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
 	if _, ok := quantize.CodecFor(typ); !ok {
-		return nil, nil, fmt.Errorf("bench: no codec for type %s", typ)
+		return nil, nil, nil, fmt.Errorf("bench: no codec for type %s", typ)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var tensors []engine.Tensor
 	var infos []format.TensorInfo
-	mat := func(name string, cols, rows int) error {
+	add := func(name string, t format.DType, shape []int64, data []byte) {
+		tensors = append(tensors, engine.Tensor{Name: name, Type: t, Shape: shape, Data: data})
+		infos = append(infos, format.TensorInfo{Name: name, Type: t, Shape: shape})
+	}
+	mat := func(name string, cols, rows int, experts ...int) error {
+		shape := []int64{int64(cols), int64(rows)}
+		for _, n := range experts {
+			shape = append(shape, int64(n))
+			rows *= n
+		}
 		t := matrixType(typ, cols)
 		rb, err := t.RowBytes(int64(cols))
 		if err != nil {
@@ -168,8 +286,7 @@ func SyntheticModel(sh Shape, typ format.DType, opt engine.Options) (*engine.Mod
 		for off := 0; off < len(data); off += len(enc) {
 			copy(data[off:], enc)
 		}
-		tensors = append(tensors, engine.Tensor{Name: name, Type: t, Shape: []int64{int64(cols), int64(rows)}, Data: data})
-		infos = append(infos, format.TensorInfo{Name: name, Type: t, Shape: []int64{int64(cols), int64(rows)}})
+		add(name, t, shape, data)
 		return nil
 	}
 	vec := func(name string, n int, v float32) {
@@ -184,23 +301,30 @@ func SyntheticModel(sh Shape, typ format.DType, opt engine.Options) (*engine.Mod
 	}
 	D := cfg.Dim
 	if err := mat("token_embd.weight", D, cfg.VocabSize); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if !cfg.TiedEmbeddings {
 		if err := mat("output.weight", D, cfg.VocabSize); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	vec("output_norm.weight", D, 1)
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		qd, kd, F := cfg.QDim(l), cfg.KVDim(l), cfg.FFN[l]
-		for _, m := range []struct {
+		ms := []struct {
 			n          string
 			cols, rows int
-		}{{"attn_q", D, qd}, {"attn_k", D, kd}, {"attn_v", D, kd}, {"attn_output", qd, D}, {"ffn_gate", D, F}, {"ffn_up", D, F}, {"ffn_down", F, D}} {
+		}{{"attn_q", D, qd}, {"attn_k", D, kd}, {"attn_v", D, kd}, {"attn_output", qd, D}, {"ffn_gate", D, F}, {"ffn_up", D, F}, {"ffn_down", F, D}}
+		if cfg.MoELayer(l) {
+			ms = ms[:4]
+			if err := syntheticExperts(cfg, p, mat, vec, add, rng); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		for _, m := range ms {
 			if err := mat(p+m.n+".weight", m.cols, m.rows); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		vec(p+"attn_norm.weight", D, 1)
@@ -211,10 +335,45 @@ func SyntheticModel(sh Shape, typ format.DType, opt engine.Options) (*engine.Mod
 			vec(p+"attn_v.bias", kd, 0)
 		}
 	}
-	m, err := engine.NewModel(cfg, nil, tensors, opt)
-	if err != nil {
-		return nil, nil, err
+	return cfg, tensors, infos, nil
+}
+
+// syntheticExperts adds the feed-forward tensors of an MoE block (prefix
+// p): stacked experts of typ, the shared expert and its gate, and a
+// random F32 router (so that tokens spread over the experts as trained
+// routers spread them, not all to the same few).
+func syntheticExperts(cfg *model.Config, p string, mat func(string, int, int, ...int) error,
+	vec func(string, int, float32), add func(string, format.DType, []int64, []byte), rng *rand.Rand) error {
+	D, E, F, S := cfg.Dim, cfg.Experts, cfg.ExpertFFN, cfg.SharedFFN
+	for _, m := range []struct {
+		n          string
+		cols, rows int
+	}{{"ffn_gate_exps", D, F}, {"ffn_up_exps", D, F}, {"ffn_down_exps", F, D}} {
+		if err := mat(p+m.n+".weight", m.cols, m.rows, E); err != nil {
+			return err
+		}
 	}
-	mi := describeTensors(infos)
-	return m, mi, nil
+	if S > 0 {
+		for _, m := range []struct {
+			n          string
+			cols, rows int
+		}{{"ffn_gate_shexp", D, S}, {"ffn_up_shexp", D, S}, {"ffn_down_shexp", S, D}} {
+			if err := mat(p+m.n+".weight", m.cols, m.rows); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.SharedGate {
+		vec(p+"ffn_gate_inp_shexp.weight", D, 0.01)
+	}
+	router := make([]float32, D*E)
+	for i := range router {
+		router[i] = float32(rng.NormFloat64())
+	}
+	data := make([]byte, 4*len(router))
+	if err := format.EncodeFloats(format.F32, router, data); err != nil {
+		return err
+	}
+	add(p+"ffn_gate_inp.weight", format.F32, []int64{int64(D), int64(E)}, data)
+	return nil
 }

@@ -27,10 +27,6 @@ func Tokenize(v *model.Vocab, text string) ([]int32, int32, error) {
 	if err != nil {
 		return nil, -1, err
 	}
-	ids := tok.Encode(text, true)
-	bos := int32(-1)
-	if tok.AddsBOS() { // the file's add_bos_token, or llama.cpp's default
-		bos = tok.BOS()
-	}
-	return ids, bos, nil
+	// BOS as the file's add_bos_token says, or llama.cpp's default.
+	return tok.Encode(text, true), tok.ChunkBOS(), nil
 }

@@ -33,11 +33,12 @@ func windowsHash(ws [][]int32) uint64 {
 	return h.Sum64() >> 1 // fits GGUF readers that read counts as int64
 }
 
-// WriteTeacherCache runs teacher over every window (all but its last
-// token, as training reads them) and writes the logits to path
-// atomically. progress, when not nil, is called after each window.
-func WriteTeacherCache(path string, teacher *Model, windows [][]int32, progress func(done, total int)) error {
-	V := teacher.Config.VocabSize
+// WriteTeacherCache runs teacher (vocab logits per token) over every
+// window (all but its last token, as training reads them) and writes the
+// logits to path atomically. progress, when not nil, is called after each
+// window.
+func WriteTeacherCache(path string, teacher Teacher, vocab int, windows [][]int32, progress func(done, total int)) error {
+	V := vocab
 	md := &gguf.Metadata{}
 	md.Set("general.architecture", gguf.String("shrink-kd-cache"))
 	md.Set(cachePrefix+"vocab_size", gguf.Uint64(uint64(V)))
@@ -57,12 +58,15 @@ func WriteTeacherCache(path string, teacher *Model, windows [][]int32, progress 
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for i, win := range windows {
-		ps, err := teacher.Forward(win[:len(win)-1], false)
+		logits, _, err := teacher.Teach(i, win[:len(win)-1], false)
 		if err != nil {
 			return err
 		}
+		if len(logits) != V*(len(win)-1) {
+			return fmt.Errorf("%w: teacher gave %d logits for %d tokens of a %d-token vocabulary", ErrMismatch, len(logits), len(win)-1, V)
+		}
 		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(format.F16, ps.Logits, buf); err != nil {
+		if err := format.EncodeFloats(format.F16, logits, buf); err != nil {
 			return err
 		}
 		if err := w.WriteTensor(buf); err != nil {

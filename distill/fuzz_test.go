@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shrink-llm/shrink/internal/kernel"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
@@ -28,8 +29,13 @@ func fuzzTrainer(t testing.TB) *Trainer {
 
 // TestCheckpointSeed checks that the fuzz seed testdata/tiny.ckpt is the
 // checkpoint one training step writes today (go test -update rewrites it)
-// and that it loads.
+// and that it loads. The step runs on the generic kernels, so that the
+// bytes do not depend on the CPU's vector units.
 func TestCheckpointSeed(t *testing.T) {
+	if err := kernel.Select("generic"); err != nil {
+		t.Fatal(err)
+	}
+	defer kernel.Select("")
 	path := filepath.Join("testdata", "tiny.ckpt")
 	fresh := filepath.Join(t.TempDir(), "tiny.ckpt")
 	tr := fuzzTrainer(t)

@@ -3,6 +3,8 @@ package distill
 import (
 	"runtime"
 	"sync"
+
+	"github.com/shrink-llm/shrink/internal/kernel"
 )
 
 // threads is the number of goroutines the products are split across.
@@ -44,62 +46,19 @@ func parallelFor(n, work int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-// matABt computes C[a*nb+b] (+)= dot(A[a*k:], B[b*k:]) for a < na, b < nb:
-// C = A·Bᵀ with A (na×k) and B (nb×k) row-major. With acc the product is
-// added to C, else it replaces it.
-func matABt(c, a, b []float32, na, nb, k int, acc bool) {
-	_ = c[na*nb-1]
-	split := func(lo, hi int, byA bool) {
-		a0, a1, b0, b1 := 0, na, 0, nb
-		if byA {
-			a0, a1 = lo, hi
-		} else {
-			b0, b1 = lo, hi
-		}
-		for i := a0; i < a1; i++ {
-			ar := a[i*k : i*k+k]
-			cr := c[i*nb : i*nb+nb]
-			j := b0
-			for ; j+4 <= b1; j += 4 {
-				s0, s1, s2, s3 := dot4(ar, b[j*k:j*k+k], b[(j+1)*k:(j+1)*k+k], b[(j+2)*k:(j+2)*k+k], b[(j+3)*k:(j+3)*k+k])
-				if acc {
-					cr[j] += s0
-					cr[j+1] += s1
-					cr[j+2] += s2
-					cr[j+3] += s3
-				} else {
-					cr[j], cr[j+1], cr[j+2], cr[j+3] = s0, s1, s2, s3
-				}
-			}
-			for ; j < b1; j++ {
-				s := dot(ar, b[j*k:j*k+k])
-				if acc {
-					cr[j] += s
-				} else {
-					cr[j] = s
-				}
-			}
-		}
-	}
-	work := na * nb * k
-	if na >= nb || na >= 2*threads {
-		parallelFor(na, work, func(lo, hi int) { split(lo, hi, true) })
-	} else {
-		// Chunks of whole 4-wide blocks, so that every element is summed
-		// the same way whatever the split.
-		parallelFor((nb+3)/4, work, func(lo, hi int) { split(4*lo, min(4*hi, nb), false) })
-	}
+// mat describes a row-major operand of matMul: data with row stride st,
+// transposed when t.
+func mat(data []float32, st int, t bool) kernel.Mat {
+	return kernel.Mat{Data: data, Stride: st, T: t}
 }
 
-// transpose writes the transpose of a (rows×cols) to dst (cols×rows).
-func transpose(dst, a []float32, rows, cols int) {
-	_ = dst[rows*cols-1]
-	for r := 0; r < rows; r++ {
-		ar := a[r*cols : r*cols+cols]
-		for c, v := range ar {
-			dst[c*rows+r] = v
-		}
-	}
+// matMul computes C (m×n, row stride n) = A·B, or C += A·B with acc, for A
+// (m×k) and B (k×n) read in place as a and b describe them, on the
+// kernels' blocked products (kernel.MatMulF32) across the training
+// goroutines. Every element is summed in one fixed order, whatever the
+// number of goroutines.
+func matMul(c []float32, a, b kernel.Mat, m, n, k int, acc bool) {
+	kernel.Active().MatMulF32(m, n, k, a, b, c, n, acc, threads)
 }
 
 // dot returns the dot product of a and b (len(b) >= len(a)).
@@ -117,34 +76,6 @@ func dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// dot4 returns the dot products of a with b0..b3.
-func dot4(a, b0, b1, b2, b3 []float32) (float32, float32, float32, float32) {
-	n := len(a)
-	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	var s0, s1, s2, s3 float32
-	var t0, t1, t2, t3 float32
-	i := 0
-	for ; i+2 <= n; i += 2 {
-		x0, x1 := a[i], a[i+1]
-		s0 += x0 * b0[i]
-		s1 += x0 * b1[i]
-		s2 += x0 * b2[i]
-		s3 += x0 * b3[i]
-		t0 += x1 * b0[i+1]
-		t1 += x1 * b1[i+1]
-		t2 += x1 * b2[i+1]
-		t3 += x1 * b3[i+1]
-	}
-	for ; i < n; i++ {
-		x := a[i]
-		s0 += x * b0[i]
-		s1 += x * b1[i]
-		s2 += x * b2[i]
-		s3 += x * b3[i]
-	}
-	return s0 + t0, s1 + t1, s2 + t2, s3 + t3
 }
 
 // axpy adds a·x to y.

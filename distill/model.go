@@ -300,11 +300,9 @@ func (m *Model) mergeLoRA() {
 			continue
 		}
 		copy(p.W, l.W0)
-		// W (on×in) += s·B (on×r)·A (r×in): C = B·(Aᵀ)ᵀ with Aᵀ (in×r).
-		at := make([]float32, l.in*l.Rank)
-		transpose(at, l.A.W, l.Rank, l.in)
+		// W (on×in) += s·B (on×r)·A (r×in).
 		tmp := make([]float32, l.on*l.in)
-		matABt(tmp, l.B.W, at, l.on, l.in, l.Rank, false)
+		matMul(tmp, mat(l.B.W, l.Rank, false), mat(l.A.W, l.in, false), l.on, l.in, l.Rank, false)
 		for i, v := range tmp {
 			p.W[i] += l.Scale * v
 		}
@@ -319,16 +317,12 @@ func (m *Model) loraGrads() {
 		if l == nil {
 			continue
 		}
-		// dB (on×r) = dW (on×in)·Aᵀ: matABt with A rows (r×in).
+		// dB (on×r) = dW (on×in)·Aᵀ, A (r×in).
 		db := make([]float32, l.on*l.Rank)
-		matABt(db, p.G, l.A.W, l.on, l.Rank, l.in, false)
-		// dA (r×in) = Bᵀ (r×on)·dW (on×in): matABt(Bᵀ, dWᵀ).
-		bt := make([]float32, l.Rank*l.on)
-		transpose(bt, l.B.W, l.on, l.Rank)
-		dwt := make([]float32, l.in*l.on)
-		transpose(dwt, p.G, l.on, l.in)
+		matMul(db, mat(p.G, l.in, false), mat(l.A.W, l.in, true), l.on, l.Rank, l.in, false)
+		// dA (r×in) = Bᵀ (r×on)·dW (on×in), B (on×r).
 		da := make([]float32, l.Rank*l.in)
-		matABt(da, bt, dwt, l.Rank, l.in, l.on, false)
+		matMul(da, mat(l.B.W, l.Rank, true), mat(p.G, l.in, false), l.Rank, l.in, l.on, false)
 		for i, v := range db {
 			l.B.G[i] += l.Scale * v
 		}

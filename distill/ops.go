@@ -1,6 +1,10 @@
 package distill
 
-import "math"
+import (
+	"math"
+
+	"github.com/shrink-llm/shrink/internal/kernel"
+)
 
 // The operations of the forward pass and their backward passes. Each works
 // on row-major float32 slices of T rows (tokens). Backward functions add
@@ -10,22 +14,16 @@ import "math"
 // linFwd computes y = x·wᵀ: y (T×out), x (T×in), w (out×in) as GGUF
 // stores a weight (rows = outputs).
 func linFwd(y, x, w []float32, T, in, out int) {
-	matABt(y, x, w, T, out, in, false)
+	matMul(y, mat(x, in, false), mat(w, in, true), T, out, in, false)
 }
 
 // linBwd adds dy·w to dx (when not nil) and dyᵀ·x to dw (when not nil).
 func linBwd(dx, dw, dy, x, w []float32, T, in, out int) {
 	if dx != nil {
-		wt := make([]float32, in*out)
-		transpose(wt, w, out, in)
-		matABt(dx, dy, wt, T, in, out, true)
+		matMul(dx, mat(dy, out, false), mat(w, in, false), T, in, out, true)
 	}
 	if dw != nil {
-		dyt := make([]float32, out*T)
-		xt := make([]float32, in*T)
-		transpose(dyt, dy, T, out)
-		transpose(xt, x, T, in)
-		matABt(dw, dyt, xt, out, in, T, true)
+		matMul(dw, mat(dy, out, true), mat(x, in, false), out, in, T, true)
 	}
 }
 
@@ -121,121 +119,133 @@ func ropeApply(x []float32, T, heads, hd, rd int, cos, sin []float32, neox, inv 
 // (served by key/value head h/(heads/kvHeads)) and token t,
 // out_t = Σ_{s<=t} softmax_s(q_t·k_s/sqrt(hd)) v_s. The probabilities are
 // kept in p (heads×T×T, zero above the diagonal) for the backward pass.
+// Each head is two matrix products (scores Q·Kᵀ, all T×T of them, and
+// P·V, the zeros above the diagonal adding nothing) around a row softmax.
 func attnFwd(out, p, q, k, v []float32, T, heads, kvHeads, hd int) {
 	group := heads / kvHeads
 	qd, kd := heads*hd, kvHeads*hd
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallelFor(heads, heads*T*T*hd, func(h0, h1 int) {
-		for h := h0; h < h1; h++ {
-			g := h / group
-			for t := 0; t < T; t++ {
-				qv := q[t*qd+h*hd : t*qd+h*hd+hd]
-				pr := p[(h*T+t)*T : (h*T+t+1)*T]
+	im := kernel.Active()
+	for h := 0; h < heads; h++ {
+		g := h / group
+		ph := p[h*T*T : (h+1)*T*T]
+		im.MatMulF32(T, T, hd, mat(q[h*hd:], qd, false), mat(k[g*hd:], kd, true), ph, T, false, threads)
+		parallelFor(T, T*T*8, func(t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				pr := ph[t*T : (t+1)*T]
 				mx := float32(math.Inf(-1))
 				for s := 0; s <= t; s++ {
-					x := dot(qv, k[s*kd+g*hd:s*kd+g*hd+hd]) * scale
-					pr[s] = x
-					mx = max(mx, x)
+					pr[s] *= scale
+					mx = max(mx, pr[s])
 				}
-				var sum float32
-				for s := 0; s <= t; s++ {
-					e := float32(math.Exp(float64(pr[s] - mx)))
-					pr[s] = e
-					sum += e
-				}
-				inv := 1 / sum
-				o := out[t*qd+h*hd : t*qd+h*hd+hd]
-				clear(o)
+				inv := 1 / im.ExpShift(pr[:t+1], mx)
 				for s := 0; s <= t; s++ {
 					pr[s] *= inv
-					axpy(pr[s], v[s*kd+g*hd:s*kd+g*hd+hd], o)
 				}
 				clear(pr[t+1:])
 			}
-		}
-	})
+		})
+		im.MatMulF32(T, hd, T, mat(ph, T, false), mat(v[g*hd:], kd, false), out[h*hd:], qd, false, threads)
+	}
 }
 
-// attnBwd adds the gradients of attnFwd with respect to q, k and v.
+// attnBwd adds the gradients of attnFwd with respect to q, k and v: per
+// head, dP = dO·Vᵀ, dS = P⊙(dP - rowsum(P⊙dP))/sqrt(hd), dV += Pᵀ·dO,
+// dQ += dS·K and dK += dSᵀ·Q, the heads of a group in turn.
 func attnBwd(dq, dk, dv, dout, p, q, k, v []float32, T, heads, kvHeads, hd int) {
 	group := heads / kvHeads
 	qd, kd := heads*hd, kvHeads*hd
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallelFor(kvHeads, heads*T*T*hd*2, func(g0, g1 int) {
-		ds := make([]float32, T)
-		for g := g0; g < g1; g++ {
-			for h := g * group; h < (g+1)*group; h++ {
-				for t := 0; t < T; t++ {
-					pr := p[(h*T+t)*T : (h*T+t)*T+t+1]
-					do := dout[t*qd+h*hd : t*qd+h*hd+hd]
-					var sum float32
-					for s := range pr {
-						vs := v[s*kd+g*hd : s*kd+g*hd+hd]
-						dp := dot(do, vs)
-						ds[s] = dp
-						sum += pr[s] * dp
-						axpy(pr[s], do, dv[s*kd+g*hd:s*kd+g*hd+hd])
-					}
-					qv := q[t*qd+h*hd : t*qd+h*hd+hd]
-					dqv := dq[t*qd+h*hd : t*qd+h*hd+hd]
-					for s := range pr {
-						d := pr[s] * (ds[s] - sum) * scale
-						axpy(d, k[s*kd+g*hd:s*kd+g*hd+hd], dqv)
-						axpy(d, qv, dk[s*kd+g*hd:s*kd+g*hd+hd])
-					}
+	im := kernel.Active()
+	ds := make([]float32, T*T)
+	for h := 0; h < heads; h++ {
+		g := h / group
+		ph := p[h*T*T : (h+1)*T*T]
+		im.MatMulF32(T, T, hd, mat(dout[h*hd:], qd, false), mat(v[g*hd:], kd, true), ds, T, false, threads)
+		parallelFor(T, T*T*4, func(t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				pr, dr := ph[t*T:t*T+t+1], ds[t*T:(t+1)*T]
+				var sum float32
+				for s, x := range pr {
+					sum += x * dr[s]
 				}
+				for s, x := range pr {
+					dr[s] = x * (dr[s] - sum) * scale
+				}
+				clear(dr[t+1:])
+			}
+		})
+		im.MatMulF32(T, hd, T, mat(ph, T, true), mat(dout[h*hd:], qd, false), dv[g*hd:], kd, true, threads)
+		im.MatMulF32(T, hd, T, mat(ds, T, false), mat(k[g*hd:], kd, false), dq[h*hd:], qd, true, threads)
+		im.MatMulF32(T, hd, T, mat(ds, T, true), mat(q[h*hd:], qd, false), dk[g*hd:], kd, true, threads)
+	}
+}
+
+// swigluFwd computes act = silu(g)⊙u on the kernels' SwiGLU (the float32
+// exponential of kernel.SiLUMul).
+func swigluFwd(act, g, u []float32) {
+	copy(act, g)
+	kernel.Active().SiLUMul(act[:len(g)], u)
+}
+
+// swigluBwd adds the gradients of swigluFwd to dg and du: with
+// s = sigmoid(g), dg = dact·u·s·(1 + g·(1-s)) and du = dact·g·s. The
+// exponentials e**-g come from the kernels' ExpShift.
+func swigluBwd(dg, du, dact, g, u []float32) {
+	n := len(g)
+	dg, du, dact, u = dg[:n], du[:n], dact[:n], u[:n]
+	im := kernel.Active()
+	parallelFor((n+4095)/4096, n*16, func(c0, c1 int) {
+		var e [4096]float32
+		for c := c0; c < c1; c++ {
+			lo, hi := c*4096, min(c*4096+4096, n)
+			es := e[:hi-lo]
+			for i, x := range g[lo:hi] {
+				es[i] = -x
+			}
+			im.ExpShift(es, 0)
+			for i, x := range g[lo:hi] {
+				j := lo + i
+				s := 1 / (1 + es[i])
+				dg[j] += dact[j] * u[j] * s * (1 + x*(1-s))
+				du[j] += dact[j] * x * s
 			}
 		}
 	})
 }
 
-// silu returns x·sigmoid(x), computed as engine does.
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
-
-// swigluFwd computes act = silu(g)⊙u.
-func swigluFwd(act, g, u []float32) {
-	for i, x := range g {
-		act[i] = silu(x) * u[i]
-	}
-}
-
-// swigluBwd adds the gradients of swigluFwd to dg and du.
-func swigluBwd(dg, du, dact, g, u []float32) {
-	for i, x := range g {
-		s := float32(1 / (1 + math.Exp(float64(-x))))
-		dg[i] += dact[i] * u[i] * s * (1 + x*(1-s))
-		du[i] += dact[i] * x * s
-	}
-}
-
-// logSoftmax writes log(softmax(z/tau)) to dst in float64.
-func logSoftmax(dst []float64, z []float32, tau float64) {
-	mx := math.Inf(-1)
-	for _, v := range z {
-		mx = max(mx, float64(v)/tau)
-	}
-	var sum float64
-	for _, v := range z {
-		sum += math.Exp(float64(v)/tau - mx)
-	}
-	lse := mx + math.Log(sum)
+// softmaxRow sets p to softmax(z/tau) (the exponentials from the kernels'
+// ExpShift) and returns log Σ e**(z/tau), the log-sum-exp, in float64.
+func softmaxRow(p, z []float32, tau float32) float64 {
+	p = p[:len(z)]
+	inv := 1 / tau
+	mx := float32(math.Inf(-1))
 	for i, v := range z {
-		dst[i] = float64(v)/tau - lse
+		x := v * inv
+		p[i] = x
+		mx = max(mx, x)
 	}
+	sum := kernel.Active().ExpShift(p, mx)
+	r := 1 / sum
+	for i := range p {
+		p[i] *= r
+	}
+	return float64(mx) + math.Log(float64(sum))
 }
 
 // ceRow returns -log softmax(z)[target] and, when dz is not nil, adds
 // scale·(softmax(z) - onehot(target)) to dz. tmp holds len(z) values.
-func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float64) float64 {
-	tmp = tmp[:len(z)]
-	logSoftmax(tmp, z, 1)
+func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float32) float64 {
+	p := tmp[:len(z)]
+	lse := softmaxRow(p, z, 1)
 	if dz != nil {
-		for i, l := range tmp {
-			dz[i] += scale * float32(math.Exp(l))
+		dz = dz[:len(z)]
+		for i, v := range p {
+			dz[i] += scale * v
 		}
 		dz[target] -= scale
 	}
-	return -tmp[target]
+	return lse - float64(z[target])
 }
 
 // kdRow returns KL(softmax(zt/tau) || softmax(zs/tau)) and, when dz is not
@@ -243,18 +253,23 @@ func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float64) 
 // scale·tau·(softmax(zs/tau) - softmax(zt/tau)), to dz (Hinton et al. 2015,
 // "Distilling the Knowledge in a Neural Network": the tau² factor keeps the
 // gradient's size independent of the temperature). tmp holds 2·len(zs)
-// values.
-func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []float64) float64 {
+// values. The sum is taken in float64 over the float32 probabilities.
+func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []float32) float64 {
 	n := len(zs)
-	ls, lt := tmp[:n], tmp[n:2*n]
-	logSoftmax(ls, zs, float64(tau))
-	logSoftmax(lt, zt, float64(tau))
+	zt = zt[:n]
+	ps, pt := tmp[:n], tmp[n:2*n]
+	lses := softmaxRow(ps, zs, tau)
+	lset := softmaxRow(pt, zt, tau)
+	dl, it := lset-lses, 1/float64(tau)
 	var kl float64
-	for i := range ls {
-		pt := math.Exp(lt[i])
-		kl += pt * (lt[i] - ls[i])
-		if dz != nil {
-			dz[i] += scale * tau * float32(math.Exp(ls[i])-pt)
+	for i, p := range pt {
+		kl += float64(p) * ((float64(zt[i])-float64(zs[i]))*it - dl)
+	}
+	if dz != nil {
+		dz = dz[:n]
+		st := scale * tau
+		for i, p := range ps {
+			dz[i] += st * (p - pt[i])
 		}
 	}
 	return max(kl, 0)

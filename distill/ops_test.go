@@ -67,32 +67,50 @@ func TestGradLinear(t *testing.T) {
 	checkGrad(t, "dw", w, dw, loss, 100, 1e-2)
 }
 
-func TestMatABtThreads(t *testing.T) {
+// TestMatMulLayouts checks matMul in the three layouts training uses (A·Bᵀ
+// forward, A·B and Aᵀ·B backward) against float64 and that the result is
+// the same with 1 and 3 goroutines.
+func TestMatMulLayouts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
+	defer SetThreads(0)
 	for _, sz := range [][3]int{{1, 1, 1}, {3, 70, 33}, {70, 3, 5}, {64, 64, 64}, {5, 513, 17}} {
-		na, nb, k := sz[0], sz[1], sz[2]
-		a, b := randSlice(rng, na*k, 1), randSlice(rng, nb*k, 1)
-		got := make([]float32, na*nb)
-		defer SetThreads(0)
-		SetThreads(3)
-		matABt(got, a, b, na, nb, k, false)
-		for i := 0; i < na; i++ {
-			for j := 0; j < nb; j++ {
-				var s float64
-				for l := 0; l < k; l++ {
-					s += float64(a[i*k+l]) * float64(b[j*k+l])
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, lay := range [][2]bool{{false, true}, {false, false}, {true, false}} {
+			a, b := randSlice(rng, m*k, 1), randSlice(rng, k*n, 1)
+			sa, sb := k, n
+			if lay[0] {
+				sa = m
+			}
+			if lay[1] {
+				sb = k
+			}
+			at := func(x []float32, st int, tr bool, i, j int) float64 {
+				if tr {
+					return float64(x[j*st+i])
 				}
-				if d := math.Abs(float64(got[i*nb+j]) - s); d > 1e-4*(1+math.Abs(s)) {
-					t.Fatalf("%v: C[%d,%d] = %g, want %g", sz, i, j, got[i*nb+j], s)
+				return float64(x[i*st+j])
+			}
+			got := make([]float32, m*n)
+			SetThreads(3)
+			matMul(got, mat(a, sa, lay[0]), mat(b, sb, lay[1]), m, n, k, false)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var s float64
+					for l := 0; l < k; l++ {
+						s += at(a, sa, lay[0], i, l) * at(b, sb, lay[1], l, j)
+					}
+					if d := math.Abs(float64(got[i*n+j]) - s); d > 1e-4*(1+math.Abs(s)) {
+						t.Fatalf("%v %v: C[%d,%d] = %g, want %g", sz, lay, i, j, got[i*n+j], s)
+					}
 				}
 			}
-		}
-		one := make([]float32, na*nb)
-		SetThreads(1)
-		matABt(one, a, b, na, nb, k, false)
-		for i := range one {
-			if one[i] != got[i] {
-				t.Fatalf("%v: result depends on the number of threads at %d: %g vs %g", sz, i, one[i], got[i])
+			one := make([]float32, m*n)
+			SetThreads(1)
+			matMul(one, mat(a, sa, lay[0]), mat(b, sb, lay[1]), m, n, k, false)
+			for i := range one {
+				if one[i] != got[i] {
+					t.Fatalf("%v %v: result depends on the number of threads at %d: %g vs %g", sz, lay, i, one[i], got[i])
+				}
 			}
 		}
 	}
@@ -181,7 +199,7 @@ func TestGradCrossEntropy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	V := 30
 	z := randSlice(rng, V, 2)
-	tmp := make([]float64, 2*V)
+	tmp := make([]float32, 2*V)
 	loss := func() float64 { return ceRow(z, 3, nil, 1, tmp) }
 	dz := make([]float32, V)
 	l := ceRow(z, 3, dz, 1, tmp)
@@ -201,7 +219,7 @@ func TestGradKL(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 9))
 		V := 30
 		zs, zt := randSlice(rng, V, 2), randSlice(rng, V, 2)
-		tmp := make([]float64, 2*V)
+		tmp := make([]float32, 2*V)
 		loss := func() float64 { return float64(tau*tau) * kdRow(zs, zt, tau, nil, 1, tmp) }
 		dz := make([]float32, V)
 		kdRow(zs, zt, tau, dz, 1, tmp)

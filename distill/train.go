@@ -143,7 +143,6 @@ type Trainer struct {
 	Step    int // optimizer steps done
 
 	m, v [][]float32 // AdamW moments, per trainable parameter
-	tmp  []float64
 }
 
 // NewTrainer prepares training of student on windows (see Windows) with
@@ -218,34 +217,39 @@ func (tr *Trainer) lossGrad(win int, scale float32, grad bool) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	if cap(tr.tmp) < 2*V {
-		tr.tmp = make([]float64, 2*V)
-	}
 	var dl []float32
 	if grad {
 		dl = make([]float32, T*V)
 	}
 	tau := o.Temperature
-	for t := 0; t < T; t++ {
-		z := ps.Logits[t*V : (t+1)*V]
-		var dz []float32
-		if grad {
-			dz = dl[t*V : (t+1)*V]
-		}
-		if o.CEWeight != 0 || tl == nil || !grad { // evaluation always reports CE (perplexity)
-			var g []float32
-			if o.CEWeight != 0 {
-				g = dz
+	ce, kl := make([]float64, T), make([]float64, T)
+	parallelFor(T, T*V*16, func(t0, t1 int) {
+		tmp := make([]float32, 2*V)
+		for t := t0; t < t1; t++ {
+			z := ps.Logits[t*V : (t+1)*V]
+			var dz []float32
+			if grad {
+				dz = dl[t*V : (t+1)*V]
 			}
-			st.CE += ceRow(z, int(target[t]), g, scale*o.CEWeight/float32(T), tr.tmp)
-		}
-		if tl != nil {
-			var g []float32
-			if o.KDWeight != 0 {
-				g = dz
+			if o.CEWeight != 0 || tl == nil || !grad { // evaluation always reports CE (perplexity)
+				var g []float32
+				if o.CEWeight != 0 {
+					g = dz
+				}
+				ce[t] = ceRow(z, int(target[t]), g, scale*o.CEWeight/float32(T), tmp)
 			}
-			st.KLD += kdRow(z, tl[t*V:(t+1)*V], tau, g, scale*o.KDWeight/float32(T), tr.tmp)
+			if tl != nil {
+				var g []float32
+				if o.KDWeight != 0 {
+					g = dz
+				}
+				kl[t] = kdRow(z, tl[t*V:(t+1)*V], tau, g, scale*o.KDWeight/float32(T), tmp)
+			}
 		}
+	})
+	for t := range T {
+		st.CE += ce[t]
+		st.KLD += kl[t]
 	}
 	st.CE /= float64(T)
 	st.KLD /= float64(T)
@@ -295,15 +299,7 @@ func (tr *Trainer) TrainStep() (Stats, error) {
 		st.Tokens += s.Tokens
 	}
 	m.loraGrads()
-	var ss float64
-	for _, p := range m.Params {
-		if !p.Frozen {
-			for _, g := range p.G {
-				ss += float64(g) * float64(g)
-			}
-		}
-	}
-	st.GradNorm = math.Sqrt(ss)
+	st.GradNorm = math.Sqrt(gradSumSq(m.Params))
 	gscale := float32(1)
 	if o.Clip > 0 && st.GradNorm > float64(o.Clip) {
 		gscale = float32(float64(o.Clip) / st.GradNorm)
@@ -322,19 +318,48 @@ func (tr *Trainer) TrainStep() (Stats, error) {
 		if p.Decay {
 			decay = 1 - lr*o.WeightDecay
 		}
-		for j, g := range p.G {
-			g *= gscale
-			mm[j] = o.Beta1*mm[j] + (1-o.Beta1)*g
-			vv[j] = o.Beta2*vv[j] + (1-o.Beta2)*g*g
-			mh := mm[j] / bc1
-			vh := vv[j] / bc2
-			p.W[j] = p.W[j]*decay - lr*mh/(float32(math.Sqrt(float64(vh)))+o.Eps)
-		}
+		parallelFor(len(p.G), len(p.G)*8, func(lo, hi int) {
+			w, mm, vv := p.W[lo:hi], mm[lo:hi], vv[lo:hi]
+			for j, g := range p.G[lo:hi] {
+				g *= gscale
+				mm[j] = o.Beta1*mm[j] + (1-o.Beta1)*g
+				vv[j] = o.Beta2*vv[j] + (1-o.Beta2)*g*g
+				mh := mm[j] / bc1
+				vh := vv[j] / bc2
+				w[j] = w[j]*decay - lr*mh/(float32(math.Sqrt(float64(vh)))+o.Eps)
+			}
+		})
 	}
 	m.mergeLoRA()
 	tr.Step++
 	st.Step = tr.Step
 	return st, nil
+}
+
+// gradSumSq returns the sum of the squares of the trainable parameters'
+// gradients, in float64: fixed chunks summed in parallel, then in order.
+func gradSumSq(ps []*Param) float64 {
+	var total float64
+	for _, p := range ps {
+		if p.Frozen {
+			continue
+		}
+		const chunk = 1 << 15
+		part := make([]float64, (len(p.G)+chunk-1)/chunk)
+		parallelFor(len(part), len(p.G)*4, func(c0, c1 int) {
+			for c := c0; c < c1; c++ {
+				var s float64
+				for _, g := range p.G[c*chunk : min(c*chunk+chunk, len(p.G))] {
+					s += float64(g) * float64(g)
+				}
+				part[c] = s
+			}
+		})
+		for _, s := range part {
+			total += s
+		}
+	}
+	return total
 }
 
 // Evaluate returns the mean statistics of the student over windows (no

@@ -104,7 +104,7 @@ func TestTeacherCache(t *testing.T) {
 	ws := [][]int32{randomTokens(rng, 9, c.VocabSize), randomTokens(rng, 6, c.VocabSize)}
 	teacher := randomModel(t, c, 2, 0.3)
 	path := filepath.Join(t.TempDir(), "kd.gguf")
-	if err := WriteTeacherCache(path, teacher, ws, nil); err != nil {
+	if err := WriteTeacherCache(path, ModelTeacher{teacher}, c.VocabSize, ws, nil); err != nil {
 		t.Fatal(err)
 	}
 	ct, err := OpenTeacherCache(path, ws, c.VocabSize)

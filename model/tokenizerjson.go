@@ -65,31 +65,33 @@ func (n *jsonNode) has(typ string) bool {
 	return found
 }
 
-// splitRegex returns the regex of the first Split pre-tokenizer, if any.
-func (n *jsonNode) splitRegex() string {
-	re := ""
+// splitRegexes returns the regexes of the Split pre-tokenizers, in order.
+func (n *jsonNode) splitRegexes() []string {
+	var res []string
 	n.walk(func(c *jsonNode) {
-		if c.Type != "Split" || re != "" {
+		if c.Type != "Split" {
 			return
 		}
 		var p struct {
-			Regex  string `json:"Regex"`
-			String string `json:"String"`
+			Regex string `json:"Regex"`
 		}
-		if json.Unmarshal(c.Pattern, &p) == nil {
-			re = p.Regex
+		if json.Unmarshal(c.Pattern, &p) == nil && p.Regex != "" {
+			res = append(res, p.Regex)
 		}
 	})
-	return re
+	return res
 }
 
 // guessPre names the llama.cpp pre-tokenizer (tokenizer.ggml.pre) of a
-// byte-level BPE tokenizer from its pre_tokenizer: a plain ByteLevel is
-// "gpt-2"; a Split whose regex groups digits by up to three (\p{N}{1,3})
-// is llama 3's "llama-bpe"; one that splits single digits (\p{N}) is
-// "qwen2"; anything else "default". (llama.cpp's converter instead hashes
-// the tokenization of a test text; this rule covers the models shrink
-// targets.)
+// byte-level BPE tokenizer from its pre_tokenizer's Split regexes, which
+// are those llama.cpp lists per pre-tokenizer: DeepSeek V3's starts with
+// \p{N}{1,3} followed by a CJK and kana class; DeepSeek LLM's and Coder's
+// start with [\r\n] (LLM's has an explicit letter class starting A-Za-zµ,
+// Coder's \s?\p{L}+); otherwise a first regex that groups digits by up to
+// three (\p{N}{1,3}) is LLaMA 3's "llama-bpe", one that splits single
+// digits (\p{N}|) "qwen2". A plain ByteLevel is "gpt-2", anything else
+// "default". (llama.cpp's converter instead hashes the tokenization of a
+// test text.)
 func guessPre(pre *jsonNode) string {
 	if pre == nil {
 		return "default"
@@ -97,11 +99,28 @@ func guessPre(pre *jsonNode) string {
 	if pre.Type == "ByteLevel" {
 		return "gpt-2"
 	}
-	re := pre.splitRegex()
+	res := pre.splitRegexes()
+	if len(res) == 0 {
+		return "default"
+	}
+	has := func(sub string) bool {
+		for _, re := range res {
+			if strings.Contains(re, sub) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case strings.Contains(re, `\p{N}{1,3}`):
+	case len(res) >= 3 && res[0] == `\p{N}{1,3}` && has("぀-ゟ"):
+		return "deepseek-v3"
+	case res[0] == "[\r\n]" && has("A-Za-zµ"):
+		return "deepseek-llm"
+	case res[0] == "[\r\n]" && has(`\s?\p{L}+`):
+		return "deepseek-coder"
+	case strings.Contains(res[0], `\p{N}{1,3}`):
 		return "llama-bpe"
-	case strings.Contains(re, `\p{N}|`):
+	case strings.Contains(res[0], `\p{N}|`):
 		return "qwen2"
 	}
 	return "default"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -156,4 +157,51 @@ func FuzzTokenizerJSON(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// multiSplitTokJSON is a byte-level tokenizer.json whose pre_tokenizer is a
+// Sequence of one Split per regex, then ByteLevel.
+func multiSplitTokJSON(t *testing.T, regexes []string) []byte {
+	t.Helper()
+	var splits []map[string]any
+	for _, re := range regexes {
+		splits = append(splits, map[string]any{"type": "Split", "pattern": map[string]string{"Regex": re},
+			"behavior": "Isolated", "invert": false})
+	}
+	splits = append(splits, map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false})
+	b, err := json.Marshal(map[string]any{
+		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": splits},
+		"decoder":       map[string]any{"type": "ByteLevel"},
+		"model": map[string]any{"type": "BPE", "vocab": map[string]int{"a": 0, "b": 1, "ab": 2},
+			"merges": []string{"a b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestGuessPreDeepSeek(t *testing.T) {
+	for _, c := range []struct {
+		pre     string
+		regexes []string
+	}{
+		{"deepseek-v3", []string{`\p{N}{1,3}`, `[一-龥぀-ゟ゠-ヿ]+`,
+			"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+		{"deepseek-llm", []string{"[\r\n]", `\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿ]+`, `\s?[!-/:-~！-／：-～‘-‟　-。]+`, `\s+$`, `[一-龥ࠀ-一가-퟿]+`, `\p{N}+`}},
+		{"deepseek-coder", []string{"[\r\n]", `\s?\p{L}+`, `\s?\p{P}+`, `[一-龥ࠀ-一가-퟿]+`, `\p{N}`}},
+		{"llama-bpe", []string{strings.ReplaceAll(llama3Regex, `\\`, `\`)}},
+		{"default", []string{`\p{P}+`}},
+	} {
+		v, err := VocabFromTokenizerJSON(multiSplitTokJSON(t, c.regexes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Pre != c.pre {
+			t.Errorf("%s: guessed %q", c.pre, v.Pre)
+		}
+		if _, err := v.Resolve(); err != nil {
+			t.Errorf("%s: %v", c.pre, err)
+		}
+	}
 }

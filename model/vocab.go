@@ -34,6 +34,11 @@ type Vocab struct {
 	RemoveExtraWhitespace bool
 	ChatTemplate          string
 
+	// Name is the file's general.name, which llama.cpp consults for a few
+	// per-model token attributes (see Resolved.Strip); VocabFromGGUF reads
+	// it, SetGGUF does not write it (it is not a tokenizer key).
+	Name string
+
 	// SPModelType is SentencePiece's trainer_spec.model_type (1 unigram,
 	// 2 BPE, 3 word, 4 char) for vocabularies read from tokenizer.model;
 	// 0 when unknown.

@@ -136,6 +136,7 @@ func VocabFromGGUF(md *gguf.Metadata) (*Vocab, error) {
 		}
 	}
 	v.ChatTemplate, _ = md.String(keyChatTemplate)
+	v.Name, _ = md.String("general.name")
 	for _, kv := range md.KVs() {
 		if strings.HasPrefix(kv.Key, "tokenizer.") && !knownVocabKey(kv.Key) {
 			v.Extra = append(v.Extra, kv)

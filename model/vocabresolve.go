@@ -1,6 +1,9 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // PreType is a byte-level BPE pre-tokenizer, as llama.cpp's vocabulary
 // loader names them (LLAMA_VOCAB_PRE_TYPE_*). Several tokenizer.ggml.pre
@@ -107,6 +110,11 @@ type Resolved struct {
 	// spelled like an end-of-generation or fill-in-the-middle token are
 	// control tokens); nil when the Vocab has no types and none changed.
 	Types []int32
+	// Strip holds, for the few special tokens llama.cpp gives the LSTRIP or
+	// RSTRIP attribute (by model name: Phi-3, Jina v2), which whitespace
+	// next to the token is dropped when the token is cut out of a text;
+	// nil for other vocabularies.
+	Strip map[int32]StripSide
 	// Warnings says what llama.cpp warns about when it loads the file
 	// (e.g. a missing pre-tokenizer).
 	Warnings []string
@@ -169,6 +177,7 @@ func (v *Vocab) Resolve() (*Resolved, error) {
 		}
 	}
 	r.Types = v.controlOverrides()
+	r.Strip = v.stripAttrs(r.Types)
 	return r, nil
 }
 
@@ -263,6 +272,66 @@ func (v *Vocab) hasIDKey(keys []string) bool {
 			if id, ok := kv.Value.Int(); ok && id >= 0 && id < int64(len(v.Tokens)) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// StripSide says which whitespace next to a special token is dropped.
+type StripSide uint8
+
+// The sides of StripSide.
+const (
+	StripLeft  StripSide = 1 << iota // whitespace before the token (LSTRIP)
+	StripRight                       // whitespace after the token (RSTRIP)
+)
+
+// stripAttrs sets llama.cpp's per-model LSTRIP/RSTRIP attributes: Jina v2
+// vocabularies strip the space before "<mask>"; in Phi-3 models
+// (general.name containing "phi-3" or "phi3") every special token but
+// <unk>, <s> and <|endoftext|> strips the whitespace after it, and so
+// does "</s>".
+func (v *Vocab) stripAttrs(types []int32) map[int32]StripSide {
+	id := func(text string) (int32, bool) {
+		for i, t := range v.Tokens {
+			if t == text {
+				return int32(i), true
+			}
+		}
+		return -1, false
+	}
+	m := map[int32]StripSide{}
+	name := strings.ToLower(v.Name)
+	switch {
+	case containsAny(v.Pre, "jina-v2-de", "jina-v2-es", "jina-v2-code"):
+		if i, ok := id("<mask>"); ok {
+			m[i] = StripLeft
+		}
+	case containsAny(name, "phi-3", "phi3"):
+		for i, t := range types {
+			if t == TokenControl || t == TokenUserDefined || t == TokenUnknown {
+				m[int32(i)] = StripRight
+			}
+		}
+		if i, ok := id("</s>"); ok {
+			m[i] = StripRight
+		}
+		for _, text := range []string{"<unk>", "<s>", "<|endoftext|>"} {
+			if i, ok := id(text); ok {
+				delete(m, i)
+			}
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
 		}
 	}
 	return false

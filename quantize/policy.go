@@ -77,7 +77,7 @@ type Policy struct {
 	// tensor's rows (default BF16).
 	LastResort OptionalType
 	// HasImatrix tells the rules that an importance matrix is used (it
-	// changes ffn_down for Q4_0/Q5_0 and IQ4_NL, as in llama.cpp).
+	// changes ffn_down for Q4_0/Q5_0, IQ4_NL and IQ4_XS, as in llama.cpp).
 	HasImatrix bool
 }
 
@@ -265,6 +265,9 @@ func (s *mixState) gqa() int {
 // mix applies llama_tensor_get_type's rules for a dense model (no experts,
 // not Falcon) to a tensor whose default type is typ.
 func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
+	if nt, ok := s.iqMix(t, typ); ok {
+		return nt
+	}
 	name := s.p.Preset.Name
 	switch {
 	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):
@@ -297,7 +300,7 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 			}
 		case name == "q3_k_l":
 			typ = format.Q5_K
-		case name == "iq4_nl" && s.gqa() >= 4:
+		case (name == "iq4_nl" || name == "iq4_xs") && s.gqa() >= 4:
 			typ = format.Q5_K
 		case (name == "q4_k_m" || name == "q5_k_m") && useMoreBits(i, n):
 			typ = format.Q6_K
@@ -330,7 +333,7 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 			if useMoreBits(i, n) {
 				typ = format.Q6_K
 			}
-		case i < n/8 && name == "iq4_nl" && !s.p.HasImatrix:
+		case i < n/8 && (name == "iq4_nl" || name == "iq4_xs") && !s.p.HasImatrix:
 			typ = format.Q5_K
 		case name == "q5_k_m" && useMoreBits(i, n):
 			typ = format.Q6_K

@@ -39,7 +39,11 @@ const (
 	ftypeQ5_K_S = 16
 	ftypeQ5_K_M = 17
 	ftypeQ6_K   = 18
+	ftypeIQ3_XS = 22
 	ftypeIQ4_NL = 25
+	ftypeIQ3_S  = 26
+	ftypeIQ3_M  = 27
+	ftypeIQ4_XS = 30
 	ftypeBF16   = 32
 )
 
@@ -58,8 +62,12 @@ var presets = []Preset{
 	{"q4_k_s", ftypeQ4_K_S, format.Q4_K, true},
 	{"q4_1", ftypeQ4_1, format.Q4_1, true},
 	{"q4_0", ftypeQ4_0, format.Q4_0, true},
+	{"iq4_xs", ftypeIQ4_XS, format.IQ4_XS, true},
 	{"iq4_nl", ftypeIQ4_NL, format.IQ4_NL, true},
 	{"q3_k_l", ftypeQ3_K_L, format.Q3_K, true},
+	{"iq3_m", ftypeIQ3_M, format.IQ3_S, true},
+	{"iq3_s", ftypeIQ3_S, format.IQ3_S, true},
+	{"iq3_xs", ftypeIQ3_XS, format.IQ3_S, true},
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
 	{"q3_k_s", ftypeQ3_K_S, format.Q3_K, true},
 	{"q2_k", ftypeQ2_K, format.Q2_K, true},

@@ -7,10 +7,11 @@ import (
 )
 
 // fuzzVocabs are the tokenizers FuzzEncode runs: byte-level vocabularies
-// with each pre-tokenizer, and a SentencePiece-style one with byte tokens.
+// with one pre-tokenizer of each family, and a SentencePiece-style one with byte tokens.
 func fuzzVocabs(t testing.TB) (bpe []*Tokenizer, spm *Tokenizer) {
 	merges := []string{"a b", "b a", "a a", "ab a", "b ab", "Ġ a", "ab ab", "Ġa b", "ba b", "Ġ Ġ", "3 3", "33 3", "' s", "Ċ Ċ"}
-	for _, pre := range []string{"gpt-2", "llama-bpe", "qwen2", "starcoder"} {
+	for _, pre := range []string{"gpt-2", "llama-bpe", "qwen2", "starcoder", "default", "falcon",
+		"deepseek-llm", "deepseek-coder", "deepseek-v3", "bloom", "viking", "tekken", "chameleon"} {
 		bpe = append(bpe, mustNew(t, bpeVocab(pre, merges...)))
 	}
 	spm = mustNew(t, spmVocab(true, "▁", -1.0, "a", -3.0, "b", -3.0, "ab", -1.0, "ba", -1.0, "aa", -2.0, "▁a", -0.5, "aba", -1.5, "▁▁", -0.7))

@@ -87,8 +87,12 @@ type Tokenizer struct {
 	pre          preTokenizer
 	ignoreMerges bool
 
-	warnings []string // what llama.cpp warns about this vocabulary
+	warnings []string                  // what llama.cpp warns about this vocabulary
+	strip    map[int32]model.StripSide // whitespace special tokens drop (Phi-3, Jina v2)
 }
+
+// cSpace is C's isspace set, which llama.cpp strips next to special tokens.
+const cSpace = " \t\n\v\f\r"
 
 type mergeRank struct {
 	rank    int32
@@ -160,10 +164,13 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 	}
 	t.bos, t.eos, t.unk = r.BOS, r.EOS, r.UNK
 	t.addBOS, t.addEOS, t.addSpacePrefix = r.AddBOS, r.AddEOS, r.AddSpacePrefix
+	if t.kind != kindSPM {
+		t.addSpacePrefix = false // byte-level BPE adds no space prefix (Decode strips none)
+	}
 	if r.Types != nil {
 		t.types = r.Types
 	}
-	t.warnings = r.Warnings
+	t.warnings, t.strip = r.Warnings, r.Strip
 
 	t.ids = make(map[string]int32, n)
 	for i, s := range t.tokens {
@@ -264,6 +271,16 @@ func parseByteToken(s string) (byte, bool) {
 // default for its type when the key is absent) and has a BOS token.
 func (t *Tokenizer) AddsBOS() bool { return t.addBOS && t.bos >= 0 }
 
+// ChunkBOS returns the token that llama.cpp's perplexity and imatrix tools
+// put first in every chunk: BOS when the vocabulary adds it (AddsBOS),
+// else -1.
+func (t *Tokenizer) ChunkBOS() int32 {
+	if t.AddsBOS() {
+		return t.bos
+	}
+	return -1
+}
+
 // Warnings returns what llama.cpp warns about when it loads this
 // vocabulary (such as a missing pre-tokenizer), one line each.
 func (t *Tokenizer) Warnings() []string { return t.warnings }
@@ -339,7 +356,8 @@ func (t *Tokenizer) encode(text string, addSpecial, parseSpecial bool) []int32 {
 // partition cuts special tokens out of text, longest token first, and calls
 // emit for each non-empty run of plain text (id -1) and each special token,
 // in order. As in llama.cpp, user-defined tokens are always cut out; control
-// and unknown tokens only when parseSpecial is set.
+// and unknown tokens only when parseSpecial is set; whitespace next to a
+// token with a strip attribute is dropped.
 func (t *Tokenizer) partition(text string, parseSpecial bool, emit func(s string, id int32)) {
 	if text == "" {
 		return
@@ -368,16 +386,24 @@ func (t *Tokenizer) partition(text string, parseSpecial bool, emit func(s string
 			}
 			changed = true
 			s := f.s
+			strip := t.strip[id]
 			for {
 				i := strings.Index(s, tok)
 				if i < 0 {
 					break
 				}
-				if i > 0 {
-					next = append(next, frag{s[:i], -1})
+				left := s[:i]
+				if strip&model.StripLeft != 0 {
+					left = strings.TrimRight(left, cSpace)
+				}
+				if left != "" {
+					next = append(next, frag{left, -1})
 				}
 				next = append(next, frag{tok, id})
 				s = s[i+len(tok):]
+				if strip&model.StripRight != 0 {
+					s = strings.TrimLeft(s, cSpace)
+				}
 			}
 			if s != "" {
 				next = append(next, frag{s, -1})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -15,9 +17,9 @@ import (
 
 var benchCmd = &command{
 	name: "bench",
-	args: "MODEL --text FILE [--baseline MODEL | --baseline-logits FILE] [--ctx N] [--chunks N] [--threads N] [--speed] [--json FILE] [--html FILE]\n" +
+	args: "MODEL --text FILE [--baseline MODEL | --baseline-logits FILE] [--tasks FILE...] [--ctx N] [--chunks N] [--threads N] [--speed] [--json FILE] [--html FILE]\n" +
 		"       shrink bench --synthetic SHAPE --type TYPE [--json FILE]\n       shrink bench --tensors MODEL --baseline MODEL",
-	summary: "perplexity, KL divergence from a baseline, speed, memory and per-tensor error of a model",
+	summary: "perplexity, KL divergence from a baseline, task accuracy, speed, memory and per-tensor error of a model",
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("text", "", "evaluation text file (perplexity, divergence)")
 		fs.String("baseline", "", "baseline model (the original) to measure KL divergence, top-1 agreement and Δp against")
@@ -34,8 +36,15 @@ var benchCmd = &command{
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
 		fs.Int("speed-repeats", 3, "measured repetitions for --speed (after one warm-up)")
-		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=..")
+		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k, qwen1.5-moe-a2.7b, deepseek-v2-lite (its expert shape on a qwen2moe attention) or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=.. (after a named shape to change it: deepseek-v2-lite,layers=4)")
 		fs.String("type", "q4_0", "matrix type of --synthetic")
+		fs.String("save-synthetic", "", "with --synthetic: write the model to this GGUF file (for llama-bench and shrink bench --speed on the same file) instead of timing it")
+		fs.StringSlice("tasks", nil, "task files to score (repeat, separate with commas, or list them after MODEL): llama-perplexity's HellaSwag (6 lines a task), WinoGrande (CSV) and multiple-choice (binary) files, or .jsonl domain tasks. "+
+			"Format detection: a .jsonl/.json name is a domain file (\"choice\" when its first item has \"choices\", else \"generate\"); a file starting with a task count n and an offset table whose first entry is 4+4n is multiple-choice; a text of 6k lines with a number 0-3 on line 2 of every 6 is HellaSwag; anything else is WinoGrande CSV")
+		fs.String("task-format", "", "read every --tasks file in this format instead of detecting it: "+strings.Join(bench.TaskFormats, ", "))
+		fs.Int("task-limit", 0, "score this many randomly drawn items per llama.cpp task file, drawn as llama-perplexity's --hellaswag-tasks / --winogrande-tasks / --multiple-choice-tasks do (0: llama.cpp's default, 400 for HellaSwag and all for the others; -1: all)")
+		fs.Int("max-tokens", 64, "most tokens a generation task may produce")
+		fs.StringArray("stop", nil, "stop string of generation tasks (repeat for several; the output is cut before it)")
 		fs.Bool("tensors", false, "per-tensor weight error of MODEL against --baseline (RMSE, SNR), worst first")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with MODEL")
 		fs.String("json", "", "write the shrink.bench/v1 report to this file")
@@ -52,9 +61,12 @@ type benchConfig struct {
 	ctx, chunks, threads                        int
 	speed                                       bool
 	speedOpt                                    bench.SpeedOptions
-	synthetic, synType                          string
+	synthetic, synType, saveSynth               string
 	tensors                                     bool
 	tokenizer, jsonOut, htmlOut, mdOut          string
+	tasks                                       []string
+	taskFormat                                  string
+	taskOpt                                     bench.TaskOptions
 	quiet                                       bool
 	mmap                                        bool // engine.Options.Mmap
 	keep                                        bool // engine.Options.KeepCache
@@ -77,12 +89,28 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.speedOpt.Repeats = flagInt(fs, "speed-repeats")
 	c.synthetic = flagString(fs, "synthetic")
 	c.synType = flagString(fs, "type")
+	c.saveSynth = flagString(fs, "save-synthetic")
 	c.tensors = flagBool(fs, "tensors")
 	c.tokenizer = flagString(fs, "tokenizer")
 	c.jsonOut = flagString(fs, "json")
 	c.htmlOut = flagString(fs, "html")
 	c.mdOut = flagString(fs, "md")
 	c.quiet = flagBool(fs, "quiet")
+	c.tasks = flagStringSlice(fs, "tasks")
+	c.taskFormat = flagString(fs, "task-format")
+	c.taskOpt.Limit = flagInt(fs, "task-limit")
+	c.taskOpt.MaxTokens = flagInt(fs, "max-tokens")
+	c.taskOpt.Stop = flagStringArray(fs, "stop")
+	if c.taskOpt.MaxTokens < 1 || c.taskOpt.Limit < -1 {
+		return usageError{"--max-tokens must be at least 1 and --task-limit at least -1"}
+	}
+	if c.taskFormat != "" && !slices.Contains(bench.TaskFormats, c.taskFormat) {
+		return usageError{fmt.Sprintf("--task-format %q: want one of %s", c.taskFormat, strings.Join(bench.TaskFormats, ", "))}
+	}
+	if len(c.tasks) > 0 && len(args) > 1 {
+		c.tasks = append(c.tasks, args[1:]...) // --tasks a.txt b.csv
+		args = args[:1]
+	}
 	if c.ctx < 4 || c.chunks < 0 || c.threads < 0 || c.speedOpt.Prefill < 1 || c.speedOpt.Decode < 1 || c.speedOpt.Repeats < 1 {
 		return usageError{"--ctx must be at least 4; --chunks and --threads not negative; --speed-* at least 1"}
 	}
@@ -95,6 +123,9 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	case c.synthetic != "":
 		if len(args) != 0 {
 			return usageError{"--synthetic takes no MODEL"}
+		}
+		if c.saveSynth != "" {
+			return saveSynthetic(&c)
 		}
 		r, err = benchSynthetic(&c)
 	default:
@@ -164,6 +195,25 @@ func writeMarkdownFile(path string, reports []*bench.Report) error {
 	return f.Commit()
 }
 
+// saveSynthetic writes the --synthetic model to the --save-synthetic file.
+func saveSynthetic(c *benchConfig) error {
+	sh, err := bench.ParseShape(c.synthetic)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	t, ok := format.ParseDType(c.synType)
+	if !ok {
+		return usageError{fmt.Sprintf("--type %q is not a GGML type", c.synType)}
+	}
+	if err := bench.WriteSyntheticGGUF(c.saveSynth, sh, t); err != nil {
+		return err
+	}
+	if !c.quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", c.saveSynth)
+	}
+	return nil
+}
+
 func benchSynthetic(c *benchConfig) (*bench.Report, error) {
 	sh, err := bench.ParseShape(c.synthetic)
 	if err != nil {
@@ -203,8 +253,12 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 	if c.tensors && c.baseline == "" {
 		return nil, usageError{"--tensors needs --baseline MODEL (the source checkpoint)"}
 	}
-	if c.text == "" && c.baseLogits == "" && !c.speed && !c.tensors {
-		return nil, usageError{"nothing to measure: give --text FILE, --baseline-logits FILE, --speed or --tensors"}
+	if c.text == "" && c.baseLogits == "" && !c.speed && !c.tensors && len(c.tasks) == 0 {
+		return nil, usageError{"nothing to measure: give --text FILE, --baseline-logits FILE, --tasks FILE, --speed or --tensors"}
+	}
+	files, err := readTaskFiles(c)
+	if err != nil {
+		return nil, err
 	}
 	if c.saveBase != "" && c.text == "" {
 		return nil, usageError{"--save-baseline needs --text FILE"}
@@ -221,7 +275,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 			return nil, err
 		}
 		r.Tensors, r.Layers = ts, ls
-		if c.text == "" && !c.speed {
+		if c.text == "" && !c.speed && len(files) == 0 {
 			if r.Baseline == nil {
 				r.Baseline = &bench.Baseline{Path: c.baseline}
 			}
@@ -239,6 +293,9 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 			return nil, err
 		}
 	}
+	if err := benchTasks(c, m, r, files); err != nil {
+		return nil, err
+	}
 	if c.speed {
 		sp, err := bench.MeasureSpeed(context.Background(), m, c.speedOpt)
 		if err != nil {
@@ -246,7 +303,7 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 		}
 		r.Speed = sp
 	}
-	if c.speed || c.text != "" || c.baseLogits != "" {
+	if c.speed || c.text != "" || c.baseLogits != "" || len(files) > 0 {
 		r.Memory = bench.MemoryOf(m)
 	}
 	return r, nil
@@ -332,6 +389,47 @@ func benchText(c *benchConfig, m *engine.Model, r *bench.Report) error {
 		}
 	}
 	res.Fill(r, basePath)
+	return nil
+}
+
+// readTaskFiles reads every --tasks file before a model is loaded, so that
+// a bad file fails at once.
+func readTaskFiles(c *benchConfig) ([]*bench.TaskFile, error) {
+	var files []*bench.TaskFile
+	for _, p := range c.tasks {
+		f, err := bench.ReadTaskFile(p, c.taskFormat)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// benchTasks scores every task file on m into r.Tasks. The context (--ctx)
+// bounds an item's tokens as llama-perplexity's -c does.
+func benchTasks(c *benchConfig, m *engine.Model, r *bench.Report, files []*bench.TaskFile) error {
+	opt := c.taskOpt
+	opt.Ctx = c.ctx
+	if opt.Ctx == 0 {
+		opt.Ctx = 512
+	}
+	for _, f := range files {
+		if !c.quiet && isTerminal(os.Stderr) {
+			start := time.Now()
+			opt.Progress = func(done, total int) {
+				fmt.Fprintf(os.Stderr, "\r\033[K[%s %d/%d] %.1fs", f.Name, done, total, time.Since(start).Seconds())
+			}
+		}
+		res, err := bench.EvaluateTask(context.Background(), m, f, opt)
+		if opt.Progress != nil {
+			endProgress()
+		}
+		if err != nil {
+			return err
+		}
+		r.Tasks = append(r.Tasks, *res)
+	}
 	return nil
 }
 

@@ -43,3 +43,71 @@ func runCalib(s *engine.Session, toks []int32, n, length int, bos int32, label s
 	}
 	return nil
 }
+
+// layerRunner evaluates calibration chunks block by block, for statistics
+// one block at a time: it holds the residual stream of every chunk
+// (chunks·length·Dim float32) and runs one block over all of them per
+// step, so a block's statistics are complete before the next block runs.
+type layerRunner struct {
+	s         *engine.Session
+	toks      []int32
+	bos       int32
+	n, length int
+	x         [][]float32 // per chunk: the residual stream entering block next
+	next      int         // the next block to run
+	label     string
+	quiet     bool
+}
+
+// newLayerRunner embeds the first n chunks of length tokens of toks (the
+// first token of each replaced by bos when bos >= 0, as runCalib does).
+func newLayerRunner(em *engine.Model, toks []int32, n, length int, bos int32, label string, quiet bool) (*layerRunner, error) {
+	r := &layerRunner{s: em.NewSession(length), toks: toks, bos: bos, n: n, length: length,
+		x: make([][]float32, n), label: label, quiet: quiet}
+	for i := range r.x {
+		r.x[i] = make([]float32, length*em.Config.Dim)
+	}
+	return r, r.restart()
+}
+
+// restart embeds the chunks again: the next step runs block 0.
+func (r *layerRunner) restart() error {
+	chunk := make([]int32, r.length)
+	for i, x := range r.x {
+		copy(chunk, r.toks[i*r.length:(i+1)*r.length])
+		if r.bos >= 0 {
+			chunk[0] = r.bos
+		}
+		if err := r.s.Embed(chunk, x); err != nil {
+			return fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+	}
+	r.next = 0
+	return nil
+}
+
+// step runs block next over every chunk with obs (nil: none) observing
+// its products, and calls each (when not nil) with every chunk's residual
+// stream entering and leaving the block.
+func (r *layerRunner) step(obs engine.Observer, each func(in, out []float32)) error {
+	l := r.next
+	r.s.Observer = obs
+	defer func() { r.s.Observer = nil }()
+	var in []float32
+	for i, x := range r.x {
+		if !r.quiet && isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[K%s: block %d, chunk %d/%d", r.label, l, i+1, len(r.x))
+		}
+		if each != nil {
+			in = append(in[:0], x...)
+		}
+		if err := r.s.Block(l, x); err != nil {
+			return fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+		if each != nil {
+			each(in, x)
+		}
+	}
+	r.next++
+	return nil
+}

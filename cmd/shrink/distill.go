@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/distill"
+	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/tokenizer"
 )
 
@@ -17,7 +18,7 @@ var distillCmd = &command{
 	args:    "--teacher T --student S --data TEXT DST [--steps N | --minutes M] [--lora-rank R] [--resume]",
 	summary: "distil a student (e.g. a pruned model) from its teacher on a text",
 	flags: func(fs *pflag.FlagSet) {
-		fs.String("teacher", "", "teacher model (any checkpoint shrink reads)")
+		fs.String("teacher", "", "teacher model (any checkpoint shrink reads; run on the inference engine in its stored type, e.g. Q8_0, unless --hidden-weight needs its residual streams)")
 		fs.String("student", "", "student model to train (same tokenizer as the teacher)")
 		fs.Float32("kd-weight", 1, "weight of temperature²·KL(teacher || student) on the logits")
 		fs.Float32("ce-weight", 0, "weight of the cross-entropy on the text's next tokens")
@@ -44,6 +45,7 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 	data := flagString(fs, "data")
 	cache := flagString(fs, "teacher-cache")
 	rank := flagInt(fs, "lora-rank")
+	threads := flagInt(fs, "threads")
 	alpha := flagFloat32(fs, "lora-alpha")
 	c.opt.KDWeight = flagFloat32(fs, "kd-weight")
 	c.opt.CEWeight = flagFloat32(fs, "ce-weight")
@@ -84,16 +86,17 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 	if needTeacher {
 		if cache != "" {
 			if _, err := os.Stat(cache); errors.Is(err, os.ErrNotExist) {
-				tm, err := loadTeacher(tPath, student)
+				tm, closeT, err := loadTeacher(tPath, student, false, threads)
 				if err != nil {
 					return err
 				}
 				start := time.Now()
-				err = distill.WriteTeacherCache(cache, tm, ws, func(done, total int) {
+				err = distill.WriteTeacherCache(cache, tm, student.Config.VocabSize, ws, func(done, total int) {
 					if !c.quiet && (done == total || done%64 == 0) {
 						fmt.Fprintf(trainLogOut, "teacher cache: %d/%d windows (%.0f tok/s)\n", done, total, float64(done*c.ctx)/time.Since(start).Seconds())
 					}
 				})
+				closeT()
 				if err != nil {
 					return err
 				}
@@ -105,12 +108,12 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 			defer ct.Close()
 			teacher = ct
 		} else {
-			tm, err := loadTeacher(tPath, student)
+			tm, closeT, err := loadTeacher(tPath, student, c.opt.HiddenWeight != 0, threads)
 			if err != nil {
 				return err
 			}
-			teacher = distill.ModelTeacher{M: tm}
-			evalTeacher = teacher
+			defer closeT()
+			teacher, evalTeacher = tm, tm
 		}
 	}
 	if rank > 0 {
@@ -140,14 +143,28 @@ func runDistill(fs *pflag.FlagSet, args []string) error {
 }
 
 // loadTeacher loads the teacher and checks that it predicts over the
-// student's vocabulary.
-func loadTeacher(path string, student *distill.Model) (*distill.Model, error) {
-	tm, err := distill.Load(path)
-	if err != nil {
-		return nil, err
+// student's vocabulary. With hidden (the hidden-state loss) it is a float32
+// distill.Model, which gives the residual streams; otherwise it runs on
+// the inference engine, its weights kept in their stored type. close
+// releases it.
+func loadTeacher(path string, student *distill.Model, hidden bool, threads int) (t distill.Teacher, close func() error, err error) {
+	var vocab int
+	if hidden {
+		tm, err := distill.Load(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		t, close, vocab = distill.ModelTeacher{M: tm}, func() error { return nil }, tm.Config.VocabSize
+	} else {
+		em, err := engine.Load(path, engine.Options{Threads: threads})
+		if err != nil {
+			return nil, nil, err
+		}
+		t, close, vocab = distill.NewEngineTeacher(em), em.Close, em.Config.VocabSize
 	}
-	if tm.Config.VocabSize != student.Config.VocabSize {
-		return nil, fmt.Errorf("%s: %w: teacher vocabulary %d, student %d", path, distill.ErrMismatch, tm.Config.VocabSize, student.Config.VocabSize)
+	if vocab != student.Config.VocabSize {
+		close()
+		return nil, nil, fmt.Errorf("%s: %w: teacher vocabulary %d, student %d", path, distill.ErrMismatch, vocab, student.Config.VocabSize)
 	}
-	return tm, nil
+	return t, close, nil
 }

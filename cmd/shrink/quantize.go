@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +38,8 @@ var quantizeCmd = &command{
 		fs.String("imatrix-out", "", "write the importance matrix used (from --calib or --imatrix) to this file")
 		fs.String("calib", "", "calibration text file: run the model over it and quantize with GPTQ on each layer's input Hessian (XᵀX); with --method imatrix, use the mean squared activations as llama.cpp's importance matrix instead")
 		fs.String("method", "", "gptq (the default with --calib: GPTQ error feedback over each layer's input Hessian, imatrix for the types it cannot write), imatrix (importance-weighted scale searches only, as llama.cpp; the default with --imatrix) or rtn (ignore calibration; the default without either)")
-		fs.Int("hessian-mem", 4096, "--method gptq: MiB of memory for the layers' input Hessians (8·cols² bytes per distinct input); layers beyond it use the imatrix")
+		fs.Int("hessian-mem", 4096, "--method gptq: MiB of memory for one block's input Hessians (8·cols² bytes per distinct input; blocks are calibrated one at a time); inputs beyond it use the imatrix. "+
+			"Peak memory of GPTQ from a GGUF: the mapped model in page cache, plus the calibration chunks' residual stream (chunks·ctx·dim·4 bytes), one block's Hessians and the float32 weight being quantized with its inverse-Hessian factor")
 		fs.Int("ctx", 512, "calibration chunk length in tokens")
 		fs.Int("chunks", 0, "at most this many calibration chunks (0: all)")
 		fs.Int("threads", 0, "goroutines quantizing rows (0: all cores)")
@@ -153,7 +155,8 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	var im *quantize.Imatrix
 	var gc *gptqCalib
 	if method == "gptq" {
-		gc = &gptqCalib{h: quantize.NewHessianCollector(int64(hessMem) << 20)}
+		gc = &gptqCalib{budget: int64(hessMem) << 20, layer: -1, m: m, threads: threads, quiet: quiet}
+		defer gc.close()
 	}
 	var calibSum string
 	switch {
@@ -193,6 +196,17 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 				return fmt.Errorf("%s: %w", imFile+calib, err)
 			}
 		}
+	}
+	if gc != nil {
+		// Block by block, as GPTQ's pass calibrates one block at a time
+		// (a Hugging Face checkpoint may list blk.10 before blk.2).
+		key := func(name string) int {
+			if l, ok := blockIndex(name); ok {
+				return l
+			}
+			return -1
+		}
+		sort.SliceStable(plans, func(a, b int) bool { return key(plans[a].Name) < key(plans[b].Name) })
 	}
 	if len(requant) > 0 {
 		if !allowReq {
@@ -267,7 +281,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			if name == "token_embd.weight" {
 				return gc.embedding(m, out, threads)
 			}
-			h := gc.h.Hessian(name)
+			h, err := gc.hessian(name)
+			if err != nil {
+				return func([]byte, []float32, int, int) error { return err }
+			}
 			if h == nil {
 				return nil
 			}
@@ -348,7 +365,7 @@ func sourceSHA256(m *convert.Model) (string, error) {
 }
 
 // imatrixObserver feeds every linear layer's input to a collector, and
-// the GPTQ statistics to g when not nil.
+// the residual statistics GPTQ's embedding needs to g when not nil.
 type imatrixObserver struct {
 	c *quantize.Collector
 	g *gptqCalib
@@ -356,8 +373,13 @@ type imatrixObserver struct {
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
 	o.c.Add(name, x, rows, cols)
-	if o.g != nil {
-		o.g.h.Add(name, x, rows, cols)
+	if o.g != nil && name == "output.weight" && rows*cols <= len(x) {
+		if o.g.out == nil {
+			o.g.out = quantize.NewHessian(cols)
+		}
+		if o.g.out.Cols == cols {
+			o.g.out.Add(x, rows)
+		}
 	}
 }
 
@@ -376,14 +398,94 @@ func (o imatrixObserver) Residual(layer int, x []float32, rows, cols int) {
 	g.resN[layer] += int64(rows * cols)
 }
 
-// gptqCalib holds what --method gptq collects while calibrating: the
-// linear layers' input Hessians and the mean square of the residual
-// stream entering each block.
+// gptqCalib holds what --method gptq collects: the mean square of the
+// residual stream entering each block (from the calibration pass) and,
+// block by block as the tensors are written, one block's input Hessians.
 type gptqCalib struct {
-	h      *quantize.HessianCollector
 	resSum []float64
 	resN   []int64
+	out    *quantize.Hessian // output.weight's, from the calibration pass
+
+	m       *convert.Model
+	em      *engine.Model // the calibration model, kept open for run
+	run     *layerRunner  // block-by-block pass over the calibration chunks
+	h       *quantize.HessianCollector
+	layer   int   // the block whose Hessians h holds (-1: none)
+	budget  int64 // bytes of one block's Hessians
+	threads int
+	quiet   bool
 }
+
+// close releases the calibration model.
+func (g *gptqCalib) close() {
+	if g.em != nil {
+		g.em.Close()
+		g.em = nil
+	}
+}
+
+// hessian returns the input Hessian of the weight called name, or nil when
+// it has none (not a product's weight, or over the memory budget). For a
+// block's weight it runs the block-by-block pass up to that block (from
+// the start again if the pass is past it; the plans are written in block
+// order), dropping the previous block's Hessians.
+func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
+	if name == "output.weight" {
+		if g.out == nil || g.out.Count == 0 {
+			return nil, nil
+		}
+		return g.out, nil
+	}
+	l, ok := blockIndex(name)
+	if g.run == nil || !ok || l >= g.em.Config.Layers {
+		return nil, nil
+	}
+	if l != g.layer {
+		g.h = nil // the previous block's Hessians, freed before the next are made
+		if l < g.run.next {
+			if err := g.run.restart(); err != nil {
+				return nil, err
+			}
+		}
+		for g.run.next < l {
+			if err := g.run.step(nil, nil); err != nil {
+				return nil, err
+			}
+		}
+		g.h = quantize.NewHessianCollector(g.budget)
+		if err := g.run.step(hessianObserver{g.h}, nil); err != nil {
+			return nil, err
+		}
+		g.layer = l
+		if !g.quiet && isTerminal(os.Stderr) {
+			endProgress()
+		}
+	}
+	return g.h.Hessian(name), nil
+}
+
+// blockIndex returns N of a tensor named "blk.N.*".
+func blockIndex(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "blk.")
+	if !ok {
+		return 0, false
+	}
+	i := strings.IndexByte(rest, '.')
+	if i <= 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest[:i])
+	return n, err == nil && n >= 0
+}
+
+// hessianObserver feeds every product's input to a Hessian collector.
+type hessianObserver struct{ h *quantize.HessianCollector }
+
+func (o hessianObserver) Linear(name string, x []float32, rows, cols int) {
+	o.h.Add(name, x, rows, cols)
+}
+
+func (o hessianObserver) Residual(int, []float32, int, int) {}
 
 // embedding returns the GPTQ encoder of the token embedding, with the
 // Hessian of its consumers (quantize.EmbeddingHessian), or nil when the
@@ -404,7 +506,14 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 		return v
 	}
 	return func(dst []byte, x []float32, rows, cols int) error {
-		var terms []quantize.EmbeddingTerm
+		// One consumer weight in memory at a time: H is a sum over them.
+		var H []float64
+		nTerms := 0
+		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+			nTerms += 5
+		}
+		// About 4·10⁹ multiply-adds at most.
+		maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(max(nTerms, 1)))))
 		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
 			if g.resN[l] == 0 || !(g.resSum[l] > 0) {
 				continue
@@ -422,36 +531,47 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 				}
 				for _, w := range ws {
 					if v := read(p + w + ".weight"); v != nil {
-						terms = append(terms, quantize.EmbeddingTerm{Norm: gain, Weight: v, Scale: scale})
+						t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
+						if H == nil {
+							H = t
+						} else {
+							for i, v := range t {
+								H[i] += v
+							}
+						}
 					}
 				}
 			}
 		}
-		if len(terms) == 0 {
+		if H == nil {
 			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
 		}
-		// About 4·10⁹ multiply-adds at most.
-		maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(len(terms)))))
-		H := quantize.EmbeddingHessian(cols, terms, maxRows)
 		return quantize.GPTQ(out, dst, x, rows, cols, H, quantize.GPTQOptions{Threads: threads})
 	}
 }
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
-// and the text's SHA-256. When gc is not nil it also collects the layers'
-// input Hessians and residual statistics.
+// and the text's SHA-256. When gc is not nil it also collects the residual
+// statistics and prepares gc's block-by-block pass over the same chunks
+// (the model stays open in gc). A GGUF model is mapped, not copied: its
+// weights stay in the page cache.
 func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, gc *gptqCalib) (*quantize.Imatrix, string, error) {
 	text, err := os.ReadFile(textFile)
 	if err != nil {
 		return nil, "", err
 	}
 	sum := sha256.Sum256(text)
-	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Mmap: true})
 	if err != nil {
 		return nil, "", err
 	}
-	defer em.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			em.Close()
+		}
+	}()
 	tk, err := tokenizer.New(em.Vocab)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", src, err)
@@ -464,15 +584,18 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 		ctx = max
 	}
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
-	bos := int32(-1)
-	if tk.AddsBOS() {
-		bos = tk.BOS()
-	}
+	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
 	s := em.NewSession(cl)
 	s.Observer = imatrixObserver{col, gc}
 	if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
 		return nil, "", err
+	}
+	if gc != nil {
+		if gc.run, err = newLayerRunner(em, toks, n, cl, bos, "GPTQ Hessians", quiet); err != nil {
+			return nil, "", err
+		}
+		gc.em, keep = em, true
 	}
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 }

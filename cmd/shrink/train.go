@@ -135,7 +135,7 @@ func loadText(path string, tok *tokenizer.Tokenizer, ctx int) ([][]int32, int, e
 		return nil, 0, err
 	}
 	ids := tok.Encode(string(data), false)
-	ws := distill.Windows(ids, ctx, tok.BOS())
+	ws := distill.Windows(ids, ctx, tok.ChunkBOS())
 	if len(ws) == 0 {
 		return nil, 0, fmt.Errorf("%s: %w (%d tokens)", path, distill.ErrData, len(ids))
 	}

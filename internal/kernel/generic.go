@@ -20,6 +20,7 @@ var Generic = &Impl{
 	DotRows:   dotRowsGeneric,
 	AxpyRows:  axpyRowsGeneric,
 	ExpShift:  expShiftGeneric,
+	GemmTile:  genericGemm,
 }
 
 func init() {

@@ -8,7 +8,8 @@
 // 8-bit blocks: the 32-element types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
 // against Q8_0-style blocks (an f16-rounded scale, 32 int8 codes and, for the
 // types with a minimum, the block's scaled code sum as in Q8_1), the K-quants
-// (Q2_K..Q6_K) against Q8_K-style super-blocks (a float32 scale, 256 int8
+// (Q2_K..Q6_K) and the 256-element i-quants (IQ4_XS, IQ3_XXS, IQ3_S) against
+// Q8_K-style super-blocks (a float32 scale, 256 int8
 // codes and the sums of each 16 codes). Float weights multiply against the
 // float activations directly.
 //
@@ -69,7 +70,8 @@ const (
 	ActFloat ActKind = iota
 	// ActQ8: Q8_0-style 32-element blocks (legacy types and IQ4_NL).
 	ActQ8
-	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants).
+	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants, IQ4_XS,
+	// IQ3_XXS, IQ3_S).
 	ActQ8K
 	// ActNone: the type has no kernel.
 	ActNone
@@ -83,7 +85,7 @@ func KindOf(t format.DType) ActKind {
 		return ActFloat
 	case format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL:
 		return ActQ8
-	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K:
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS, format.IQ3_XXS, format.IQ3_S:
 		return ActQ8K
 	}
 	return ActNone
@@ -168,6 +170,9 @@ type Impl struct {
 	// group of sixteen activation rows xs[16g:16g+16] of kind k, which
 	// MatMul16 uses instead of packing them itself at every call.
 	Pack func(xs []Vec, k ActKind)
+	// GemmTile is the register-tiled float32 micro-kernel of the training
+	// matrix products (see gemm.go and MatMulF32).
+	GemmTile *GemmKernel
 }
 
 // MatMul4Func computes, for weight rows r0 <= r < r1 of w (rows of rowBytes
@@ -269,6 +274,9 @@ func merge(list []*Impl) *Impl {
 		}
 		if i.Pack != nil {
 			m.Pack = i.Pack
+		}
+		if i.GemmTile != nil {
+			m.GemmTile = i.GemmTile
 		}
 		if i.QuantQ8 != nil {
 			m.QuantQ8 = i.QuantQ8

@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// Layer-by-layer evaluation, for calibration that holds one block's
+// statistics at a time: the hidden states of every calibration chunk are
+// kept between blocks and each block runs over all chunks before the next.
+
+// Embed writes the token embeddings of tokens into x (len(tokens)·Dim
+// values): the residual stream entering block 0.
+func (s *Session) Embed(tokens []int32, x []float32) error {
+	m, c := s.m, s.m.Config
+	D := c.Dim
+	if len(x) != len(tokens)*D {
+		return fmt.Errorf("engine: %d values for the embeddings of %d tokens of %d", len(x), len(tokens), D)
+	}
+	emb := m.tokEmbd
+	for i, t := range tokens {
+		if t < 0 || int(t) >= c.VocabSize {
+			return fmt.Errorf("%w: token %d (index %d) not in 0..%d", ErrToken, t, i, c.VocabSize-1)
+		}
+		row := emb.data[int(t)*emb.rowBytes : (int(t)+1)*emb.rowBytes]
+		if err := quantize.DecodeRow(emb.typ, x[i*D:(i+1)*D], row); err != nil {
+			return fmt.Errorf("engine: token_embd.weight row %d: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Block runs block l over the residual stream x (T rows of Dim values, T
+// at most the session's context) in place, as positions 0..T-1 of a fresh
+// sequence: what Forward does to one block, with the session's Observer
+// told of the block's products (Linear) but not of the residual stream.
+// The session's cache is reset.
+func (s *Session) Block(l int, x []float32) error {
+	c := s.m.Config
+	D := c.Dim
+	T := len(x) / D
+	switch {
+	case l < 0 || l >= len(s.m.layers):
+		return fmt.Errorf("engine: block %d of %d", l, len(s.m.layers))
+	case T == 0 || T*D != len(x):
+		return fmt.Errorf("engine: %d values are not rows of %d", len(x), D)
+	case T > s.ctx:
+		return fmt.Errorf("%w: %d tokens exceed the context of %d", ErrContext, T, s.ctx)
+	}
+	s.pos = 0
+	s.x = grow(s.x, T*D)
+	s.xn = grow(s.xn, T*D)
+	copy(s.x, x)
+	s.ropeAngles(T)
+	s.block(l, T)
+	copy(x, s.x)
+	return nil
+}

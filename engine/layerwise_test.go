@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"testing"
+)
+
+// finalRecorder keeps the residual stream leaving the last block.
+type finalRecorder struct {
+	layers int
+	out    []float32
+	rows   int
+}
+
+func (r *finalRecorder) Linear(string, []float32, int, int) { r.rows++ }
+
+func (r *finalRecorder) Residual(layer int, x []float32, rows, cols int) {
+	if layer == r.layers {
+		r.out = append([]float32(nil), x[:rows*cols]...)
+	}
+}
+
+// TestLayerwiseMatchesForward checks that Embed then Block over every
+// layer gives the residual stream Forward leaves, bit for bit, and that
+// Block reports the block's products and refuses bad arguments.
+func TestLayerwiseMatchesForward(t *testing.T) {
+	cfg := testConfig()
+	m, _ := genModel(t, cfg, 11)
+	toks := testTokens(9, cfg.VocabSize)
+	s := m.NewSession(16)
+	want := &finalRecorder{layers: cfg.Layers}
+	s.Observer = want
+	if _, err := s.Forward(toks); err != nil {
+		t.Fatal(err)
+	}
+	lw := m.NewSession(16)
+	x := make([]float32, len(toks)*cfg.Dim)
+	if err := lw.Embed(toks, x); err != nil {
+		t.Fatal(err)
+	}
+	rec := &finalRecorder{}
+	lw.Observer = rec
+	for l := 0; l < cfg.Layers; l++ {
+		if err := lw.Block(l, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range want.out {
+		if x[i] != v {
+			t.Fatalf("value %d: %g layer by layer, %g from Forward", i, x[i], v)
+		}
+	}
+	if rec.rows != 7*cfg.Layers {
+		t.Errorf("%d products observed, want %d", rec.rows, 7*cfg.Layers)
+	}
+	if err := lw.Block(cfg.Layers, x); err == nil {
+		t.Error("block past the last accepted")
+	}
+	if err := lw.Block(0, x[:cfg.Dim+1]); err == nil {
+		t.Error("ragged rows accepted")
+	}
+	if err := lw.Block(0, make([]float32, 17*cfg.Dim)); err == nil {
+		t.Error("rows beyond the context accepted")
+	}
+	if err := lw.Embed([]int32{int32(cfg.VocabSize)}, x[:cfg.Dim]); err == nil {
+		t.Error("token outside the vocabulary accepted")
+	}
+}

@@ -1,0 +1,15 @@
+package quantize
+
+import "github.com/shrink-llm/shrink/format"
+
+// RequiresImatrix reports whether ggml refuses to encode t without
+// importances: IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M (llama-quantize refuses
+// those types, and IQ2_S and Q2_K for all but the token embedding,
+// without an imatrix; see policy.go for that rule).
+func RequiresImatrix(t format.DType) bool {
+	switch t {
+	case format.IQ2_XXS, format.IQ2_XS, format.IQ1_S, format.IQ1_M:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,103 @@
+package quantize
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/shrink-llm/shrink/internal/iqgrid"
+)
+
+// The FNV-1a hashes (over the little-endian bytes) of ggml-common.h's
+// iq3xxs_grid, iq3s_grid and ksigns_iq2xs tables, the i-quants' published
+// decoding grids and sign table, computed from the header with gcc.
+const (
+	iq3xxsGridFNV = "dfa5dc83d6a155d5"
+	iq3sGridFNV   = "fa37020c25b44829"
+	iq2SignsFNV   = "f19ba8f8c3292ba5"
+)
+
+func u32FNV(t []uint32) string {
+	b := make([]byte, 4*len(t))
+	for i, v := range t {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return kqFNVBytes(b)
+}
+
+// TestIQ3Grids checks the grids built from the kgrid lists against
+// ggml-common.h's tables (hashes and a few entries) and the lattice
+// definition: every point has odd coordinates 1..15, the points are
+// distinct, the map sends each point's code to its index, and every code off
+// the grid has a non-empty neighbour list of grid points no farther than
+// any point not listed.
+func TestIQ3Grids(t *testing.T) {
+	for _, tc := range []struct {
+		xxs     bool
+		n       int
+		fnv     string
+		entries map[int]uint32
+	}{
+		{true, 256, iq3xxsGridFNV, map[int]uint32{0: 0x04040404, 1: 0x04040414, 5: 0x04040c3e, 255: 0x3e341c04}},
+		{false, 512, iq3sGridFNV, map[int]uint32{0: 0x01010101, 4: 0x0101010f, 300: 0x07030503, 511: 0x0f0f0101}},
+	} {
+		g := iq3Get(tc.xxs)
+		if len(g.grid) != tc.n || len(g.dgrid) != tc.n {
+			t.Fatalf("grid of %d points, want %d", len(g.grid), tc.n)
+		}
+		if h := u32FNV(g.dgrid); h != tc.fnv {
+			t.Errorf("%d-point decoding grid hashes to %s, ggml-common.h's to %s", tc.n, h, tc.fnv)
+		}
+		for k, want := range tc.entries {
+			if g.dgrid[k] != want {
+				t.Errorf("%d-point grid[%d] = %#08x, want %#08x", tc.n, k, g.dgrid[k], want)
+			}
+		}
+		seen := map[uint32]bool{}
+		for k, p := range g.grid {
+			code := 0
+			for i := 0; i < 4; i++ {
+				c := int(uint8(p >> (8 * i)))
+				if c%2 != 1 || c > 15 {
+					t.Fatalf("point %d coordinate %d is %d", k, i, c)
+				}
+				code |= (c - 1) / 2 << (3 * i)
+			}
+			if seen[p] || g.kmap[code] != int32(k) {
+				t.Fatalf("point %d (code %d) is repeated or mapped to %d", k, code, g.kmap[code])
+			}
+			seen[p] = true
+		}
+		dist := func(code int, p uint32) int {
+			d2 := 0
+			for i := 0; i < 4; i++ {
+				d := int(uint8(p>>(8*i))) - (2*(code>>(3*i)&7) + 1)
+				d2 += d * d
+			}
+			return d2
+		}
+		for code, m := range g.kmap {
+			if m >= 0 {
+				continue
+			}
+			nb := g.neighbours[-m-1:]
+			list := nb[1 : 1+int(nb[0])]
+			if len(list) == 0 {
+				t.Fatalf("code %d has no neighbours", code)
+			}
+			in := map[uint16]bool{}
+			far := 0
+			for _, j := range list {
+				in[j] = true
+				far = max(far, dist(code, g.grid[j]))
+			}
+			for j, p := range g.grid {
+				if !in[uint16(j)] && dist(code, p) < far {
+					t.Fatalf("code %d: point %d at %d is nearer than a listed one at %d", code, j, dist(code, p), far)
+				}
+			}
+		}
+	}
+	if h := kqFNVBytes(iqgrid.Signs[:]); h != iq2SignsFNV {
+		t.Errorf("ksigns_iq2xs hashes to %s, ggml-common.h's to %s", h, iq2SignsFNV)
+	}
+}

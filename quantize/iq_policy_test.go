@@ -1,0 +1,85 @@
+package quantize
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// TestIQ4XSPresetRules checks llama_tensor_get_type's rules for
+// LLAMA_FTYPE_MOSTLY_IQ4_XS on a 16-layer model: output to Q6_K, attn_v to
+// Q5_K when n_gqa >= 4, the first n/8 ffn_down to Q5_K without an
+// imatrix, IQ4_XS elsewhere.
+func TestIQ4XSPresetRules(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	for _, tc := range []struct {
+		kvHeads int
+		imatrix bool
+	}{{2, false}, {8, false}, {2, true}} {
+		p, _ := LookupPreset("iq4_xs")
+		if p.FileType != 30 || p.Default != format.IQ4_XS {
+			t.Fatalf("preset %+v", p)
+		}
+		pol := Policy{Preset: p, HasImatrix: tc.imatrix}
+		cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]format.DType{}
+		for _, c := range cs {
+			got[c.Name] = c.Type
+		}
+		want := map[string]format.DType{
+			"output.weight":            format.Q6_K,
+			"token_embd.weight":        format.IQ4_XS,
+			"blk.0.attn_q.weight":      format.IQ4_XS,
+			"blk.5.attn_output.weight": format.IQ4_XS,
+			"blk.1.ffn_down.weight":    format.Q5_K,
+			"blk.2.ffn_down.weight":    format.IQ4_XS,
+			"blk.3.attn_v.weight":      format.IQ4_XS,
+		}
+		if tc.imatrix {
+			want["blk.1.ffn_down.weight"] = format.IQ4_XS
+		}
+		if 8/tc.kvHeads >= 4 {
+			want["blk.3.attn_v.weight"] = format.Q5_K
+		}
+		for name, w := range want {
+			if got[name] != w {
+				t.Errorf("%+v: %s is %s, want %s", tc, name, got[name], w)
+			}
+		}
+		if s := fmt.Sprint(got["blk.0.ffn_down.weight"]); !tc.imatrix && s != "q5_K" {
+			t.Errorf("%+v: blk.0.ffn_down is %s", tc, s)
+		}
+	}
+}
+
+// TestIQ3PresetRules checks llama_tensor_get_type's rules for the iq3_s,
+// iq3_m and iq3_xs presets on a 16-layer model with n_gqa = 2 and 4.
+func TestIQ3PresetRules(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	type want map[string]format.DType
+	for _, tc := range []struct {
+		preset  string
+		kvHeads int
+		want    want
+	}{
+		{"iq3_s", 4, want{"output.weight": format.Q6_K, "token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.IQ3_S,
+			"blk.0.ffn_down.weight": format.IQ3_S, "blk.3.attn_output.weight": format.IQ3_S, "blk.3.attn_q.weight": format.IQ3_S}},
+		{"iq3_s", 2, want{"blk.3.attn_v.weight": format.Q4_K}},
+		{"iq3_m", 4, want{"blk.3.attn_v.weight": format.Q4_K, "blk.1.ffn_down.weight": format.Q4_K, "blk.2.ffn_down.weight": format.IQ3_S,
+			"blk.5.attn_output.weight": format.Q4_K, "blk.5.ffn_gate.weight": format.IQ3_S, "blk.5.attn_k.weight": format.IQ3_S}},
+		{"iq3_xs", 4, want{"blk.3.attn_v.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ3_XXS, "blk.0.attn_q.weight": format.IQ3_XXS,
+			"blk.1.ffn_gate.weight": format.IQ3_S, "blk.2.ffn_gate.weight": format.IQ3_XXS, "blk.13.ffn_up.weight": format.IQ3_XXS,
+			"blk.14.ffn_up.weight": format.IQ3_S, "blk.0.ffn_down.weight": format.IQ3_S, "blk.5.attn_output.weight": format.IQ3_S}},
+	} {
+		got := choose(t, tc.preset, false, ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		for name, w := range tc.want {
+			if got[name].Type != w {
+				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, name, got[name].Type, w)
+			}
+		}
+	}
+}
