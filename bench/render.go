@@ -69,6 +69,17 @@ var columns = []column{
 	{"peak RSS", func(r *Report) string {
 		return opt(r.Memory, func(m *Memory) string { return HumanBytes(m.PeakRSSBytes) })
 	}},
+	{"KV cache/token", func(r *Report) string {
+		return opt(r.Memory, func(m *Memory) string {
+			switch {
+			case m.KVBytesPerToken == 0:
+				return "-"
+			case m.KVStandardBytesPerToken != m.KVBytesPerToken:
+				return fmt.Sprintf("%s (standard attention %s)", HumanBytes(m.KVBytesPerToken), HumanBytes(m.KVStandardBytesPerToken))
+			}
+			return HumanBytes(m.KVBytesPerToken)
+		})
+	}},
 	{"weights", func(r *Report) string {
 		return opt(r.Memory, func(m *Memory) string {
 			switch {

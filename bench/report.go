@@ -133,6 +133,13 @@ type Memory struct {
 	// HugePageShare is the part of the model file held in 2 MiB pages
 	// (Linux; absent when unknown).
 	HugePageShare float64 `json:"huge_page_share,omitempty"`
+	// KVBytesPerToken is what the engine's key/value cache holds per
+	// token over all layers (float32), and KVStandardBytesPerToken what a
+	// standard attention with the same heads would hold: they differ for
+	// latent attention (deepseek2), whose cache keeps only the latent and
+	// rope key.
+	KVBytesPerToken         int64 `json:"kv_bytes_per_token,omitempty"`
+	KVStandardBytesPerToken int64 `json:"kv_standard_bytes_per_token,omitempty"`
 }
 
 // TensorError is the weight error of one tensor against its source.

@@ -85,5 +85,7 @@ func MeasureSpeed(ctx context.Context, m *engine.Model, opt SpeedOptions) (*Spee
 // MemoryOf returns the process's memory use with model m loaded.
 func MemoryOf(m *engine.Model) *Memory {
 	res := m.Residence()
-	return &Memory{PeakRSSBytes: PeakRSS(), Weights: res.Mode, HugePageShare: res.HugeShare}
+	kv, std := m.CacheBytesPerToken()
+	return &Memory{PeakRSSBytes: PeakRSS(), Weights: res.Mode, HugePageShare: res.HugeShare,
+		KVBytesPerToken: kv, KVStandardBytesPerToken: std}
 }

@@ -115,6 +115,7 @@ type layer struct {
 	heads, kvHeads, ffn int
 	qNorm, kNorm        []float32 // per-head q/k RMS norm weights (Qwen3), nil when absent
 	moe                 *moeLayer // routed feed-forward, nil for a dense block
+	mla                 *mlaLayer // latent attention (deepseek2), nil for others
 }
 
 // Model is a loaded llama-family model ready to run. It is safe for
@@ -131,6 +132,8 @@ type Model struct {
 	layers    []layer
 	ropeDiv   []float32 // per-frequency divisors (llama3 / rope_freqs), nil if none
 	ropeScale float32   // position multiplier (1/linear factor)
+	yarn      *yarnRope // deepseek2's RoPE (YaRN or plain), nil for others
+	mlaScale  float32   // deepseek2's attention softmax scale
 	threads   int
 	kern      *kernel.Impl
 	close     func() error
@@ -202,9 +205,6 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
-	}
-	if cfg.MLA != nil {
-		return nil, fmt.Errorf("%w: %s multi-head latent attention is not supported yet", model.ErrUnsupported, cfg.Arch)
 	}
 	byName := make(map[string]*Tensor, len(tensors))
 	for i := range tensors {
@@ -301,7 +301,11 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 	} else if f := c.RopeFreqs(); f != nil {
 		m.ropeDiv = f
 	}
-	if s := c.RopeScaling; s != nil {
+	if c.MLA != nil {
+		if m.yarn, m.mlaScale, err = newYarnRope(c); err != nil {
+			return nil, err
+		}
+	} else if s := c.RopeScaling; s != nil {
 		switch s.Type {
 		case "linear":
 			if s.Factor > 0 {
@@ -332,8 +336,15 @@ func NewModel(cfg *model.Config, vocab *model.Vocab, tensors []Tensor, opt Optio
 			{&L.o, "attn_output", qd, D}, {&L.gate, "ffn_gate", D, F}, {&L.up, "ffn_up", D, F},
 			{&L.down, "ffn_down", F, D},
 		}
+		if c.MLA != nil {
+			steps[3].cols = L.heads * c.MLA.ValueLen
+			steps = steps[3:]
+			if L.mla, err = loadMLA(c, i, p, mat, vec, get); err != nil {
+				return nil, err
+			}
+		}
 		if c.MoELayer(i) {
-			steps = steps[:4]
+			steps = steps[:len(steps)-3]
 			if L.moe, err = loadMoE(c, p, mat, vec); err != nil {
 				return nil, err
 			}

@@ -50,8 +50,12 @@ type Session struct {
 	at  attnTask
 	gen uint64 // generation of the last parallel task
 
-	moe    moeScratch
-	expert int // 1 + the expert whose slice is being multiplied, 0 for none
+	moe     moeScratch
+	mt      mlaTask   // latent attention task (mla.go)
+	lat     []float32 // latent rows of a pass (mlaforward.go)
+	kvx     []float32 // decompressed keys and values (naive latent attention)
+	mlaForm int       // mlaAuto, or a form forced by tests
+	expert  int       // 1 + the expert whose slice is being multiplied, 0 for none
 }
 
 // observeLinear reports the input of a product to the observer: to
@@ -311,6 +315,11 @@ func (s *Session) block(l, T int) {
 	L := &m.layers[l]
 	D, hd := c.Dim, c.HeadDim
 	qd, kd := L.heads*hd, L.kvHeads*hd
+	if L.mla != nil {
+		s.mlaAttention(l, T)
+		s.feedForward(l, T)
+		return
+	}
 	s.invalidate()
 	for t := 0; t < T; t++ {
 		rmsNorm(s.xn[t*D:(t+1)*D], s.x[t*D:(t+1)*D], L.attnNorm, c.NormEps)
@@ -369,8 +378,16 @@ func (s *Session) block(l, T int) {
 	for i, v := range s.o {
 		s.x[i] += v
 	}
+	s.feedForward(l, T)
+}
 
-	// Feed-forward.
+// feedForward adds block l's feed-forward (dense or routed) output to the
+// residual stream of the pass's T tokens.
+func (s *Session) feedForward(l, T int) {
+	m := s.m
+	c := m.Config
+	L := &m.layers[l]
+	D := c.Dim
 	s.invalidate()
 	for t := 0; t < T; t++ {
 		rmsNorm(s.xn[t*D:(t+1)*D], s.x[t*D:(t+1)*D], L.ffnNorm, c.NormEps)
@@ -410,6 +427,11 @@ func (s *Session) ropeAngles(T int) {
 	for t := 0; t < T; t++ {
 		p := float64(s.pos+t) * float64(m.ropeScale)
 		for i := 0; i < half; i++ {
+			if m.yarn != nil {
+				cos, sin := m.yarn.angle(float64(s.pos+t), i, c.RopeDim, float64(c.RopeBase))
+				s.cos[t*half+i], s.sin[t*half+i] = float32(cos), float32(sin)
+				continue
+			}
 			theta := p * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
 			if m.ropeDiv != nil {
 				theta /= float64(m.ropeDiv[i])

@@ -105,6 +105,9 @@ func runRun(fs *pflag.FlagSet, args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s (%d threads; weights %s%s)\n",
 			st.PromptTokens, st.PromptTPS(), st.GenTokens, st.GenTPS(), m.Threads(), res.Mode, pages)
+		if kv, std := m.CacheBytesPerToken(); kv != std {
+			fmt.Fprintf(os.Stderr, "key/value cache: %d bytes per token (latent attention; standard attention would hold %d)\n", kv, std)
+		}
 	}
 	return nil
 }
