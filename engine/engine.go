@@ -90,6 +90,13 @@ type Options struct {
 	// systems without huge pages, are always mapped. Model.Residence tells
 	// which was done.
 	Mmap bool
+	// Stream maps a GGUF file, shared and read-only, without faulting it
+	// in at load: weights are read as they are first used, and
+	// ReleaseBlock drops a block's pages from the process's resident
+	// memory (they stay in the page cache). For block-by-block
+	// calibration, whose resident memory is then about one block's
+	// weights. It overrides Mmap.
+	Stream bool
 	// KeepCache (Linux) never drops a mapped model file's cached pages: a
 	// file cached in small pages (just written) is otherwise written back,
 	// dropped from the page cache and mapped again once, so that the kernel

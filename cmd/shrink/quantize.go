@@ -19,6 +19,7 @@ import (
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/quantize"
 	"github.com/shrink-llm/shrink/tokenizer"
 )
@@ -117,6 +118,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
+	linalg.SetThreads(threads)
 	pol := quantize.Policy{Preset: preset, Pure: pure}
 	if t, ok := format.ParseDType(fbType); ok && (t == format.F16 || t == format.BF16 || t == format.F32) {
 		pol.LastResort = quantize.OptionalType{Type: t, Set: true}
@@ -361,10 +363,9 @@ func sourceSHA256(m *convert.Model) (string, error) {
 }
 
 // imatrixObserver feeds every linear layer's input to a collector, and
-// the residual statistics GPTQ's embedding needs to g when not nil.
+// each routed expert's inputs to its per-expert importances.
 type imatrixObserver struct {
 	c       *quantize.Collector
-	g       *gptqCalib
 	experts int // routed experts per MoE layer
 }
 
@@ -380,34 +381,14 @@ func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
 	o.c.Add(name, x, rows, cols)
-	if o.g != nil && name == "output.weight" && rows*cols <= len(x) {
-		if o.g.out == nil {
-			o.g.out = quantize.NewHessian(cols)
-		}
-		if o.g.out.Cols == cols {
-			o.g.out.Add(x, rows)
-		}
-	}
 }
 
-func (o imatrixObserver) Residual(layer int, x []float32, rows, cols int) {
-	if o.g == nil || layer < 0 || rows*cols > len(x) {
-		return
-	}
-	g := o.g
-	for len(g.resSum) <= layer {
-		g.resSum = append(g.resSum, 0)
-		g.resN = append(g.resN, 0)
-	}
-	for _, v := range x[:rows*cols] {
-		g.resSum[layer] += float64(v) * float64(v)
-	}
-	g.resN[layer] += int64(rows * cols)
-}
+func (o imatrixObserver) Residual(int, []float32, int, int) {}
 
 // gptqCalib holds what --method gptq collects: the mean square of the
-// residual stream entering each block (from the calibration pass) and,
-// block by block as the tensors are written, one block's input Hessians.
+// residual stream entering each block and output.weight's input Hessian
+// (from the calibration pass) and, block by block as the tensors are
+// written, one block's input Hessians.
 type gptqCalib struct {
 	resSum []float64
 	resN   []int64
@@ -559,17 +540,18 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
-// and the text's SHA-256. When gc is not nil it also collects the residual
-// statistics and prepares gc's block-by-block pass over the same chunks
-// (the model stays open in gc). A GGUF model is mapped, not copied: its
-// weights stay in the page cache.
+// and the text's SHA-256. When gc is not nil (GPTQ) the pass runs block by
+// block over a streamed mapping of the model (engine Options.Stream; one
+// block's weights resident at a time), collects the residual statistics
+// and output.weight's Hessian too, and leaves the model and the chunks in
+// gc for the Hessians' own block-by-block pass.
 func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, gc *gptqCalib) (*quantize.Imatrix, string, error) {
 	text, err := os.ReadFile(textFile)
 	if err != nil {
 		return nil, "", err
 	}
 	sum := sha256.Sum256(text)
-	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Mmap: true})
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Stream: gc != nil})
 	if err != nil {
 		return nil, "", err
 	}
@@ -593,18 +575,72 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
 	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
-	s := em.NewSession(cl)
-	s.Observer = imatrixObserver{c: col, g: gc, experts: em.Config.Experts}
-	if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
-		return nil, "", err
-	}
-	if gc != nil {
-		if gc.run, err = newLayerRunner(em, toks, n, cl, bos, "GPTQ Hessians", quiet); err != nil {
+	if gc == nil {
+		s := em.NewSession(cl)
+		s.Observer = imatrixObserver{c: col, experts: em.Config.Experts}
+		if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
 			return nil, "", err
 		}
-		gc.em, keep = em, true
+		return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 	}
+	run, err := newLayerRunner(em, toks, n, cl, bos, "calibrating", quiet)
+	if err != nil {
+		return nil, "", err
+	}
+	c := em.Config
+	gc.resSum, gc.resN = make([]float64, c.Layers), make([]int64, c.Layers)
+	for run.next < c.Layers {
+		l := run.next
+		err := run.step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
+			for _, v := range in {
+				gc.resSum[l] += float64(v) * float64(v)
+			}
+			gc.resN[l] += int64(len(in))
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	if err := gc.outputInput(run, col); err != nil {
+		return nil, "", err
+	}
+	if !quiet && isTerminal(os.Stderr) {
+		endProgress()
+	}
+	if err := run.restart(); err != nil {
+		return nil, "", err
+	}
+	run.label = "GPTQ Hessians"
+	gc.run, gc.em, keep = run, em, true
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
+}
+
+// outputInput feeds the input of output.weight (the final RMSNorm of the
+// residual stream leaving the last block, every token) to the importance
+// collector and to output.weight's Hessian.
+func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error {
+	c := run.s.Model().Config
+	t, ok := g.m.Tensor("output_norm.weight")
+	if !ok {
+		return nil
+	}
+	gain, err := g.m.ReadFloat32(t)
+	if err != nil {
+		return err
+	}
+	if len(gain) != c.Dim {
+		return fmt.Errorf("output_norm.weight has %d values for a width of %d", len(gain), c.Dim)
+	}
+	g.out = quantize.NewHessian(c.Dim)
+	var xn []float32
+	for _, x := range run.x {
+		xn = append(xn[:0], x...)
+		finalNorm(xn, x, gain, c.NormEps)
+		rows := len(x) / c.Dim
+		col.Add("output.weight", xn, rows, c.Dim)
+		g.out.Add(xn, rows)
+	}
+	return nil
 }
 
 // printSummary writes the table of types, fallbacks and totals.
