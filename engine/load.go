@@ -116,6 +116,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	m.res = res
+	m.stream = opt.Stream && res.Mode == "mapped"
 	if data != nil {
 		m.close = release
 	} else {

@@ -264,7 +264,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		Removed: plan.Removed, Layers: reps, Warnings: warns}
 
 	// Perplexity before and after.
-	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile, Mmap: true})
+	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile, Stream: true})
 	if err != nil {
 		// A "deci" GGUF (per-layer widths for llama.cpp) may not be
 		// readable by this build's engine: run the same bytes from memory.
