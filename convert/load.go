@@ -53,6 +53,9 @@ type Tensor struct {
 	// make this one: Hugging Face stores each routed expert's weights
 	// apart, GGUF one 3-D tensor per projection and layer.
 	parts []string
+	// spans, when not nil, are the byte ranges [off, off+n) of the
+	// source bytes that make this tensor, in order (KeepExperts).
+	spans [][2]int64
 }
 
 // Info returns the tensor's description in GGUF terms.
@@ -221,6 +224,21 @@ func (m *Model) finishExperts(stacks map[string]*expertStack) error {
 // tensorData returns a reader over t's stored bytes: its source tensor,
 // or its parts one after another.
 func (m *Model) tensorData(t Tensor) (*io.SectionReader, error) {
+	if t.spans != nil {
+		u := t
+		u.spans = nil
+		base, err := m.tensorData(u)
+		if err != nil {
+			return nil, err
+		}
+		rs := make([]*io.SectionReader, len(t.spans))
+		var size int64
+		for i, sp := range t.spans {
+			rs[i] = io.NewSectionReader(base, sp[0], sp[1])
+			size += sp[1]
+		}
+		return io.NewSectionReader(stackedReader(rs), 0, size), nil
+	}
 	if t.parts == nil {
 		return m.Src.TensorData(t.SrcName)
 	}
