@@ -339,3 +339,65 @@ func TestExpertImportances(t *testing.T) {
 		t.Error("one importance row for all experts gave the per-expert result")
 	}
 }
+
+// TestKeepExperts: narrowing each layer to some experts writes exactly
+// those experts' slices of the stacked tensors and the router rows, with
+// expert_count updated; bad keep lists are refused.
+func TestKeepExperts(t *testing.T) {
+	dir := t.TempDir()
+	hf := filepath.Join(dir, "hf")
+	must(t, os.Mkdir(hf, 0o755))
+	s := moeSpec{kind: "mixtral", dim: 32, layers: 2, heads: 4, kv: 2, experts: 4, used: 2, effn: 32, vocab: 300}
+	orig := writeMoEHF(t, hf, s)
+	m, err := convert.Load(hf, convert.Options{})
+	must(t, err)
+	defer m.Close()
+	for _, bad := range [][][]int{
+		{{0, 1, 2}, {0, 1}},    // counts differ
+		{{0}, {1}},             // fewer than used
+		{{2, 1, 0}, {0, 1, 2}}, // not increasing
+		{{0, 1, 4}, {0, 1, 2}}, // out of range
+		{{0, 1, 2}},            // layers
+	} {
+		if err := m.KeepExperts(bad); err == nil {
+			t.Errorf("keep %v accepted", bad)
+		}
+	}
+	keep := [][]int{{0, 2, 3}, {1, 2, 3}}
+	must(t, m.KeepExperts(keep))
+	if m.Config.Experts != 3 {
+		t.Fatalf("experts %d after keeping 3", m.Config.Experts)
+	}
+	plans := convert.PlanDType(m, format.F32, false)
+	md, err := m.GGUFMetadata(format.F32)
+	must(t, err)
+	g := filepath.Join(dir, "p.gguf")
+	must(t, m.WriteGGUF(g, md, plans, nil))
+	gf, err := gguf.Open(g)
+	must(t, err)
+	defer gf.Close()
+	if v, _ := gf.Metadata.Get("llama.expert_count"); v.Data != uint32(3) {
+		t.Errorf("expert_count %v", v.Data)
+	}
+	raw := readAll(t, gf)
+	for l, k := range keep {
+		var want []byte
+		for _, e := range k {
+			want = append(want, orig[expertName(s.kind, l, e, "down")]...)
+		}
+		if !bytes.Equal(raw[fmt.Sprintf("blk.%d.ffn_down_exps.weight", l)], want) {
+			t.Errorf("layer %d: ffn_down_exps is not experts %v", l, k)
+		}
+		router := orig[fmt.Sprintf("model.layers.%d.block_sparse_moe.gate.weight", l)]
+		var rows []byte
+		for _, e := range k {
+			rows = append(rows, router[e*32*4:(e+1)*32*4]...)
+		}
+		if !bytes.Equal(raw[fmt.Sprintf("blk.%d.ffn_gate_inp.weight", l)], rows) {
+			t.Errorf("layer %d: router rows are not experts %v", l, k)
+		}
+	}
+	back, err := convert.Load(g, convert.Options{})
+	must(t, err)
+	back.Close()
+}

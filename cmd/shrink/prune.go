@@ -21,7 +21,7 @@ import (
 
 var pruneCmd = &command{
 	name: "prune",
-	args: "SRC DST --calib DOMAIN.txt [--ffn R] [--heads R] [--layers N] [--target-params P] [--eval GENERAL.txt] [--json FILE]",
+	args: "SRC DST --calib DOMAIN.txt [--ffn R] [--heads R] [--layers N] [--target-params P] [--experts R] [--eval GENERAL.txt] [--json FILE]",
 	summary: "structured pruning for a domain: remove FFN channels, attention heads and blocks by calibration scores, " +
 		"repair by least squares (DST: .gguf, or a Hugging Face folder when widths stay uniform)",
 	flags: func(fs *pflag.FlagSet) {
@@ -31,6 +31,8 @@ var pruneCmd = &command{
 		fs.Float64("heads", 0, "fraction of all attention (query) heads to remove: whole KV groups or one query head per group")
 		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
+		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone, not with the other targets)")
+		fs.String("expert-score", "reap", "expert ranking: reap (mean gate weight x output norm over routed tokens, REAP), freq (share of tokens routed) or mass (gate weight per token)")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
 		fs.String("allocate", "relative", "how layers compete: relative (scores divided by the residual stream energy the block writes to) or absolute")
 		fs.Float64("min-keep", 0.1, "floor: every layer keeps at least this fraction of its channels and heads")
@@ -84,6 +86,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	src, dst := args[0], args[1]
+	if fs.Changed("experts") {
+		return runPruneExperts(fs, src, dst)
+	}
 	calibPath := flagString(fs, "calib")
 	evalPath := flagString(fs, "eval")
 	var t prune.Targets
