@@ -29,7 +29,8 @@
 //     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL through a
 //     VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
-//     once for four activation rows.
+//     once for four activation rows; the 6x16 FMA register tile of the
+//     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
 //     integer type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
@@ -38,8 +39,9 @@
 //     GF2P8AFFINEQB for the high bits, where present), F16 and BF16
 //     widened to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
 //     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
-//     quantizations (bit-identical to the generic ones). Entries are added
-//     from files of their own through addVNNI.
+//     quantizations (bit-identical to the generic ones); the 8x32 register
+//     tile of the training products (GemmTile, A broadcast by the FMA
+//     itself). Entries are added from files of their own through addVNNI.
 //   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
 //     weights of every integer type on the tile unit (MatMul16): each
 //     group of sixteen weight rows unpacked once to bytes with per-block
