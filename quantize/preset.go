@@ -43,6 +43,7 @@ const (
 	ftypeIQ2_XS  = 20
 	ftypeIQ3_XS  = 22
 	ftypeIQ2_S   = 28
+	ftypeIQ2_M   = 29
 	ftypeIQ4_NL  = 25
 	ftypeIQ3_S   = 26
 	ftypeIQ3_M   = 27
@@ -74,6 +75,7 @@ var presets = []Preset{
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
 	{"q3_k_s", ftypeQ3_K_S, format.Q3_K, true},
 	{"q2_k", ftypeQ2_K, format.Q2_K, true},
+	{"iq2_m", ftypeIQ2_M, format.IQ2_S, true},
 	{"iq2_s", ftypeIQ2_S, format.IQ2_XS, true},
 	{"iq2_xs", ftypeIQ2_XS, format.IQ2_XS, true},
 	{"iq2_xxs", ftypeIQ2_XXS, format.IQ2_XXS, true},
