@@ -9,7 +9,7 @@ import (
 )
 
 // iqMix applies llama_tensor_get_type's rules for the i-quant presets
-// iq2_xxs, iq2_xs, iq2_s, iq2_m (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
+// iq2_xxs, iq2_xs, iq2_s, iq2_m, iq3_xxs (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
 // other than output.weight and token_embd.weight, which mix handles as for
 // every preset) to a dense model's tensor t. ok is false for other presets
 // and for those two tensors under the iq3 presets.
@@ -17,6 +17,9 @@ func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType
 	name := s.p.Preset.Name
 	if name == "iq2_xxs" || name == "iq2_xs" || name == "iq2_s" || name == "iq2_m" {
 		return s.iq2Mix(t, typ), true
+	}
+	if name == "iq3_xxs" {
+		return s.iq3xxsMix(t, typ), true
 	}
 	if name != "iq3_s" && name != "iq3_m" && name != "iq3_xs" ||
 		t.Name == "output.weight" || t.Name == "token_embd.weight" {
@@ -108,6 +111,55 @@ func (s *mixState) iq2Mix(t format.TensorInfo, typ format.DType) format.DType {
 			return low
 		}
 	case strings.Contains(t.Name, "attn_output.weight") && low == format.IQ3_S:
+		return format.IQ3_S
+	}
+	return typ
+}
+
+// iq3xxsMix is llama_tensor_get_type for the iq3_xxs preset: output to
+// Q5_K (Q8_0 when its rows do not fill blocks), the token embedding and
+// attn_output to IQ3_S, attn_v to Q4_K for n_gqa >= 4 and else IQ3_XXS
+// (IQ3_S without an imatrix), attn_q and attn_k to IQ2_S, and without an
+// imatrix ffn_down to Q4_K (first eighth) or Q3_K.
+func (s *mixState) iq3xxsMix(t format.TensorInfo, typ format.DType) format.DType {
+	has := func(sub string) bool { return strings.Contains(t.Name, sub) }
+	switch {
+	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):
+		if t.Shape[0]%int64(typ.BlockSize()) != 0 {
+			return format.Q8_0
+		}
+		return format.Q5_K
+	case t.Name == "token_embd.weight":
+		return format.IQ3_S
+	case has("attn_v.weight"):
+		s.iAttnV++
+		switch {
+		case s.gqa() >= 4:
+			typ = format.Q4_K
+		case !s.p.HasImatrix:
+			typ = format.IQ3_S
+		default:
+			typ = format.IQ3_XXS
+		}
+		if s.mi.Layers == 80 && s.mi.Heads != s.mi.KVHeads && typ == format.Q4_K {
+			typ = format.Q5_K
+		}
+		return typ
+	case has("attn_k.weight"), has("attn_q.weight"):
+		return format.IQ2_S
+	case has("ffn_down"):
+		i := s.iFFNDown
+		if l, ok := model.LayerOf(t.Name); ok {
+			i = l
+		}
+		s.iFFNDown++
+		if !s.p.HasImatrix {
+			if i < s.nLayers/8 {
+				return format.Q4_K
+			}
+			return format.Q3_K
+		}
+	case has("attn_output.weight"):
 		return format.IQ3_S
 	}
 	return typ

@@ -42,6 +42,7 @@ const (
 	ftypeIQ2_XXS = 19
 	ftypeIQ2_XS  = 20
 	ftypeIQ3_XS  = 22
+	ftypeIQ3_XXS = 23
 	ftypeIQ2_S   = 28
 	ftypeIQ2_M   = 29
 	ftypeIQ4_NL  = 25
@@ -72,6 +73,7 @@ var presets = []Preset{
 	{"iq3_m", ftypeIQ3_M, format.IQ3_S, true},
 	{"iq3_s", ftypeIQ3_S, format.IQ3_S, true},
 	{"iq3_xs", ftypeIQ3_XS, format.IQ3_S, true},
+	{"iq3_xxs", ftypeIQ3_XXS, format.IQ3_XXS, true},
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
 	{"q3_k_s", ftypeQ3_K_S, format.Q3_K, true},
 	{"q2_k", ftypeQ2_K, format.Q2_K, true},
