@@ -32,22 +32,36 @@ type iq2Tables struct {
 	dgrid      []uint64
 }
 
-var (
-	iq2Once     [2]sync.Once
-	iq2TableSet [2]*iq2Tables
+// The 2-bit kinds, in the order of their tables.
+const (
+	iq2KindXXS = iota
+	iq2KindXS
+	iq2KindS
 )
 
-func iq2Get(xxs bool) *iq2Tables {
-	i, kg, dg := 1, iqgrid.KGrid2XS[:], iqgrid.Grid2XS
-	if xxs {
-		i, kg, dg = 0, iqgrid.KGrid2XXS[:], iqgrid.Grid2XXS
-	}
-	iq2Once[i].Do(func() { iq2TableSet[i] = newIQ2Tables(kg, dg) })
-	return iq2TableSet[i]
+var (
+	iq2Once     [3]sync.Once
+	iq2TableSet [3]*iq2Tables
+)
+
+// iq2Get returns the tables of kind k (iq2Kind*).
+func iq2Get(k int) *iq2Tables {
+	iq2Once[k].Do(func() {
+		switch k {
+		case iq2KindXXS:
+			iq2TableSet[k] = newIQ2Tables(iqgrid.KGrid2XXS[:], iqgrid.Grid2XXS, 2)
+		case iq2KindXS:
+			iq2TableSet[k] = newIQ2Tables(iqgrid.KGrid2XS[:], iqgrid.Grid2XS, 2)
+		default:
+			iq2TableSet[k] = newIQ2Tables(iqgrid.KGrid2S[:], iqgrid.Grid2S, 1)
+		}
+	})
+	return iq2TableSet[k]
 }
 
-// newIQ2Tables is iq2xs_init_impl for IQ2_XXS and IQ2_XS (nwant = 2).
-func newIQ2Tables(kgrid []uint16, dgrid []uint64) *iq2Tables {
+// newIQ2Tables is iq2xs_init_impl for IQ2_XXS, IQ2_XS (nwant = 2) and
+// IQ2_S (nwant = 1).
+func newIQ2Tables(kgrid []uint16, dgrid []uint64, nwant int) *iq2Tables {
 	t := &iq2Tables{grid: make([]uint64, len(kgrid)), kmap: make([]int32, 1<<16), dgrid: dgrid}
 	for k, g := range kgrid {
 		for i := 0; i < 8; i++ {
@@ -83,7 +97,7 @@ func newIQ2Tables(kgrid []uint16, dgrid []uint64) *iq2Tables {
 		d2, nhave := dist[0].d2, 1
 		for _, c := range dist {
 			if c.d2 > d2 {
-				if nhave == 2 {
+				if nhave == nwant {
 					break
 				}
 				d2 = c.d2
@@ -129,6 +143,7 @@ func iq2Code(L []int8) int {
 type iq2State struct {
 	t                  *iq2Tables
 	xxs                bool
+	kind               int // iq2Kind*
 	n                  int
 	weight, waux, xval [32]float32
 	L, Laux            [32]int8
@@ -182,6 +197,10 @@ func (s *iq2State) setSigns(xb []float32) {
 				sg |= 1 << i
 			}
 		}
+		if s.kind == iq2KindS {
+			s.signs[k] = sg // IQ2_S keeps all eight signs
+			continue
+		}
 		if nflip%2 == 1 {
 			imin := 0
 			min := float32(s.weight[8*k]*xb[8*k]) * xb[8*k]
@@ -209,6 +228,9 @@ func (s *iq2State) sub(xb []float32) (scale float32, ok bool) {
 		if !(max > v) {
 			max = v
 		}
+	}
+	if s.kind == iq2KindS && max < 1e-8 { // GROUP_MAX_EPS_IQ2_S
+		return 0, false
 	}
 	if max < groupMaxEps {
 		s.L = [32]int8{}
@@ -257,7 +279,10 @@ func (s *iq2State) sub(xb []float32) (scale float32, ok bool) {
 	if scale < 0 {
 		scale = -scale
 		for k := range s.signs {
-			s.signs[k] = ^s.signs[k] & 127
+			s.signs[k] = ^s.signs[k]
+			if s.kind != iq2KindS {
+				s.signs[k] &= 127
+			}
 		}
 	}
 	for k := 0; k < n/8; k++ {
@@ -267,28 +292,30 @@ func (s *iq2State) sub(xb []float32) (scale float32, ok bool) {
 }
 
 func init() {
-	register(iq2Codec{format.IQ2_XXS, 66})
-	register(iq2Codec{format.IQ2_XS, 74})
+	register(iq2Codec{format.IQ2_XXS, 66, iq2KindXXS})
+	register(iq2Codec{format.IQ2_XS, 74, iq2KindXS})
+	register(iq2Codec{format.IQ2_S, 82, iq2KindS})
 }
 
 type iq2Codec struct {
 	typ   format.DType
 	bytes int
+	kind  int
 }
 
 func (c iq2Codec) Type() format.DType { return c.typ }
 
-// Encode quantizes src with the importances imp, which these types require
-// (EncodeRow returns ErrNeedsImatrix without them; called directly with
-// imp == nil, Encode uses unit importances).
+// Encode quantizes src with the importances imp, which IQ2_XXS and IQ2_XS
+// require (EncodeRow returns ErrNeedsImatrix without them; called directly
+// with imp == nil, Encode uses unit importances for them).
 func (c iq2Codec) Encode(dst []byte, src, imp []float32) {
-	s := &iq2State{xxs: c.typ == format.IQ2_XXS, n: 16}
+	s := &iq2State{xxs: c.kind == iq2KindXXS, kind: c.kind, n: 16}
 	if s.xxs {
 		s.n = 32
 	}
-	s.t = iq2Get(s.xxs)
+	s.t = iq2Get(c.kind)
 	var ones []float32
-	if imp == nil {
+	if imp == nil && c.kind != iq2KindS {
 		ones = make([]float32, kqSuper)
 		for i := range ones {
 			ones[i] = 1
@@ -296,7 +323,7 @@ func (c iq2Codec) Encode(dst []byte, src, imp []float32) {
 	}
 	for ibl := 0; ibl < len(src)/kqSuper; ibl++ {
 		x := src[ibl*kqSuper : (ibl+1)*kqSuper]
-		qw := ones
+		qw := ones // nil for IQ2_S without importances
 		if imp != nil {
 			qw = imp[ibl*kqSuper : (ibl+1)*kqSuper]
 		}
@@ -318,15 +345,32 @@ func (s *iq2State) encode(b []byte, x, qw []float32) {
 		sumx2 += float32(v * v)
 	}
 	sigma2 := sumx2 / kqSuper
+	if s.kind == iq2KindS {
+		sigma2 = 2 * sumx2 / kqSuper
+	}
 	n := s.n
 	for ib := 0; ib < kqSuper/n; ib++ {
 		xb := x[n*ib : n*ib+n]
-		lgImpWeights(s.weight[:n], xb, qw[n*ib:n*ib+n], sigma2)
+		if qw != nil {
+			lgImpWeights(s.weight[:n], xb, qw[n*ib:n*ib+n], sigma2)
+		} else {
+			for i, v := range xb {
+				s.weight[i] = float32(0.25*sigma2) + float32(v*v)
+			}
+		}
 		scale, ok := s.sub(xb)
 		if !ok {
 			continue
 		}
-		if s.xxs {
+		switch {
+		case s.kind == iq2KindS:
+			for k := 0; k < 2; k++ {
+				i8 := 2*ib + k
+				b[2+i8] = uint8(s.idx[k])
+				b[66+i8/4] |= uint8(s.idx[k]>>8) << (2 * (i8 % 4))
+				b[2+32+i8] = s.signs[k]
+			}
+		case s.xxs:
 			var g, sg uint32
 			for k := 0; k < 4; k++ {
 				g |= uint32(s.idx[k]) << (8 * k)
@@ -334,7 +378,7 @@ func (s *iq2State) encode(b []byte, x, qw []float32) {
 			}
 			binary.LittleEndian.PutUint32(b[2+8*ib:], g)
 			binary.LittleEndian.PutUint32(b[6+8*ib:], sg)
-		} else {
+		default:
 			for k := 0; k < 2; k++ {
 				binary.LittleEndian.PutUint16(b[2+4*ib+2*k:], uint16(s.idx[k])|uint16(s.signs[k])<<9)
 			}
@@ -345,11 +389,19 @@ func (s *iq2State) encode(b []byte, x, qw []float32) {
 		}
 	}
 	if maxScale == 0 {
-		clear(b)
+		if s.kind != iq2KindS { // IQ2_S keeps its qs, qh and signs
+			clear(b)
+		}
 		return
 	}
 	d := maxScale / 31
-	putF16(b, d)
+	sc := b[66:]
+	if s.kind == iq2KindS {
+		putF16(b, d*0.9875)
+		sc = b[74:]
+	} else {
+		putF16(b, d)
+	}
 	id := 1 / d
 	for ib := 0; ib < kqSuper/n; ib++ {
 		l := iq3SubScale(id, scales[ib])
@@ -357,13 +409,13 @@ func (s *iq2State) encode(b []byte, x, qw []float32) {
 			o := b[6+8*ib:]
 			binary.LittleEndian.PutUint32(o, binary.LittleEndian.Uint32(o)|l<<28)
 		} else {
-			b[66+ib/2] |= uint8(l << (4 * (ib % 2)))
+			sc[ib/2] |= uint8(l << (4 * (ib % 2)))
 		}
 	}
 }
 
 func (c iq2Codec) Decode(dst []float32, src []byte) {
-	t := iq2Get(c.typ == format.IQ2_XXS)
+	t := iq2Get(c.kind)
 	for i := 0; i < len(dst)/kqSuper; i++ {
 		b := src[i*c.bytes : (i+1)*c.bytes]
 		y := dst[i*kqSuper : (i+1)*kqSuper]
@@ -372,14 +424,22 @@ func (c iq2Codec) Decode(dst []float32, src []byte) {
 			var db [4]float32
 			var idx [4]int
 			var sg [4]uint8
-			if c.typ == format.IQ2_XXS {
+			switch c.kind {
+			case iq2KindS:
+				sc := b[74+ib]
+				for l := 0; l < 4; l++ {
+					db[l] = float32(d*(0.5+float32(sc>>(4*(l/2))&15))) * 0.25
+					idx[l] = int(b[2+4*ib+l]) | int(b[66+ib])<<(8-2*l)&0x300
+					sg[l] = b[2+32+4*ib+l]
+				}
+			case iq2KindXXS:
 				aux := binary.LittleEndian.Uint32(b[6+8*ib:])
 				v := float32(d*(0.5+float32(aux>>28))) * 0.25
 				for l := 0; l < 4; l++ {
 					db[l], idx[l] = v, int(b[2+8*ib+l])
 					sg[l] = iqgrid.Signs[(aux>>(7*l))&127]
 				}
-			} else {
+			default:
 				sc := b[66+ib]
 				for l := 0; l < 4; l++ {
 					q := binary.LittleEndian.Uint16(b[2+8*ib+2*l:])

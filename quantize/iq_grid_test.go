@@ -105,17 +105,17 @@ func TestIQ3Grids(t *testing.T) {
 	}
 }
 
-// TestIQ2Grids checks IQ2_XXS's and IQ2_XS's grids against ggml-common.h's
-// iq2xxs_grid and iq2xs_grid (hashes) and the lattice definition: distinct
+// TestIQ2Grids checks IQ2_XXS's, IQ2_XS's and IQ2_S's grids against
+// ggml-common.h's iq2xxs_grid, iq2xs_grid and iq2s_grid (hashes) and the lattice definition: distinct
 // points with coordinates 1, 3 or 5 mapped to their index, and every
 // reachable code off the grid listing its nearest points.
 func TestIQ2Grids(t *testing.T) {
 	for _, tc := range []struct {
-		xxs bool
-		n   int
-		fnv string
-	}{{true, 256, "bb4ee025b5ac6e8e"}, {false, 512, "c9b1ee61e79909bd"}} {
-		g := iq2Get(tc.xxs)
+		kind int
+		n    int
+		fnv  string
+	}{{iq2KindXXS, 256, "bb4ee025b5ac6e8e"}, {iq2KindXS, 512, "c9b1ee61e79909bd"}, {iq2KindS, 1024, "123edd38a3b62b90"}} {
+		g := iq2Get(tc.kind)
 		b := make([]byte, 8*len(g.dgrid))
 		for i, v := range g.dgrid {
 			binary.LittleEndian.PutUint64(b[8*i:], v)

@@ -42,7 +42,9 @@ const (
 	ftypeIQ2_XXS = 19
 	ftypeIQ2_XS  = 20
 	ftypeIQ3_XS  = 22
+	ftypeIQ3_XXS = 23
 	ftypeIQ2_S   = 28
+	ftypeIQ2_M   = 29
 	ftypeIQ4_NL  = 25
 	ftypeIQ3_S   = 26
 	ftypeIQ3_M   = 27
@@ -71,9 +73,11 @@ var presets = []Preset{
 	{"iq3_m", ftypeIQ3_M, format.IQ3_S, true},
 	{"iq3_s", ftypeIQ3_S, format.IQ3_S, true},
 	{"iq3_xs", ftypeIQ3_XS, format.IQ3_S, true},
+	{"iq3_xxs", ftypeIQ3_XXS, format.IQ3_XXS, true},
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
 	{"q3_k_s", ftypeQ3_K_S, format.Q3_K, true},
 	{"q2_k", ftypeQ2_K, format.Q2_K, true},
+	{"iq2_m", ftypeIQ2_M, format.IQ2_S, true},
 	{"iq2_s", ftypeIQ2_S, format.IQ2_XS, true},
 	{"iq2_xs", ftypeIQ2_XS, format.IQ2_XS, true},
 	{"iq2_xxs", ftypeIQ2_XXS, format.IQ2_XXS, true},

@@ -51,6 +51,9 @@ var Grid2XXS = decodeGrid2(KGrid2XXS[:])
 // Grid2XS is ggml-common.h's iq2xs_grid.
 var Grid2XS = decodeGrid2(KGrid2XS[:])
 
+// Grid2S is ggml-common.h's iq2s_grid.
+var Grid2S = decodeGrid2(KGrid2S[:])
+
 func decodeGrid2(kgrid []uint16) []uint64 {
 	g := make([]uint64, len(kgrid))
 	for k, c := range kgrid {

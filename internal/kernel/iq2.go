@@ -10,6 +10,7 @@ import (
 func init() {
 	Generic.Dot[format.IQ2_XXS] = dotIQ2XXS
 	Generic.Dot[format.IQ2_XS] = dotIQ2XS
+	Generic.Dot[format.IQ2_S] = dotIQ2S
 }
 
 // iqGroup8x64 is the integer dot product of the eight grid magnitudes of
@@ -70,6 +71,33 @@ func dotIQ2XS(w []byte, x *Vec) float32 {
 					s += iqGroup8x64(iqgrid.Grid2XS[v&511], iqgrid.Signs[v>>9], q[32*ib+8*l:])
 				}
 				bsum += s * int32(2*(sc>>(4*h)&15)+1)
+			}
+		}
+		sum += f16(blk) * x.D[b] * float32(bsum)
+	}
+	return 0.125 * sum
+}
+
+// dotIQ2S is ggml's ggml_vec_dot_iq2_s_q8_K (generic): 10-bit grid indices
+// (qs and two bits of qh), a sign byte per group of eight and a 4-bit
+// scale per 16 elements, all times 1/8.
+func dotIQ2S(w []byte, x *Vec) float32 {
+	nb := len(x.F) / 256
+	w = w[:nb*82]
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*82 : b*82+82]
+		qs, signs, qh, sc := blk[2:34], blk[34:66], blk[66:74], blk[74:82]
+		q := x.Q[b*256 : b*256+256]
+		var bsum int32
+		for ib := 0; ib < 8; ib++ {
+			for h := 0; h < 2; h++ {
+				var s int32
+				for l := 2 * h; l < 2*h+2; l++ {
+					g := int(qs[4*ib+l]) | int(qh[ib])<<(8-2*l)&0x300
+					s += iqGroup8x64(iqgrid.Grid2S[g], signs[4*ib+l], q[32*ib+8*l:])
+				}
+				bsum += s * int32(2*(sc[ib]>>(4*h)&15)+1)
 			}
 		}
 		sum += f16(blk) * x.D[b] * float32(bsum)
