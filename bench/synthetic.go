@@ -18,11 +18,15 @@ import (
 // Shape is a model shape for synthetic speed runs.
 type Shape struct {
 	Dim, Layers, Heads, KVHeads, FFN, Vocab int
-	Arch                                    string // "llama" (default), "qwen2" or "qwen2moe"
+	Arch                                    string // "llama" (default), "qwen2", "qwen2moe" or "deepseek2"
 	Tied                                    bool   // output reuses token_embd
 	// Mixture of experts (qwen2moe): routed experts, experts per token,
 	// expert width and the width of the gated shared expert.
 	Experts, ExpertsUsed, ExpertFFN, SharedFFN int
+	// DeepSeek (deepseek2): latent attention sizes (QLora 0 is the lite
+	// form), shared experts of ExpertFFN each and leading dense blocks.
+	QLora, KVLora, Nope, Rope, VHead int
+	SharedExperts, DenseLead         int
 }
 
 // Shapes are the named shapes --synthetic accepts.
@@ -42,6 +46,20 @@ var Shapes = map[string]Shape{
 	// latent attention yet; its first (dense) layer is sparse here too.
 	"deepseek-v2-lite": {Dim: 2048, Layers: 27, Heads: 16, KVHeads: 16, FFN: 10944, Vocab: 102400, Arch: "qwen2moe",
 		Experts: 64, ExpertsUsed: 6, ExpertFFN: 1408, SharedFFN: 2816},
+	// DeepSeek-V2-Lite as it is (deepseek2): latent attention without
+	// q_lora (kv_lora 512, 16 heads of 128 + 64 rope, values 128), one
+	// leading dense block of 10944, then 64 routed experts of 1408, 6 per
+	// token, 2 shared.
+	"deepseek-v2-lite-mla": {Dim: 2048, Layers: 27, Heads: 16, KVHeads: 16, FFN: 10944, Vocab: 102400, Arch: "deepseek2",
+		Experts: 64, ExpertsUsed: 6, ExpertFFN: 1408, SharedExperts: 2, DenseLead: 1,
+		KVLora: 512, Nope: 128, Rope: 64, VHead: 128},
+	// One DeepSeek-V3 MoE layer: q_lora 1536, kv_lora 512, 128 heads of
+	// 128 + 64 rope, values 128, 256 routed experts of 2048, 8 per token,
+	// 1 shared (the full model has 61 such layers, 3 of them dense).
+	// Change experts, layers and vocab to fit memory.
+	"deepseek-v3-layer": {Dim: 7168, Layers: 1, Heads: 128, KVHeads: 128, FFN: 18432, Vocab: 129280, Arch: "deepseek2",
+		Experts: 256, ExpertsUsed: 8, ExpertFFN: 2048, SharedExperts: 1,
+		QLora: 1536, KVLora: 512, Nope: 128, Rope: 64, VHead: 128},
 }
 
 // ParseShape returns a named shape or parses a custom one:
@@ -110,6 +128,20 @@ func ParseShape(s string) (Shape, error) {
 			sh.ExpertFFN = n
 		case "shared_ffn":
 			sh.SharedFFN = n
+		case "q_lora":
+			sh.QLora = n
+		case "kv_lora":
+			sh.KVLora = n
+		case "nope":
+			sh.Nope = n
+		case "rope":
+			sh.Rope = n
+		case "v_head":
+			sh.VHead = n
+		case "shared_experts":
+			sh.SharedExperts = n
+		case "dense_lead":
+			sh.DenseLead = n
 		default:
 			return Shape{}, fmt.Errorf("bench: unknown shape key %q", k)
 		}
@@ -123,7 +155,7 @@ func ParseShape(s string) (Shape, error) {
 	if sh.FFN == 0 {
 		sh.FFN = (sh.Dim*8/3 + 255) / 256 * 256
 	}
-	if sh.Dim%sh.Heads != 0 {
+	if sh.Dim%sh.Heads != 0 && sh.Arch != "deepseek2" {
 		return Shape{}, fmt.Errorf("bench: dim %d is not a multiple of %d heads", sh.Dim, sh.Heads)
 	}
 	return sh, nil
@@ -151,6 +183,9 @@ func (sh Shape) Config() *model.Config {
 		if sh.SharedFFN > 0 {
 			c.SharedExperts = 1
 		}
+	}
+	if sh.Arch == "deepseek2" {
+		sh.mlaConfig(c)
 	}
 	return c
 }
@@ -316,8 +351,14 @@ func syntheticTensors(sh Shape, typ format.DType) (*model.Config, []engine.Tenso
 			n          string
 			cols, rows int
 		}{{"attn_q", D, qd}, {"attn_k", D, kd}, {"attn_v", D, kd}, {"attn_output", qd, D}, {"ffn_gate", D, F}, {"ffn_up", D, F}, {"ffn_down", F, D}}
+		if cfg.MLA != nil {
+			ms = ms[4:]
+			if err := syntheticMLA(cfg, l, p, mat, vec); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 		if cfg.MoELayer(l) {
-			ms = ms[:4]
+			ms = ms[:len(ms)-3]
 			if err := syntheticExperts(cfg, p, mat, vec, add, rng); err != nil {
 				return nil, nil, nil, err
 			}

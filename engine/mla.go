@@ -140,7 +140,7 @@ func loadMLA(c *model.Config, l int, p string, mat func(string, int, int, ...int
 		return nil, err
 	}
 	X.kvbF = f
-	X.once.Do(func() {})
+	X.once.Do(func() {}) // kvbF is ready: absorbed() must not decode kvb again
 	data := make([]byte, 4*len(f))
 	format.EncodeFloats(format.F32, f, data)
 	X.kvb = weight{name: p + "attn_kv_b.weight", typ: format.F32, rows: H * (nope + v), cols: r, rowBytes: 4 * r, data: data}

@@ -3,7 +3,6 @@ package model
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 
 	"github.com/shrink-llm/shrink/format/gguf"
 )
@@ -159,14 +158,4 @@ func (c *Config) setMLAGGUF(md *gguf.Metadata) {
 	}
 	// Required by llama.cpp's deepseek2 loader even without YaRN.
 	md.Set(a+".rope.scaling.yarn_log_multiplier", gguf.Float32(m.YarnLogMul))
-}
-
-// YarnMscale returns llama.cpp's deepseek2 attention factor for YaRN
-// scaling by factor (1/freq_scale): 1 + YarnLogMul x ln(factor), 1 without
-// scaling. The softmax scale is its square over sqrt(KeyLength).
-func (c *Config) YarnMscale() float64 {
-	if c.MLA == nil || c.RopeScaling == nil || c.RopeScaling.Type != "yarn" || !(c.RopeScaling.Factor > 0) {
-		return 1
-	}
-	return 1 + float64(c.MLA.YarnLogMul)*math.Log(float64(c.RopeScaling.Factor))
 }

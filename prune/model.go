@@ -132,6 +132,9 @@ func fromConvert(cm *convert.Model, lazy bool) (*Model, []string, error) {
 // shapes the configuration implies.
 func (m *Model) check() error {
 	c := m.Config
+	if c.MLA != nil {
+		return m.checkMLA() // latent attention: see mla.go
+	}
 	if c.Layers < 1 || len(c.Heads) != c.Layers || len(c.KVHeads) != c.Layers || len(c.FFN) != c.Layers || c.HeadDim < 1 {
 		return fmt.Errorf("%w: configuration has inconsistent layer counts", ErrModel)
 	}

@@ -36,7 +36,7 @@ var benchCmd = &command{
 		fs.Int("speed-prefill", 128, "prompt tokens for --speed")
 		fs.Int("speed-decode", 32, "decoded tokens for --speed")
 		fs.Int("speed-repeats", 3, "measured repetitions for --speed (after one warm-up)")
-		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k, qwen1.5-moe-a2.7b, deepseek-v2-lite (its expert shape on a qwen2moe attention) or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=.. (after a named shape to change it: deepseek-v2-lite,layers=4)")
+		fs.String("synthetic", "", "measure the speed of a shape with random weights: tinyllama-1.1b, llama-3b, llama-7b, qwen2-0.5b, stories260k, qwen1.5-moe-a2.7b, deepseek-v2-lite (its expert shape on a qwen2moe attention), deepseek-v2-lite-mla (DeepSeek-V2-Lite with latent attention), deepseek-v3-layer (one DeepSeek-V3 MoE layer; change experts, layers, vocab to fit memory; deepseek2 keys q_lora, kv_lora, nope, rope, v_head, shared_experts, dense_lead) or dim=..,layers=..,heads=..,kv_heads=..,ffn=..,vocab=.. (after a named shape to change it: deepseek-v2-lite,layers=4)")
 		fs.String("type", "q4_0", "matrix type of --synthetic")
 		fs.String("save-synthetic", "", "with --synthetic: write the model to this GGUF file (for llama-bench and shrink bench --speed on the same file) instead of timing it")
 		fs.StringSlice("tasks", nil, "task files to score (repeat, separate with commas, or list them after MODEL): llama-perplexity's HellaSwag (6 lines a task), WinoGrande (CSV) and multiple-choice (binary) files, or .jsonl domain tasks. "+

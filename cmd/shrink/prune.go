@@ -182,6 +182,10 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if strings.TrimSpace(string(calibText)) == "" || content < 1 {
 		return fmt.Errorf("%s: no calibration text (the file is empty)", calibPath)
 	}
+	if em.Config.MLA != nil { // deepseek2's latent attention heads: prune_mla.go
+		return runPruneMLA(fs, mlaPruneJob{src: src, dst: dst, calibPath: calibPath, evalPath: evalPath, calibToks: calibToks,
+			bos: bos, evalText: evalText, em: em, ctx: ctx, chunks: chunks, threads: threads, tokFile: tokFile, jsonOut: jsonOut, start: start})
+	}
 
 	// Statistics on the unpruned model: the scores in one pass, with the
 	// repair's Gram matrices of every layer when they fit --stats-mem;
