@@ -24,8 +24,8 @@ import (
 )
 
 var quantizeCmd = &command{
-	name:    "quantize",
-	args:    "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]\n" +
+	name: "quantize",
+	args: "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]\n" +
 		"       shrink quantize SRC DST --target-size BYTES | --target-bpw X --calib TEXT [--recipe-out FILE]\n       shrink quantize SRC DST --recipe FILE [--calib TEXT]",
 	summary: "quantize any checkpoint to a GGUF of GGML block types (llama.cpp presets and mix rules)",
 	flags: func(fs *pflag.FlagSet) {
