@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format/gguf"
@@ -114,6 +115,12 @@ func TestQuantizeTarget(t *testing.T) {
 	t.Logf("KLD pure q5_0 %.6f, solved %.6f (predicted %g)", kp, ks, pred)
 	if !(ks < kp) {
 		t.Errorf("solved KLD %.6f not below the pure q5_0 file's %.6f at the same size", ks, kp)
+	}
+
+	// bench --tensors shows the bits and predicted KLD per layer.
+	code, bout, e := run(t, "bench", "--tensors", solved, "--baseline", src)
+	if code != 0 || !strings.Contains(bout, "Bits per layer") || !strings.Contains(bout, "predicted KLD") {
+		t.Errorf("bench --tensors: exit %d %s:\n%s", code, e, bout)
 	}
 
 	// --recipe reproduces; a pin wins over the recipe.
