@@ -232,3 +232,9 @@ func (r *Recipe) Overrides() []Override {
 func BytesForBPW(params int64, bpw float64) int64 {
 	return int64(math.Floor(float64(params) * bpw / 8))
 }
+
+// Compact returns the recipe as one line of JSON (for GGUF metadata).
+func (r *Recipe) Compact() string {
+	b, _ := json.Marshal(r) // plain data: cannot fail
+	return string(b)
+}

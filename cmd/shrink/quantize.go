@@ -25,8 +25,9 @@ import (
 )
 
 var quantizeCmd = &command{
-	name:    "quantize",
-	args:    "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]",
+	name: "quantize",
+	args: "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]\n" +
+		"       shrink quantize SRC DST --target-size BYTES | --target-bpw X --calib TEXT [--recipe-out FILE]\n       shrink quantize SRC DST --recipe FILE [--calib TEXT]",
 	summary: "quantize any checkpoint to a GGUF of GGML block types (llama.cpp presets and mix rules)",
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("type", "", "preset or pure type: "+strings.Join(quantize.Presets(), " "))
@@ -47,6 +48,7 @@ var quantizeCmd = &command{
 		fs.Bool("allow-requantize", false, "allow re-quantizing tensors that are already quantized (loses quality)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
 		fs.BoolP("quiet", "q", false, "no progress output")
+		solveFlags(fs)
 	},
 	run: runQuantize,
 }
@@ -74,6 +76,13 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	method := flagString(fs, "method")
 	hessMem := flagInt(fs, "hessian-mem")
 
+	sc, err := readSolveFlags(fs)
+	if err != nil {
+		return err
+	}
+	if typeName == "" && (sc.solving() || sc.recipeIn != "") {
+		typeName, pure = "q4_k_m", true // file type set from the recipe; no mix rules
+	}
 	if typeName == "" {
 		return usageError{"--type is required (one of " + strings.Join(quantize.Presets(), ", ") + ")"}
 	}
@@ -108,6 +117,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		}
 	default:
 		return usageError{fmt.Sprintf("--method %q: want imatrix, gptq or rtn", method)}
+	}
+	if sc.solving() && calib == "" {
+		return usageError{"--target-size and --target-bpw need --calib TEXT (the tensors' sensitivities come from running the model)"}
 	}
 	if hessMem < 0 {
 		return usageError{"--hessian-mem must not be negative"}
@@ -156,7 +168,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	// The importance matrix: read, or computed from calibration text.
 	var im *quantize.Imatrix
 	var gc *gptqCalib
-	if method == "gptq" {
+	if method == "gptq" || sc.solving() {
 		gc = &gptqCalib{budget: int64(hessMem) << 20, layer: -1, m: m, threads: threads, quiet: quiet}
 		defer gc.close()
 	}
@@ -172,13 +184,27 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	pol.HasImatrix = im != nil
-
 	infos := make([]format.TensorInfo, len(m.Tensors))
 	for i, t := range m.Tensors {
 		infos[i] = t.Info()
 	}
 	c := m.Config
-	choices, err := pol.Choose(infos, quantize.InfoOf(c))
+	mi := quantize.InfoOf(c)
+	rec, sv, err := solveOrRead(sc, pol, infos, mi, sensitivityInput{m, gc, im, method == "gptq", threads, quiet}, calib, ctx)
+	if err != nil {
+		return err
+	}
+	if sv != nil {
+		defer sv.close()
+	}
+	if rec != nil {
+		pol.Overrides = append(rec.Overrides(), pol.Overrides...) // the user's pins win
+		if p, ok := dominantPreset(rec); ok {
+			preset = p
+		}
+	}
+
+	choices, err := pol.Choose(infos, mi)
 	if err != nil {
 		return err
 	}
@@ -239,6 +265,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	md.Set("shrink.version", gguf.String(version))
 	md.Set("shrink.source.sha256", gguf.String(strings.Repeat("0", 2*sha256.Size)))
 	md.Set("shrink.recipe", gguf.String(recipe(fs)))
+	md.Delete(quantize.RecipeKey)
+	if rec != nil {
+		md.Set(quantize.RecipeKey, gguf.String(rec.Compact()))
+	}
 	md.Delete("shrink.calib.sha256")
 	for _, k := range []string{"file", "dataset", "entries_count", "chunks_count"} {
 		md.Delete("quantize.imatrix." + k)
@@ -271,7 +301,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			return v
 		}
 	}
-	if gc != nil {
+	if gc != nil && method == "gptq" {
 		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
 			if !quantize.GPTQSupported(out) {
 				return nil
@@ -316,6 +346,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		endProgress()
 	}
 	printSummary(stdout, dst, preset, choices, time.Since(start))
+	if sv != nil {
+		return sv.report(stdout, dst, threads)
+	}
 	return nil
 }
 
