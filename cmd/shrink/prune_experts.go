@@ -53,16 +53,16 @@ func parseExperts(s string, experts int) (int, error) {
 // runPruneExperts removes routed experts per MoE layer, ranked by the
 // calibration text's use of them, and writes a GGUF file.
 func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
-	calibPath, _ := fs.GetString("calib")
-	evalPath, _ := fs.GetString("eval")
-	spec, _ := fs.GetString("experts")
-	scoreName, _ := fs.GetString("expert-score")
-	ctx, _ := fs.GetInt("ctx")
-	chunks, _ := fs.GetInt("chunks")
-	threads, _ := fs.GetInt("threads")
-	tokFile, _ := fs.GetString("tokenizer")
-	jsonOut, _ := fs.GetString("json")
-	quiet, _ := fs.GetBool("quiet")
+	calibPath := flagString(fs, "calib")
+	evalPath := flagString(fs, "eval")
+	spec := flagString(fs, "experts")
+	scoreName := flagString(fs, "expert-score")
+	ctx := flagInt(fs, "ctx")
+	chunks := flagInt(fs, "chunks")
+	threads := flagInt(fs, "threads")
+	tokFile := flagString(fs, "tokenizer")
+	jsonOut := flagString(fs, "json")
+	quiet := flagBool(fs, "quiet")
 	method, ok := prune.ParseExpertScore(scoreName)
 	if !ok {
 		return usageError{fmt.Sprintf("--expert-score %q: want reap, freq or mass", scoreName)}
@@ -201,9 +201,15 @@ func pplBeforeAfter(before, after *engine.Model, path string, ctx, chunks int) (
 	if len(toks) < ctx {
 		return nil, fmt.Errorf("%s: %d tokens, fewer than one chunk of %d", path, len(toks), ctx)
 	}
+	return pplOfTokens(before, after, path, toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
+}
+
+// pplOfTokens is the perplexity of a tokenized text on the source and the
+// pruned model.
+func pplOfTokens(before, after *engine.Model, path string, toks []int32, opt bench.EvalOptions) (*pplPair, error) {
 	pp := &pplPair{Path: path}
 	for i, m := range []*engine.Model{before, after} {
-		res, err := bench.Evaluate(context.Background(), m, toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
+		res, err := bench.Evaluate(context.Background(), m, toks, opt)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -215,7 +221,9 @@ func pplBeforeAfter(before, after *engine.Model, path string, ctx, chunks int) (
 		}
 		pp.Tokens = res.Stats.N()
 	}
-	pp.Ratio = pp.After / pp.Before
+	if pp.Before > 0 {
+		pp.Ratio = pp.After / pp.Before
+	}
 	return pp, nil
 }
 
