@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -238,5 +239,48 @@ func TestDevMixtralMoEReference(t *testing.T) {
 	const want = "\nWhat, I'd, and I'd,\nAnd, my lord, and I'd,\nAnd, my lord, and I's,\n"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("greedy %q, llama-cli %q", got, want)
+	}
+}
+
+// TestMoERefusesBadModels: missing or misshapen expert tensors and a
+// quantized router are errors naming the tensor, not panics; a
+// DeepSeek latent-attention configuration is refused as unsupported.
+func TestMoERefusesBadModels(t *testing.T) {
+	cfg := moeConfigs()["qwen2moe"]
+	for _, c := range []struct {
+		name, tensor string
+		change       func(*Tensor) bool // false: drop the tensor
+		want         string
+	}{
+		{"missing", "blk.1.ffn_up_exps.weight", func(*Tensor) bool { return false }, "blk.1.ffn_up_exps.weight: missing"},
+		{"shape", "blk.0.ffn_down_exps.weight", func(t *Tensor) bool {
+			t.Shape = []int64{24, 64, 5}
+			t.Data = t.Data[:24*64*5*4]
+			return true
+		}, "blk.0.ffn_down_exps.weight: shape [24 64 5], expected [24 64 6]"},
+		{"router", "blk.0.ffn_gate_inp.weight", func(t *Tensor) bool {
+			t.Type = format.Q8_0
+			t.Data = t.Data[:6*2*34]
+			return true
+		}, "router of type q8_0"},
+		{"shared gate", "blk.2.ffn_gate_inp_shexp.weight", func(*Tensor) bool { return false }, "ffn_gate_inp_shexp.weight: missing"},
+	} {
+		ts, _ := genTensors(cfg, 3)
+		var kept []Tensor
+		for _, tt := range ts {
+			if tt.Name != c.tensor || c.change(&tt) {
+				kept = append(kept, tt)
+			}
+		}
+		_, err := NewModel(cfg, nil, kept, Options{Threads: 1})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+	mla := cfg.Clone()
+	mla.MLA = &model.MLA{KVLoraRank: 32, KeyLength: 16, ValueLen: 16}
+	ts, _ := genTensors(cfg, 3)
+	if _, err := NewModel(mla, nil, ts, Options{}); !errors.Is(err, model.ErrUnsupported) {
+		t.Errorf("MLA: err = %v, want ErrUnsupported", err)
 	}
 }
