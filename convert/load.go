@@ -8,6 +8,11 @@
 // (rotate-half RoPE) while GGUF's llama architecture rotates adjacent pairs;
 // the rows of attn_q and attn_k are reordered on the way in and restored on
 // the way out (as llama.cpp's convert_hf_to_gguf.py does, LlamaModel.permute).
+//
+// Mixture-of-experts checkpoints store each routed expert's projections
+// apart; GGUF stacks them per layer into 3-D ffn_{gate,up,down}_exps
+// tensors, which are read from the expert tensors in order as they are
+// written (and narrowed to some experts by KeepExperts).
 package convert
 
 import (

@@ -93,6 +93,9 @@ func (m *Model) GGUFMetadata(ftype format.DType) (*gguf.Metadata, error) {
 	} else if _, ok := md.Get("general.name"); !ok {
 		md.Set("general.name", gguf.String(modelName(m.Path)))
 	}
+	if err := m.Config.CheckGGUFExperts(); err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Path, err)
+	}
 	m.Config.SetGGUF(md)
 	if m.Vocab == nil {
 		return nil, fmt.Errorf("%s: %w", m.Path, errNoVocab)

@@ -20,6 +20,14 @@
 // token_embd when the model ties its embeddings. Per-layer head and
 // feed-forward counts may differ (pruned models).
 //
+// Mixture-of-experts blocks (Mixtral's llama, qwen2moe, qwen3moe; see
+// moe.go) replace the SwiGLU with llama.cpp's build_moe_ffn: router
+// scores, top-k experts, each chosen expert's SwiGLU times its weight,
+// plus a shared expert; tokens are grouped by expert so that a pass reads
+// each chosen expert's slice of the stacked ffn_*_exps tensors once.
+// Qwen3 normalises each query and key head (attn_q_norm, attn_k_norm)
+// before RoPE.
+//
 // As llama.cpp does on CPU, integer-dot-product weight types multiply against
 // activations quantized to 8-bit blocks (Q8_0-style for the 32-element types,
 // Q8_K for K-quants), float weights against float32 activations. Products are

@@ -218,8 +218,9 @@ func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(float64(-x)))
 // sigmoid), sel the selection scores (plus the bias, when given), chosen
 // the k experts of highest selection score (best first, ties to the lower
 // index; only within the GroupsUsed best groups for group-limited
-// routing) and weights their unbiased scores, divided by their sum when
-// cfg.Norm and multiplied by cfg.Scale when it is not 0.
+// routing) and weights their unbiased scores, divided by their sum
+// (at least 2^-14, as llama.cpp clamps it) when cfg.Norm and multiplied by
+// cfg.Scale when it is not 0.
 func route(cfg *model.MoE, bias, logits, probs, sel []float32, chosen []int32, weights []float32, ms *moeScratch) {
 	if cfg.Gating == model.GatingSigmoid {
 		for i, v := range logits {
@@ -251,6 +252,7 @@ func route(cfg *model.MoE, bias, logits, probs, sel []float32, chosen []int32, w
 		for _, w := range weights {
 			sum += w
 		}
+		sum = max(sum, 6.103515625e-5) // llama.cpp's clamp (smallest normal F16)
 		for i := range weights {
 			weights[i] /= sum
 		}
@@ -263,10 +265,8 @@ func route(cfg *model.MoE, bias, logits, probs, sel []float32, chosen []int32, w
 }
 
 // maskGroups sets to -Inf the selection scores of experts outside the
-// cfg.GroupsUsed best of cfg.Groups equal groups. A group scores the sum
-// of its two best selection scores when the model has a selection bias
-// (DeepSeek-V3's noaux_tc), else its best score (DeepSeek-V2's
-// group_limited_greedy).
+// cfg.GroupsUsed best of cfg.Groups equal groups, a group scoring the sum
+// of its two best selection scores (as llama.cpp and DeepSeek-V3 do).
 func maskGroups(cfg *model.MoE, sel []float32, ms *moeScratch) {
 	G := cfg.Groups
 	size := len(sel) / G
@@ -285,7 +285,7 @@ func maskGroups(cfg *model.MoE, sel []float32, ms *moeScratch) {
 			}
 		}
 		ms.groupScore[g] = a
-		if cfg.ProbsBias && size > 1 {
+		if size > 1 {
 			ms.groupScore[g] = a + b
 		}
 		ok[g] = false

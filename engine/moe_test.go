@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -140,16 +141,17 @@ func TestRoute(t *testing.T) {
 		t.Errorf("softmax choice %v weights %v", chosen, w)
 	}
 	// Two groups of two, one used: group {0,1} holds the best single
-	// score, group {2,3} the best pair sum (V3), so V3 picks 2 and 3.
-	cfg = &model.MoE{Experts: 4, ExpertsUsed: 2, Gating: model.GatingSigmoid, ProbsBias: true, Groups: 2, GroupsUsed: 1}
-	route(cfg, make([]float32, 4), []float32{3, -3, 1, 1.5}, probs, sel, chosen, w, ms)
-	if chosen[0] != 3 || chosen[1] != 2 {
-		t.Errorf("group-limited (pair sum) choice %v, want [3 2]", chosen)
-	}
-	cfg.ProbsBias = false // V2: a group scores its best: group {0,1}
+	// score, group {2,3} the best pair sum, which decides: 3 then 2.
+	cfg = &model.MoE{Experts: 4, ExpertsUsed: 2, Gating: model.GatingSigmoid, Groups: 2, GroupsUsed: 1}
 	route(cfg, nil, []float32{3, -3, 1, 1.5}, probs, sel, chosen, w, ms)
-	if chosen[0] != 0 || chosen[1] != 1 {
-		t.Errorf("group-limited (max) choice %v, want [0 1]", chosen)
+	if chosen[0] != 3 || chosen[1] != 2 {
+		t.Errorf("group-limited choice %v, want [3 2]", chosen)
+	}
+	// Renormalising weights whose sum underflows F16: clamped, no Inf.
+	cfg = &model.MoE{Experts: 4, ExpertsUsed: 2, Gating: model.GatingSigmoid, Norm: true}
+	route(cfg, nil, []float32{-30, -30, -31, -32}, probs, sel, chosen, w, ms)
+	if w[0] >= 1e-3 || w[0] <= 0 {
+		t.Errorf("tiny weights renormalised to %v, want them divided by the clamp 2^-14", w)
 	}
 }
 
@@ -238,5 +240,48 @@ func TestDevMixtralMoEReference(t *testing.T) {
 	const want = "\nWhat, I'd, and I'd,\nAnd, my lord, and I'd,\nAnd, my lord, and I's,\n"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("greedy %q, llama-cli %q", got, want)
+	}
+}
+
+// TestMoERefusesBadModels: missing or misshapen expert tensors and a
+// quantized router are errors naming the tensor, not panics; a
+// DeepSeek latent-attention configuration is refused as unsupported.
+func TestMoERefusesBadModels(t *testing.T) {
+	cfg := moeConfigs()["qwen2moe"]
+	for _, c := range []struct {
+		name, tensor string
+		change       func(*Tensor) bool // false: drop the tensor
+		want         string
+	}{
+		{"missing", "blk.1.ffn_up_exps.weight", func(*Tensor) bool { return false }, "blk.1.ffn_up_exps.weight: missing"},
+		{"shape", "blk.0.ffn_down_exps.weight", func(t *Tensor) bool {
+			t.Shape = []int64{24, 64, 5}
+			t.Data = t.Data[:24*64*5*4]
+			return true
+		}, "blk.0.ffn_down_exps.weight: shape [24 64 5], expected [24 64 6]"},
+		{"router", "blk.0.ffn_gate_inp.weight", func(t *Tensor) bool {
+			t.Type = format.Q8_0
+			t.Data = t.Data[:6*2*34]
+			return true
+		}, "router of type q8_0"},
+		{"shared gate", "blk.2.ffn_gate_inp_shexp.weight", func(*Tensor) bool { return false }, "ffn_gate_inp_shexp.weight: missing"},
+	} {
+		ts, _ := genTensors(cfg, 3)
+		var kept []Tensor
+		for _, tt := range ts {
+			if tt.Name != c.tensor || c.change(&tt) {
+				kept = append(kept, tt)
+			}
+		}
+		_, err := NewModel(cfg, nil, kept, Options{Threads: 1})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+	mla := cfg.Clone()
+	mla.MLA = &model.MLA{KVLoraRank: 32, KeyLength: 16, ValueLen: 16}
+	ts, _ := genTensors(cfg, 3)
+	if _, err := NewModel(mla, nil, ts, Options{}); !errors.Is(err, model.ErrUnsupported) {
+		t.Errorf("MLA: err = %v, want ErrUnsupported", err)
 	}
 }

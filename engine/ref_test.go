@@ -224,7 +224,7 @@ func (r *refModel) moe(p string, x []float64) []float64 {
 			v := append([]float64(nil), choice[g*size:(g+1)*size]...)
 			sort.Sort(sort.Reverse(sort.Float64Slice(v)))
 			sc := v[0]
-			if c.ProbsBias && size > 1 {
+			if size > 1 {
 				sc += v[1]
 			}
 			groups = append(groups, gs{g, sc})

@@ -85,11 +85,12 @@ type MoE struct {
 	// bias (DeepSeek-V3's e_score_correction_bias), added to the scores
 	// for choosing experts only.
 	ProbsBias bool
-	// Groups and GroupsUsed are group-limited routing (DeepSeek-V3's
-	// n_group, topk_group): experts fall into Groups equal groups, a
-	// group scores the sum of its two best (biased) scores, and only
-	// the GroupsUsed best groups' experts may be chosen. 0 or 1 group:
-	// plain top-k.
+	// Groups and GroupsUsed are group-limited routing (DeepSeek's
+	// n_group, topk_group; GGUF expert_group_count and
+	// expert_group_used_count): experts fall into Groups equal groups, a
+	// group scores the sum of its two best (biased) scores, as llama.cpp
+	// computes it, and only the GroupsUsed best groups' experts may be
+	// chosen. 0 or 1 group: plain top-k.
 	Groups, GroupsUsed int
 }
 

@@ -348,3 +348,36 @@ func count(md *gguf.Metadata, k string, required bool, max int) (int, error) {
 	}
 	return int(i), nil
 }
+
+// CheckGGUFExperts reports an error when c's expert settings cannot be
+// written for its GGUF architecture so that llama.cpp runs them as shrink
+// does: its llama graph (Mixtral) always renormalises softmax weights over
+// experts of width feed_forward_length, in every layer, without shared
+// experts, scaling or selection bias; qwen2moe never renormalises and
+// qwen3moe always does.
+func (c *Config) CheckGGUFExperts() error {
+	e := &c.MoE
+	if e.Experts == 0 {
+		return nil
+	}
+	bad := ""
+	switch c.Arch {
+	case "llama", "deci":
+		if !e.Norm || e.Gating != GatingSoftmax || e.SharedFFN > 0 || e.DenseLead > 0 || e.Scale != 0 ||
+			e.ProbsBias || e.Groups > 1 || !AllEqual(c.FFN) || e.ExpertFFN != c.FFN[0] {
+			bad = "only Mixtral-style experts (renormalised softmax top-k, expert width = feed_forward_length, no shared experts)"
+		}
+	case "qwen2moe":
+		if e.Norm || e.Gating != GatingSoftmax || e.DenseLead > 0 || e.Scale != 0 || e.ProbsBias || (e.SharedFFN > 0) != e.SharedGate {
+			bad = "softmax top-k without renormalising, with a gated shared expert"
+		}
+	case "qwen3moe":
+		if !e.Norm || e.Gating != GatingSoftmax || e.SharedFFN > 0 || e.DenseLead > 0 || e.Scale != 0 || e.ProbsBias {
+			bad = "renormalised softmax top-k without shared experts"
+		}
+	}
+	if bad != "" {
+		return fmt.Errorf("%w: llama.cpp's %s architecture runs %s; these expert settings would run differently there", ErrUnsupported, c.Arch, bad)
+	}
+	return nil
+}

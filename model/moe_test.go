@@ -115,3 +115,25 @@ func TestMoEParams(t *testing.T) {
 		t.Errorf("active params %d, want 1512576", active)
 	}
 }
+
+// TestCheckGGUFExperts: expert settings llama.cpp's graph for the
+// architecture would run differently are refused for GGUF output.
+func TestCheckGGUFExperts(t *testing.T) {
+	mix := &Config{Arch: "llama", FFN: []int{64, 64}, MoE: MoE{Experts: 4, ExpertsUsed: 2, ExpertFFN: 64, Norm: true, Gating: GatingSoftmax}}
+	if err := mix.CheckGGUFExperts(); err != nil {
+		t.Errorf("Mixtral refused: %v", err)
+	}
+	for name, f := range map[string]func(*Config){
+		"llama shared": func(c *Config) { c.SharedFFN = 32 },
+		"llama norm":   func(c *Config) { c.Norm = false },
+		"llama scale":  func(c *Config) { c.Scale = 2 },
+		"qwen2 norm":   func(c *Config) { c.Arch = "qwen2moe" },
+		"qwen3 shared": func(c *Config) { c.Arch, c.SharedFFN, c.SharedGate = "qwen3moe", 32, true },
+	} {
+		c := mix.Clone()
+		f(c)
+		if err := c.CheckGGUFExperts(); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/shrink-llm/shrink/bench"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -56,6 +59,9 @@ type configJSON struct {
 	TiedEmbeddings bool     `json:"tied_embeddings"`
 	QKVBias        bool     `json:"qkv_bias,omitempty"`
 	MoE            *moeJSON `json:"moe,omitempty"`
+	// MLA is DeepSeek's latent attention, whose configuration is read
+	// but which is not run yet.
+	MLA *model.MLA `json:"mla,omitempty"`
 }
 
 // moeJSON is the mixture-of-experts part of inspect's configuration.
@@ -161,10 +167,14 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 				r.Tokenizer = newTokenizerJSON(v)
 			}
 		}
+		if c := configOnly(path, src); c != nil && errors.Is(err, model.ErrUnsupported) {
+			r.Arch = c.Arch
+			r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias, moeOf(c), c.MLA}
+		}
 	} else {
 		c := m.Config
 		r.Arch = c.Arch
-		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias, moeOf(c)}
+		r.Config = &configJSON{c.Dim, c.Layers, c.Heads, c.KVHeads, c.FFN, c.HeadDim, c.VocabSize, c.Context, c.NormEps, c.RopeBase, c.TiedEmbeddings, c.QKVBias, moeOf(c), c.MLA}
 		if v := m.Vocab; v != nil {
 			r.Tokenizer = newTokenizerJSON(v)
 		}
@@ -205,6 +215,10 @@ func printInspect(w io.Writer, r *inspectReport, showMeta bool) {
 		if e := c.MoE; e != nil {
 			fmt.Fprintf(w, "experts: %d routed, %d used per token, expert ffn %d, shared experts %d (ffn %d), leading dense blocks %d, gating %s, renormalise %v, scale %g, selection bias %v, groups %d (%d used)\n",
 				e.Experts, e.ExpertsUsed, e.ExpertFFN, e.SharedExperts, e.SharedFFN, e.DenseLead, e.Gating, e.Norm, e.Scale, e.ProbsBias, e.Groups, e.GroupsUsed)
+		}
+		if a := c.MLA; a != nil {
+			fmt.Fprintf(w, "attention: multi-head latent, q_lora_rank %d, kv_lora_rank %d, key length %d, value length %d (not run yet)\n",
+				a.QLoraRank, a.KVLoraRank, a.KeyLength, a.ValueLen)
 		}
 	} else if r.ModelError != "" {
 		fmt.Fprintf(w, "model: not readable as a llama-family model: %s\n", r.ModelError)
@@ -250,4 +264,24 @@ func perLayer(v []int) string {
 		return fmt.Sprint(v)
 	}
 	return fmt.Sprint(v[0])
+}
+
+// configOnly reads the configuration of a checkpoint that cannot be loaded
+// as a model (an architecture shrink reads the configuration of but does
+// not run, such as DeepSeek's latent attention), or nil.
+func configOnly(path string, src format.Source) *model.Config {
+	if gf, ok := src.(*gguf.File); ok {
+		c, _ := model.ConfigFromGGUF(&gf.Metadata)
+		return c
+	}
+	dir := path
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil
+	}
+	c, _ := model.ConfigFromHF(data)
+	return c
 }

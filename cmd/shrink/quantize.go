@@ -319,6 +319,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			if err != nil {
 				return func([]byte, []float32, int, int) error { return err }
 			}
+			if t, _ := m.Tensor(name); len(t.Shape) == 3 {
+				return gc.experts(name, int(t.Shape[2]), out, threads)
+			}
 			if h == nil {
 				return nil
 			}
@@ -412,10 +415,42 @@ type imatrixObserver struct {
 // inputs each expert sees.
 func (o imatrixObserver) Routing(int, []int32, []float32, int, int) {}
 
-// ExpertLinear collects per-expert importances of a stacked expert
-// weight (GPTQ has no per-expert Hessians: those tensors use the imatrix).
+// ExpertLinear collects per-expert importances of a stacked expert weight.
 func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows, cols int) {
 	o.c.AddExpert(name, expert, o.experts, x, rows, cols)
+}
+
+// expertKey names expert e's Hessian of a stacked expert weight.
+func expertKey(name string, e int) string { return fmt.Sprintf("%s#%d", name, e) }
+
+// experts returns the GPTQ encoder of a stacked expert tensor of n
+// experts: each expert's rows with the Hessian of the tokens routed to it.
+// It returns nil (importance-weighted rounding instead) when an expert
+// has no Hessian (never routed, or beyond --hessian-mem).
+func (g *gptqCalib) experts(name string, n int, out format.DType, threads int) convert.TensorEncoder {
+	hs := make([]*quantize.Hessian, n)
+	for e := range hs {
+		if hs[e] = g.h.Hessian(expertKey(name, e)); hs[e] == nil {
+			return nil
+		}
+	}
+	return func(dst []byte, x []float32, rows, cols int) error {
+		per := rows / n
+		rb, err := out.RowBytes(int64(cols))
+		if err != nil {
+			return err
+		}
+		for e, h := range hs {
+			if h.Cols != cols {
+				return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
+			}
+			d := dst[int64(e*per)*rb : int64((e+1)*per)*rb]
+			if err := quantize.GPTQ(out, d, x[e*per*cols:(e+1)*per*cols], per, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads}); err != nil {
+				return fmt.Errorf("expert %d: %w", e, err)
+			}
+		}
+		return nil
+	}
 }
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
@@ -513,6 +548,16 @@ func (o hessianObserver) Linear(name string, x []float32, rows, cols int) {
 }
 
 func (o hessianObserver) Residual(int, []float32, int, int) {}
+
+// Routing is part of engine.ExpertObserver; the Hessians need only the
+// inputs each expert sees.
+func (o hessianObserver) Routing(int, []int32, []float32, int, int) {}
+
+// ExpertLinear feeds the inputs routed to one expert of a stacked expert
+// weight to that expert's Hessian.
+func (o hessianObserver) ExpertLinear(name string, expert int, x []float32, rows, cols int) {
+	o.h.Add(expertKey(name, expert), x, rows, cols)
+}
 
 // embedding returns the GPTQ encoder of the token embedding, with the
 // Hessian of its consumers (quantize.EmbeddingHessian), or nil when the
