@@ -77,6 +77,7 @@ type loopConfig struct {
 	saveEvery           int
 	resume, quiet       bool
 	recompute           bool
+	estimated           bool // steps planned from a measured step (planSteps)
 	dtype               format.DType
 	opt                 distill.Options
 	ctx                 int
@@ -201,6 +202,13 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 		}
 		tokens += st.Tokens
 		el := time.Since(start)
+		if c.estimated && tr.Step == startStep+replanAfter {
+			n := replanSteps(tr.Opt.Steps, replanAfter, el, time.Duration(c.minutes*float64(time.Minute)))
+			if n != tr.Opt.Steps && !c.quiet {
+				fmt.Fprintf(trainLogOut, "re-planned at the measured pace: %d steps instead of %d\n", n, tr.Opt.Steps)
+			}
+			tr.Opt.Steps = n
+		}
 		done := tr.Step == tr.Opt.Steps
 		if !c.quiet && (done || time.Since(last) > 2*time.Second || tr.Step <= startStep+1) {
 			last = time.Now()
@@ -272,6 +280,7 @@ func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalT
 // when resuming, else what --minutes allows at the speed of one measured
 // step, else 1000.
 func planSteps(c *loopConfig, measure func() (time.Duration, error)) (int, error) {
+	c.estimated = false
 	if c.steps > 0 {
 		return c.steps, nil
 	}
@@ -285,9 +294,26 @@ func planSteps(c *loopConfig, measure func() (time.Duration, error)) (int, error
 		if err != nil {
 			return 0, err
 		}
+		c.estimated = true
 		return max(int(c.minutes*float64(time.Minute)/float64(d)), 1), nil
 	}
 	return 1000, nil
+}
+
+// replanAfter is the number of steps after which a schedule planned from
+// one measured step is checked against the real pace.
+const replanAfter = 3
+
+// replanSteps returns the schedule length for a run of budget that has
+// done done steps (of planned) in elapsed: planned, or more when the real
+// pace fits more in the budget (a single measured step can be slow on a
+// busy machine); never fewer, the time limit stopping a slower run.
+func replanSteps(planned, done int, elapsed, budget time.Duration) int {
+	if done <= 0 || elapsed <= 0 || elapsed >= budget {
+		return planned
+	}
+	per := elapsed / time.Duration(done)
+	return max(planned, done+int((budget-elapsed)/per))
 }
 
 func expf(x float64) float64 { return math.Exp(min(x, 700)) }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shrink-llm/shrink/distill"
 	"github.com/shrink-llm/shrink/internal/testutil"
@@ -65,5 +66,24 @@ func TestTrainAndDistill(t *testing.T) {
 	code, _, _ = run(t, "distill", "--teacher", small, "--student", small, out)
 	if code != 2 {
 		t.Errorf("distill without --data: exit %d, want 2", code)
+	}
+}
+
+// TestReplanSteps checks the re-planning of a schedule from the real pace:
+// extended when more steps fit in the budget, never shortened.
+func TestReplanSteps(t *testing.T) {
+	for _, c := range []struct {
+		planned, done   int
+		elapsed, budget time.Duration
+		want            int
+	}{
+		{29, 3, 18 * time.Second, 15 * time.Minute, 150}, // 6 s a step: 3 + 882/6
+		{29, 3, 120 * time.Second, 15 * time.Minute, 29}, // slower than planned: unchanged
+		{29, 3, 16 * time.Minute, 15 * time.Minute, 29},  // over budget
+		{29, 0, 0, 15 * time.Minute, 29},
+	} {
+		if got := replanSteps(c.planned, c.done, c.elapsed, c.budget); got != c.want {
+			t.Errorf("replanSteps(%d, %d, %v, %v) = %d, want %d", c.planned, c.done, c.elapsed, c.budget, got, c.want)
+		}
 	}
 }
