@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -448,6 +449,13 @@ func (r *taskRunner) multipleChoice(ctx context.Context, items []MultipleChoiceI
 	})
 }
 
+// sameStart reports whether the shorter of a and b is a prefix of the
+// longer.
+func sameStart(a, b []int32) bool {
+	n := min(len(a), len(b))
+	return slices.Equal(a[:n], b[:n])
+}
+
 // winoGrandeMinTrailing is llama.cpp's k_min_trailing_ctx: with more than
 // this many tokens after the common prefix in both sentences, only the
 // tokens after the choice word are scored.
@@ -465,6 +473,14 @@ func (r *taskRunner) winoGrande(ctx context.Context, items []WinoGrandeItem, opt
 		for k := range seqs {
 			seqs[k] = r.tok.Encode(it.First+it.Choices[k]+it.Second, true)
 			base[k] = len(r.tok.Encode(it.First+it.Choices[k], true))
+		}
+		if sameStart(seqs[0], seqs[1]) {
+			// One sentence starts with all of the other (the same choice
+			// twice): llama.cpp scores no token of it, a NaN, and answers 2.
+			nan := math.NaN()
+			res.choices += 2
+			res.Items = append(res.Items, ItemResult{I: i, Pred: 2, Gold: it.Answer, OK: it.Answer == 2, Scores: []float64{nan, nan}})
+			return nil
 		}
 		cp := commonPrefix(seqs[:])
 		skip := len(seqs[0])-cp > winoGrandeMinTrailing && len(seqs[1])-cp > winoGrandeMinTrailing
