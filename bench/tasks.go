@@ -200,8 +200,8 @@ func commonPrefix(seqs [][]int32) int {
 // log-probabilities of its tokens from[s] .. len-1 (token j given the
 // tokens before it; from[s] ≥ 1). With wgQuirk, the token at the common
 // prefix of the second sequence is scored with the first sequence's last
-// logits instead of its own, as llama-perplexity's WinoGrande does when it
-// scores the choice word (its FIXME).
+// logits instead of its own, as llama-perplexity's WinoGrande does when its
+// scoring starts there (its FIXME).
 func (r *taskRunner) score(seqs [][]int32, from []int, wgQuirk bool) ([][]float64, error) {
 	cp := commonPrefix(seqs)
 	need := cp
@@ -496,7 +496,10 @@ func (r *taskRunner) winoGrande(ctx context.Context, items []WinoGrandeItem, opt
 			from[k] = base[k]
 		}
 		r.last = nil
-		lps, err := r.score(seqs[:], from[:], !skip)
+		// llama.cpp scores the second sentence's token at the common prefix
+		// with the first sentence's last logits (its FIXME): whenever
+		// scoring starts there, the choice word skipped or not.
+		lps, err := r.score(seqs[:], from[:], from[1] == cp)
 		if err != nil {
 			return err
 		}
