@@ -40,6 +40,19 @@
 // model, chunk, token, layer) instead of the text measurements, so it stays
 // valid JSON, and Gate fails it whatever the thresholds.
 //
+// # Tasks
+//
+// EvaluateTask scores task files (ReadTaskFile): llama-perplexity's
+// HellaSwag, WinoGrande and multiple-choice formats exactly as its
+// --hellaswag, --winogrande and --multiple-choice modes do (parsing, random
+// subsets, scored tokens, ties, the ± figure), and JSON Lines domain tasks:
+// multiple choice by log-likelihood (lm-evaluation-harness's acc and
+// acc_norm) and greedy generation checked by exact match or a regular
+// expression. Each item's shared prefix is evaluated once and each
+// continuation in one batched forward pass. Compare checks a report against
+// an older one with paired tests (per-chunk t intervals for KLD and
+// perplexity, McNemar's exact test per task).
+//
 // # Baseline files
 //
 // A baseline file (WriteBaseline, OpenBaseline) stores what the divergence

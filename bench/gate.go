@@ -211,6 +211,8 @@ func WriteGateTable(w io.Writer, checks []Check) error {
 			}
 		case !c.Pass:
 			res = "FAIL"
+		case c.Note != "":
+			v, m, res = "-", "-", "pass ("+c.Note+")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Report, c.Name(), v, c.interval(), m, res+c.verdict())
 	}

@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
+
+// errNewTask marks a task the old report lacks: a new task cannot have
+// regressed, so its check passes with this note.
+var errNewTask = errors.New("new task")
 
 // RelLimits are the limits of a comparison of a new report against an old
 // one (gate --against). A nil limit is not checked. A paired check fails
@@ -59,6 +64,11 @@ func Compare(name string, r, old *Report, l RelLimits) []Check {
 			return
 		}
 		c := Check{Report: name, Metric: metric, Op: "<=", Threshold: *limit, Relative: true}
+		if errors.Is(err, errNewTask) {
+			c.Pass, c.Note = true, err.Error() // nothing to regress from
+			out = append(out, c)
+			return
+		}
 		if err != nil {
 			c.Missing, c.Note = true, err.Error()
 			out = append(out, c)
@@ -156,7 +166,7 @@ func pairedTask(t *TaskResult, old *Report, alpha float64) (Paired, error) {
 		}
 	}
 	if o == nil {
-		return Paired{}, fmt.Errorf("the old report has no %s task %q", t.Format, t.Name)
+		return Paired{}, fmt.Errorf("%w: the old report has no %s task %q", errNewTask, t.Format, t.Name)
 	}
 	prev := make(map[int]bool, len(o.Items))
 	for _, it := range o.Items {

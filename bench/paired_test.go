@@ -72,13 +72,20 @@ func TestCompare(t *testing.T) {
 	if len(cs) != 1 || !cs[0].Pass || !strings.Contains(cs[0].verdict(), "not significant") {
 		t.Errorf("limit 0.2: %+v %s", cs, cs[0].verdict())
 	}
-	// Different texts and absent data are missing, which fails.
+	// Different texts and absent data are missing, which fails; a task
+	// the old report lacks is new and passes with a note.
 	other := taskReport("1")
 	other.PerChunk.NLL = other.PerChunk.NLL[:2]
 	other.Tasks[0].Name = "u"
-	for _, c := range Compare("other", other, old, RelLimits{MaxPPLRatioIncrease: &zero, MaxAccuracyDrop: &zero, MaxDecodeSlowdown: &zero}) {
-		if c.Pass || !c.Missing || c.Note == "" {
-			t.Errorf("other: %+v", c)
-		}
+	cs = Compare("other", other, old, RelLimits{MaxPPLRatioIncrease: &zero, MaxAccuracyDrop: &zero, MaxDecodeSlowdown: &zero})
+	if len(cs) != 3 || cs[0].Pass || !cs[0].Missing || cs[2].Pass || !cs[2].Missing || cs[2].Note == "" {
+		t.Errorf("other: %+v", cs)
+	}
+	if !cs[1].Pass || cs[1].Missing || !strings.Contains(cs[1].Note, "new task") {
+		t.Errorf("new task: %+v", cs[1])
+	}
+	var b strings.Builder
+	if err := WriteGateTable(&b, cs); err != nil || !strings.Contains(b.String(), "pass (new task") || strings.Count(b.String(), "FAIL (missing: ") != 2 {
+		t.Errorf("table:\n%s", b.String())
 	}
 }

@@ -66,8 +66,8 @@ func TestWinoGrandeParse(t *testing.T) {
 	}
 	// The header row is skipped, and llama-perplexity never reads the last
 	// row (its -f drops the final newline, its loop stops at EOF).
-	if len(f.WinoGrande) != 10 || f.Skipped != 1 {
-		t.Fatalf("%d rows, %d skipped; want 10 and 1", len(f.WinoGrande), f.Skipped)
+	if len(f.WinoGrande) != 12 || f.Skipped != 1 {
+		t.Fatalf("%d rows, %d skipped; want 12 and 1", len(f.WinoGrande), f.Skipped)
 	}
 	it := f.WinoGrande[2]
 	if it.First != "Romeo loved Juliet, so " || it.Second != " climbed the wall to see her." || it.Choices != [2]string{"Romeo", "Juliet"} || it.Answer != 1 {

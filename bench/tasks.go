@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -199,8 +200,8 @@ func commonPrefix(seqs [][]int32) int {
 // log-probabilities of its tokens from[s] .. len-1 (token j given the
 // tokens before it; from[s] ≥ 1). With wgQuirk, the token at the common
 // prefix of the second sequence is scored with the first sequence's last
-// logits instead of its own, as llama-perplexity's WinoGrande does when it
-// scores the choice word (its FIXME).
+// logits instead of its own, as llama-perplexity's WinoGrande does when its
+// scoring starts there (its FIXME).
 func (r *taskRunner) score(seqs [][]int32, from []int, wgQuirk bool) ([][]float64, error) {
 	cp := commonPrefix(seqs)
 	need := cp
@@ -448,6 +449,13 @@ func (r *taskRunner) multipleChoice(ctx context.Context, items []MultipleChoiceI
 	})
 }
 
+// sameStart reports whether the shorter of a and b is a prefix of the
+// longer.
+func sameStart(a, b []int32) bool {
+	n := min(len(a), len(b))
+	return slices.Equal(a[:n], b[:n])
+}
+
 // winoGrandeMinTrailing is llama.cpp's k_min_trailing_ctx: with more than
 // this many tokens after the common prefix in both sentences, only the
 // tokens after the choice word are scored.
@@ -466,6 +474,14 @@ func (r *taskRunner) winoGrande(ctx context.Context, items []WinoGrandeItem, opt
 			seqs[k] = r.tok.Encode(it.First+it.Choices[k]+it.Second, true)
 			base[k] = len(r.tok.Encode(it.First+it.Choices[k], true))
 		}
+		if sameStart(seqs[0], seqs[1]) {
+			// One sentence starts with all of the other (the same choice
+			// twice): llama.cpp scores no token of it, a NaN, and answers 2.
+			nan := math.NaN()
+			res.choices += 2
+			res.Items = append(res.Items, ItemResult{I: i, Pred: 2, Gold: it.Answer, OK: it.Answer == 2, Scores: []float64{nan, nan}})
+			return nil
+		}
 		cp := commonPrefix(seqs[:])
 		skip := len(seqs[0])-cp > winoGrandeMinTrailing && len(seqs[1])-cp > winoGrandeMinTrailing
 		var from, last [2]int
@@ -480,7 +496,10 @@ func (r *taskRunner) winoGrande(ctx context.Context, items []WinoGrandeItem, opt
 			from[k] = base[k]
 		}
 		r.last = nil
-		lps, err := r.score(seqs[:], from[:], !skip)
+		// llama.cpp scores the second sentence's token at the common prefix
+		// with the first sentence's last logits (its FIXME): whenever
+		// scoring starts there, the choice word skipped or not.
+		lps, err := r.score(seqs[:], from[:], from[1] == cp)
 		if err != nil {
 			return err
 		}

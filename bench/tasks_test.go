@@ -118,9 +118,15 @@ func TestWinoGrandeMatchesLlamaCpp(t *testing.T) {
 			{4, -5.546966, -5.549377, 1}, {5, -6.856900, -6.699833, 2}, {6, -3.911999, -3.798540, 2}, {7, -7.168777, -7.479657, 1},
 			// Short remainders: the choice word is scored, the second
 			// sentence's first token with the first's last logits.
-			{8, -3.781588, -5.137751, 1}, {9, -2.930898, -15.150016, 1}}},
+			{8, -3.781588, -5.137751, 1}, {9, -2.930898, -15.150016, 1},
+			// The same choice twice: no token is scored, -nan -nan, answer 2.
+			{10, math.NaN(), math.NaN(), 2},
+			// "king" is the first token of "kingdom": the choice word is
+			// skipped, the second sentence's scoring starts at the common
+			// prefix, so its first token gets the first sentence's last logits.
+			{11, -6.063894, -6.652067, 1}}},
 		// --winogrande-tasks 5
-		{5, []row{{4, -5.546966, -5.549377, 1}, {8, -3.781588, -5.137751, 1}, {5, -6.856900, -6.699833, 2}, {6, -3.911999, -3.798540, 2}, {0, -5.738921, -5.766581, 1}}},
+		{5, []row{{5, -6.856900, -6.699833, 2}, {10, math.NaN(), math.NaN(), 2}, {7, -7.168777, -7.479657, 1}, {8, -3.781588, -5.137751, 1}, {0, -5.738921, -5.766581, 1}}},
 	} {
 		r := runTask(t, m, "winogrande.csv", c.limit)
 		if len(r.Items) != len(c.rows) {
@@ -128,7 +134,8 @@ func TestWinoGrandeMatchesLlamaCpp(t *testing.T) {
 		}
 		for i, w := range c.rows {
 			it := r.Items[i]
-			if it.I != w.i || it.Pred != w.pred || math.Abs(it.Scores[0]-w.s1) > 1e-3 || math.Abs(it.Scores[1]-w.s2) > 1e-3 {
+			near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-3 || math.IsNaN(a) && math.IsNaN(b) }
+			if it.I != w.i || it.Pred != w.pred || !near(it.Scores[0], w.s1) || !near(it.Scores[1], w.s2) {
 				t.Errorf("limit %d item %d: file %d, scores %.6f %.6f, answer %d; llama.cpp %+v", c.limit, i, it.I, it.Scores[0], it.Scores[1], it.Pred, w)
 			}
 		}

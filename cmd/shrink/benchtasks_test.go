@@ -18,14 +18,14 @@ func TestBenchTasks(t *testing.T) {
 	code, out, e := run(t, "bench", model, "--ctx", "256", "--tasks", filepath.Join(tasks, "hellaswag.txt")+","+filepath.Join(tasks, "mc.bin"),
 		filepath.Join(tasks, "winogrande.csv"), filepath.Join(tasks, "choice.jsonl"), "--tasks", filepath.Join(tasks, "generate.jsonl"),
 		"--max-tokens", "8", "--stop", "\n", "--json", j, "--html", h)
-	if code != 0 || !strings.Contains(out, "| default | winogrande | winogrande | 10 |") {
+	if code != 0 || !strings.Contains(out, "| default | winogrande | winogrande | 12 |") {
 		t.Fatalf("bench --tasks: code %d\n%s%s", code, out, e)
 	}
 	r, err := bench.ReadReport(j)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"hellaswag": 8, "multiple-choice": 6, "winogrande": 10, "choice": 6, "generate": 4}
+	want := map[string]int{"hellaswag": 8, "multiple-choice": 6, "winogrande": 12, "choice": 6, "generate": 4}
 	if len(r.Tasks) != len(want) {
 		t.Fatalf("%d tasks", len(r.Tasks))
 	}

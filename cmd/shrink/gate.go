@@ -22,7 +22,7 @@ var gateCmd = &command{
 		fs.Float64("max-ppl", 0, "maximum perplexity")
 		fs.Float64("min-decode-tps", 0, "minimum decode tokens per second")
 		fs.Int64("max-size", 0, "maximum model file size in bytes")
-		fs.String("policy", "", `JSON file of thresholds: {"max_kld":..,"min_top1":..,"max_ppl_ratio":..,"max_ppl":..,"min_decode_tps":..,"max_size":..}; flags override it`)
+		fs.String("policy", "", `JSON file of thresholds: {"max_kld":..,"min_top1":..,"max_ppl_ratio":..,"max_ppl":..,"min_decode_tps":..,"max_size":..,"min_accuracy":..}; flags override it`)
 		fs.Float64("min-accuracy", 0, "minimum accuracy (0..1) of every task in the report (a hard floor)")
 		fs.String("junit", "", "write the checks as JUnit XML to this file")
 		fs.String("against", "", "older report (the last release's) to compare each REPORT with; without relative limits, KL divergence, perplexity and task accuracy are checked at limit 0 (no significant regression)")
