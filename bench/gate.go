@@ -18,7 +18,8 @@ import (
 // checked. As a JSON policy file:
 //
 //	{"max_kld": 0.05, "min_top1": 0.9, "max_ppl_ratio": 1.05,
-//	 "max_ppl": 20, "min_decode_tps": 10, "max_size": 5000000000}
+//	 "max_ppl": 20, "min_decode_tps": 10, "max_size": 5000000000,
+//	 "min_accuracy": 0.5}
 type Thresholds struct {
 	MaxKLD       *float64 `json:"max_kld,omitempty"`        // kld.mean
 	MinTop1      *float64 `json:"min_top1,omitempty"`       // top1_agreement
@@ -26,11 +27,12 @@ type Thresholds struct {
 	MaxPPL       *float64 `json:"max_ppl,omitempty"`        // perplexity.value
 	MinDecodeTPS *float64 `json:"min_decode_tps,omitempty"` // speed.decode_tokens_per_s
 	MaxSize      *float64 `json:"max_size,omitempty"`       // model.file_bytes
+	MinAccuracy  *float64 `json:"min_accuracy,omitempty"`   // tasks[].accuracy, every task
 }
 
 // Empty reports whether no threshold is set.
 func (t Thresholds) Empty() bool {
-	return t.MaxKLD == nil && t.MinTop1 == nil && t.MaxPPLRatio == nil && t.MaxPPL == nil && t.MinDecodeTPS == nil && t.MaxSize == nil
+	return t.MaxKLD == nil && t.MinTop1 == nil && t.MaxPPLRatio == nil && t.MaxPPL == nil && t.MinDecodeTPS == nil && t.MaxSize == nil && t.MinAccuracy == nil
 }
 
 // Override returns t with the thresholds set in o replacing t's.
@@ -46,6 +48,7 @@ func (t Thresholds) Override(o Thresholds) Thresholds {
 	set(&t.MaxPPL, o.MaxPPL)
 	set(&t.MinDecodeTPS, o.MinDecodeTPS)
 	set(&t.MaxSize, o.MaxSize)
+	set(&t.MinAccuracy, o.MinAccuracy)
 	return t
 }
 
@@ -92,6 +95,12 @@ type Check struct {
 	// Failure is the reason of a report's recorded failure (metric
 	// "failure"); such a check always fails.
 	Failure string
+	// Relative marks a comparison with an older report (Compare); Paired
+	// then holds the estimate's interval and test (nil when missing).
+	Relative bool
+	Paired   *Paired
+	// Note says why a metric is missing, when known.
+	Note string
 }
 
 // Name returns "metric op threshold", or "no failure" for the check of a
@@ -151,6 +160,12 @@ func Gate(name string, r *Report, t Thresholds) []Check {
 	add("perplexity.value", true, t.MaxPPL, ppl, hasPPL)
 	add("speed.decode_tokens_per_s", false, t.MinDecodeTPS, tps, hasTPS)
 	add("model.file_bytes", true, t.MaxSize, size, hasSize)
+	if t.MinAccuracy != nil && len(r.Tasks) == 0 {
+		add("tasks[].accuracy", false, t.MinAccuracy, 0, false)
+	}
+	for _, task := range r.Tasks {
+		add(task.Name+" accuracy", false, t.MinAccuracy, task.Accuracy, task.N > 0)
+	}
 	return out
 }
 
@@ -176,10 +191,11 @@ func Failed(checks []Check) int {
 	return n
 }
 
-// WriteGateTable prints every check with its value and margin.
+// WriteGateTable prints every check with its value, interval (comparisons
+// with an older report), margin and verdict.
 func WriteGateTable(w io.Writer, checks []Check) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPORT\tCHECK\tVALUE\tMARGIN\tRESULT")
+	fmt.Fprintln(tw, "REPORT\tCHECK\tVALUE\tINTERVAL\tMARGIN\tRESULT")
 	for _, c := range checks {
 		v, m, res := fmtNum(c.Value), fmtNum(c.Margin), "pass"
 		if c.Threshold != 0 && !c.Missing {
@@ -190,12 +206,43 @@ func WriteGateTable(w io.Writer, checks []Check) error {
 			v, m, res = "-", "-", "FAIL ("+c.Failure+")"
 		case c.Missing:
 			v, m, res = "missing", "-", "FAIL (missing)"
+			if c.Note != "" {
+				res = "FAIL (missing: " + c.Note + ")"
+			}
 		case !c.Pass:
 			res = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Report, c.Name(), v, m, res)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Report, c.Name(), v, c.interval(), m, res+c.verdict())
 	}
 	return tw.Flush()
+}
+
+// interval formats a comparison's interval, or "-".
+func (c Check) interval() string {
+	if c.Paired == nil || !c.Paired.Interval {
+		return "-"
+	}
+	return fmt.Sprintf("[%s, %s]", fmtNum(c.Paired.Lo), fmtNum(c.Paired.Hi))
+}
+
+// verdict explains a comparison's result: whether the regression beyond
+// the limit is significant, and the test.
+func (c Check) verdict() string {
+	p := c.Paired
+	if p == nil {
+		return ""
+	}
+	if !p.Interval {
+		return fmt.Sprintf(" (%s)", p.Test)
+	}
+	s := "not significant"
+	switch {
+	case !c.Pass:
+		s = "significant"
+	case p.Estimate <= c.Threshold:
+		s = "within the limit"
+	}
+	return fmt.Sprintf(" (%s; %s, n=%d, p(no regression)=%.3g)", s, p.Test, p.N, p.P)
 }
 
 type junitSuites struct {
@@ -245,12 +292,12 @@ func WriteJUnit(w io.Writer, checks []Check) error {
 		case c.Failure != "":
 			jc.Failure = &junitFailure{Message: c.Failure, Type: "failure", Text: "the bench run failed: " + c.Failure}
 		case c.Missing:
-			jc.Failure = &junitFailure{Message: "missing: the report has no " + c.Metric, Type: "missing", Text: c.Metric + " is not in the report"}
+			jc.Failure = &junitFailure{Message: "missing: the report has no " + c.Metric, Type: "missing", Text: c.Metric + " is not in the report " + c.Note}
 		case !c.Pass:
 			jc.Failure = &junitFailure{Message: fmt.Sprintf("%s = %s, limit %s %s", c.Metric, fmtNum(c.Value), c.Op, fmtNum(c.Threshold)), Type: "threshold",
-				Text: fmt.Sprintf("value %s, margin %s", fmtNum(c.Value), fmtNum(c.Margin))}
+				Text: fmt.Sprintf("value %s, interval %s, margin %s%s", fmtNum(c.Value), c.interval(), fmtNum(c.Margin), c.verdict())}
 		default:
-			jc.SystemOut = fmt.Sprintf("value %s, margin %s", fmtNum(c.Value), fmtNum(c.Margin))
+			jc.SystemOut = fmt.Sprintf("value %s, interval %s, margin %s%s", fmtNum(c.Value), c.interval(), fmtNum(c.Margin), c.verdict())
 		}
 		s.Tests++
 		all.Tests++

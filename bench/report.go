@@ -149,14 +149,21 @@ type TensorError struct {
 	Elements int64   `json:"elements"`
 	RMSE     float64 `json:"rmse"`
 	SNRdB    float64 `json:"snr_db"`
+	Bytes    int64   `json:"bytes,omitempty"` // stored bytes in the candidate
+	// PredictedKLD is the KLD the type solver predicted this tensor adds
+	// (from the candidate's shrink.recipe.tensors; 0 when not solved).
+	PredictedKLD float64 `json:"predicted_kld,omitempty"`
 }
 
 // LayerError aggregates the tensors of one block (Layer -1: tensors outside
 // the blocks, such as token_embd and output).
 type LayerError struct {
-	Layer int     `json:"layer"`
-	RMSE  float64 `json:"rmse"`
-	SNRdB float64 `json:"snr_db"`
+	Layer        int     `json:"layer"`
+	RMSE         float64 `json:"rmse"`
+	SNRdB        float64 `json:"snr_db"`
+	Elements     int64   `json:"elements,omitempty"`
+	Bytes        int64   `json:"bytes,omitempty"`         // stored bytes of the layer's tensors
+	PredictedKLD float64 `json:"predicted_kld,omitempty"` // sum of its tensors' (solved files)
 }
 
 // PerChunk holds, for every evaluated chunk in order, the mean NLL of its

@@ -11,6 +11,7 @@ import (
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
 )
 
 // DescribeModel returns the file size (the sum of a folder's files), the
@@ -90,7 +91,12 @@ func TensorErrors(candPath, srcPath string) ([]TensorError, []LayerError, error)
 		return nil, nil, err
 	}
 	defer sm.Close()
-	type acc struct{ err2, sig2, n float64 }
+	pred := recipeKLD(cm)
+	type acc struct {
+		err2, sig2, n float64
+		bytes         int64
+		kld           float64
+	}
 	layers := map[int]*acc{}
 	var out []TensorError
 	for _, ct := range cm.Tensors {
@@ -116,7 +122,8 @@ func TensorErrors(candPath, srcPath string) ([]TensorError, []LayerError, error)
 			s2 += float64(v) * float64(v)
 		}
 		n := float64(len(s))
-		te := TensorError{Name: ct.Name, Type: ct.Type.String(), Elements: int64(len(s)), RMSE: math.Sqrt(e2 / max(n, 1)), SNRdB: snr(s2, e2)}
+		te := TensorError{Name: ct.Name, Type: ct.Type.String(), Elements: int64(len(s)), RMSE: math.Sqrt(e2 / max(n, 1)), SNRdB: snr(s2, e2),
+			Bytes: max(ct.Info().Bytes(), 0), PredictedKLD: pred[ct.Name]}
 		out = append(out, te)
 		l, ok := model.LayerOf(ct.Name)
 		if !ok {
@@ -130,14 +137,38 @@ func TensorErrors(candPath, srcPath string) ([]TensorError, []LayerError, error)
 		a.err2 += e2
 		a.sig2 += s2
 		a.n += n
+		a.bytes += te.Bytes
+		a.kld += te.PredictedKLD
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].SNRdB < out[j].SNRdB })
 	var ls []LayerError
 	for l, a := range layers {
-		ls = append(ls, LayerError{Layer: l, RMSE: math.Sqrt(a.err2 / max(a.n, 1)), SNRdB: snr(a.sig2, a.err2)})
+		ls = append(ls, LayerError{Layer: l, RMSE: math.Sqrt(a.err2 / max(a.n, 1)), SNRdB: snr(a.sig2, a.err2),
+			Elements: int64(a.n), Bytes: a.bytes, PredictedKLD: a.kld})
 	}
 	sort.Slice(ls, func(i, j int) bool { return ls[i].Layer < ls[j].Layer })
 	return out, ls, nil
+}
+
+// recipeKLD returns the predicted KLD per tensor recorded by shrink
+// quantize's type solver in a GGUF (quantize.RecipeKey), or nil.
+func recipeKLD(m *convert.Model) map[string]float64 {
+	if m.Meta == nil {
+		return nil
+	}
+	s, ok := m.Meta.String(quantize.RecipeKey)
+	if !ok {
+		return nil
+	}
+	r, err := quantize.ParseRecipe([]byte(s))
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]float64, len(r.Tensors))
+	for _, t := range r.Tensors {
+		out[t.Name] = t.KLD
+	}
+	return out
 }
 
 // maxSNR stands for an exact copy (JSON has no infinity).

@@ -68,6 +68,9 @@ type Tensor struct {
 	// derive, when not nil, computes the tensor's bytes from other
 	// tensors (the latent attention layouts, see SetMLALayout).
 	derive func() ([]byte, error)
+	// spans, when not nil, are the byte ranges [off, off+n) of the
+	// source bytes that make this tensor, in order (KeepExperts).
+	spans [][2]int64
 }
 
 // Info returns the tensor's description in GGUF terms.
@@ -230,6 +233,21 @@ func (m *Model) tensorData(t Tensor) (*io.SectionReader, error) {
 			return nil, err
 		}
 		return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), nil
+	}
+	if t.spans != nil {
+		u := t
+		u.spans = nil
+		base, err := m.tensorData(u)
+		if err != nil {
+			return nil, err
+		}
+		rs := make([]*io.SectionReader, len(t.spans))
+		var size int64
+		for i, sp := range t.spans {
+			rs[i] = io.NewSectionReader(base, sp[0], sp[1])
+			size += sp[1]
+		}
+		return io.NewSectionReader(stackedReader(rs), 0, size), nil
 	}
 	if t.parts == nil {
 		return m.Src.TensorData(t.SrcName)

@@ -15,6 +15,7 @@ import (
 	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
+	"github.com/shrink-llm/shrink/quantize"
 )
 
 // moeSpec is a random mixture-of-experts Hugging Face checkpoint.
@@ -287,4 +288,116 @@ func TestDevMixtralMoE(t *testing.T) {
 	if e.Experts != 8 || e.ExpertsUsed != 2 || e.ExpertFFN != 256 || !e.Norm || e.Gating != model.GatingSoftmax || e.SharedFFN != 0 {
 		t.Errorf("MoE config %+v", e)
 	}
+}
+
+// TestExpertImportances: a stacked expert tensor with per-expert
+// importances (experts x row length, as llama-imatrix writes them) is
+// quantized as llama-quantize does, each expert's rows with its own
+// slice, whatever the chunking; a slice of one row length applies to
+// every expert.
+func TestExpertImportances(t *testing.T) {
+	dir := t.TempDir()
+	s := moeSpec{kind: "qwen3moe", dim: 64, layers: 1, heads: 4, kv: 2, experts: 3, used: 2, effn: 40, vocab: 300}
+	orig := writeMoEHF(t, dir, s)
+	m, err := convert.Load(dir, convert.Options{})
+	must(t, err)
+	defer m.Close()
+	const name = "blk.0.ffn_up_exps.weight"
+	tt, _ := m.Tensor(name)
+	perExpert := make([]float32, 3*64)
+	for i := range perExpert {
+		perExpert[i] = float32(1 + (i*7919)%13) // differs between experts
+	}
+	quant := func(imp []float32, chunk int64) []byte {
+		defer convert.SetQuantChunkElems(chunk)()
+		plans := []convert.Plan{{Tensor: tt, Out: format.Q4_0}}
+		md, err := m.GGUFMetadata(format.Q4_0)
+		must(t, err)
+		dst := filepath.Join(t.TempDir(), "q.gguf")
+		must(t, m.WriteQuantized(dst, md, plans, convert.QuantizeOptions{Threads: 2,
+			Importance: func(string) []float32 { return imp }}))
+		f, err := gguf.Open(dst)
+		must(t, err)
+		defer f.Close()
+		return readAll(t, f)[name]
+	}
+	got := quant(perExpert, 1000)
+	if again := quant(perExpert, 1<<20); !bytes.Equal(got, again) {
+		t.Error("per-expert importances: bytes depend on the chunk size")
+	}
+	rowBytes := 40 * 64 / 32 * 18 // Q4_0: 18 bytes per 32 values
+	for e := 0; e < 3; e++ {
+		x := make([]float32, 40*64)
+		must(t, format.DecodeFloats(format.F32, orig[expertName(s.kind, 0, e, "up")], x))
+		want := make([]byte, rowBytes)
+		must(t, quantize.EncodeRows(format.Q4_0, want, x, 64, perExpert[e*64:(e+1)*64], 1))
+		if !bytes.Equal(got[e*rowBytes:(e+1)*rowBytes], want) {
+			t.Errorf("expert %d not quantized with its own importances", e)
+		}
+	}
+	if shared := quant(perExpert[:64], 1000); bytes.Equal(shared, got) {
+		t.Error("one importance row for all experts gave the per-expert result")
+	}
+}
+
+// TestKeepExperts: narrowing each layer to some experts writes exactly
+// those experts' slices of the stacked tensors and the router rows, with
+// expert_count updated; bad keep lists are refused.
+func TestKeepExperts(t *testing.T) {
+	dir := t.TempDir()
+	hf := filepath.Join(dir, "hf")
+	must(t, os.Mkdir(hf, 0o755))
+	s := moeSpec{kind: "mixtral", dim: 32, layers: 2, heads: 4, kv: 2, experts: 4, used: 2, effn: 32, vocab: 300}
+	orig := writeMoEHF(t, hf, s)
+	m, err := convert.Load(hf, convert.Options{})
+	must(t, err)
+	defer m.Close()
+	for _, bad := range [][][]int{
+		{{0, 1, 2}, {0, 1}},    // counts differ
+		{{0}, {1}},             // fewer than used
+		{{2, 1, 0}, {0, 1, 2}}, // not increasing
+		{{0, 1, 4}, {0, 1, 2}}, // out of range
+		{{0, 1, 2}},            // layers
+	} {
+		if err := m.KeepExperts(bad); err == nil {
+			t.Errorf("keep %v accepted", bad)
+		}
+	}
+	keep := [][]int{{0, 2, 3}, {1, 2, 3}}
+	must(t, m.KeepExperts(keep))
+	if m.Config.Experts != 3 {
+		t.Fatalf("experts %d after keeping 3", m.Config.Experts)
+	}
+	plans := convert.PlanDType(m, format.F32, false)
+	md, err := m.GGUFMetadata(format.F32)
+	must(t, err)
+	g := filepath.Join(dir, "p.gguf")
+	must(t, m.WriteGGUF(g, md, plans, nil))
+	gf, err := gguf.Open(g)
+	must(t, err)
+	defer gf.Close()
+	if v, _ := gf.Metadata.Get("llama.expert_count"); v.Data != uint32(3) {
+		t.Errorf("expert_count %v", v.Data)
+	}
+	raw := readAll(t, gf)
+	for l, k := range keep {
+		var want []byte
+		for _, e := range k {
+			want = append(want, orig[expertName(s.kind, l, e, "down")]...)
+		}
+		if !bytes.Equal(raw[fmt.Sprintf("blk.%d.ffn_down_exps.weight", l)], want) {
+			t.Errorf("layer %d: ffn_down_exps is not experts %v", l, k)
+		}
+		router := orig[fmt.Sprintf("model.layers.%d.block_sparse_moe.gate.weight", l)]
+		var rows []byte
+		for _, e := range k {
+			rows = append(rows, router[e*32*4:(e+1)*32*4]...)
+		}
+		if !bytes.Equal(raw[fmt.Sprintf("blk.%d.ffn_gate_inp.weight", l)], rows) {
+			t.Errorf("layer %d: router rows are not experts %v", l, k)
+		}
+	}
+	back, err := convert.Load(g, convert.Options{})
+	must(t, err)
+	back.Close()
 }

@@ -220,7 +220,7 @@ func (m *Model) newQuantReader(p Plan, imp []float32, threads int) (*quantReader
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("%s: tensor %s: rows of %d do not fit %s -> %s", m.Path, p.SrcName, rowLen, p.Type, p.Out)
 	}
-	if imp != nil && int64(len(imp)) != rowLen {
+	if imp != nil && int64(len(imp)) != rowLen && (len(info.Shape) < 3 || int64(len(imp)) != rowLen*info.Shape[2]) {
 		return nil, fmt.Errorf("%s: tensor %s: %d importances for rows of %d", m.Path, p.Name, len(imp), rowLen)
 	}
 	// The raw bytes, reordered to GGUF's rows but not converted.
@@ -395,5 +395,21 @@ func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64
 	if r.whole != nil {
 		return nil
 	}
-	return quantize.EncodeRows(r.p.Out, b.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+	if int64(len(r.imp)) <= r.rowLen {
+		return quantize.EncodeRows(r.p.Out, b.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
+	}
+	// A stacked expert tensor with importances per expert: encode each
+	// expert's rows with its own.
+	perExpert := r.rows / (int64(len(r.imp)) / r.rowLen)
+	for a := lo; a < hi; {
+		row := first + a
+		e := row / perExpert
+		b2 := min(hi, (e+1)*perExpert-first)
+		imp := r.imp[e*r.rowLen : (e+1)*r.rowLen]
+		if err := quantize.EncodeRows(r.p.Out, b.out[a*r.outRow:b2*r.outRow], xs[(a-lo)*r.rowLen:(b2-lo)*r.rowLen], int(r.rowLen), imp, 1); err != nil {
+			return err
+		}
+		a = b2
+	}
+	return nil
 }

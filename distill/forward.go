@@ -49,39 +49,11 @@ func (m *Model) Forward(tokens []int32, keep bool) (*Pass, error) {
 		copy(x[t*D:(t+1)*D], m.embd.W[int(id)*D:(int(id)+1)*D])
 	}
 	for l := range m.layers {
-		L := &m.layers[l]
-		qd, kd, F, hd := L.heads*c.HeadDim, L.kvHeads*c.HeadDim, L.ffn, c.HeadDim
-		a := layerActs{
-			x: x, xn1: make([]float32, T*D), r1: make([]float32, T),
-			q: make([]float32, T*qd), k: make([]float32, T*kd), v: make([]float32, T*kd),
-			p: make([]float32, L.heads*T*T), att: make([]float32, T*qd),
-			xn2: make([]float32, T*D), r2: make([]float32, T),
-			g: make([]float32, T*F), u: make([]float32, T*F), act: make([]float32, T*F),
-		}
-		rmsFwd(a.xn1, a.r1, x, L.attnNorm.W, T, D, c.NormEps)
-		linFwd(a.q, a.xn1, L.q.W, T, D, qd)
-		linFwd(a.k, a.xn1, L.k.W, T, D, kd)
-		linFwd(a.v, a.xn1, L.v.W, T, D, kd)
-		ropeApply(a.q, T, L.heads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
-		ropeApply(a.k, T, L.kvHeads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
-		attnFwd(a.att, a.p, a.q, a.k, a.v, T, L.heads, L.kvHeads, hd)
-		o := make([]float32, T*D)
-		linFwd(o, a.att, L.o.W, T, qd, D)
-		a.h = o
-		for i := range o {
-			o[i] += x[i]
-		}
-		rmsFwd(a.xn2, a.r2, a.h, L.ffnNorm.W, T, D, c.NormEps)
-		linFwd(a.g, a.xn2, L.gate.W, T, D, F)
-		linFwd(a.u, a.xn2, L.up.W, T, D, F)
-		swigluFwd(a.act, a.g, a.u)
-		y := make([]float32, T*D)
-		linFwd(y, a.act, L.down.W, T, F, D)
-		for i := range y {
-			y[i] += a.h[i]
-		}
+		a, y := m.blockForward(l, x, cos, sin)
 		ps.Hidden[l] = y
-		if keep {
+		if keep && m.Recompute {
+			ps.layers[l] = layerActs{x: x}
+		} else if keep {
 			ps.layers[l] = a
 		}
 		x = y
@@ -117,6 +89,10 @@ func (m *Model) Backward(ps *Pass, dlogits []float32, dhidden [][]float32) {
 		}
 		L := &m.layers[l]
 		a := &ps.layers[l]
+		if a.xn1 == nil { // recomputation: only the block's input was kept
+			full, _ := m.blockForward(l, a.x, cos, sin)
+			a = &full
+		}
 		qd, kd, F, hd := L.heads*c.HeadDim, L.kvHeads*c.HeadDim, L.ffn, c.HeadDim
 		// Feed-forward: y = h + Wdown·swiglu(Wgate·n, Wup·n), n = rms(h).
 		dact := make([]float32, T*F)
@@ -147,6 +123,46 @@ func (m *Model) Backward(ps *Pass, dlogits []float32, dhidden [][]float32) {
 			axpy(1, dx[t*D:(t+1)*D], m.embd.G[int(id)*D:(int(id)+1)*D])
 		}
 	}
+}
+
+// blockForward runs block l over the residual stream x (T×Dim) and
+// returns what its backward pass needs and the block's output.
+func (m *Model) blockForward(l int, x, cos, sin []float32) (layerActs, []float32) {
+	c := m.Config
+	D := c.Dim
+	T := len(x) / D
+	L := &m.layers[l]
+	qd, kd, F, hd := L.heads*c.HeadDim, L.kvHeads*c.HeadDim, L.ffn, c.HeadDim
+	a := layerActs{
+		x: x, xn1: make([]float32, T*D), r1: make([]float32, T),
+		q: make([]float32, T*qd), k: make([]float32, T*kd), v: make([]float32, T*kd),
+		p: make([]float32, L.heads*T*T), att: make([]float32, T*qd),
+		xn2: make([]float32, T*D), r2: make([]float32, T),
+		g: make([]float32, T*F), u: make([]float32, T*F), act: make([]float32, T*F),
+	}
+	rmsFwd(a.xn1, a.r1, x, L.attnNorm.W, T, D, c.NormEps)
+	linFwd(a.q, a.xn1, L.q.W, T, D, qd)
+	linFwd(a.k, a.xn1, L.k.W, T, D, kd)
+	linFwd(a.v, a.xn1, L.v.W, T, D, kd)
+	ropeApply(a.q, T, L.heads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
+	ropeApply(a.k, T, L.kvHeads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
+	attnFwd(a.att, a.p, a.q, a.k, a.v, T, L.heads, L.kvHeads, hd)
+	o := make([]float32, T*D)
+	linFwd(o, a.att, L.o.W, T, qd, D)
+	a.h = o
+	for i := range o {
+		o[i] += x[i]
+	}
+	rmsFwd(a.xn2, a.r2, a.h, L.ffnNorm.W, T, D, c.NormEps)
+	linFwd(a.g, a.xn2, L.gate.W, T, D, F)
+	linFwd(a.u, a.xn2, L.up.W, T, D, F)
+	swigluFwd(a.act, a.g, a.u)
+	y := make([]float32, T*D)
+	linFwd(y, a.act, L.down.W, T, F, D)
+	for i := range y {
+		y[i] += a.h[i]
+	}
+	return a, y
 }
 
 // gradOf returns the gradient slice of p, or nil when p is frozen and has

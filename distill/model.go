@@ -66,6 +66,12 @@ type Model struct {
 	// adapt) in a fixed order: the optimizer state and checkpoints follow
 	// it.
 	Params []*Param
+	// Recompute is activation checkpointing per block: a training
+	// forward pass keeps only each block's input, and the backward pass
+	// runs the block again to get the rest (Chen et al. 2016, "Training
+	// Deep Nets with Sublinear Memory Cost"); the gradients are the same,
+	// the memory of the activations about that of one block.
+	Recompute bool
 
 	embd, out, outNorm *Param
 	layers             []layer

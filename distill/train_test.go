@@ -200,3 +200,46 @@ func TestEngineAgreement(t *testing.T) {
 		t.Fatalf("logits differ from engine's by %g (max |logit| %g): want within 1e-4 relative", maxErr, maxAbs)
 	}
 }
+
+// TestRecompute checks that activation checkpointing (Model.Recompute)
+// keeps only each block's input in the forward pass and gives bit for bit
+// the gradients of the full record.
+func TestRecompute(t *testing.T) {
+	c := tinyConfig(false, false)
+	m := randomModel(t, c, 5, 0.3)
+	rng := rand.New(rand.NewPCG(5, 5))
+	ws := [][]int32{randomTokens(rng, 12, c.VocabSize)}
+	grads := func(rec bool) [][]float32 {
+		m.Recompute = rec
+		tr, err := NewTrainer(m, nil, ws, Options{Steps: 1, CEWeight: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.zeroGrads()
+		if _, err := tr.lossGrad(0, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		var g [][]float32
+		for _, p := range m.Params {
+			g = append(g, append([]float32(nil), p.G...))
+		}
+		return g
+	}
+	full, rec := grads(false), grads(true)
+	for i := range full {
+		for j := range full[i] {
+			if math.Float32bits(full[i][j]) != math.Float32bits(rec[i][j]) {
+				t.Fatalf("%s[%d]: gradient %g recomputed, %g kept", m.Params[i].Name, j, rec[i][j], full[i][j])
+			}
+		}
+	}
+	ps, err := m.Forward(ws[0][:11], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, a := range ps.layers {
+		if a.x == nil || a.xn1 != nil || a.p != nil {
+			t.Fatalf("block %d: recomputing forward pass kept more than the block's input", l)
+		}
+	}
+}

@@ -90,6 +90,14 @@ type Options struct {
 	// systems without huge pages, are always mapped. Model.Residence tells
 	// which was done.
 	Mmap bool
+	// Stream maps a GGUF file, shared and read-only, without faulting it
+	// in at load: weights are read as they are first used, and Forward
+	// (after each block) and ReleaseBlock drop a block's pages from the
+	// process's resident memory (they stay in the page cache). For
+	// calibration and evaluation of models larger than the memory beside
+	// them: resident memory is then about one block's weights. It
+	// overrides Mmap.
+	Stream bool
 	// KeepCache (Linux) never drops a mapped model file's cached pages: a
 	// file cached in small pages (just written) is otherwise written back,
 	// dropped from the page cache and mapped again once, so that the kernel
@@ -139,6 +147,7 @@ type Model struct {
 	close     func() error
 	pool      pool // worker goroutines (see pool.go)
 	res       Residence
+	stream    bool // Options.Stream on a mapping: Forward releases each block's pages
 }
 
 // Residence tells where a model's weights live.

@@ -160,6 +160,9 @@ func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
 			s.Observer.Residual(l, s.x, T, D)
 		}
 		s.block(l, T)
+		if m.stream {
+			m.ReleaseBlock(l)
+		}
 	}
 	if s.Observer != nil {
 		s.Observer.Residual(len(m.layers), s.x, T, D)

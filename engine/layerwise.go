@@ -57,3 +57,17 @@ func (s *Session) Block(l int, x []float32) error {
 	copy(x, s.x)
 	return nil
 }
+
+// ReleaseBlock drops the pages of block l's weights from the process's
+// resident memory when the model is mapped (see Options.Stream); they are
+// read again from the page cache when next used. Otherwise it does
+// nothing.
+func (m *Model) ReleaseBlock(l int) {
+	if m.res.Mode != "mapped" || l < 0 || l >= len(m.layers) {
+		return
+	}
+	L := &m.layers[l]
+	for _, w := range []*weight{&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down} {
+		releasePages(w.data)
+	}
+}

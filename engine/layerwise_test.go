@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -64,4 +66,48 @@ func TestLayerwiseMatchesForward(t *testing.T) {
 	if err := lw.Embed([]int32{int32(cfg.VocabSize)}, x[:cfg.Dim]); err == nil {
 		t.Error("token outside the vocabulary accepted")
 	}
+}
+
+// TestStreamReleaseBlock checks that a model loaded with Stream is mapped
+// and gives Forward's logits, and that releasing every block between
+// layer-by-layer steps (and before Forward) changes no result.
+func TestStreamReleaseBlock(t *testing.T) {
+	cfg := testConfig()
+	ts, vals := genTensors(cfg, 5)
+	path := filepath.Join(t.TempDir(), "gen.gguf")
+	writeGGUF(t, path, cfg, ts)
+	ref := &refModel{cfg: cfg, get: func(n string) []float64 { return vals[n] }, neox: true}
+	m, err := Load(path, Options{Stream: true, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Residence().Mode != "mapped" && runtime.GOOS == "linux" {
+		t.Fatalf("residence %q, want mapped", m.Residence().Mode)
+	}
+	toks := testTokens(7, cfg.VocabSize)
+	s := m.NewSession(16)
+	want := &finalRecorder{layers: cfg.Layers}
+	s.Observer = want
+	if _, err := s.Forward(toks); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(toks)*cfg.Dim)
+	lw := m.NewSession(16)
+	if err := lw.Embed(toks, x); err != nil {
+		t.Fatal(err)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		if err := lw.Block(l, x); err != nil {
+			t.Fatal(err)
+		}
+		m.ReleaseBlock(l)
+	}
+	for i, v := range want.out {
+		if x[i] != v {
+			t.Fatalf("value %d: %g after releases, %g", i, x[i], v)
+		}
+	}
+	m.ReleaseBlock(-1) // ignored
+	compareLogits(t, m, ref, toks, 1e-4)
 }

@@ -74,7 +74,12 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 	var data []byte
 	var unmap func() error
 	res := Residence{Mode: "read"}
-	if !opt.NoMmap {
+	if opt.Stream && !opt.NoMmap {
+		data, unmap, res, err = mapStream(f, size)
+		if err != nil {
+			data, unmap, res = nil, nil, Residence{Mode: "read"} // fall back to reading
+		}
+	} else if !opt.NoMmap {
 		data, unmap, res, err = mmapFile(f, size, !opt.Mmap, !opt.KeepCache)
 		if err != nil {
 			data, unmap, res = nil, nil, Residence{Mode: "read"} // fall back to reading
@@ -111,6 +116,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	m.res = res
+	m.stream = opt.Stream && res.Mode == "mapped"
 	if data != nil {
 		m.close = release
 	} else {

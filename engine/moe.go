@@ -24,6 +24,16 @@ type ExpertObserver interface {
 	ExpertLinear(name string, expert int, x []float32, rows, cols int)
 }
 
+// ExpertOutputObserver, implemented by an Observer besides
+// ExpertObserver, also sees what each expert computes: y holds the
+// outputs (rows x cols, before the gate weight) of expert expert of
+// layer for the (token, choice) pairs slots, each t*k+i indexing the
+// arrays of the layer's last Routing call. Expert-pruning scores (REAP's
+// gate weight x output norm) are made of it.
+type ExpertOutputObserver interface {
+	ExpertOutput(layer, expert int, slots []int, y []float32, rows, cols int)
+}
+
 // moeLayer holds one block's routed feed-forward.
 type moeLayer struct {
 	router            weight   // ffn_gate_inp: Experts rows of Dim, F32
@@ -117,6 +127,9 @@ func (s *Session) moeFFN(l, T int) {
 		s.matmulN(ms.xg, n, true, mmArg{&X.gate[e], ms.g, nil, X.names[0]}, mmArg{&X.up[e], ms.u, nil, X.names[1]})
 		s.matmul(&X.down[e], ms.g, n, ms.y, nil, X.names[2])
 		s.expert = 0
+		if oo, ok := s.Observer.(ExpertOutputObserver); ok && eo != nil {
+			oo.ExpertOutput(l, e, slots, ms.y[:n*D], n, D)
+		}
 		for i, sl := range slots {
 			w := ms.weights[sl]
 			dst, src := ms.out[sl*D:(sl+1)*D], ms.y[i*D:(i+1)*D]

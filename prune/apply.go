@@ -36,6 +36,22 @@ type LayerReport struct {
 // consuming projections refitted. The returned reports have one entry per
 // source block. m is not modified.
 func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, error) {
+	return apply(m, st, p, opt, nil, false)
+}
+
+// ApplyLazy is Apply building a lazy model: each tensor of the result is
+// computed from m's (which may itself be lazy, FromConvertLazy) when its
+// values are asked for (Tensor.Values, WriteGGUF), and not kept, so that
+// writing the result holds one tensor at a time. The repair of block l
+// uses the Gram matrices of st when it holds them, else those of the
+// statistics grams(l) returns (NewStatsFor with block l, filled), called
+// when block l's attn_output or ffn_down is computed. The reports are
+// complete once every tensor was computed.
+func ApplyLazy(m *Model, st *Stats, p *Plan, opt Options, grams func(l int) (*Stats, error)) (*Model, []LayerReport, error) {
+	return apply(m, st, p, opt, grams, true)
+}
+
+func apply(m *Model, st *Stats, p *Plan, opt Options, grams func(l int) (*Stats, error), lazy bool) (*Model, []LayerReport, error) {
 	c := m.Config
 	if opt.Repair && st == nil {
 		return nil, nil, fmt.Errorf("%w: repair needs calibration statistics", ErrStats)
@@ -63,46 +79,31 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 	}
 	for _, t := range m.Tensors {
 		l, rest, ok := splitBlk(t.Name)
-		if !ok {
-			out.Tensors = append(out.Tensors, clone(t, t.Name))
-			continue
-		}
-		lp := plans[l]
-		if lp == nil {
-			continue // removed block (or one the config does not have)
-		}
-		name := "blk." + strconv.Itoa(newIndex[l]) + "." + rest
-		hd := c.HeadDim
-		var nt *Tensor
-		var err error
-		switch rest {
-		case "attn_q.weight", "attn_q.bias":
-			nt = keepRows(t, name, expand(lp.Heads, hd))
-		case "attn_k.weight", "attn_k.bias", "attn_v.weight", "attn_v.bias":
-			nt = keepRows(t, name, expand(lp.KV, hd))
-		case "ffn_gate.weight", "ffn_gate.bias", "ffn_up.weight", "ffn_up.bias":
-			nt = keepRows(t, name, lp.FFN)
-		case "attn_output.weight", "ffn_down.weight":
-			keep, g, e := lp.FFN, (*linalg.Gram)(nil), &reps[l].FFNError
-			if rest == "attn_output.weight" {
-				keep, e = expand(lp.Heads, hd), &reps[l].AttnError
-				if st != nil {
-					g = st.attn[l]
-				}
-			} else if st != nil {
-				g = st.ffn[l]
+		name := t.Name
+		var lp *LayerPlan
+		if ok {
+			if lp = plans[l]; lp == nil {
+				continue // removed block (or one the config does not have)
 			}
-			if g == nil {
-				nt = keepCols(t, name, keep)
-				break
-			}
-			if nt, e[0], e[1], err = project(g, t, keep, name, opt.Repair, ridge); err != nil {
+			name = "blk." + strconv.Itoa(newIndex[l]) + "." + rest
+		}
+		shape, mk := pruneTensor(t, l, rest, lp, name, c.HeadDim, st, grams, opt.Repair, ridge, reps)
+		if !lazy {
+			nt, err := mk()
+			if err != nil {
 				return nil, nil, err
 			}
-		default:
-			nt = clone(t, name)
+			out.Tensors = append(out.Tensors, nt)
+			continue
 		}
-		out.Tensors = append(out.Tensors, nt)
+		out.Tensors = append(out.Tensors, &Tensor{Name: name, Type: t.Type, Shape: shape,
+			load: func() ([]float32, error) {
+				nt, err := mk()
+				if err != nil {
+					return nil, err
+				}
+				return nt.Data, nil
+			}})
 	}
 	for i, lp := range p.Layers {
 		r := &reps[lp.Layer]
@@ -114,6 +115,106 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 		return nil, nil, err
 	}
 	return out, reps, nil
+}
+
+// pruneTensor returns the shape of the pruned tensor t (named name in the
+// result; lp nil for a tensor outside the blocks) and the function that
+// computes it, recording the repair's errors in reps.
+func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd int, st *Stats,
+	grams func(l int) (*Stats, error), repair bool, ridge float64, reps []LayerReport) ([]int64, func() (*Tensor, error)) {
+	shape := append([]int64(nil), t.Shape...)
+	values := func() (*Tensor, error) {
+		data, err := t.Values()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+		}
+		return &Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Data: data}, nil
+	}
+	if lp == nil {
+		return shape, func() (*Tensor, error) {
+			src, err := values()
+			if err != nil {
+				return nil, err
+			}
+			return clone(src, name), nil
+		}
+	}
+	var rows []int
+	switch rest {
+	case "attn_q.weight", "attn_q.bias":
+		rows = expand(lp.Heads, hd)
+	case "attn_k.weight", "attn_k.bias", "attn_v.weight", "attn_v.bias":
+		rows = expand(lp.KV, hd)
+	case "ffn_gate.weight", "ffn_gate.bias", "ffn_up.weight", "ffn_up.bias":
+		rows = lp.FFN
+	case "attn_output.weight", "ffn_down.weight":
+		keep, e := lp.FFN, &reps[l].FFNError
+		if rest == "attn_output.weight" {
+			keep, e = expand(lp.Heads, hd), &reps[l].AttnError
+		}
+		shape[0] = int64(len(keep))
+		return shape, func() (*Tensor, error) {
+			src, err := values()
+			if err != nil {
+				return nil, err
+			}
+			g, err := gramOf(st, grams, l, rest)
+			if err != nil {
+				return nil, err
+			}
+			if g == nil {
+				return keepCols(src, name, keep), nil
+			}
+			nt, e0, e1, err := project(g, src, keep, name, repair, ridge)
+			if err != nil {
+				return nil, err
+			}
+			e[0], e[1] = e0, e1
+			return nt, nil
+		}
+	default:
+		return shape, func() (*Tensor, error) {
+			src, err := values()
+			if err != nil {
+				return nil, err
+			}
+			return clone(src, name), nil
+		}
+	}
+	if len(shape) == 1 {
+		shape[0] = int64(len(rows))
+	} else {
+		shape[1] = int64(len(rows))
+	}
+	return shape, func() (*Tensor, error) {
+		src, err := values()
+		if err != nil {
+			return nil, err
+		}
+		return keepRows(src, name, rows), nil
+	}
+}
+
+// gramOf returns the Gram matrix of the input of block l's attn_output or
+// ffn_down (rest): st's, else grams(l)'s, else nil.
+func gramOf(st *Stats, grams func(l int) (*Stats, error), l int, rest string) (*linalg.Gram, error) {
+	pick := func(s *Stats) *linalg.Gram {
+		if s == nil || !s.HasGram(l) {
+			return nil
+		}
+		if rest == "attn_output.weight" {
+			return s.attn[l]
+		}
+		return s.ffn[l]
+	}
+	if g := pick(st); g != nil || grams == nil {
+		return g, nil
+	}
+	s, err := grams(l)
+	if err != nil {
+		return nil, err
+	}
+	return pick(s), nil
 }
 
 // Refit repairs, in the pruned model pm that Apply built from m and p, the

@@ -31,7 +31,26 @@ type Tensor struct {
 	Name  string
 	Type  format.DType // type the tensor is written in (the source precision)
 	Shape []int64
-	Data  []float32
+	Data  []float32 // nil in a lazy model (FromConvertLazy, ApplyLazy): see Values
+	load  func() ([]float32, error)
+}
+
+// Values returns the tensor's values: Data, or for a tensor of a lazy
+// model its values read or computed now (and not kept).
+func (t *Tensor) Values() ([]float32, error) {
+	if t.Data != nil || t.load == nil {
+		return t.Data, nil
+	}
+	return t.load()
+}
+
+// Elements returns the number of values (the product of Shape).
+func (t *Tensor) Elements() int64 {
+	n := int64(1)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
 }
 
 // Rows returns the number of rows (the product of Shape[1:]).
@@ -67,12 +86,29 @@ func (m *Model) Tensor(name string) *Tensor {
 // tensors keep their type; quantized ones are dequantized and will be
 // written as F16, which is reported in the returned warnings.
 func FromConvert(cm *convert.Model) (*Model, []string, error) {
+	return fromConvert(cm, false)
+}
+
+// FromConvertLazy is FromConvert with every tensor read from cm only when
+// its values are asked for (Tensor.Values), and not kept: cm must stay
+// open while the model is used. Memory is then one tensor at a time.
+func FromConvertLazy(cm *convert.Model) (*Model, []string, error) {
+	return fromConvert(cm, true)
+}
+
+func fromConvert(cm *convert.Model, lazy bool) (*Model, []string, error) {
 	m := &Model{Config: cm.Config.Clone()}
 	var warn []string
 	for _, t := range cm.Tensors {
-		data, err := cm.ReadFloat32(t)
-		if err != nil {
-			return nil, nil, err
+		var data []float32
+		var load func() ([]float32, error)
+		if lazy {
+			load = func() ([]float32, error) { return cm.ReadFloat32(t) }
+		} else {
+			var err error
+			if data, err = cm.ReadFloat32(t); err != nil {
+				return nil, nil, err
+			}
 		}
 		typ := t.Type
 		switch typ {
@@ -84,7 +120,7 @@ func FromConvert(cm *convert.Model) (*Model, []string, error) {
 		if len(t.Shape) < 2 {
 			typ = format.F32 // 1-D tensors stay F32 as llama.cpp requires
 		}
-		m.Tensors = append(m.Tensors, &Tensor{Name: t.Name, Type: typ, Shape: append([]int64(nil), t.Shape...), Data: data})
+		m.Tensors = append(m.Tensors, &Tensor{Name: t.Name, Type: typ, Shape: append([]int64(nil), t.Shape...), Data: data, load: load})
 	}
 	if err := m.check(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cm.Path, err)
@@ -121,7 +157,7 @@ func (m *Model) check() error {
 			if t == nil {
 				return fmt.Errorf("%w: tensor %s missing", ErrModel, name)
 			}
-			if len(t.Shape) != 2 || int(t.Shape[0]) != s[0] || int(t.Shape[1]) != s[1] || len(t.Data) != s[0]*s[1] {
+			if len(t.Shape) != 2 || int(t.Shape[0]) != s[0] || int(t.Shape[1]) != s[1] || (t.load == nil && len(t.Data) != s[0]*s[1]) {
 				return fmt.Errorf("%w: tensor %s has shape %v, want [%d %d]", ErrModel, name, t.Shape, s[0], s[1])
 			}
 		}
@@ -151,9 +187,16 @@ func splitBlk(name string) (int, string, bool) {
 
 // Encode returns the tensor's bytes in its Type.
 func (t *Tensor) Encode() ([]byte, error) {
+	data, err := t.Values()
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	if int64(len(data)) != t.Elements() {
+		return nil, fmt.Errorf("tensor %s: %d values for shape %v", t.Name, len(data), t.Shape)
+	}
 	info := format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
 	buf := make([]byte, info.Bytes())
-	if err := format.EncodeFloats(t.Type, t.Data, buf); err != nil {
+	if err := format.EncodeFloats(t.Type, data, buf); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 	}
 	return buf, nil
@@ -163,7 +206,38 @@ func (t *Tensor) Encode() ([]byte, error) {
 func (m *Model) Params() int64 {
 	var n int64
 	for _, t := range m.Tensors {
-		n += int64(len(t.Data))
+		n += t.Elements()
 	}
 	return n
+}
+
+// lazy reports whether some tensor's values are read on demand.
+func (m *Model) lazy() bool {
+	for _, t := range m.Tensors {
+		if t.Data == nil && t.load != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// withLayer returns m, or for a lazy model a model holding the values of
+// block l's tensors (the ones the scores read), read now.
+func (m *Model) withLayer(l int) (*Model, error) {
+	if !m.lazy() {
+		return m, nil
+	}
+	lm := &Model{Config: m.Config}
+	for _, suf := range []string{"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"} {
+		t := m.Tensor(blk(l, suf))
+		if t == nil {
+			return nil, fmt.Errorf("%w: tensor %s missing", ErrModel, blk(l, suf))
+		}
+		data, err := t.Values()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+		}
+		lm.Tensors = append(lm.Tensors, &Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Data: data})
+	}
+	return lm, nil
 }

@@ -325,8 +325,12 @@ func NewPlan(m *Model, st *Stats, t Targets) (*Plan, error) {
 	ffnFloor := map[int]int{}
 	hs := map[int]*headState{}
 	for _, l := range layers {
-		sc := FFNScores(m, st, l, t.Score)
-		hsc, _ := HeadScores(m, st, l, t.Score)
+		lm, err := m.withLayer(l)
+		if err != nil {
+			return nil, err
+		}
+		sc := FFNScores(lm, st, l, t.Score)
+		hsc, _ := HeadScores(lm, st, l, t.Score)
 		if t.Relative && st != nil && st.ResidualEnergy(l+1) > 0 {
 			for i := range sc {
 				sc[i] /= st.ResidualEnergy(l + 1)

@@ -636,3 +636,149 @@ func TestRefitInGroups(t *testing.T) {
 		}
 	}
 }
+
+// lazyCopy returns m with every tensor's values handed out on demand (as
+// FromConvertLazy does), counting the reads.
+func lazyCopy(m *Model, reads *int) *Model {
+	lm := &Model{Config: m.Config}
+	for _, t := range m.Tensors {
+		data := t.Data
+		lm.Tensors = append(lm.Tensors, &Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape,
+			load: func() ([]float32, error) { *reads++; return append([]float32(nil), data...), nil }})
+	}
+	return lm
+}
+
+// TestApplyLazy checks that a lazy source and ApplyLazy with Gram matrices
+// collected per block on demand give Apply's plan, tensors and reports.
+func TestApplyLazy(t *testing.T) {
+	m := genModel(9, 3)
+	st := calibrate(t, m, 2)
+	tg := Targets{FFN: 0.3, Heads: 0.25, Relative: true}
+	p, err := NewPlan(m, st, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wrep, err := Apply(m, st, p, Options{Repair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	lm := lazyCopy(m, &reads)
+	scores := NewStatsFor(m.Config, nil)
+	em := engineModel(t, m)
+	pass := func(s *Stats) {
+		ses := em.NewSession(48)
+		ses.Observer = s
+		for c := 0; c < 2; c++ {
+			ses.Reset()
+			if _, err := ses.Forward(tokens(uint64(100+c), 48, m.Config.VocabSize)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pass(scores)
+	lp, err := NewPlan(lm, scores, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(lp.Layers) != fmt.Sprint(p.Layers) {
+		t.Fatalf("plans differ on the lazy model:\n%v\n%v", lp.Layers, p.Layers)
+	}
+	var asked []int
+	got, grep, err := ApplyLazy(lm, scores, lp, Options{Repair: true}, func(l int) (*Stats, error) {
+		asked = append(asked, l)
+		s := NewStatsFor(m.Config, []int{l})
+		pass(s)
+		return s, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads != 3*7 || asked != nil {
+		t.Fatalf("%d tensor reads and Grams of %v before any value was asked for", reads, asked)
+	}
+	for i, wt := range want.Tensors {
+		gt := got.Tensors[i]
+		if gt.Data != nil || gt.Name != wt.Name || fmt.Sprint(gt.Shape) != fmt.Sprint(wt.Shape) {
+			t.Fatalf("tensor %d: %s %v (data %v), want %s %v", i, gt.Name, gt.Shape, gt.Data != nil, wt.Name, wt.Shape)
+		}
+		data, err := gt.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range wt.Data {
+			if math.Abs(float64(wt.Data[j]-data[j])) > 1e-6*(1+math.Abs(float64(wt.Data[j]))) {
+				t.Fatalf("%s[%d]: %v lazily, %v at once", wt.Name, j, data[j], wt.Data[j])
+			}
+		}
+	}
+	if fmt.Sprint(asked) != "[0 0 1 1 2 2]" {
+		t.Errorf("Grams asked for blocks %v", asked)
+	}
+	for l := range wrep {
+		if math.Abs(wrep[l].FFNError[1]-grep[l].FFNError[1]) > 1e-9 || math.Abs(wrep[l].AttnError[0]-grep[l].AttnError[0]) > 1e-9 {
+			t.Errorf("layer %d: errors %v %v lazily, %v %v at once", l, grep[l].FFNError, grep[l].AttnError, wrep[l].FFNError, wrep[l].AttnError)
+		}
+	}
+}
+
+// TestStatsBlockwise checks that statistics from a block-by-block pass
+// (Session.Block with Stats.Block) equal those of forward passes.
+func TestStatsBlockwise(t *testing.T) {
+	m := genModel(5, 3)
+	em := engineModel(t, m)
+	c := m.Config
+	want := NewStats(c)
+	got := NewStats(c)
+	var chunks [][]int32
+	for i := 0; i < 2; i++ {
+		chunks = append(chunks, tokens(uint64(200+i), 40, c.VocabSize))
+	}
+	s := em.NewSession(40)
+	s.Observer = want
+	xs := make([][]float32, len(chunks))
+	for i, ch := range chunks {
+		s.Reset()
+		if _, err := s.Forward(ch); err != nil {
+			t.Fatal(err)
+		}
+		xs[i] = make([]float32, len(ch)*c.Dim)
+		if err := s.Embed(ch, xs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lw := em.NewSession(40)
+	lw.Observer = got
+	for l := 0; l < c.Layers; l++ {
+		for _, x := range xs {
+			in := append([]float32(nil), x...)
+			if err := lw.Block(l, x); err != nil {
+				t.Fatal(err)
+			}
+			got.Block(l, in, x, len(x)/c.Dim, c.Dim)
+		}
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*(math.Abs(a)+math.Abs(b))+1e-12 }
+	if got.Tokens() != want.Tokens() {
+		t.Fatalf("tokens %d, want %d", got.Tokens(), want.Tokens())
+	}
+	for l := 0; l <= c.Layers; l++ {
+		if !near(got.ResidualEnergy(l), want.ResidualEnergy(l)) {
+			t.Errorf("residual energy %d: %v, want %v", l, got.ResidualEnergy(l), want.ResidualEnergy(l))
+		}
+	}
+	for l := 0; l < c.Layers; l++ {
+		if !near(got.BlockInfluence(l), want.BlockInfluence(l)) || want.BlockInfluence(l) == 0 {
+			t.Errorf("block influence %d: %v, want %v", l, got.BlockInfluence(l), want.BlockInfluence(l))
+		}
+		for j := 0; j < c.FFN[l]; j += 7 {
+			if !near(got.ChannelActivation(l, j), want.ChannelActivation(l, j)) {
+				t.Fatalf("activation %d/%d: %v, want %v", l, j, got.ChannelActivation(l, j), want.ChannelActivation(l, j))
+			}
+		}
+		if g, w := got.ffn[l].At(3, 5), want.ffn[l].At(3, 5); !near(g, w) {
+			t.Errorf("Gram %d: %v, want %v", l, g, w)
+		}
+	}
+}

@@ -176,6 +176,40 @@ func (s *Stats) Residual(layer int, x []float32, rows, cols int) {
 	s.prevL = layer
 }
 
+// Block accumulates what Residual does from a block-by-block pass (see
+// engine.Session.Block): in and out are the residual streams (rows tokens
+// of cols values) entering and leaving block l for one chunk. Run with the
+// same chunks for every block, in block order, it gives the statistics of
+// Residual over whole forward passes.
+func (s *Stats) Block(l int, in, out []float32, rows, cols int) {
+	if l < 0 || l >= s.cfg.Layers || len(in) < rows*cols || len(out) < rows*cols {
+		return
+	}
+	in, out = in[:rows*cols], out[:rows*cols]
+	if l == 0 {
+		s.tokens += int64(rows)
+	}
+	for t := 0; t < rows; t++ {
+		a, b := in[t*cols:(t+1)*cols], out[t*cols:(t+1)*cols]
+		var ab, aa, bb float64
+		for i := range a {
+			ab += float64(a[i]) * float64(b[i])
+			aa += float64(a[i]) * float64(a[i])
+			bb += float64(b[i]) * float64(b[i])
+		}
+		c := 1.0
+		if aa > 0 && bb > 0 {
+			c = ab / math.Sqrt(aa*bb)
+		}
+		s.cosSum[l] += c
+		s.resid[l] += aa
+		if l == s.cfg.Layers-1 {
+			s.resid[l+1] += bb
+		}
+	}
+	s.cosN[l] += int64(rows)
+}
+
 // BlockInfluence returns ShortGPT's block influence of layer l,
 // 1 - mean cos(x_in, x_out), or 0 before any token was seen.
 func (s *Stats) BlockInfluence(l int) float64 {

@@ -17,7 +17,7 @@ func (m *Model) FileType() format.DType {
 	count := map[format.DType]int{}
 	for _, t := range m.Tensors {
 		if len(t.Shape) >= 2 {
-			count[t.Type] += len(t.Data)
+			count[t.Type] += int(t.Elements())
 		}
 	}
 	best, n := format.F32, -1

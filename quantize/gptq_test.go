@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/linalg"
 )
 
 // gptqLayer builds a synthetic linear layer: rows×cols weights (Gaussian,
@@ -368,5 +369,27 @@ func TestGPTQRefit(t *testing.T) {
 		if !(after < before) {
 			t.Errorf("%s: refit error %v, before %v", typ, after, before)
 		}
+	}
+}
+
+// TestGPTQThreadsAgree checks that the Hessian and GPTQ's output bytes do
+// not depend on the thread count.
+func TestGPTQThreadsAgree(t *testing.T) {
+	const rows, cols, T = 70, 512, 600
+	w, x := gptqLayer(9, rows, cols, T)
+	var outs [][]byte
+	for _, th := range []int{1, 3} {
+		linalg.SetThreads(th)
+		h := NewHessian(cols)
+		h.Add(x, T)
+		dst := make([]byte, rows*(cols/256)*144)
+		if err := GPTQ(format.Q4_K, dst, w, rows, cols, h.Matrix(), GPTQOptions{Threads: th, Batch: 64}); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, dst)
+	}
+	linalg.SetThreads(0)
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Error("GPTQ output differs between 1 and 3 threads")
 	}
 }

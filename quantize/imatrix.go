@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
@@ -88,10 +89,17 @@ func (m *Imatrix) Set(e ImatrixEntry) {
 // except for token_embd.weight (whose "input" is a token id, as llama.cpp
 // tolerates); the entry is then ignored. It returns the importances to use,
 // or nil.
-func (m *Imatrix) CheckShape(name string, ne0 int64) ([]float32, error) {
+//
+// For a stacked expert tensor, experts gives its number of experts
+// (ne2): the entry then holds ne0 values per expert, as llama-imatrix
+// writes it.
+func (m *Imatrix) CheckShape(name string, ne0 int64, experts ...int64) ([]float32, error) {
 	v, ok := m.Get(name)
 	if !ok {
 		return nil, nil
+	}
+	for _, e := range experts {
+		ne0 *= e
 	}
 	if int64(len(v)) != ne0 {
 		if name == "token_embd.weight" {
@@ -280,9 +288,10 @@ type Collector struct {
 }
 
 type collected struct {
-	sum   []float64
-	count int64
-	ncall int
+	sum    []float64
+	count  int64
+	ncall  int
+	counts []int64 // per expert, for a stacked expert weight (nil otherwise)
 }
 
 // NewCollector returns an empty collector.
@@ -311,13 +320,42 @@ func (c *Collector) Add(name string, x []float32, rows, cols int) {
 	s.ncall++
 }
 
-// Imatrix returns the means collected so far, entries sorted by name.
+// AddExpert records the input of one product with expert expert's slice
+// of the stacked weight name (experts slices of cols inputs each): rows
+// tokens routed to it. As llama-imatrix counts mul_mat_id, the entry holds
+// experts x cols values, each expert's mean over its own tokens.
+func (c *Collector) AddExpert(name string, expert, experts int, x []float32, rows, cols int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats[name]
+	if s == nil {
+		s = &collected{sum: make([]float64, experts*cols), counts: make([]int64, experts)}
+		c.stats[name] = s
+	}
+	if len(s.counts) != experts || len(s.sum) != experts*cols || expert < 0 || expert >= experts || rows*cols > len(x) {
+		return // a different shape under the same name: ignored
+	}
+	sum := s.sum[expert*cols : (expert+1)*cols]
+	for r := 0; r < rows; r++ {
+		for j, v := range x[r*cols : (r+1)*cols] {
+			sum[j] += float64(v) * float64(v)
+		}
+	}
+	s.counts[expert] += int64(rows)
+	s.count += int64(rows)
+	s.ncall++
+}
+
+// Imatrix returns the means collected so far, entries sorted by name. An
+// expert entry with an expert that no calibration token was routed to is
+// left out, as llama-imatrix leaves out entries with partial data: the
+// tensor is then quantized without importances.
 func (c *Collector) Imatrix(chunks int, dataset string) *Imatrix {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	names := make([]string, 0, len(c.stats))
 	for n, s := range c.stats {
-		if s.count > 0 {
+		if s.count > 0 && !slices.Contains(s.counts, 0) {
 			names = append(names, n)
 		}
 	}
@@ -327,7 +365,11 @@ func (c *Collector) Imatrix(chunks int, dataset string) *Imatrix {
 		s := c.stats[n]
 		v := make([]float32, len(s.sum))
 		for j, x := range s.sum {
-			v[j] = float32(x / float64(s.count))
+			n := s.count
+			if s.counts != nil {
+				n = s.counts[j/(len(s.sum)/len(s.counts))]
+			}
+			v[j] = float32(x / float64(n))
 		}
 		m.Set(ImatrixEntry{Name: n, NCall: s.ncall, Values: v})
 	}

@@ -1,6 +1,14 @@
 package quantize
 
-import "github.com/shrink-llm/shrink/format"
+import (
+	"errors"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// ErrNeedsImatrix: the type is encoded only with importances (ggml's
+// quantizers for IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M assert them).
+var ErrNeedsImatrix = errors.New("quantize: type needs an importance matrix (--calib or --imatrix)")
 
 // RequiresImatrix reports whether ggml refuses to encode t without
 // importances: IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M (llama-quantize refuses

@@ -2,8 +2,11 @@ package quantize
 
 import (
 	"encoding/binary"
+	"errors"
+	"strings"
 	"testing"
 
+	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/internal/iqgrid"
 )
 
@@ -99,5 +102,76 @@ func TestIQ3Grids(t *testing.T) {
 	}
 	if h := kqFNVBytes(iqgrid.Signs[:]); h != iq2SignsFNV {
 		t.Errorf("ksigns_iq2xs hashes to %s, ggml-common.h's to %s", h, iq2SignsFNV)
+	}
+}
+
+// TestIQ2Grids checks IQ2_XXS's, IQ2_XS's and IQ2_S's grids against
+// ggml-common.h's iq2xxs_grid, iq2xs_grid and iq2s_grid (hashes) and the lattice definition: distinct
+// points with coordinates 1, 3 or 5 mapped to their index, and every
+// reachable code off the grid listing its nearest points.
+func TestIQ2Grids(t *testing.T) {
+	for _, tc := range []struct {
+		kind int
+		n    int
+		fnv  string
+	}{{iq2KindXXS, 256, "bb4ee025b5ac6e8e"}, {iq2KindXS, 512, "c9b1ee61e79909bd"}, {iq2KindS, 1024, "123edd38a3b62b90"}} {
+		g := iq2Get(tc.kind)
+		b := make([]byte, 8*len(g.dgrid))
+		for i, v := range g.dgrid {
+			binary.LittleEndian.PutUint64(b[8*i:], v)
+		}
+		if len(g.grid) != tc.n || kqFNVBytes(b) != tc.fnv {
+			t.Errorf("%d-point grid: %d points, hash %s, ggml-common.h's %s", tc.n, len(g.grid), kqFNVBytes(b), tc.fnv)
+		}
+		for k, p := range g.grid {
+			code := 0
+			for i := 0; i < 8; i++ {
+				c := int(uint8(p >> (8 * i)))
+				if c != 1 && c != 3 && c != 5 {
+					t.Fatalf("point %d coordinate %d is %d", k, i, c)
+				}
+				code |= (c - 1) / 2 << (2 * i)
+			}
+			if g.kmap[code] != int32(k) {
+				t.Fatalf("point %d (code %d) mapped to %d", k, code, g.kmap[code])
+			}
+		}
+		dist := func(code int, p uint64) int {
+			d2 := 0
+			for i := 0; i < 8; i++ {
+				d := int(uint8(p>>(8*i))) - (2*(code>>(2*i)&3) + 1)
+				d2 += d * d
+			}
+			return d2
+		}
+		for code := 0; code < 1<<16; code += 7 { // a sample of the codes
+			m := g.kmap[code]
+			if m >= 0 || code&(code>>1)&0x5555 != 0 {
+				continue
+			}
+			nb := g.neighbours[-m-1:]
+			list := nb[1 : 1+int(nb[0])]
+			near := dist(code, g.grid[list[0]])
+			for _, p := range g.grid {
+				if dist(code, p) < near {
+					t.Fatalf("code %d: a point at %d is nearer than its first neighbour at %d", code, dist(code, p), near)
+				}
+			}
+		}
+	}
+}
+
+// TestNeedsImatrix checks that EncodeRow refuses the types ggml encodes
+// only with importances when none are given, in one line naming the flags.
+func TestNeedsImatrix(t *testing.T) {
+	x := make([]float32, 256)
+	for _, typ := range []format.DType{format.IQ2_XXS, format.IQ2_XS} {
+		err := EncodeRow(typ, make([]byte, typ.BlockBytes()), x, nil)
+		if !errors.Is(err, ErrNeedsImatrix) || !strings.Contains(err.Error(), "--imatrix") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s without importances: %v", typ, err)
+		}
+	}
+	if RequiresImatrix(format.IQ3_S) || RequiresImatrix(format.IQ4_XS) {
+		t.Error("IQ3_S/IQ4_XS do not need importances")
 	}
 }

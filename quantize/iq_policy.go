@@ -1,18 +1,26 @@
 package quantize
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/model"
 )
 
-// iqMix applies llama_tensor_get_type's rules for the 3-bit i-quant
-// presets (iq3_s, iq3_m, iq3_xs) to a dense model's tensor t other than
-// output.weight and token_embd.weight (which mix handles as for every
-// preset). ok is false for other presets and for those two tensors.
+// iqMix applies llama_tensor_get_type's rules for the i-quant presets
+// iq2_xxs, iq2_xs, iq2_s, iq2_m, iq3_xxs (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
+// other than output.weight and token_embd.weight, which mix handles as for
+// every preset) to a dense model's tensor t. ok is false for other presets
+// and for those two tensors under the iq3 presets.
 func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType, ok bool) {
 	name := s.p.Preset.Name
+	if name == "iq2_xxs" || name == "iq2_xs" || name == "iq2_s" || name == "iq2_m" {
+		return s.iq2Mix(t, typ), true
+	}
+	if name == "iq3_xxs" {
+		return s.iq3xxsMix(t, typ), true
+	}
 	if name != "iq3_s" && name != "iq3_m" && name != "iq3_xs" ||
 		t.Name == "output.weight" || t.Name == "token_embd.weight" {
 		return typ, false
@@ -57,4 +65,102 @@ func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType
 		}
 	}
 	return typ, true
+}
+
+// checkImatrix refuses, as llama-quantize does, a type that ggml encodes
+// only with importances, or IQ2_S (which ggml can encode without, but
+// llama-quantize refuses to: "the result will be garbage"), when the policy
+// has none.
+func (p *Policy) checkImatrix(name string, t format.DType) error {
+	if p.HasImatrix || !RequiresImatrix(t) && t != format.IQ2_S {
+		return nil
+	}
+	return fmt.Errorf("%w: tensor %s: type %s needs an importance matrix: pass --calib TEXT or --imatrix FILE", ErrPolicy, name, t)
+}
+
+// iq2Mix is llama_tensor_get_type's branch for the 2-bit presets: output
+// to Q5_K (Q8_0 when its rows do not fill blocks), the token embedding to
+// Q2_K (IQ3_S for iq2_s), attn_v to Q4_K for n_gqa >= 4 and else Q2_K
+// (IQ3_S), the first eighth of ffn_down to Q2_K (IQ3_S), and for iq2_s
+// and iq2_m attn_output to IQ3_S (the parenthesised types: iq2_s, iq2_m).
+func (s *mixState) iq2Mix(t format.TensorInfo, typ format.DType) format.DType {
+	name := s.p.Preset.Name
+	low := format.Q2_K
+	if name == "iq2_s" || name == "iq2_m" {
+		low = format.IQ3_S
+	}
+	switch {
+	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):
+		if t.Shape[0]%int64(typ.BlockSize()) != 0 {
+			return format.Q8_0
+		}
+		return format.Q5_K
+	case t.Name == "token_embd.weight":
+		return low
+	case strings.Contains(t.Name, "attn_v.weight"):
+		s.iAttnV++
+		if s.gqa() >= 4 {
+			return format.Q4_K
+		}
+		return low
+	case strings.Contains(t.Name, "ffn_down"):
+		// llama.cpp counts ffn_down tensors here, not layers.
+		i := s.iFFNDown
+		s.iFFNDown++
+		if i < s.nLayers/8 {
+			return low
+		}
+	case strings.Contains(t.Name, "attn_output.weight") && low == format.IQ3_S:
+		return format.IQ3_S
+	}
+	return typ
+}
+
+// iq3xxsMix is llama_tensor_get_type for the iq3_xxs preset: output to
+// Q5_K (Q8_0 when its rows do not fill blocks), the token embedding and
+// attn_output to IQ3_S, attn_v to Q4_K for n_gqa >= 4 and else IQ3_XXS
+// (IQ3_S without an imatrix), attn_q and attn_k to IQ2_S, and without an
+// imatrix ffn_down to Q4_K (first eighth) or Q3_K.
+func (s *mixState) iq3xxsMix(t format.TensorInfo, typ format.DType) format.DType {
+	has := func(sub string) bool { return strings.Contains(t.Name, sub) }
+	switch {
+	case t.Name == "output.weight" || (!s.hasOutput && t.Name == "token_embd.weight"):
+		if t.Shape[0]%int64(typ.BlockSize()) != 0 {
+			return format.Q8_0
+		}
+		return format.Q5_K
+	case t.Name == "token_embd.weight":
+		return format.IQ3_S
+	case has("attn_v.weight"):
+		s.iAttnV++
+		switch {
+		case s.gqa() >= 4:
+			typ = format.Q4_K
+		case !s.p.HasImatrix:
+			typ = format.IQ3_S
+		default:
+			typ = format.IQ3_XXS
+		}
+		if s.mi.Layers == 80 && s.mi.Heads != s.mi.KVHeads && typ == format.Q4_K {
+			typ = format.Q5_K
+		}
+		return typ
+	case has("attn_k.weight"), has("attn_q.weight"):
+		return format.IQ2_S
+	case has("ffn_down"):
+		i := s.iFFNDown
+		if l, ok := model.LayerOf(t.Name); ok {
+			i = l
+		}
+		s.iFFNDown++
+		if !s.p.HasImatrix {
+			if i < s.nLayers/8 {
+				return format.Q4_K
+			}
+			return format.Q3_K
+		}
+	case has("attn_output.weight"):
+		return format.IQ3_S
+	}
+	return typ
 }

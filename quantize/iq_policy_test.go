@@ -1,7 +1,9 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -57,7 +59,8 @@ func TestIQ4XSPresetRules(t *testing.T) {
 }
 
 // TestIQ3PresetRules checks llama_tensor_get_type's rules for the iq3_s,
-// iq3_m and iq3_xs presets on a 16-layer model with n_gqa = 2 and 4.
+// iq3_m, iq3_xs and iq3_xxs presets (with an imatrix) on a 16-layer model
+// with n_gqa = 2 and 4.
 func TestIQ3PresetRules(t *testing.T) {
 	ts := llamaTensors(16, 256, 512, 64, 1000, false)
 	type want map[string]format.DType
@@ -74,11 +77,63 @@ func TestIQ3PresetRules(t *testing.T) {
 		{"iq3_xs", 4, want{"blk.3.attn_v.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ3_XXS, "blk.0.attn_q.weight": format.IQ3_XXS,
 			"blk.1.ffn_gate.weight": format.IQ3_S, "blk.2.ffn_gate.weight": format.IQ3_XXS, "blk.13.ffn_up.weight": format.IQ3_XXS,
 			"blk.14.ffn_up.weight": format.IQ3_S, "blk.0.ffn_down.weight": format.IQ3_S, "blk.5.attn_output.weight": format.IQ3_S}},
+		{"iq3_xxs", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.IQ3_XXS,
+			"blk.3.attn_k.weight": format.IQ2_S, "blk.3.attn_q.weight": format.IQ2_S, "blk.3.attn_output.weight": format.IQ3_S,
+			"blk.0.ffn_down.weight": format.IQ3_XXS, "blk.3.ffn_gate.weight": format.IQ3_XXS}},
+		{"iq3_xxs", 2, want{"blk.3.attn_v.weight": format.Q4_K}},
 	} {
-		got := choose(t, tc.preset, false, ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		p, _ := LookupPreset(tc.preset)
+		pol := Policy{Preset: p, HasImatrix: true}
+		cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]Choice{}
+		for _, c := range cs {
+			got[c.Name] = c
+		}
 		for name, w := range tc.want {
 			if got[name].Type != w {
 				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, name, got[name].Type, w)
+			}
+		}
+	}
+}
+
+// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq2_xxs,
+// iq2_xs, iq2_s and iq2_m presets on a 16-layer model, and that they need an
+// importance matrix.
+func TestIQ2PresetRules(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	type want map[string]format.DType
+	for _, tc := range []struct {
+		preset  string
+		kvHeads int
+		want    want
+	}{
+		{"iq2_xxs", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q2_K,
+			"blk.1.ffn_down.weight": format.Q2_K, "blk.2.ffn_down.weight": format.IQ2_XXS, "blk.3.attn_output.weight": format.IQ2_XXS}},
+		{"iq2_xs", 2, want{"blk.3.attn_v.weight": format.Q4_K, "blk.5.ffn_up.weight": format.IQ2_XS, "token_embd.weight": format.Q2_K}},
+		{"iq2_s", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.IQ3_S,
+			"blk.0.ffn_down.weight": format.IQ3_S, "blk.9.ffn_down.weight": format.IQ2_XS, "blk.3.attn_output.weight": format.IQ3_S,
+			"blk.3.attn_q.weight": format.IQ2_XS}},
+		{"iq2_m", 2, want{"token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.Q4_K, "blk.1.ffn_down.weight": format.IQ3_S,
+			"blk.9.ffn_down.weight": format.IQ2_S, "blk.3.attn_output.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ2_S}},
+	} {
+		p, _ := LookupPreset(tc.preset)
+		pol := Policy{Preset: p}
+		if _, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads}); !errors.Is(err, ErrPolicy) ||
+			!strings.Contains(err.Error(), "--imatrix") {
+			t.Errorf("%s without an imatrix: %v", tc.preset, err)
+		}
+		pol.HasImatrix = true
+		cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: tc.kvHeads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if w, ok := tc.want[c.Name]; ok && c.Type != w {
+				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, c.Name, c.Type, w)
 			}
 		}
 	}

@@ -47,6 +47,9 @@ func EncodeRow(t format.DType, dst []byte, src, imp []float32) error {
 	if imp != nil && len(imp) != len(src) {
 		return fmt.Errorf("%w: %d importances for %d elements", ErrLength, len(imp), len(src))
 	}
+	if imp == nil && RequiresImatrix(t) {
+		return fmt.Errorf("%w: %s", ErrNeedsImatrix, t)
+	}
 	c.Encode(dst, src, imp)
 	return nil
 }

@@ -92,6 +92,16 @@ type ModelInfo struct {
 	Layers  int // transformer blocks (n_layer)
 	Heads   int // attention heads of layer 0
 	KVHeads int // key/value heads of layer 0
+	Experts int // routed experts per MoE layer (n_expert), 0 for dense models
+}
+
+// InfoOf returns the ModelInfo of configuration c.
+func InfoOf(c *model.Config) ModelInfo {
+	mi := ModelInfo{Layers: c.Layers, Experts: c.Experts}
+	if len(c.Heads) > 0 && len(c.KVHeads) > 0 {
+		mi.Heads, mi.KVHeads = c.Heads[0], c.KVHeads[0]
+	}
+	return mi
 }
 
 // Choice is the policy's decision for one tensor.
@@ -206,6 +216,9 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 			last = p.LastResort.Type
 		}
 		c.Type, c.Fallback = Fallback(typ, t.Shape[0], last)
+		if err := p.checkImatrix(t.Name, c.Type); err != nil {
+			return nil, err
+		}
 		c.Reason = reason
 		out = append(out, c)
 	}
@@ -262,8 +275,11 @@ func (s *mixState) gqa() int {
 	return s.mi.Heads / s.mi.KVHeads
 }
 
-// mix applies llama_tensor_get_type's rules for a dense model (no experts,
-// not Falcon) to a tensor whose default type is typ.
+// mix applies llama_tensor_get_type's rules (not Falcon's) to a tensor
+// whose default type is typ. Models of exactly 8 experts (Mixtral's
+// count) get llama.cpp's extra rules: attn_k and attn_v at Q8_0, and
+// attn_output at Q5_K in the low-bit K presets. The layer of an expert
+// tensor is read from its name, as llama.cpp does for MoE models.
 func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 	if nt, ok := s.iqMix(t, typ); ok {
 		return nt
@@ -311,6 +327,14 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 		if s.mi.Layers == 80 && s.mi.Heads != s.mi.KVHeads && (typ == format.Q3_K || typ == format.Q4_K) {
 			typ = format.Q5_K
 		}
+		if s.mi.Experts == 8 {
+			typ = format.Q8_0
+		}
+		return typ
+	case strings.Contains(t.Name, "attn_k.weight"):
+		if s.mi.Experts == 8 {
+			return format.Q8_0
+		}
 		return typ
 	case strings.Contains(t.Name, "ffn_down"):
 		i := s.iFFNDown
@@ -346,6 +370,11 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 			}
 		}
 		return typ
+	case strings.Contains(t.Name, "attn_output.weight") && s.mi.Experts == 8:
+		switch name {
+		case "q2_k", "q3_k_s", "q3_k_m", "iq4_nl", "q4_k_s", "q4_k_m":
+			return format.Q5_K
+		}
 	case strings.Contains(t.Name, "attn_output.weight"):
 		switch name {
 		case "q2_k":

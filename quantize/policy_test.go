@@ -216,7 +216,7 @@ func TestOverrides(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", c.Name, c.Type, c.Reason, want)
 		}
 	}
-	for _, bad := range []string{"ffn_down", "=q4_0", "x=", "ffn_down=q9_9", "ffn_down=iq2_xxs", "(=q4_0"} {
+	for _, bad := range []string{"ffn_down", "=q4_0", "x=", "ffn_down=q9_9", "ffn_down=tq1_0", "(=q4_0"} {
 		if _, err := ParseOverride(bad); err == nil {
 			t.Errorf("ParseOverride(%q) accepted", bad)
 		}

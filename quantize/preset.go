@@ -23,28 +23,33 @@ type Preset struct {
 
 // The llama_ftype numbers (include/llama.h).
 const (
-	ftypeF32    = 0
-	ftypeF16    = 1
-	ftypeQ4_0   = 2
-	ftypeQ4_1   = 3
-	ftypeQ8_0   = 7
-	ftypeQ5_0   = 8
-	ftypeQ5_1   = 9
-	ftypeQ2_K   = 10
-	ftypeQ3_K_S = 11
-	ftypeQ3_K_M = 12
-	ftypeQ3_K_L = 13
-	ftypeQ4_K_S = 14
-	ftypeQ4_K_M = 15
-	ftypeQ5_K_S = 16
-	ftypeQ5_K_M = 17
-	ftypeQ6_K   = 18
-	ftypeIQ3_XS = 22
-	ftypeIQ4_NL = 25
-	ftypeIQ3_S  = 26
-	ftypeIQ3_M  = 27
-	ftypeIQ4_XS = 30
-	ftypeBF16   = 32
+	ftypeF32     = 0
+	ftypeF16     = 1
+	ftypeQ4_0    = 2
+	ftypeQ4_1    = 3
+	ftypeQ8_0    = 7
+	ftypeQ5_0    = 8
+	ftypeQ5_1    = 9
+	ftypeQ2_K    = 10
+	ftypeQ3_K_S  = 11
+	ftypeQ3_K_M  = 12
+	ftypeQ3_K_L  = 13
+	ftypeQ4_K_S  = 14
+	ftypeQ4_K_M  = 15
+	ftypeQ5_K_S  = 16
+	ftypeQ5_K_M  = 17
+	ftypeQ6_K    = 18
+	ftypeIQ2_XXS = 19
+	ftypeIQ2_XS  = 20
+	ftypeIQ3_XS  = 22
+	ftypeIQ3_XXS = 23
+	ftypeIQ2_S   = 28
+	ftypeIQ2_M   = 29
+	ftypeIQ4_NL  = 25
+	ftypeIQ3_S   = 26
+	ftypeIQ3_M   = 27
+	ftypeIQ4_XS  = 30
+	ftypeBF16    = 32
 )
 
 // presets are llama-quantize's file types that shrink's codecs can write.
@@ -68,9 +73,14 @@ var presets = []Preset{
 	{"iq3_m", ftypeIQ3_M, format.IQ3_S, true},
 	{"iq3_s", ftypeIQ3_S, format.IQ3_S, true},
 	{"iq3_xs", ftypeIQ3_XS, format.IQ3_S, true},
+	{"iq3_xxs", ftypeIQ3_XXS, format.IQ3_XXS, true},
 	{"q3_k_m", ftypeQ3_K_M, format.Q3_K, true},
 	{"q3_k_s", ftypeQ3_K_S, format.Q3_K, true},
 	{"q2_k", ftypeQ2_K, format.Q2_K, true},
+	{"iq2_m", ftypeIQ2_M, format.IQ2_S, true},
+	{"iq2_s", ftypeIQ2_S, format.IQ2_XS, true},
+	{"iq2_xs", ftypeIQ2_XS, format.IQ2_XS, true},
+	{"iq2_xxs", ftypeIQ2_XXS, format.IQ2_XXS, true},
 	// Pure K-quant types, without a preset of their own in llama.cpp: the
 	// file type is the _M preset of the same base type.
 	{"q5_k", ftypeQ5_K_M, format.Q5_K, false},

@@ -157,7 +157,7 @@ func New(v *model.Vocab) (*Tokenizer, error) {
 			return nil, err
 		}
 	}
-	// Everything the file leaves out is derived once, in model.Resolve.
+	// Everything the file leaves out is derived once, in model.Vocab.Resolve.
 	r, err := v.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)

@@ -43,6 +43,7 @@ var benchCmd = &command{
 			"Format detection: a .jsonl/.json name is a domain file (\"choice\" when its first item has \"choices\", else \"generate\"); a file starting with a task count n and an offset table whose first entry is 4+4n is multiple-choice; a text of 6k lines with a number 0-3 on line 2 of every 6 is HellaSwag; anything else is WinoGrande CSV")
 		fs.String("task-format", "", "read every --tasks file in this format instead of detecting it: "+strings.Join(bench.TaskFormats, ", "))
 		fs.Int("task-limit", 0, "score this many randomly drawn items per llama.cpp task file, drawn as llama-perplexity's --hellaswag-tasks / --winogrande-tasks / --multiple-choice-tasks do (0: llama.cpp's default, 400 for HellaSwag and all for the others; -1: all)")
+		fs.Int("task-ctx", 0, "most tokens of one task item, as llama-perplexity's -c for its task modes (0: --ctx)")
 		fs.Int("max-tokens", 64, "most tokens a generation task may produce")
 		fs.StringArray("stop", nil, "stop string of generation tasks (repeat for several; the output is cut before it)")
 		fs.Bool("tensors", false, "per-tensor weight error of MODEL against --baseline (RMSE, SNR), worst first")
@@ -99,10 +100,11 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	c.tasks = flagStringSlice(fs, "tasks")
 	c.taskFormat = flagString(fs, "task-format")
 	c.taskOpt.Limit = flagInt(fs, "task-limit")
+	c.taskOpt.Ctx = flagInt(fs, "task-ctx")
 	c.taskOpt.MaxTokens = flagInt(fs, "max-tokens")
 	c.taskOpt.Stop = flagStringArray(fs, "stop")
-	if c.taskOpt.MaxTokens < 1 || c.taskOpt.Limit < -1 {
-		return usageError{"--max-tokens must be at least 1 and --task-limit at least -1"}
+	if c.taskOpt.MaxTokens < 1 || c.taskOpt.Limit < -1 || c.taskOpt.Ctx < 0 {
+		return usageError{"--max-tokens must be at least 1, --task-limit at least -1, --task-ctx not negative"}
 	}
 	if c.taskFormat != "" && !slices.Contains(bench.TaskFormats, c.taskFormat) {
 		return usageError{fmt.Sprintf("--task-format %q: want one of %s", c.taskFormat, strings.Join(bench.TaskFormats, ", "))}
@@ -407,10 +409,12 @@ func readTaskFiles(c *benchConfig) ([]*bench.TaskFile, error) {
 }
 
 // benchTasks scores every task file on m into r.Tasks. The context (--ctx)
-// bounds an item's tokens as llama-perplexity's -c does.
+// (or --task-ctx) bounds an item's tokens as llama-perplexity's -c does.
 func benchTasks(c *benchConfig, m *engine.Model, r *bench.Report, files []*bench.TaskFile) error {
 	opt := c.taskOpt
-	opt.Ctx = c.ctx
+	if opt.Ctx == 0 {
+		opt.Ctx = c.ctx
+	}
 	if opt.Ctx == 0 {
 		opt.Ctx = 512
 	}

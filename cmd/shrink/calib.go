@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/shrink-llm/shrink/engine"
@@ -108,6 +109,24 @@ func (r *layerRunner) step(obs engine.Observer, each func(in, out []float32)) er
 			each(in, x)
 		}
 	}
+	r.s.Model().ReleaseBlock(l)
 	r.next++
 	return nil
+}
+
+// finalNorm writes to dst the RMSNorm (gain g, epsilon eps) of each row of
+// x (rows of len(g) values): the input of output.weight.
+func finalNorm(dst, x, g []float32, eps float32) {
+	d := len(g)
+	for r := 0; r+d <= len(x); r += d {
+		row, out := x[r:r+d], dst[r:r+d]
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		inv := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
+		for i, v := range row {
+			out[i] = v * inv * g[i]
+		}
+	}
 }

@@ -14,13 +14,14 @@ import (
 	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/prune"
 )
 
 var pruneCmd = &command{
 	name: "prune",
-	args: "SRC DST --calib DOMAIN.txt [--ffn R] [--heads R] [--layers N] [--target-params P] [--eval GENERAL.txt] [--json FILE]",
+	args: "SRC DST --calib DOMAIN.txt [--ffn R] [--heads R] [--layers N] [--target-params P] [--experts R] [--eval GENERAL.txt] [--json FILE]",
 	summary: "structured pruning for a domain: remove FFN channels, attention heads and blocks by calibration scores, " +
 		"repair by least squares (DST: .gguf, or a Hugging Face folder when widths stay uniform)",
 	flags: func(fs *pflag.FlagSet) {
@@ -30,6 +31,8 @@ var pruneCmd = &command{
 		fs.Float64("heads", 0, "fraction of all attention (query) heads to remove: whole KV groups or one query head per group")
 		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
+		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone, not with the other targets)")
+		fs.String("expert-score", "reap", "expert ranking: reap (mean gate weight x output norm over routed tokens, REAP), freq (share of tokens routed) or mass (gate weight per token)")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
 		fs.String("allocate", "relative", "how layers compete: relative (scores divided by the residual stream energy the block writes to) or absolute")
 		fs.Float64("min-keep", 0.1, "floor: every layer keeps at least this fraction of its channels and heads")
@@ -37,7 +40,8 @@ var pruneCmd = &command{
 		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
 		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
 		fs.String("gguf-arch", "auto", "architecture name of a GGUF output: auto (deci when widths differ per layer, which llama.cpp loads per layer; else the source's), llama or deci")
-		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer); more layers than fit are calibrated again, one group at a time")
+		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer): when every layer's fit they are collected in the calibration pass, otherwise block by block in a second pass, one block's at a time. "+
+			"Peak memory from a GGUF: the mapped model in page cache, plus the calibration chunks' residual stream (chunks·ctx·dim·4 bytes), one block's Gram matrices and its float32 weights")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
 		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
@@ -82,6 +86,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	src, dst := args[0], args[1]
+	if fs.Changed("experts") {
+		return runPruneExperts(fs, src, dst)
+	}
 	calibPath := flagString(fs, "calib")
 	evalPath := flagString(fs, "eval")
 	var t prune.Targets
@@ -155,11 +162,12 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 
-	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Stream: true})
 	if err != nil {
 		return err
 	}
 	defer em.Close()
+	linalg.SetThreads(threads)
 	if mc := em.Config.Context; mc > 0 && ctx > mc {
 		ctx = mc
 	}
@@ -179,45 +187,51 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 			bos: bos, evalText: evalText, em: em, ctx: ctx, chunks: chunks, threads: threads, tokFile: tokFile, jsonOut: jsonOut, start: start})
 	}
 
-	// Statistics on the unpruned model, the Gram matrices of as many
-	// layers as --stats-mem holds per pass.
+	// Statistics on the unpruned model: the scores in one pass, with the
+	// repair's Gram matrices of every layer when they fit --stats-mem;
+	// otherwise those come block by block (one block's at a time) from a
+	// second pass run as the pruned tensors are written.
 	n, cl := calibChunks(len(calibToks), ctx, chunks)
-	var groups [][]int
-	var used int64
+	var all int64
 	for l := 0; l < em.Config.Layers; l++ {
-		b := prune.GramBytes(em.Config, l)
-		if len(groups) == 0 || used+b > int64(statsMem*(1<<30)) {
-			groups = append(groups, nil)
-			used = 0
-		}
-		groups[len(groups)-1] = append(groups[len(groups)-1], l)
-		used += b
+		all += prune.GramBytes(em.Config, l)
 	}
-	calibrate := func(st *prune.Stats, pass int) error {
-		s := em.NewSession(ctx)
-		s.Observer = st
-		label := fmt.Sprintf("calibrating (pass %d/%d)", pass+1, len(groups))
-		if err := runCalib(s, calibToks, n, cl, bos, label, quiet); err != nil {
+	st := prune.NewStatsFor(em.Config, nil)
+	if all <= int64(statsMem*(1<<30)) {
+		st = prune.NewStats(em.Config)
+	}
+	run, err := newLayerRunner(em, calibToks, n, cl, bos, "calibrating", quiet)
+	if err != nil {
+		return fmt.Errorf("%s: %w", calibPath, err)
+	}
+	D := em.Config.Dim
+	for run.next < em.Config.Layers {
+		l := run.next
+		if err := run.step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
 			return fmt.Errorf("%s: %w", calibPath, err)
 		}
-		if !quiet && isTerminal(os.Stderr) {
-			endProgress()
-		}
-		return st.Err()
 	}
-	st := prune.NewStatsFor(em.Config, groups[0])
-	if err := calibrate(st, 0); err != nil {
+	if !quiet && isTerminal(os.Stderr) {
+		endProgress()
+	}
+	if err := st.Err(); err != nil {
 		return err
+	}
+	var grams func(l int) (*prune.Stats, error)
+	if !st.HasGram(0) {
+		run.label = "repair statistics"
+		grams = blockGrams(run, quiet)
 	}
 	progress("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, calibPath)
 
-	// The model in memory, the plan, the cut.
+	// The model read one tensor at a time, the plan, the cut (computed as
+	// it is written).
 	cm, err := convert.Load(src, convert.Options{Tokenizer: tokFile})
 	if err != nil {
 		return err
 	}
 	defer cm.Close()
-	m, warns, err := prune.FromConvert(cm)
+	m, warns, err := prune.FromConvertLazy(cm)
 	if err != nil {
 		return err
 	}
@@ -229,20 +243,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	popt := prune.Options{Repair: !noRepair, Ridge: ridge}
-	pm, reps, err := prune.Apply(m, st, plan, popt)
+	pm, reps, err := prune.ApplyLazy(m, st, plan, popt, grams)
 	if err != nil {
 		return err
-	}
-	if !noRepair {
-		for g := 1; g < len(groups); g++ {
-			sg := prune.NewStatsFor(em.Config, groups[g])
-			if err := calibrate(sg, g); err != nil {
-				return err
-			}
-			if err := prune.Refit(pm, m, sg, plan, popt, reps); err != nil {
-				return err
-			}
-		}
 	}
 	if !toGGUF && !pm.Config.Uniform() {
 		return fmt.Errorf("%s: the pruned widths differ per layer (ffn %v, heads %v); a Hugging Face config.json has one width, write a .gguf instead", dst, pm.Config.FFN, pm.Config.Heads)
@@ -270,7 +273,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		Removed: plan.Removed, Layers: reps, Warnings: warns}
 
 	// Perplexity before and after.
-	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile})
+	pem, err := engine.Load(dst, engine.Options{Threads: threads, Tokenizer: tokFile, Stream: true})
 	if err != nil {
 		// A "deci" GGUF (per-layer widths for llama.cpp) may not be
 		// readable by this build's engine: run the same bytes from memory.
@@ -334,6 +337,43 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	return nil
+}
+
+// blockGrams returns the function that gives the repair the Gram matrices
+// of block l: run's block-by-block pass over the calibration chunks,
+// advanced to block l (from the start again when it is past it) and
+// holding one block's statistics at a time.
+func blockGrams(run *layerRunner, quiet bool) func(l int) (*prune.Stats, error) {
+	var cur *prune.Stats
+	curL := -1
+	return func(l int) (*prune.Stats, error) {
+		if l == curL {
+			return cur, nil
+		}
+		cur, curL = nil, -1
+		if l < run.next {
+			if err := run.restart(); err != nil {
+				return nil, err
+			}
+		}
+		for run.next < l {
+			if err := run.step(nil, nil); err != nil {
+				return nil, err
+			}
+		}
+		st := prune.NewStatsFor(run.s.Model().Config, []int{l})
+		if err := run.step(st, nil); err != nil {
+			return nil, err
+		}
+		if !quiet && isTerminal(os.Stderr) {
+			endProgress()
+		}
+		if err := st.Err(); err != nil {
+			return nil, err
+		}
+		cur, curL = st, l
+		return st, nil
+	}
 }
 
 // pruneRecipe returns the command line's flags, for provenance.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -95,7 +94,7 @@ func runPruneMLA(fs *pflag.FlagSet, j mlaPruneJob) error {
 		return err
 	}
 	defer pem.Close()
-	if rep.Calib, err = pplBeforeAfter(em, pem, j.calibPath, j.calibToks, j); err != nil {
+	if rep.Calib, err = mlaPPL(em, pem, j.calibPath, j.calibToks, j); err != nil {
 		return err
 	}
 	if j.evalText != nil {
@@ -103,7 +102,7 @@ func runPruneMLA(fs *pflag.FlagSet, j mlaPruneJob) error {
 		if err != nil {
 			return err
 		}
-		if rep.Eval, err = pplBeforeAfter(em, pem, j.evalPath, et, j); err != nil {
+		if rep.Eval, err = mlaPPL(em, pem, j.evalPath, et, j); err != nil {
 			return err
 		}
 	}
@@ -121,29 +120,12 @@ func runPruneMLA(fs *pflag.FlagSet, j mlaPruneJob) error {
 	return os.WriteFile(j.jsonOut, append(data, '\n'), 0o644)
 }
 
-// pplBeforeAfter returns a text's perplexity on the source and the pruned
-// model (nil when it has less than one chunk).
-func pplBeforeAfter(em, pem *engine.Model, path string, toks []int32, j mlaPruneJob) (*pplPair, error) {
+// mlaPPL returns a text's perplexity on the source and the pruned model
+// (nil when it has less than one chunk).
+func mlaPPL(em, pem *engine.Model, path string, toks []int32, j mlaPruneJob) (*pplPair, error) {
 	if len(toks) < j.ctx {
 		fmt.Fprintf(os.Stderr, "warning: %s: %d tokens, fewer than one chunk of %d: no perplexity\n", path, len(toks), j.ctx)
 		return nil, nil
 	}
-	pp := &pplPair{Path: path}
-	for i, mm := range []*engine.Model{em, pem} {
-		res, err := bench.Evaluate(context.Background(), mm, toks, bench.EvalOptions{Ctx: j.ctx, Chunks: j.chunks, BOS: j.bos})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		ppl, _ := res.Stats.Perplexity()
-		if i == 0 {
-			pp.Before = ppl
-		} else {
-			pp.After = ppl
-		}
-		pp.Tokens = res.Stats.N()
-	}
-	if pp.Before > 0 {
-		pp.Ratio = pp.After / pp.Before
-	}
-	return pp, nil
+	return pplOfTokens(em, pem, path, toks, bench.EvalOptions{Ctx: j.ctx, Chunks: j.chunks, BOS: j.bos})
 }

@@ -19,13 +19,15 @@ import (
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/quantize"
 	"github.com/shrink-llm/shrink/tokenizer"
 )
 
 var quantizeCmd = &command{
-	name:    "quantize",
-	args:    "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]",
+	name: "quantize",
+	args: "SRC DST --type TYPE [--calib TEXT [--method imatrix|gptq|rtn]] [--imatrix FILE] [--threads N]\n" +
+		"       shrink quantize SRC DST --target-size BYTES | --target-bpw X --calib TEXT [--recipe-out FILE]\n       shrink quantize SRC DST --recipe FILE [--calib TEXT]",
 	summary: "quantize any checkpoint to a GGUF of GGML block types (llama.cpp presets and mix rules)",
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("type", "", "preset or pure type: "+strings.Join(quantize.Presets(), " "))
@@ -46,6 +48,7 @@ var quantizeCmd = &command{
 		fs.Bool("allow-requantize", false, "allow re-quantizing tensors that are already quantized (loses quality)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
 		fs.BoolP("quiet", "q", false, "no progress output")
+		solveFlags(fs)
 	},
 	run: runQuantize,
 }
@@ -73,6 +76,13 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	method := flagString(fs, "method")
 	hessMem := flagInt(fs, "hessian-mem")
 
+	sc, err := readSolveFlags(fs)
+	if err != nil {
+		return err
+	}
+	if typeName == "" && (sc.solving() || sc.recipeIn != "") {
+		typeName, pure = "q4_k_m", true // file type set from the recipe; no mix rules
+	}
 	if typeName == "" {
 		return usageError{"--type is required (one of " + strings.Join(quantize.Presets(), ", ") + ")"}
 	}
@@ -108,6 +118,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("--method %q: want imatrix, gptq or rtn", method)}
 	}
+	if sc.solving() && calib == "" {
+		return usageError{"--target-size and --target-bpw need --calib TEXT (the tensors' sensitivities come from running the model)"}
+	}
 	if hessMem < 0 {
 		return usageError{"--hessian-mem must not be negative"}
 	}
@@ -117,6 +130,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
+	linalg.SetThreads(threads)
 	pol := quantize.Policy{Preset: preset, Pure: pure}
 	if t, ok := format.ParseDType(fbType); ok && (t == format.F16 || t == format.BF16 || t == format.F32) {
 		pol.LastResort = quantize.OptionalType{Type: t, Set: true}
@@ -154,7 +168,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	// The importance matrix: read, or computed from calibration text.
 	var im *quantize.Imatrix
 	var gc *gptqCalib
-	if method == "gptq" {
+	if method == "gptq" || sc.solving() {
 		gc = &gptqCalib{budget: int64(hessMem) << 20, layer: -1, m: m, threads: threads, quiet: quiet}
 		defer gc.close()
 	}
@@ -170,16 +184,26 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	pol.HasImatrix = im != nil
-
 	infos := make([]format.TensorInfo, len(m.Tensors))
 	for i, t := range m.Tensors {
 		infos[i] = t.Info()
 	}
 	c := m.Config
-	mi := quantize.ModelInfo{Layers: c.Layers}
-	if len(c.Heads) > 0 && len(c.KVHeads) > 0 {
-		mi.Heads, mi.KVHeads = c.Heads[0], c.KVHeads[0]
+	mi := quantize.InfoOf(c)
+	rec, sv, err := solveOrRead(sc, pol, infos, mi, sensitivityInput{m, gc, im, method == "gptq", threads, quiet}, calib, ctx)
+	if err != nil {
+		return err
 	}
+	if sv != nil {
+		defer sv.close()
+	}
+	if rec != nil {
+		pol.Overrides = append(rec.Overrides(), pol.Overrides...) // the user's pins win
+		if p, ok := dominantPreset(rec); ok {
+			preset = p
+		}
+	}
+
 	choices, err := pol.Choose(infos, mi)
 	if err != nil {
 		return err
@@ -192,7 +216,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			requant = append(requant, fmt.Sprintf("%s (%s -> %s)", ch.Name, ch.Src, ch.Type))
 		}
 		if im != nil && ch.Type.Quantized() {
-			if _, err := im.CheckShape(ch.Name, ch.Shape[0]); err != nil {
+			if _, err := im.CheckShape(ch.Name, ch.Shape[0], ch.Shape[2:]...); err != nil {
 				return fmt.Errorf("%s: %w", imFile+calib, err)
 			}
 		}
@@ -241,6 +265,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	md.Set("shrink.version", gguf.String(version))
 	md.Set("shrink.source.sha256", gguf.String(strings.Repeat("0", 2*sha256.Size)))
 	md.Set("shrink.recipe", gguf.String(recipe(fs)))
+	md.Delete(quantize.RecipeKey)
+	if rec != nil {
+		md.Set(quantize.RecipeKey, gguf.String(rec.Compact()))
+	}
 	md.Delete("shrink.calib.sha256")
 	for _, k := range []string{"file", "dataset", "entries_count", "chunks_count"} {
 		md.Delete("quantize.imatrix." + k)
@@ -269,11 +297,11 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if im != nil {
 		opt.Importance = func(name string) []float32 {
 			t, _ := m.Tensor(name) // every plan is one of m's tensors
-			v, _ := im.CheckShape(name, t.Shape[0])
+			v, _ := im.CheckShape(name, t.Shape[0], t.Shape[2:]...)
 			return v
 		}
 	}
-	if gc != nil {
+	if gc != nil && method == "gptq" {
 		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
 			if !quantize.GPTQSupported(out) {
 				return nil
@@ -318,6 +346,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		endProgress()
 	}
 	printSummary(stdout, dst, preset, choices, time.Since(start))
+	if sv != nil {
+		return sv.report(stdout, dst, threads)
+	}
 	return nil
 }
 
@@ -365,42 +396,32 @@ func sourceSHA256(m *convert.Model) (string, error) {
 }
 
 // imatrixObserver feeds every linear layer's input to a collector, and
-// the residual statistics GPTQ's embedding needs to g when not nil.
+// each routed expert's inputs to its per-expert importances.
 type imatrixObserver struct {
-	c *quantize.Collector
-	g *gptqCalib
+	c       *quantize.Collector
+	experts int // routed experts per MoE layer
+}
+
+// Routing is part of engine.ExpertObserver; the importances need only the
+// inputs each expert sees.
+func (o imatrixObserver) Routing(int, []int32, []float32, int, int) {}
+
+// ExpertLinear collects per-expert importances of a stacked expert
+// weight (GPTQ has no per-expert Hessians: those tensors use the imatrix).
+func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows, cols int) {
+	o.c.AddExpert(name, expert, o.experts, x, rows, cols)
 }
 
 func (o imatrixObserver) Linear(name string, x []float32, rows, cols int) {
 	o.c.Add(name, x, rows, cols)
-	if o.g != nil && name == "output.weight" && rows*cols <= len(x) {
-		if o.g.out == nil {
-			o.g.out = quantize.NewHessian(cols)
-		}
-		if o.g.out.Cols == cols {
-			o.g.out.Add(x, rows)
-		}
-	}
 }
 
-func (o imatrixObserver) Residual(layer int, x []float32, rows, cols int) {
-	if o.g == nil || layer < 0 || rows*cols > len(x) {
-		return
-	}
-	g := o.g
-	for len(g.resSum) <= layer {
-		g.resSum = append(g.resSum, 0)
-		g.resN = append(g.resN, 0)
-	}
-	for _, v := range x[:rows*cols] {
-		g.resSum[layer] += float64(v) * float64(v)
-	}
-	g.resN[layer] += int64(rows * cols)
-}
+func (o imatrixObserver) Residual(int, []float32, int, int) {}
 
 // gptqCalib holds what --method gptq collects: the mean square of the
-// residual stream entering each block (from the calibration pass) and,
-// block by block as the tensors are written, one block's input Hessians.
+// residual stream entering each block and output.weight's input Hessian
+// (from the calibration pass) and, block by block as the tensors are
+// written, one block's input Hessians.
 type gptqCalib struct {
 	resSum []float64
 	resN   []int64
@@ -552,17 +573,18 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
 // first in each, as llama-imatrix does) and returns the importance matrix
-// and the text's SHA-256. When gc is not nil it also collects the residual
-// statistics and prepares gc's block-by-block pass over the same chunks
-// (the model stays open in gc). A GGUF model is mapped, not copied: its
-// weights stay in the page cache.
+// and the text's SHA-256. When gc is not nil (GPTQ) the pass runs block by
+// block over a streamed mapping of the model (engine Options.Stream; one
+// block's weights resident at a time), collects the residual statistics
+// and output.weight's Hessian too, and leaves the model and the chunks in
+// gc for the Hessians' own block-by-block pass.
 func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet bool, gc *gptqCalib) (*quantize.Imatrix, string, error) {
 	text, err := os.ReadFile(textFile)
 	if err != nil {
 		return nil, "", err
 	}
 	sum := sha256.Sum256(text)
-	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Mmap: true})
+	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile, Stream: gc != nil})
 	if err != nil {
 		return nil, "", err
 	}
@@ -586,18 +608,72 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
 	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
-	s := em.NewSession(cl)
-	s.Observer = imatrixObserver{col, gc}
-	if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
-		return nil, "", err
-	}
-	if gc != nil {
-		if gc.run, err = newLayerRunner(em, toks, n, cl, bos, "GPTQ Hessians", quiet); err != nil {
+	if gc == nil {
+		s := em.NewSession(cl)
+		s.Observer = imatrixObserver{c: col, experts: em.Config.Experts}
+		if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
 			return nil, "", err
 		}
-		gc.em, keep = em, true
+		return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 	}
+	run, err := newLayerRunner(em, toks, n, cl, bos, "calibrating", quiet)
+	if err != nil {
+		return nil, "", err
+	}
+	c := em.Config
+	gc.resSum, gc.resN = make([]float64, c.Layers), make([]int64, c.Layers)
+	for run.next < c.Layers {
+		l := run.next
+		err := run.step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
+			for _, v := range in {
+				gc.resSum[l] += float64(v) * float64(v)
+			}
+			gc.resN[l] += int64(len(in))
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	if err := gc.outputInput(run, col); err != nil {
+		return nil, "", err
+	}
+	if !quiet && isTerminal(os.Stderr) {
+		endProgress()
+	}
+	if err := run.restart(); err != nil {
+		return nil, "", err
+	}
+	run.label = "GPTQ Hessians"
+	gc.run, gc.em, keep = run, em, true
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
+}
+
+// outputInput feeds the input of output.weight (the final RMSNorm of the
+// residual stream leaving the last block, every token) to the importance
+// collector and to output.weight's Hessian.
+func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error {
+	c := run.s.Model().Config
+	t, ok := g.m.Tensor("output_norm.weight")
+	if !ok {
+		return nil
+	}
+	gain, err := g.m.ReadFloat32(t)
+	if err != nil {
+		return err
+	}
+	if len(gain) != c.Dim {
+		return fmt.Errorf("output_norm.weight has %d values for a width of %d", len(gain), c.Dim)
+	}
+	g.out = quantize.NewHessian(c.Dim)
+	var xn []float32
+	for _, x := range run.x {
+		xn = append(xn[:0], x...)
+		finalNorm(xn, x, gain, c.NormEps)
+		rows := len(x) / c.Dim
+		col.Add("output.weight", xn, rows, c.Dim)
+		g.out.Add(xn, rows)
+	}
+	return nil
 }
 
 // printSummary writes the table of types, fallbacks and totals.

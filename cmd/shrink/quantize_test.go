@@ -207,7 +207,8 @@ func TestQuantizeUsage(t *testing.T) {
 		{src, dst},
 		{src, dst, "--type", "q7_k"},
 		{src, dst, "--type", "q4_0", "--tensor-type", "ffn_down"},
-		{src, dst, "--type", "q4_0", "--output-tensor-type", "iq2_xxs"},
+		{src, dst, "--type", "q4_0", "--output-tensor-type", "iq1_s"},
+		{src, dst, "--type", "q4_0", "--tensor-type", "ffn_down=iq2_xs"}, // needs an imatrix
 		{src, "x.bin", "--type", "q4_0"},
 		{src, dst, "--type", "q4_0", "--imatrix", "a", "--calib", "b"},
 		{src, dst, "--type", "q4_0", "--fallback-type", "zz"},

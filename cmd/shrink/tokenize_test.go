@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,9 +49,10 @@ func TestTokenizeVocabFiles(t *testing.T) {
 }
 
 // TestTokenizeVocabOnly checks that a GGUF holding only a vocabulary, of an
-// architecture shrink cannot run, still tokenizes and adds BOS by
-// llama.cpp's default when add_bos_token is absent, and that one without a
-// tokenizer is refused with a one-line error.
+// architecture shrink cannot run, still tokenizes (adding BOS by llama.cpp's
+// default when add_bos_token is absent) and shows its vocabulary in
+// inspect, and that one without a tokenizer is refused with a one-line
+// error.
 func TestTokenizeVocabOnly(t *testing.T) {
 	dir := t.TempDir()
 	v := &model.Vocab{Model: "llama", Tokens: []string{"<unk>", "<s>", "</s>", "▁", "h", "i", "▁h", "▁hi"},
@@ -73,11 +75,22 @@ func TestTokenizeVocabOnly(t *testing.T) {
 			t.Errorf("tokenize %v: exit %d, %q (stderr %q), want %q", c.args, code, out, errOut, c.want)
 		}
 	}
+	// inspect shows the vocabulary, with llama.cpp's default special ids.
+	code, out, errOut := run(t, "inspect", path, "--json")
+	var rep struct {
+		Tokenizer *tokenizerJSON `json:"tokenizer"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Tokenizer == nil {
+		t.Fatalf("inspect: exit %d, %q, stderr %q", code, out, errOut)
+	}
+	if tj := *rep.Tokenizer; tj.Model != "llama" || tj.Tokens != 8 || tj.BOS != 1 || tj.EOS != 2 {
+		t.Errorf("inspect tokenizer %+v, want llama, 8 tokens, bos 1, eos 2", tj)
+	}
 	var bare gguf.Metadata
 	bare.Set("general.architecture", gguf.String("llama"))
 	empty := filepath.Join(dir, "empty.gguf")
 	writeGGUF(t, empty, &bare)
-	code, _, errOut := run(t, "tokenize", empty, "--text", "hi")
+	code, _, errOut = run(t, "tokenize", empty, "--text", "hi")
 	if code == 0 || !strings.Contains(errOut, "no tokenizer") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("file without tokenizer: exit %d, stderr %q", code, errOut)
 	}

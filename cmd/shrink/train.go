@@ -57,6 +57,7 @@ func trainLoopFlags(fs *pflag.FlagSet, lr, wd float32) {
 	fs.Int("batch", 8, "sequences per optimizer step (gradients accumulated)")
 	fs.Uint64("seed", 1, "seed of the data order")
 	fs.Int("threads", 0, "goroutines per matrix product (0: all cores)")
+	fs.Bool("recompute", false, "activation checkpointing: keep only each block's input and recompute the block in the backward pass (less memory, about a third more time)")
 	fs.String("eval", "", "held-out text to evaluate on")
 	fs.Int("eval-every", 0, "evaluate every N steps (0: at the end only, when --eval is given)")
 	fs.Int("eval-windows", 16, "windows of --eval text to evaluate on")
@@ -75,6 +76,7 @@ type loopConfig struct {
 	evalEvery, evalWins int
 	saveEvery           int
 	resume, quiet       bool
+	recompute           bool
 	dtype               format.DType
 	opt                 distill.Options
 	ctx                 int
@@ -91,6 +93,7 @@ func readLoopConfig(fs *pflag.FlagSet, dst string) (*loopConfig, error) {
 	c.saveEvery = flagInt(fs, "save-every")
 	c.resume = flagBool(fs, "resume")
 	c.quiet = flagBool(fs, "quiet")
+	c.recompute = flagBool(fs, "recompute")
 	c.ctx = flagInt(fs, "ctx")
 	o := &c.opt
 	o.LR = flagFloat32(fs, "lr")
@@ -146,6 +149,7 @@ func loadText(path string, tok *tokenizer.Tokenizer, ctx int) ([][]int32, int, e
 // evaluation and checkpoints, then writes the model. evalTeacher gives
 // KLD on the held-out text (nil: none).
 func runLoop(c *loopConfig, tr *distill.Trainer, tok *tokenizer.Tokenizer, evalTeacher distill.Teacher) error {
+	tr.Student.Recompute = c.recompute
 	if c.resume {
 		if err := tr.LoadCheckpoint(c.ckpt); err != nil {
 			return err

@@ -39,3 +39,27 @@ var Signs = func() (t [128]uint8) {
 	}
 	return t
 }()
+
+// values2 are the 2-bit i-quants' decoded magnitudes of lattice coordinate
+// l (ggml-common.h's iq2xxs_grid and iq2xs_grid use 8, 25, 43).
+var values2 = [4]uint64{8, 25, 43, 0}
+
+// Grid2XXS is ggml-common.h's iq2xxs_grid: point k's eight decoded
+// magnitudes, one per byte, low byte first.
+var Grid2XXS = decodeGrid2(KGrid2XXS[:])
+
+// Grid2XS is ggml-common.h's iq2xs_grid.
+var Grid2XS = decodeGrid2(KGrid2XS[:])
+
+// Grid2S is ggml-common.h's iq2s_grid.
+var Grid2S = decodeGrid2(KGrid2S[:])
+
+func decodeGrid2(kgrid []uint16) []uint64 {
+	g := make([]uint64, len(kgrid))
+	for k, c := range kgrid {
+		for i := 0; i < 8; i++ {
+			g[k] |= values2[c>>(2*i)&3] << (8 * i)
+		}
+	}
+	return g
+}

@@ -25,7 +25,7 @@ var scaleFields = map[format.DType][]int{
 	format.Q8_0: {0}, format.Q4_0: {0}, format.Q4_1: {0, 2}, format.Q5_0: {0},
 	format.Q5_1: {0, 2}, format.IQ4_NL: {0}, format.Q2_K: {80, 82},
 	format.Q3_K: {108}, format.Q4_K: {0, 2}, format.Q5_K: {0, 2}, format.Q6_K: {208}, format.IQ4_XS: {0},
-	format.IQ3_XXS: {0}, format.IQ3_S: {0},
+	format.IQ3_XXS: {0}, format.IQ3_S: {0}, format.IQ2_XXS: {0}, format.IQ2_XS: {0}, format.IQ2_S: {0},
 }
 
 const poison = 0x7b

@@ -175,8 +175,21 @@ func packPanel(dst []float32, x Mat, s0, valid, w, k int, cols bool) {
 		}
 		return
 	}
-	// Strided case: each of the w lines is contiguous along p.
-	for i := 0; i < valid; i++ {
+	// Strided case: each of the w lines is contiguous along p; four lines
+	// at a time, so that each p writes four adjacent values.
+	dst = dst[:k*w]
+	i := 0
+	for ; i+4 <= valid; i += 4 {
+		r0 := x.Data[(s0+i)*x.Stride : (s0+i)*x.Stride+k]
+		r1 := x.Data[(s0+i+1)*x.Stride : (s0+i+1)*x.Stride+k]
+		r2 := x.Data[(s0+i+2)*x.Stride : (s0+i+2)*x.Stride+k]
+		r3 := x.Data[(s0+i+3)*x.Stride : (s0+i+3)*x.Stride+k]
+		for p, v := range r0 {
+			d := dst[p*w+i : p*w+i+4]
+			d[0], d[1], d[2], d[3] = v, r1[p], r2[p], r3[p]
+		}
+	}
+	for ; i < valid; i++ {
 		src := x.Data[(s0+i)*x.Stride : (s0+i)*x.Stride+k]
 		for p, v := range src {
 			dst[p*w+i] = v

@@ -8,7 +8,8 @@
 // 8-bit blocks: the 32-element types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL)
 // against Q8_0-style blocks (an f16-rounded scale, 32 int8 codes and, for the
 // types with a minimum, the block's scaled code sum as in Q8_1), the K-quants
-// (Q2_K..Q6_K) and the 256-element i-quants (IQ4_XS, IQ3_XXS, IQ3_S) against
+// (Q2_K..Q6_K) and the 256-element i-quants (IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS,
+// IQ2_XS, IQ2_S) against
 // Q8_K-style super-blocks (a float32 scale, 256 int8
 // codes and the sums of each 16 codes). Float weights multiply against the
 // float activations directly.
@@ -28,7 +29,8 @@
 //     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL through a
 //     VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
-//     once for four activation rows.
+//     once for four activation rows; the 6x16 FMA register tile of the
+//     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
 //     integer type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
@@ -37,8 +39,9 @@
 //     GF2P8AFFINEQB for the high bits, where present), F16 and BF16
 //     widened to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
 //     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
-//     quantizations (bit-identical to the generic ones). Entries are added
-//     from files of their own through addVNNI.
+//     quantizations (bit-identical to the generic ones); the 8x32 register
+//     tile of the training products (GemmTile, A broadcast by the FMA
+//     itself). Entries are added from files of their own through addVNNI.
 //   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
 //     weights of every integer type on the tile unit (MatMul16): each
 //     group of sixteen weight rows unpacked once to bytes with per-block
@@ -71,7 +74,7 @@ const (
 	// ActQ8: Q8_0-style 32-element blocks (legacy types and IQ4_NL).
 	ActQ8
 	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants, IQ4_XS,
-	// IQ3_XXS, IQ3_S).
+	// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S).
 	ActQ8K
 	// ActNone: the type has no kernel.
 	ActNone
@@ -85,7 +88,8 @@ func KindOf(t format.DType) ActKind {
 		return ActFloat
 	case format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL:
 		return ActQ8
-	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS, format.IQ3_XXS, format.IQ3_S:
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS, format.IQ3_XXS, format.IQ3_S,
+		format.IQ2_XXS, format.IQ2_XS, format.IQ2_S:
 		return ActQ8K
 	}
 	return ActNone

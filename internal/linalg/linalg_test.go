@@ -1,6 +1,7 @@
 package linalg
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -209,15 +210,30 @@ func BenchmarkDgemm(b *testing.B) {
 	}
 }
 
+// BenchmarkGramAdd compares Gram.Add's AVX-512 tiles with its portable
+// path (gonum's blas64.Syrk) on chunks of 512 activation rows.
 func BenchmarkGramAdd(b *testing.B) {
-	const n, rows = 2048, 512
-	x := make([]float32, n*rows)
-	for i := range x {
-		x[i] = float32(i%17) - 8
+	for _, n := range []int{2048, 5632} {
+		const rows = 512
+		x := make([]float32, n*rows)
+		for i := range x {
+			x[i] = float32(i%17) - 8
+		}
+		for _, path := range []string{"tiles", "syrk"} {
+			if path == "tiles" && !Accelerated() {
+				continue
+			}
+			b.Run(fmt.Sprintf("n=%d/%s", n, path), func(b *testing.B) {
+				g := NewGram(n)
+				for i := 0; i < b.N; i++ {
+					if path == "tiles" {
+						g.addTiles(x, rows)
+					} else {
+						g.addSyrk(x, rows)
+					}
+				}
+				b.ReportMetric(float64(n)*float64(n)*rows*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
-	g := NewGram(n)
-	for i := 0; i < b.N; i++ {
-		g.Add(x, rows)
-	}
-	b.ReportMetric(float64(n)*n*rows*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -129,13 +129,13 @@ def main():
         opt.step()
 
     step(data[0])  # warm-up, not timed
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(a.steps):
         step(data[i + 1])
-    el = time.perf_counter() - t0
+    el, cpu = time.perf_counter() - t0, time.process_time() - c0
     tok = a.steps * a.batch * a.ctx
     print(f"torch {torch.__version__} {a.mode}: {params} params, {a.steps} steps of {a.batch}x{a.ctx} tokens "
-          f"in {el:.1f} s: {tok / el:.0f} tok/s (threads {torch.get_num_threads()})")
+          f"in {el:.1f} s: {tok / el:.0f} tok/s, {tok / cpu:.0f} tok/cpu-s (threads {torch.get_num_threads()})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,657 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/quantize"
+	"github.com/shrink-llm/shrink/tokenizer"
+)
+
+// defaultCandidates are the types the solver chooses from: those both
+// shrink's engine and llama.cpp run (the i-quants only where shrink has
+// their codec).
+var defaultCandidates = []string{"q2_k", "iq3_s", "q3_k", "iq4_xs", "q4_k", "q5_k", "q6_k", "q8_0"}
+
+// solveFlags declares the solver's flags on quantize's flag set.
+func solveFlags(fs *pflag.FlagSet) {
+	fs.String("target-size", "", "solve for a file of at most this size (bytes, or with a unit: 1.5GB, 1500MB, 900MiB): chooses each tensor's type to minimise the predicted KLD; needs --calib")
+	fs.Float64("target-bpw", 0, "solve for at most this many bits per weight over the whole file's tensors; needs --calib")
+	fs.String("recipe", "", "apply a recipe file (per-tensor types from --recipe-out or a solved GGUF) instead of --type's rules")
+	fs.String("recipe-out", "", "write the solved recipe (JSON) to this file")
+	fs.String("sensitivity", "hybrid", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
+		"or hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor)")
+	fs.String("sensitivity-ref", "q3_k", "--sensitivity hybrid: the type measured exactly")
+	fs.Int("sensitivity-chunks", 8, "calibration chunks the sensitivities' KLDs are measured on")
+	fs.String("candidate-types", strings.Join(defaultCandidates, ","), "types the solver chooses from (types shrink cannot write are skipped)")
+}
+
+// solveConfig is what the solver's flags ask for.
+type solveConfig struct {
+	targetSize int64
+	targetBPW  float64
+	recipeIn   string
+	recipeOut  string
+	mode       string
+	ref        format.DType
+	chunks     int
+	candidates []format.DType
+}
+
+// solving reports whether a budget was given.
+func (c *solveConfig) solving() bool { return c.targetSize > 0 || c.targetBPW > 0 }
+
+// readSolveFlags checks the solver's flags.
+func readSolveFlags(fs *pflag.FlagSet) (*solveConfig, error) {
+	c := &solveConfig{targetBPW: flagFloat64(fs, "target-bpw"), recipeIn: flagString(fs, "recipe"),
+		recipeOut: flagString(fs, "recipe-out"), mode: flagString(fs, "sensitivity"), chunks: flagInt(fs, "sensitivity-chunks")}
+	if s := flagString(fs, "target-size"); s != "" {
+		n, err := parseSize(s)
+		if err != nil {
+			return nil, usageError{"--target-size: " + err.Error()}
+		}
+		c.targetSize = n
+	}
+	switch {
+	case c.targetBPW < 0 || math.IsNaN(c.targetBPW) || c.targetBPW > 32:
+		return nil, usageError{"--target-bpw must be between 0 and 32"}
+	case c.targetSize > 0 && c.targetBPW > 0:
+		return nil, usageError{"give --target-size or --target-bpw, not both"}
+	case c.recipeIn != "" && c.solving():
+		return nil, usageError{"give --recipe or a target (--target-size, --target-bpw), not both"}
+	case c.recipeOut != "" && !c.solving():
+		return nil, usageError{"--recipe-out needs --target-size or --target-bpw"}
+	case c.mode != "exact" && c.mode != "hybrid":
+		return nil, usageError{fmt.Sprintf("--sensitivity %q: want exact or hybrid", c.mode)}
+	case c.chunks < 1:
+		return nil, usageError{"--sensitivity-chunks must be at least 1"}
+	}
+	ref, err := quantize.ParseWritableType(flagString(fs, "sensitivity-ref"))
+	if err != nil || !ref.Quantized() {
+		return nil, usageError{fmt.Sprintf("--sensitivity-ref %q: want a quantized type", flagString(fs, "sensitivity-ref"))}
+	}
+	c.ref = ref
+	for _, s := range strings.Split(flagString(fs, "candidate-types"), ",") {
+		s = strings.TrimSpace(s)
+		t, ok := format.ParseDType(s)
+		if !ok {
+			return nil, usageError{fmt.Sprintf("--candidate-types: unknown type %q", s)}
+		}
+		if _, err := quantize.ParseWritableType(s); err == nil && t.Quantized() {
+			c.candidates = append(c.candidates, t)
+		}
+	}
+	if len(c.candidates) == 0 {
+		return nil, usageError{"--candidate-types: no quantized type shrink can write"}
+	}
+	return c, nil
+}
+
+// parseSize reads a byte count: a number with an optional unit, decimal
+// (KB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB); "B" or none for bytes.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("%q: want a positive size such as 1500000, 1500MB or 1.5GB", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "k": 1e3, "m": 1e6, "g": 1e9,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit %q (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s, unit)
+	}
+	if v*mult >= 1<<62 {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return int64(v * mult), nil
+}
+
+// klEval measures the mean KL divergence of a model's next-token
+// distributions from reference ones over calibration chunks.
+type klEval struct {
+	chunks [][]int32
+	ref    [][]float32 // per chunk: log-probabilities, positions × vocab
+	vocab  int
+	lq     []float64
+}
+
+// newKLEval runs the reference model over up to n chunks of length tokens
+// of toks (first token bos when >= 0) and keeps its log-probabilities.
+func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEval, error) {
+	e := &klEval{vocab: ref.Config.VocabSize}
+	e.lq = make([]float64, e.vocab)
+	// At most 512 MiB of reference log-probabilities.
+	n = max(1, min(n, (512<<20)/(4*length*e.vocab)))
+	s := ref.NewSession(length)
+	for i := 0; i < n && (i+1)*length <= len(toks); i++ {
+		c := append([]int32(nil), toks[i*length:(i+1)*length]...)
+		if bos >= 0 {
+			c[0] = bos
+		}
+		s.Reset()
+		logits, err := s.ForwardAll(c)
+		if err != nil {
+			return nil, fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+		lp := make([]float32, len(logits))
+		for p := 0; p < length; p++ {
+			bench.LogSoftmax(e.lq, logits[p*e.vocab:(p+1)*e.vocab])
+			for v, x := range e.lq {
+				lp[p*e.vocab+v] = float32(x)
+			}
+		}
+		e.chunks = append(e.chunks, c)
+		e.ref = append(e.ref, lp)
+	}
+	if len(e.chunks) == 0 {
+		return nil, fmt.Errorf("calibration text too short for a chunk of %d tokens", length)
+	}
+	return e, nil
+}
+
+// kld returns the mean KL(reference || m) per position.
+func (e *klEval) kld(m *engine.Model) (float64, error) {
+	s := m.NewSession(len(e.chunks[0]))
+	var sum float64
+	n := 0
+	for i, c := range e.chunks {
+		s.Reset()
+		logits, err := s.ForwardAll(c)
+		if err != nil {
+			return 0, err
+		}
+		for p := range c {
+			bench.LogSoftmax(e.lq, logits[p*e.vocab:(p+1)*e.vocab])
+			ref := e.ref[i][p*e.vocab : (p+1)*e.vocab]
+			var k float64
+			for v, l := range ref {
+				lp := float64(l)
+				k += math.Exp(lp) * (lp - e.lq[v])
+			}
+			sum += k
+			n++
+		}
+	}
+	return sum / float64(n), nil
+}
+
+// f32Model is the source model in float32, its weights patchable in place.
+type f32Model struct {
+	em      *engine.Model
+	weights map[string][]float32
+}
+
+// loadF32 decodes every tensor of m to float32 and builds a model on them.
+func loadF32(m *convert.Model, threads int) (*f32Model, error) {
+	fm := &f32Model{weights: map[string][]float32{}}
+	tensors := make([]engine.Tensor, 0, len(m.Tensors))
+	for _, t := range m.Tensors {
+		v, err := m.ReadFloat32(t)
+		if err != nil {
+			return nil, err
+		}
+		fm.weights[t.Name] = v
+		var data []byte
+		if len(v) > 0 {
+			data = unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)) // float32 is GGUF's little-endian F32 on every supported CPU
+		}
+		tensors = append(tensors, engine.Tensor{Name: t.Name, Type: format.F32, Shape: t.Shape, Data: data})
+	}
+	em, err := engine.NewModel(m.Config, m.Vocab, tensors, engine.Options{Threads: threads})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	fm.em = em
+	return fm, nil
+}
+
+// solveTensor is one tensor the solver gives a type: its candidate types
+// (after llama.cpp's fallback for its row length) with their bytes, proxy
+// errors and KLDs (measured; NaN where not).
+type solveTensor struct {
+	name       string
+	rows, cols int
+	types      []format.DType
+	bytes      []int64
+	proxy      []float64
+	exact      []float64
+	pred       []float64
+}
+
+// sensitivityInput is what the sensitivities are measured with.
+type sensitivityInput struct {
+	m       *convert.Model
+	gc      *gptqCalib // Hessians, block by block
+	im      *quantize.Imatrix
+	gptq    bool // the file is written with GPTQ
+	threads int
+	quiet   bool
+}
+
+// measureSensitivity fills the proxy errors and the exact KLDs the mode
+// asks for, tensor by tensor in block order.
+func measureSensitivity(in sensitivityInput, c *solveConfig, ts []*solveTensor, fm *f32Model, ev *klEval) error {
+	order := make([]*solveTensor, len(ts))
+	copy(order, ts)
+	key := func(name string) int {
+		if l, ok := blockIndex(name); ok {
+			return l
+		}
+		return -1
+	}
+	sort.SliceStable(order, func(a, b int) bool { return key(order[a].name) < key(order[b].name) })
+	start := time.Now()
+	for k, st := range order {
+		if !in.quiet && isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[Ksensitivity: [%d/%d] %s  %.0fs", k+1, len(order), st.name, time.Since(start).Seconds())
+		}
+		if err := measureTensor(in, c, st, fm, ev); err != nil {
+			return fmt.Errorf("sensitivity of %s: %w", st.name, err)
+		}
+	}
+	if !in.quiet && isTerminal(os.Stderr) {
+		endProgress()
+	}
+	return nil
+}
+
+// measureTensor quantizes one tensor to each candidate type as the file
+// will be written, and measures what the mode asks for.
+func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, fm *f32Model, ev *klEval) error {
+	var H []float64
+	if in.gc != nil && st.name != "token_embd.weight" {
+		h, err := in.gc.hessian(st.name)
+		if err != nil {
+			return err
+		}
+		if h != nil && h.Cols == st.cols {
+			H = h.Matrix()
+		}
+	}
+	var imp []float32
+	if in.im != nil {
+		imp, _ = in.im.CheckShape(st.name, int64(st.cols))
+	}
+	w := fm.weights[st.name]
+	orig := append([]float32(nil), w...)
+	defer copy(w, orig)
+	ref := refIndex(st.types, c.ref)
+	for i, t := range st.types {
+		hq := H
+		if !in.gptq {
+			hq = nil
+		}
+		wq, err := quantize.RoundTrip(t, orig, st.rows, st.cols, hq, imp, in.threads)
+		if err != nil {
+			return err
+		}
+		st.proxy[i] = quantize.HessianError(orig, wq, st.rows, st.cols, H, 512)
+		st.exact[i] = math.NaN()
+		if c.mode == "exact" || i == ref {
+			copy(w, wq)
+			if st.exact[i], err = ev.kld(fm.em); err != nil {
+				return err
+			}
+			copy(w, orig)
+		}
+	}
+	return nil
+}
+
+// refIndex returns the index of the candidate closest in bits to ref.
+func refIndex(types []format.DType, ref format.DType) int {
+	best, bi := math.Inf(1), 0
+	for i, t := range types {
+		if d := math.Abs(t.BitsPerWeight() - ref.BitsPerWeight()); d < best {
+			best, bi = d, i
+		}
+	}
+	return bi
+}
+
+// predict turns the measurements into each option's predicted KLD.
+func predict(c *solveConfig, ts []*solveTensor) {
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		for i := range st.types {
+			if c.mode == "exact" {
+				st.pred[i] = math.Max(st.exact[i], 0)
+			} else {
+				st.pred[i] = scale * st.proxy[i]
+			}
+		}
+	}
+}
+
+// agreement returns the rank correlations, over every (tensor, type)
+// measured exactly, of the exact KLD with the raw Hessian error and with
+// the hybrid prediction (the Hessian error scaled by the tensor's exact
+// KLD at the reference type), and the number of pairs.
+func agreement(c *solveConfig, ts []*solveTensor) (raw, hybrid float64, n int) {
+	var ex, px, hy []float64
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		for i := range st.types {
+			if math.IsNaN(st.exact[i]) {
+				continue
+			}
+			ex = append(ex, st.exact[i])
+			px = append(px, st.proxy[i])
+			hy = append(hy, scale*st.proxy[i])
+		}
+	}
+	return quantize.Spearman(ex, px), quantize.Spearman(ex, hy), len(ex)
+}
+
+// newSolveTensors lists the tensors the solver decides: quantized ones the
+// user did not pin, each with its distinct candidate types after the
+// fallback for its row length. It also returns the bytes of the others.
+func newSolveTensors(choices []quantize.Choice, c *solveConfig, last format.DType) ([]*solveTensor, int64) {
+	var ts []*solveTensor
+	var fixed int64
+	for _, ch := range choices {
+		info := format.TensorInfo{Name: ch.Name, Type: ch.Type, Shape: ch.Shape}
+		if !ch.Quantize || pinned(ch.Reason) || len(ch.Shape) < 2 {
+			fixed += info.Bytes()
+			continue
+		}
+		st := &solveTensor{name: ch.Name, cols: int(ch.Shape[0]), rows: int(info.NumElements() / ch.Shape[0])}
+		seen := map[format.DType]bool{}
+		for _, t := range c.candidates {
+			a, _ := quantize.Fallback(t, ch.Shape[0], last)
+			if seen[a] || !a.Quantized() {
+				continue
+			}
+			seen[a] = true
+			st.types = append(st.types, a)
+			st.bytes = append(st.bytes, format.TensorInfo{Name: ch.Name, Type: a, Shape: ch.Shape}.Bytes())
+		}
+		if len(st.types) == 0 {
+			fixed += info.Bytes()
+			continue
+		}
+		n := len(st.types)
+		st.proxy, st.exact, st.pred = make([]float64, n), make([]float64, n), make([]float64, n)
+		ts = append(ts, st)
+	}
+	return ts, fixed
+}
+
+// pinned reports whether a policy reason is the user's explicit choice.
+func pinned(reason string) bool {
+	return strings.HasPrefix(reason, "tensor-type") || reason == "output-tensor-type" || reason == "token-embedding-type"
+}
+
+// solveRecipe chooses the types of ts within budget bytes.
+func solveRecipe(ts []*solveTensor, budget, fileBudget int64, mode string) (*quantize.Recipe, error) {
+	items := make([]quantize.SolveItem, len(ts))
+	for i, st := range ts {
+		items[i].Name = st.name
+		for k, t := range st.types {
+			items[i].Options = append(items[i].Options, quantize.SolveOption{Type: t, Bytes: st.bytes[k], KLD: st.pred[k]})
+		}
+	}
+	pick, err := quantize.Solve(items, budget)
+	if err != nil {
+		return nil, err
+	}
+	r := &quantize.Recipe{Budget: fileBudget, Sensitivity: mode}
+	for i, st := range ts {
+		k := pick[i]
+		r.PredictedKLD += st.pred[k]
+		r.Tensors = append(r.Tensors, quantize.RecipeTensor{Name: st.name, Type: st.types[k].String(),
+			Params: int64(st.rows) * int64(st.cols), Bytes: st.bytes[k], KLD: st.pred[k]})
+	}
+	return r, nil
+}
+
+// ggufOverhead estimates the bytes of a GGUF file beyond its tensor data
+// (header, metadata, tensor infos, alignment padding) for tensors of the
+// given names and dimension counts.
+func ggufOverhead(md *gguf.Metadata, names []string, dims []int) int64 {
+	n := int64(4 + 4 + 8 + 8)
+	for _, kv := range md.KVs() {
+		n += 8 + int64(len(kv.Key)) + 4 + valueBytes(kv.Value)
+	}
+	for i, name := range names {
+		n += 8 + int64(len(name)) + 4 + 8*int64(dims[i]) + 4 + 8
+	}
+	const align = 32
+	return n + align + align*int64(len(names)) // padding: at most align per tensor
+}
+
+// valueBytes returns the encoded size of a metadata value.
+func valueBytes(v gguf.Value) int64 {
+	if v.Type == gguf.TypeString {
+		s, _ := v.Data.(string)
+		return 8 + int64(len(s))
+	}
+	if v.Type != gguf.TypeArray {
+		return elemSize(v.Type)
+	}
+	rv := reflect.ValueOf(v.Data)
+	if rv.Kind() != reflect.Slice {
+		return 12
+	}
+	n := int64(12)
+	if v.Elem == gguf.TypeString {
+		for i := 0; i < rv.Len(); i++ {
+			n += 8 + int64(len(rv.Index(i).String()))
+		}
+		return n
+	}
+	return n + int64(rv.Len())*elemSize(v.Elem)
+}
+
+func elemSize(t gguf.ValueType) int64 {
+	switch t {
+	case gguf.TypeUint8, gguf.TypeInt8, gguf.TypeBool:
+		return 1
+	case gguf.TypeUint16, gguf.TypeInt16:
+		return 2
+	case gguf.TypeUint64, gguf.TypeInt64, gguf.TypeFloat64:
+		return 8
+	}
+	return 4
+}
+
+// calibTokens tokenizes the calibration text as calibrate does.
+func calibTokens(m *convert.Model, textFile string) ([]int32, int32, error) {
+	text, err := os.ReadFile(textFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	tk, err := tokenizer.New(m.Vocab)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	return tk.Encode(string(text), true), tk.ChunkBOS(), nil
+}
+
+// printSolve writes the solver's decision per type and the agreement of
+// the proxy with the exact KLDs when measured.
+func printSolve(w io.Writer, c *solveConfig, r *quantize.Recipe, ts []*solveTensor, budget int64) {
+	raw, hyb, n := agreement(c, ts)
+	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s, tensor budget %d bytes, predicted KLD %.6f\n", len(r.Tensors), c.mode, budget, r.PredictedKLD)
+	if n >= 3 && c.mode == "exact" {
+		fmt.Fprintf(w, "  proxy agreement over %d (tensor, type) pairs: Spearman(exact, Hessian error) %.3f, Spearman(exact, hybrid prediction) %.3f\n", n, raw, hyb)
+	}
+	count := map[string]int{}
+	for _, t := range r.Tensors {
+		count[t.Type]++
+	}
+	var parts []string
+	for k, v := range count {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, v))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(w, "  types: %s\n", strings.Join(parts, " "))
+}
+
+// solver carries a solve from the sensitivities to the final measurement.
+type solver struct {
+	c      *solveConfig
+	recipe *quantize.Recipe
+	fm     *f32Model
+	ev     *klEval
+	ts     []*solveTensor
+	budget int64 // tensor bytes the solver could spend
+}
+
+// close releases the float32 model.
+func (s *solver) close() {
+	if s.fm != nil {
+		s.fm.em.Close()
+	}
+}
+
+// solve measures the sensitivities of the tensors the policy quantizes and
+// chooses their types within the budget.
+func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, calib string, ctx int) error {
+	choices, err := pol.Choose(infos, mi)
+	if err != nil {
+		return err
+	}
+	last := format.BF16
+	if pol.LastResort.Set {
+		last = pol.LastResort.Type
+	}
+	ts, fixed := newSolveTensors(choices, s.c, last)
+	if len(ts) == 0 {
+		return fmt.Errorf("%s: no tensor left for the solver to choose a type for", in.m.Path)
+	}
+	md, err := in.m.GGUFMetadata(format.F32)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(infos))
+	dims := make([]int, len(infos))
+	var params int64
+	for i, t := range infos {
+		names[i], dims[i] = t.Name, len(t.Shape)
+		params += t.NumElements()
+	}
+	// The provenance keys and the recipe written with the file: about 160
+	// bytes of JSON per tensor and 4 KiB for the rest.
+	over := ggufOverhead(md, names, dims) + 4096 + 160*int64(len(ts))
+	fileBudget := s.c.targetSize
+	if s.c.targetBPW > 0 {
+		fileBudget = quantize.BytesForBPW(params, s.c.targetBPW) + over
+	}
+	s.budget = fileBudget - over - fixed
+	if s.budget <= 0 {
+		return usageError{fmt.Sprintf("the budget of %d bytes is below the %d bytes of the tensors not quantized and the file's metadata", fileBudget, fixed+over)}
+	}
+	toks, bos, err := calibTokens(in.m, calib)
+	if err != nil {
+		return err
+	}
+	if max := in.m.Config.Context; max > 0 && ctx > max {
+		ctx = max
+	}
+	n, length := calibChunks(len(toks), ctx, s.c.chunks)
+	if s.fm, err = loadF32(in.m, in.threads); err != nil {
+		return err
+	}
+	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
+		return fmt.Errorf("%s: %w", calib, err)
+	}
+	if err := measureSensitivity(in, s.c, ts, s.fm, s.ev); err != nil {
+		return err
+	}
+	predict(s.c, ts)
+	s.ts = ts
+	if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
+		return err
+	}
+	if s.c.recipeOut != "" {
+		if err := os.WriteFile(s.c.recipeOut, s.recipe.JSON(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// report measures the written file's KLD on the calibration chunks and
+// prints it with its size next to the prediction.
+func (s *solver) report(w io.Writer, dst string, threads int) error {
+	printSolve(w, s.c, s.recipe, s.ts, s.budget)
+	qm, err := engine.Load(dst, engine.Options{Threads: threads, Mmap: true})
+	if err != nil {
+		return err
+	}
+	defer qm.Close()
+	kld, err := s.ev.kld(qm)
+	if err != nil {
+		return err
+	}
+	size := bench.DiskSize(dst)
+	fmt.Fprintf(w, "  KLD on the calibration text (%d chunks): predicted %.6f, measured %.6f\n", len(s.ev.chunks), s.recipe.PredictedKLD, kld)
+	fmt.Fprintf(w, "  file size: %d bytes, budget %d bytes\n", size, s.recipe.Budget)
+	if size > s.recipe.Budget {
+		fmt.Fprintf(os.Stderr, "shrink quantize: warning: the file is %d bytes over the budget (metadata larger than estimated)\n", size-s.recipe.Budget)
+	}
+	return nil
+}
+
+// dominantPreset returns the preset of the type holding the most
+// parameters among the recipe's tensors (for general.file_type).
+func dominantPreset(r *quantize.Recipe) (quantize.Preset, bool) {
+	by := map[string]int64{}
+	for _, t := range r.Tensors {
+		by[t.Type] += t.Params
+	}
+	best, bt := int64(-1), ""
+	for t, n := range by {
+		if n > best || n == best && t < bt {
+			best, bt = n, t
+		}
+	}
+	for _, name := range []string{bt + "_m", bt} {
+		if p, ok := quantize.LookupPreset(name); ok {
+			return p, true
+		}
+	}
+	return quantize.Preset{}, false
+}
+
+// solveOrRead returns the recipe to apply: solved when a target was given
+// (with the solver, to report on the written file), read from --recipe, or
+// nil.
+func solveOrRead(sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, in sensitivityInput, calib string, ctx int) (*quantize.Recipe, *solver, error) {
+	if sc.recipeIn != "" {
+		r, err := quantize.ReadRecipe(sc.recipeIn)
+		return r, nil, err
+	}
+	if !sc.solving() {
+		return nil, nil, nil
+	}
+	s := &solver{c: sc}
+	if err := s.solve(in, pol, infos, mi, calib, ctx); err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s.recipe, s, nil
+}

@@ -1,0 +1,156 @@
+package quantize
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/shrink-llm/shrink/format"
+)
+
+// Sensitivity of a model's output to the quantization of one tensor.
+//
+// The exact figure is the KLD between the original model's next-token
+// distributions and those of the model with only that tensor quantized,
+// over calibration text (measured by the caller, who runs the model). The
+// second-order proxy is the layer's output error under its input Hessian,
+// tr(ΔW H ΔWᵀ) = Σ_rows δᵀ H δ with H = E[x xᵀ] (Hessian.Matrix), the
+// quantity GPTQ minimises: the KLD a small perturbation of one weight adds
+// is, to second order, a quadratic form in ΔW, and for a layer whose
+// output error is spread like its inputs that form is proportional to
+// tr(ΔW H ΔWᵀ) with a factor (how much the rest of the network amplifies
+// that layer's output error) that depends on the tensor, not on the type.
+// SensitivityScale turns the proxy into a KLD with that factor measured
+// once per tensor.
+
+// RoundTrip quantizes w (rows of cols) to type t the way shrink quantize
+// writes it and returns the decoded weights: with GPTQ over h when h is
+// not nil and GPTQ supports t, else with the codec's importance-weighted
+// search over imp (nil: the reference search).
+func RoundTrip(t format.DType, w []float32, rows, cols int, h []float64, imp []float32, threads int) ([]float32, error) {
+	rb, err := t.RowBytes(int64(cols))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLength, err)
+	}
+	dst := make([]byte, int64(rows)*rb)
+	if h != nil && GPTQSupported(t) {
+		err = GPTQ(t, dst, w, rows, cols, h, GPTQOptions{Threads: threads, Importance: imp})
+	} else {
+		err = EncodeRows(t, dst, w, cols, imp, threads)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(w))
+	if !t.Quantized() {
+		if err := format.DecodeFloats(t, dst, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	for r := 0; r < rows; r++ {
+		if err := DecodeRow(t, out[r*cols:(r+1)*cols], dst[int64(r)*rb:int64(r+1)*rb]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// HessianError returns Σ_r δ_rᵀ H δ_r over the rows of δ = wq − w (rows of
+// cols), with h the cols×cols Hessian; nil h stands for the identity (the
+// plain squared error). At most maxRows rows, evenly spaced, are summed and
+// the sum scaled to all rows (maxRows <= 0: every row).
+func HessianError(w, wq []float32, rows, cols int, h []float64, maxRows int) float64 {
+	step := 1
+	if maxRows > 0 && rows > maxRows {
+		step = (rows + maxRows - 1) / maxRows
+	}
+	d := make([]float64, cols)
+	var sum float64
+	n := 0
+	for r := 0; r < rows; r += step {
+		n++
+		row, qrow := w[r*cols:(r+1)*cols], wq[r*cols:(r+1)*cols]
+		for j := range d {
+			d[j] = float64(qrow[j]) - float64(row[j])
+		}
+		if h == nil {
+			for _, v := range d {
+				sum += v * v
+			}
+			continue
+		}
+		for i, di := range d {
+			if di == 0 {
+				continue
+			}
+			hr := h[i*cols : (i+1)*cols]
+			var s float64
+			for j, dj := range d {
+				s += hr[j] * dj
+			}
+			sum += di * s
+		}
+	}
+	return sum * float64(rows) / float64(max(n, 1))
+}
+
+// Spearman returns the rank correlation of a and b (equal lengths, at
+// least 2; ties get their mean rank); NaN when either is constant.
+func Spearman(a, b []float64) float64 {
+	if len(a) != len(b) || len(a) < 2 {
+		return math.NaN()
+	}
+	ra, rb := ranks(a), ranks(b)
+	return pearson(ra, rb)
+}
+
+func ranks(x []float64) []float64 {
+	idx := make([]int, len(x))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return x[idx[i]] < x[idx[j]] })
+	r := make([]float64, len(x))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && x[idx[j+1]] == x[idx[i]] {
+			j++
+		}
+		for k := i; k <= j; k++ {
+			r[idx[k]] = float64(i+j) / 2
+		}
+		i = j + 1
+	}
+	return r
+}
+
+func pearson(a, b []float64) float64 {
+	var ma, mb float64
+	for i := range a {
+		ma += a[i]
+		mb += b[i]
+	}
+	ma /= float64(len(a))
+	mb /= float64(len(b))
+	var sab, saa, sbb float64
+	for i := range a {
+		sab += (a[i] - ma) * (b[i] - mb)
+		saa += (a[i] - ma) * (a[i] - ma)
+		sbb += (b[i] - mb) * (b[i] - mb)
+	}
+	if saa == 0 || sbb == 0 {
+		return math.NaN()
+	}
+	return sab / math.Sqrt(saa*sbb)
+}
+
+// SensitivityScale returns the factor turning a tensor's proxy errors into
+// KLDs, from one exact measurement: exact KLD over the proxy of the same
+// type (0 when the proxy is 0).
+func SensitivityScale(exactKLD, proxy float64) float64 {
+	if !(proxy > 0) {
+		return 0
+	}
+	return math.Max(exactKLD, 0) / proxy
+}
