@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -280,8 +279,8 @@ func TestMoERefusesBadModels(t *testing.T) {
 	}
 	mla := cfg.Clone()
 	mla.MLA = &model.MLA{KVLoraRank: 32, KeyLength: 16, ValueLen: 16}
-	ts, _ := genTensors(cfg, 3)
-	if _, err := NewModel(mla, nil, ts, Options{}); !errors.Is(err, model.ErrUnsupported) {
-		t.Errorf("MLA: err = %v, want ErrUnsupported", err)
+	ts, _ := genTensors(cfg, 3) // standard attention tensors for a latent-attention config
+	if _, err := NewModel(mla, nil, ts, Options{}); err == nil || !strings.Contains(err.Error(), "attn_kv_a_mqa.weight: missing") {
+		t.Errorf("MLA without its tensors: err = %v, want attn_kv_a_mqa.weight missing", err)
 	}
 }
