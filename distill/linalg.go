@@ -61,23 +61,6 @@ func matMul(c []float32, a, b kernel.Mat, m, n, k int, acc bool) {
 	kernel.Active().MatMulF32(m, n, k, a, b, c, n, acc, threads)
 }
 
-// dot returns the dot product of a and b (len(b) >= len(a)).
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // axpy adds a·x to y.
 func axpy(a float32, x, y []float32) {
 	y = y[:len(x)]
