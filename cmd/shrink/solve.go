@@ -653,7 +653,7 @@ func dominantPreset(r *quantize.Recipe) (quantize.Preset, bool) {
 // nil.
 func solveOrRead(sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, in sensitivityInput, calib string, ctx int) (*quantize.Recipe, *solver, error) {
 	if sc.recipeIn != "" {
-		r, err := quantize.ReadRecipe(sc.recipeIn)
+		r, err := readRecipe(sc.recipeIn)
 		return r, nil, err
 	}
 	if !sc.solving() {
@@ -665,4 +665,32 @@ func solveOrRead(sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo
 		return nil, nil, err
 	}
 	return s.recipe, s, nil
+}
+
+// readRecipe reads a recipe file, or the recipe recorded in a solved GGUF.
+func readRecipe(path string) (*quantize.Recipe, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 4)
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != gguf.Magic {
+		return quantize.ReadRecipe(path)
+	}
+	g, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	s, ok := g.Metadata.String(quantize.RecipeKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: no %s: not a file written by shrink quantize --target-size/--target-bpw", path, quantize.RecipeKey)
+	}
+	r, err := quantize.ParseRecipe([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }
