@@ -553,9 +553,10 @@ func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.
 		names[i], dims[i] = t.Name, len(t.Shape)
 		params += t.NumElements()
 	}
-	// The provenance keys and the recipe written with the file: about 160
-	// bytes of JSON per tensor and 4 KiB for the rest.
-	over := ggufOverhead(md, names, dims) + 4096 + 160*int64(len(ts))
+	// The provenance keys and the recipe written with the file: at most
+	// 4 KiB and 200 bytes of JSON per tensor (measured after a first solve).
+	base := ggufOverhead(md, names, dims)
+	over := base + 4096 + 200*int64(len(ts))
 	fileBudget := s.c.targetSize
 	if s.c.targetBPW > 0 {
 		fileBudget = quantize.BytesForBPW(params, s.c.targetBPW) + over
@@ -585,6 +586,16 @@ func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.
 	s.ts = ts
 	if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
 		return err
+	}
+	// Again with the recipe's own length (its numbers may take a few
+	// more characters once the types change), and 2 KiB for the
+	// command line and the other provenance keys.
+	over2 := base + int64(len(s.recipe.Compact())) + 8*int64(len(ts)) + 2048 + int64(len(calib))
+	if s.c.targetSize > 0 && over2 < over {
+		s.budget = fileBudget - over2 - fixed
+		if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
+			return err
+		}
 	}
 	if s.c.recipeOut != "" {
 		if err := os.WriteFile(s.c.recipeOut, s.recipe.JSON(), 0o644); err != nil {
@@ -642,7 +653,7 @@ func dominantPreset(r *quantize.Recipe) (quantize.Preset, bool) {
 // nil.
 func solveOrRead(sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, in sensitivityInput, calib string, ctx int) (*quantize.Recipe, *solver, error) {
 	if sc.recipeIn != "" {
-		r, err := quantize.ReadRecipe(sc.recipeIn)
+		r, err := readRecipe(sc.recipeIn)
 		return r, nil, err
 	}
 	if !sc.solving() {
@@ -654,4 +665,32 @@ func solveOrRead(sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo
 		return nil, nil, err
 	}
 	return s.recipe, s, nil
+}
+
+// readRecipe reads a recipe file, or the recipe recorded in a solved GGUF.
+func readRecipe(path string) (*quantize.Recipe, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 4)
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != gguf.Magic {
+		return quantize.ReadRecipe(path)
+	}
+	g, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	s, ok := g.Metadata.String(quantize.RecipeKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: no %s: not a file written by shrink quantize --target-size/--target-bpw", path, quantize.RecipeKey)
+	}
+	r, err := quantize.ParseRecipe([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }

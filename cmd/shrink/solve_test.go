@@ -137,7 +137,18 @@ func TestQuantizeTarget(t *testing.T) {
 		}
 	}
 
+	// The recipe read back from the solved GGUF itself.
+	fromFile := filepath.Join(dir, "fromfile.gguf")
+	quantizeOK(t, src, fromFile, "--recipe", solved, "--calib", calib, "--ctx", "64", "--chunks", "16", "-q")
+	types3, _, _, _ := fileTypes(t, fromFile)
+	for name, typ := range types {
+		if types3[name] != typ {
+			t.Errorf("--recipe FILE.gguf: %s is %s, want %s", name, types3[name], typ)
+		}
+	}
+
 	for _, args := range [][]string{
+		{"--recipe", pure},
 		{"--target-size", "12XB", "--calib", calib},
 		{"--target-size", "1MB", "--target-bpw", "4", "--calib", calib},
 		{"--target-bpw", "4"},
