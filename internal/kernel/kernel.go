@@ -39,8 +39,8 @@
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
 //     Q2_K..Q6_K a 64-code chunk per register (Q5_K and Q6_K with GFNI's
-//     GF2P8AFFINEQB for the high bits, where present), F16 and BF16
-//     widened to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
+//     GF2P8AFFINEQB for the high bits, where present), BF16 widened
+//     to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
 //     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
 //     quantizations (bit-identical to the generic ones); the 8x32 register
 //     tile of the training products (GemmTile, A broadcast by the FMA
