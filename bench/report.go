@@ -18,7 +18,8 @@ var ErrReport = errors.New("bench: not a shrink.bench/v1 report")
 
 // Report is one bench run, the shrink.bench/v1 JSON object. Pointer and
 // omitempty fields are absent when not measured. Keys beyond the schema of
-// DESIGN.md (failure, tensors, layers, synthetic, tool) are extensions.
+// DESIGN.md (failure, tensors, layers, synthetic, tasks, per_chunk, tool)
+// are extensions.
 type Report struct {
 	Schema        string      `json:"schema"`
 	Model         *ModelInfo  `json:"model,omitempty"`

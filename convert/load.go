@@ -8,6 +8,8 @@
 // (rotate-half RoPE) while GGUF's llama architecture rotates adjacent pairs;
 // the rows of attn_q and attn_k are reordered on the way in and restored on
 // the way out (as llama.cpp's convert_hf_to_gguf.py does, LlamaModel.permute).
+// Models with NeoX RoPE (qwen2, qwen2moe, qwen3moe) and deepseek2's latent
+// attention keep their rows as stored.
 //
 // Mixture-of-experts checkpoints store each routed expert's projections
 // apart; GGUF stacks them per layer into 3-D ffn_{gate,up,down}_exps

@@ -90,7 +90,7 @@ func checkConfig(c *model.Config) error {
 		return fmt.Errorf("%w: biases are not trained", ErrUnsupported)
 	}
 	if c.Experts > 0 || c.QKNorm || c.MLA != nil {
-		return fmt.Errorf("%w: %s mixture-of-experts models are not trained", ErrUnsupported, c.Arch)
+		return fmt.Errorf("%w: %s models (mixture of experts, latent attention or q/k norms) are not trained", ErrUnsupported, c.Arch)
 	}
 	if s := c.RopeScaling; s != nil && s.Type != "linear" && s.Type != "llama3" {
 		return fmt.Errorf("%w: rope scaling %q", ErrUnsupported, s.Type)

@@ -20,18 +20,21 @@
 // token_embd when the model ties its embeddings. Per-layer head and
 // feed-forward counts may differ (pruned models).
 //
-// Mixture-of-experts blocks (Mixtral's llama, qwen2moe, qwen3moe; see
-// moe.go) replace the SwiGLU with llama.cpp's build_moe_ffn: router
-// scores, top-k experts, each chosen expert's SwiGLU times its weight,
-// plus a shared expert; tokens are grouped by expert so that a pass reads
-// each chosen expert's slice of the stacked ffn_*_exps tensors once.
-// Qwen3 normalises each query and key head (attn_q_norm, attn_k_norm)
-// before RoPE.
+// Mixture-of-experts blocks (Mixtral's llama, qwen2moe, qwen3moe,
+// deepseek2; see moe.go) replace the SwiGLU with llama.cpp's
+// build_moe_ffn: router scores, top-k experts, each chosen expert's SwiGLU
+// times its weight, plus a shared expert; tokens are grouped by expert so
+// that a pass reads each chosen expert's slice of the stacked ffn_*_exps
+// tensors once. Qwen3 normalises each query and key head (attn_q_norm,
+// attn_k_norm) before RoPE. deepseek2 replaces the attention with
+// DeepSeek's multi-head latent attention as llama.cpp's build_deepseek2
+// computes it (RoPE, YaRN-scaled when configured, on the rope dims only;
+// the cache holds the latent and the rope key per token; see mla.go).
 //
 // As llama.cpp does on CPU, integer-dot-product weight types multiply against
 // activations quantized to 8-bit blocks (Q8_0-style for the 32-element types,
-// Q8_K for K-quants), float weights against float32 activations. Products are
-// split across goroutines by output rows.
+// Q8_K for K-quants and the 256-element i-quants), float weights against
+// float32 activations. Products are split across goroutines by output rows.
 //
 // A GGUF file of 64 MiB or more that fits in half the available memory is
 // read at load into private memory in 2 MiB pages (Linux), as llama.cpp

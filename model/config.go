@@ -1,7 +1,8 @@
 // Package model holds shrink's knowledge of the llama model family: the
 // configuration (with per-layer head and feed-forward counts, as pruned
-// models have), the mapping between Hugging Face and GGUF tensor names, the
-// RoPE row permutation between the two, and tokenizer data.
+// models have, mixture-of-experts routing and DeepSeek's latent attention),
+// the mapping between Hugging Face and GGUF tensor names, the RoPE row
+// permutation between the two, and tokenizer data.
 package model
 
 // Config describes a llama-family decoder. Per-layer slices have Layers

@@ -1,7 +1,9 @@
 // Package prune removes whole structures from a llama-family model:
 // feed-forward channels, attention heads (whole key/value groups or query
-// heads within every group) and whole blocks, chosen from calibration
-// statistics, and repairs what it cut by least squares.
+// heads within every group; latent attention heads, see mla.go) and whole
+// blocks, chosen from calibration statistics, and repairs what it cut by
+// least squares; and routed experts of mixture-of-experts layers (see
+// experts.go).
 //
 // # Statistics
 //
@@ -48,7 +50,7 @@
 // the ridge factor times the mean of diag(G_SS). This is the layer-wise
 // least-squares reconstruction of FLAP's bias compensation and of
 // SliceGPT/LLM-Surgeon-style refits, solved with a Cholesky factorization
-// (gonum).
+// and one multi-right-hand-side solve (internal/linalg, on gonum's LAPACK).
 //
 // # Output
 //

@@ -1,8 +1,9 @@
 // Package iqgrid holds the constant tables of ggml's i-quant formats that
 // both the encoders (package quantize) and the dot-product kernels need:
-// the lattice point lists of iq3xs_init_impl (kgrid.go), the decoding
-// grids ggml-common.h publishes (iq3xxs_grid, iq3s_grid) derived from them,
-// and the sign table ksigns_iq2xs.
+// the lattice point lists of iq3xs_init_impl (kgrid.go) and
+// iq2xs_init_impl (kgrid2.go), the decoding grids ggml-common.h publishes
+// (iq3xxs_grid, iq3s_grid, iq2xxs_grid, iq2xs_grid, iq2s_grid) derived from
+// them, and the sign table ksigns_iq2xs.
 package iqgrid
 
 // values3XXS are IQ3_XXS's decoded magnitudes of lattice coordinate l

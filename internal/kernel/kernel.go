@@ -39,21 +39,23 @@
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
 //     Q2_K..Q6_K a 64-code chunk per register (Q5_K and Q6_K with GFNI's
-//     GF2P8AFFINEQB for the high bits, where present), F16 and BF16
-//     widened to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
+//     GF2P8AFFINEQB for the high bits, where present), BF16 widened
+//     to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
 //     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
 //     quantizations (bit-identical to the generic ones); the 8x32 register
 //     tile of the training products (GemmTile, A broadcast by the FMA
 //     itself). Entries are added from files of their own through addVNNI.
 //   - amx (AMX-INT8, Linux): batches of sixteen activation rows against
-//     weights of every integer type on the tile unit (MatMul16): each
+//     weights of every integer type but the 256-element i-quants (IQ4_XS
+//     and the grid types) on the tile unit (MatMul16): each
 //     group of sixteen weight rows unpacked once to bytes with per-block
 //     (or per-group) scale and minimum terms, then multiplied against every
 //     activation batch; the activations packed once per batch (Pack,
 //     through Impl.Prepare).
 //   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): dot
-//     products of every integer type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
-//     and Q2_K..Q6_K) and of F16 weights, DotF32 and Axpy, mirroring the
+//     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+//     and Q2_K..Q6_K (not the 256-element i-quants) and of F16 weights,
+//     DotF32 and Axpy, mirroring the
 //     generic code step by step (SMULL/SADALP or SDOT per block); entries
 //     are added from files of their own through addNEON.
 //
