@@ -34,8 +34,8 @@ func solveFlags(fs *pflag.FlagSet) {
 	fs.Float64("target-bpw", 0, "solve for at most this many bits per weight over the whole file's tensors; needs --calib")
 	fs.String("recipe", "", "apply a recipe file (per-tensor types from --recipe-out or a solved GGUF) instead of --type's rules")
 	fs.String("recipe-out", "", "write the solved recipe (JSON) to this file")
-	fs.String("sensitivity", "hybrid", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
-		"or hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor)")
+	fs.String("sensitivity", "exact", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
+		"or hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README)")
 	fs.String("sensitivity-ref", "q3_k", "--sensitivity hybrid: the type measured exactly")
 	fs.Int("sensitivity-chunks", 8, "calibration chunks the sensitivities' KLDs are measured on")
 	fs.String("candidate-types", strings.Join(defaultCandidates, ","), "types the solver chooses from (types shrink cannot write are skipped)")
