@@ -431,35 +431,7 @@ func TestStories260KGreedy(t *testing.T) {
 
 func TestDevLlama3MReference(t *testing.T) {
 	dir := testutil.Shared(t, "models/dev-llama-3m")
-	src, err := format.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	vals := map[string][]float64{}
-	for _, ti := range src.Tensors() {
-		name, ok := model.GGUFName(ti.Name)
-		if !ok {
-			t.Fatalf("unknown HF tensor %s", ti.Name)
-		}
-		sr, err := src.TensorData(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, sr.Size())
-		if _, err := sr.ReadAt(raw, 0); err != nil {
-			t.Fatal(err)
-		}
-		f := make([]float32, ti.NumElements())
-		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
-			t.Fatal(err)
-		}
-		v := make([]float64, len(f))
-		for i := range f {
-			v[i] = float64(f[i])
-		}
-		vals[name] = v // original Hugging Face row order
-	}
+	vals := loadHFFloat64(t, dir) // original Hugging Face row order
 	m, err := Load(dir, Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
