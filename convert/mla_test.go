@@ -11,7 +11,6 @@ import (
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
-	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 )
@@ -89,25 +88,7 @@ func writeDeepseekHF(t *testing.T, dir string, qLora, mtp int) map[string][]byte
 			add(p+"eh_proj.weight", 2*d, d)
 		}
 	}
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	must(t, err)
-	defer f.Close()
-	w, err := safetensors.NewWriter(f, infos, nil)
-	must(t, err)
-	rng := rand.New(rand.NewPCG(uint64(qLora), uint64(mtp)))
-	out := map[string][]byte{}
-	for _, in := range infos {
-		x := make([]float32, in.NumElements())
-		for i := range x {
-			x[i] = float32(rng.NormFloat64() * 0.3)
-		}
-		b := make([]byte, 4*len(x))
-		must(t, format.EncodeFloats(format.F32, x, b))
-		must(t, w.WriteTensor(b))
-		out[in.Name] = b
-	}
-	must(t, w.Close())
-	return out
+	return writeRandomSafetensors(t, dir, infos, rand.New(rand.NewPCG(uint64(qLora), uint64(mtp))), 0.3)
 }
 
 // ggufTensors returns every tensor's raw bytes of a GGUF file and the file.

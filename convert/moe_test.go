@@ -12,7 +12,6 @@ import (
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
-	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
@@ -101,25 +100,7 @@ func writeMoEHF(t *testing.T, dir string, s moeSpec) map[string][]byte {
 	add("model.norm.weight", d)
 	add("lm_head.weight", d, int64(s.vocab))
 	infos[0].Type = format.F32
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	must(t, err)
-	defer f.Close()
-	w, err := safetensors.NewWriter(f, infos, nil)
-	must(t, err)
-	rng := rand.New(rand.NewPCG(3, 9))
-	raw := map[string][]byte{}
-	for _, info := range infos {
-		x := make([]float32, info.NumElements())
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		b := make([]byte, info.Bytes())
-		must(t, format.EncodeFloats(format.F32, x, b))
-		raw[info.Name] = b
-		must(t, w.WriteTensor(b))
-	}
-	must(t, w.Close())
-	return raw
+	return writeRandomSafetensors(t, dir, infos, rand.New(rand.NewPCG(3, 9)), 1)
 }
 
 // TestMoEToGGUF converts random Mixtral, Qwen2-MoE and Qwen3-MoE folders
