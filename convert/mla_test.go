@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
@@ -227,7 +228,7 @@ func TestDevDeepseek2(t *testing.T) {
 		"blk.0.attn_kv_b.weight": {32, 128}, "blk.0.attn_output.weight": {64, 128}, "blk.3.attn_kv_a_norm.weight": {32},
 		"blk.1.ffn_down_exps.weight": {128, 128, 8},
 	} {
-		if tt, ok := m.Tensor(name); !ok || !equal64(tt.Shape, shape) {
+		if tt, ok := m.Tensor(name); !ok || !slices.Equal(tt.Shape, shape) {
 			t.Errorf("%s: %v, want %v", name, tt.Shape, shape)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
@@ -147,7 +148,7 @@ func TestMoEToGGUF(t *testing.T) {
 			for _, ti := range gf.Tensors() {
 				infos[ti.Name] = ti
 			}
-			if ti := infos["blk.1.ffn_down_exps.weight"]; !equal64(ti.Shape, []int64{int64(s.effn), int64(s.dim), int64(s.experts)}) || ti.Type != format.F16 {
+			if ti := infos["blk.1.ffn_down_exps.weight"]; !slices.Equal(ti.Shape, []int64{int64(s.effn), int64(s.dim), int64(s.experts)}) || ti.Type != format.F16 {
 				t.Errorf("ffn_down_exps %v %s", ti.Shape, ti.Type)
 			}
 			if ti := infos["blk.0.ffn_gate_inp.weight"]; ti.Type != format.F32 {
@@ -198,18 +199,6 @@ func expertName(kind string, l, e int, proj string) string {
 	return fmt.Sprintf("model.layers.%d.mlp.experts.%d.%s_proj.weight", l, e, proj)
 }
 
-func equal64(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestMoEMissingExpert: a folder lacking one expert's tensor is refused
 // with an error naming the stacked tensor, not a panic.
 func TestMoEMissingExpert(t *testing.T) {
@@ -258,7 +247,7 @@ func TestDevMixtralMoE(t *testing.T) {
 				got = &ti
 			}
 		}
-		if got == nil || got.Type != c.typ || !equal64(got.Shape, c.shape) {
+		if got == nil || got.Type != c.typ || !slices.Equal(got.Shape, c.shape) {
 			t.Errorf("%s: %+v, want %s %v", c.name, got, c.typ, c.shape)
 		}
 	}
