@@ -342,16 +342,20 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if !quiet {
 		printPruneReport(stdout, rep)
 	}
-	if jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonOut, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
+	return writeReportJSON(jsonOut, rep)
+}
+
+// writeReportJSON writes a report as indented JSON to path; an empty path
+// writes nothing.
+func writeReportJSON(path string, rep any) error {
+	if path == "" {
+		return nil
 	}
-	return nil
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // blockGrams returns the function that gives the repair the Gram matrices

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -136,14 +135,7 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	if !quiet {
 		printExpertReport(stdout, rep)
 	}
-	if jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(jsonOut, append(data, '\n'), 0o644)
-	}
-	return nil
+	return writeReportJSON(jsonOut, rep)
 }
 
 // readToks tokenizes a text file with the model's vocabulary.
