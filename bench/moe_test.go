@@ -43,6 +43,17 @@ func TestSyntheticMoE(t *testing.T) {
 	if _, err := m.NewSession(16).Forward([]int32{1, 5, 7}); err != nil {
 		t.Fatal(err)
 	}
+	g := loadSyntheticGGUF(t, sh)
+	defer g.Close()
+	if g.Config.MoE != sh.Config().MoE || g.Config.Arch != "qwen2moe" {
+		t.Errorf("loaded %s %+v, want %+v", g.Config.Arch, g.Config.MoE, sh.Config().MoE)
+	}
+}
+
+// loadSyntheticGGUF writes shape sh as a Q8_0 GGUF file (WriteSyntheticGGUF)
+// and loads it; the caller closes the model.
+func loadSyntheticGGUF(t *testing.T, sh Shape) *engine.Model {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.gguf")
 	if err := WriteSyntheticGGUF(path, sh, format.Q8_0); err != nil {
 		t.Fatal(err)
@@ -51,8 +62,5 @@ func TestSyntheticMoE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
-	if g.Config.MoE != sh.Config().MoE || g.Config.Arch != "qwen2moe" {
-		t.Errorf("loaded %s %+v, want %+v", g.Config.Arch, g.Config.MoE, sh.Config().MoE)
-	}
+	return g
 }
