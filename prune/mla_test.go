@@ -4,7 +4,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
@@ -29,15 +28,7 @@ func TestDevDeepseek2Heads(t *testing.T) {
 	if st.Err() != nil || st.Tokens() != domainCalib*domainCtx {
 		t.Fatalf("statistics: %v, %d tokens", st.Err(), st.Tokens())
 	}
-	cm, err := convert.Load(dir, convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cm.Close()
-	m, _, err := FromConvert(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := loadConverted(t, dir)
 	keep, err := PlanMLAHeads(m, st, 3)
 	if err != nil {
 		t.Fatal(err)

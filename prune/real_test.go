@@ -102,6 +102,22 @@ func (d *domainRun) ppl(m *engine.Model, toks []int32) float64 {
 	return p
 }
 
+// loadConverted reads the model folder dir through the converter into a
+// prune Model; the source stays open until the test ends.
+func loadConverted(t *testing.T, dir string) *Model {
+	t.Helper()
+	cm, err := convert.Load(dir, convert.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cm.Close() })
+	m, _, err := FromConvert(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestDevModelDomain is the two-domain experiment on a real model, scaled
 // down: Go source is the domain, Shakespeare the general text. At 25% fewer
 // feed-forward channels, activation-aware pruning with repair must lose
@@ -116,15 +132,7 @@ func TestDevModelDomain(t *testing.T) {
 	// Calibrate on the first 24 chunks, evaluate the domain on the next 8.
 	st := NewStats(d.em.Config)
 	d.calibrate(st)
-	cm, err := convert.Load(dir, convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cm.Close()
-	m, _, err := FromConvert(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := loadConverted(t, dir)
 	baseDom, baseGen := d.ppl(d.em, d.heldOut()), d.ppl(d.em, d.gen)
 	run := func(score Score, repair, rel bool) (dom, gen float64) {
 		p, err := NewPlan(m, st, Targets{FFN: 0.25, Score: score, MinKeep: 0.1, Multiple: 32, Relative: rel})
