@@ -46,19 +46,8 @@ func genMLATensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float
 	}
 	r := rand.New(rand.NewPCG(seed, 7))
 	add := func(name string, scale, offset float64, shape ...int64) []float32 {
-		n := 1
-		for _, d := range shape {
-			n *= int(d)
-		}
-		f := make([]float32, n)
-		v := make([]float64, n)
-		for i := range f {
-			f[i] = float32(offset + scale*r.NormFloat64())
-			v[i] = float64(f[i])
-		}
-		data := make([]byte, 4*n)
-		_ = format.EncodeFloats(format.F32, f, data)
-		ts = append(ts, Tensor{Name: name, Type: format.F32, Shape: shape, Data: data})
+		t, f, v := randF32Tensor(r, name, scale, offset, shape)
+		ts = append(ts, t)
 		vals[name] = v
 		return f
 	}
