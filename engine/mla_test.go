@@ -236,15 +236,7 @@ func compareMLA(t *testing.T, m *Model, want [][]float64, tokens []int32, form i
 		}
 		got = append(got, l...)
 	}
-	worst := 0.0
-	for p := range tokens {
-		e := relErr(got[p*V:(p+1)*V], want[p])
-		worst = math.Max(worst, e)
-		if e > tol {
-			t.Fatalf("form %d position %d: relative logit error %.3g > %.3g", form, p, e, tol)
-		}
-	}
-	t.Logf("form %d: %d positions, worst relative logit error %.3g", form, len(tokens), worst)
+	checkLogits(t, fmt.Sprintf("form %d: ", form), got, want, V, tol)
 }
 
 // TestGeneratedMLA checks the latent attention, naive and absorbed and as

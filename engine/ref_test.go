@@ -328,15 +328,23 @@ func compareLogits(t *testing.T, m *Model, ref *refModel, tokens []int32, tol fl
 		}
 		got = append(got, l...)
 	}
+	checkLogits(t, "", got, want, V, tol)
+}
+
+// checkLogits fails the test at the first position whose logits in got
+// (V per position) are further than tol in relative error from want's, and
+// logs the worst error; label starts both messages.
+func checkLogits(t *testing.T, label string, got []float32, want [][]float64, V int, tol float64) {
+	t.Helper()
 	worst := 0.0
-	for p := range tokens {
+	for p := range want {
 		e := relErr(got[p*V:(p+1)*V], want[p])
 		worst = math.Max(worst, e)
 		if e > tol {
-			t.Fatalf("position %d: relative logit error %.3g > %.3g", p, e, tol)
+			t.Fatalf("%sposition %d: relative logit error %.3g > %.3g", label, p, e, tol)
 		}
 	}
-	t.Logf("%d positions, worst relative logit error %.3g", len(tokens), worst)
+	t.Logf("%s%d positions, worst relative logit error %.3g", label, len(want), worst)
 }
 
 // loadHFFloat64 reads every tensor of the Hugging Face folder dir as
