@@ -170,6 +170,17 @@ func TestStories260KPerplexity(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := writeGGUF(t, bin, tok, 0, filepath.Join(t.TempDir(), "stories260K-f32.gguf"))
+	res, ntok := perplexityOf(t, path, text, 128)
+	ppl, se := res.Stats.Perplexity()
+	t.Logf("stories260K F32, ctx 128: %d tokens, %d chunks, %d scored, PPL %.4f ± %.4f (llama.cpp 5.858)", ntok, res.Chunks, res.Stats.N(), ppl, se)
+	near(t, "stories260K perplexity", ppl, 5.858, 0.005*5.858)
+}
+
+// perplexityOf loads the GGUF file path and scores all of text in chunks
+// of ctx tokens, as llama-perplexity does; it returns the result and how
+// many tokens text makes.
+func perplexityOf(t *testing.T, path string, text []byte, ctx int) (*Result, int) {
+	t.Helper()
 	m, err := engine.Load(path, engine.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -179,11 +190,30 @@ func TestStories260KPerplexity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(context.Background(), m, toks, EvalOptions{Ctx: 128, BOS: bos})
+	res, err := Evaluate(context.Background(), m, toks, EvalOptions{Ctx: ctx, BOS: bos})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ppl, se := res.Stats.Perplexity()
-	t.Logf("stories260K F32, ctx 128: %d tokens, %d chunks, %d scored, PPL %.4f ± %.4f (llama.cpp 5.858)", len(toks), res.Chunks, res.Stats.N(), ppl, se)
-	near(t, "stories260K perplexity", ppl, 5.858, 0.005*5.858)
+	return res, len(toks)
+}
+
+// devF16Perplexity checks that the shared model dir (a Hugging Face
+// folder) converted to F16 scores shakespeare-eval.txt at context 256 in
+// llama-perplexity's 165 chunks, within 0.05% of llama-perplexity's want
+// on llama.cpp's own F16 conversion.
+func devF16Perplexity(t *testing.T, dir string, want float64) {
+	t.Helper()
+	src := testutil.Shared(t, "models/"+dir)
+	text, err := os.ReadFile(testutil.Shared(t, "text/shakespeare-eval.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeGGUF(t, src, "", format.F16, filepath.Join(t.TempDir(), dir+"-f16.gguf"))
+	res, _ := perplexityOf(t, path, text, 256)
+	ppl, _ := res.Stats.Perplexity()
+	t.Logf("%s F16, ctx 256: %d chunks, PPL %.4f (llama.cpp %.4f)", dir, res.Chunks, ppl, want)
+	if res.Chunks != 165 {
+		t.Errorf("%d chunks, llama-perplexity has 165", res.Chunks)
+	}
+	near(t, dir+" perplexity", ppl, want, 0.0005*want)
 }

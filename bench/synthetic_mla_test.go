@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/shrink-llm/shrink/engine"
@@ -39,14 +38,7 @@ func TestSyntheticMLA(t *testing.T) {
 			t.Errorf("%s: cache %d bytes per token (standard %d)", name, kv, std)
 		}
 		m.Close()
-		path := filepath.Join(t.TempDir(), "s.gguf")
-		if err := WriteSyntheticGGUF(path, sh, format.Q8_0); err != nil {
-			t.Fatal(err)
-		}
-		g, err := engine.Load(path, engine.Options{Threads: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := loadSyntheticGGUF(t, sh)
 		if *g.Config.MLA != *sh.Config().MLA || g.Config.MoE != sh.Config().MoE {
 			t.Errorf("%s: loaded %+v %+v, want %+v %+v", name, g.Config.MLA, g.Config.MoE, sh.Config().MLA, sh.Config().MoE)
 		}

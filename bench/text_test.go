@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/model"
@@ -18,7 +19,7 @@ func TestTokenizeBOSDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int32{1, 3, 4, 3, 4}; bos != 1 || !equal(ids, want) {
+	if want := []int32{1, 3, 4, 3, 4}; bos != 1 || !slices.Equal(ids, want) {
 		t.Errorf("without add_bos_token: ids %v, chunk BOS %d; want 1 first and BOS 1", ids, bos)
 	}
 	v.Omit &^= model.KeyAddBOS // the file says add_bos_token = false
@@ -26,19 +27,7 @@ func TestTokenizeBOSDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int32{3, 4, 3, 4}; bos != -1 || !equal(ids, want) {
+	if want := []int32{3, 4, 3, 4}; bos != -1 || !slices.Equal(ids, want) {
 		t.Errorf("add_bos_token false: ids %v, chunk BOS %d; want no BOS", ids, bos)
 	}
-}
-
-func equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

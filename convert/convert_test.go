@@ -104,20 +104,27 @@ func writeHF(t *testing.T, dir string, s hfSpec) map[string][]byte {
 		}
 		infos = append(infos, format.TensorInfo{Name: x.name, Type: s.dtype, Shape: x.shape})
 	}
+	return writeRandomSafetensors(t, dir, infos, rand.New(rand.NewPCG(7, 7)), 1)
+}
+
+// writeRandomSafetensors writes dir/model.safetensors holding infos, each
+// tensor filled in order with rng's normal values times scale, and returns
+// every tensor's raw bytes by name.
+func writeRandomSafetensors(t *testing.T, dir string, infos []format.TensorInfo, rng *rand.Rand, scale float64) map[string][]byte {
+	t.Helper()
 	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
 	must(t, err)
 	defer f.Close()
 	w, err := safetensors.NewWriter(f, infos, nil)
 	must(t, err)
-	rng := rand.New(rand.NewPCG(7, 7))
 	raw := map[string][]byte{}
 	for _, info := range infos {
 		x := make([]float32, info.NumElements())
 		for i := range x {
-			x[i] = float32(rng.NormFloat64())
+			x[i] = float32(rng.NormFloat64() * scale)
 		}
 		b := make([]byte, info.Bytes())
-		must(t, format.EncodeFloats(s.dtype, x, b))
+		must(t, format.EncodeFloats(info.Type, x, b))
 		raw[info.Name] = b
 		must(t, w.WriteTensor(b))
 	}

@@ -6,12 +6,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
-	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 )
@@ -89,25 +89,7 @@ func writeDeepseekHF(t *testing.T, dir string, qLora, mtp int) map[string][]byte
 			add(p+"eh_proj.weight", 2*d, d)
 		}
 	}
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	must(t, err)
-	defer f.Close()
-	w, err := safetensors.NewWriter(f, infos, nil)
-	must(t, err)
-	rng := rand.New(rand.NewPCG(uint64(qLora), uint64(mtp)))
-	out := map[string][]byte{}
-	for _, in := range infos {
-		x := make([]float32, in.NumElements())
-		for i := range x {
-			x[i] = float32(rng.NormFloat64() * 0.3)
-		}
-		b := make([]byte, 4*len(x))
-		must(t, format.EncodeFloats(format.F32, x, b))
-		must(t, w.WriteTensor(b))
-		out[in.Name] = b
-	}
-	must(t, w.Close())
-	return out
+	return writeRandomSafetensors(t, dir, infos, rand.New(rand.NewPCG(uint64(qLora), uint64(mtp))), 0.3)
 }
 
 // ggufTensors returns every tensor's raw bytes of a GGUF file and the file.
@@ -246,7 +228,7 @@ func TestDevDeepseek2(t *testing.T) {
 		"blk.0.attn_kv_b.weight": {32, 128}, "blk.0.attn_output.weight": {64, 128}, "blk.3.attn_kv_a_norm.weight": {32},
 		"blk.1.ffn_down_exps.weight": {128, 128, 8},
 	} {
-		if tt, ok := m.Tensor(name); !ok || !equal64(tt.Shape, shape) {
+		if tt, ok := m.Tensor(name); !ok || !slices.Equal(tt.Shape, shape) {
 			t.Errorf("%s: %v, want %v", name, tt.Shape, shape)
 		}
 	}

@@ -7,12 +7,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
-	"github.com/shrink-llm/shrink/format/safetensors"
 	"github.com/shrink-llm/shrink/internal/testutil"
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/quantize"
@@ -101,25 +101,7 @@ func writeMoEHF(t *testing.T, dir string, s moeSpec) map[string][]byte {
 	add("model.norm.weight", d)
 	add("lm_head.weight", d, int64(s.vocab))
 	infos[0].Type = format.F32
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	must(t, err)
-	defer f.Close()
-	w, err := safetensors.NewWriter(f, infos, nil)
-	must(t, err)
-	rng := rand.New(rand.NewPCG(3, 9))
-	raw := map[string][]byte{}
-	for _, info := range infos {
-		x := make([]float32, info.NumElements())
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		b := make([]byte, info.Bytes())
-		must(t, format.EncodeFloats(format.F32, x, b))
-		raw[info.Name] = b
-		must(t, w.WriteTensor(b))
-	}
-	must(t, w.Close())
-	return raw
+	return writeRandomSafetensors(t, dir, infos, rand.New(rand.NewPCG(3, 9)), 1)
 }
 
 // TestMoEToGGUF converts random Mixtral, Qwen2-MoE and Qwen3-MoE folders
@@ -166,7 +148,7 @@ func TestMoEToGGUF(t *testing.T) {
 			for _, ti := range gf.Tensors() {
 				infos[ti.Name] = ti
 			}
-			if ti := infos["blk.1.ffn_down_exps.weight"]; !equal64(ti.Shape, []int64{int64(s.effn), int64(s.dim), int64(s.experts)}) || ti.Type != format.F16 {
+			if ti := infos["blk.1.ffn_down_exps.weight"]; !slices.Equal(ti.Shape, []int64{int64(s.effn), int64(s.dim), int64(s.experts)}) || ti.Type != format.F16 {
 				t.Errorf("ffn_down_exps %v %s", ti.Shape, ti.Type)
 			}
 			if ti := infos["blk.0.ffn_gate_inp.weight"]; ti.Type != format.F32 {
@@ -217,18 +199,6 @@ func expertName(kind string, l, e int, proj string) string {
 	return fmt.Sprintf("model.layers.%d.mlp.experts.%d.%s_proj.weight", l, e, proj)
 }
 
-func equal64(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestMoEMissingExpert: a folder lacking one expert's tensor is refused
 // with an error naming the stacked tensor, not a panic.
 func TestMoEMissingExpert(t *testing.T) {
@@ -277,7 +247,7 @@ func TestDevMixtralMoE(t *testing.T) {
 				got = &ti
 			}
 		}
-		if got == nil || got.Type != c.typ || !equal64(got.Shape, c.shape) {
+		if got == nil || got.Type != c.typ || !slices.Equal(got.Shape, c.shape) {
 			t.Errorf("%s: %+v, want %s %v", c.name, got, c.typ, c.shape)
 		}
 	}

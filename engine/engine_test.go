@@ -31,6 +31,24 @@ func testConfig() *model.Config {
 	}
 }
 
+// randF32Tensor returns an F32 tensor of the given shape holding offset +
+// scale times r's normal values, with those values as float32 and float64.
+func randF32Tensor(r *rand.Rand, name string, scale, offset float64, shape []int64) (Tensor, []float32, []float64) {
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	f := make([]float32, n)
+	v := make([]float64, n)
+	for i := range f {
+		f[i] = float32(offset + scale*r.NormFloat64())
+		v[i] = float64(f[i])
+	}
+	data := make([]byte, 4*n)
+	_ = format.EncodeFloats(format.F32, f, data)
+	return Tensor{Name: name, Type: format.F32, Shape: shape, Data: data}, f, v
+}
+
 // genTensors makes random F32 tensors for cfg (output.weight unless tied) and
 // returns them with their float64 values by name.
 func genTensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float64) {
@@ -44,19 +62,8 @@ func genTensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float64)
 		if len(shape) == 2 && name != "token_embd.weight" {
 			scale *= gain
 		}
-		n := 1
-		for _, d := range shape {
-			n *= int(d)
-		}
-		f := make([]float32, n)
-		v := make([]float64, n)
-		for i := range f {
-			f[i] = float32(offset + scale*r.NormFloat64())
-			v[i] = float64(f[i])
-		}
-		data := make([]byte, 4*n)
-		_ = format.EncodeFloats(format.F32, f, data)
-		ts = append(ts, Tensor{Name: name, Type: format.F32, Shape: shape, Data: data})
+		t, _, v := randF32Tensor(r, name, scale, offset, shape)
+		ts = append(ts, t)
 		vals[name] = v
 	}
 	D, V := int64(cfg.Dim), int64(cfg.VocabSize)
@@ -431,35 +438,7 @@ func TestStories260KGreedy(t *testing.T) {
 
 func TestDevLlama3MReference(t *testing.T) {
 	dir := testutil.Shared(t, "models/dev-llama-3m")
-	src, err := format.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	vals := map[string][]float64{}
-	for _, ti := range src.Tensors() {
-		name, ok := model.GGUFName(ti.Name)
-		if !ok {
-			t.Fatalf("unknown HF tensor %s", ti.Name)
-		}
-		sr, err := src.TensorData(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, sr.Size())
-		if _, err := sr.ReadAt(raw, 0); err != nil {
-			t.Fatal(err)
-		}
-		f := make([]float32, ti.NumElements())
-		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
-			t.Fatal(err)
-		}
-		v := make([]float64, len(f))
-		for i := range f {
-			v[i] = float64(f[i])
-		}
-		vals[name] = v // original Hugging Face row order
-	}
+	vals := loadHFFloat64(t, dir) // original Hugging Face row order
 	m, err := Load(dir, Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -46,19 +46,8 @@ func genMLATensors(cfg *model.Config, seed uint64) ([]Tensor, map[string][]float
 	}
 	r := rand.New(rand.NewPCG(seed, 7))
 	add := func(name string, scale, offset float64, shape ...int64) []float32 {
-		n := 1
-		for _, d := range shape {
-			n *= int(d)
-		}
-		f := make([]float32, n)
-		v := make([]float64, n)
-		for i := range f {
-			f[i] = float32(offset + scale*r.NormFloat64())
-			v[i] = float64(f[i])
-		}
-		data := make([]byte, 4*n)
-		_ = format.EncodeFloats(format.F32, f, data)
-		ts = append(ts, Tensor{Name: name, Type: format.F32, Shape: shape, Data: data})
+		t, f, v := randF32Tensor(r, name, scale, offset, shape)
+		ts = append(ts, t)
 		vals[name] = v
 		return f
 	}
@@ -175,39 +164,20 @@ func (r *refModel) forwardMLA(tokens []int32) [][]float64 {
 			att := make([]float64, H*v)
 			for h := 0; h < H; h++ {
 				sc := make([]float64, pos+1)
-				mx := math.Inf(-1)
 				for t := range sc {
 					for i := 0; i < kl; i++ {
 						sc[t] += q[h*kl+i] * keys[l][t][h*kl+i]
 					}
 					sc[t] *= scale
-					mx = math.Max(mx, sc[t])
 				}
-				var sum float64
-				for t := range sc {
-					sc[t] = math.Exp(sc[t] - mx)
-					sum += sc[t]
-				}
+				sum := refSoftmaxSum(sc)
 				for t := range sc {
 					for i := 0; i < v; i++ {
 						att[h*v+i] += sc[t] / sum * vals[l][t][h*v+i]
 					}
 				}
 			}
-			o := refMatVec(r.get(p+"attn_output.weight"), att)
-			for i := range x {
-				x[i] += o[i]
-			}
-			xn = refRMSNorm(x, r.get(p+"ffn_norm.weight"), float64(c.NormEps))
-			var d []float64
-			if c.MoELayer(l) {
-				d = r.moe(p, xn)
-			} else {
-				d = refSwiGLU(r.get(p+"ffn_gate.weight"), r.get(p+"ffn_up.weight"), r.get(p+"ffn_down.weight"), xn)
-			}
-			for i := range x {
-				x[i] += d[i]
-			}
+			r.attnOutFFN(l, p, x, att)
 		}
 		logits = append(logits, refMatVec(out, refRMSNorm(x, r.get("output_norm.weight"), float64(c.NormEps))))
 	}
@@ -266,15 +236,7 @@ func compareMLA(t *testing.T, m *Model, want [][]float64, tokens []int32, form i
 		}
 		got = append(got, l...)
 	}
-	worst := 0.0
-	for p := range tokens {
-		e := relErr(got[p*V:(p+1)*V], want[p])
-		worst = math.Max(worst, e)
-		if e > tol {
-			t.Fatalf("form %d position %d: relative logit error %.3g > %.3g", form, p, e, tol)
-		}
-	}
-	t.Logf("form %d: %d positions, worst relative logit error %.3g", form, len(tokens), worst)
+	checkLogits(t, fmt.Sprintf("form %d: ", form), got, want, V, tol)
 }
 
 // TestGeneratedMLA checks the latent attention, naive and absorbed and as
@@ -392,48 +354,7 @@ func TestMLAQuantizedForms(t *testing.T) {
 // 51.4368).
 func TestDevDeepseek2Reference(t *testing.T) {
 	dir := testutil.Shared(t, "models/dev-deepseek2-moe")
-	src, err := format.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	vals := map[string][]float64{}
-	experts := map[string][][]float64{}
-	for _, ti := range src.Tensors() {
-		sr, err := src.TensorData(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, sr.Size())
-		if _, err := sr.ReadAt(raw, 0); err != nil {
-			t.Fatal(err)
-		}
-		f := make([]float32, ti.NumElements())
-		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
-			t.Fatal(err)
-		}
-		v := make([]float64, len(f))
-		for i := range f {
-			v[i] = float64(f[i])
-		}
-		if name, e, ok := model.ExpertGGUFName(ti.Name); ok {
-			for len(experts[name]) <= e {
-				experts[name] = append(experts[name], nil)
-			}
-			experts[name][e] = v
-			continue
-		}
-		name, ok := model.GGUFName(ti.Name)
-		if !ok {
-			t.Fatalf("unknown HF tensor %s", ti.Name)
-		}
-		vals[name] = v
-	}
-	for name, es := range experts {
-		for _, v := range es {
-			vals[name] = append(vals[name], v...)
-		}
-	}
+	vals := loadHFFloat64(t, dir)
 	m, err := Load(dir, Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -168,48 +168,7 @@ func abs32(x float32) float32 {
 // llama-cli --temp 0 does on llama.cpp's conversion.
 func TestDevMixtralMoEReference(t *testing.T) {
 	dir := testutil.Shared(t, "models/dev-mixtral-moe")
-	src, err := format.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	vals := map[string][]float64{}
-	experts := map[string][][]float64{}
-	for _, ti := range src.Tensors() {
-		sr, err := src.TensorData(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, sr.Size())
-		if _, err := sr.ReadAt(raw, 0); err != nil {
-			t.Fatal(err)
-		}
-		f := make([]float32, ti.NumElements())
-		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
-			t.Fatal(err)
-		}
-		v := make([]float64, len(f))
-		for i := range f {
-			v[i] = float64(f[i])
-		}
-		if name, e, ok := model.ExpertGGUFName(ti.Name); ok {
-			for len(experts[name]) <= e {
-				experts[name] = append(experts[name], nil)
-			}
-			experts[name][e] = v
-			continue
-		}
-		name, ok := model.GGUFName(ti.Name)
-		if !ok {
-			t.Fatalf("unknown HF tensor %s", ti.Name)
-		}
-		vals[name] = v
-	}
-	for name, es := range experts {
-		for _, v := range es {
-			vals[name] = append(vals[name], v...)
-		}
-	}
+	vals := loadHFFloat64(t, dir)
 	m, err := Load(dir, Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/model"
 )
 
@@ -114,45 +115,62 @@ func (r *refModel) forward(tokens []int32) [][]float64 {
 			for h := 0; h < H; h++ {
 				kvh := h / (H / KV)
 				sc := make([]float64, pos+1)
-				mx := math.Inf(-1)
 				for t := 0; t <= pos; t++ {
 					var s float64
 					for i := 0; i < hd; i++ {
 						s += q[h*hd+i] * keys[l][t][kvh*hd+i]
 					}
 					sc[t] = s / math.Sqrt(float64(hd))
-					mx = math.Max(mx, sc[t])
 				}
-				var sum float64
-				for t := range sc {
-					sc[t] = math.Exp(sc[t] - mx)
-					sum += sc[t]
-				}
+				sum := refSoftmaxSum(sc)
 				for t := range sc {
 					for i := 0; i < hd; i++ {
 						att[h*hd+i] += sc[t] / sum * vals[l][t][kvh*hd+i]
 					}
 				}
 			}
-			o := refMatVec(r.get(p+"attn_output.weight"), att)
-			for i := range x {
-				x[i] += o[i]
-			}
-			xn = refRMSNorm(x, r.get(p+"ffn_norm.weight"), float64(c.NormEps))
-			var d []float64
-			if c.MoELayer(l) {
-				d = r.moe(p, xn)
-			} else {
-				d = refSwiGLU(r.get(p+"ffn_gate.weight"), r.get(p+"ffn_up.weight"), r.get(p+"ffn_down.weight"), xn)
-			}
-			for i := range x {
-				x[i] += d[i]
-			}
+			r.attnOutFFN(l, p, x, att)
 		}
 		xn := refRMSNorm(x, r.get("output_norm.weight"), float64(c.NormEps))
 		logits = append(logits, refMatVec(out, xn))
 	}
 	return logits
+}
+
+// refSoftmaxSum replaces the scores sc by exp(sc - max(sc)) and returns
+// their sum, the softmax's divisor.
+func refSoftmaxSum(sc []float64) float64 {
+	mx := math.Inf(-1)
+	for _, s := range sc {
+		mx = math.Max(mx, s)
+	}
+	var sum float64
+	for t := range sc {
+		sc[t] = math.Exp(sc[t] - mx)
+		sum += sc[t]
+	}
+	return sum
+}
+
+// attnOutFFN adds layer l's (tensor prefix p) attention output projection
+// of att and then its feed-forward block (routed experts on an MoE layer,
+// SwiGLU otherwise) to the residual stream x.
+func (r *refModel) attnOutFFN(l int, p string, x, att []float64) {
+	c := r.cfg
+	o := refMatVec(r.get(p+"attn_output.weight"), att)
+	for i := range x {
+		x[i] += o[i]
+	}
+	xn := refRMSNorm(x, r.get(p+"ffn_norm.weight"), float64(c.NormEps))
+	var d []float64
+	if c.MoELayer(l) {
+		d = r.moe(p, xn)
+	} else {
+		d = refSwiGLU(r.get(p+"ffn_gate.weight"), r.get(p+"ffn_up.weight"), r.get(p+"ffn_down.weight"), xn)
+	}
+	for i := range x {
+		x[i] += d[i]
+	}
 }
 
 // refSwiGLU returns down · (silu(gate · x) * (up · x)).
@@ -310,13 +328,72 @@ func compareLogits(t *testing.T, m *Model, ref *refModel, tokens []int32, tol fl
 		}
 		got = append(got, l...)
 	}
+	checkLogits(t, "", got, want, V, tol)
+}
+
+// checkLogits fails the test at the first position whose logits in got
+// (V per position) are further than tol in relative error from want's, and
+// logs the worst error; label starts both messages.
+func checkLogits(t *testing.T, label string, got []float32, want [][]float64, V int, tol float64) {
+	t.Helper()
 	worst := 0.0
-	for p := range tokens {
+	for p := range want {
 		e := relErr(got[p*V:(p+1)*V], want[p])
 		worst = math.Max(worst, e)
 		if e > tol {
-			t.Fatalf("position %d: relative logit error %.3g > %.3g", p, e, tol)
+			t.Fatalf("%sposition %d: relative logit error %.3g > %.3g", label, p, e, tol)
 		}
 	}
-	t.Logf("%d positions, worst relative logit error %.3g", len(tokens), worst)
+	t.Logf("%s%d positions, worst relative logit error %.3g", label, len(want), worst)
+}
+
+// loadHFFloat64 reads every tensor of the Hugging Face folder dir as
+// float64 values under its GGUF name, in the original Hugging Face row
+// order; per-expert tensors are stacked, expert by expert, under the GGUF
+// name of their stack.
+func loadHFFloat64(t *testing.T, dir string) map[string][]float64 {
+	t.Helper()
+	src, err := format.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	vals := map[string][]float64{}
+	experts := map[string][][]float64{}
+	for _, ti := range src.Tensors() {
+		sr, err := src.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, sr.Size())
+		if _, err := sr.ReadAt(raw, 0); err != nil {
+			t.Fatal(err)
+		}
+		f := make([]float32, ti.NumElements())
+		if err := format.DecodeFloats(ti.Type, raw, f); err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float64, len(f))
+		for i := range f {
+			v[i] = float64(f[i])
+		}
+		if name, e, ok := model.ExpertGGUFName(ti.Name); ok {
+			for len(experts[name]) <= e {
+				experts[name] = append(experts[name], nil)
+			}
+			experts[name][e] = v
+			continue
+		}
+		name, ok := model.GGUFName(ti.Name)
+		if !ok {
+			t.Fatalf("unknown HF tensor %s", ti.Name)
+		}
+		vals[name] = v
+	}
+	for name, es := range experts {
+		for _, v := range es {
+			vals[name] = append(vals[name], v...)
+		}
+	}
+	return vals
 }

@@ -1,14 +1,9 @@
 package prune
 
 import (
-	"context"
 	"math"
-	"os"
 	"testing"
 
-	"github.com/shrink-llm/shrink/bench"
-	"github.com/shrink-llm/shrink/convert"
-	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
@@ -24,51 +19,16 @@ func TestDevDeepseek2Heads(t *testing.T) {
 		t.Skip("short")
 	}
 	dir := testutil.Shared(t, "models/dev-deepseek2-moe")
-	general, err := os.ReadFile(testutil.Shared(t, "text/shakespeare-eval.txt"))
+	d := loadDomain(t, dir)
+	st, err := NewMLAStats(d.em.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	domain := goSource(t, 60000)
-	const ctx = 128
-	em, err := engine.Load(dir, engine.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer em.Close()
-	calTok, bos, err := bench.Tokenize(em.Vocab, domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	genTok, _, err := bench.Tokenize(em.Vocab, string(general))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := NewMLAStats(em.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := em.NewSession(ctx)
-	s.Observer = st
-	for i := 0; i < 24; i++ {
-		chunk := append([]int32(nil), calTok[i*ctx:(i+1)*ctx]...)
-		chunk[0] = bos
-		s.Reset()
-		if _, err := s.Forward(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st.Err() != nil || st.Tokens() != 24*ctx {
+	d.calibrate(st)
+	if st.Err() != nil || st.Tokens() != domainCalib*domainCtx {
 		t.Fatalf("statistics: %v, %d tokens", st.Err(), st.Tokens())
 	}
-	cm, err := convert.Load(dir, convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cm.Close()
-	m, _, err := FromConvert(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := loadConverted(t, dir)
 	keep, err := PlanMLAHeads(m, st, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -87,18 +47,9 @@ func TestDevDeepseek2Heads(t *testing.T) {
 			t.Errorf("layer %d: heads %v, attn_output error %.4f without repair, %.4f with", r.Layer, r.Heads, r.AttnError[0], r.AttnError[1])
 		}
 	}
-	ppl := func(m *engine.Model, toks []int32) float64 {
-		res, err := bench.Evaluate(context.Background(), m, toks, bench.EvalOptions{Ctx: ctx, Chunks: 8, BOS: bos})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _ := res.Stats.Perplexity()
-		return p
-	}
-	heldOut := calTok[24*ctx:]
-	baseDom, baseGen := ppl(em, heldOut), ppl(em, genTok)
+	baseDom, baseGen := d.ppl(d.em, d.heldOut()), d.ppl(d.em, d.gen)
 	pem := engineModel(t, pm)
-	dom, gen := ppl(pem, heldOut), ppl(pem, genTok)
+	dom, gen := d.ppl(pem, d.heldOut()), d.ppl(pem, d.gen)
 	t.Logf("heads %v; domain %.3f -> %.3f (x%.3f), general %.3f -> %.3f (x%.3f)", keep, baseDom, dom, dom/baseDom, baseGen, gen, gen/baseGen)
 	if !(dom/baseDom < gen/baseGen) {
 		t.Errorf("domain loses x%.3f, general x%.3f: the domain should keep more", dom/baseDom, gen/baseGen)

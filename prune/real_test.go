@@ -33,6 +33,91 @@ func goSource(t *testing.T, n int) string {
 	return ""
 }
 
+// domainRun is the two-domain experiment's engine model (closed when the
+// test ends) with its texts as tokens: Go source, the domain (calibration
+// chunks then held-out ones), and Shakespeare, the general text.
+type domainRun struct {
+	t        *testing.T
+	em       *engine.Model
+	cal, gen []int32
+	bos      int32
+}
+
+// domainCtx is the context of the two-domain experiment's chunks;
+// domainCalib of them calibrate and the next domainEval are held out.
+const domainCtx, domainCalib, domainEval = 128, 24, 8
+
+// loadDomain loads the model folder dir into the engine and tokenizes the
+// two texts.
+func loadDomain(t *testing.T, dir string) *domainRun {
+	t.Helper()
+	general, err := os.ReadFile(testutil.Shared(t, "text/shakespeare-eval.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domain := goSource(t, 60000)
+	em, err := engine.Load(dir, engine.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	cal, bos, err := bench.Tokenize(em.Vocab, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _, err := bench.Tokenize(em.Vocab, string(general))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &domainRun{t: t, em: em, cal: cal, gen: gen, bos: bos}
+}
+
+// calibrate runs the first domainCalib domain chunks through the model
+// with obs watching.
+func (d *domainRun) calibrate(obs engine.Observer) {
+	d.t.Helper()
+	s := d.em.NewSession(domainCtx)
+	s.Observer = obs
+	for i := 0; i < domainCalib; i++ {
+		chunk := append([]int32(nil), d.cal[i*domainCtx:(i+1)*domainCtx]...)
+		chunk[0] = d.bos
+		s.Reset()
+		if _, err := s.Forward(chunk); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
+
+// heldOut returns the domain tokens after the calibration chunks.
+func (d *domainRun) heldOut() []int32 { return d.cal[domainCalib*domainCtx:] }
+
+// ppl returns m's perplexity on the first domainEval chunks of toks.
+func (d *domainRun) ppl(m *engine.Model, toks []int32) float64 {
+	d.t.Helper()
+	res, err := bench.Evaluate(context.Background(), m, toks, bench.EvalOptions{Ctx: domainCtx, Chunks: domainEval, BOS: d.bos})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	p, _ := res.Stats.Perplexity()
+	return p
+}
+
+// loadConverted reads the model folder dir through the converter into a
+// prune Model; the source stays open until the test ends.
+func loadConverted(t *testing.T, dir string) *Model {
+	t.Helper()
+	cm, err := convert.Load(dir, convert.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cm.Close() })
+	m, _, err := FromConvert(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestDevModelDomain is the two-domain experiment on a real model, scaled
 // down: Go source is the domain, Shakespeare the general text. At 25% fewer
 // feed-forward channels, activation-aware pruning with repair must lose
@@ -43,57 +128,12 @@ func TestDevModelDomain(t *testing.T) {
 		t.Skip("short")
 	}
 	dir := testutil.Shared(t, "models/dev-llama-3m")
-	shakes := testutil.Shared(t, "text/shakespeare-eval.txt")
-	general, err := os.ReadFile(shakes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	domain := goSource(t, 60000)
-	const ctx = 128
-	em, err := engine.Load(dir, engine.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer em.Close()
-	calTok, bos, err := bench.Tokenize(em.Vocab, domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	genTok, _, err := bench.Tokenize(em.Vocab, string(general))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadDomain(t, dir)
 	// Calibrate on the first 24 chunks, evaluate the domain on the next 8.
-	st := NewStats(em.Config)
-	s := em.NewSession(ctx)
-	s.Observer = st
-	for i := 0; i < 24; i++ {
-		chunk := append([]int32(nil), calTok[i*ctx:(i+1)*ctx]...)
-		chunk[0] = bos
-		s.Reset()
-		if _, err := s.Forward(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	heldOut := calTok[24*ctx:]
-	ppl := func(m *engine.Model, toks []int32) float64 {
-		res, err := bench.Evaluate(context.Background(), m, toks, bench.EvalOptions{Ctx: ctx, Chunks: 8, BOS: bos})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _ := res.Stats.Perplexity()
-		return p
-	}
-	cm, err := convert.Load(dir, convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cm.Close()
-	m, _, err := FromConvert(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseDom, baseGen := ppl(em, heldOut), ppl(em, genTok)
+	st := NewStats(d.em.Config)
+	d.calibrate(st)
+	m := loadConverted(t, dir)
+	baseDom, baseGen := d.ppl(d.em, d.heldOut()), d.ppl(d.em, d.gen)
 	run := func(score Score, repair, rel bool) (dom, gen float64) {
 		p, err := NewPlan(m, st, Targets{FFN: 0.25, Score: score, MinKeep: 0.1, Multiple: 32, Relative: rel})
 		if err != nil {
@@ -108,7 +148,7 @@ func TestDevModelDomain(t *testing.T) {
 		}
 		t.Logf("%v relative=%v repair=%v: FFN %v", score, rel, repair, pm.Config.FFN)
 		pem := engineModel(t, pm)
-		return ppl(pem, heldOut), ppl(pem, genTok)
+		return d.ppl(pem, d.heldOut()), d.ppl(pem, d.gen)
 	}
 	actDom, actGen := run(Activation, true, true)
 	magDom, magGen := run(Magnitude, false, false)

@@ -138,22 +138,28 @@ func (s *Stats) Linear(name string, x []float32, rows, cols int) {
 	}
 }
 
+// cosine returns the cosine between a and b (1 when either is zero) and
+// their squared norms, summed in float64.
+func cosine(a, b []float32) (c, aa, bb float64) {
+	var ab float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	c = 1.0
+	if aa > 0 && bb > 0 {
+		c = ab / math.Sqrt(aa*bb)
+	}
+	return c, aa, bb
+}
+
 // Residual accumulates the cosine between the residual stream entering and
 // leaving each block.
 func (s *Stats) Residual(layer int, x []float32, rows, cols int) {
 	if s.prevL >= 0 && layer == s.prevL+1 && len(s.prev) == rows*cols && len(x) >= rows*cols {
 		for t := 0; t < rows; t++ {
-			a, b := s.prev[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols]
-			var ab, aa, bb float64
-			for i := range a {
-				ab += float64(a[i]) * float64(b[i])
-				aa += float64(a[i]) * float64(a[i])
-				bb += float64(b[i]) * float64(b[i])
-			}
-			c := 1.0
-			if aa > 0 && bb > 0 {
-				c = ab / math.Sqrt(aa*bb)
-			}
+			c, _, _ := cosine(s.prev[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols])
 			s.cosSum[s.prevL] += c
 		}
 		s.cosN[s.prevL] += int64(rows)
@@ -190,17 +196,7 @@ func (s *Stats) Block(l int, in, out []float32, rows, cols int) {
 		s.tokens += int64(rows)
 	}
 	for t := 0; t < rows; t++ {
-		a, b := in[t*cols:(t+1)*cols], out[t*cols:(t+1)*cols]
-		var ab, aa, bb float64
-		for i := range a {
-			ab += float64(a[i]) * float64(b[i])
-			aa += float64(a[i]) * float64(a[i])
-			bb += float64(b[i]) * float64(b[i])
-		}
-		c := 1.0
-		if aa > 0 && bb > 0 {
-			c = ab / math.Sqrt(aa*bb)
-		}
+		c, aa, bb := cosine(in[t*cols:(t+1)*cols], out[t*cols:(t+1)*cols])
 		s.cosSum[l] += c
 		s.resid[l] += aa
 		if l == s.cfg.Layers-1 {

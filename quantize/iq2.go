@@ -74,26 +74,42 @@ func newIQ2Tables(kgrid []uint16, dgrid []uint64, nwant int) *iq2Tables {
 	for k, g := range kgrid {
 		t.kmap[g] = int32(k)
 	}
-	type cand struct{ d2, j int }
-	dist := make([]cand, len(kgrid))
-	for code := range t.kmap {
-		if t.kmap[code] >= 0 || code&(code>>1)&0x5555 != 0 {
-			continue // on the grid, or a coordinate 3
-		}
-		for j, g := range kgrid {
-			d2 := 0
+	t.neighbours = neighbourLists(t.kmap, len(kgrid), nwant,
+		func(code int) bool { return code&(code>>1)&0x5555 == 0 }, // no coordinate 3
+		func(j, code int) int {
+			d2, g := 0, int(kgrid[j])
 			for k := 0; k < 8; k++ {
-				d := int(g>>(2*k))&3 - (code>>(2*k))&3
+				d := g>>(2*k)&3 - (code>>(2*k))&3
 				d2 += 4 * d * d
 			}
-			dist[j] = cand{d2, j}
+			return d2
+		})
+	return t
+}
+
+// neighbourLists is the part of iq2xs_init_impl and iq3xs_init_impl that
+// builds the neighbour lists: for every code off the grid (kmap < 0) that
+// reach accepts, it appends the list of the grid points (of n) in the
+// nwant nearest shells of distance d2(point, code), nearest first and by
+// index within a shell, after their count, and sets kmap[code] to
+// -(1+offset) of the list. It returns the lists.
+func neighbourLists(kmap []int32, n, nwant int, reach func(code int) bool, d2 func(j, code int) int) []uint16 {
+	type cand struct{ d2, j int }
+	var neighbours []uint16
+	dist := make([]cand, n)
+	for code := range kmap {
+		if kmap[code] >= 0 || !reach(code) {
+			continue
+		}
+		for j := range dist {
+			dist[j] = cand{d2(j, code), j}
 		}
 		sort.Slice(dist, func(a, b int) bool {
 			return dist[a].d2 < dist[b].d2 || dist[a].d2 == dist[b].d2 && dist[a].j < dist[b].j
 		})
-		t.kmap[code] = -int32(len(t.neighbours) + 1)
-		start := len(t.neighbours)
-		t.neighbours = append(t.neighbours, 0)
+		kmap[code] = -int32(len(neighbours) + 1)
+		start := len(neighbours)
+		neighbours = append(neighbours, 0)
 		d2, nhave := dist[0].d2, 1
 		for _, c := range dist {
 			if c.d2 > d2 {
@@ -103,11 +119,11 @@ func newIQ2Tables(kgrid []uint16, dgrid []uint64, nwant int) *iq2Tables {
 				d2 = c.d2
 				nhave++
 			}
-			t.neighbours = append(t.neighbours, uint16(c.j))
+			neighbours = append(neighbours, uint16(c.j))
 		}
-		t.neighbours[start] = uint16(len(t.neighbours) - start - 1)
+		neighbours[start] = uint16(len(neighbours) - start - 1)
 	}
-	return t
+	return neighbours
 }
 
 // bestNeighbour is iq2_find_best_neighbour for the group of eight at xval.

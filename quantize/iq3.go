@@ -3,7 +3,6 @@ package quantize
 import (
 	"encoding/binary"
 	"math"
-	"sort"
 	"sync"
 
 	"github.com/shrink-llm/shrink/format"
@@ -65,39 +64,16 @@ func newIQ3Tables(kgrid []uint16, dgrid []uint32, nwant int) *iq3Tables {
 	for k, g := range kgrid {
 		t.kmap[g] = int32(k)
 	}
-	type cand struct{ d2, j int }
-	dist := make([]cand, len(kgrid))
-	for i := range t.kmap {
-		if t.kmap[i] >= 0 {
-			continue
-		}
-		for j, g := range kgrid {
-			d2 := 0
+	t.neighbours = neighbourLists(t.kmap[:], len(kgrid), nwant,
+		func(int) bool { return true },
+		func(j, code int) int {
+			d2, g := 0, int(kgrid[j])
 			for k := 0; k < 4; k++ {
-				d := int(g>>(3*k))&7 - (i>>(3*k))&7
+				d := g>>(3*k)&7 - (code>>(3*k))&7
 				d2 += 4 * d * d
 			}
-			dist[j] = cand{d2, j}
-		}
-		sort.Slice(dist, func(a, b int) bool {
-			return dist[a].d2 < dist[b].d2 || dist[a].d2 == dist[b].d2 && dist[a].j < dist[b].j
+			return d2
 		})
-		t.kmap[i] = -int32(len(t.neighbours) + 1)
-		start := len(t.neighbours)
-		t.neighbours = append(t.neighbours, 0)
-		d2, nhave := dist[0].d2, 1
-		for _, c := range dist {
-			if c.d2 > d2 {
-				if nhave == nwant {
-					break
-				}
-				d2 = c.d2
-				nhave++
-			}
-			t.neighbours = append(t.neighbours, uint16(c.j))
-		}
-		t.neighbours[start] = uint16(len(t.neighbours) - start - 1)
-	}
 	return t
 }
 

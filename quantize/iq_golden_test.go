@@ -2,8 +2,6 @@ package quantize
 
 import (
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
@@ -21,14 +19,7 @@ import (
 var iqTypes = []format.DType{format.IQ4_XS, format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S}
 
 func TestIQuantGolden(t *testing.T) {
-	raw, err := os.ReadFile("testdata/iq_golden.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var golden map[string]kqGolden
-	if err := json.Unmarshal(raw, &golden); err != nil {
-		t.Fatal(err)
-	}
+	golden := readGolden(t, "testdata/iq_golden.json")
 	x, imp := kqGoldenInput()
 	bx, bimp := kqGoldenBigInput()
 	for _, typ := range iqTypes {

@@ -168,8 +168,10 @@ func kqFNV(y []float32) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-func TestKQuantGolden(t *testing.T) {
-	raw, err := os.ReadFile("testdata/kquant_golden.json")
+// readGolden reads a golden file: entries by type name.
+func readGolden(t *testing.T, path string) map[string]kqGolden {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +179,11 @@ func TestKQuantGolden(t *testing.T) {
 	if err := json.Unmarshal(raw, &golden); err != nil {
 		t.Fatal(err)
 	}
+	return golden
+}
+
+func TestKQuantGolden(t *testing.T) {
+	golden := readGolden(t, "testdata/kquant_golden.json")
 	x, imp := kqGoldenInput()
 	bx, bimp := kqGoldenBigInput()
 	for _, typ := range kqTypes {

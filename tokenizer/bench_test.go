@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestRealVocabMatchesNaive(t *testing.T) {
 		tk := loadGGUFTokenizer(t, testutil.Shared(t, "tokenizer-vectors/"+name))
 		for i, para := range strings.Split(text, "\n\n") {
 			fast, slow := tk.Encode(para, false), tk.naiveEncode(para)
-			if !equalIDs(fast, slow) && len(fast)+len(slow) > 0 {
+			if !slices.Equal(fast, slow) && len(fast)+len(slow) > 0 {
 				t.Fatalf("%s paragraph %d: fast %v, naive %v", name, i, fast, slow)
 			}
 		}

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,18 +88,6 @@ func readVectors(t testing.TB, path string) []vectorCase {
 	return cases
 }
 
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestConformance(t *testing.T) {
 	for _, name := range []string{"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"} {
 		t.Run(name, func(t *testing.T) {
@@ -114,7 +103,7 @@ func TestConformance(t *testing.T) {
 			failed := 0
 			for i, c := range cases {
 				got := tk.Encode(c.text, false)
-				if !equalIDs(got, c.want) {
+				if !slices.Equal(got, c.want) {
 					failed++
 					t.Errorf("case %d %q:\n got  %v\n want %v", i, c.text, got, c.want)
 				}

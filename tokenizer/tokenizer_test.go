@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -371,7 +372,7 @@ func TestFastMatchesNaive(t *testing.T) {
 		s := sb.String()
 		for _, tk := range []*Tokenizer{spm, bpe} {
 			fast, slow := tk.Encode(s, false), tk.naiveEncode(s)
-			if !equalIDs(fast, slow) && !(len(fast) == 0 && len(slow) == 0) {
+			if !slices.Equal(fast, slow) && !(len(fast) == 0 && len(slow) == 0) {
 				t.Fatalf("%q: fast %v, naive %v", s, fast, slow)
 			}
 			if dec := tk.Decode(fast); dec != s {

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func runVectorFile(t *testing.T, path string) {
 	failed := 0
 	for i, c := range cases {
 		got := tk.Encode(c.text, false)
-		if !equalIDs(got, c.want) {
+		if !slices.Equal(got, c.want) {
 			failed++
 			t.Errorf("case %d %q:\n got  %v\n want %v", i, c.text, got, c.want)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -53,21 +52,7 @@ func TestQuantizeGPTQ(t *testing.T) {
 		if hasCalib != (method != "rtn") {
 			t.Errorf("%s: shrink.calib.sha256 present: %v", method, hasCalib)
 		}
-		js := filepath.Join(dir, method+".json")
-		if code, _, e := run(t, "bench", dst, "--text", eval, "--baseline", src, "--ctx", "64", "--chunks", "16", "-q", "--json", js); code != 0 {
-			t.Fatalf("bench %s: exit %d: %s", method, code, e)
-		}
-		data, err := os.ReadFile(js)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rep struct {
-			KLD struct{ Mean float64 } `json:"kld"`
-		}
-		if err := json.Unmarshal(data, &rep); err != nil {
-			t.Fatal(err)
-		}
-		kld[method] = rep.KLD.Mean
+		kld[method] = benchKLD(t, dst, src, eval, "16")
 	}
 	t.Logf("KLD: %v", kld)
 	if !(kld["gptq"] > 0 && kld["gptq"] < 0.85*kld["imatrix"] && kld["imatrix"] < kld["rtn"]) {

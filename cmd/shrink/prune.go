@@ -82,6 +82,29 @@ type pplPair struct {
 	Ratio float64 `json:"ppl_ratio"`
 }
 
+// pplOfTokens is the perplexity of a tokenized text on the source and the
+// pruned model.
+func pplOfTokens(before, after *engine.Model, path string, toks []int32, opt bench.EvalOptions) (*pplPair, error) {
+	pp := &pplPair{Path: path}
+	for i, m := range []*engine.Model{before, after} {
+		res, err := bench.Evaluate(context.Background(), m, toks, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		ppl, _ := res.Stats.Perplexity()
+		if i == 0 {
+			pp.Before = ppl
+		} else {
+			pp.After = ppl
+		}
+		pp.Tokens = res.Stats.N()
+	}
+	if pp.Before > 0 {
+		pp.Ratio = pp.After / pp.Before
+	}
+	return pp, nil
+}
+
 func runPrune(fs *pflag.FlagSet, args []string) error {
 	if err := wantArgs(args, 2, "SRC DST"); err != nil {
 		return err
@@ -309,22 +332,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 			fmt.Fprintf(os.Stderr, "warning: %s: %d tokens, fewer than one chunk of %d: no perplexity\n", tx.path, len(tx.toks), ctx)
 			continue
 		}
-		pp := &pplPair{Path: tx.path}
-		for i, mm := range []*engine.Model{em, pem} {
-			res, err := bench.Evaluate(context.Background(), mm, tx.toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
-			if err != nil {
-				return fmt.Errorf("%s: %w", tx.path, err)
-			}
-			ppl, _ := res.Stats.Perplexity()
-			if i == 0 {
-				pp.Before = ppl
-			} else {
-				pp.After = ppl
-			}
-			pp.Tokens = res.Stats.N()
-		}
-		if pp.Before > 0 {
-			pp.Ratio = pp.After / pp.Before
+		pp, err := pplOfTokens(em, pem, tx.path, tx.toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
+		if err != nil {
+			return err
 		}
 		*tx.out = pp
 	}
@@ -332,16 +342,20 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if !quiet {
 		printPruneReport(stdout, rep)
 	}
-	if jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonOut, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
+	return writeReportJSON(jsonOut, rep)
+}
+
+// writeReportJSON writes a report as indented JSON to path; an empty path
+// writes nothing.
+func writeReportJSON(path string, rep any) error {
+	if path == "" {
+		return nil
 	}
-	return nil
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // blockGrams returns the function that gives the repair the Gram matrices

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -137,14 +135,7 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	if !quiet {
 		printExpertReport(stdout, rep)
 	}
-	if jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(jsonOut, append(data, '\n'), 0o644)
-	}
-	return nil
+	return writeReportJSON(jsonOut, rep)
 }
 
 // readToks tokenizes a text file with the model's vocabulary.
@@ -202,29 +193,6 @@ func pplBeforeAfter(before, after *engine.Model, path string, ctx, chunks int) (
 		return nil, fmt.Errorf("%s: %d tokens, fewer than one chunk of %d", path, len(toks), ctx)
 	}
 	return pplOfTokens(before, after, path, toks, bench.EvalOptions{Ctx: ctx, Chunks: chunks, BOS: bos})
-}
-
-// pplOfTokens is the perplexity of a tokenized text on the source and the
-// pruned model.
-func pplOfTokens(before, after *engine.Model, path string, toks []int32, opt bench.EvalOptions) (*pplPair, error) {
-	pp := &pplPair{Path: path}
-	for i, m := range []*engine.Model{before, after} {
-		res, err := bench.Evaluate(context.Background(), m, toks, opt)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		ppl, _ := res.Stats.Perplexity()
-		if i == 0 {
-			pp.Before = ppl
-		} else {
-			pp.After = ppl
-		}
-		pp.Tokens = res.Stats.N()
-	}
-	if pp.Before > 0 {
-		pp.Ratio = pp.After / pp.Before
-	}
-	return pp, nil
 }
 
 func printExpertReport(w io.Writer, r *expertPruneReport) {

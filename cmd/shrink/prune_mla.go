@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -110,14 +109,7 @@ func runPruneMLA(fs *pflag.FlagSet, j mlaPruneJob) error {
 	if !quiet {
 		printPruneReport(stdout, rep)
 	}
-	if j.jsonOut == "" {
-		return nil
-	}
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(j.jsonOut, append(data, '\n'), 0o644)
+	return writeReportJSON(j.jsonOut, rep)
 }
 
 // mlaPPL returns a text's perplexity on the source and the pruned model
