@@ -89,3 +89,19 @@ func TestCompare(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+func TestDecodeSlowdown(t *testing.T) {
+	old, r := New(), New()
+	old.Speed = &Speed{DecodeTokensPerS: 100}
+	limit := 0.1
+	for _, c := range []struct {
+		tps  float64
+		pass bool
+	}{{80, false}, {95, true}, {120, true}} {
+		r.Speed = &Speed{DecodeTokensPerS: c.tps}
+		cs := Compare("r", r, old, RelLimits{MaxDecodeSlowdown: &limit})
+		if len(cs) != 1 || cs[0].Pass != c.pass || math.Abs(cs[0].Value-(1-c.tps/100)) > 1e-12 || cs[0].interval() != "-" {
+			t.Errorf("%g t/s: %+v", c.tps, cs)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -118,4 +119,24 @@ func TestCompactLeaves(t *testing.T) {
 	if got := string(compactLeaves([]byte(in))); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+}
+
+// FuzzTaskFile feeds arbitrary bytes to every format: a clear error or
+// items, never a panic.
+func FuzzTaskFile(f *testing.F) {
+	for _, name := range []string{"hellaswag.txt", "winogrande.csv", "mc.bin", "choice.jsonl", "generate.jsonl"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "tasks", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(name, data)
+	}
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		for _, format := range append([]string{""}, TaskFormats...) {
+			tf, err := ParseTaskFile(name, data, format)
+			if err == nil && tf.Len() == 0 {
+				t.Errorf("%s: no items and no error", format)
+			}
+		}
+	})
 }
