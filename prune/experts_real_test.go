@@ -49,7 +49,7 @@ func TestExpertPruneDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := goCode(t, 40000)
+	code := goCode(t, 24000)
 	m, err := engine.Load(src, engine.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestExpertPruneDomain(t *testing.T) {
 		return tk, bos
 	}
 	codeToks, bos := toks(code)
-	shkToks, _ := toks(string(shk[:40000]))
+	shkToks, _ := toks(string(shk[:24000]))
 	ppl := func(mm *engine.Model, tk []int32) float64 {
 		res, err := bench.Evaluate(context.Background(), mm, tk, bench.EvalOptions{Ctx: 256, BOS: bos})
 		if err != nil {
