@@ -16,13 +16,13 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/quantize"
-	"github.com/shrink-llm/shrink/tokenizer"
 )
 
 var quantizeCmd = &command{
@@ -645,11 +645,10 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 			em.Close()
 		}
 	}()
-	tk, err := tokenizer.New(em.Vocab)
+	toks, bos, err := bench.Tokenize(em.Vocab, string(text))
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", src, err)
 	}
-	toks := tk.Encode(string(text), true)
 	if len(toks) < 2 {
 		return nil, "", fmt.Errorf("%s: calibration text gives %d tokens, too few", textFile, len(toks))
 	}
@@ -657,7 +656,6 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 		ctx = max
 	}
 	n, cl := calibChunks(len(toks), ctx, maxChunks)
-	bos := tk.ChunkBOS()
 	col := quantize.NewCollector()
 	if gc == nil {
 		s := em.NewSession(cl)

@@ -20,7 +20,6 @@ import (
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/quantize"
-	"github.com/shrink-llm/shrink/tokenizer"
 )
 
 // defaultCandidates are the types the solver chooses from: those both
@@ -483,11 +482,11 @@ func calibTokens(m *convert.Model, textFile string) ([]int32, int32, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	tk, err := tokenizer.New(m.Vocab)
+	toks, bos, err := bench.Tokenize(m.Vocab, string(text))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", m.Path, err)
 	}
-	return tk.Encode(string(text), true), tk.ChunkBOS(), nil
+	return toks, bos, nil
 }
 
 // printSolve writes the solver's decision per type and the agreement of
