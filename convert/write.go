@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -121,16 +122,8 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 	for i, p := range plans {
 		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for i, p := range plans {
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		p := plans[i]
 		if progress != nil {
 			progress(i, p)
 		}
@@ -138,14 +131,11 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 		if err != nil {
 			return err
 		}
-		if err := w.CopyTensor(r); err != nil {
+		if err := copyTensor(w, r, infos[i]); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+		return nil
+	})
 }
 
 // WriteHF writes the model as a Hugging Face folder at dir: config.json,
@@ -205,28 +195,16 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 	for i, t := range ts {
 		infos[i] = format.TensorInfo{Name: t.hfName, Type: t.Out, Shape: t.Shape}
 	}
-	f, err := format.CreateAtomic(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := safetensors.NewWriter(f, infos, map[string]string{"format": "pt"})
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		r, err := m.Open(t.Plan, true)
+	return safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), infos, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+		r, err := m.Open(ts[i].Plan, true)
 		if err != nil {
 			return err
 		}
-		if err := w.CopyTensor(r); err != nil {
-			return fmt.Errorf("tensor %s: %w", t.hfName, err)
+		if err := copyTensor(w, r, infos[i]); err != nil {
+			return fmt.Errorf("tensor %s: %w", ts[i].hfName, err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return f.Commit()
+		return nil
+	})
 }
 
 // hfLess orders the names model.HFName gives: the embedding first, then

@@ -2,6 +2,7 @@ package distill
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,28 +61,14 @@ func (m *Model) WriteGGUF(dst string, dtype format.DType, extra *gguf.Metadata) 
 		ps = append(ps, &Param{Name: "rope_freqs.weight", W: m.ropeDiv})
 		infos = append(infos, format.TensorInfo{Name: "rope_freqs.weight", Type: format.F32, Shape: []int64{int64(len(m.ropeDiv))}})
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for i, p := range ps {
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
 		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(infos[i].Type, p.W, buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
+		if err := format.EncodeFloats(infos[i].Type, ps[i].W, buf); err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", dst, ps[i].Name, err)
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
 // Write writes the model as every shrink output is written: a GGUF file

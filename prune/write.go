@@ -2,6 +2,7 @@ package prune
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,28 +114,14 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
 	for i, t := range m.Tensors {
 		infos[i] = format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for _, t := range m.Tensors {
-		b, err := t.Encode()
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		b, err := m.Tensors[i].Encode()
 		if err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
 		}
-		if err := w.WriteTensor(b); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, t.Name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+		_, err = w.Write(b)
+		return err
+	})
 }
 
 // WriteHF writes the model as a Hugging Face folder at dir (uniform widths
