@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -118,11 +119,20 @@ func modelName(path string) string {
 // WriteGGUF writes the plans as a GGUF file at dst with metadata md,
 // through a temporary file renamed into place when complete.
 func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress func(i int, p Plan)) error {
+	return m.WriteGGUFContext(context.Background(), dst, md, plans, progress)
+}
+
+// WriteGGUFContext is WriteGGUF stopping with ctx's error between tensors
+// when ctx is done (no file is left then).
+func (m *Model) WriteGGUFContext(ctx context.Context, dst string, md *gguf.Metadata, plans []Plan, progress func(i int, p Plan)) error {
 	infos := make([]format.TensorInfo, len(plans))
 	for i, p := range plans {
 		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
 	}
 	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := plans[i]
 		if progress != nil {
 			progress(i, p)
@@ -143,6 +153,12 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 // for SentencePiece vocabularies, tokenizer.model. Each file is written
 // atomically. Only float output types are possible.
 func (m *Model) WriteHF(dir string, dtype format.DType) error {
+	return m.WriteHFContext(context.Background(), dir, dtype)
+}
+
+// WriteHFContext is WriteHF stopping with ctx's error between tensors when
+// ctx is done (model.safetensors is not left then).
+func (m *Model) WriteHFContext(ctx context.Context, dir string, dtype format.DType) error {
 	switch dtype {
 	case format.F32, format.F16, format.BF16:
 	default:
@@ -196,6 +212,9 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 		infos[i] = format.TensorInfo{Name: t.hfName, Type: t.Out, Shape: t.Shape}
 	}
 	return safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), infos, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		r, err := m.Open(ts[i].Plan, true)
 		if err != nil {
 			return err
