@@ -35,7 +35,8 @@ type DistillOptions struct {
 	TeacherCache string `json:"teacher-cache"`
 	// LoRARank trains low-rank adapters of this rank on the blocks'
 	// linear layers (merged at the end) instead of all weights (0: all
-	// weights).
+	// weights). The student's matrices then stay in their stored type
+	// (F16, BF16, Q8_0, K-quants...), never copied to float32 whole.
 	LoRARank int `json:"lora-rank"`
 	// LoRAAlpha is the adapter scale numerator, scale = alpha/rank (0:
 	// 2·rank).
@@ -70,7 +71,12 @@ func Distill(ctx context.Context, dst string, opt DistillOptions) (*DistillResul
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
-	student, err := distill.Load(opt.Student)
+	load := distill.Load
+	if opt.LoRARank > 0 {
+		// Adapters train beside a base that stays in its stored type.
+		load = distill.LoadStored
+	}
+	student, err := load(opt.Student)
 	if err != nil {
 		return nil, err
 	}
