@@ -108,8 +108,9 @@ func checkConfig(c *model.Config) error {
 	return nil
 }
 
-// newModel lays out the parameters of config c, zero-filled.
-func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
+// newModel lays out the parameters of config c, zero-filled when alloc
+// (else their values are left nil for the caller to set).
+func newModel(c *model.Config, vocab *model.Vocab, alloc bool) (*Model, error) {
 	if err := checkConfig(c); err != nil {
 		return nil, err
 	}
@@ -119,7 +120,10 @@ func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
 		for _, d := range shape {
 			n *= d
 		}
-		p := &Param{Name: name, Shape: shape, W: make([]float32, n), Decay: len(shape) > 1}
+		p := &Param{Name: name, Shape: shape, Decay: len(shape) > 1}
+		if alloc {
+			p.W = make([]float32, n)
+		}
 		m.Params = append(m.Params, p)
 		return p
 	}
@@ -159,7 +163,7 @@ func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
 // (output projections of blocks scaled by 1/sqrt(2·Layers), as GPT-2 does),
 // norms one.
 func NewRandom(c *model.Config, vocab *model.Vocab, seed uint64) (*Model, error) {
-	m, err := newModel(c, vocab)
+	m, err := newModel(c, vocab, true)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +207,7 @@ func FromConvertStored(cm *convert.Model) (*Model, error) {
 // fromConvert reads the tensors of cm, matrices as float32 or in their
 // stored type.
 func fromConvert(cm *convert.Model, stored bool) (*Model, error) {
-	m, err := newModel(cm.Config, cm.Vocab)
+	m, err := newModel(cm.Config, cm.Vocab, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cm.Path, err)
 	}
@@ -225,8 +229,8 @@ func fromConvert(cm *convert.Model, stored bool) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(w) != len(p.W) {
-			return nil, fmt.Errorf("%s: %w: tensor %s has %d values, want %d", cm.Path, ErrMismatch, p.Name, len(w), len(p.W))
+		if int64(len(w)) != p.numel() {
+			return nil, fmt.Errorf("%s: %w: tensor %s has %d values, want %d", cm.Path, ErrMismatch, p.Name, len(w), p.numel())
 		}
 		p.W = w
 	}

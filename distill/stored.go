@@ -2,6 +2,7 @@ package distill
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/internal/kernel"
@@ -68,11 +69,12 @@ func (s *storedMat) tile() int {
 // layer.
 func (s *storedMat) mulT(y, x []float32, T int) {
 	n := s.tile()
-	buf := make([]float32, n*s.cols)
+	buf := getTile(n * s.cols)
+	defer tiles.Put(buf)
 	for r0 := 0; r0 < s.rows; r0 += n {
 		r1 := min(r0+n, s.rows)
-		s.decode(buf, r0, r1)
-		matMul2(y[r0:], s.rows, mat(x, s.cols, false), mat(buf, s.cols, true), T, r1-r0, s.cols, false)
+		s.decode(*buf, r0, r1)
+		matMul2(y[r0:], s.rows, mat(x, s.cols, false), mat(*buf, s.cols, true), T, r1-r0, s.cols, false)
 	}
 }
 
@@ -81,12 +83,27 @@ func (s *storedMat) mulT(y, x []float32, T int) {
 // goroutines.
 func (s *storedMat) mulAcc(dx, dy []float32, T int) {
 	n := s.tile()
-	buf := make([]float32, n*s.cols)
+	buf := getTile(n * s.cols)
+	defer tiles.Put(buf)
 	for r0 := 0; r0 < s.rows; r0 += n {
 		r1 := min(r0+n, s.rows)
-		s.decode(buf, r0, r1)
-		matMul2(dx, s.cols, mat(dy[r0:], s.rows, false), mat(buf, s.cols, false), T, s.cols, r1-r0, true)
+		s.decode(*buf, r0, r1)
+		matMul2(dx, s.cols, mat(dy[r0:], s.rows, false), mat(*buf, s.cols, false), T, s.cols, r1-r0, true)
 	}
+}
+
+// tiles recycles the float32 tiles of the products (about a megabyte
+// each), sparing the garbage collector one per product.
+var tiles sync.Pool
+
+// getTile returns a tile of at least n floats from the pool.
+func getTile(n int) *[]float32 {
+	if b, ok := tiles.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, max(n, 1<<18))[:n]
+	return &b
 }
 
 // row dequantizes row r into dst (an embedding lookup).

@@ -24,7 +24,7 @@ func wideConfig() *model.Config {
 // norms) whose matrices are kept as the encoded bytes.
 func storeAs(t *testing.T, m *Model, typ format.DType) *Model {
 	t.Helper()
-	s, err := newModel(m.Config, m.Vocab)
+	s, err := newModel(m.Config, m.Vocab, true)
 	if err != nil {
 		t.Fatal(err)
 	}
