@@ -52,6 +52,11 @@ type Call struct {
 	// Options is the value Kind.Options returned, decoded from the
 	// recipe with its paths resolved.
 	Options any
+	// Resume is set when an interrupted run of this step, with the same
+	// options and inputs, left its temporary files (those named after
+	// Output, such as a training checkpoint OUTPUT.ckpt) for the step to
+	// continue from; they are removed otherwise.
+	Resume bool
 	// Progress receives the step's progress.
 	Progress shrink.ProgressFunc
 }

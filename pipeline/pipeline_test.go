@@ -30,6 +30,7 @@ type fakeOpts struct {
 // the middle of that step, after writing half its output.
 type fakes struct {
 	runs     map[string]int
+	resumed  map[string]bool
 	cancelAt string
 	cancel   context.CancelFunc
 }
@@ -45,6 +46,9 @@ func (f *fakes) kinds() map[string]Kind {
 
 func (f *fakes) grow(ctx context.Context, c *Call) (*Result, error) {
 	f.runs[c.Step]++
+	if c.Resume {
+		f.resumed[c.Step] = true
+	}
 	in := c.Input
 	if fi, err := os.Stat(in); err == nil && fi.IsDir() {
 		in = filepath.Join(in, "model.safetensors")
@@ -75,6 +79,9 @@ func (f *fakes) grow(ctx context.Context, c *Call) (*Result, error) {
 
 func (f *fakes) measure(ctx context.Context, c *Call) (*Result, error) {
 	f.runs[c.Step]++
+	if c.Resume {
+		f.resumed[c.Step] = true
+	}
 	fi, err := os.Stat(c.Input)
 	if err != nil {
 		return nil, err
@@ -129,7 +136,7 @@ func TestRunSkipResume(t *testing.T) {
 	dir := t.TempDir()
 	r := testRecipe(t, dir)
 	out := filepath.Join(dir, "out")
-	f := &fakes{runs: map[string]int{}}
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
 	var skipped []string
 	opt := RunOptions{Kinds: f.kinds(), Progress: func(p Progress) {
 		if p.Skipped {
@@ -148,8 +155,8 @@ func TestRunSkipResume(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got := strings.Join(names, " "); got != "a.bin manifest.json" {
-		t.Errorf("after the interruption the output folder holds %q, want a.bin and manifest.json only", got)
+	if got := strings.Join(names, " "); got != ".b.pending.json a.bin manifest.json" {
+		t.Errorf("after the interruption the output folder holds %q, want b's pending record, a.bin and manifest.json only", got)
 	}
 
 	// 2. Resumed: a is skipped, b, m and g run.
@@ -165,6 +172,12 @@ func TestRunSkipResume(t *testing.T) {
 		t.Errorf("skipped %q, want a", skipped)
 	}
 	checkManifest(t, out, m)
+	if !f.resumed["b"] || f.resumed["m"] {
+		t.Errorf("Call.Resume: %v, want b only", f.resumed)
+	}
+	if _, err := os.Stat(filepath.Join(out, ".b.pending.json")); err == nil {
+		t.Error(".b.pending.json is left after b succeeded")
+	}
 
 	// 3. Re-run: every step is skipped, nothing recomputed.
 	skipped = nil
@@ -239,7 +252,7 @@ func TestChangedOptionRerunsFromThere(t *testing.T) {
 	dir := t.TempDir()
 	r := testRecipe(t, dir)
 	out := filepath.Join(dir, "out")
-	f := &fakes{runs: map[string]int{}}
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
 	opt := RunOptions{Kinds: f.kinds()}
 	if _, err := Run(context.Background(), r, out, opt); err != nil {
 		t.Fatal(err)
@@ -291,7 +304,7 @@ func TestFailedGateStops(t *testing.T) {
 	r.Steps[3].Options = json.RawMessage(`{"max-size": 10}`)
 	r.Steps = append(r.Steps, Step{ID: "after", Kind: "grow", Input: "b"})
 	out := filepath.Join(dir, "out")
-	f := &fakes{runs: map[string]int{}}
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
 	opt := RunOptions{Kinds: f.kinds()}
 	for i := range 2 { // the second time from the manifest's record
 		m, err := Run(context.Background(), r, out, opt)
@@ -312,7 +325,7 @@ func TestFailedGateStops(t *testing.T) {
 }
 
 func TestRecipeErrors(t *testing.T) {
-	f := &fakes{runs: map[string]int{}}
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
 	for _, c := range []struct{ recipe, want string }{
 		{`{"steps": []}`, "no steps"},
 		{`{"steps": [{"id": "a", "kind": "grow", "input": "nope"}]}`, `input "nope" is neither an input nor an earlier step`},

@@ -116,14 +116,14 @@ func (r *Recipe) checkNames() error {
 	known := map[string]bool{}
 	for name := range r.Inputs {
 		if !validName(name) {
-			return fmt.Errorf("recipe: input name %q: use letters, digits, '-', '_' and '.'", name)
+			return fmt.Errorf("recipe: input name %q: use letters, digits, '-' and '_'", name)
 		}
 		known[name] = true
 	}
 	for i, s := range r.Steps {
 		switch {
 		case !validName(s.ID):
-			return fmt.Errorf("recipe: step %d: id %q: use letters, digits, '-', '_' and '.'", i+1, s.ID)
+			return fmt.Errorf("recipe: step %d: id %q: use letters, digits, '-' and '_'", i+1, s.ID)
 		case known[s.ID]:
 			return fmt.Errorf("recipe: step %d: id %q is already an input or step name", i+1, s.ID)
 		case s.Input == "":
@@ -136,18 +136,19 @@ func (r *Recipe) checkNames() error {
 	return nil
 }
 
-// validName reports whether s is a usable id: it becomes a file name.
+// validName reports whether s is a usable id: it becomes a file name, and
+// the step's temporary files are ".ID.*".
 func validName(s string) bool {
-	if s == "" || s == "." || s == ".." || len(s) > 64 {
+	if s == "" || len(s) > 64 {
 		return false
 	}
 	for _, c := range s {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 		if !ok {
 			return false
 		}
 	}
-	return s[0] != '.'
+	return true
 }
 
 // sortedKeys returns m's keys in order.

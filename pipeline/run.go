@@ -12,6 +12,7 @@ import (
 
 	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
 )
 
@@ -231,17 +232,23 @@ func (x *runner) loadReport(ps *prepared) error {
 // execute runs the step into a temporary file and records it.
 func (x *runner) execute(i int, ps *prepared, inputs []FileRecord) (*StepRecord, error) {
 	partial := filepath.Join(x.outDir, "."+ps.ID+".partial"+ps.kind.Ext)
-	os.RemoveAll(partial) // left by a killed run
-	defer os.RemoveAll(partial)
+	resume, err := x.begin(ps, inputs)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	x.progress(i, ps, Progress{Progress: shrink.Progress{Stage: "start"}})
-	call := &Call{Step: ps.ID, Input: ps.input, Output: partial, Options: ps.opts,
+	call := &Call{Step: ps.ID, Input: ps.input, Output: partial, Options: ps.opts, Resume: resume,
 		Progress: func(p shrink.Progress) { x.progress(i, ps, Progress{Progress: p}) }}
 	res, err := ps.kind.Run(x.ctx, call)
 	if err == nil {
 		err = x.ctx.Err() // a step that ignored the cancellation still does not count
 	}
 	if err != nil {
+		os.RemoveAll(partial)
+		if x.ctx.Err() == nil {
+			x.clean(ps.ID) // a failure, not an interruption: nothing to resume
+		}
 		return nil, err
 	}
 	if res == nil {
@@ -251,6 +258,7 @@ func (x *runner) execute(i int, ps *prepared, inputs []FileRecord) (*StepRecord,
 	if err := os.Rename(partial, ps.output); err != nil {
 		return nil, fmt.Errorf("step wrote no output: %w", err)
 	}
+	x.clean(ps.ID)
 	end := time.Now()
 	rec := &StepRecord{ID: ps.ID, Kind: ps.Kind, Input: ps.Input, Options: ps.record, Inputs: inputs,
 		Started: start.UTC(), Ended: end.UTC(), Seconds: end.Sub(start).Seconds(), Figures: res.Figures}
@@ -263,6 +271,45 @@ func (x *runner) execute(i int, ps *prepared, inputs []FileRecord) (*StepRecord,
 	x.record(ps, rec, res)
 	x.progress(i, ps, Progress{Progress: shrink.Progress{Stage: "done", Elapsed: end.Sub(start)}})
 	return rec, nil
+}
+
+// pending is what OUT/.ID.pending.json holds while step ID runs: what it
+// runs on, so that a run interrupted in it can resume its work.
+type pending struct {
+	Options json.RawMessage `json:"options"`
+	Inputs  []FileRecord    `json:"inputs"`
+}
+
+// begin prepares the step's temporary files. It reports whether an
+// interrupted run of the same step (same options and inputs) left state
+// to resume from; otherwise it removes whatever an earlier run left.
+func (x *runner) begin(ps *prepared, inputs []FileRecord) (bool, error) {
+	path := filepath.Join(x.outDir, "."+ps.ID+".pending.json")
+	now := pending{ps.record, inputs}
+	var was pending
+	data, err := os.ReadFile(path)
+	resume := err == nil && json.Unmarshal(data, &was) == nil &&
+		sameJSON(was.Options, now.Options) && changedInput(was.Inputs, now.Inputs) == ""
+	if !resume {
+		x.clean(ps.ID)
+	}
+	os.RemoveAll(filepath.Join(x.outDir, "."+ps.ID+".partial"+ps.kind.Ext))
+	data, err = json.Marshal(now)
+	if err != nil {
+		return false, err
+	}
+	return resume, format.WriteFileAtomic(path, data)
+}
+
+// clean removes a step's temporary files: .ID.* and the atomic writers'
+// ..ID.*.
+func (x *runner) clean(id string) {
+	for _, pattern := range []string{"." + id + ".*", ".." + id + ".*"} {
+		files, _ := filepath.Glob(filepath.Join(x.outDir, pattern))
+		for _, f := range files {
+			os.RemoveAll(f)
+		}
+	}
 }
 
 // record adds the result's figures, report and checks to rec.
