@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/internal/linalg"
@@ -219,7 +220,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	// repair's Gram matrices of every layer when they fit --stats-mem;
 	// otherwise those come block by block (one block's at a time) from a
 	// second pass run as the pruned tensors are written.
-	n, cl := calibChunks(len(calibToks), ctx, chunks)
+	n, cl := calib.Chunks(len(calibToks), ctx, chunks)
 	var all int64
 	for l := 0; l < em.Config.Layers; l++ {
 		all += prune.GramBytes(em.Config, l)
@@ -228,14 +229,15 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if all <= int64(statsMem*(1<<30)) {
 		st = prune.NewStats(em.Config)
 	}
-	run, err := newLayerRunner(em, calibToks, n, cl, bos, "calibrating", quiet)
+	run, err := calib.NewLayerRunner(em, calibToks, n, cl, bos)
 	if err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
+	run.Progress = blockProgress("calibrating", quiet)
 	D := em.Config.Dim
-	for run.next < em.Config.Layers {
-		l := run.next
-		if err := run.step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
+	for run.Next() < em.Config.Layers {
+		l := run.Next()
+		if err := run.Step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
 			return fmt.Errorf("%s: %w", calibPath, err)
 		}
 	}
@@ -247,7 +249,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	}
 	var grams func(l int) (*prune.Stats, error)
 	if !st.HasGram(0) {
-		run.label = "repair statistics"
+		run.Progress = blockProgress("repair statistics", quiet)
 		grams = blockGrams(run, quiet)
 	}
 	progress("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, calibPath)
@@ -362,7 +364,7 @@ func writeReportJSON(path string, rep any) error {
 // of block l: run's block-by-block pass over the calibration chunks,
 // advanced to block l (from the start again when it is past it) and
 // holding one block's statistics at a time.
-func blockGrams(run *layerRunner, quiet bool) func(l int) (*prune.Stats, error) {
+func blockGrams(run *calib.LayerRunner, quiet bool) func(l int) (*prune.Stats, error) {
 	var cur *prune.Stats
 	curL := -1
 	return func(l int) (*prune.Stats, error) {
@@ -370,18 +372,18 @@ func blockGrams(run *layerRunner, quiet bool) func(l int) (*prune.Stats, error) 
 			return cur, nil
 		}
 		cur, curL = nil, -1
-		if l < run.next {
-			if err := run.restart(); err != nil {
+		if l < run.Next() {
+			if err := run.Restart(); err != nil {
 				return nil, err
 			}
 		}
-		for run.next < l {
-			if err := run.step(nil, nil); err != nil {
+		for run.Next() < l {
+			if err := run.Step(nil, nil); err != nil {
 				return nil, err
 			}
 		}
-		st := prune.NewStatsFor(run.s.Model().Config, []int{l})
-		if err := run.step(st, nil); err != nil {
+		st := prune.NewStatsFor(run.Model().Config, []int{l})
+		if err := run.Step(st, nil); err != nil {
 			return nil, err
 		}
 		if !quiet && isTerminal(os.Stderr) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
@@ -99,8 +100,8 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	st := prune.NewExpertStats(c)
 	s := em.NewSession(ctx)
 	s.Observer = st
-	n, cl := calibChunks(len(calibToks), ctx, chunks)
-	if err := runCalib(s, calibToks, n, cl, bos, "routing", quiet); err != nil {
+	n, cl := calib.Chunks(len(calibToks), ctx, chunks)
+	if err := calib.Run(s, calibToks, n, cl, bos, chunkProgress("routing", quiet)); err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
 	if !quiet && isTerminal(os.Stderr) {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/prune"
@@ -53,8 +54,8 @@ func runPruneMLA(fs *pflag.FlagSet, j mlaPruneJob) error {
 	}
 	s := em.NewSession(j.ctx)
 	s.Observer = st
-	n, cl := calibChunks(len(j.calibToks), j.ctx, j.chunks)
-	if err := runCalib(s, j.calibToks, n, cl, j.bos, "calibrating", quiet); err != nil {
+	n, cl := calib.Chunks(len(j.calibToks), j.ctx, j.chunks)
+	if err := calib.Run(s, j.calibToks, n, cl, j.bos, chunkProgress("calibrating", quiet)); err != nil {
 		return fmt.Errorf("%s: %w", j.calibPath, err)
 	}
 	if err := st.Err(); err != nil {

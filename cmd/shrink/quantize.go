@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
@@ -469,8 +470,8 @@ type gptqCalib struct {
 	out    *quantize.Hessian // output.weight's, from the calibration pass
 
 	m       *convert.Model
-	em      *engine.Model // the calibration model, kept open for run
-	run     *layerRunner  // block-by-block pass over the calibration chunks
+	em      *engine.Model      // the calibration model, kept open for run
+	run     *calib.LayerRunner // block-by-block pass over the calibration chunks
 	h       *quantize.HessianCollector
 	layer   int   // the block whose Hessians h holds (-1: none)
 	budget  int64 // bytes of one block's Hessians
@@ -504,18 +505,18 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 	}
 	if l != g.layer {
 		g.h = nil // the previous block's Hessians, freed before the next are made
-		if l < g.run.next {
-			if err := g.run.restart(); err != nil {
+		if l < g.run.Next() {
+			if err := g.run.Restart(); err != nil {
 				return nil, err
 			}
 		}
-		for g.run.next < l {
-			if err := g.run.step(nil, nil); err != nil {
+		for g.run.Next() < l {
+			if err := g.run.Step(nil, nil); err != nil {
 				return nil, err
 			}
 		}
 		g.h = quantize.NewHessianCollector(g.budget)
-		if err := g.run.step(hessianObserver{g.h}, nil); err != nil {
+		if err := g.run.Step(hessianObserver{g.h}, nil); err != nil {
 			return nil, err
 		}
 		g.layer = l
@@ -655,25 +656,26 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	if max := em.Config.Context; max > 0 && ctx > max {
 		ctx = max
 	}
-	n, cl := calibChunks(len(toks), ctx, maxChunks)
+	n, cl := calib.Chunks(len(toks), ctx, maxChunks)
 	col := quantize.NewCollector()
 	if gc == nil {
 		s := em.NewSession(cl)
 		s.Observer = imatrixObserver{c: col, experts: em.Config.Experts}
-		if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
+		if err := calib.Run(s, toks, n, cl, bos, chunkProgress("calibrating", quiet)); err != nil {
 			return nil, "", err
 		}
 		return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 	}
-	run, err := newLayerRunner(em, toks, n, cl, bos, "calibrating", quiet)
+	run, err := calib.NewLayerRunner(em, toks, n, cl, bos)
 	if err != nil {
 		return nil, "", err
 	}
+	run.Progress = blockProgress("calibrating", quiet)
 	c := em.Config
 	gc.resSum, gc.resN = make([]float64, c.Layers), make([]int64, c.Layers)
-	for run.next < c.Layers {
-		l := run.next
-		err := run.step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
+	for run.Next() < c.Layers {
+		l := run.Next()
+		err := run.Step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
 			for _, v := range in {
 				gc.resSum[l] += float64(v) * float64(v)
 			}
@@ -689,10 +691,10 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	if !quiet && isTerminal(os.Stderr) {
 		endProgress()
 	}
-	if err := run.restart(); err != nil {
+	if err := run.Restart(); err != nil {
 		return nil, "", err
 	}
-	run.label = "GPTQ Hessians"
+	run.Progress = blockProgress("GPTQ Hessians", quiet)
 	gc.run, gc.em, keep = run, em, true
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 }
@@ -700,8 +702,8 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 // outputInput feeds the input of output.weight (the final RMSNorm of the
 // residual stream leaving the last block, every token) to the importance
 // collector and to output.weight's Hessian.
-func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error {
-	c := run.s.Model().Config
+func (g *gptqCalib) outputInput(run *calib.LayerRunner, col *quantize.Collector) error {
+	c := run.Model().Config
 	t, ok := g.m.Tensor("output_norm.weight")
 	if !ok {
 		return nil
@@ -715,9 +717,9 @@ func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error
 	}
 	g.out = quantize.NewHessian(c.Dim)
 	var xn []float32
-	for _, x := range run.x {
+	for _, x := range run.Residuals() {
 		xn = append(xn[:0], x...)
-		finalNorm(xn, x, gain, c.NormEps)
+		calib.FinalNorm(xn, x, gain, c.NormEps)
 		rows := len(x) / c.Dim
 		col.Add("output.weight", xn, rows, c.Dim)
 		g.out.Add(xn, rows)
