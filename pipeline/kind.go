@@ -33,9 +33,16 @@ type Kind struct {
 	// to the recipe file, may be "@name" references, and are hashed as
 	// the step's inputs.
 	Paths []string
+	// Scratch lists the options, by JSON name, that name files the step
+	// keeps for itself (such as a cache): relative ones resolve inside
+	// the output folder, and they are not hashed.
+	Scratch []string
 	// Options returns a pointer to a new options value holding the
 	// command's defaults; a step's options decode into it.
 	Options func() any
+	// Check, when set, rejects options that a recipe must not set, such
+	// as those the pipeline sets itself; it runs before any step does.
+	Check func(options any) error
 	// Run performs the step: it reads c.Input and writes c.Output.
 	Run func(ctx context.Context, c *Call) (*Result, error)
 }

@@ -21,6 +21,7 @@ type fakeOpts struct {
 	Extra   string   `json:"extra"`
 	MaxSize float64  `json:"max-size"`
 	Texts   []string `json:"texts"`
+	Cache   string   `json:"cache"`
 }
 
 // fakes is a test registry: "grow" copies its input (a file, or a model
@@ -38,7 +39,13 @@ type fakes struct {
 func (f *fakes) kinds() map[string]Kind {
 	opts := func() any { return &fakeOpts{Suffix: "+"} }
 	return map[string]Kind{
-		"grow":    {Accepts: Model, Produces: Model, Ext: ".bin", Paths: []string{"extra", "texts"}, Options: opts, Run: f.grow},
+		"grow": {Accepts: Model, Produces: Model, Ext: ".bin", Paths: []string{"extra", "texts"}, Scratch: []string{"cache"}, Options: opts, Run: f.grow,
+			Check: func(o any) error {
+				if o.(*fakeOpts).Suffix == "" {
+					return errors.New("empty suffix")
+				}
+				return nil
+			}},
 		"measure": {Accepts: Model, Produces: Report, Ext: ".json", Options: opts, Run: f.measure},
 		"check":   {Accepts: Report, Produces: Verdict, Ext: ".json", Options: opts, Run: f.check},
 	}
@@ -59,6 +66,11 @@ func (f *fakes) grow(ctx context.Context, c *Call) (*Result, error) {
 	}
 	o := c.Options.(*fakeOpts)
 	data = append(data, o.Suffix...)
+	if o.Cache != "" {
+		if err := os.WriteFile(o.Cache, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if o.Extra != "" {
 		extra, err := os.ReadFile(o.Extra)
 		if err != nil {
@@ -116,7 +128,7 @@ func testRecipe(t *testing.T, dir string) *Recipe {
 	}
 	src := `{"name": "test", "inputs": {"model": "` + model + `", "text": "text.txt"},
   "steps": [
-    {"id": "a", "kind": "grow", "input": "model", "options": {"suffix": "A"}},
+    {"id": "a", "kind": "grow", "input": "model", "options": {"suffix": "A", "cache": "a.cache"}},
     {"id": "b", "kind": "grow", "input": "a", "options": {"extra": "@text", "texts": ["text.txt"]}},
     {"id": "m", "kind": "measure", "input": "b"},
     {"id": "g", "kind": "check", "input": "m", "options": {"max-size": 1e9}}
@@ -155,7 +167,7 @@ func TestRunSkipResume(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got := strings.Join(names, " "); got != ".b.pending.json a.bin manifest.json" {
+	if got := strings.Join(names, " "); got != ".b.pending.json a.bin a.cache manifest.json" {
 		t.Errorf("after the interruption the output folder holds %q, want b's pending record, a.bin and manifest.json only", got)
 	}
 
@@ -337,6 +349,7 @@ func TestRecipeErrors(t *testing.T) {
 		{`{"inputs": {"m": "x"}, "steps": [{"id": "a", "kind": "grow", "input": "m", "options": {"suffix": 3}}]}`, "cannot unmarshal number"},
 		{"{\"inputs\": {\"m\": \"x\"},\n \"steps\": [}", "line 2"},
 		{`{"inputz": {}}`, `unknown field "inputz"`},
+		{`{"inputs": {"m": "x"}, "steps": [{"id": "a", "kind": "grow", "input": "m", "options": {"suffix": ""}}]}`, `step "a" (grow): empty suffix`},
 	} {
 		r, err := Parse([]byte(c.recipe), t.TempDir())
 		if err == nil {

@@ -122,6 +122,10 @@ func (p *planner) options(ps *prepared) error {
 		return fmt.Errorf("options: %v", err)
 	}
 	for _, key := range sortedKeys(m) {
+		if s, ok := m[key].(string); ok && s != "" && slices.Contains(ps.kind.Scratch, key) && !filepath.IsAbs(s) {
+			m[key] = filepath.Join(p.outDir, s)
+			continue
+		}
 		isPath := slices.Contains(ps.kind.Paths, key)
 		v, err := p.resolveValue(ps, key, m[key], isPath)
 		if err != nil {
@@ -134,7 +138,13 @@ func (p *planner) options(ps *prepared) error {
 		return err
 	}
 	ps.opts = ps.kind.Options()
-	return decodeStrict(resolved, ps.opts)
+	if err := decodeStrict(resolved, ps.opts); err != nil {
+		return err
+	}
+	if ps.kind.Check != nil {
+		return ps.kind.Check(ps.opts)
+	}
+	return nil
 }
 
 // resolveValue resolves a string or list-of-strings option value: "@name"
