@@ -71,7 +71,7 @@ func (m *Model) WriteGGUF(dst string, dtype format.DType, extra *gguf.Metadata) 
 	}
 	for i, p := range ps {
 		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(infos[i].Type, p.W, buf); err != nil {
+		if err := format.EncodeFloats(infos[i].Type, p.values(), buf); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
 		if err := w.WriteTensor(buf); err != nil {
