@@ -25,17 +25,17 @@
 // The implementations, chosen at run time from the CPU's features (read
 // with a CPUID/XGETBV stub on amd64 and the auxiliary vector on arm64):
 //
-//   - avx2 (AVX2+FMA+F16C): dot products of every weight type but the
-//     grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M:
-//     pure Go only)
-//     following ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL
-//     and IQ4_XS through a VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
+//   - avx2 (AVX2+FMA+F16C): dot products of every weight type following
+//     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL and IQ4_XS
+//     through a VPSHUFB table; the grid i-quants IQ3_XXS, IQ3_S, IQ2_XXS,
+//     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through scalar grid and sign-table
+//     loads per group of eight, see iqgrid_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows; the 6x16 FMA register tile of the
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
-//     integer type but the grid i-quants (IQ4_XS a super-block per step:
+//     integer type but the grid i-quants, which it takes from avx2 (IQ4_XS a super-block per step:
 //     VPERMB table, VPDPBUSD, scales by VPERMD/VPMULLD):
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
