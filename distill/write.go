@@ -21,7 +21,7 @@ func (m *Model) WriteGGUF(dst string, dtype format.DType, extra *gguf.Metadata) 
 		return err
 	}
 	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
-		buf, err := encode(infos[i], ps[i].W)
+		buf, err := encode(infos[i], ps[i].values())
 		if err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, ps[i].Name, err)
 		}
@@ -105,7 +105,7 @@ func (m *Model) Write(dst string, dtype format.DType) error {
 	for i, p := range ps {
 		info := infos[i]
 		ts[i] = convert.MemTensor{Name: info.Name, Type: info.Type, Shape: info.Shape,
-			Bytes: func() ([]byte, error) { return encode(info, p.W) }}
+			Bytes: func() ([]byte, error) { return encode(info, p.values()) }}
 	}
 	cm, err := convert.FromMemory(dst, md, ts)
 	if err != nil {

@@ -2,131 +2,32 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
-
-	"github.com/shrink-llm/shrink/engine"
 )
 
-// calibChunks returns the number and the length of the calibration chunks
-// of a text of nToks tokens: as many whole chunks of ctx tokens as it
-// holds, at most maxChunks when maxChunks > 0, or one chunk of the whole
-// text when it is shorter than ctx.
-func calibChunks(nToks, ctx, maxChunks int) (n, length int) {
-	n, length = nToks/ctx, ctx
-	if n == 0 {
-		n, length = 1, nToks
+// chunkProgress returns calib.Run's progress callback: "label: chunk i/n"
+// as a progress line when stderr is a terminal, or nil when quiet.
+func chunkProgress(label string, quiet bool) func(chunk, n int) {
+	if quiet {
+		return nil
 	}
-	if maxChunks > 0 && n > maxChunks {
-		n = maxChunks
-	}
-	return n, length
-}
-
-// runCalib runs s over the first n chunks of length tokens of toks, each
-// from an empty cache and with its first token replaced by bos when
-// bos >= 0 (as llama-imatrix does). Unless quiet, it writes
-// "label: chunk i/n" as a progress line when stderr is a terminal.
-func runCalib(s *engine.Session, toks []int32, n, length int, bos int32, label string, quiet bool) error {
-	chunk := make([]int32, length)
-	for i := 0; i < n; i++ {
-		if !quiet && isTerminal(os.Stderr) {
-			fmt.Fprintf(os.Stderr, "\r\033[K%s: chunk %d/%d", label, i+1, n)
-		}
-		copy(chunk, toks[i*length:(i+1)*length])
-		if bos >= 0 {
-			chunk[0] = bos
-		}
-		s.Reset()
-		if _, err := s.Forward(chunk); err != nil {
-			return fmt.Errorf("calibration chunk %d: %w", i, err)
+	return func(chunk, n int) {
+		if isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[K%s: chunk %d/%d", label, chunk, n)
 		}
 	}
-	return nil
 }
 
-// layerRunner evaluates calibration chunks block by block, for statistics
-// one block at a time: it holds the residual stream of every chunk
-// (chunks·length·Dim float32) and runs one block over all of them per
-// step, so a block's statistics are complete before the next block runs.
-type layerRunner struct {
-	s         *engine.Session
-	toks      []int32
-	bos       int32
-	n, length int
-	x         [][]float32 // per chunk: the residual stream entering block next
-	next      int         // the next block to run
-	label     string
-	quiet     bool
-}
-
-// newLayerRunner embeds the first n chunks of length tokens of toks (the
-// first token of each replaced by bos when bos >= 0, as runCalib does).
-func newLayerRunner(em *engine.Model, toks []int32, n, length int, bos int32, label string, quiet bool) (*layerRunner, error) {
-	r := &layerRunner{s: em.NewSession(length), toks: toks, bos: bos, n: n, length: length,
-		x: make([][]float32, n), label: label, quiet: quiet}
-	for i := range r.x {
-		r.x[i] = make([]float32, length*em.Config.Dim)
+// blockProgress returns calib.LayerRunner's progress callback:
+// "label: block l, chunk i/n" as a progress line when stderr is a
+// terminal, or nil when quiet.
+func blockProgress(label string, quiet bool) func(block, chunk, n int) {
+	if quiet {
+		return nil
 	}
-	return r, r.restart()
-}
-
-// restart embeds the chunks again: the next step runs block 0.
-func (r *layerRunner) restart() error {
-	chunk := make([]int32, r.length)
-	for i, x := range r.x {
-		copy(chunk, r.toks[i*r.length:(i+1)*r.length])
-		if r.bos >= 0 {
-			chunk[0] = r.bos
-		}
-		if err := r.s.Embed(chunk, x); err != nil {
-			return fmt.Errorf("calibration chunk %d: %w", i, err)
-		}
-	}
-	r.next = 0
-	return nil
-}
-
-// step runs block next over every chunk with obs (nil: none) observing
-// its products, and calls each (when not nil) with every chunk's residual
-// stream entering and leaving the block.
-func (r *layerRunner) step(obs engine.Observer, each func(in, out []float32)) error {
-	l := r.next
-	r.s.Observer = obs
-	defer func() { r.s.Observer = nil }()
-	var in []float32
-	for i, x := range r.x {
-		if !r.quiet && isTerminal(os.Stderr) {
-			fmt.Fprintf(os.Stderr, "\r\033[K%s: block %d, chunk %d/%d", r.label, l, i+1, len(r.x))
-		}
-		if each != nil {
-			in = append(in[:0], x...)
-		}
-		if err := r.s.Block(l, x); err != nil {
-			return fmt.Errorf("calibration chunk %d: %w", i, err)
-		}
-		if each != nil {
-			each(in, x)
-		}
-	}
-	r.s.Model().ReleaseBlock(l)
-	r.next++
-	return nil
-}
-
-// finalNorm writes to dst the RMSNorm (gain g, epsilon eps) of each row of
-// x (rows of len(g) values): the input of output.weight.
-func finalNorm(dst, x, g []float32, eps float32) {
-	d := len(g)
-	for r := 0; r+d <= len(x); r += d {
-		row, out := x[r:r+d], dst[r:r+d]
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
-		}
-		inv := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
-		for i, v := range row {
-			out[i] = v * inv * g[i]
+	return func(block, chunk, n int) {
+		if isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "\r\033[K%s: block %d, chunk %d/%d", label, block, chunk, n)
 		}
 	}
 }

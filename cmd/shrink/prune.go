@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/internal/linalg"
@@ -32,7 +33,7 @@ var pruneCmd = &command{
 		fs.Float64("heads", 0, "fraction of all attention (query) heads to remove: whole KV groups or one query head per group")
 		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
-		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone, not with the other targets)")
+		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone; on deepseek2 models also with --heads and --ffn, from one calibration run)")
 		fs.String("expert-score", "reap", "expert ranking: reap (mean gate weight x output norm over routed tokens, REAP), freq (share of tokens routed) or mass (gate weight per token)")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
 		fs.String("allocate", "relative", "how layers compete: relative (scores divided by the residual stream energy the block writes to) or absolute")
@@ -66,6 +67,7 @@ type pruneReport struct {
 	ParamsAfter  int64               `json:"params_after"`
 	Removed      []int               `json:"layers_removed,omitempty"`
 	Layers       []prune.LayerReport `json:"layers"`
+	Experts      []prune.ExpertLayer `json:"experts,omitempty"`
 	Calib        *pplPair            `json:"calib"`
 	Eval         *pplPair            `json:"eval,omitempty"`
 	Warnings     []string            `json:"warnings,omitempty"`
@@ -219,7 +221,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	// repair's Gram matrices of every layer when they fit --stats-mem;
 	// otherwise those come block by block (one block's at a time) from a
 	// second pass run as the pruned tensors are written.
-	n, cl := calibChunks(len(calibToks), ctx, chunks)
+	n, cl := calib.Chunks(len(calibToks), ctx, chunks)
 	var all int64
 	for l := 0; l < em.Config.Layers; l++ {
 		all += prune.GramBytes(em.Config, l)
@@ -228,14 +230,15 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	if all <= int64(statsMem*(1<<30)) {
 		st = prune.NewStats(em.Config)
 	}
-	run, err := newLayerRunner(em, calibToks, n, cl, bos, "calibrating", quiet)
+	run, err := calib.NewLayerRunner(em, calibToks, n, cl, bos)
 	if err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
+	run.Progress = blockProgress("calibrating", quiet)
 	D := em.Config.Dim
-	for run.next < em.Config.Layers {
-		l := run.next
-		if err := run.step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
+	for run.Next() < em.Config.Layers {
+		l := run.Next()
+		if err := run.Step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
 			return fmt.Errorf("%s: %w", calibPath, err)
 		}
 	}
@@ -247,7 +250,7 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	}
 	var grams func(l int) (*prune.Stats, error)
 	if !st.HasGram(0) {
-		run.label = "repair statistics"
+		run.Progress = blockProgress("repair statistics", quiet)
 		grams = blockGrams(run, quiet)
 	}
 	progress("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, calibPath)
@@ -362,7 +365,7 @@ func writeReportJSON(path string, rep any) error {
 // of block l: run's block-by-block pass over the calibration chunks,
 // advanced to block l (from the start again when it is past it) and
 // holding one block's statistics at a time.
-func blockGrams(run *layerRunner, quiet bool) func(l int) (*prune.Stats, error) {
+func blockGrams(run *calib.LayerRunner, quiet bool) func(l int) (*prune.Stats, error) {
 	var cur *prune.Stats
 	curL := -1
 	return func(l int) (*prune.Stats, error) {
@@ -370,18 +373,18 @@ func blockGrams(run *layerRunner, quiet bool) func(l int) (*prune.Stats, error) 
 			return cur, nil
 		}
 		cur, curL = nil, -1
-		if l < run.next {
-			if err := run.restart(); err != nil {
+		if l < run.Next() {
+			if err := run.Restart(); err != nil {
 				return nil, err
 			}
 		}
-		for run.next < l {
-			if err := run.step(nil, nil); err != nil {
+		for run.Next() < l {
+			if err := run.Step(nil, nil); err != nil {
 				return nil, err
 			}
 		}
-		st := prune.NewStatsFor(run.s.Model().Config, []int{l})
-		if err := run.step(st, nil); err != nil {
+		st := prune.NewStatsFor(run.Model().Config, []int{l})
+		if err := run.Step(st, nil); err != nil {
 			return nil, err
 		}
 		if !quiet && isTerminal(os.Stderr) {
@@ -422,6 +425,9 @@ func printPruneReport(w io.Writer, r *pruneReport) {
 			fmt.Sprintf("%d/%d", l.Heads[0], l.Heads[1]), fmt.Sprintf("%d/%d", l.KVHeads[0], l.KVHeads[1]),
 			fmt.Sprintf("%d/%d", l.FFN[0], l.FFN[1]), fmt.Sprintf("%d/%d", l.Params[0], l.Params[1]), l.Influence,
 			fmt.Sprintf("%.4f (%.4f)", l.FFNError[0], l.FFNError[1]), fmt.Sprintf("%.4f (%.4f)", l.AttnError[0], l.AttnError[1]))
+	}
+	for _, e := range r.Experts {
+		fmt.Fprintf(w, "layer %d experts kept %v, removed %v (%.1f%% of the routed mass kept)\n", e.Layer, e.Kept, e.Removed, 100*e.MassKept)
 	}
 	fmt.Fprintf(w, "parameters: %d -> %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, 100*float64(r.ParamsAfter)/float64(r.ParamsBefore))
 	for _, p := range []*pplPair{r.Calib, r.Eval} {

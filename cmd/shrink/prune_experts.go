@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
@@ -71,17 +72,20 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	if !strings.HasSuffix(strings.ToLower(dst), ".gguf") {
 		return usageError{"prune --experts writes a .gguf file"}
 	}
-	for _, f := range []string{"ffn", "heads", "layers", "target-params"} {
-		if fs.Changed(f) {
-			return usageError{"--experts cannot be combined with --" + f + " yet"}
-		}
-	}
 	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
 	if err != nil {
 		return err
 	}
 	defer em.Close()
 	c := em.Config
+	if c.MLA != nil { // deepseek2: experts with heads and dense channels, prune_mla.go
+		return runPruneMLAFrom(fs, src, dst, em)
+	}
+	for _, f := range []string{"ffn", "heads", "layers", "target-params"} {
+		if fs.Changed(f) {
+			return usageError{"--experts cannot be combined with --" + f + " yet (except on deepseek2 models)"}
+		}
+	}
 	if c.Experts == 0 {
 		return fmt.Errorf("%s: --experts: the model has no routed experts", src)
 	}
@@ -99,8 +103,8 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	st := prune.NewExpertStats(c)
 	s := em.NewSession(ctx)
 	s.Observer = st
-	n, cl := calibChunks(len(calibToks), ctx, chunks)
-	if err := runCalib(s, calibToks, n, cl, bos, "routing", quiet); err != nil {
+	n, cl := calib.Chunks(len(calibToks), ctx, chunks)
+	if err := calib.Run(s, calibToks, n, cl, bos, chunkProgress("routing", quiet)); err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
 	if !quiet && isTerminal(os.Stderr) {

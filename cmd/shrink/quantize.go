@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
@@ -308,7 +309,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	if gc != nil && method == "gptq" {
-		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
+		// GPTQ quantizes rows independently given the factor of their
+		// input's Hessian (made once, in place, for every tensor sharing
+		// the input), so each tensor streams through in chunks of rows.
+		opt.Chunked = func(name string, out format.DType) convert.ChunkEncoder {
 			if !quantize.GPTQSupported(out) {
 				return nil
 			}
@@ -317,19 +321,24 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			}
 			h, err := gc.hessian(name)
 			if err != nil {
-				return func([]byte, []float32, int, int) error { return err }
+				return func([]byte, []float32, int, int, int) error { return err }
 			}
 			if t, _ := m.Tensor(name); len(t.Shape) == 3 {
-				return gc.experts(name, int(t.Shape[2]), out, threads)
+				n := int(t.Shape[2])
+				return gc.experts(name, n, int(t.Info().Rows())/n, out, threads)
 			}
 			if h == nil {
 				return nil
 			}
-			return func(dst []byte, x []float32, rows, cols int) error {
+			return func(dst []byte, x []float32, _, rows, cols int) error {
 				if h.Cols != cols {
 					return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
 				}
-				return quantize.GPTQ(out, dst, x, rows, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads})
+				f, err := h.Factor(0)
+				if err != nil {
+					return err
+				}
+				return quantize.GPTQWithFactor(out, dst, x, rows, cols, f, quantize.GPTQOptions{Threads: threads})
 			}
 		}
 	}
@@ -424,30 +433,38 @@ func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows
 func expertKey(name string, e int) string { return fmt.Sprintf("%s#%d", name, e) }
 
 // experts returns the GPTQ encoder of a stacked expert tensor of n
-// experts: each expert's rows with the Hessian of the tokens routed to it.
+// experts of per rows: each expert's rows with the Hessian of the tokens
+// routed to it.
 // It returns nil (importance-weighted rounding instead) when an expert
 // has no Hessian (never routed, or beyond --hessian-mem).
-func (g *gptqCalib) experts(name string, n int, out format.DType, threads int) convert.TensorEncoder {
+func (g *gptqCalib) experts(name string, n, per int, out format.DType, threads int) convert.ChunkEncoder {
 	hs := make([]*quantize.Hessian, n)
 	for e := range hs {
 		if hs[e] = g.h.Hessian(expertKey(name, e)); hs[e] == nil {
 			return nil
 		}
 	}
-	return func(dst []byte, x []float32, rows, cols int) error {
-		per := rows / n
+	return func(dst []byte, x []float32, row0, rows, cols int) error {
 		rb, err := out.RowBytes(int64(cols))
 		if err != nil {
 			return err
 		}
-		for e, h := range hs {
+		// The chunk's rows, expert by expert.
+		for a := 0; a < rows; {
+			e := (row0 + a) / per
+			b := min(rows, (e+1)*per-row0)
+			h := hs[e]
 			if h.Cols != cols {
 				return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
 			}
-			d := dst[int64(e*per)*rb : int64((e+1)*per)*rb]
-			if err := quantize.GPTQ(out, d, x[e*per*cols:(e+1)*per*cols], per, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads}); err != nil {
+			f, err := h.Factor(0)
+			if err == nil {
+				err = quantize.GPTQWithFactor(out, dst[int64(a)*rb:int64(b)*rb], x[a*cols:b*cols], b-a, cols, f, quantize.GPTQOptions{Threads: threads})
+			}
+			if err != nil {
 				return fmt.Errorf("expert %d: %w", e, err)
 			}
+			a = b
 		}
 		return nil
 	}
@@ -469,8 +486,8 @@ type gptqCalib struct {
 	out    *quantize.Hessian // output.weight's, from the calibration pass
 
 	m       *convert.Model
-	em      *engine.Model // the calibration model, kept open for run
-	run     *layerRunner  // block-by-block pass over the calibration chunks
+	em      *engine.Model      // the calibration model, kept open for run
+	run     *calib.LayerRunner // block-by-block pass over the calibration chunks
 	h       *quantize.HessianCollector
 	layer   int   // the block whose Hessians h holds (-1: none)
 	budget  int64 // bytes of one block's Hessians
@@ -503,19 +520,24 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 		return nil, nil
 	}
 	if l != g.layer {
-		g.h = nil // the previous block's Hessians, freed before the next are made
-		if l < g.run.next {
-			if err := g.run.restart(); err != nil {
+		if g.h != nil {
+			// The previous block's Hessians, freed before the next are
+			// made: its tensors are written.
+			g.h = nil
+			debug.FreeOSMemory()
+		}
+		if l < g.run.Next() {
+			if err := g.run.Restart(); err != nil {
 				return nil, err
 			}
 		}
-		for g.run.next < l {
-			if err := g.run.step(nil, nil); err != nil {
+		for g.run.Next() < l {
+			if err := g.run.Step(nil, nil); err != nil {
 				return nil, err
 			}
 		}
 		g.h = quantize.NewHessianCollector(g.budget)
-		if err := g.run.step(hessianObserver{g.h}, nil); err != nil {
+		if err := g.run.Step(hessianObserver{g.h}, nil); err != nil {
 			return nil, err
 		}
 		g.layer = l
@@ -562,10 +584,33 @@ func (o hessianObserver) ExpertLinear(name string, expert int, x []float32, rows
 // embedding returns the GPTQ encoder of the token embedding, with the
 // Hessian of its consumers (quantize.EmbeddingHessian), or nil when the
 // model ties it to the output or lacks the tensors.
-func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) convert.TensorEncoder {
+func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) convert.ChunkEncoder {
 	if _, ok := m.Tensor("output.weight"); !ok {
 		return nil // tied: the embedding is also the output projection
 	}
+	var f *quantize.GPTQFactor // made at the first chunk; nil: no Hessian
+	made := false
+	return func(dst []byte, x []float32, _, rows, cols int) error {
+		if !made {
+			made = true
+			if H := g.embeddingHessian(m, cols); H != nil {
+				var err error
+				if f, err = quantize.NewGPTQFactor(H, cols, 0); err != nil {
+					return err
+				}
+			}
+		}
+		if f == nil {
+			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
+		}
+		return quantize.GPTQWithFactor(out, dst, x, rows, cols, f, quantize.GPTQOptions{Threads: threads})
+	}
+}
+
+// embeddingHessian returns the token embedding's Hessian from its
+// consumers (quantize.EmbeddingHessian), one consumer weight in memory at
+// a time, or nil when it has none.
+func (g *gptqCalib) embeddingHessian(m *convert.Model, cols int) []float64 {
 	read := func(name string) []float32 {
 		t, ok := m.Tensor(name)
 		if !ok {
@@ -577,49 +622,42 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 		}
 		return v
 	}
-	return func(dst []byte, x []float32, rows, cols int) error {
-		// One consumer weight in memory at a time: H is a sum over them.
-		var H []float64
-		nTerms := 0
-		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
-			nTerms += 5
+	var H []float64
+	nTerms := 0
+	for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+		nTerms += 5
+	}
+	// About 4·10⁹ multiply-adds at most.
+	maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(max(nTerms, 1)))))
+	for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+		if g.resN[l] == 0 || !(g.resSum[l] > 0) {
+			continue
 		}
-		// About 4·10⁹ multiply-adds at most.
-		maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(max(nTerms, 1)))))
-		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
-			if g.resN[l] == 0 || !(g.resSum[l] > 0) {
+		scale := float64(g.resN[l]) / g.resSum[l]
+		p := fmt.Sprintf("blk.%d.", l)
+		for _, c := range []struct {
+			norm string
+			ws   []string
+		}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
+			gain := read(p + c.norm + ".weight")
+			if len(gain) != cols {
 				continue
 			}
-			scale := float64(g.resN[l]) / g.resSum[l]
-			p := fmt.Sprintf("blk.%d.", l)
-			for _, c := range []struct {
-				norm string
-				ws   []string
-			}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
-				norm, ws := c.norm, c.ws
-				gain := read(p + norm + ".weight")
-				if len(gain) != cols {
-					continue
-				}
-				for _, w := range ws {
-					if v := read(p + w + ".weight"); v != nil {
-						t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
-						if H == nil {
-							H = t
-						} else {
-							for i, v := range t {
-								H[i] += v
-							}
+			for _, w := range c.ws {
+				if v := read(p + w + ".weight"); v != nil {
+					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
+					if H == nil {
+						H = t
+					} else {
+						for i, v := range t {
+							H[i] += v
 						}
 					}
 				}
 			}
 		}
-		if H == nil {
-			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
-		}
-		return quantize.GPTQ(out, dst, x, rows, cols, H, quantize.GPTQOptions{Threads: threads})
 	}
+	return H
 }
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
@@ -655,25 +693,26 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	if max := em.Config.Context; max > 0 && ctx > max {
 		ctx = max
 	}
-	n, cl := calibChunks(len(toks), ctx, maxChunks)
+	n, cl := calib.Chunks(len(toks), ctx, maxChunks)
 	col := quantize.NewCollector()
 	if gc == nil {
 		s := em.NewSession(cl)
 		s.Observer = imatrixObserver{c: col, experts: em.Config.Experts}
-		if err := runCalib(s, toks, n, cl, bos, "calibrating", quiet); err != nil {
+		if err := calib.Run(s, toks, n, cl, bos, chunkProgress("calibrating", quiet)); err != nil {
 			return nil, "", err
 		}
 		return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 	}
-	run, err := newLayerRunner(em, toks, n, cl, bos, "calibrating", quiet)
+	run, err := calib.NewLayerRunner(em, toks, n, cl, bos)
 	if err != nil {
 		return nil, "", err
 	}
+	run.Progress = blockProgress("calibrating", quiet)
 	c := em.Config
 	gc.resSum, gc.resN = make([]float64, c.Layers), make([]int64, c.Layers)
-	for run.next < c.Layers {
-		l := run.next
-		err := run.step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
+	for run.Next() < c.Layers {
+		l := run.Next()
+		err := run.Step(imatrixObserver{c: col, experts: em.Config.Experts}, func(in, _ []float32) {
 			for _, v := range in {
 				gc.resSum[l] += float64(v) * float64(v)
 			}
@@ -689,10 +728,10 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 	if !quiet && isTerminal(os.Stderr) {
 		endProgress()
 	}
-	if err := run.restart(); err != nil {
+	if err := run.Restart(); err != nil {
 		return nil, "", err
 	}
-	run.label = "GPTQ Hessians"
+	run.Progress = blockProgress("GPTQ Hessians", quiet)
 	gc.run, gc.em, keep = run, em, true
 	return col.Imatrix(n, filepath.Base(textFile)), hex.EncodeToString(sum[:]), nil
 }
@@ -700,8 +739,8 @@ func calibrate(src, tokFile, textFile string, ctx, maxChunks, threads int, quiet
 // outputInput feeds the input of output.weight (the final RMSNorm of the
 // residual stream leaving the last block, every token) to the importance
 // collector and to output.weight's Hessian.
-func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error {
-	c := run.s.Model().Config
+func (g *gptqCalib) outputInput(run *calib.LayerRunner, col *quantize.Collector) error {
+	c := run.Model().Config
 	t, ok := g.m.Tensor("output_norm.weight")
 	if !ok {
 		return nil
@@ -715,9 +754,9 @@ func (g *gptqCalib) outputInput(run *layerRunner, col *quantize.Collector) error
 	}
 	g.out = quantize.NewHessian(c.Dim)
 	var xn []float32
-	for _, x := range run.x {
+	for _, x := range run.Residuals() {
 		xn = append(xn[:0], x...)
-		finalNorm(xn, x, gain, c.NormEps)
+		calib.FinalNorm(xn, x, gain, c.NormEps)
 		rows := len(x) / c.Dim
 		col.Add("output.weight", xn, rows, c.Dim)
 		g.out.Add(xn, rows)

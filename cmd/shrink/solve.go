@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
@@ -528,7 +529,7 @@ func (s *solver) close() {
 
 // solve measures the sensitivities of the tensors the policy quantizes and
 // chooses their types within the budget.
-func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, calib string, ctx int) error {
+func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, calibPath string, ctx int) error {
 	choices, err := pol.Choose(infos, mi)
 	if err != nil {
 		return err
@@ -564,19 +565,19 @@ func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.
 	if s.budget <= 0 {
 		return usageError{fmt.Sprintf("the budget of %d bytes is below the %d bytes of the tensors not quantized and the file's metadata", fileBudget, fixed+over)}
 	}
-	toks, bos, err := calibTokens(in.m, calib)
+	toks, bos, err := calibTokens(in.m, calibPath)
 	if err != nil {
 		return err
 	}
 	if max := in.m.Config.Context; max > 0 && ctx > max {
 		ctx = max
 	}
-	n, length := calibChunks(len(toks), ctx, s.c.chunks)
+	n, length := calib.Chunks(len(toks), ctx, s.c.chunks)
 	if s.fm, err = loadF32(in.m, in.threads); err != nil {
 		return err
 	}
 	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
-		return fmt.Errorf("%s: %w", calib, err)
+		return fmt.Errorf("%s: %w", calibPath, err)
 	}
 	if err := measureSensitivity(in, s.c, ts, s.fm, s.ev); err != nil {
 		return err
@@ -589,7 +590,7 @@ func (s *solver) solve(in sensitivityInput, pol quantize.Policy, infos []format.
 	// Again with the recipe's own length (its numbers may take a few
 	// more characters once the types change), and 2 KiB for the
 	// command line and the other provenance keys.
-	over2 := base + int64(len(s.recipe.Compact())) + 8*int64(len(ts)) + 2048 + int64(len(calib))
+	over2 := base + int64(len(s.recipe.Compact())) + 8*int64(len(ts)) + 2048 + int64(len(calibPath))
 	if s.c.targetSize > 0 && over2 < over {
 		s.budget = fileBudget - over2 - fixed
 		if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {

@@ -1,0 +1,66 @@
+package shrink
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrainCancelResume cancels a run after its second step: it stops
+// with ErrStopped and a checkpoint, no model; resuming finishes the
+// schedule and writes the model.
+func TestTrainCancelResume(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.txt")
+	if err := os.WriteFile(text, []byte(strings.Repeat("func f(x int) int { return x + 1 }\n", 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "m.gguf")
+	opt := DefaultTrainOptions()
+	opt.Dim, opt.Layers, opt.Heads, opt.KVHeads, opt.FFN = 16, 1, 2, 1, 24
+	opt.Data, opt.Ctx, opt.Batch, opt.Steps, opt.SaveEvery = text, 8, 1, 6, 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opt.Progress = func(p Progress) {
+		if p.Stage == "train" && p.Done == 2 {
+			cancel()
+		}
+	}
+	res, err := Train(ctx, dst, opt)
+	if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if res.StepsDone != 2 || !res.Stopped {
+		t.Errorf("cancelled run did %d steps (stopped %v), want 2", res.StepsDone, res.Stopped)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("cancelled run wrote the model: %v", err)
+	}
+	opt.Progress, opt.Resume = nil, true
+	res, err = Train(context.Background(), dst, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StepsDone != 4 || res.Output != dst || res.Bytes == 0 {
+		t.Errorf("resumed run: %d steps, output %q (%d bytes); want 4 steps and %s", res.StepsDone, res.Output, res.Bytes, dst)
+	}
+	if _, err := os.Stat(dst + ".ckpt"); !os.IsNotExist(err) {
+		t.Errorf("checkpoint of the finished run left behind: %v", err)
+	}
+}
+
+// TestDistillUsage checks that bad options are usage errors naming the
+// flag.
+func TestDistillUsage(t *testing.T) {
+	opt := DefaultDistillOptions()
+	opt.Teacher, opt.Student, opt.Data = "t", "s", "d"
+	opt.Temperature = 0
+	_, err := Distill(context.Background(), "out.gguf", opt)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "--temperature") {
+		t.Errorf("zero temperature: %v, want a usage error naming --temperature", err)
+	}
+}
