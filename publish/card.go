@@ -295,9 +295,12 @@ func writeChecks(b *strings.Builder, checks []bench.Check) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", cell(checkName(c)), limit, cell(value), result)
 	}
 	failed := bench.Failed(checks)
-	if failed == 0 {
+	switch {
+	case failed == 0 && len(checks) == 1:
+		b.WriteString("\nThe check passed.\n\n")
+	case failed == 0:
 		fmt.Fprintf(b, "\nAll %d checks passed.\n\n", len(checks))
-	} else {
+	default:
 		fmt.Fprintf(b, "\n%d of %d checks failed.\n\n", failed, len(checks))
 	}
 }

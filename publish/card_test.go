@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,6 +122,20 @@ func TestYAMLScalar(t *testing.T) {
 	} {
 		if got := yamlScalar(v); got != want {
 			t.Errorf("yamlScalar(%q) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+// TestModelCardVerdict checks the verdict line under the checks.
+func TestModelCardVerdict(t *testing.T) {
+	pass := bench.Check{Metric: "kld.mean", Op: "<=", Threshold: 0.1, Value: 0.01, Pass: true}
+	for n, want := range map[int]string{1: "\nThe check passed.\n", 2: "\nAll 2 checks passed.\n"} {
+		var buf bytes.Buffer
+		if err := ModelCard(&buf, CardInfo{Name: "m", Checks: slices.Repeat([]bench.Check{pass}, n)}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("%d passing checks: card lacks %q:\n%s", n, want, buf.String())
 		}
 	}
 }
