@@ -109,6 +109,13 @@ func (m *Model) Metadata(src *convert.Model, p *Plan, recipe, arch string) (*ggu
 // through a temporary file renamed into place when complete. Each tensor is
 // written in its Type.
 func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
+	return m.WriteGGUFEach(dst, md, nil)
+}
+
+// WriteGGUFEach is WriteGGUF calling each (when not nil) before every
+// tensor is computed and written, with its index and the number of
+// tensors: an error from each stops the write and leaves nothing at dst.
+func (m *Model) WriteGGUFEach(dst string, md *gguf.Metadata, each func(i, n int) error) error {
 	infos := make([]format.TensorInfo, len(m.Tensors))
 	for i, t := range m.Tensors {
 		infos[i] = format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
@@ -122,7 +129,12 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
 	}
-	for _, t := range m.Tensors {
+	for i, t := range m.Tensors {
+		if each != nil {
+			if err := each(i, len(m.Tensors)); err != nil {
+				return err
+			}
+		}
 		b, err := t.Encode()
 		if err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
@@ -141,6 +153,11 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
 // only): it writes a GGUF file in dir first and converts it with package
 // convert, then removes it.
 func (m *Model) WriteHF(dir string, md *gguf.Metadata) error {
+	return m.WriteHFEach(dir, md, nil)
+}
+
+// WriteHFEach is WriteHF calling each as WriteGGUFEach does.
+func (m *Model) WriteHFEach(dir string, md *gguf.Metadata, each func(i, n int) error) error {
 	if !m.Config.Uniform() {
 		return fmt.Errorf("%s: per-layer widths differ; write GGUF instead", dir)
 	}
@@ -148,7 +165,7 @@ func (m *Model) WriteHF(dir string, md *gguf.Metadata) error {
 		return err
 	}
 	tmp := filepath.Join(dir, ".prune-tmp.gguf")
-	if err := m.WriteGGUF(tmp, md); err != nil {
+	if err := m.WriteGGUFEach(tmp, md, each); err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
