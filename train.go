@@ -208,6 +208,7 @@ func Train(ctx context.Context, dst string, opt TrainOptions) (*TrainResult, err
 // with a hint to --help.
 type UsageError struct{ Msg string }
 
+// Error returns the message.
 func (e *UsageError) Error() string { return e.Msg }
 
 func usageErr(msg string) error { return &UsageError{Msg: msg} }
