@@ -112,3 +112,27 @@ func TestDistillLoRAThreads(t *testing.T) {
 		t.Error("training with cross-entropy did not move the model")
 	}
 }
+
+// TestDistillCancelCache runs with a cancelled context and a teacher
+// cache to write: it fails with the context's error and leaves no cache behind.
+func TestDistillCancelCache(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.txt")
+	if err := os.WriteFile(text, []byte(strings.Repeat("x := y + 1\n", 200)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opt := DefaultDistillOptions()
+	opt.Teacher, opt.Student, opt.Data = "models/default", "models/default", text
+	opt.Ctx, opt.Steps = 16, 2
+	opt.TeacherCache = filepath.Join(dir, "kd.gguf")
+	cancel()
+	_, err := Distill(ctx, filepath.Join(dir, "out.gguf"), opt)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled cache: %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(opt.TeacherCache); !os.IsNotExist(err) {
+		t.Errorf("cancelled run left a teacher cache: %v", err)
+	}
+}
