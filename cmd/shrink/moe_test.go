@@ -32,29 +32,35 @@ func TestExpertGPTQ(t *testing.T) {
 	x0 := rnd(5 * cols)
 	o.ExpertLinear(name, 0, x0, 5, cols)
 	ho.ExpertLinear(name, 0, x0, 5, cols)
-	if g.experts(name, n, format.Q4_0, 1) != nil {
+	if g.experts(name, n, per, format.Q4_0, 1) != nil {
 		t.Fatal("encoder built although expert 1 saw no token")
 	}
 	x1 := rnd(7 * cols)
 	o.ExpertLinear(name, 1, x1, 7, cols)
 	ho.ExpertLinear(name, 1, x1, 7, cols)
-	enc := g.experts(name, n, format.Q4_0, 1)
+	w := rnd(n * per * cols)
+	rb := cols / 32 * 18
+	want := make([]byte, n*per*rb)
+	for e := 0; e < n; e++ {
+		h := g.h.Hessian(expertKey(name, e))
+		if err := quantize.GPTQ(format.Q4_0, want[e*per*rb:(e+1)*per*rb], w[e*per*cols:(e+1)*per*cols], per, cols, h.Matrix(), quantize.GPTQOptions{Threads: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc := g.experts(name, n, per, format.Q4_0, 1)
 	if enc == nil {
 		t.Fatal("no encoder with both experts' Hessians")
 	}
-	w := rnd(n * per * cols)
-	rb := cols / 32 * 18
 	got := make([]byte, n*per*rb)
-	if err := enc(got, w, n*per, cols); err != nil {
-		t.Fatal(err)
-	}
-	for e := 0; e < n; e++ {
-		want := make([]byte, per*rb)
-		h := g.h.Hessian(expertKey(name, e))
-		if err := quantize.GPTQ(format.Q4_0, want, w[e*per*cols:(e+1)*per*cols], per, cols, h.Matrix(), quantize.GPTQOptions{Threads: 1}); err != nil {
+	// Two chunks, the first ending inside expert 0, the second spanning
+	// both experts.
+	for _, c := range [][2]int{{0, 5}, {5, n * per}} {
+		if err := enc(got[c[0]*rb:c[1]*rb], w[c[0]*cols:c[1]*cols], c[0], c[1]-c[0], cols); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got[e*per*rb:(e+1)*per*rb], want) {
+	}
+	for e := 0; e < n; e++ {
+		if !bytes.Equal(got[e*per*rb:(e+1)*per*rb], want[e*per*rb:(e+1)*per*rb]) {
 			t.Errorf("expert %d not quantized with its own Hessian", e)
 		}
 	}

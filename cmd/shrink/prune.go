@@ -33,7 +33,7 @@ var pruneCmd = &command{
 		fs.Float64("heads", 0, "fraction of all attention (query) heads to remove: whole KV groups or one query head per group")
 		fs.Int("layers", 0, "number of whole blocks to remove (lowest block influence, ShortGPT)")
 		fs.String("target-params", "", "parameter budget instead of ratios: a fraction (0.7) or a count (2.5M); FFN channels and heads compete by score per parameter")
-		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone, not with the other targets)")
+		fs.String("experts", "", "routed experts to remove from every MoE layer: a fraction (0.25) or a count (2), ranked by --expert-score on --calib (alone; on deepseek2 models also with --heads and --ffn, from one calibration run)")
 		fs.String("expert-score", "reap", "expert ranking: reap (mean gate weight x output norm over routed tokens, REAP), freq (share of tokens routed) or mass (gate weight per token)")
 		fs.String("score", "activation", "importance: activation (|activation|·|down_proj column|, Wanda/FLAP) or magnitude (weights only)")
 		fs.String("allocate", "relative", "how layers compete: relative (scores divided by the residual stream energy the block writes to) or absolute")
@@ -67,6 +67,7 @@ type pruneReport struct {
 	ParamsAfter  int64               `json:"params_after"`
 	Removed      []int               `json:"layers_removed,omitempty"`
 	Layers       []prune.LayerReport `json:"layers"`
+	Experts      []prune.ExpertLayer `json:"experts,omitempty"`
 	Calib        *pplPair            `json:"calib"`
 	Eval         *pplPair            `json:"eval,omitempty"`
 	Warnings     []string            `json:"warnings,omitempty"`
@@ -424,6 +425,9 @@ func printPruneReport(w io.Writer, r *pruneReport) {
 			fmt.Sprintf("%d/%d", l.Heads[0], l.Heads[1]), fmt.Sprintf("%d/%d", l.KVHeads[0], l.KVHeads[1]),
 			fmt.Sprintf("%d/%d", l.FFN[0], l.FFN[1]), fmt.Sprintf("%d/%d", l.Params[0], l.Params[1]), l.Influence,
 			fmt.Sprintf("%.4f (%.4f)", l.FFNError[0], l.FFNError[1]), fmt.Sprintf("%.4f (%.4f)", l.AttnError[0], l.AttnError[1]))
+	}
+	for _, e := range r.Experts {
+		fmt.Fprintf(w, "layer %d experts kept %v, removed %v (%.1f%% of the routed mass kept)\n", e.Layer, e.Kept, e.Removed, 100*e.MassKept)
 	}
 	fmt.Fprintf(w, "parameters: %d -> %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, 100*float64(r.ParamsAfter)/float64(r.ParamsBefore))
 	for _, p := range []*pplPair{r.Calib, r.Eval} {

@@ -72,17 +72,20 @@ func runPruneExperts(fs *pflag.FlagSet, src, dst string) error {
 	if !strings.HasSuffix(strings.ToLower(dst), ".gguf") {
 		return usageError{"prune --experts writes a .gguf file"}
 	}
-	for _, f := range []string{"ffn", "heads", "layers", "target-params"} {
-		if fs.Changed(f) {
-			return usageError{"--experts cannot be combined with --" + f + " yet"}
-		}
-	}
 	em, err := engine.Load(src, engine.Options{Threads: threads, Tokenizer: tokFile})
 	if err != nil {
 		return err
 	}
 	defer em.Close()
 	c := em.Config
+	if c.MLA != nil { // deepseek2: experts with heads and dense channels, prune_mla.go
+		return runPruneMLAFrom(fs, src, dst, em)
+	}
+	for _, f := range []string{"ffn", "heads", "layers", "target-params"} {
+		if fs.Changed(f) {
+			return usageError{"--experts cannot be combined with --" + f + " yet (except on deepseek2 models)"}
+		}
+	}
 	if c.Experts == 0 {
 		return fmt.Errorf("%s: --experts: the model has no routed experts", src)
 	}

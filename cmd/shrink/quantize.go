@@ -309,7 +309,10 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	if gc != nil && method == "gptq" {
-		opt.WholeTensor = func(name string, out format.DType) convert.TensorEncoder {
+		// GPTQ quantizes rows independently given the factor of their
+		// input's Hessian (made once, in place, for every tensor sharing
+		// the input), so each tensor streams through in chunks of rows.
+		opt.Chunked = func(name string, out format.DType) convert.ChunkEncoder {
 			if !quantize.GPTQSupported(out) {
 				return nil
 			}
@@ -318,19 +321,24 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 			}
 			h, err := gc.hessian(name)
 			if err != nil {
-				return func([]byte, []float32, int, int) error { return err }
+				return func([]byte, []float32, int, int, int) error { return err }
 			}
 			if t, _ := m.Tensor(name); len(t.Shape) == 3 {
-				return gc.experts(name, int(t.Shape[2]), out, threads)
+				n := int(t.Shape[2])
+				return gc.experts(name, n, int(t.Info().Rows())/n, out, threads)
 			}
 			if h == nil {
 				return nil
 			}
-			return func(dst []byte, x []float32, rows, cols int) error {
+			return func(dst []byte, x []float32, _, rows, cols int) error {
 				if h.Cols != cols {
 					return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
 				}
-				return quantize.GPTQ(out, dst, x, rows, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads})
+				f, err := h.Factor(0)
+				if err != nil {
+					return err
+				}
+				return quantize.GPTQWithFactor(out, dst, x, rows, cols, f, quantize.GPTQOptions{Threads: threads})
 			}
 		}
 	}
@@ -425,30 +433,38 @@ func (o imatrixObserver) ExpertLinear(name string, expert int, x []float32, rows
 func expertKey(name string, e int) string { return fmt.Sprintf("%s#%d", name, e) }
 
 // experts returns the GPTQ encoder of a stacked expert tensor of n
-// experts: each expert's rows with the Hessian of the tokens routed to it.
+// experts of per rows: each expert's rows with the Hessian of the tokens
+// routed to it.
 // It returns nil (importance-weighted rounding instead) when an expert
 // has no Hessian (never routed, or beyond --hessian-mem).
-func (g *gptqCalib) experts(name string, n int, out format.DType, threads int) convert.TensorEncoder {
+func (g *gptqCalib) experts(name string, n, per int, out format.DType, threads int) convert.ChunkEncoder {
 	hs := make([]*quantize.Hessian, n)
 	for e := range hs {
 		if hs[e] = g.h.Hessian(expertKey(name, e)); hs[e] == nil {
 			return nil
 		}
 	}
-	return func(dst []byte, x []float32, rows, cols int) error {
-		per := rows / n
+	return func(dst []byte, x []float32, row0, rows, cols int) error {
 		rb, err := out.RowBytes(int64(cols))
 		if err != nil {
 			return err
 		}
-		for e, h := range hs {
+		// The chunk's rows, expert by expert.
+		for a := 0; a < rows; {
+			e := (row0 + a) / per
+			b := min(rows, (e+1)*per-row0)
+			h := hs[e]
 			if h.Cols != cols {
 				return fmt.Errorf("%w: Hessian of %d columns for rows of %d", quantize.ErrGPTQ, h.Cols, cols)
 			}
-			d := dst[int64(e*per)*rb : int64((e+1)*per)*rb]
-			if err := quantize.GPTQ(out, d, x[e*per*cols:(e+1)*per*cols], per, cols, h.Matrix(), quantize.GPTQOptions{Threads: threads}); err != nil {
+			f, err := h.Factor(0)
+			if err == nil {
+				err = quantize.GPTQWithFactor(out, dst[int64(a)*rb:int64(b)*rb], x[a*cols:b*cols], b-a, cols, f, quantize.GPTQOptions{Threads: threads})
+			}
+			if err != nil {
 				return fmt.Errorf("expert %d: %w", e, err)
 			}
+			a = b
 		}
 		return nil
 	}
@@ -504,7 +520,12 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 		return nil, nil
 	}
 	if l != g.layer {
-		g.h = nil // the previous block's Hessians, freed before the next are made
+		if g.h != nil {
+			// The previous block's Hessians, freed before the next are
+			// made: its tensors are written.
+			g.h = nil
+			debug.FreeOSMemory()
+		}
 		if l < g.run.Next() {
 			if err := g.run.Restart(); err != nil {
 				return nil, err
@@ -563,10 +584,33 @@ func (o hessianObserver) ExpertLinear(name string, expert int, x []float32, rows
 // embedding returns the GPTQ encoder of the token embedding, with the
 // Hessian of its consumers (quantize.EmbeddingHessian), or nil when the
 // model ties it to the output or lacks the tensors.
-func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) convert.TensorEncoder {
+func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) convert.ChunkEncoder {
 	if _, ok := m.Tensor("output.weight"); !ok {
 		return nil // tied: the embedding is also the output projection
 	}
+	var f *quantize.GPTQFactor // made at the first chunk; nil: no Hessian
+	made := false
+	return func(dst []byte, x []float32, _, rows, cols int) error {
+		if !made {
+			made = true
+			if H := g.embeddingHessian(m, cols); H != nil {
+				var err error
+				if f, err = quantize.NewGPTQFactor(H, cols, 0); err != nil {
+					return err
+				}
+			}
+		}
+		if f == nil {
+			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
+		}
+		return quantize.GPTQWithFactor(out, dst, x, rows, cols, f, quantize.GPTQOptions{Threads: threads})
+	}
+}
+
+// embeddingHessian returns the token embedding's Hessian from its
+// consumers (quantize.EmbeddingHessian), one consumer weight in memory at
+// a time, or nil when it has none.
+func (g *gptqCalib) embeddingHessian(m *convert.Model, cols int) []float64 {
 	read := func(name string) []float32 {
 		t, ok := m.Tensor(name)
 		if !ok {
@@ -578,49 +622,42 @@ func (g *gptqCalib) embedding(m *convert.Model, out format.DType, threads int) c
 		}
 		return v
 	}
-	return func(dst []byte, x []float32, rows, cols int) error {
-		// One consumer weight in memory at a time: H is a sum over them.
-		var H []float64
-		nTerms := 0
-		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
-			nTerms += 5
+	var H []float64
+	nTerms := 0
+	for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+		nTerms += 5
+	}
+	// About 4·10⁹ multiply-adds at most.
+	maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(max(nTerms, 1)))))
+	for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
+		if g.resN[l] == 0 || !(g.resSum[l] > 0) {
+			continue
 		}
-		// About 4·10⁹ multiply-adds at most.
-		maxRows := max(64, int(4e9/(float64(cols)*float64(cols)*float64(max(nTerms, 1)))))
-		for l := 0; l < m.Config.Layers && l < len(g.resN); l++ {
-			if g.resN[l] == 0 || !(g.resSum[l] > 0) {
+		scale := float64(g.resN[l]) / g.resSum[l]
+		p := fmt.Sprintf("blk.%d.", l)
+		for _, c := range []struct {
+			norm string
+			ws   []string
+		}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
+			gain := read(p + c.norm + ".weight")
+			if len(gain) != cols {
 				continue
 			}
-			scale := float64(g.resN[l]) / g.resSum[l]
-			p := fmt.Sprintf("blk.%d.", l)
-			for _, c := range []struct {
-				norm string
-				ws   []string
-			}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
-				norm, ws := c.norm, c.ws
-				gain := read(p + norm + ".weight")
-				if len(gain) != cols {
-					continue
-				}
-				for _, w := range ws {
-					if v := read(p + w + ".weight"); v != nil {
-						t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
-						if H == nil {
-							H = t
-						} else {
-							for i, v := range t {
-								H[i] += v
-							}
+			for _, w := range c.ws {
+				if v := read(p + w + ".weight"); v != nil {
+					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
+					if H == nil {
+						H = t
+					} else {
+						for i, v := range t {
+							H[i] += v
 						}
 					}
 				}
 			}
 		}
-		if H == nil {
-			return quantize.EncodeRows(out, dst, x, cols, nil, threads)
-		}
-		return quantize.GPTQ(out, dst, x, rows, cols, H, quantize.GPTQOptions{Threads: threads})
 	}
+	return H
 }
 
 // calibrate runs the model over the text file in chunks of ctx tokens (BOS
