@@ -203,15 +203,6 @@ func Train(ctx context.Context, dst string, opt TrainOptions) (*TrainResult, err
 	return res, lo.run(ctx, tr, tok, nil, res)
 }
 
-// UsageError is an error in the options (a bad value or a missing
-// required one), as opposed to bad input files; the command reports it
-// with a hint to --help.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-func usageErr(msg string) error { return &UsageError{Msg: msg} }
-
 // ErrStopped reports a run stopped by its context: the checkpoint it saved
 // continues it with Resume.
 var ErrStopped = errors.New("interrupted (checkpoint saved; continue with --resume)")

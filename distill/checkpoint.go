@@ -51,28 +51,14 @@ func (tr *Trainer) SaveCheckpoint(path string) error {
 			add("v.", tr.v[i])
 		}
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for i, it := range items {
+	return gguf.WriteFile(path, md, infos, func(i int, w io.Writer) error {
 		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(format.F32, it.w, buf); err != nil {
+		if err := format.EncodeFloats(format.F32, items[i].w, buf); err != nil {
 			return err
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", path, it.name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Commit()
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
 // LoadCheckpoint restores the training state saved by SaveCheckpoint. The

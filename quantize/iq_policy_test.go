@@ -100,8 +100,8 @@ func TestIQ3PresetRules(t *testing.T) {
 	}
 }
 
-// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq2_xxs,
-// iq2_xs, iq2_s and iq2_m presets on a 16-layer model, and that they need an
+// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq1_s,
+// iq1_m, iq2_xxs, iq2_xs, iq2_s and iq2_m presets on a 16-layer model, and that they need an
 // importance matrix.
 func TestIQ2PresetRules(t *testing.T) {
 	ts := llamaTensors(16, 256, 512, 64, 1000, false)
@@ -119,6 +119,12 @@ func TestIQ2PresetRules(t *testing.T) {
 			"blk.3.attn_q.weight": format.IQ2_XS}},
 		{"iq2_m", 2, want{"token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.Q4_K, "blk.1.ffn_down.weight": format.IQ3_S,
 			"blk.9.ffn_down.weight": format.IQ2_S, "blk.3.attn_output.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ2_S}},
+		{"iq1_s", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q2_K,
+			"blk.1.ffn_down.weight": format.Q2_K, "blk.2.ffn_down.weight": format.IQ1_S, "blk.3.attn_output.weight": format.IQ2_XXS,
+			"blk.3.attn_q.weight": format.IQ1_S, "blk.7.ffn_gate.weight": format.IQ1_S}},
+		{"iq1_m", 2, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q4_K,
+			"blk.0.ffn_down.weight": format.Q2_K, "blk.9.ffn_down.weight": format.IQ1_M, "blk.3.attn_output.weight": format.IQ2_XXS,
+			"blk.3.attn_k.weight": format.IQ1_M, "blk.5.ffn_up.weight": format.IQ1_M}},
 	} {
 		p, _ := LookupPreset(tc.preset)
 		pol := Policy{Preset: p}

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -157,19 +158,10 @@ func writeWeights(path string, seed uint64) error {
 	for i, t := range ts {
 		infos[i] = format.TensorInfo{Name: t.name, Type: format.F16, Shape: t.shape}
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := safetensors.NewWriter(f, infos, map[string]string{"format": "pt"})
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewPCG(seed, 0x5348524e4b)) // "SHRNK"
-	for _, t := range ts {
-		n := format.TensorInfo{Shape: t.shape}.NumElements()
-		x := make([]float32, n)
+	return safetensors.WriteFile(path, infos, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+		t := ts[i]
+		x := make([]float32, infos[i].NumElements())
 		for i := range x {
 			if t.std == 0 {
 				x[i] = 1
@@ -177,18 +169,13 @@ func writeWeights(path string, seed uint64) error {
 				x[i] = float32(rng.NormFloat64() * t.std)
 			}
 		}
-		buf := make([]byte, 2*n)
+		buf := make([]byte, infos[i].Bytes())
 		if err := format.EncodeFloats(format.F16, x, buf); err != nil {
 			return err
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
+		_, err := w.Write(buf)
 		return err
-	}
-	return f.Commit()
+	})
 }
 
 // trainVocab learns a SentencePiece-style BPE vocabulary of size n from the
