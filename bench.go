@@ -139,6 +139,9 @@ func Bench(ctx context.Context, model string, opt BenchOptions) (*bench.Report, 
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var r *bench.Report
 	var err error
 	if opt.Synthetic != "" {
@@ -241,6 +244,9 @@ func benchModel(ctx context.Context, path string, opt *BenchOptions, start time.
 	textual := opt.Text != "" || opt.BaselineLogits != ""
 	if opt.Tensors {
 		if r.Tensors, r.Layers, err = bench.TensorErrors(path, opt.Baseline); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if opt.Text == "" && !opt.Speed && len(files) == 0 {

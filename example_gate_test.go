@@ -2,6 +2,8 @@ package shrink_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/bench"
@@ -33,4 +35,34 @@ func ExampleGate() {
 	// model.file_bytes <= 400000: 300000 pass=true
 	// passed: false
 	// 1 of 3 checks
+}
+
+// Gate report files as shrink gate does, against the last release's report
+// with paired tests: without relative limits, KL divergence and perplexity
+// must not regress significantly (here the new report is the old one).
+func ExampleGateFiles() {
+	dir, err := os.MkdirTemp("", "shrink-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	r := bench.New()
+	r.Model = &bench.ModelInfo{Path: "m.gguf", FileBytes: 300_000}
+	r.Perplexity = &bench.Perplexity{Value: 20}
+	r.PerChunk = &bench.PerChunk{NLL: []float64{3.1, 2.9, 3.0, 3.2}}
+	old := filepath.Join(dir, "release-1.json")
+	if err := r.WriteFile(old); err != nil {
+		panic(err)
+	}
+	res, err := shrink.GateFiles([]string{old}, shrink.GateOptions{Against: old, JUnit: filepath.Join(dir, "junit.xml")})
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range res.Checks {
+		fmt.Printf("%s relative=%v pass=%v\n", c.Metric, c.Relative, c.Pass)
+	}
+	fmt.Println("passed:", res.Passed())
+	// Output:
+	// perplexity increase relative=true pass=true
+	// passed: true
 }
