@@ -75,8 +75,11 @@ func finishPipeline(m *pipeline.Manifest, runErr error, out string) error {
 			return err
 		}
 	}
-	if errors.Is(runErr, pipeline.ErrGateFailed) {
+	switch {
+	case errors.Is(runErr, pipeline.ErrGateFailed):
 		return fmt.Errorf("%w: %v", errCheckFailed, runErr)
+	case errors.Is(runErr, context.Canceled):
+		return errors.New("interrupted: the finished steps are kept, and the same command resumes the chain")
 	}
 	return runErr
 }
