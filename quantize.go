@@ -136,15 +136,9 @@ type QuantizeResult struct {
 	Solver *SolveResult `json:"solver,omitempty"`
 }
 
-// QuantizeOptionError reports options that are invalid alone or together
-// (the command's usage errors).
-type QuantizeOptionError struct{ Msg string }
-
-func (e *QuantizeOptionError) Error() string { return e.Msg }
-
-// optionErrorf returns a QuantizeOptionError.
+// optionErrorf returns a UsageError: options invalid alone or together.
 func optionErrorf(format string, args ...any) error {
-	return &QuantizeOptionError{Msg: fmt.Sprintf(format, args...)}
+	return usageErr(fmt.Sprintf(format, args...))
 }
 
 // Quantize writes the checkpoint src (a GGUF, safetensors folder or

@@ -99,7 +99,7 @@ func TestQuantizeCancel(t *testing.T) {
 	}
 }
 
-// TestQuantizeOptions: invalid options are a QuantizeOptionError, and the
+// TestQuantizeOptions: invalid options are a UsageError, and the
 // provenance lists the options that differ from their defaults by name.
 func TestQuantizeOptions(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "x.gguf")
@@ -114,9 +114,9 @@ func TestQuantizeOptions(t *testing.T) {
 		{Type: "q4_0", FallbackType: "q8_0"},
 	} {
 		_, err := Quantize(context.Background(), "models/default", dst, o)
-		var oe *QuantizeOptionError
-		if !errors.As(err, &oe) {
-			t.Errorf("%+v: error %v, want a QuantizeOptionError", o, err)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%+v: error %v, want a UsageError", o, err)
 		}
 	}
 	o := QuantizeOptions{Type: "q4_k_m", Ctx: 512, Chunks: 4, TensorType: []string{"a=q8_0", "b=q6_k"}, TargetBPW: 4.25, FallbackType: "bf16"}

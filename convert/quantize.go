@@ -1,12 +1,9 @@
 package convert
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -95,22 +92,15 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 	for i, p := range plans {
 		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
 	bufs := new([2]chunkBufs) // reused by every tensor's conversion
-	for i, p := range plans {
+	fill := func(i int, w io.Writer) error {
 		if err := ctxErr(opt.Context); err != nil {
 			return err
 		}
+		p := plans[i]
 		var r io.Reader
 		if p.Out == p.Type && !isFloat(p.Type) {
+			var err error
 			if r, err = m.Open(p, false); err != nil {
 				return err
 			}
@@ -139,17 +129,12 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 			}
 			r = qr
 		}
-		if err := w.CopyTensor(r); err != nil {
+		if err := copyTensor(w, r, infos[i]); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
+		return nil
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	if err := patchDeferred(f.File, w.DataOffset(), md, opt.Deferred); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+	return gguf.WriteFileDeferred(dst, md, infos, fill, opt.Deferred)
 }
 
 // ctxErr returns ctx's error, nil for a nil ctx.
@@ -160,40 +145,14 @@ func ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// patchDeferred writes the deferred metadata values over their
-// placeholders in the header (the first header bytes of f).
-func patchDeferred(f *os.File, header int64, md *gguf.Metadata, deferred map[string]func() (string, error)) error {
-	if len(deferred) == 0 {
-		return nil
+// copyTensor copies t's bytes from r to w: exactly t.Bytes(), an error
+// when r ends sooner.
+func copyTensor(w io.Writer, r io.Reader, t format.TensorInfo) error {
+	n, err := io.CopyN(w, r, t.Bytes())
+	if err == io.EOF {
+		err = fmt.Errorf("%w: source ended after %d of %d bytes", io.ErrUnexpectedEOF, n, t.Bytes())
 	}
-	buf := make([]byte, header)
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		return err
-	}
-	le := binary.LittleEndian
-	for key, fn := range deferred {
-		v, err := fn()
-		if err != nil {
-			return err
-		}
-		old, ok := md.String(key)
-		if !ok || len(old) != len(v) {
-			return fmt.Errorf("metadata %s: placeholder of %d bytes for a value of %d", key, len(old), len(v))
-		}
-		// key string, value type STRING, value length, value bytes.
-		pat := le.AppendUint64(nil, uint64(len(key)))
-		pat = append(pat, key...)
-		pat = le.AppendUint32(pat, uint32(gguf.TypeString))
-		pat = le.AppendUint64(pat, uint64(len(v)))
-		i := bytes.Index(buf, pat)
-		if i < 0 {
-			return fmt.Errorf("metadata %s: placeholder not found in the header", key)
-		}
-		if _, err := f.WriteAt([]byte(v), int64(i+len(pat))); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // quantReader serves a plan's bytes in its output type, converting a chunk

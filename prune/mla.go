@@ -23,42 +23,87 @@ import (
 // one head count for all layers, so every layer keeps the same number.
 
 // MLAStats accumulates, per layer, the Gram matrix of attn_output's input
-// (heads x value length columns) of a latent attention model. Its Linear
-// and Residual methods make it an engine Observer.
+// (heads x value length columns) of a latent attention model, the Gram
+// matrix of ffn_down's input in its dense leading blocks, and the routing
+// of its MoE layers (Experts), so that heads, dense feed-forward channels
+// and experts are chosen from one calibration run. Its methods make it an
+// engine Observer (and ExpertObserver, ExpertOutputObserver).
 type MLAStats struct {
 	cfg    *model.Config
 	attn   []*linalg.Gram
+	ffn    []*linalg.Gram // dense blocks: Gram of ffn_down's input; nil for MoE layers
+	exp    *ExpertStats   // nil without routed experts
 	tokens int64
 	err    error
 }
 
 // NewMLAStats returns empty statistics for latent attention model c.
+// Memory is (Heads·ValueLen)² float64 values per layer plus FFN² per
+// dense leading block.
 func NewMLAStats(c *model.Config) (*MLAStats, error) {
 	if c.MLA == nil {
 		return nil, fmt.Errorf("%w: %s has no latent attention", ErrModel, c.Arch)
 	}
-	s := &MLAStats{cfg: c, attn: make([]*linalg.Gram, c.Layers)}
+	s := &MLAStats{cfg: c, attn: make([]*linalg.Gram, c.Layers), ffn: make([]*linalg.Gram, c.Layers)}
 	for l := range s.attn {
 		s.attn[l] = linalg.NewGram(c.Heads[l] * c.MLA.ValueLen)
+		if !c.MoELayer(l) {
+			s.ffn[l] = linalg.NewGram(c.FFN[l])
+		}
+	}
+	if c.Experts > 0 {
+		s.exp = NewExpertStats(c)
 	}
 	return s, nil
 }
 
-// Linear accumulates XᵀX of attn_output's input.
+// Experts returns the routing statistics of the MoE layers, nil when the
+// model has no routed experts.
+func (s *MLAStats) Experts() *ExpertStats { return s.exp }
+
+// Linear accumulates XᵀX of the inputs of attn_output and, in dense
+// blocks, ffn_down.
 func (s *MLAStats) Linear(name string, x []float32, rows, cols int) {
 	l, rest, ok := splitBlk(name)
-	if !ok || rest != "attn_output.weight" || l < 0 || l >= s.cfg.Layers {
+	if !ok || l < 0 || l >= s.cfg.Layers {
 		return
 	}
-	if want := s.cfg.Heads[l] * s.cfg.MLA.ValueLen; cols != want || len(x) < rows*cols {
+	var g *linalg.Gram
+	switch rest {
+	case "attn_output.weight":
+		g = s.attn[l]
+	case "ffn_down.weight":
+		g = s.ffn[l]
+	}
+	if g == nil {
+		return
+	}
+	if cols != g.N || len(x) < rows*cols {
 		if s.err == nil {
-			s.err = fmt.Errorf("%w: %s input has %d columns, want %d", ErrStats, name, cols, want)
+			s.err = fmt.Errorf("%w: %s input has %d columns, want %d", ErrStats, name, cols, g.N)
 		}
 		return
 	}
-	s.attn[l].Add(x[:rows*cols], rows)
-	if l == 0 {
+	g.Add(x[:rows*cols], rows)
+	if l == 0 && rest == "attn_output.weight" {
 		s.tokens += int64(rows)
+	}
+}
+
+// ExpertLinear is part of engine.ExpertObserver; not used.
+func (s *MLAStats) ExpertLinear(string, int, []float32, int, int) {}
+
+// Routing passes the router's choices to the expert statistics.
+func (s *MLAStats) Routing(layer int, experts []int32, weights []float32, rows, k int) {
+	if s.exp != nil {
+		s.exp.Routing(layer, experts, weights, rows, k)
+	}
+}
+
+// ExpertOutput passes an expert's outputs to the expert statistics.
+func (s *MLAStats) ExpertOutput(layer, expert int, slots []int, y []float32, rows, cols int) {
+	if s.exp != nil {
+		s.exp.ExpertOutput(layer, expert, slots, y, rows, cols)
 	}
 }
 
@@ -105,28 +150,101 @@ func PlanMLAHeads(m *Model, st *MLAStats, keep int) ([][]int, error) {
 		if keep < 1 || keep > c.Heads[l] {
 			return nil, fmt.Errorf("%w: keep %d of %d heads in layer %d", ErrModel, keep, c.Heads[l], l)
 		}
-		sc := MLAHeadScores(m, st, l)
-		idx := make([]int, len(sc))
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(a, b int) bool { return sc[idx[a]] > sc[idx[b]] })
-		k := append([]int(nil), idx[:keep]...)
-		sort.Ints(k)
-		out[l] = k
+		out[l] = topIndices(MLAHeadScores(m, st, l), keep)
 	}
 	return out, nil
 }
 
-// ApplyMLAHeads returns the model keeping heads keep[l] of every layer:
-// query, key/value up-projection and output slices cut, attn_output
-// refitted by least squares when opt.Repair (st needed), and a plan that
-// describes the result for Metadata. Layer reports give the output error
-// of attn_output on the calibration inputs without and with the repair.
-func ApplyMLAHeads(m *Model, st *MLAStats, keep [][]int, opt Options) (*Model, *Plan, []LayerReport, error) {
+// MLAFFNScores returns the importance of every feed-forward channel of
+// dense block l of a latent attention model: ||h_j||²·||W_down[:, j]||²,
+// the energy it writes to the residual stream (see the package
+// documentation).
+func MLAFFNScores(m *Model, st *MLAStats, l int) ([]float64, error) {
 	c := m.Config
-	if c.MLA == nil || len(keep) != c.Layers {
-		return nil, nil, nil, fmt.Errorf("%w: head plan for %d layers of a latent attention model", ErrModel, len(keep))
+	if l < 0 || l >= c.Layers || st.ffn[l] == nil {
+		return nil, fmt.Errorf("%w: block %d has no dense feed-forward statistics", ErrStats, l)
+	}
+	F, D := c.FFN[l], c.Dim
+	down := m.Tensor(blk(l, "ffn_down.weight"))
+	if down == nil || len(down.Data) != F*D {
+		return nil, fmt.Errorf("%w: tensor %s missing or misshaped", ErrModel, blk(l, "ffn_down.weight"))
+	}
+	col := make([]float64, F)
+	for r := 0; r < D; r++ {
+		for j, v := range down.Data[r*F : (r+1)*F] {
+			col[j] += float64(v) * float64(v)
+		}
+	}
+	for j, a := range st.ffn[l].Diag() {
+		col[j] *= a
+	}
+	return col, nil
+}
+
+// PlanMLAFFN chooses, in every dense leading block of a latent attention
+// model, the keep feed-forward channels with the highest scores
+// (ascending indices; nil for MoE layers). llama.cpp's deepseek2 loader
+// reads one feed-forward width (layer 0's) for all dense blocks, so every
+// dense block keeps the same number.
+func PlanMLAFFN(m *Model, st *MLAStats, keep int) ([][]int, error) {
+	c := m.Config
+	out := make([][]int, c.Layers)
+	for l := range out {
+		if c.MoELayer(l) {
+			continue
+		}
+		if keep < 1 || keep > c.FFN[l] {
+			return nil, fmt.Errorf("%w: keep %d of %d feed-forward channels in block %d", ErrTarget, keep, c.FFN[l], l)
+		}
+		sc, err := MLAFFNScores(m, st, l)
+		if err != nil {
+			return nil, err
+		}
+		out[l] = topIndices(sc, keep)
+	}
+	return out, nil
+}
+
+// topIndices returns the indices of the k highest scores, ascending (ties
+// to the lower index).
+func topIndices(sc []float64, k int) []int {
+	idx := make([]int, len(sc))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return sc[idx[a]] > sc[idx[b]] })
+	out := append([]int(nil), idx[:k]...)
+	sort.Ints(out)
+	return out
+}
+
+// MLAPlan is what a latent attention model keeps, per source layer: its
+// heads (nil: all) and, in dense blocks, its feed-forward channels (nil:
+// all). Routed experts are cut before, from the checkpoint
+// (convert.Model.KeepExperts).
+type MLAPlan struct {
+	Heads [][]int
+	FFN   [][]int
+}
+
+// ApplyMLAHeads returns the model keeping heads keep[l] of every layer:
+// ApplyMLA with only heads removed.
+func ApplyMLAHeads(m *Model, st *MLAStats, keep [][]int, opt Options) (*Model, *Plan, []LayerReport, error) {
+	return ApplyMLA(m, st, MLAPlan{Heads: keep}, opt)
+}
+
+// ApplyMLA returns the model keeping what kp says: query, key/value
+// up-projection and output slices of the kept heads, gate and up rows of
+// the kept dense feed-forward channels, attn_output and ffn_down refitted
+// by least squares when opt.Repair (st needed), and a plan that describes
+// the result for Metadata. Layer reports give the output errors of
+// attn_output and ffn_down on the calibration inputs without and with the
+// repair. MoE layers' feed_forward_length becomes the dense blocks' kept
+// width, which is what it means in llama.cpp's deepseek2.
+func ApplyMLA(m *Model, st *MLAStats, kp MLAPlan, opt Options) (*Model, *Plan, []LayerReport, error) {
+	c := m.Config
+	if c.MLA == nil || (kp.Heads != nil && len(kp.Heads) != c.Layers) || (kp.FFN != nil && len(kp.FFN) != c.Layers) {
+		return nil, nil, nil, fmt.Errorf("%w: plan for %d layers of a latent attention model", ErrModel, max(len(kp.Heads), len(kp.FFN)))
 	}
 	if opt.Repair && st == nil {
 		return nil, nil, nil, fmt.Errorf("%w: repair needs calibration statistics", ErrStats)
@@ -135,47 +253,40 @@ func ApplyMLAHeads(m *Model, st *MLAStats, keep [][]int, opt Options) (*Model, *
 	if ridge <= 0 {
 		ridge = 1e-3
 	}
+	heads, ffn, dense := make([][]int, c.Layers), make([][]int, c.Layers), -1
+	for l := range heads {
+		heads[l], ffn[l] = seq(c.Heads[l]), seq(c.FFN[l])
+		if kp.Heads != nil && kp.Heads[l] != nil {
+			heads[l] = kp.Heads[l]
+		}
+		if kp.FFN != nil && kp.FFN[l] != nil {
+			if c.MoELayer(l) {
+				return nil, nil, nil, fmt.Errorf("%w: block %d has routed experts, no feed-forward channels to keep", ErrModel, l)
+			}
+			ffn[l] = kp.FFN[l]
+		}
+		if !c.MoELayer(l) {
+			if dense >= 0 && len(ffn[l]) != dense {
+				return nil, nil, nil, fmt.Errorf("%w: dense blocks keep %d and %d channels; deepseek2 has one width", ErrTarget, dense, len(ffn[l]))
+			}
+			dense = len(ffn[l])
+		}
+	}
 	p := &Plan{Source: c}
 	reps := make([]LayerReport, c.Layers)
-	for l := range keep {
-		all := make([]int, c.FFN[l])
-		for i := range all {
-			all[i] = i
-		}
-		p.Layers = append(p.Layers, LayerPlan{Layer: l, FFN: all, KV: keep[l], Heads: keep[l]})
-		reps[l] = LayerReport{Layer: l, NewLayer: l, Heads: [2]int{len(keep[l]), c.Heads[l]}, KVHeads: [2]int{len(keep[l]), c.KVHeads[l]},
-			FFN: [2]int{c.FFN[l], c.FFN[l]}, Params: [2]int64{0, c.LayerParams(l)}}
+	for l := range heads {
+		p.Layers = append(p.Layers, LayerPlan{Layer: l, FFN: ffn[l], KV: heads[l], Heads: heads[l]})
+		reps[l] = LayerReport{Layer: l, NewLayer: l, Heads: [2]int{len(heads[l]), c.Heads[l]}, KVHeads: [2]int{len(heads[l]), c.KVHeads[l]},
+			FFN: [2]int{len(ffn[l]), c.FFN[l]}, Params: [2]int64{0, c.LayerParams(l)}}
 	}
-	a := c.MLA
-	kl, v, nope := a.KeyLength, a.ValueLen, c.Nope()
 	out := &Model{Config: p.Config()}
+	for l := range out.Config.FFN {
+		if c.MoELayer(l) && dense > 0 {
+			out.Config.FFN[l], reps[l].FFN[0] = dense, dense
+		}
+	}
 	for _, t := range m.Tensors {
-		l, rest, ok := splitBlk(t.Name)
-		if !ok || l >= c.Layers {
-			out.Tensors = append(out.Tensors, clone(t, t.Name))
-			continue
-		}
-		k := keep[l]
-		var nt *Tensor
-		var err error
-		switch rest {
-		case "attn_q_b.weight", "attn_q.weight":
-			nt = keepRows(t, t.Name, expand(k, kl))
-		case "attn_kv_b.weight":
-			nt = keepRows(t, t.Name, expand(k, nope+v))
-		case "attn_k_b.weight", "attn_v_b.weight": // {cols, rows, heads}: heads are blocks of rows
-			nt = keepRows(t, t.Name, expand(k, int(t.Shape[1])))
-			nt.Shape = []int64{t.Shape[0], t.Shape[1], int64(len(k))}
-		case "attn_output.weight":
-			e := &reps[l].AttnError
-			if st == nil {
-				nt = keepCols(t, t.Name, expand(k, v))
-				break
-			}
-			nt, e[0], e[1], err = project(st.attn[l], t, expand(k, v), t.Name, opt.Repair, ridge)
-		default:
-			nt = clone(t, t.Name)
-		}
+		nt, err := mlaTensor(t, c, st, heads, ffn, reps, opt.Repair, ridge)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -188,6 +299,56 @@ func ApplyMLAHeads(m *Model, st *MLAStats, keep [][]int, opt Options) (*Model, *
 		return nil, nil, nil, err
 	}
 	return out, p, reps, nil
+}
+
+// seq returns 0..n-1.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// mlaTensor returns tensor t of a latent attention model cut to the kept
+// heads and feed-forward channels of its layer, repairing attn_output and
+// ffn_down on st's Gram matrices (st nil: plain cut).
+func mlaTensor(t *Tensor, c *model.Config, st *MLAStats, heads, ffn [][]int, reps []LayerReport, repair bool, ridge float64) (*Tensor, error) {
+	l, rest, ok := splitBlk(t.Name)
+	if !ok || l >= c.Layers {
+		return clone(t, t.Name), nil
+	}
+	a := c.MLA
+	k, f := heads[l], ffn[l]
+	cutHeads, cutFFN := len(k) < c.Heads[l], len(f) < c.FFN[l] && !c.MoELayer(l)
+	var nt *Tensor
+	var err error
+	switch {
+	case cutHeads && (rest == "attn_q_b.weight" || rest == "attn_q.weight"):
+		nt = keepRows(t, t.Name, expand(k, a.KeyLength))
+	case cutHeads && rest == "attn_kv_b.weight":
+		nt = keepRows(t, t.Name, expand(k, c.Nope()+a.ValueLen))
+	case cutHeads && (rest == "attn_k_b.weight" || rest == "attn_v_b.weight"): // {cols, rows, heads}: heads are blocks of rows
+		nt = keepRows(t, t.Name, expand(k, int(t.Shape[1])))
+		nt.Shape = []int64{t.Shape[0], t.Shape[1], int64(len(k))}
+	case cutHeads && rest == "attn_output.weight":
+		if st == nil {
+			return keepCols(t, t.Name, expand(k, a.ValueLen)), nil
+		}
+		e := &reps[l].AttnError
+		nt, e[0], e[1], err = project(st.attn[l], t, expand(k, a.ValueLen), t.Name, repair, ridge)
+	case cutFFN && (rest == "ffn_gate.weight" || rest == "ffn_up.weight"):
+		nt = keepRows(t, t.Name, f)
+	case cutFFN && rest == "ffn_down.weight":
+		if st == nil || st.ffn[l] == nil {
+			return keepCols(t, t.Name, f), nil
+		}
+		e := &reps[l].FFNError
+		nt, e[0], e[1], err = project(st.ffn[l], t, f, t.Name, repair, ridge)
+	default:
+		nt = clone(t, t.Name)
+	}
+	return nt, err
 }
 
 // checkMLA verifies that a latent attention model's attention tensors

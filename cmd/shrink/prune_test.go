@@ -152,3 +152,43 @@ func TestPruneCommand(t *testing.T) {
 		t.Errorf("non-uniform to folder: code %d, %q", code, e)
 	}
 }
+
+// TestPruneDeepseek2Together: prune --heads --ffn --experts on
+// dev-deepseek2-moe runs one calibration and writes a GGUF with 3 of 4
+// heads, 6 of 8 experts and 192 of 256 dense channels, which the engine
+// loads, with the experts listed in the report.
+func TestPruneDeepseek2Together(t *testing.T) {
+	src := testutil.Shared(t, "models/dev-deepseek2-moe")
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(strings.Repeat(bench.DemoText, 4)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, js := filepath.Join(dir, "p.gguf"), filepath.Join(dir, "r.json")
+	code, stdout, e := run(t, "prune", src, out, "--calib", calib, "--heads", "0.25", "--ffn", "0.25", "--experts", "2",
+		"--ctx", "64", "--chunks", "4", "--threads", "1", "--json", js)
+	if code != 0 {
+		t.Fatalf("prune: code %d, %s", code, e)
+	}
+	if !strings.Contains(stdout, "layer 1 experts kept") || !strings.Contains(stdout, "192/256") {
+		t.Errorf("report: %q", stdout)
+	}
+	var r pruneReport
+	if data, err := os.ReadFile(js); err != nil || json.Unmarshal(data, &r) != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if len(r.Experts) != 3 || len(r.Experts[0].Kept) != 6 || r.Layers[2].Heads != [2]int{3, 4} || r.Layers[0].FFN != [2]int{192, 256} || r.Calib == nil {
+		t.Errorf("report %+v", r)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for key, want := range map[string]int64{"deepseek2.expert_count": 6, "deepseek2.attention.head_count": 3, "deepseek2.feed_forward_length": 192} {
+		v, ok := f.Metadata.Get(key)
+		if n, isInt := v.Int(); !ok || !isInt || n != want {
+			t.Errorf("%s = %v, want %d", key, v, want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,12 +61,8 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if !quiet {
 		endProgress()
 	}
-	var oe *shrink.QuantizeOptionError
-	if errors.As(err, &oe) {
-		return usageError{oe.Msg}
-	}
 	if err != nil {
-		return err
+		return fromLib(err)
 	}
 	printSummary(stdout, dst, res.Preset, res.Tensors, res.Elapsed)
 	if res.Solver != nil {

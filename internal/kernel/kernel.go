@@ -9,7 +9,7 @@
 // against Q8_0-style blocks (an f16-rounded scale, 32 int8 codes and, for the
 // types with a minimum, the block's scaled code sum as in Q8_1), the K-quants
 // (Q2_K..Q6_K) and the 256-element i-quants (IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS,
-// IQ2_XS, IQ2_S) against
+// IQ2_XS, IQ2_S, IQ1_S, IQ1_M) against
 // Q8_K-style super-blocks (a float32 scale, 256 int8
 // codes and the sums of each 16 codes). Float weights multiply against the
 // float activations directly.
@@ -25,16 +25,17 @@
 // The implementations, chosen at run time from the CPU's features (read
 // with a CPUID/XGETBV stub on amd64 and the auxiliary vector on arm64):
 //
-//   - avx2 (AVX2+FMA+F16C): dot products of every weight type but the
-//     grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S: pure Go only)
-//     following ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL
-//     and IQ4_XS through a VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
+//   - avx2 (AVX2+FMA+F16C): dot products of every weight type following
+//     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL and IQ4_XS
+//     through a VPSHUFB table; the grid i-quants IQ3_XXS, IQ3_S, IQ2_XXS,
+//     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through scalar grid and sign-table
+//     loads per group of eight, see iqgrid_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows; the 6x16 FMA register tile of the
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
-//     integer type but the grid i-quants (IQ4_XS a super-block per step:
+//     integer type but the grid i-quants, which it takes from avx2 (IQ4_XS a super-block per step:
 //     VPERMB table, VPDPBUSD, scales by VPERMD/VPMULLD):
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
@@ -79,7 +80,7 @@ const (
 	// ActQ8: Q8_0-style 32-element blocks (legacy types and IQ4_NL).
 	ActQ8
 	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants, IQ4_XS,
-	// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S).
+	// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M).
 	ActQ8K
 	// ActNone: the type has no kernel.
 	ActNone
@@ -94,7 +95,7 @@ func KindOf(t format.DType) ActKind {
 	case format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL:
 		return ActQ8
 	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS, format.IQ3_XXS, format.IQ3_S,
-		format.IQ2_XXS, format.IQ2_XS, format.IQ2_S:
+		format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M:
 		return ActQ8K
 	}
 	return ActNone
