@@ -34,7 +34,7 @@ var quantizeCmd = &command{
 		fs.String("method", "", "gptq (the default with --calib: GPTQ error feedback over each layer's input Hessian, imatrix for the types it cannot write), imatrix (importance-weighted scale searches only, as llama.cpp; the default with --imatrix) or rtn (ignore calibration; the default without either)")
 		fs.Int("hessian-mem", 4096, "--method gptq: MiB of memory for one block's input Hessians (8·cols² bytes per distinct input; blocks are calibrated one at a time); inputs beyond it use the imatrix. "+
 			"Peak memory of GPTQ from a GGUF, beside the streamed mapping of the model (one block resident): the calibration chunks' residual stream (chunks·ctx·dim·4 bytes), one block's Hessians (8·cols² bytes per distinct input), "+
-			"the inverse-Hessian factor of the input being used (4·cols²) and a chunk of rows; the whole source is never held, so peak RSS stays under 25% of an F16 file plus one block's Hessians")
+			"the inverse-Hessian factor of the input in use (4·cols²) and a chunk of rows; no tensor is held whole, so peak RSS stays within 25% of an F16 file's size plus one block's statistics (its Hessians and the factor in use)")
 		fs.Int("ctx", 512, "calibration chunk length in tokens")
 		fs.Int("chunks", 0, "at most this many calibration chunks (0: all)")
 		fs.Int("threads", 0, "goroutines quantizing rows (0: all cores)")
