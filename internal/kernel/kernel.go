@@ -116,10 +116,17 @@ type Vec struct {
 
 	// pack is an implementation's packed form of the group of activation
 	// rows starting at this one (see Impl.Pack); packed reports whether it
-	// is current (Quantize clears it).
-	pack   []byte
-	packed bool
+	// is current (Quantize clears it); packFmt says whose layout it is.
+	pack    []byte
+	packed  bool
+	packFmt uint8
 }
+
+// The layouts of Vec.pack.
+const (
+	packAMX  = 1 + iota // amxPack's, for the AMX tile kernels
+	packVNNI            // vnniPack's, for the AVX-512 VNNI tile kernels
+)
 
 // Block returns the activation block size of kind k (1 for ActFloat).
 func Block(k ActKind) int {
