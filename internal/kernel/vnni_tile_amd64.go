@@ -17,7 +17,7 @@ import (
 // batch (vnniPack), by tileQ8_0x16x8 / tileQ4_0x16x8: 16 rows x 8
 // activations of VPDPBUSD per weight vector, the integer block sums exact
 // and scaled into float32 accumulators. The layouts are described in
-// vnni_tile_amd64.s; tile_twin.go holds the pure-Go twins.
+// vnni_tile_amd64.s; the pure-Go twins are in vnni_tile_test.go.
 
 // tileArgs is the argument block of the tile kernels.
 type tileArgs struct {
