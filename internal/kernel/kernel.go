@@ -125,7 +125,7 @@ type Vec struct {
 // The layouts of Vec.pack.
 const (
 	packAMX  = 1 + iota // amxPack's, for the AMX tile kernels
-	packVNNI            // vnniPack's, for the AVX-512 VNNI tile kernels
+	packVNNI            // tilePack's, for the AVX-512 VNNI and AVX2 tile kernels
 )
 
 // Block returns the activation block size of kind k (1 for ActFloat).

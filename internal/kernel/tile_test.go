@@ -38,13 +38,15 @@ func unpackTileGo(t format.DType, dst, w []byte, rowBytes, nb int) {
 	}
 }
 
-// tileGo is the pure-Go twin of tileQ8_0x16x8 (off 128) and
-// tileQ4_0x16x8 (off 8), step by step: the exact integer block sum from
+// tileGo is the pure-Go twin of the tile kernels (tileQ8_0x16x8 and
+// tileQ8_0x8x4AVX2 with off 128, the Q4_0 ones with off 8) for weight rows
+// i0..i0+rows-1 of the unpacked tile w and activation rows j0..j0+acts-1
+// of the pack p, step by step: the exact integer block sum from
 // -off*sum(codes), converted, times the weight scale times the activation
 // scale, fused-added to the accumulator.
-func tileGo(off int32, w, p []byte, nb int, out []float32, stride int) {
-	for j := 0; j < 8; j++ {
-		for i := 0; i < 16; i++ {
+func tileGo(off int32, w, p []byte, i0, rows, j0, acts, nb int, out []float32, stride int) {
+	for j := j0; j < j0+acts; j++ {
+		for i := i0; i < i0+rows; i++ {
 			var acc float32
 			for b := 0; b < nb; b++ {
 				wb, pb := w[b*tileWBytes:], p[b*tilePBytes:]
@@ -56,32 +58,36 @@ func tileGo(off int32, w, p []byte, nb int, out []float32, stride int) {
 				dx := *(*float32)(unsafe.Pointer(&pb[576+4*j]))
 				acc = float32(math.FMA(float64(float32(s)), float64(dw*dx), float64(acc)))
 			}
-			out[j*stride+i] = acc
+			out[(j-j0)*stride+i-i0] = acc
 		}
 	}
 }
 
-// TestTileTwins checks the VNNI tile kernels against their pure-Go twins:
+// TestTileTwins checks the VNNI and AVX2 tile kernels against their
+// pure-Go twins:
 // the unpacked weights byte for byte, the products to within the double
 // rounding of the twin's float64 FMA (one float32 ulp of the partial
 // sums), for weights of every scale mode with all byte values as codes and
 // activations up to full-scale codes.
 func TestTileTwins(t *testing.T) {
-	if !AVX512VNNI.Available {
-		t.Skip("no AVX-512 VNNI")
-	}
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, tc := range []struct {
+		im     *Impl
 		dt     format.DType
 		off    int32
-		unpack func(dst, w *byte, idx *[16]int32, nb int)
-		kern   func(*tileArgs)
+		unpack unpacker
+		kern   tileKernel
 	}{
-		{format.Q8_0, 128, unpackQ8_0x16, tileQ8_0x16x8},
-		{format.Q4_0, 8, unpackQ4_0x16, tileQ4_0x16x8},
+		{AVX512VNNI, format.Q8_0, 128, unpackQ8_0x16, tileKernel{16, 8, tileQ8_0x16x8}},
+		{AVX512VNNI, format.Q4_0, 8, unpackQ4_0x16, tileKernel{16, 8, tileQ4_0x16x8}},
+		{AVX2, format.Q8_0, 128, unpackQ8_0x16AVX2, tileKernel{8, 4, tileQ8_0x8x4AVX2}},
+		{AVX2, format.Q4_0, 8, unpackQ4_0x16AVX2, tileKernel{8, 4, tileQ4_0x8x4AVX2}},
 	} {
+		if !tc.im.Available {
+			continue
+		}
 		for _, nb := range []int{1, 2, 7} {
-			t.Run(fmt.Sprintf("%s/nb=%d", tc.dt, nb), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s/nb=%d", tc.im.Name, tc.dt, nb), func(t *testing.T) {
 				n := 32 * nb
 				rb := nb*tc.dt.BlockBytes() + 5 // rows with a gap between them
 				w := make([]byte, 16*rb)
@@ -111,33 +117,22 @@ func TestTileTwins(t *testing.T) {
 				p := make([]byte, nb*tilePBytes)
 				packTile(p, xs, nb)
 				const stride = 21
-				for h := 0; h < 2; h++ {
-					out, ref := make([]float32, 8*stride), make([]float32, 8*stride)
-					a := tileArgs{w: unsafe.Pointer(&got[0]), x: unsafe.Pointer(&p[256*h]), s: unsafe.Pointer(&p[512+32*h]),
-						nb: nb, out: unsafe.Pointer(&out[0]), stride: 4 * stride}
-					tc.kern(&a)
-					tileGoHalf(tc.off, got, p, h, nb, ref, stride)
-					for k := range out {
-						d := math.Abs(float64(out[k] - ref[k]))
-						if d > 1e-6*math.Abs(float64(ref[k]))+1e-37 || math.IsNaN(float64(out[k])) != math.IsNaN(float64(ref[k])) {
-							t.Fatalf("half %d: out[%d,%d] = %g, twin %g", h, k/stride, k%stride, out[k], ref[k])
+				for i0 := 0; i0 < 16; i0 += tc.kern.rows {
+					for j0 := 0; j0 < 16; j0 += tc.kern.acts {
+						out, ref := make([]float32, 16*stride), make([]float32, 16*stride)
+						a := tileArgs{w: unsafe.Pointer(&got[4*i0]), x: unsafe.Pointer(&p[32*j0]), s: unsafe.Pointer(&p[512+4*j0]),
+							nb: nb, out: unsafe.Pointer(&out[0]), stride: 4 * stride}
+						tc.kern.kern(&a)
+						tileGo(tc.off, got, p, i0, tc.kern.rows, j0, tc.kern.acts, nb, ref, stride)
+						for k := range out {
+							d := math.Abs(float64(out[k] - ref[k]))
+							if d > 1e-6*math.Abs(float64(ref[k]))+1e-37 || math.IsNaN(float64(out[k])) != math.IsNaN(float64(ref[k])) {
+								t.Fatalf("rows %d+, activations %d+: out[%d,%d] = %g, twin %g", i0, j0, k/stride, k%stride, out[k], ref[k])
+							}
 						}
 					}
 				}
 			})
 		}
 	}
-}
-
-// tileGoHalf runs tileGo on half h (activation rows 8h..8h+7) of the
-// packed group p.
-func tileGoHalf(off int32, w, p []byte, h, nb int, out []float32, stride int) {
-	q := make([]byte, len(p))
-	for b := 0; b < nb; b++ {
-		src, dst := p[b*tilePBytes:], q[b*tilePBytes:]
-		copy(dst[:256], src[256*h:256*h+256])
-		copy(dst[512:544], src[512+32*h:544+32*h])
-		copy(dst[576:608], src[576+32*h:608+32*h])
-	}
-	tileGo(off, w, q, nb, out, stride)
 }

@@ -9,15 +9,16 @@ import (
 	"github.com/shrink-llm/shrink/format"
 )
 
-// The register-tiled prefill kernels of AVX512VNNI (MatMul16 for Q8_0 and
-// Q4_0, the path of CPUs without AMX): each tile of 16 weight rows is
+// The register-tiled prefill kernels of AVX512VNNI and AVX2 (MatMul16 for
+// Q8_0 and Q4_0, the path of CPUs without AMX): each tile of 16 weight rows is
 // unpacked once (unpackQ8_0x16, unpackQ4_0x16: codes as unsigned bytes,
 // four codes of each row in one dword lane, and float32 scales), then
-// multiplied against every group of 8 activation rows, packed once per
-// batch (vnniPack), by tileQ8_0x16x8 / tileQ4_0x16x8: 16 rows x 8
+// multiplied against every group of 16 activation rows, packed once per
+// batch (tilePack), by tileQ8_0x16x8 / tileQ4_0x16x8: 16 rows x 8
 // activations of VPDPBUSD per weight vector, the integer block sums exact
-// and scaled into float32 accumulators. The layouts are described in
-// vnni_tile_amd64.s; the pure-Go twins are in vnni_tile_test.go.
+// and scaled into float32 accumulators (AVX2: unpackQ8_0x16AVX2 etc. and
+// 8 rows x 4 activations of VPMADDUBSW, tile_avx2_amd64.s). The layouts
+// are described in vnni_tile_amd64.s; the pure-Go twins are in tile_test.go.
 
 // tileArgs is the argument block of the tile kernels.
 type tileArgs struct {
@@ -41,6 +42,29 @@ func tileQ8_0x16x8(a *tileArgs)
 //go:noescape
 func tileQ4_0x16x8(a *tileArgs)
 
+//go:noescape
+func unpackQ8_0x16AVX2(dst *byte, w *byte, idx *[16]int32, nb int)
+
+//go:noescape
+func unpackQ4_0x16AVX2(dst *byte, w *byte, idx *[16]int32, nb int)
+
+//go:noescape
+func tileQ8_0x8x4AVX2(a *tileArgs)
+
+//go:noescape
+func tileQ4_0x8x4AVX2(a *tileArgs)
+
+// tileKernel is one implementation's tile kernel: the weight rows and
+// activation rows it takes per call (dividing 16), and the call.
+type tileKernel struct {
+	rows, acts int
+	kern       func(*tileArgs)
+}
+
+// unpacker unpacks sixteen weight rows (at idx's byte offsets from w) of
+// nb blocks into the tile layout at dst.
+type unpacker func(dst, w *byte, idx *[16]int32, nb int)
+
 // Sizes of the tile layouts, per 32-element block.
 const (
 	tileWBytes = 576 // 16 rows x 32 codes, 16 float32 scales
@@ -48,14 +72,22 @@ const (
 )
 
 var _ = addVNNI(func(im *Impl) {
-	im.MatMul16[format.Q8_0] = tileMatMul(format.Q8_0, unpackQ8_0x16, tileQ8_0x16x8)
-	im.MatMul16[format.Q4_0] = tileMatMul(format.Q4_0, unpackQ4_0x16, tileQ4_0x16x8)
-	im.Pack = vnniPack
+	im.MatMul16[format.Q8_0] = tileMatMul(im, format.Q8_0, unpackQ8_0x16, tileKernel{16, 8, tileQ8_0x16x8})
+	im.MatMul16[format.Q4_0] = tileMatMul(im, format.Q4_0, unpackQ4_0x16, tileKernel{16, 8, tileQ4_0x16x8})
+	im.Pack = tilePack
 })
 
-// vnniPack packs each complete group of sixteen ActQ8 activation rows
+// initTileAVX2 sets AVX2's tile entries (the same layouts, 8 weight rows x
+// 4 activation rows a call).
+func initTileAVX2() {
+	AVX2.MatMul16[format.Q8_0] = tileMatMul(AVX2, format.Q8_0, unpackQ8_0x16AVX2, tileKernel{8, 4, tileQ8_0x8x4AVX2})
+	AVX2.MatMul16[format.Q4_0] = tileMatMul(AVX2, format.Q4_0, unpackQ4_0x16AVX2, tileKernel{8, 4, tileQ4_0x8x4AVX2})
+	AVX2.Pack = tilePack
+}
+
+// tilePack packs each complete group of sixteen ActQ8 activation rows
 // into xs[16g].pack for the tile kernels (other kinds are left alone).
-func vnniPack(xs []Vec, k ActKind) {
+func tilePack(xs []Vec, k ActKind) {
 	if k != ActQ8 {
 		return
 	}
@@ -102,10 +134,10 @@ type tileScratch struct {
 
 var tilePool = sync.Pool{New: func() any { return new(tileScratch) }}
 
-// tileMatMul makes the MatMul16 entry of weight type t from its unpacker
-// and tile kernel. Rows past the last multiple of 16 go through the
-// four-row kernels.
-func tileMatMul(t format.DType, unpack func(dst, w *byte, idx *[16]int32, nb int), kern func(*tileArgs)) MatMul4Func {
+// tileMatMul makes im's MatMul16 entry of weight type t from its unpacker
+// and tile kernel. Rows past the last multiple of 16 go through im's
+// four-row kernel of t.
+func tileMatMul(im *Impl, t format.DType, unpack unpacker, kern tileKernel) MatMul4Func {
 	bb := t.BlockBytes()
 	return func(w []byte, rowBytes, r0, r1 int, xs []Vec, out []float32, stride int) {
 		if r0 >= r1 || len(xs) == 0 {
@@ -134,7 +166,7 @@ func tileMatMul(t format.DType, unpack func(dst, w *byte, idx *[16]int32, nb int
 			tileRows(w, rowBytes, r0, rEnd, nb, xs, out, stride, unpack, kern)
 		}
 		if rEnd < r1 {
-			mm4 := AVX512VNNI.MatMul4[t]
+			mm4 := im.MatMul4[t]
 			for g := 0; g < len(xs); g += 4 {
 				mm4(w, rowBytes, rEnd, r1, xs[g:g+4], out[g*stride:], stride)
 			}
@@ -144,8 +176,7 @@ func tileMatMul(t format.DType, unpack func(dst, w *byte, idx *[16]int32, nb int
 
 // tileRows runs the tile kernel over the weight rows r0..r1 (a multiple
 // of 16 of them, checked by the caller) and the groups of 16 activations.
-func tileRows(w []byte, rowBytes, r0, r1, nb int, xs []Vec, out []float32, stride int,
-	unpack func(dst, w *byte, idx *[16]int32, nb int), kern func(*tileArgs)) {
+func tileRows(w []byte, rowBytes, r0, r1, nb int, xs []Vec, out []float32, stride int, unpack unpacker, kern tileKernel) {
 	sc := tilePool.Get().(*tileScratch)
 	defer tilePool.Put(sc)
 	groups := len(xs) / 16
@@ -171,13 +202,15 @@ func tileRows(w []byte, rowBytes, r0, r1, nb int, xs []Vec, out []float32, strid
 	a.nb, a.stride = nb, 4*stride
 	for r := r0; r < r1; r += 16 {
 		unpack(&sc.w[0], &w[r*rowBytes], &idx, nb)
-		a.w = unsafe.Pointer(&sc.w[0])
 		for g, pk := range sc.packs[:groups] {
-			for h := 0; h < 2; h++ {
-				a.x = unsafe.Add(pk, 256*h)
-				a.s = unsafe.Add(pk, 512+32*h)
-				a.out = unsafe.Pointer(&out[(16*g+8*h)*stride+r])
-				kern(a)
+			for i := 0; i < 16; i += kern.rows {
+				a.w = unsafe.Pointer(&sc.w[4*i])
+				for j := 0; j < 16; j += kern.acts {
+					a.x = unsafe.Add(pk, 32*j)
+					a.s = unsafe.Add(pk, 512+4*j)
+					a.out = unsafe.Pointer(&out[(16*g+j)*stride+r+i])
+					kern.kern(a)
+				}
 			}
 		}
 	}
