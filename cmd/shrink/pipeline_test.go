@@ -27,3 +27,41 @@ func TestPipelineBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineRun runs a recipe on the default model through the command:
+// the first run runs every step, the second skips every step, --dry-run
+// says so, and a gate that fails exits 1.
+func TestPipelineRun(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	recipe := filepath.Join(dir, "r.json")
+	write := func(maxPPL string) {
+		src := `{"name": "cli", "inputs": {"model": "` + filepath.Join(root, "models", "default") + `", "text": "` + filepath.Join(root, "bench", "testdata", "demo.txt") + `"},
+ "steps": [
+	{"id": "f16", "kind": "convert", "input": "model", "options": {"dtype": "f16"}},
+	{"id": "b", "kind": "bench", "input": "f16", "options": {"text": "@text", "ctx": 64, "chunks": 4}},
+	{"id": "g", "kind": "gate", "input": "b", "options": {"max-ppl": ` + maxPPL + `}}]}`
+		if err := os.WriteFile(recipe, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1000")
+	out := filepath.Join(dir, "out")
+	code, stdout, e := run(t, "pipeline", recipe, "--out", out, "--ollama", "-q")
+	if code != 0 || strings.Count(stdout, " ran ") != 3 || !strings.Contains(stdout, "PASS (1 of 1 checks pass)") || !strings.Contains(stdout, "Modelfile: ") {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, e)
+	}
+	code, stdout, _ = run(t, "pipeline", recipe, "--out", out, "-q")
+	if code != 0 || strings.Count(stdout, " skipped ") != 3 {
+		t.Errorf("re-run: exit %d, stdout %q", code, stdout)
+	}
+	code, stdout, _ = run(t, "pipeline", recipe, "--out", out, "--dry-run")
+	if code != 0 || strings.Count(stdout, " skip ") != 3 {
+		t.Errorf("dry run of a finished chain: exit %d\n%s", code, stdout)
+	}
+	write("1.5")
+	code, stdout, e = run(t, "pipeline", recipe, "--out", out)
+	if code != 1 || !strings.Contains(e, "gate failed: perplexity.value <= 1.5") || strings.Count(stdout, " skipped ") != 2 {
+		t.Errorf("failed gate: exit %d\n%s\n%s", code, stdout, e)
+	}
+}
