@@ -102,10 +102,10 @@ const chainSteps = `[
 ]`
 
 // TestDefaultModelChain runs the chain (convert, prune, distill, bench,
-// gate) on the default model, interrupted
-// in the bench step and resumed, then re-runs it (nothing runs), changes
-// the bench's options (bench and gate run again) and the gate's limit (the
-// gate fails and the run returns ErrGateFailed).
+// gate) on the default model, interrupted in the bench step and resumed,
+// then re-runs it (nothing runs), changes the bench's options (bench and
+// gate run again) and the gate's limit (the gate fails and the run returns
+// ErrGateFailed).
 func TestDefaultModelChain(t *testing.T) {
 	dir := t.TempDir()
 	r := defaultRecipe(t, dir, strings.ReplaceAll(chainSteps, "MAXKLD", "1"))
