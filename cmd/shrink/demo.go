@@ -54,11 +54,14 @@ func runDemo(fs *pflag.FlagSet, args []string) error {
 	defer stop()
 	m, runErr := pipeline.Run(ctx, r, out, opt)
 	if m != nil && len(m.Steps) > 0 {
+		if err := writeSummary(stdout, out, m); err != nil {
+			return err
+		}
 		if err := demoTables(out, m); err != nil {
 			return err
 		}
 	}
-	return finishPipeline(m, runErr, out)
+	return pipelineErr(runErr)
 }
 
 // demoTables prints the bench table of the chain's bench steps and the
@@ -87,11 +90,13 @@ func demoTables(out string, m *pipeline.Manifest) error {
 			fmt.Fprintf(tw, "%s\t%s\t%.6g\t%s\n", s.ID, c.Check, c.Value, verdict)
 		}
 	}
-	fmt.Fprintln(stdout)
 	if len(reports) > 0 {
+		fmt.Fprintln(stdout)
 		if err := bench.WriteMarkdown(stdout, reports); err != nil {
 			return err
 		}
+	}
+	if gates > 0 {
 		fmt.Fprintln(stdout)
 	}
 	return tw.Flush()
