@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/shrink-llm/shrink/distill"
@@ -96,7 +97,9 @@ func Distill(ctx context.Context, dst string, opt DistillOptions) (*DistillResul
 	if err != nil {
 		return nil, err
 	}
+	closeT = sync.OnceFunc(closeT)
 	defer closeT()
+	c.release = closeT
 	if opt.LoRARank > 0 {
 		alpha := opt.LoRAAlpha
 		if alpha == 0 {

@@ -215,6 +215,9 @@ type loop struct {
 	dtype     format.DType
 	opt       distill.Options
 	start     time.Time
+	// release, when set, frees what training needed (the teacher)
+	// before the model is written.
+	release func()
 }
 
 // resolve checks the options, fills the defaults and sets the training
@@ -391,6 +394,9 @@ func (c *loop) run(ctx context.Context, tr *distill.Trainer, tok *tokenizer.Toke
 	}
 	if interrupted {
 		return fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+	}
+	if c.release != nil {
+		c.release()
 	}
 	c.say("write", 0, 1, "")
 	if err := tr.Student.Write(c.dst, c.dtype); err != nil {

@@ -79,6 +79,7 @@ type Teacher interface {
 	// Teach returns the teacher's logits after every token of window
 	// number win (tokens, T×VocabSize) and, when hidden states are
 	// wanted and known, the residual stream after each of its blocks.
+	// They may be overwritten by the next call.
 	Teach(win int, tokens []int32, hidden bool) (logits []float32, states [][]float32, err error)
 }
 

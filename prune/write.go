@@ -108,11 +108,23 @@ func (m *Model) Metadata(src *convert.Model, p *Plan, recipe, arch string) (*ggu
 // through a temporary file renamed into place when complete. Each tensor is
 // written in its Type.
 func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
+	return m.WriteGGUFEach(dst, md, nil)
+}
+
+// WriteGGUFEach is WriteGGUF calling each (when not nil) before every
+// tensor is computed and written, with its index and the number of
+// tensors: an error from each stops the write and leaves nothing at dst.
+func (m *Model) WriteGGUFEach(dst string, md *gguf.Metadata, each func(i, n int) error) error {
 	infos := make([]format.TensorInfo, len(m.Tensors))
 	for i, t := range m.Tensors {
 		infos[i] = format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
 	}
 	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		if each != nil {
+			if err := each(i, len(m.Tensors)); err != nil {
+				return err
+			}
+		}
 		b, err := m.Tensors[i].Encode()
 		if err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
@@ -127,12 +139,26 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata) error {
 // GGUF output would carry, the configuration and vocabulary are read from
 // it.
 func (m *Model) WriteHF(dir string, md *gguf.Metadata) error {
+	return m.WriteHFEach(dir, md, nil)
+}
+
+// WriteHFEach is WriteHF calling each as WriteGGUFEach does.
+func (m *Model) WriteHFEach(dir string, md *gguf.Metadata, each func(i, n int) error) error {
 	if !m.Config.Uniform() {
 		return fmt.Errorf("%s: per-layer widths differ; write GGUF instead", dir)
 	}
 	ts := make([]convert.MemTensor, len(m.Tensors))
 	for i, t := range m.Tensors {
 		ts[i] = convert.MemTensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Bytes: t.Encode}
+		if each != nil {
+			i, encode := i, t.Encode
+			ts[i].Bytes = func() ([]byte, error) {
+				if err := each(i, len(m.Tensors)); err != nil {
+					return nil, err
+				}
+				return encode()
+			}
+		}
 	}
 	cm, err := convert.FromMemory(dir, md, ts)
 	if err != nil {

@@ -93,7 +93,7 @@ func (s *iq1State) setLevels(n, i1, i2 int) {
 	}
 }
 
-// bestNeighbour is iq1_find_best_neighbour2: the listed grid point nearest
+// iq1BestNeighbour is iq1_find_best_neighbour2: the listed grid point nearest
 // (weighted) to xval at scale with levels xg; it sets L and returns the
 // point's index.
 func (t *iq2Tables) iq1BestNeighbour(u int, xval, w []float32, scale float32, xg *[3]float32, L []int8) int {
@@ -193,10 +193,10 @@ type iq1Codec struct{ typ format.DType }
 
 func (c iq1Codec) Type() format.DType { return c.typ }
 
-// Encode quantizes src with the importances imp, which IQ1_S and IQ1_M
-// require (EncodeRow returns ErrNeedsImatrix without them). Called directly
-// with imp == nil, IQ1_S uses unit importances and IQ1_M ggml's fallback
-// weights x^2.
+// Encode quantizes src with the importances imp. IQ1_S requires them
+// (EncodeRow returns ErrNeedsImatrix without them; called directly with
+// imp == nil, Encode uses unit importances); IQ1_M without them weights
+// each element by x^2, as ggml does.
 func (c iq1Codec) Encode(dst []byte, src, imp []float32) {
 	s := &iq1State{t: iq1Get()}
 	bytes := c.typ.BlockBytes()

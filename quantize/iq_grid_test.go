@@ -237,13 +237,13 @@ func TestIQ1Grid(t *testing.T) {
 // only with importances when none are given, in one line naming the flags.
 func TestNeedsImatrix(t *testing.T) {
 	x := make([]float32, 256)
-	for _, typ := range []format.DType{format.IQ2_XXS, format.IQ2_XS, format.IQ1_S, format.IQ1_M} {
+	for _, typ := range []format.DType{format.IQ2_XXS, format.IQ2_XS, format.IQ1_S} {
 		err := EncodeRow(typ, make([]byte, typ.BlockBytes()), x, nil)
 		if !errors.Is(err, ErrNeedsImatrix) || !strings.Contains(err.Error(), "--imatrix") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s without importances: %v", typ, err)
 		}
 	}
-	if RequiresImatrix(format.IQ3_S) || RequiresImatrix(format.IQ4_XS) {
-		t.Error("IQ3_S/IQ4_XS do not need importances")
+	if RequiresImatrix(format.IQ3_S) || RequiresImatrix(format.IQ4_XS) || RequiresImatrix(format.IQ1_M) {
+		t.Error("ggml encodes IQ3_S, IQ4_XS and IQ1_M without importances")
 	}
 }

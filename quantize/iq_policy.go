@@ -68,11 +68,12 @@ func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType
 }
 
 // checkImatrix refuses, as llama-quantize does, a type that ggml encodes
-// only with importances, or IQ2_S (which ggml can encode without, but
-// llama-quantize refuses to: "the result will be garbage"), when the policy
-// has none.
+// only with importances, or IQ2_S or IQ1_M (which ggml can encode without,
+// but llama-quantize refuses to: "the result will be garbage"; IQ1_M is
+// allowed for the token embedding and output), when the policy has none.
 func (p *Policy) checkImatrix(name string, t format.DType) error {
-	if p.HasImatrix || !RequiresImatrix(t) && t != format.IQ2_S {
+	lowBit := t == format.IQ2_S || t == format.IQ1_M && name != "token_embd.weight" && name != "output.weight"
+	if p.HasImatrix || !RequiresImatrix(t) && !lowBit {
 		return nil
 	}
 	return fmt.Errorf("%w: tensor %s: type %s needs an importance matrix: pass --calib TEXT or --imatrix FILE", ErrPolicy, name, t)

@@ -144,3 +144,28 @@ func TestIQ2PresetRules(t *testing.T) {
 		}
 	}
 }
+
+// TestIQ1MImatrixRule checks llama-quantize's exception for IQ1_M: without
+// an importance matrix it may still be the token embedding's or the
+// output's type, but not another tensor's.
+func TestIQ1MImatrixRule(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	p, _ := LookupPreset("q4_0")
+	iq1m := OptionalType{Type: format.IQ1_M, Set: true}
+	pol := Policy{Preset: p, TokenEmbeddingType: iq1m, OutputType: iq1m}
+	cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: 8})
+	if err != nil {
+		t.Fatalf("IQ1_M token embedding and output without an imatrix: %v", err)
+	}
+	for _, c := range cs {
+		if (c.Name == "token_embd.weight" || c.Name == "output.weight") && c.Type != format.IQ1_M {
+			t.Errorf("%s is %s, want iq1_m", c.Name, c.Type)
+		}
+	}
+	p, _ = LookupPreset("iq1_m")
+	pol = Policy{Preset: p}
+	if _, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: 8}); !errors.Is(err, ErrPolicy) ||
+		!strings.Contains(err.Error(), "iq1_m") || !strings.Contains(err.Error(), "--imatrix") {
+		t.Errorf("iq1_m preset without an imatrix: %v", err)
+	}
+}

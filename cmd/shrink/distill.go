@@ -19,7 +19,7 @@ var distillCmd = &command{
 		fs.Float32("hidden-weight", d.HiddenWeight, "weight of the MSE between the residual streams of matching blocks (same width only)")
 		fs.Float32("temperature", d.Temperature, "softmax temperature of the KL term")
 		fs.String("teacher-cache", "", "file of teacher logits: written first when absent (the teacher is then unloaded), read when present")
-		fs.Int("lora-rank", 0, "train low-rank adapters of this rank on the blocks' linear layers (merged at the end) instead of all weights; norms always train")
+		fs.Int("lora-rank", 0, "train low-rank adapters of this rank on the blocks' linear layers (merged at the end) instead of all weights, the student's matrices kept in their stored type (F16, Q8_0, K-quants...); norms always train")
 		fs.Float32("lora-alpha", 0, "adapter scale numerator, scale = alpha/rank (default: 2·rank)")
 		trainLoopFlags(fs, d.LoopOptions)
 	},

@@ -26,7 +26,7 @@ var pipelineCmd = &command{
 		fs.Bool("dry-run", false, "print what would run and what would be skipped, and why; run nothing")
 		fs.Bool("ollama", false, "write an Ollama Modelfile beside the chain's final GGUF")
 		fs.StringArray("input", nil, "NAME=PATH: use PATH for the recipe's input NAME (repeatable)")
-		fs.BoolP("quiet", "q", false, "no progress output")
+		fs.BoolP("quiet", "q", false, "no progress output (the summary of the steps is still printed)")
 	},
 	run: runPipeline,
 }
@@ -61,22 +61,25 @@ func runPipeline(fs *pflag.FlagSet, args []string) error {
 		return pipeline.WritePlan(stdout, plan)
 	}
 	if !flagBool(fs, "quiet") {
-		opt.Progress = pipelineProgress(os.Stderr, time.Now())
+		opt.Progress = pipelineProgress(os.Stderr, time.Now(), isTerminal(os.Stderr))
 	}
 	m, err := pipeline.Run(ctx, r, out, opt)
-	return finishPipeline(m, err, out, flagBool(fs, "quiet"))
-}
-
-// finishPipeline prints the manifest's summary and maps a failed gate to
-// a failed check (exit 1).
-func finishPipeline(m *pipeline.Manifest, runErr error, out string, quiet bool) error {
-	if m != nil && !quiet && len(m.Steps) > 0 {
+	if m != nil && len(m.Steps) > 0 {
 		if err := writeSummary(stdout, out, m); err != nil {
 			return err
 		}
 	}
-	if errors.Is(runErr, pipeline.ErrGateFailed) {
+	return pipelineErr(err)
+}
+
+// pipelineErr maps a failed gate to a failed check (exit 1) and explains
+// an interruption.
+func pipelineErr(runErr error) error {
+	switch {
+	case errors.Is(runErr, pipeline.ErrGateFailed):
 		return fmt.Errorf("%w: %v", errCheckFailed, runErr)
+	case errors.Is(runErr, context.Canceled):
+		return errors.New("interrupted: the finished steps are kept, and the same command resumes the chain")
 	}
 	return runErr
 }
@@ -95,8 +98,8 @@ func parseInputs(pairs []string) (map[string]string, error) {
 }
 
 // pipelineProgress prints a line when a step starts, is skipped or ends,
-// and the steps' own messages.
-func pipelineProgress(w io.Writer, start time.Time) func(pipeline.Progress) {
+// and, when verbose, the steps' own messages.
+func pipelineProgress(w io.Writer, start time.Time, verbose bool) func(pipeline.Progress) {
 	return func(p pipeline.Progress) {
 		head := fmt.Sprintf("[%6.1fs] %d/%d %s (%s)", time.Since(start).Seconds(), p.Index+1, p.Steps, p.Step, p.Kind)
 		switch {
@@ -106,7 +109,7 @@ func pipelineProgress(w io.Writer, start time.Time) func(pipeline.Progress) {
 			fmt.Fprintf(w, "%s: running\n", head)
 		case p.Stage == "done":
 			fmt.Fprintf(w, "%s: done in %.1fs\n", head, p.Elapsed.Seconds())
-		case p.Message != "":
+		case verbose && p.Message != "":
 			fmt.Fprintf(w, "%s: %s\n", head, p.Message)
 		}
 	}
