@@ -18,7 +18,7 @@ import (
 // activations of VPDPBUSD per weight vector, the integer block sums exact
 // and scaled into float32 accumulators (AVX2: unpackQ8_0x16AVX2 etc. and
 // 8 rows x 4 activations of VPMADDUBSW, tile_avx2_amd64.s). The layouts
-// are described in vnni_tile_amd64.s; the pure-Go twins are in tile_test.go.
+// are described in vnni_tile_amd64.s; the pure-Go twins are in tile_amd64_test.go.
 
 // tileArgs is the argument block of the tile kernels.
 type tileArgs struct {
