@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -565,7 +566,11 @@ func (j *pruneJob) blockGrams(run *calib.LayerRunner) func(l int) (*prune.Stats,
 		if l == curL && !cur.Spent(l) {
 			return cur, nil
 		}
+		// The previous block's Gram matrices are garbage now: collect
+		// them before this block's are allocated, so that the heap never
+		// holds two blocks' statistics.
 		cur, curL = nil, -1
+		runtime.GC()
 		if l < run.Next() {
 			if err := run.Restart(); err != nil {
 				return nil, err
