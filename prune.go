@@ -176,9 +176,9 @@ func Prune(ctx context.Context, src, dst string, opt PruneOptions) (*PruneResult
 		return j.run(false, j.experts)
 	}
 	// Large pointer-free buffers (residual streams, Gram matrices, a
-	// block's float32 tensors): collect at 25% heap growth to keep the
-	// peak near the live size.
-	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	// block's float32 tensors): collect at 10% heap growth to keep the
+	// peak near the live size (marking them costs little).
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	return j.run(true, j.dense)
 }
 
