@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -237,24 +238,10 @@ func WriteSyntheticGGUF(path string, sh Shape, typ format.DType) error {
 	if ft, ok := convert.FileType(typ); ok {
 		md.Set("general.file_type", gguf.Uint32(ft))
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
+	return gguf.WriteFile(path, md, infos, func(i int, w io.Writer) error {
+		_, err := w.Write(tensors[i].Data)
 		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return err
-	}
-	for _, t := range tensors {
-		if err := w.WriteTensor(t.Data); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return f.Commit()
+	})
 }
 
 // syntheticVocab is a SentencePiece-style vocabulary of n tokens: unknown,

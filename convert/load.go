@@ -127,7 +127,12 @@ func Load(path string, opt Options) (*Model, error) {
 }
 
 // Close releases the files behind the model.
-func (m *Model) Close() error { return m.Src.Close() }
+func (m *Model) Close() error {
+	if m.Src == nil { // FromMemory
+		return nil
+	}
+	return m.Src.Close()
+}
 
 // Tensor returns the tensor with the given GGUF name.
 func (m *Model) Tensor(name string) (Tensor, bool) {

@@ -1,11 +1,9 @@
 package convert
 
 import (
-	"bytes"
-	"encoding/binary"
+	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,10 @@ import (
 type QuantizeOptions struct {
 	// Threads is the number of goroutines encoding rows (0: all cores).
 	Threads int
+	// Context, when not nil, is checked before each tensor and each chunk
+	// of rows: once it is done, WriteQuantized returns its error and
+	// leaves no file.
+	Context context.Context
 	// Importance returns the importance-matrix entry (one value per
 	// element of a row) to weight the scale searches of a tensor, or nil.
 	Importance func(name string) []float32
@@ -35,7 +37,19 @@ type QuantizeOptions struct {
 	// (all rows decoded to float32) instead of the row encoders, for
 	// methods such as GPTQ that need every row together.
 	WholeTensor func(name string, out format.DType) TensorEncoder
+	// Chunked, when not nil, is asked (after WholeTensor) for each tensor
+	// to quantize; a non-nil ChunkEncoder it returns receives the tensor's
+	// rows decoded to float32 a chunk at a time, in order, instead of the
+	// row encoders: for methods such as GPTQ whose rows are quantized
+	// independently given per-tensor state the encoder keeps, with the
+	// memory of a chunk rather than of the whole tensor.
+	Chunked func(name string, out format.DType) ChunkEncoder
 }
+
+// ChunkEncoder encodes rows rows of cols elements (row-major float32 x),
+// the tensor's rows row0 ..., into dst, exactly their bytes in the output
+// type. It is called for consecutive chunks, one at a time.
+type ChunkEncoder func(dst []byte, x []float32, row0, rows, cols int) error
 
 // TensorEncoder encodes a whole tensor of rows rows of cols elements
 // (row-major float32 x) into dst, exactly its bytes in the output type.
@@ -78,19 +92,15 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 	for i, p := range plans {
 		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
 	bufs := new([2]chunkBufs) // reused by every tensor's conversion
-	for i, p := range plans {
+	fill := func(i int, w io.Writer) error {
+		if err := ctxErr(opt.Context); err != nil {
+			return err
+		}
+		p := plans[i]
 		var r io.Reader
 		if p.Out == p.Type && !isFloat(p.Type) {
+			var err error
 			if r, err = m.Open(p, false); err != nil {
 				return err
 			}
@@ -104,63 +114,45 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 				return err
 			}
 			qr.bufs = bufs
+			qr.ctx = opt.Context
 			if opt.WholeTensor != nil && p.Out.Quantized() {
-				if qr.whole = opt.WholeTensor(p.Name, p.Out); qr.whole != nil {
+				if enc := opt.WholeTensor(p.Name, p.Out); enc != nil {
+					qr.chunked = func(dst []byte, x []float32, _, rows, cols int) error { return enc(dst, x, rows, cols) }
 					qr.chunkRows = max(qr.rows, 1)
 				}
+			}
+			if qr.chunked == nil && opt.Chunked != nil && p.Out.Quantized() {
+				qr.chunked = opt.Chunked(p.Name, p.Out)
 			}
 			if opt.Progress != nil {
 				qr.progress = func(done int64) { opt.Progress(i, p, done) }
 			}
 			r = qr
 		}
-		if err := w.CopyTensor(r); err != nil {
+		if err := copyTensor(w, r, infos[i]); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	if err := patchDeferred(f.File, w.DataOffset(), md, opt.Deferred); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
-}
-
-// patchDeferred writes the deferred metadata values over their
-// placeholders in the header (the first header bytes of f).
-func patchDeferred(f *os.File, header int64, md *gguf.Metadata, deferred map[string]func() (string, error)) error {
-	if len(deferred) == 0 {
 		return nil
 	}
-	buf := make([]byte, header)
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		return err
+	return gguf.WriteFileDeferred(dst, md, infos, fill, opt.Deferred)
+}
+
+// ctxErr returns ctx's error, nil for a nil ctx.
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
 	}
-	le := binary.LittleEndian
-	for key, fn := range deferred {
-		v, err := fn()
-		if err != nil {
-			return err
-		}
-		old, ok := md.String(key)
-		if !ok || len(old) != len(v) {
-			return fmt.Errorf("metadata %s: placeholder of %d bytes for a value of %d", key, len(old), len(v))
-		}
-		// key string, value type STRING, value length, value bytes.
-		pat := le.AppendUint64(nil, uint64(len(key)))
-		pat = append(pat, key...)
-		pat = le.AppendUint32(pat, uint32(gguf.TypeString))
-		pat = le.AppendUint64(pat, uint64(len(v)))
-		i := bytes.Index(buf, pat)
-		if i < 0 {
-			return fmt.Errorf("metadata %s: placeholder not found in the header", key)
-		}
-		if _, err := f.WriteAt([]byte(v), int64(i+len(pat))); err != nil {
-			return err
-		}
+	return ctx.Err()
+}
+
+// copyTensor copies t's bytes from r to w: exactly t.Bytes(), an error
+// when r ends sooner.
+func copyTensor(w io.Writer, r io.Reader, t format.TensorInfo) error {
+	n, err := io.CopyN(w, r, t.Bytes())
+	if err == io.EOF {
+		err = fmt.Errorf("%w: source ended after %d of %d bytes", io.ErrUnexpectedEOF, n, t.Bytes())
 	}
-	return nil
+	return err
 }
 
 // quantReader serves a plan's bytes in its output type, converting a chunk
@@ -186,7 +178,8 @@ type quantReader struct {
 	inflight  chan chunkRes // the chunk being converted, when not nil
 	pending   []byte
 	progress  func(done int64)
-	whole     TensorEncoder // encodes all rows at once (one chunk)
+	chunked   ChunkEncoder // encodes a chunk's rows at once
+	ctx       context.Context
 }
 
 // chunkBufs holds one chunk's source bytes, decoded values (whole-tensor
@@ -300,6 +293,9 @@ func (r *quantReader) start() {
 // them, the rows split into tasks of about taskElems elements that
 // r.threads goroutines take in turn.
 func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
+	if err := ctxErr(r.ctx); err != nil {
+		return err
+	}
 	b.in = grow(b.in, n*r.inRow)
 	var err error
 	if r.src != nil {
@@ -315,7 +311,7 @@ func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 		return &format.FormatError{File: r.m.Path, Tensor: r.p.SrcName, Offset: -1, Msg: "reading tensor data", Err: err}
 	}
 	b.out = grow(b.out, n*r.outRow)
-	if r.whole != nil {
+	if r.chunked != nil {
 		if elems := n * r.rowLen; int64(cap(b.x)) < elems {
 			b.x = make([]float32, elems)
 		}
@@ -335,7 +331,7 @@ func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 			}
 			lo, hi := t*taskRows, min(n, (t+1)*taskRows)
 			var xs []float32
-			if r.whole != nil {
+			if r.chunked != nil {
 				xs = b.x[lo*r.rowLen : hi*r.rowLen]
 			} else {
 				if int64(cap(scratch)) < (hi-lo)*r.rowLen {
@@ -365,8 +361,8 @@ func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 			return err
 		}
 	}
-	if r.whole != nil {
-		if err := r.whole(b.out, b.x, int(n), int(r.rowLen)); err != nil {
+	if r.chunked != nil {
+		if err := r.chunked(b.out, b.x, int(first), int(n), int(r.rowLen)); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", r.m.Path, r.p.Name, err)
 		}
 	}
@@ -374,7 +370,7 @@ func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
 }
 
 // encodeTask decodes the chunk's rows [lo, hi) (the tensor's rows
-// first+lo ...) into xs, checks them and, without a whole-tensor encoder,
+// first+lo ...) into xs, checks them and, without a chunk encoder,
 // encodes them into b.out.
 func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64) error {
 	in := b.in[lo*r.inRow : hi*r.inRow]
@@ -392,7 +388,7 @@ func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64
 		}
 		return err
 	}
-	if r.whole != nil {
+	if r.chunked != nil {
 		return nil
 	}
 	if int64(len(r.imp)) <= r.rowLen {

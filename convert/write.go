@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -117,20 +119,21 @@ func modelName(path string) string {
 // WriteGGUF writes the plans as a GGUF file at dst with metadata md,
 // through a temporary file renamed into place when complete.
 func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress func(i int, p Plan)) error {
+	return m.WriteGGUFContext(context.Background(), dst, md, plans, progress)
+}
+
+// WriteGGUFContext is WriteGGUF stopping with ctx's error between tensors
+// when ctx is done (no file is left then).
+func (m *Model) WriteGGUFContext(ctx context.Context, dst string, md *gguf.Metadata, plans []Plan, progress func(i int, p Plan)) error {
 	infos := make([]format.TensorInfo, len(plans))
 	for i, p := range plans {
 		infos[i] = format.TensorInfo{Name: p.Name, Type: p.Out, Shape: p.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for i, p := range plans {
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := plans[i]
 		if progress != nil {
 			progress(i, p)
 		}
@@ -138,14 +141,11 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 		if err != nil {
 			return err
 		}
-		if err := w.CopyTensor(r); err != nil {
+		if err := copyTensor(w, r, infos[i]); err != nil {
 			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+		return nil
+	})
 }
 
 // WriteHF writes the model as a Hugging Face folder at dir: config.json,
@@ -153,6 +153,12 @@ func (m *Model) WriteGGUF(dst string, md *gguf.Metadata, plans []Plan, progress 
 // for SentencePiece vocabularies, tokenizer.model. Each file is written
 // atomically. Only float output types are possible.
 func (m *Model) WriteHF(dir string, dtype format.DType) error {
+	return m.WriteHFContext(context.Background(), dir, dtype)
+}
+
+// WriteHFContext is WriteHF stopping with ctx's error between tensors when
+// ctx is done (model.safetensors is not left then).
+func (m *Model) WriteHFContext(ctx context.Context, dir string, dtype format.DType) error {
 	switch dtype {
 	case format.F32, format.F16, format.BF16:
 	default:
@@ -205,28 +211,19 @@ func (m *Model) WriteHF(dir string, dtype format.DType) error {
 	for i, t := range ts {
 		infos[i] = format.TensorInfo{Name: t.hfName, Type: t.Out, Shape: t.Shape}
 	}
-	f, err := format.CreateAtomic(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := safetensors.NewWriter(f, infos, map[string]string{"format": "pt"})
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		r, err := m.Open(t.Plan, true)
+	return safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), infos, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := m.Open(ts[i].Plan, true)
 		if err != nil {
 			return err
 		}
-		if err := w.CopyTensor(r); err != nil {
-			return fmt.Errorf("tensor %s: %w", t.hfName, err)
+		if err := copyTensor(w, r, infos[i]); err != nil {
+			return fmt.Errorf("tensor %s: %w", ts[i].hfName, err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return f.Commit()
+		return nil
+	})
 }
 
 // hfLess orders the names model.HFName gives: the embedding first, then

@@ -48,16 +48,8 @@ func WriteTeacherCache(path string, teacher Teacher, vocab int, windows [][]int3
 	for i, w := range windows {
 		infos[i] = format.TensorInfo{Name: fmt.Sprintf("logits.%d", i), Type: format.F16, Shape: []int64{int64(V), int64(len(w) - 1)}}
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for i, win := range windows {
+	return gguf.WriteFile(path, md, infos, func(i int, w io.Writer) error {
+		win := windows[i]
 		logits, _, err := teacher.Teach(i, win[:len(win)-1], false)
 		if err != nil {
 			return err
@@ -69,17 +61,14 @@ func WriteTeacherCache(path string, teacher Teacher, vocab int, windows [][]int3
 		if err := format.EncodeFloats(format.F16, logits, buf); err != nil {
 			return err
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if _, err := w.Write(buf); err != nil {
+			return err
 		}
 		if progress != nil {
 			progress(i+1, len(windows))
 		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Commit()
+		return nil
+	})
 }
 
 // CacheTeacher is a Teacher reading a teacher cache file. It has no hidden

@@ -11,7 +11,8 @@ import (
 
 // A checkpoint is a GGUF file holding the whole training state: for every
 // parameter its values ("w." + name; the original weight for adapted
-// ones), and for every trainable one AdamW's moments ("m." and "v." +
+// ones; none for matrices kept in their stored type, which are frozen and
+// read again from the student's file), and for every trainable one AdamW's moments ("m." and "v." +
 // name), all F32, with the step and the run's settings under shrink.train.*
 // keys. Restoring it gives bit-identical training from that step on.
 
@@ -33,6 +34,9 @@ func (tr *Trainer) SaveCheckpoint(path string) error {
 	var items []item
 	var infos []format.TensorInfo
 	for i, p := range tr.Student.Params {
+		if p.stored != nil { // frozen, read from the student's file
+			continue
+		}
 		w := p.W
 		if p.LoRA != nil {
 			w = p.LoRA.W0
@@ -47,28 +51,14 @@ func (tr *Trainer) SaveCheckpoint(path string) error {
 			add("v.", tr.v[i])
 		}
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for i, it := range items {
+	return gguf.WriteFile(path, md, infos, func(i int, w io.Writer) error {
 		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(format.F32, it.w, buf); err != nil {
+		if err := format.EncodeFloats(format.F32, items[i].w, buf); err != nil {
 			return err
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", path, it.name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Commit()
+		_, err := w.Write(buf)
+		return err
+	})
 }
 
 // LoadCheckpoint restores the training state saved by SaveCheckpoint. The
@@ -127,6 +117,9 @@ func (tr *Trainer) LoadCheckpoint(path string) error {
 		return format.DecodeFloats(format.F32, buf, dst)
 	}
 	for i, p := range tr.Student.Params {
+		if p.stored != nil {
+			continue
+		}
 		w := p.W
 		if p.LoRA != nil {
 			w = p.LoRA.W0

@@ -13,7 +13,11 @@
 // with a linear warm-up and cosine decay, gradient accumulation over a
 // batch and global-norm clipping, evaluates held-out windows and saves and
 // resumes checkpoints; Model.Recompute trades a second forward pass per
-// block for activation memory.
+// block for activation memory. LoadStored keeps a student's matrices
+// frozen in their stored type (F16, BF16, Q8_0, K-quants...) for LoRA:
+// the base's products dequantize a tile of rows at a time into the
+// float32 GEMM, the adapters stay float32 and are merged only when the
+// model is written.
 //
 // Biases, mixture-of-experts layers, q/k norms, latent attention and RoPE
 // scaling other than linear and llama3 are refused (ErrUnsupported).

@@ -46,7 +46,7 @@ func (m *Model) Forward(tokens []int32, keep bool) (*Pass, error) {
 	ps := &Pass{T: T, Tokens: tokens, layers: make([]layerActs, c.Layers), Hidden: make([][]float32, c.Layers)}
 	x := make([]float32, T*D)
 	for t, id := range tokens {
-		copy(x[t*D:(t+1)*D], m.embd.W[int(id)*D:(int(id)+1)*D])
+		m.embd.embed(x[t*D:(t+1)*D], int(id))
 	}
 	for l := range m.layers {
 		a, y := m.blockForward(l, x, cos, sin)
@@ -62,7 +62,7 @@ func (m *Model) Forward(tokens []int32, keep bool) (*Pass, error) {
 	ps.xnf, ps.rf = make([]float32, T*D), make([]float32, T)
 	rmsFwd(ps.xnf, ps.rf, x, m.outNorm.W, T, D, c.NormEps)
 	ps.Logits = make([]float32, T*V)
-	linFwd(ps.Logits, ps.xnf, m.out.W, T, D, V)
+	m.out.fwd(ps.Logits, ps.xnf, T, D, V)
 	if !keep {
 		ps.layers, ps.xnf, ps.rf = nil, nil, nil
 	}
@@ -78,7 +78,7 @@ func (m *Model) Backward(ps *Pass, dlogits []float32, dhidden [][]float32) {
 	T, D, V := ps.T, c.Dim, c.VocabSize
 	cos, sin := m.rope(T)
 	dxnf := make([]float32, T*D)
-	linBwd(dxnf, gradOf(m.out), dlogits, ps.xnf, m.out.W, T, D, V)
+	m.out.bwd(dxnf, dlogits, ps.xnf, T, D, V)
 	dx := make([]float32, T*D)
 	rmsBwd(dx, gradOf(m.outNorm), dxnf, ps.xf, m.outNorm.W, ps.rf, T, D)
 	for l := len(m.layers) - 1; l >= 0; l-- {
@@ -96,25 +96,25 @@ func (m *Model) Backward(ps *Pass, dlogits []float32, dhidden [][]float32) {
 		qd, kd, F, hd := L.heads*c.HeadDim, L.kvHeads*c.HeadDim, L.ffn, c.HeadDim
 		// Feed-forward: y = h + Wdown·swiglu(Wgate·n, Wup·n), n = rms(h).
 		dact := make([]float32, T*F)
-		linBwd(dact, gradOf(L.down), dx, a.act, L.down.W, T, F, D)
+		L.down.bwd(dact, dx, a.act, T, F, D)
 		dg, du := make([]float32, T*F), make([]float32, T*F)
 		swigluBwd(dg, du, dact, a.g, a.u)
 		dxn := make([]float32, T*D)
-		linBwd(dxn, gradOf(L.gate), dg, a.xn2, L.gate.W, T, D, F)
-		linBwd(dxn, gradOf(L.up), du, a.xn2, L.up.W, T, D, F)
+		L.gate.bwd(dxn, dg, a.xn2, T, D, F)
+		L.up.bwd(dxn, du, a.xn2, T, D, F)
 		dh := dx // the residual passes through
 		rmsBwd(dh, gradOf(L.ffnNorm), dxn, a.h, L.ffnNorm.W, a.r2, T, D)
 		// Attention: h = x + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rms(x).
 		datt := make([]float32, T*qd)
-		linBwd(datt, gradOf(L.o), dh, a.att, L.o.W, T, qd, D)
+		L.o.bwd(datt, dh, a.att, T, qd, D)
 		dq, dk, dv := make([]float32, T*qd), make([]float32, T*kd), make([]float32, T*kd)
 		attnBwd(dq, dk, dv, datt, a.p, a.q, a.k, a.v, T, L.heads, L.kvHeads, hd)
 		ropeApply(dq, T, L.heads, hd, c.RopeDim, cos, sin, c.RopeNeox, true)
 		ropeApply(dk, T, L.kvHeads, hd, c.RopeDim, cos, sin, c.RopeNeox, true)
 		clear(dxn)
-		linBwd(dxn, gradOf(L.q), dq, a.xn1, L.q.W, T, D, qd)
-		linBwd(dxn, gradOf(L.k), dk, a.xn1, L.k.W, T, D, kd)
-		linBwd(dxn, gradOf(L.v), dv, a.xn1, L.v.W, T, D, kd)
+		L.q.bwd(dxn, dq, a.xn1, T, D, qd)
+		L.k.bwd(dxn, dk, a.xn1, T, D, kd)
+		L.v.bwd(dxn, dv, a.xn1, T, D, kd)
 		rmsBwd(dh, gradOf(L.attnNorm), dxn, a.x, L.attnNorm.W, a.r1, T, D)
 		dx = dh
 	}
@@ -141,24 +141,24 @@ func (m *Model) blockForward(l int, x, cos, sin []float32) (layerActs, []float32
 		g: make([]float32, T*F), u: make([]float32, T*F), act: make([]float32, T*F),
 	}
 	rmsFwd(a.xn1, a.r1, x, L.attnNorm.W, T, D, c.NormEps)
-	linFwd(a.q, a.xn1, L.q.W, T, D, qd)
-	linFwd(a.k, a.xn1, L.k.W, T, D, kd)
-	linFwd(a.v, a.xn1, L.v.W, T, D, kd)
+	L.q.fwd(a.q, a.xn1, T, D, qd)
+	L.k.fwd(a.k, a.xn1, T, D, kd)
+	L.v.fwd(a.v, a.xn1, T, D, kd)
 	ropeApply(a.q, T, L.heads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
 	ropeApply(a.k, T, L.kvHeads, hd, c.RopeDim, cos, sin, c.RopeNeox, false)
 	attnFwd(a.att, a.p, a.q, a.k, a.v, T, L.heads, L.kvHeads, hd)
 	o := make([]float32, T*D)
-	linFwd(o, a.att, L.o.W, T, qd, D)
+	L.o.fwd(o, a.att, T, qd, D)
 	a.h = o
 	for i := range o {
 		o[i] += x[i]
 	}
 	rmsFwd(a.xn2, a.r2, a.h, L.ffnNorm.W, T, D, c.NormEps)
-	linFwd(a.g, a.xn2, L.gate.W, T, D, F)
-	linFwd(a.u, a.xn2, L.up.W, T, D, F)
+	L.gate.fwd(a.g, a.xn2, T, D, F)
+	L.up.fwd(a.u, a.xn2, T, D, F)
 	swigluFwd(a.act, a.g, a.u)
 	y := make([]float32, T*D)
-	linFwd(y, a.act, L.down.W, T, F, D)
+	L.down.fwd(y, a.act, T, F, D)
 	for i := range y {
 		y[i] += a.h[i]
 	}

@@ -38,17 +38,27 @@ type Param struct {
 	Decay bool
 	// LoRA holds the low-rank adapter of a linear weight, nil when none.
 	LoRA *LoRA
+	// stored holds a frozen matrix in its stored type (LoadStored); W
+	// and G are then empty.
+	stored *storedMat
 }
+
+// Stored reports whether the parameter is a frozen matrix kept in its
+// stored type (LoadStored) rather than float32 values in W.
+func (p *Param) Stored() bool { return p.stored != nil }
 
 // LoRA is a low-rank adapter of a linear weight W (out×in): the weight used
 // is W0 + Scale·B·A with A (Rank×in) and B (out×Rank) trained; B starts at
 // zero so the adapted model starts equal to the original (Hu et al. 2021,
 // "LoRA: Low-Rank Adaptation of Large Language Models").
 type LoRA struct {
-	Rank   int
-	Scale  float32
-	W0     []float32 // the frozen original weight
-	A, B   *Param    // the adapter factors (trainable)
+	Rank  int
+	Scale float32
+	// W0 is the frozen original weight, nil when it is kept in its
+	// stored type (Param.Stored): the adapter is then applied beside it
+	// in every product, never merged until the model is written.
+	W0     []float32
+	A, B   *Param // the adapter factors (trainable)
 	in, on int
 }
 
@@ -98,8 +108,9 @@ func checkConfig(c *model.Config) error {
 	return nil
 }
 
-// newModel lays out the parameters of config c, zero-filled.
-func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
+// newModel lays out the parameters of config c, zero-filled when alloc
+// (else their values are left nil for the caller to set).
+func newModel(c *model.Config, vocab *model.Vocab, alloc bool) (*Model, error) {
 	if err := checkConfig(c); err != nil {
 		return nil, err
 	}
@@ -109,7 +120,10 @@ func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
 		for _, d := range shape {
 			n *= d
 		}
-		p := &Param{Name: name, Shape: shape, W: make([]float32, n), Decay: len(shape) > 1}
+		p := &Param{Name: name, Shape: shape, Decay: len(shape) > 1}
+		if alloc {
+			p.W = make([]float32, n)
+		}
 		m.Params = append(m.Params, p)
 		return p
 	}
@@ -149,7 +163,7 @@ func newModel(c *model.Config, vocab *model.Vocab) (*Model, error) {
 // (output projections of blocks scaled by 1/sqrt(2·Layers), as GPT-2 does),
 // norms one.
 func NewRandom(c *model.Config, vocab *model.Vocab, seed uint64) (*Model, error) {
-	m, err := newModel(c, vocab)
+	m, err := newModel(c, vocab, true)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +191,23 @@ func NewRandom(c *model.Config, vocab *model.Vocab, seed uint64) (*Model, error)
 // into a trainable model (float32, rows in GGUF order). A rope_freqs.weight
 // tensor, when present, replaces the divisors computed from the config.
 func FromConvert(cm *convert.Model) (*Model, error) {
-	m, err := newModel(cm.Config, cm.Vocab)
+	return fromConvert(cm, false)
+}
+
+// FromConvertStored is FromConvert keeping every matrix (embeddings,
+// output head, the blocks' linear weights) frozen in its stored type (F16,
+// BF16, Q8_0, K-quants...) instead of float32: the products of the
+// forward and backward passes dequantize a tile of rows at a time. Such a
+// model trains its norms and, after AddLoRA, the adapters of its linear
+// weights, whose base stays in the stored bytes.
+func FromConvertStored(cm *convert.Model) (*Model, error) {
+	return fromConvert(cm, true)
+}
+
+// fromConvert reads the tensors of cm, matrices as float32 or in their
+// stored type.
+func fromConvert(cm *convert.Model, stored bool) (*Model, error) {
+	m, err := newModel(cm.Config, cm.Vocab, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cm.Path, err)
 	}
@@ -189,12 +219,18 @@ func FromConvert(cm *convert.Model) (*Model, error) {
 		if !slices.Equal(t.Shape, p.Shape) {
 			return nil, fmt.Errorf("%s: %w: tensor %s has shape %v, want %v", cm.Path, ErrMismatch, p.Name, t.Shape, p.Shape)
 		}
+		if stored && len(p.Shape) == 2 {
+			if err := readStored(cm, t, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		w, err := cm.ReadFloat32(t)
 		if err != nil {
 			return nil, err
 		}
-		if len(w) != len(p.W) {
-			return nil, fmt.Errorf("%s: %w: tensor %s has %d values, want %d", cm.Path, ErrMismatch, p.Name, len(w), len(p.W))
+		if int64(len(w)) != p.numel() {
+			return nil, fmt.Errorf("%s: %w: tensor %s has %d values, want %d", cm.Path, ErrMismatch, p.Name, len(w), p.numel())
 		}
 		p.W = w
 	}
@@ -222,6 +258,31 @@ func Load(path string) (*Model, error) {
 	return FromConvert(cm)
 }
 
+// LoadStored opens the checkpoint at path as FromConvertStored reads it:
+// matrices frozen in their stored type, for training adapters (AddLoRA).
+func LoadStored(path string) (*Model, error) {
+	cm, err := convert.Load(path, convert.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer cm.Close()
+	return FromConvertStored(cm)
+}
+
+// readStored sets p to the stored bytes of tensor t, frozen.
+func readStored(cm *convert.Model, t convert.Tensor, p *Param) error {
+	raw, err := cm.ReadRaw(t)
+	if err != nil {
+		return err
+	}
+	s, err := newStored(p.Name, t.Type, raw, int(p.Shape[0]), int(p.Shape[1]))
+	if err != nil {
+		return fmt.Errorf("%s: %w", cm.Path, err)
+	}
+	p.stored, p.W, p.Frozen = s, nil, true
+	return nil
+}
+
 // Param returns the parameter with the given name, or nil.
 func (m *Model) Param(name string) *Param {
 	for _, p := range m.Params {
@@ -238,7 +299,7 @@ func (m *Model) NumParams() int64 {
 	var n int64
 	for _, p := range m.Params {
 		if !p.adapter() {
-			n += int64(len(p.W))
+			n += p.numel()
 		}
 	}
 	return n
@@ -302,7 +363,7 @@ func (m *Model) AddLoRA(r int, alpha float32, seed uint64) error {
 func (m *Model) mergeLoRA() {
 	for _, p := range m.Params {
 		l := p.LoRA
-		if l == nil {
+		if l == nil || p.stored != nil {
 			continue
 		}
 		copy(p.W, l.W0)
@@ -320,7 +381,7 @@ func (m *Model) mergeLoRA() {
 func (m *Model) loraGrads() {
 	for _, p := range m.Params {
 		l := p.LoRA
-		if l == nil {
+		if l == nil || p.stored != nil { // stored bases: gradients taken in bwd
 			continue
 		}
 		// dB (on×r) = dW (on×in)·Aᵀ, A (r×in).

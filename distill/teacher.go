@@ -12,8 +12,9 @@ import (
 // less memory and time than a float32 distill.Model. It has no hidden
 // states (the hidden-state loss needs ModelTeacher).
 type EngineTeacher struct {
-	m *engine.Model
-	s *engine.Session
+	m   *engine.Model
+	s   *engine.Session
+	buf []float32 // the logits returned, reused by the next call
 }
 
 // NewEngineTeacher returns a Teacher running m.
@@ -25,7 +26,7 @@ func NewEngineTeacher(m *engine.Model) *EngineTeacher {
 func (et *EngineTeacher) VocabSize() int { return et.m.Config.VocabSize }
 
 // Teach implements Teacher: the logits after every token of a fresh
-// sequence (a copy, T×VocabSize).
+// sequence (T×VocabSize), in a buffer the next call reuses.
 func (et *EngineTeacher) Teach(win int, tokens []int32, hidden bool) ([]float32, [][]float32, error) {
 	if et.s == nil || et.s.Context() < len(tokens) {
 		et.s = et.m.NewSession(max(len(tokens), et.m.Config.Context))
@@ -35,5 +36,6 @@ func (et *EngineTeacher) Teach(win int, tokens []int32, hidden bool) ([]float32,
 	if err != nil {
 		return nil, nil, fmt.Errorf("distill: teacher: %w", err)
 	}
-	return append([]float32(nil), logits...), nil, nil
+	et.buf = append(et.buf[:0], logits...)
+	return et.buf, nil, nil
 }

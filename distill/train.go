@@ -79,6 +79,7 @@ type Teacher interface {
 	// Teach returns the teacher's logits after every token of window
 	// number win (tokens, T×VocabSize) and, when hidden states are
 	// wanted and known, the residual stream after each of its blocks.
+	// They may be overwritten by the next call.
 	Teach(win int, tokens []int32, hidden bool) (logits []float32, states [][]float32, err error)
 }
 
@@ -404,4 +405,16 @@ func TimeStep(m *Model, windows [][]int32, batch int) (time.Duration, error) {
 	}
 	m.zeroGrads()
 	return d * time.Duration(max(batch, 1)), nil
+}
+
+// ReplanSteps returns the schedule length for a run of budget that has
+// done done steps (of planned) in elapsed: planned, or more when the real
+// pace fits more in the budget (a single measured step can be slow on a
+// busy machine); never fewer, the time limit stopping a slower run.
+func ReplanSteps(planned, done int, elapsed, budget time.Duration) int {
+	if done <= 0 || elapsed <= 0 || elapsed >= budget {
+		return planned
+	}
+	per := elapsed / time.Duration(done)
+	return max(planned, done+int((budget-elapsed)/per))
 }

@@ -2,7 +2,7 @@ package distill
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -16,13 +16,39 @@ import (
 // as llama.cpp requires, metadata from the configuration and vocabulary.
 // extra metadata (may be nil) is added.
 func (m *Model) WriteGGUF(dst string, dtype format.DType, extra *gguf.Metadata) error {
+	md, ps, infos, err := m.output(dst, dtype, extra)
+	if err != nil {
+		return err
+	}
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
+		buf, err := encode(infos[i], ps[i].values())
+		if err != nil {
+			return fmt.Errorf("%s: tensor %s: %w", dst, ps[i].Name, err)
+		}
+		_, err = w.Write(buf)
+		return err
+	})
+}
+
+// encode returns the values of tensor t in its type.
+func encode(t format.TensorInfo, w []float32) ([]byte, error) {
+	buf := make([]byte, t.Bytes())
+	if err := format.EncodeFloats(t.Type, w, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// output returns the metadata and tensors of the model's output file
+// (adapters merged): the parameters written and their descriptions.
+func (m *Model) output(dst string, dtype format.DType, extra *gguf.Metadata) (*gguf.Metadata, []*Param, []format.TensorInfo, error) {
 	switch dtype {
 	case format.F32, format.F16, format.BF16:
 	default:
-		return fmt.Errorf("distill: output type %s: want f32, f16 or bf16", dtype)
+		return nil, nil, nil, fmt.Errorf("distill: output type %s: want f32, f16 or bf16", dtype)
 	}
 	if m.Vocab == nil {
-		return fmt.Errorf("%s: %w: the model has no vocabulary", dst, ErrMismatch)
+		return nil, nil, nil, fmt.Errorf("%s: %w: the model has no vocabulary", dst, ErrMismatch)
 	}
 	m.mergeLoRA()
 	md := &gguf.Metadata{}
@@ -60,56 +86,31 @@ func (m *Model) WriteGGUF(dst string, dtype format.DType, extra *gguf.Metadata) 
 		ps = append(ps, &Param{Name: "rope_freqs.weight", W: m.ropeDiv})
 		infos = append(infos, format.TensorInfo{Name: "rope_freqs.weight", Type: format.F32, Shape: []int64{int64(len(m.ropeDiv))}})
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for i, p := range ps {
-		buf := make([]byte, infos[i].Bytes())
-		if err := format.EncodeFloats(infos[i].Type, p.W, buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
-		}
-		if err := w.WriteTensor(buf); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, p.Name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+	return md, ps, infos, nil
 }
 
 // Write writes the model as every shrink output is written: a GGUF file
 // when dst ends in .gguf, else a Hugging Face folder (config.json,
-// model.safetensors, tokenizer.model), matrices in dtype. The folder is
-// produced through a temporary GGUF file beside it and package convert.
+// model.safetensors, tokenizer.model), matrices in dtype, written straight
+// from memory by package convert.
 func (m *Model) Write(dst string, dtype format.DType) error {
 	if strings.HasSuffix(strings.ToLower(dst), ".gguf") {
 		return m.WriteGGUF(dst, dtype, nil)
 	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dst, ".distill-*.gguf")
+	md, ps, infos, err := m.output(dst, dtype, nil)
 	if err != nil {
 		return err
 	}
-	tmpName := tmp.Name()
-	tmp.Close()
-	defer os.Remove(tmpName)
-	if err := m.WriteGGUF(tmpName, dtype, nil); err != nil {
-		return err
+	ts := make([]convert.MemTensor, len(ps))
+	for i, p := range ps {
+		info := infos[i]
+		ts[i] = convert.MemTensor{Name: info.Name, Type: info.Type, Shape: info.Shape,
+			Bytes: func() ([]byte, error) { return encode(info, p.values()) }}
 	}
-	cm, err := convert.Load(tmpName, convert.Options{})
+	cm, err := convert.FromMemory(dst, md, ts)
 	if err != nil {
 		return err
 	}
-	defer cm.Close()
 	cm.Config.Name = m.Config.Name
 	return cm.WriteHF(dst, dtype)
 }

@@ -2,8 +2,7 @@ package prune
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 
 	"github.com/shrink-llm/shrink/convert"
@@ -120,38 +119,25 @@ func (m *Model) WriteGGUFEach(dst string, md *gguf.Metadata, each func(i, n int)
 	for i, t := range m.Tensors {
 		infos[i] = format.TensorInfo{Name: t.Name, Type: t.Type, Shape: t.Shape}
 	}
-	f, err := format.CreateAtomic(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := gguf.NewWriter(f, md, infos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	for i, t := range m.Tensors {
+	return gguf.WriteFile(dst, md, infos, func(i int, w io.Writer) error {
 		if each != nil {
 			if err := each(i, len(m.Tensors)); err != nil {
 				return err
 			}
 		}
-		b, err := t.Encode()
+		b, err := m.Tensors[i].Encode()
 		if err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
 		}
-		if err := w.WriteTensor(b); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", dst, t.Name, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return f.Commit()
+		_, err = w.Write(b)
+		return err
+	})
 }
 
 // WriteHF writes the model as a Hugging Face folder at dir (uniform widths
-// only): it writes a GGUF file in dir first and converts it with package
-// convert, then removes it.
+// only) with package convert, straight from memory: md is the metadata a
+// GGUF output would carry, the configuration and vocabulary are read from
+// it.
 func (m *Model) WriteHF(dir string, md *gguf.Metadata) error {
 	return m.WriteHFEach(dir, md, nil)
 }
@@ -161,18 +147,22 @@ func (m *Model) WriteHFEach(dir string, md *gguf.Metadata, each func(i, n int) e
 	if !m.Config.Uniform() {
 		return fmt.Errorf("%s: per-layer widths differ; write GGUF instead", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	ts := make([]convert.MemTensor, len(m.Tensors))
+	for i, t := range m.Tensors {
+		ts[i] = convert.MemTensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Bytes: t.Encode}
+		if each != nil {
+			i, encode := i, t.Encode
+			ts[i].Bytes = func() ([]byte, error) {
+				if err := each(i, len(m.Tensors)); err != nil {
+					return nil, err
+				}
+				return encode()
+			}
+		}
 	}
-	tmp := filepath.Join(dir, ".prune-tmp.gguf")
-	if err := m.WriteGGUFEach(tmp, md, each); err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	cm, err := convert.Load(tmp, convert.Options{})
+	cm, err := convert.FromMemory(dir, md, ts)
 	if err != nil {
 		return err
 	}
-	defer cm.Close()
 	return cm.WriteHF(dir, m.FileType())
 }

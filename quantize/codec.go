@@ -1,7 +1,7 @@
 // Package quantize implements GGML's block quantization formats (encode and
 // decode, byte for byte as ggml lays them out: the legacy 32-element types,
 // the K-quants and the i-quants IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS,
-// IQ2_XS and IQ2_S), the quantization methods that choose the codes (ggml's
+// IQ2_XS, IQ2_S, IQ1_S and IQ1_M), the quantization methods that choose the codes (ggml's
 // reference scale searches, importance-weighted variants driven by an
 // importance matrix, GPTQ on a layer's input Hessian), llama-quantize's
 // presets and per-tensor type policy, and a solver that picks each tensor's

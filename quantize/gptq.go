@@ -65,44 +65,72 @@ type GPTQOptions struct {
 // w is not modified. Types without a fixed-scale encoder (GPTQSupported)
 // are an error.
 func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, opt GPTQOptions) error {
+	g, codec, err := gptqCheck(t, dst, w, rows, cols, opt)
+	if err != nil {
+		return err
+	}
+	if len(h) != cols*cols {
+		return fmt.Errorf("%w: Hessian of %d values for %d columns", ErrGPTQ, len(h), cols)
+	}
+	f, err := NewGPTQFactor(h, cols, opt.Damp)
+	if err != nil {
+		return err
+	}
+	gptqRows(g, codec, dst, w, rows, cols, f, opt)
+	return nil
+}
+
+// GPTQWithFactor is GPTQ with H given by its factor (NewGPTQFactor or
+// Hessian.Factor), made once for every tensor and every chunk of rows that
+// shares the input: rows are quantized independently of each other, so
+// quantizing a tensor a few rows at a time gives the bytes of one call
+// over all of them. opt.Damp is ignored (the factor has its own).
+func GPTQWithFactor(t format.DType, dst []byte, w []float32, rows, cols int, f *GPTQFactor, opt GPTQOptions) error {
+	g, codec, err := gptqCheck(t, dst, w, rows, cols, opt)
+	if err != nil {
+		return err
+	}
+	if f == nil || f.Cols != cols {
+		return fmt.Errorf("%w: no Hessian factor for %d columns", ErrGPTQ, cols)
+	}
+	gptqRows(g, codec, dst, w, rows, cols, f, opt)
+	return nil
+}
+
+// gptqCheck returns the grid and the codec of t after checking GPTQ's
+// arguments.
+func gptqCheck(t format.DType, dst []byte, w []float32, rows, cols int, opt GPTQOptions) (gptqGrid, Codec, error) {
 	g, ok := gptqGrids[t]
 	if !ok {
-		return fmt.Errorf("%w: type %s is not supported", ErrGPTQ, t)
+		return g, nil, fmt.Errorf("%w: type %s is not supported", ErrGPTQ, t)
 	}
 	codec, _ := CodecFor(t)
 	switch {
 	case rows <= 0 || cols <= 0 || cols%g.block != 0:
-		return fmt.Errorf("%w: %d×%d does not fit blocks of %d", ErrGPTQ, rows, cols, g.block)
+		return g, nil, fmt.Errorf("%w: %d×%d does not fit blocks of %d", ErrGPTQ, rows, cols, g.block)
 	case len(w) != rows*cols:
-		return fmt.Errorf("%w: %d weights for %d×%d", ErrGPTQ, len(w), rows, cols)
-	case len(h) != cols*cols:
-		return fmt.Errorf("%w: Hessian of %d values for %d columns", ErrGPTQ, len(h), cols)
+		return g, nil, fmt.Errorf("%w: %d weights for %d×%d", ErrGPTQ, len(w), rows, cols)
 	case len(dst) != rows*(cols/g.block)*g.bytes:
-		return fmt.Errorf("%w: %d bytes for %d rows of %s", ErrGPTQ, len(dst), rows, t)
+		return g, nil, fmt.Errorf("%w: %d bytes for %d rows of %s", ErrGPTQ, len(dst), rows, t)
 	case opt.Importance != nil && len(opt.Importance) != cols:
-		return fmt.Errorf("%w: %d importances for %d columns", ErrGPTQ, len(opt.Importance), cols)
+		return g, nil, fmt.Errorf("%w: %d importances for %d columns", ErrGPTQ, len(opt.Importance), cols)
 	}
-	damp := opt.Damp
-	if damp <= 0 {
-		damp = 0.01
-	}
+	return g, codec, nil
+}
+
+// gptqRows is GPTQ's sweep over the columns of rows rows, arguments
+// checked.
+func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, f *GPTQFactor, opt GPTQOptions) {
 	B := opt.Batch
 	if B <= 0 {
 		B = 128
 	}
 	B = (B + g.block - 1) / g.block * g.block
 	threads := max(1, opt.Threads)
-
-	U, err := gptqFactor(h, cols, damp)
-	if err != nil {
-		return err
-	}
+	U := f.u
 	imp := opt.Importance
 	if imp == nil {
-		imp = make([]float32, cols)
-		for i := range imp {
-			imp[i] = float32(max(h[i*cols+i], 0))
-		}
+		imp = f.diag
 	}
 
 	// Wt is w transposed: column j (all rows) contiguous.
@@ -184,7 +212,6 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 		// Wt[i2:] -= U[i1:i2, i2:]ᵀ E.
 		lazyUpdate(Wt, U, E, rows, cols, i1, i2, threads)
 	}
-	return nil
 }
 
 // axpy32 computes y += a·x.
@@ -234,39 +261,76 @@ func lazyUpdate(Wt, U, E []float32, rows, cols, i1, i2, threads int) {
 	wg.Wait()
 }
 
-// gptqFactor returns U (n×n row-major, upper triangular, float32) with
-// UᵀU = (H + λI)⁻¹, λ = damp·mean(diag H) (linalg.InverseFactor). Dead
-// inputs (zero diagonal) get a diagonal of 1 first. If the factorisation
-// fails the dampening is raised tenfold, up to four times.
-func gptqFactor(h []float64, n int, damp float64) ([]float32, error) {
+// GPTQFactor is what GPTQ needs of a Hessian H: U (cols×cols row-major,
+// upper triangular, float32) with UᵀU = (H + λI)⁻¹, λ = damp·mean(diag H)
+// (linalg.InverseFactor), and H's diagonal (the default importances of
+// the block scale searches). It is read-only once made and may be shared
+// by goroutines.
+type GPTQFactor struct {
+	Cols int // input channels
+	u    []float32
+	diag []float32
+}
+
+// NewGPTQFactor factors h (cols×cols, symmetric, full; not modified).
+// Dead inputs (zero diagonal) get a diagonal of 1 first. If the
+// factorisation fails the dampening (0: 0.01) is raised tenfold, up to four
+// times. Its memory is h's size again while it runs, then half of it.
+func NewGPTQFactor(h []float64, cols int, damp float64) (*GPTQFactor, error) {
+	n := cols
+	if len(h) != n*n {
+		return nil, fmt.Errorf("%w: Hessian of %d values for %d columns", ErrGPTQ, len(h), cols)
+	}
 	for _, v := range h[:n*n] {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: Hessian has non-finite values", ErrGPTQ)
 		}
 	}
+	d := make([]float64, n)
+	for i := range d {
+		d[i] = h[i*n+i]
+	}
 	H := make([]float64, n*n)
+	return factorLower(H, d, damp, func() {
+		for i := 0; i < n; i++ {
+			copy(H[i*n:i*n+i], h[i*n:i*n+i])
+		}
+	})
+}
+
+// factorLower makes the factor in a, n×n with n = len(d): fill writes the
+// strict lower triangle of H into a (it may be called again after a failed
+// try), d is H's diagonal.
+func factorLower(a, d []float64, damp float64, fill func()) (*GPTQFactor, error) {
+	n := len(d)
+	if damp <= 0 {
+		damp = 0.01
+	}
 	var mean float64
-	for i := 0; i < n; i++ {
-		mean += h[i*n+i]
+	for _, v := range d {
+		mean += v
 	}
 	mean /= float64(n)
 	if !(mean > 0) || math.IsInf(mean, 0) {
 		mean = 1
 	}
 	for try := 0; try < 5; try++ {
-		copy(H, h)
-		for i := 0; i < n; i++ {
-			if !(H[i*n+i] > 0) {
-				H[i*n+i] = 1
+		fill()
+		for i, v := range d {
+			if !(v > 0) {
+				v = 1
 			}
-			H[i*n+i] += damp * mean
+			a[i*n+i] = v + damp*mean
 		}
-		if linalg.InverseFactor(H, n) {
-			U := make([]float32, n*n)
-			for i, v := range H {
-				U[i] = float32(v)
+		if linalg.InverseFactor(a, n) {
+			f := &GPTQFactor{Cols: n, u: make([]float32, n*n), diag: make([]float32, n)}
+			for i, v := range a {
+				f.u[i] = float32(v)
 			}
-			return U, nil
+			for i, v := range d {
+				f.diag[i] = float32(max(v, 0))
+			}
+			return f, nil
 		}
 		damp *= 10
 	}

@@ -1,6 +1,8 @@
 package quantize
 
 import (
+	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"unsafe"
@@ -16,6 +18,11 @@ type Hessian struct {
 	Cols  int   // input channels
 	Count int64 // tokens accumulated
 	g     *linalg.Gram
+
+	mu        sync.Mutex
+	factor    *GPTQFactor // made by Factor, which releases g
+	factorErr error
+	diag      []float64 // g's diagonal once g is released
 }
 
 // NewHessian returns an empty accumulator for inputs of cols channels.
@@ -25,13 +32,20 @@ func NewHessian(cols int) *Hessian {
 
 // Add accumulates rows tokens of x (row-major, Cols values each).
 func (h *Hessian) Add(x []float32, rows int) {
+	if h.g == nil {
+		return
+	}
 	h.g.Add(x, rows)
 	h.Count = h.g.Count
 }
 
 // Matrix returns E[x xᵀ] (the sum divided by the token count) as a full
-// symmetric Cols×Cols row-major matrix; all zero when nothing was added.
+// symmetric Cols×Cols row-major matrix; all zero when nothing was added,
+// nil once Factor has released the sum.
 func (h *Hessian) Matrix() []float64 {
+	if h.g == nil {
+		return nil
+	}
 	return h.g.Mean(float64(h.Count))
 }
 
@@ -42,7 +56,11 @@ func (h *Hessian) Diag() []float32 {
 	if h.Count == 0 {
 		return d
 	}
-	for i, v := range h.g.Diag() {
+	diag := h.diag
+	if h.g != nil {
+		diag = h.g.Diag()
+	}
+	for i, v := range diag {
 		d[i] = float32(v / float64(h.Count))
 	}
 	return d
@@ -134,4 +152,52 @@ func (c *HessianCollector) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Factor returns the GPTQ factor of E[x xᵀ] (GPTQFactor, dampening damp;
+// 0: 0.01), made once and kept: weights sharing this input (q, k and v)
+// share it. It is made in place in the accumulator's own memory, which is
+// released afterwards, so Matrix returns nil and Add does nothing from the
+// first call on; Diag and Count still answer. Peak memory is the
+// accumulator (8·Cols² bytes) plus the factor (4·Cols²), then the factor
+// alone.
+func (h *Hessian) Factor(damp float64) (*GPTQFactor, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.factor != nil || h.factorErr != nil {
+		return h.factor, h.factorErr
+	}
+	h.diag = h.g.Diag()
+	h.factor, h.factorErr = h.factorInPlace(damp)
+	h.g = nil
+	return h.factor, h.factorErr
+}
+
+// factorInPlace makes the factor in the Gram's storage: the strict upper
+// triangle keeps the sum (for another try), the lower one and the
+// diagonal take H = sum/count.
+func (h *Hessian) factorInPlace(damp float64) (*GPTQFactor, error) {
+	n := h.Cols
+	a := h.g.Sum()
+	var inv float64 // Matrix's scale: all zero when nothing was added
+	if h.Count > 0 {
+		inv = 1 / float64(h.Count)
+	}
+	d := make([]float64, n)
+	for i := 0; i < n; i++ {
+		for _, v := range a[i*n+i : (i+1)*n] {
+			if m := v * inv; math.IsNaN(m) || math.IsInf(m, 0) {
+				return nil, fmt.Errorf("%w: Hessian has non-finite values", ErrGPTQ)
+			}
+		}
+		d[i] = a[i*n+i] * inv
+	}
+	return factorLower(a, d, damp, func() {
+		for i := 0; i < n; i++ {
+			row := a[i*n : i*n+i]
+			for j := range row {
+				row[j] = a[j*n+i] * inv
+			}
+		}
+	})
 }

@@ -393,3 +393,79 @@ func TestGPTQThreadsAgree(t *testing.T) {
 		t.Error("GPTQ output differs between 1 and 3 threads")
 	}
 }
+
+// TestGPTQFactorChunks checks that GPTQ with the Hessian's in-place factor,
+// a few rows at a time and with any thread count, writes the bytes of one
+// GPTQ call over the whole tensor, and that Factor releases the sum.
+func TestGPTQFactorChunks(t *testing.T) {
+	const rows, cols, T = 70, 512, 600
+	w, x := gptqLayer(11, rows, cols, T)
+	for _, typ := range []format.DType{format.Q4_K, format.Q6_K, format.Q4_0} {
+		h := NewHessian(cols)
+		h.Add(x, T)
+		g := gptqGrids[typ]
+		rb := cols / g.block * g.bytes
+		want := make([]byte, rows*rb)
+		if err := GPTQ(typ, want, w, rows, cols, h.Matrix(), GPTQOptions{Threads: 2}); err != nil {
+			t.Fatal(err)
+		}
+		diag := h.Diag()
+		f, err := h.Factor(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f2, _ := h.Factor(0); f2 != f {
+			t.Error("Factor made twice")
+		}
+		if h.Matrix() != nil {
+			t.Error("Matrix after Factor is not nil")
+		}
+		if d := h.Diag(); d[7] != diag[7] || d[300] != diag[300] {
+			t.Errorf("Diag after Factor %v %v, want %v %v", d[7], d[300], diag[7], diag[300])
+		}
+		for _, c := range []struct{ chunk, threads int }{{rows, 1}, {16, 3}, {33, 2}, {1, 1}} {
+			got := make([]byte, rows*rb)
+			for r0 := 0; r0 < rows; r0 += c.chunk {
+				n := min(c.chunk, rows-r0)
+				if err := GPTQWithFactor(typ, got[r0*rb:(r0+n)*rb], w[r0*cols:(r0+n)*cols], n, cols, f, GPTQOptions{Threads: c.threads}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: chunks of %d rows, %d threads: bytes differ from one GPTQ call", typ, c.chunk, c.threads)
+			}
+		}
+		if err := GPTQWithFactor(typ, want[:rb], w[:cols-g.block], 1, cols-g.block, f, GPTQOptions{}); err == nil {
+			t.Errorf("%s: factor of %d columns used for %d: no error", typ, cols, cols-g.block)
+		}
+	}
+}
+
+// TestHessianFactorRetry checks the in-place factor of a Hessian that is
+// not positive definite at the first dampening: the retry must see the sum
+// as it was, and give the factor NewGPTQFactor gives from the matrix.
+func TestHessianFactorRetry(t *testing.T) {
+	const cols = 64
+	h := NewHessian(cols)
+	// Columns 0 and 1 hold the same large values and column 2 their
+	// negation: H is singular with a huge diagonal, so that the 1%
+	// dampening of the mean diagonal is lost in rounding until the
+	// third retry.
+	x := make([]float32, 4*cols)
+	for t := 0; t < 4; t++ {
+		v := float32(1e15 * float64(t+1))
+		x[t*cols], x[t*cols+1], x[t*cols+2] = v, v, -v
+	}
+	h.Add(x, 4)
+	m := h.Matrix()
+	want, werr := NewGPTQFactor(m, cols, 1e-17)
+	got, gerr := h.Factor(1e-17)
+	if werr != nil || gerr != nil {
+		t.Fatalf("errors: %v / %v (the third retry factors this H)", werr, gerr)
+	}
+	for i := range want.u {
+		if want.u[i] != got.u[i] {
+			t.Fatalf("U[%d] = %v in place, %v from the matrix", i, got.u[i], want.u[i])
+		}
+	}
+}

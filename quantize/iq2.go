@@ -3,7 +3,6 @@ package quantize
 import (
 	"encoding/binary"
 	"math"
-	"sort"
 	"sync"
 
 	"github.com/shrink-llm/shrink/format"
@@ -94,32 +93,37 @@ func newIQ2Tables(kgrid []uint16, dgrid []uint64, nwant int) *iq2Tables {
 // index within a shell, after their count, and sets kmap[code] to
 // -(1+offset) of the list. It returns the lists.
 func neighbourLists(kmap []int32, n, nwant int, reach func(code int) bool, d2 func(j, code int) int) []uint16 {
-	type cand struct{ d2, j int }
 	var neighbours []uint16
-	dist := make([]cand, n)
+	dist := make([]int, n)
 	for code := range kmap {
 		if kmap[code] >= 0 || !reach(code) {
 			continue
 		}
 		for j := range dist {
-			dist[j] = cand{d2(j, code), j}
+			dist[j] = d2(j, code)
 		}
-		sort.Slice(dist, func(a, b int) bool {
-			return dist[a].d2 < dist[b].d2 || dist[a].d2 == dist[b].d2 && dist[a].j < dist[b].j
-		})
 		kmap[code] = -int32(len(neighbours) + 1)
 		start := len(neighbours)
 		neighbours = append(neighbours, 0)
-		d2, nhave := dist[0].d2, 1
-		for _, c := range dist {
-			if c.d2 > d2 {
-				if nhave == nwant {
-					break
+		// The shells in increasing distance, each by index: the order of
+		// ggml's qsort by (distance, index), cut after nwant shells.
+		prev := -1
+		for shell := 0; shell < nwant; shell++ {
+			next := -1
+			for _, d := range dist {
+				if d > prev && (next < 0 || d < next) {
+					next = d
 				}
-				d2 = c.d2
-				nhave++
 			}
-			neighbours = append(neighbours, uint16(c.j))
+			if next < 0 {
+				break
+			}
+			for j, d := range dist {
+				if d == next {
+					neighbours = append(neighbours, uint16(j))
+				}
+			}
+			prev = next
 		}
 		neighbours[start] = uint16(len(neighbours) - start - 1)
 	}

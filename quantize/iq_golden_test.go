@@ -16,7 +16,7 @@ import (
 // matrix have no "ref" entries. Only the resulting bytes are committed.
 
 // iqTypes are the i-quant types whose encoders shrink implements.
-var iqTypes = []format.DType{format.IQ4_XS, format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S}
+var iqTypes = []format.DType{format.IQ4_XS, format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M}
 
 func TestIQuantGolden(t *testing.T) {
 	golden := readGolden(t, "testdata/iq_golden.json")

@@ -161,17 +161,89 @@ func TestIQ2Grids(t *testing.T) {
 	}
 }
 
+// iq1sGridFNV is the FNV-1a hash of ggml-common.h's iq1s_grid (2048
+// little-endian uint64s), computed from the header with gcc.
+const iq1sGridFNV = "6703ed863501ae2e"
+
+// TestIQ1Grid checks IQ1_S's and IQ1_M's grid against ggml-common.h's
+// iq1s_grid (hash and a few entries) and the lattice definition: 2048
+// distinct points with coordinates -1, 0, 1 mapped to their index, and
+// every code off the grid with coordinates 0..2 listing exactly the grid
+// points of the three nearest distance shells, nearest first.
+func TestIQ1Grid(t *testing.T) {
+	g := iq1Get()
+	b := make([]byte, 8*len(iqgrid.Grid1S))
+	for i, v := range iqgrid.Grid1S {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	if len(g.grid) != 2048 || kqFNVBytes(b) != iq1sGridFNV {
+		t.Errorf("1-bit grid: %d points, hash %s, ggml-common.h's %s", len(g.grid), kqFNVBytes(b), iq1sGridFNV)
+	}
+	for k, want := range map[int]uint64{0: 0xffffffffffffffff, 1: 0xffffffffffffff01, 1000: 0x00000000ffff00ff, 2047: 0x0101010101010101} {
+		if iqgrid.Grid1S[k] != want {
+			t.Errorf("iq1s_grid[%d] = %#016x, want %#016x", k, iqgrid.Grid1S[k], want)
+		}
+	}
+	for k, p := range g.grid {
+		code := 0
+		for i := 0; i < 8; i++ {
+			c := int(uint8(p >> (8 * i)))
+			v := int8(iqgrid.Grid1S[k] >> (8 * i))
+			if c != 1 && c != 3 && c != 5 || int(v) != (c-1)/2-1 {
+				t.Fatalf("point %d coordinate %d is %d (decoded %d)", k, i, c, v)
+			}
+			code |= (c - 1) / 2 << (2 * i)
+		}
+		if g.kmap[code] != int32(k) {
+			t.Fatalf("point %d (code %d) is repeated or mapped to %d", k, code, g.kmap[code])
+		}
+	}
+	dist := func(code int, p uint64) int {
+		d2 := 0
+		for i := 0; i < 8; i++ {
+			d := int(uint8(p>>(8*i))) - (2*(code>>(2*i)&3) + 1)
+			d2 += d * d
+		}
+		return d2
+	}
+	for code := 0; code < 1<<16; code += 5 { // a sample of the codes
+		if g.kmap[code] >= 0 || code&(code>>1)&0x5555 != 0 {
+			continue
+		}
+		nb := g.neighbours[-g.kmap[code]-1:]
+		list := nb[1 : 1+int(nb[0])]
+		shells := map[int]bool{}
+		in := map[uint16]bool{}
+		prev := 0
+		for _, j := range list {
+			d := dist(code, g.grid[j])
+			if d < prev {
+				t.Fatalf("code %d: neighbours not nearest first", code)
+			}
+			prev, shells[d], in[j] = d, true, true
+		}
+		if len(shells) != 3 {
+			t.Fatalf("code %d: %d distance shells listed, want 3", code, len(shells))
+		}
+		for j, p := range g.grid {
+			if !in[uint16(j)] && dist(code, p) <= prev {
+				t.Fatalf("code %d: point %d at %d is missing from its list (farthest listed %d)", code, j, dist(code, p), prev)
+			}
+		}
+	}
+}
+
 // TestNeedsImatrix checks that EncodeRow refuses the types ggml encodes
 // only with importances when none are given, in one line naming the flags.
 func TestNeedsImatrix(t *testing.T) {
 	x := make([]float32, 256)
-	for _, typ := range []format.DType{format.IQ2_XXS, format.IQ2_XS} {
+	for _, typ := range []format.DType{format.IQ2_XXS, format.IQ2_XS, format.IQ1_S} {
 		err := EncodeRow(typ, make([]byte, typ.BlockBytes()), x, nil)
 		if !errors.Is(err, ErrNeedsImatrix) || !strings.Contains(err.Error(), "--imatrix") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s without importances: %v", typ, err)
 		}
 	}
-	if RequiresImatrix(format.IQ3_S) || RequiresImatrix(format.IQ4_XS) {
-		t.Error("IQ3_S/IQ4_XS do not need importances")
+	if RequiresImatrix(format.IQ3_S) || RequiresImatrix(format.IQ4_XS) || RequiresImatrix(format.IQ1_M) {
+		t.Error("ggml encodes IQ3_S, IQ4_XS and IQ1_M without importances")
 	}
 }

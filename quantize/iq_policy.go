@@ -9,16 +9,16 @@ import (
 )
 
 // iqMix applies llama_tensor_get_type's rules for the i-quant presets
-// iq2_xxs, iq2_xs, iq2_s, iq2_m, iq3_xxs (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
+// iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq2_m, iq3_xxs (every tensor) and iq3_s, iq3_m, iq3_xs (tensors
 // other than output.weight and token_embd.weight, which mix handles as for
 // every preset) to a dense model's tensor t. ok is false for other presets
 // and for those two tensors under the iq3 presets.
 func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType, ok bool) {
 	name := s.p.Preset.Name
-	if name == "iq2_xxs" || name == "iq2_xs" || name == "iq2_s" || name == "iq2_m" {
+	switch name {
+	case "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m":
 		return s.iq2Mix(t, typ), true
-	}
-	if name == "iq3_xxs" {
+	case "iq3_xxs":
 		return s.iq3xxsMix(t, typ), true
 	}
 	if name != "iq3_s" && name != "iq3_m" && name != "iq3_xs" ||
@@ -68,21 +68,23 @@ func (s *mixState) iqMix(t format.TensorInfo, typ format.DType) (nt format.DType
 }
 
 // checkImatrix refuses, as llama-quantize does, a type that ggml encodes
-// only with importances, or IQ2_S (which ggml can encode without, but
-// llama-quantize refuses to: "the result will be garbage"), when the policy
-// has none.
+// only with importances, or IQ2_S or IQ1_M (which ggml can encode without,
+// but llama-quantize refuses to: "the result will be garbage"; IQ1_M is
+// allowed for the token embedding and output), when the policy has none.
 func (p *Policy) checkImatrix(name string, t format.DType) error {
-	if p.HasImatrix || !RequiresImatrix(t) && t != format.IQ2_S {
+	lowBit := t == format.IQ2_S || t == format.IQ1_M && name != "token_embd.weight" && name != "output.weight"
+	if p.HasImatrix || !RequiresImatrix(t) && !lowBit {
 		return nil
 	}
 	return fmt.Errorf("%w: tensor %s: type %s needs an importance matrix: pass --calib TEXT or --imatrix FILE", ErrPolicy, name, t)
 }
 
-// iq2Mix is llama_tensor_get_type's branch for the 2-bit presets: output
-// to Q5_K (Q8_0 when its rows do not fill blocks), the token embedding to
-// Q2_K (IQ3_S for iq2_s), attn_v to Q4_K for n_gqa >= 4 and else Q2_K
-// (IQ3_S), the first eighth of ffn_down to Q2_K (IQ3_S), and for iq2_s
-// and iq2_m attn_output to IQ3_S (the parenthesised types: iq2_s, iq2_m).
+// iq2Mix is llama_tensor_get_type's branch for the 1- and 2-bit presets:
+// output to Q5_K (Q8_0 when its rows do not fill blocks), the token
+// embedding to Q2_K (IQ3_S for iq2_s), attn_v to Q4_K for n_gqa >= 4 and
+// else Q2_K (IQ3_S), the first eighth of ffn_down to Q2_K (IQ3_S), and
+// attn_output to IQ3_S for iq2_s and iq2_m (the parenthesised types) and
+// to IQ2_XXS for iq1_s and iq1_m.
 func (s *mixState) iq2Mix(t format.TensorInfo, typ format.DType) format.DType {
 	name := s.p.Preset.Name
 	low := format.Q2_K
@@ -112,6 +114,8 @@ func (s *mixState) iq2Mix(t format.TensorInfo, typ format.DType) format.DType {
 		}
 	case strings.Contains(t.Name, "attn_output.weight") && low == format.IQ3_S:
 		return format.IQ3_S
+	case strings.Contains(t.Name, "attn_output.weight") && (name == "iq1_s" || name == "iq1_m"):
+		return format.IQ2_XXS
 	}
 	return typ
 }

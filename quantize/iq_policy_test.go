@@ -100,8 +100,8 @@ func TestIQ3PresetRules(t *testing.T) {
 	}
 }
 
-// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq2_xxs,
-// iq2_xs, iq2_s and iq2_m presets on a 16-layer model, and that they need an
+// TestIQ2PresetRules checks llama_tensor_get_type's branch for the iq1_s,
+// iq1_m, iq2_xxs, iq2_xs, iq2_s and iq2_m presets on a 16-layer model, and that they need an
 // importance matrix.
 func TestIQ2PresetRules(t *testing.T) {
 	ts := llamaTensors(16, 256, 512, 64, 1000, false)
@@ -119,6 +119,12 @@ func TestIQ2PresetRules(t *testing.T) {
 			"blk.3.attn_q.weight": format.IQ2_XS}},
 		{"iq2_m", 2, want{"token_embd.weight": format.IQ3_S, "blk.3.attn_v.weight": format.Q4_K, "blk.1.ffn_down.weight": format.IQ3_S,
 			"blk.9.ffn_down.weight": format.IQ2_S, "blk.3.attn_output.weight": format.IQ3_S, "blk.3.attn_k.weight": format.IQ2_S}},
+		{"iq1_s", 4, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q2_K,
+			"blk.1.ffn_down.weight": format.Q2_K, "blk.2.ffn_down.weight": format.IQ1_S, "blk.3.attn_output.weight": format.IQ2_XXS,
+			"blk.3.attn_q.weight": format.IQ1_S, "blk.7.ffn_gate.weight": format.IQ1_S}},
+		{"iq1_m", 2, want{"output.weight": format.Q5_K, "token_embd.weight": format.Q2_K, "blk.3.attn_v.weight": format.Q4_K,
+			"blk.0.ffn_down.weight": format.Q2_K, "blk.9.ffn_down.weight": format.IQ1_M, "blk.3.attn_output.weight": format.IQ2_XXS,
+			"blk.3.attn_k.weight": format.IQ1_M, "blk.5.ffn_up.weight": format.IQ1_M}},
 	} {
 		p, _ := LookupPreset(tc.preset)
 		pol := Policy{Preset: p}
@@ -136,5 +142,30 @@ func TestIQ2PresetRules(t *testing.T) {
 				t.Errorf("%s (kv heads %d): %s is %s, want %s", tc.preset, tc.kvHeads, c.Name, c.Type, w)
 			}
 		}
+	}
+}
+
+// TestIQ1MImatrixRule checks llama-quantize's exception for IQ1_M: without
+// an importance matrix it may still be the token embedding's or the
+// output's type, but not another tensor's.
+func TestIQ1MImatrixRule(t *testing.T) {
+	ts := llamaTensors(16, 256, 512, 64, 1000, false)
+	p, _ := LookupPreset("q4_0")
+	iq1m := OptionalType{Type: format.IQ1_M, Set: true}
+	pol := Policy{Preset: p, TokenEmbeddingType: iq1m, OutputType: iq1m}
+	cs, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: 8})
+	if err != nil {
+		t.Fatalf("IQ1_M token embedding and output without an imatrix: %v", err)
+	}
+	for _, c := range cs {
+		if (c.Name == "token_embd.weight" || c.Name == "output.weight") && c.Type != format.IQ1_M {
+			t.Errorf("%s is %s, want iq1_m", c.Name, c.Type)
+		}
+	}
+	p, _ = LookupPreset("iq1_m")
+	pol = Policy{Preset: p}
+	if _, err := pol.Choose(ts, ModelInfo{Layers: 16, Heads: 8, KVHeads: 8}); !errors.Is(err, ErrPolicy) ||
+		!strings.Contains(err.Error(), "iq1_m") || !strings.Contains(err.Error(), "--imatrix") {
+		t.Errorf("iq1_m preset without an imatrix: %v", err)
 	}
 }

@@ -494,7 +494,7 @@ func TestEncodeDecodeRowErrors(t *testing.T) {
 	if err := EncodeRow(format.Q4_0, make([]byte, 36), x, x[:10]); !errors.Is(err, ErrLength) {
 		t.Errorf("short imp: %v", err)
 	}
-	if err := EncodeRow(format.IQ1_S, make([]byte, 50), make([]float32, 256), nil); !errors.Is(err, ErrUnsupported) {
+	if err := EncodeRow(format.TQ1_0, make([]byte, 54), make([]float32, 256), nil); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("unsupported: %v", err)
 	}
 	if err := EncodeRow(format.DType(4), nil, nil, nil); !errors.Is(err, ErrUnsupported) {

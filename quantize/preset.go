@@ -41,6 +41,7 @@ const (
 	ftypeQ6_K    = 18
 	ftypeIQ2_XXS = 19
 	ftypeIQ2_XS  = 20
+	ftypeIQ1_S   = 24
 	ftypeIQ3_XS  = 22
 	ftypeIQ3_XXS = 23
 	ftypeIQ2_S   = 28
@@ -49,6 +50,7 @@ const (
 	ftypeIQ3_S   = 26
 	ftypeIQ3_M   = 27
 	ftypeIQ4_XS  = 30
+	ftypeIQ1_M   = 31
 	ftypeBF16    = 32
 )
 
@@ -81,6 +83,8 @@ var presets = []Preset{
 	{"iq2_s", ftypeIQ2_S, format.IQ2_XS, true},
 	{"iq2_xs", ftypeIQ2_XS, format.IQ2_XS, true},
 	{"iq2_xxs", ftypeIQ2_XXS, format.IQ2_XXS, true},
+	{"iq1_m", ftypeIQ1_M, format.IQ1_M, true},
+	{"iq1_s", ftypeIQ1_S, format.IQ1_S, true},
 	// Pure K-quant types, without a preset of their own in llama.cpp: the
 	// file type is the _M preset of the same base type.
 	{"q5_k", ftypeQ5_K_M, format.Q5_K, false},

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/bench"
-	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 )
 
@@ -56,92 +54,41 @@ var benchCmd = &command{
 	run: runBench,
 }
 
-// benchConfig is a parsed bench command line.
-type benchConfig struct {
-	model, text, baseline, baseLogits, saveBase string
-	ctx, chunks, threads                        int
-	speed                                       bool
-	speedOpt                                    bench.SpeedOptions
-	synthetic, synType, saveSynth               string
-	tensors                                     bool
-	tokenizer, jsonOut, htmlOut, mdOut          string
-	tasks                                       []string
-	taskFormat                                  string
-	taskOpt                                     bench.TaskOptions
-	quiet                                       bool
-	mmap                                        bool // engine.Options.Mmap
-	keep                                        bool // engine.Options.KeepCache
-}
-
 func runBench(fs *pflag.FlagSet, args []string) error {
-	var c benchConfig
-	c.text = flagString(fs, "text")
-	c.baseline = flagString(fs, "baseline")
-	c.baseLogits = flagString(fs, "baseline-logits")
-	c.saveBase = flagString(fs, "save-baseline")
-	c.ctx = flagInt(fs, "ctx")
-	c.chunks = flagInt(fs, "chunks")
-	c.threads = flagInt(fs, "threads")
-	c.mmap = flagBool(fs, "mmap")
-	c.keep = flagBool(fs, "keep-cache")
-	c.speed = flagBool(fs, "speed")
-	c.speedOpt.Prefill = flagInt(fs, "speed-prefill")
-	c.speedOpt.Decode = flagInt(fs, "speed-decode")
-	c.speedOpt.Repeats = flagInt(fs, "speed-repeats")
-	c.synthetic = flagString(fs, "synthetic")
-	c.synType = flagString(fs, "type")
-	c.saveSynth = flagString(fs, "save-synthetic")
-	c.tensors = flagBool(fs, "tensors")
-	c.tokenizer = flagString(fs, "tokenizer")
-	c.jsonOut = flagString(fs, "json")
-	c.htmlOut = flagString(fs, "html")
-	c.mdOut = flagString(fs, "md")
-	c.quiet = flagBool(fs, "quiet")
-	c.tasks = flagStringSlice(fs, "tasks")
-	c.taskFormat = flagString(fs, "task-format")
-	c.taskOpt.Limit = flagInt(fs, "task-limit")
-	c.taskOpt.Ctx = flagInt(fs, "task-ctx")
-	c.taskOpt.MaxTokens = flagInt(fs, "max-tokens")
-	c.taskOpt.Stop = flagStringArray(fs, "stop")
-	if c.taskOpt.MaxTokens < 1 || c.taskOpt.Limit < -1 || c.taskOpt.Ctx < 0 {
-		return usageError{"--max-tokens must be at least 1, --task-limit at least -1, --task-ctx not negative"}
-	}
-	if c.taskFormat != "" && !slices.Contains(bench.TaskFormats, c.taskFormat) {
-		return usageError{fmt.Sprintf("--task-format %q: want one of %s", c.taskFormat, strings.Join(bench.TaskFormats, ", "))}
-	}
-	if len(c.tasks) > 0 && len(args) > 1 {
-		c.tasks = append(c.tasks, args[1:]...) // --tasks a.txt b.csv
+	opt := benchOptions(fs)
+	quiet := flagBool(fs, "quiet")
+	if len(opt.Tasks) > 0 && len(args) > 1 {
+		opt.Tasks = append(opt.Tasks, args[1:]...) // --tasks a.txt b.csv
 		args = args[:1]
 	}
-	if c.ctx < 4 || c.chunks < 0 || c.threads < 0 || c.speedOpt.Prefill < 1 || c.speedOpt.Decode < 1 || c.speedOpt.Repeats < 1 {
-		return usageError{"--ctx must be at least 4; --chunks and --threads not negative; --speed-* at least 1"}
-	}
-	if !fs.Changed("ctx") && c.baseLogits != "" {
-		c.ctx = 0 // take the file's
-	}
-	var r *bench.Report
-	var err error
-	switch {
-	case c.synthetic != "":
+	if opt.Synthetic != "" {
 		if len(args) != 0 {
 			return usageError{"--synthetic takes no MODEL"}
 		}
-		if c.saveSynth != "" {
-			return saveSynthetic(&c)
+		if save := flagString(fs, "save-synthetic"); save != "" {
+			return saveSynthetic(opt.Synthetic, opt.Type, save, quiet)
 		}
-		r, err = benchSynthetic(&c)
-	default:
-		if err := wantArgs(args, 1, "MODEL"); err != nil {
-			return err
-		}
-		c.model = args[0]
-		r, err = benchModel(&c)
+	} else if err := wantArgs(args, 1, "MODEL"); err != nil {
+		return err
+	}
+	if !quiet {
+		opt.Progress = benchProgress()
+	}
+	model := ""
+	if len(args) == 1 {
+		model = args[0]
+	}
+	r, err := shrink.Bench(context.Background(), model, opt)
+	if !quiet {
+		endProgress()
 	}
 	if err != nil {
-		return err
+		return fromLib(err)
 	}
-	if err := emitReport(r, &c); err != nil {
-		return err
+	if !quiet {
+		if err := bench.WriteMarkdown(stdout, []*bench.Report{r}); err != nil {
+			return err
+		}
 	}
 	if r.Failure != nil {
 		return fmt.Errorf("%w: %s", errCheckFailed, r.Failure.Reason)
@@ -149,28 +96,62 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
-func emitReport(r *bench.Report, c *benchConfig) error {
-	r.Tool = &bench.Tool{Name: "shrink", Version: version, Created: time.Now().UTC().Format(time.RFC3339)}
-	if c.jsonOut != "" {
-		if err := r.WriteFile(c.jsonOut); err != nil {
-			return err
+// benchOptions reads the flags into the library's options.
+func benchOptions(fs *pflag.FlagSet) shrink.BenchOptions {
+	opt := shrink.BenchOptions{
+		Text: flagString(fs, "text"), Baseline: flagString(fs, "baseline"),
+		BaselineLogits: flagString(fs, "baseline-logits"), SaveBaseline: flagString(fs, "save-baseline"),
+		Ctx: flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), Threads: flagInt(fs, "threads"),
+		Mmap: flagBool(fs, "mmap"), KeepCache: flagBool(fs, "keep-cache"),
+		Speed: flagBool(fs, "speed"), SpeedPrefill: flagInt(fs, "speed-prefill"),
+		SpeedDecode: flagInt(fs, "speed-decode"), SpeedRepeats: flagInt(fs, "speed-repeats"),
+		Synthetic: flagString(fs, "synthetic"), Type: flagString(fs, "type"),
+		Tasks: flagStringSlice(fs, "tasks"), TaskFormat: flagString(fs, "task-format"),
+		TaskLimit: flagInt(fs, "task-limit"), TaskCtx: flagInt(fs, "task-ctx"),
+		MaxTokens: flagInt(fs, "max-tokens"), Stop: flagStringArray(fs, "stop"),
+		Tensors: flagBool(fs, "tensors"), Tokenizer: flagString(fs, "tokenizer"),
+		JSON: flagString(fs, "json"), HTML: flagString(fs, "html"), MD: flagString(fs, "md"),
+	}
+	if !fs.Changed("ctx") && opt.BaselineLogits != "" {
+		opt.Ctx = 0 // take the file's
+	}
+	return opt
+}
+
+// benchProgress draws Bench's progress on stderr: the synthetic model's
+// build line always, the chunk and task counters on a terminal only.
+func benchProgress() shrink.ProgressFunc {
+	term := isTerminal(os.Stderr)
+	return func(p shrink.Progress) {
+		switch {
+		case p.Stage == "build":
+			fmt.Fprintln(os.Stderr, p.Message)
+		case !term:
+		case p.Stage == "text":
+			fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d chunks] %s  %.1fs", p.Done, p.Total, p.Message, p.Elapsed.Seconds())
+		case p.Stage == "task":
+			fmt.Fprintf(os.Stderr, "\r\033[K[%s %d/%d] %.1fs", p.Message, p.Done, p.Total, p.Elapsed.Seconds())
 		}
 	}
-	reports := []*bench.Report{r}
-	if c.htmlOut != "" {
-		if err := writeHTMLFile(c.htmlOut, "shrink bench: "+r.Name(), reports); err != nil {
-			return err
-		}
-	}
-	if c.mdOut != "" {
-		if err := writeMarkdownFile(c.mdOut, reports); err != nil {
-			return err
-		}
-	}
+}
+
+// benchConfig is what demo measures of each model.
+type benchConfig struct {
+	model, text, baseline string
+	ctx, threads          int
+	speed, tensors, quiet bool
+	speedOpt              bench.SpeedOptions
+}
+
+// benchModel runs shrink.Bench with demo's settings.
+func benchModel(c *benchConfig) (*bench.Report, error) {
+	opt := shrink.BenchOptions{Text: c.text, Baseline: c.baseline, Ctx: c.ctx, Threads: c.threads, Speed: c.speed, Tensors: c.tensors,
+		SpeedPrefill: c.speedOpt.Prefill, SpeedDecode: c.speedOpt.Decode, SpeedRepeats: c.speedOpt.Repeats}
 	if !c.quiet {
-		return bench.WriteMarkdown(stdout, reports)
+		opt.Progress = benchProgress()
 	}
-	return nil
+	r, err := shrink.Bench(context.Background(), c.model, opt)
+	return r, fromLib(err)
 }
 
 func writeHTMLFile(path, title string, reports []*bench.Report) error {
@@ -198,248 +179,20 @@ func writeMarkdownFile(path string, reports []*bench.Report) error {
 }
 
 // saveSynthetic writes the --synthetic model to the --save-synthetic file.
-func saveSynthetic(c *benchConfig) error {
-	sh, err := bench.ParseShape(c.synthetic)
+func saveSynthetic(shape, typ, path string, quiet bool) error {
+	sh, err := bench.ParseShape(shape)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	t, ok := format.ParseDType(c.synType)
+	t, ok := format.ParseDType(typ)
 	if !ok {
-		return usageError{fmt.Sprintf("--type %q is not a GGML type", c.synType)}
+		return usageError{fmt.Sprintf("--type %q is not a GGML type", typ)}
 	}
-	if err := bench.WriteSyntheticGGUF(c.saveSynth, sh, t); err != nil {
+	if err := bench.WriteSyntheticGGUF(path, sh, t); err != nil {
 		return err
 	}
-	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "wrote %s\n", c.saveSynth)
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", path)
 	}
 	return nil
-}
-
-func benchSynthetic(c *benchConfig) (*bench.Report, error) {
-	sh, err := bench.ParseShape(c.synthetic)
-	if err != nil {
-		return nil, usageError{err.Error()}
-	}
-	t, ok := format.ParseDType(c.synType)
-	if !ok {
-		return nil, usageError{fmt.Sprintf("--type %q is not a GGML type", c.synType)}
-	}
-	start := time.Now()
-	m, mi, err := bench.SyntheticModel(sh, t, engine.Options{Threads: c.threads})
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "built %s (%d parameters, %s, %.2f bits/weight) in %.1fs\n", c.synthetic, mi.Params, bench.HumanBytes(int64(float64(mi.Params)*mi.BitsPerWeight/8)), mi.BitsPerWeight, time.Since(start).Seconds())
-	}
-	r := bench.New()
-	mi.Path = ""
-	r.Model = mi
-	r.Synthetic = &bench.Synthetic{Shape: c.synthetic, Type: t.String()}
-	r.Threads = m.Threads()
-	sp, err := bench.MeasureSpeed(context.Background(), m, c.speedOpt)
-	if err != nil {
-		return nil, err
-	}
-	r.Speed = sp
-	r.Memory = bench.MemoryOf(m)
-	return r, nil
-}
-
-func benchModel(c *benchConfig) (*bench.Report, error) {
-	if c.baseline != "" && c.baseLogits != "" {
-		return nil, usageError{"give --baseline or --baseline-logits, not both"}
-	}
-	if c.tensors && c.baseline == "" {
-		return nil, usageError{"--tensors needs --baseline MODEL (the source checkpoint)"}
-	}
-	if c.text == "" && c.baseLogits == "" && !c.speed && !c.tensors && len(c.tasks) == 0 {
-		return nil, usageError{"nothing to measure: give --text FILE, --baseline-logits FILE, --tasks FILE, --speed or --tensors"}
-	}
-	files, err := readTaskFiles(c)
-	if err != nil {
-		return nil, err
-	}
-	if c.saveBase != "" && c.text == "" {
-		return nil, usageError{"--save-baseline needs --text FILE"}
-	}
-	r := bench.New()
-	mi, err := bench.DescribeModel(c.model)
-	if err != nil {
-		return nil, err
-	}
-	r.Model = mi
-	if c.tensors {
-		ts, ls, err := bench.TensorErrors(c.model, c.baseline)
-		if err != nil {
-			return nil, err
-		}
-		r.Tensors, r.Layers = ts, ls
-		if c.text == "" && !c.speed && len(files) == 0 {
-			if r.Baseline == nil {
-				r.Baseline = &bench.Baseline{Path: c.baseline}
-			}
-			return r, nil
-		}
-	}
-	m, err := engine.Load(c.model, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer, Mmap: c.mmap, KeepCache: c.keep})
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	r.Threads = m.Threads()
-	if c.text != "" || c.baseLogits != "" {
-		if err := benchText(c, m, r); err != nil {
-			return nil, err
-		}
-	}
-	if err := benchTasks(c, m, r, files); err != nil {
-		return nil, err
-	}
-	if c.speed {
-		sp, err := bench.MeasureSpeed(context.Background(), m, c.speedOpt)
-		if err != nil {
-			return nil, err
-		}
-		r.Speed = sp
-	}
-	if c.speed || c.text != "" || c.baseLogits != "" || len(files) > 0 {
-		r.Memory = bench.MemoryOf(m)
-	}
-	return r, nil
-}
-
-func benchText(c *benchConfig, m *engine.Model, r *bench.Report) error {
-	opt := bench.EvalOptions{Ctx: c.ctx, Chunks: c.chunks, BOS: -1}
-	var toks []int32
-	basePath := c.baseline
-	if m.Vocab != nil {
-		if t, err := tokenizerBOS(m); err == nil {
-			opt.BOS = t
-		}
-	}
-	if c.text != "" {
-		data, err := os.ReadFile(c.text)
-		if err != nil {
-			return err
-		}
-		var bos int32
-		if toks, bos, err = bench.Tokenize(m.Vocab, string(data)); err != nil {
-			return fmt.Errorf("%s: %w", c.model, err)
-		}
-		opt.BOS = bos
-		r.Text = &bench.TextInfo{Path: c.text, Bytes: int64(len(data)), Tokens: len(toks)}
-	}
-	if c.baseLogits != "" {
-		bf, err := bench.OpenBaseline(c.baseLogits)
-		if err != nil {
-			return err
-		}
-		defer bf.Close()
-		opt.BaselineFile = bf
-		basePath = c.baseLogits
-		if r.Text == nil {
-			r.Text = &bench.TextInfo{Path: c.baseLogits, Tokens: len(bf.Tokens)}
-		}
-	}
-	if c.baseline != "" {
-		bm, err := engine.Load(c.baseline, engine.Options{Threads: c.threads, Tokenizer: c.tokenizer})
-		if err != nil {
-			return err
-		}
-		defer bm.Close()
-		opt.Baseline = bm
-	}
-	var save *format.AtomicFile
-	if c.saveBase != "" {
-		plan, err := bench.ChunkPlan(toks, c.ctx, c.chunks)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.text, err)
-		}
-		if save, err = format.CreateAtomic(c.saveBase); err != nil {
-			return err
-		}
-		defer save.Abort()
-		if opt.Save, err = bench.NewBaselineWriter(save, c.ctx, m.Config.VocabSize, opt.BOS, plan); err != nil {
-			return err
-		}
-	}
-	if !c.quiet && isTerminal(os.Stderr) {
-		start := time.Now()
-		opt.Progress = func(done, total int, ppl float64) {
-			fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d chunks] PPL %.4f  %.1fs", done, total, ppl, time.Since(start).Seconds())
-		}
-	}
-	res, err := bench.Evaluate(context.Background(), m, toks, opt)
-	if opt.Progress != nil {
-		endProgress()
-	}
-	if err != nil {
-		if c.text != "" {
-			return fmt.Errorf("%s: %w", c.text, err)
-		}
-		return err
-	}
-	if save != nil && res.Failure == nil {
-		if err := opt.Save.Close(); err != nil {
-			return err
-		}
-		if err := save.Commit(); err != nil {
-			return err
-		}
-	}
-	res.Fill(r, basePath)
-	return nil
-}
-
-// readTaskFiles reads every --tasks file before a model is loaded, so that
-// a bad file fails at once.
-func readTaskFiles(c *benchConfig) ([]*bench.TaskFile, error) {
-	var files []*bench.TaskFile
-	for _, p := range c.tasks {
-		f, err := bench.ReadTaskFile(p, c.taskFormat)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}
-
-// benchTasks scores every task file on m into r.Tasks. The context (--ctx)
-// (or --task-ctx) bounds an item's tokens as llama-perplexity's -c does.
-func benchTasks(c *benchConfig, m *engine.Model, r *bench.Report, files []*bench.TaskFile) error {
-	opt := c.taskOpt
-	if opt.Ctx == 0 {
-		opt.Ctx = c.ctx
-	}
-	if opt.Ctx == 0 {
-		opt.Ctx = 512
-	}
-	for _, f := range files {
-		if !c.quiet && isTerminal(os.Stderr) {
-			start := time.Now()
-			opt.Progress = func(done, total int) {
-				fmt.Fprintf(os.Stderr, "\r\033[K[%s %d/%d] %.1fs", f.Name, done, total, time.Since(start).Seconds())
-			}
-		}
-		res, err := bench.EvaluateTask(context.Background(), m, f, opt)
-		if opt.Progress != nil {
-			endProgress()
-		}
-		if err != nil {
-			return err
-		}
-		r.Tasks = append(r.Tasks, *res)
-	}
-	return nil
-}
-
-// tokenizerBOS returns the BOS token that replaces each chunk's first token
-// when the model's vocabulary adds one, else -1.
-func tokenizerBOS(m *engine.Model) (int32, error) {
-	_, bos, err := bench.Tokenize(m.Vocab, "")
-	return bos, err
 }

@@ -6,8 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/shrink-llm/shrink/bench"
-	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink"
 )
 
 var gateCmd = &command{
@@ -36,17 +35,6 @@ var gateCmd = &command{
 }
 
 func runGate(fs *pflag.FlagSet, args []string) error {
-	if len(args) == 0 {
-		return usageError{"want at least one REPORT.json"}
-	}
-	var th bench.Thresholds
-	if p := flagString(fs, "policy"); p != "" {
-		var err error
-		if th, err = bench.ReadPolicy(p); err != nil {
-			return err
-		}
-	}
-	var flags bench.Thresholds
 	getF := func(name string) *float64 {
 		if !fs.Changed(name) {
 			return nil
@@ -54,107 +42,28 @@ func runGate(fs *pflag.FlagSet, args []string) error {
 		v := flagFloat64(fs, name)
 		return &v
 	}
-	flags.MaxKLD = getF("max-kld")
-	flags.MinTop1 = getF("min-top1")
-	flags.MaxPPLRatio = getF("max-ppl-ratio")
-	flags.MaxPPL = getF("max-ppl")
-	flags.MinDecodeTPS = getF("min-decode-tps")
-	flags.MinAccuracy = getF("min-accuracy")
-	if fs.Changed("max-size") {
-		v := flagInt64(fs, "max-size")
-		f := float64(v)
-		flags.MaxSize = &f
-	}
-	th = th.Override(flags)
-	rel, old, err := gateAgainst(fs, getF)
-	if err != nil {
-		return err
-	}
-	if th.Empty() && old == nil {
-		return usageError{"no thresholds: give --max-kld, --min-top1, --max-ppl-ratio, --max-ppl, --min-decode-tps, --max-size, --min-accuracy, --policy or --against"}
-	}
-	var checks []bench.Check
-	for _, path := range args {
-		r, err := bench.ReadReport(path)
-		if err != nil {
-			return err
-		}
-		if !th.Empty() || old == nil {
-			checks = append(checks, bench.Gate(path, r, th)...)
-		}
-		if old != nil {
-			cs := bench.Compare(path, r, old, rel)
-			if !th.Empty() && len(cs) > 0 && cs[0].Metric == "failure" {
-				cs = cs[1:] // Gate reported it already
-			}
-			checks = append(checks, cs...)
-		}
-	}
-	if err := bench.WriteGateTable(stdout, checks); err != nil {
-		return err
-	}
-	if j := flagString(fs, "junit"); j != "" {
-		f, err := format.CreateAtomic(j)
-		if err != nil {
-			return err
-		}
-		defer f.Abort()
-		if err := bench.WriteJUnit(f, checks); err != nil {
-			return err
-		}
-		if err := f.Commit(); err != nil {
-			return err
-		}
-	}
-	if len(checks) == 0 {
-		return usageError{"no check to make"}
-	}
-	if n := bench.Failed(checks); n > 0 {
-		fmt.Fprintf(os.Stderr, "%d of %d checks failed\n", n, len(checks))
-		if f := bench.FirstFailure(checks); f != "" {
-			return fmt.Errorf("%w: %d of %d checks (%s)", errCheckFailed, n, len(checks), f)
-		}
-		return fmt.Errorf("%w: %d of %d checks", errCheckFailed, n, len(checks))
-	}
-	return nil
-}
-
-// gateAgainst reads --against and the relative limits. Without any limit
-// flag, the paired checks run at limit 0.
-func gateAgainst(fs *pflag.FlagSet, getF func(string) *float64) (bench.RelLimits, *bench.Report, error) {
-	rel := bench.RelLimits{
+	opt := shrink.GateOptions{
+		MaxKLD: getF("max-kld"), MinTop1: getF("min-top1"), MaxPPLRatio: getF("max-ppl-ratio"), MaxPPL: getF("max-ppl"),
+		MinDecodeTPS: getF("min-decode-tps"), MinAccuracy: getF("min-accuracy"),
+		Policy: flagString(fs, "policy"), JUnit: flagString(fs, "junit"), Against: flagString(fs, "against"),
 		MaxKLDIncrease: getF("max-kld-increase"), MaxPPLRatioIncrease: getF("max-ppl-ratio-increase"),
 		MaxAccuracyDrop: getF("max-accuracy-drop"), MaxDecodeSlowdown: getF("max-decode-slowdown"),
 		Alpha: flagFloat64(fs, "alpha"),
 	}
-	path := flagString(fs, "against")
-	if path == "" {
-		if !rel.Empty() {
-			return rel, nil, usageError{"--max-*-increase, --max-accuracy-drop and --max-decode-slowdown need --against OLD.json"}
-		}
-		return rel, nil, nil
+	if fs.Changed("max-size") {
+		v := flagInt64(fs, "max-size")
+		opt.MaxSize = &v
 	}
-	if !(rel.Alpha > 0 && rel.Alpha < 0.5) {
-		return rel, nil, usageError{"--alpha must be in (0, 0.5)"}
-	}
-	old, err := bench.ReadReport(path)
+	res, err := shrink.GateFiles(args, opt)
 	if err != nil {
-		return rel, nil, err
+		return fromLib(err)
 	}
-	if rel.Empty() {
-		zero := 0.0
-		if old.PerChunk != nil && len(old.PerChunk.KLD) > 0 {
-			rel.MaxKLDIncrease = &zero
-		}
-		if old.PerChunk != nil && len(old.PerChunk.NLL) > 0 {
-			rel.MaxPPLRatioIncrease = &zero
-		}
-		if len(old.Tasks) > 0 {
-			rel.MaxAccuracyDrop = &zero
-		}
-		if rel.Empty() {
-			return rel, nil, usageError{path + ": the old report has no per-chunk or per-item data to compare; give a relative limit"}
-		}
+	if err := res.WriteTable(stdout); err != nil {
+		return err
 	}
-	return rel, old, nil
+	if !res.Passed() {
+		fmt.Fprintf(os.Stderr, "%d of %d checks failed\n", res.Failed, len(res.Checks))
+		return fmt.Errorf("%w: %s", errCheckFailed, res.Summary())
+	}
+	return nil
 }

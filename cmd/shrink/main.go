@@ -53,6 +53,7 @@ func init() {
 		gateCmd,
 		reportCmd,
 		demoCmd,
+		pipelineCmd,
 		pruneCmd,
 		distillCmd,
 		trainCmd,

@@ -207,7 +207,7 @@ func TestQuantizeUsage(t *testing.T) {
 		{src, dst},
 		{src, dst, "--type", "q7_k"},
 		{src, dst, "--type", "q4_0", "--tensor-type", "ffn_down"},
-		{src, dst, "--type", "q4_0", "--output-tensor-type", "iq1_s"},
+		{src, dst, "--type", "q4_0", "--output-tensor-type", "tq1_0"},
 		{src, dst, "--type", "q4_0", "--tensor-type", "ffn_down=iq2_xs"}, // needs an imatrix
 		{src, "x.bin", "--type", "q4_0"},
 		{src, dst, "--type", "q4_0", "--imatrix", "a", "--calib", "b"},
@@ -216,6 +216,23 @@ func TestQuantizeUsage(t *testing.T) {
 	} {
 		if code, _, e := run(t, append([]string{"quantize"}, args...)...); code != 2 || e == "" {
 			t.Errorf("%v: exit %d, %q", args, code, e)
+		}
+	}
+}
+
+// TestQuantizeIQ1NeedsImatrix: the iq1_s and iq1_m presets without --calib
+// or --imatrix are refused in one line naming both flags, writing nothing.
+func TestQuantizeIQ1NeedsImatrix(t *testing.T) {
+	src := filepath.Join(testutil.RepoRoot(t), "models", "default")
+	dst := filepath.Join(t.TempDir(), "x.gguf")
+	for _, typ := range []string{"iq1_s", "iq1_m"} {
+		code, _, e := run(t, "quantize", src, dst, "--type", typ, "-q")
+		if code != 2 || strings.Count(strings.TrimSpace(e), "\n") != 0 || !strings.Contains(e, "--calib") ||
+			!strings.Contains(e, "--imatrix") || !strings.Contains(e, typ) {
+			t.Errorf("%s without an imatrix: exit %d, %q", typ, code, e)
+		}
+		if _, err := os.Stat(dst); err == nil {
+			t.Errorf("%s: output written despite the refusal", typ)
 		}
 	}
 }

@@ -208,6 +208,43 @@ func (w *Writer) CopyTensor(r io.Reader) error {
 	return w.finish(t)
 }
 
+// FillTensor writes the data of the next tensor in order through fill,
+// which must write exactly its Bytes() bytes to the writer it is given
+// (writing more fails at the first excess byte). An error of fill is
+// returned as it is; after one, the Writer is unusable.
+func (w *Writer) FillTensor(fill func(io.Writer) error) error {
+	t, err := w.nextTensor()
+	if err != nil {
+		return err
+	}
+	lw := &limitWriter{w: w.w, name: t.Name, left: t.Bytes()}
+	if err := fill(lw); err != nil {
+		w.err = err
+		return err
+	}
+	if lw.left != 0 {
+		w.err = fmt.Errorf("%w: tensor %s: %d of %d bytes written", ErrTensorSize, qkey(t.Name), t.Bytes()-lw.left, t.Bytes())
+		return w.err
+	}
+	return w.finish(t)
+}
+
+// limitWriter passes at most left bytes through to w.
+type limitWriter struct {
+	w    io.Writer
+	name string
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, fmt.Errorf("%w: tensor %s: %d bytes more than it holds", ErrTensorSize, qkey(l.name), int64(len(p))-l.left)
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	return n, err
+}
+
 // finish pads the tensor just written and moves to the next.
 func (w *Writer) finish(t TensorInfo) error {
 	if p := pad(t.Bytes(), w.align) - t.Bytes(); p > 0 {

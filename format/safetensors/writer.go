@@ -239,3 +239,41 @@ func (w *Writer) Close() error {
 	}
 	return nil
 }
+
+// FillTensor writes the data of the next tensor through fill, which must
+// write exactly its size to the writer it is given (writing more fails at
+// the first excess byte). An error of fill is returned as it is; after
+// one, the Writer is unusable.
+func (w *Writer) FillTensor(fill func(io.Writer) error) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	t := w.tensors[w.next]
+	lw := &limitWriter{w: w.w, name: t.Name, left: t.Bytes()}
+	if err := fill(lw); err != nil {
+		w.err = err
+		return err
+	}
+	if lw.left != 0 {
+		w.err = fmt.Errorf("%w: tensor %q: got %d bytes, want %d", ErrWriter, t.Name, t.Bytes()-lw.left, t.Bytes())
+		return w.err
+	}
+	w.next++
+	return nil
+}
+
+// limitWriter passes at most left bytes through to w.
+type limitWriter struct {
+	w    io.Writer
+	name string
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, fmt.Errorf("%w: tensor %q: %d bytes more than it holds", ErrWriter, l.name, int64(len(p))-l.left)
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	return n, err
+}

@@ -3,7 +3,8 @@
 // the lattice point lists of iq3xs_init_impl (kgrid.go) and
 // iq2xs_init_impl (kgrid2.go), the decoding grids ggml-common.h publishes
 // (iq3xxs_grid, iq3s_grid, iq2xxs_grid, iq2xs_grid, iq2s_grid) derived from
-// them, and the sign table ksigns_iq2xs.
+// them, the 1-bit grid of IQ1_S and IQ1_M (iq1s_grid, from kgrid_1bit_2048,
+// kgrid1.go), and the sign table ksigns_iq2xs.
 package iqgrid
 
 // values3XXS are IQ3_XXS's decoded magnitudes of lattice coordinate l
@@ -64,3 +65,15 @@ func decodeGrid2(kgrid []uint16) []uint64 {
 	}
 	return g
 }
+
+// Grid1S is ggml-common.h's iq1s_grid, the grid IQ1_S and IQ1_M share:
+// point k's eight coordinates -1, 0 or 1 as int8 bytes, low byte first.
+var Grid1S = func() []uint64 {
+	g := make([]uint64, len(KGrid1S))
+	for k, c := range KGrid1S {
+		for i := 0; i < 8; i++ {
+			g[k] |= uint64(uint8(int8(c>>(2*i)&3)-1)) << (8 * i)
+		}
+	}
+	return g
+}()

@@ -26,6 +26,16 @@ var scaleFields = map[format.DType][]int{
 	format.Q5_1: {0, 2}, format.IQ4_NL: {0}, format.Q2_K: {80, 82},
 	format.Q3_K: {108}, format.Q4_K: {0, 2}, format.Q5_K: {0, 2}, format.Q6_K: {208}, format.IQ4_XS: {0},
 	format.IQ3_XXS: {0}, format.IQ3_S: {0}, format.IQ2_XXS: {0}, format.IQ2_XS: {0}, format.IQ2_S: {0},
+	format.IQ1_S: {0},
+}
+
+// setIQ1MScale stores the binary16 scale h in the top nibbles of the four
+// scale words of the IQ1_M block blk.
+func setIQ1MScale(blk []byte, h uint16) {
+	for i := 0; i < 4; i++ {
+		w := binary.LittleEndian.Uint16(blk[48+2*i:])&0x0fff | (h>>(4*i)&15)<<12
+		binary.LittleEndian.PutUint16(blk[48+2*i:], w)
+	}
 }
 
 const poison = 0x7b
@@ -68,6 +78,9 @@ func rawRow(r *rand.Rand, dt format.DType, n, mode int) []byte {
 		for blk := 0; blk < len(b)/tr.BlockBytes; blk++ {
 			for _, off := range scaleFields[dt] {
 				binary.LittleEndian.PutUint16(b[blk*tr.BlockBytes+off:], scale())
+			}
+			if dt == format.IQ1_M {
+				setIQ1MScale(b[blk*tr.BlockBytes:], scale())
 			}
 		}
 	}

@@ -9,7 +9,7 @@
 // against Q8_0-style blocks (an f16-rounded scale, 32 int8 codes and, for the
 // types with a minimum, the block's scaled code sum as in Q8_1), the K-quants
 // (Q2_K..Q6_K) and the 256-element i-quants (IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS,
-// IQ2_XS, IQ2_S) against
+// IQ2_XS, IQ2_S, IQ1_S, IQ1_M) against
 // Q8_K-style super-blocks (a float32 scale, 256 int8
 // codes and the sums of each 16 codes). Float weights multiply against the
 // float activations directly.
@@ -25,23 +25,29 @@
 // The implementations, chosen at run time from the CPU's features (read
 // with a CPUID/XGETBV stub on amd64 and the auxiliary vector on arm64):
 //
-//   - avx2 (AVX2+FMA+F16C): dot products of every weight type but the
-//     grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S: pure Go only)
-//     following ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL
-//     and IQ4_XS through a VPSHUFB table), DotF32 and Axpy, and four-row matrix kernels
+//   - avx2 (AVX2+FMA+F16C): dot products of every weight type following
+//     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL and IQ4_XS
+//     through a VPSHUFB table; the grid i-quants IQ3_XXS, IQ3_S, IQ2_XXS,
+//     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through scalar grid and sign-table
+//     loads per group of eight, see iqgrid_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
-//     once for four activation rows; the 6x16 FMA register tile of the
+//     once for four activation rows; register-tiled prefill kernels
+//     (MatMul16: Q8_0, Q4_0) of 8 weight rows x 4 activation rows, each
+//     16-row weight tile unpacked once to bytes for all the activations
+//     (see tile_amd64.go); the 6x16 FMA register tile of the
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
-//     integer type but the grid i-quants (IQ4_XS a super-block per step:
+//     integer type but the grid i-quants, which it takes from avx2 (IQ4_XS a super-block per step:
 //     VPERMB table, VPDPBUSD, scales by VPERMD/VPMULLD):
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
 //     Q2_K..Q6_K a 64-code chunk per register (Q5_K and Q6_K with GFNI's
 //     GF2P8AFFINEQB for the high bits, where present), BF16 widened
 //     to float32 for FMA; four-row kernels (MatMul4) for Q4_0,
-//     Q4_K, and 4x4 register tiles for F16 and BF16; and the activation
+//     Q4_K, and 4x4 register tiles for F16 and BF16; the prefill tiles
+//     (MatMul16) of Q8_0 and Q4_0 as AVX2's but 16 weight rows x 8
+//     activation rows by VPDPBUSD, the path of CPUs without AMX; and the activation
 //     quantizations (bit-identical to the generic ones); the 8x32 register
 //     tile of the training products (GemmTile, A broadcast by the FMA
 //     itself). Entries are added from files of their own through addVNNI.
@@ -79,7 +85,7 @@ const (
 	// ActQ8: Q8_0-style 32-element blocks (legacy types and IQ4_NL).
 	ActQ8
 	// ActQ8K: Q8_K-style 256-element super-blocks (K-quants, IQ4_XS,
-	// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S).
+	// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M).
 	ActQ8K
 	// ActNone: the type has no kernel.
 	ActNone
@@ -94,7 +100,7 @@ func KindOf(t format.DType) ActKind {
 	case format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL:
 		return ActQ8
 	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS, format.IQ3_XXS, format.IQ3_S,
-		format.IQ2_XXS, format.IQ2_XS, format.IQ2_S:
+		format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M:
 		return ActQ8K
 	}
 	return ActNone
@@ -115,10 +121,17 @@ type Vec struct {
 
 	// pack is an implementation's packed form of the group of activation
 	// rows starting at this one (see Impl.Pack); packed reports whether it
-	// is current (Quantize clears it).
-	pack   []byte
-	packed bool
+	// is current (Quantize clears it); packFmt says whose layout it is.
+	pack    []byte
+	packed  bool
+	packFmt uint8
 }
+
+// The layouts of Vec.pack.
+const (
+	packAMX  = 1 + iota // amxPack's, for the AMX tile kernels
+	packVNNI            // tilePack's, for the AVX-512 VNNI and AVX2 tile kernels
+)
 
 // Block returns the activation block size of kind k (1 for ActFloat).
 func Block(k ActKind) int {
@@ -173,7 +186,9 @@ type Impl struct {
 	MatVec [format.NumDTypes]MatMul4Func
 	// MatMul16 holds, for some weight types, a matrix product against
 	// groups of sixteen activation rows (len(xs) a multiple of 16), for
-	// matrix engines such as AMX; same contract as MatMul4Func otherwise.
+	// matrix engines such as AMX and for register-tiled kernels that
+	// unpack each weight tile once for the batch; same contract as
+	// MatMul4Func otherwise.
 	MatMul16 [format.NumDTypes]MatMul4Func
 	// Pack, when set, stores in xs[16g] a packed form of each complete
 	// group of sixteen activation rows xs[16g:16g+16] of kind k, which

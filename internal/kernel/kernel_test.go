@@ -16,7 +16,7 @@ var weightTypes = []format.DType{
 	format.F32, format.F16, format.BF16,
 	format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL,
 	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS,
-	format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S,
+	format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M,
 }
 
 func randRow(r *rand.Rand, n int) []float32 {
@@ -201,8 +201,8 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("Supported(%s) = false", dt)
 		}
 	}
-	if Supported(format.IQ1_S) {
-		t.Error("Supported(IQ1_S) = true")
+	if Supported(format.TQ1_0) {
+		t.Error("Supported(TQ1_0) = true")
 	}
 	if err := Select("generic"); err != nil {
 		t.Fatal(err)

@@ -46,21 +46,26 @@ func SolveCholesky(u []float64, n int, b []float64, nrhs int) {
 
 // InverseFactor replaces the symmetric positive definite n×n matrix h
 // (row-major, full) with U, upper triangular with UᵀU = h⁻¹ (the Cholesky
-// factor of the inverse, GPTQ's), zero below the diagonal. It reports
-// false when h is not positive definite (then h is garbage).
+// factor of the inverse, GPTQ's), zero below the diagonal. It reads only
+// the lower triangle and the diagonal of h. It reports false when h is not
+// positive definite; then the strict upper triangle of h is as it was and
+// the rest is garbage.
 //
 // With P the reversal permutation, P h P = RᵀR (Cholesky, upper R), so
 // h = (P Rᵀ P)(P R P) and h⁻¹ = UᵀU with U = P R⁻ᵀ P: one factorisation
 // and one triangular inverse (lapack64.Trtri), no full inverse.
 func InverseFactor(h []float64, n int) bool {
 	h = h[:n*n]
-	reverse(h, n)
+	reverse(h, n) // Potrf reads and writes the upper triangle of P h P: h's lower one
 	if !Cholesky(h, n) {
+		reverse(h, n)
 		return false
 	}
 	for i := 0; i < n; i++ {
 		clear(h[i*n : i*n+i])
 	}
+	// Trtri fails only on a zero diagonal, which a successful Cholesky
+	// factorisation does not leave.
 	if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: n, Stride: max(n, 1), Data: h}) {
 		return false
 	}

@@ -137,6 +137,11 @@ func (g *Gram) Mean(scale float64) []float64 {
 	return m
 }
 
+// Sum returns the sum's storage, N×N row-major, sharing the Gram's memory:
+// its upper triangle (with the diagonal) holds S; the strict lower
+// triangle is not used by the Gram, so a caller may work there.
+func (g *Gram) Sum() []float64 { return g.sum }
+
 // Sym returns the sum as a gonum symmetric matrix sharing its memory
 // (upper triangle).
 func (g *Gram) Sym() *mat.SymDense {

@@ -237,3 +237,27 @@ func BenchmarkGramAdd(b *testing.B) {
 		}
 	}
 }
+
+// TestInverseFactorFailKeepsUpper checks that a failed InverseFactor
+// leaves the strict upper triangle of h as it was.
+func TestInverseFactorFailKeepsUpper(t *testing.T) {
+	const n = 5
+	h := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			h[i*n+j] = float64(10*i + j + 1)
+		}
+		h[i*n+i] = -1 // not positive definite
+	}
+	orig := append([]float64(nil), h...)
+	if InverseFactor(h, n) {
+		t.Fatal("InverseFactor of an indefinite matrix reported true")
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			if h[i*n+j] != orig[i*n+j] {
+				t.Errorf("h[%d][%d] = %v, was %v", i, j, h[i*n+j], orig[i*n+j])
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@
 // Usage (from the repository root):
 //
 //	go run ./internal/cmd/gendefault [-out models/default] [-seed 1]
+//	go run ./internal/cmd/gendefault -out /tmp/qwen05 -preset qwen2.5-0.5b
 //
 // The weights depend only on the seed; the tokenizer depends on the Go
 // version's source text, so the committed files record the version used.
@@ -16,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -39,7 +41,21 @@ var (
 	ffn     = 256
 	vocab   = 512
 	context = 256
+	theta   = 10000.0
+	eps     = 1e-5
 )
+
+// presets are the shapes of published models that -preset selects, for
+// memory and speed measurements at real size (random weights, llama
+// architecture: no attention biases).
+var presets = map[string]func(){
+	// Qwen2.5-0.5B: 896 wide, 24 blocks, 14/2 heads of 64, FFN 4864,
+	// a 151936-token vocabulary, tied embeddings.
+	"qwen2.5-0.5b": func() {
+		dim, layers, heads, kvHeads, ffn, vocab = 896, 24, 14, 2, 4864, 151936
+		context, theta, eps = 32768, 1e6, 1e-6
+	},
+}
 
 func main() {
 	out := flag.String("out", "models/default", "output folder")
@@ -50,7 +66,16 @@ func main() {
 	flag.IntVar(&kvHeads, "kv-heads", kvHeads, "key/value heads")
 	flag.IntVar(&ffn, "ffn", ffn, "feed-forward width")
 	flag.IntVar(&vocab, "vocab", vocab, "vocabulary size (at least 300)")
+	preset := flag.String("preset", "", "a published model's shape, overriding the shape flags: qwen2.5-0.5b")
 	flag.Parse()
+	if *preset != "" {
+		set, ok := presets[*preset]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "gendefault: unknown preset %q\n", *preset)
+			os.Exit(2)
+		}
+		set()
+	}
 	if err := run(*out, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "gendefault:", err)
 		os.Exit(1)
@@ -84,8 +109,8 @@ func run(out string, seed uint64) error {
 		"num_key_value_heads":     kvHeads,
 		"num_hidden_layers":       layers,
 		"vocab_size":              vocab,
-		"rms_norm_eps":            1e-5,
-		"rope_theta":              10000.0,
+		"rms_norm_eps":            eps,
+		"rope_theta":              theta,
 		"max_position_embeddings": context,
 		"tie_word_embeddings":     true,
 		"bos_token_id":            1,
@@ -133,19 +158,10 @@ func writeWeights(path string, seed uint64) error {
 	for i, t := range ts {
 		infos[i] = format.TensorInfo{Name: t.name, Type: format.F16, Shape: t.shape}
 	}
-	f, err := format.CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w, err := safetensors.NewWriter(f, infos, map[string]string{"format": "pt"})
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewPCG(seed, 0x5348524e4b)) // "SHRNK"
-	for _, t := range ts {
-		n := format.TensorInfo{Shape: t.shape}.NumElements()
-		x := make([]float32, n)
+	return safetensors.WriteFile(path, infos, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+		t := ts[i]
+		x := make([]float32, infos[i].NumElements())
 		for i := range x {
 			if t.std == 0 {
 				x[i] = 1
@@ -153,18 +169,13 @@ func writeWeights(path string, seed uint64) error {
 				x[i] = float32(rng.NormFloat64() * t.std)
 			}
 		}
-		buf := make([]byte, 2*n)
+		buf := make([]byte, infos[i].Bytes())
 		if err := format.EncodeFloats(format.F16, x, buf); err != nil {
 			return err
 		}
-		if err := w.WriteTensor(buf); err != nil {
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
+		_, err := w.Write(buf)
 		return err
-	}
-	return f.Commit()
+	})
 }
 
 // trainVocab learns a SentencePiece-style BPE vocabulary of size n from the

@@ -1,0 +1,525 @@
+//go:build !purego
+
+#include "textflag.h"
+#include "avx2_amd64.h"
+
+// AVX2 dot products of the grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS,
+// IQ2_S, IQ1_S, IQ1_M) with Q8_K activations, as ggml's AVX2 kernels do
+// them: per 32-element sub-block the four groups of eight are looked up in
+// the grid (a uint64 per point, or two uint32 points for IQ3) and their
+// signs in a table of +-1 bytes (iqgrid_amd64.go), the signs moved onto
+// the activation codes with VPSIGNB, the unsigned magnitudes multiplied
+// with them by VPMADDUBSW and the pair sums by the sub-block's scale (per
+// 128-bit lane where the scale is per 16) with VPMADDWD; each super-block's
+// int32 sums are converted and added times d*d8. The Go wrappers apply the
+// types' constant factors (1/8, 1/4).
+//
+// Common registers: SI = the weight block, DI = the activation codes,
+// DX = the activation scales, CX = blocks left, R13 = the grid, R14 = the
+// sign table, R11/R12 = the sub-block's pointers, Y0 = the float
+// accumulator, Y8 = the block's int32 sums, X1/X2 (low lane) and X3/X4
+// (high lane) = the magnitudes and signs being built, Y9 = the scale words.
+
+// PUT0_A/PUT1_A put the grid qword in R8 and the sign qword in R9 into the
+// low/high qword of X1/X2 (groups 0 and 1), PUT0_B/PUT1_B into X3/X4
+// (groups 2 and 3).
+#define PUT0_A VMOVQ R8, X1; VMOVQ R9, X2
+#define PUT1_A VPINSRQ $1, R8, X1, X1; VPINSRQ $1, R9, X2, X2
+#define PUT0_B VMOVQ R8, X3; VMOVQ R9, X4
+#define PUT1_B VPINSRQ $1, R8, X3, X3; VPINSRQ $1, R9, X4, X4
+
+// MULADD multiplies the 32 magnitudes Y1, signed by Y2, with the next 32
+// codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
+#define MULADD \
+	VINSERTI128 $1, X3, Y1, Y1; \
+	VINSERTI128 $1, X4, Y2, Y2; \
+	VMOVDQU     (DI), Y5;       \
+	VPSIGNB     Y2, Y5, Y5;     \
+	VPMADDUBSW  Y5, Y1, Y6;     \
+	VPMADDWD    Y9, Y6, Y6;     \
+	VPADDD      Y6, Y8, Y8;     \
+	ADDQ        $32, DI
+
+// SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
+#define SCALE32(Rg) \
+	LEAL         1(Rg)(Rg*1), Rg; \
+	VMOVD        Rg, X9;          \
+	VPBROADCASTW X9, Y9
+
+// SCALE16(Ra, Rb) puts 2*Ra+1 into the words of Y9's low lane and 2*Rb+1
+// into its high lane; clobbers X10.
+#define SCALE16(Ra, Rb) \
+	LEAL         1(Ra)(Ra*1), Ra;     \
+	LEAL         1(Rb)(Rb*1), Rb;     \
+	VMOVD        Ra, X9;              \
+	VPBROADCASTW X9, X9;              \
+	VMOVD        Rb, X10;             \
+	VPBROADCASTW X10, X10;            \
+	VINSERTI128  $1, X10, Y9, Y9
+
+// BLOCKEND adds Y8 times the f16 at (SI) times the float at (DX) to Y0.
+#define BLOCKEND \
+	F16SCALE((SI), (DX), X1, Y1); \
+	VCVTDQ2PS   Y8, Y8;           \
+	VFMADD231PS Y8, Y1, Y0
+
+#define PROLOGUE \
+	MOVQ   w+0(FP), SI;     \
+	MOVQ   q+8(FP), DI;     \
+	MOVQ   d+16(FP), DX;    \
+	MOVQ   nb+24(FP), CX;   \
+	MOVQ   grid+32(FP), R13; \
+	MOVQ   signs+40(FP), R14; \
+	VXORPS Y0, Y0, Y0
+
+#define EPILOGUE \
+	HSUM8(Y0, X0, X1); \
+	VZEROUPPER;        \
+	MOVSS X0, ret+48(FP); \
+	RET
+
+// XXS_GROUP(l, sh): IQ2_XXS group l: grid index byte l(R11), sign index
+// bits sh.. of R10.
+#define XXS_GROUP(l, sh) \
+	MOVBQZX l(R11), AX;      \
+	MOVQ    (R13)(AX*8), R8; \
+	MOVL    R10, AX;         \
+	SHRL    $sh, AX;         \
+	ANDL    $127, AX;        \
+	MOVQ    (R14)(AX*8), R9
+
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   xxsdone
+
+xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+xxssub:
+	MOVL 4(R11), R10
+	XXS_GROUP(0, 0)
+	PUT0_A
+	XXS_GROUP(1, 7)
+	PUT1_A
+	XXS_GROUP(2, 14)
+	PUT0_B
+	XXS_GROUP(3, 21)
+	PUT1_B
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	CMPQ R11, R12
+	JNE  xxssub
+
+	BLOCKEND
+	ADDQ $66, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xxsblock
+
+xxsdone:
+	EPILOGUE
+
+// XS_GROUP(l): IQ2_XS group l: the uint16 at 2l(R11), index 9 bits and
+// sign index 7 bits.
+#define XS_GROUP(l) \
+	MOVWLZX (2*l)(R11), AX;  \
+	MOVL    AX, R10;         \
+	ANDL    $511, AX;        \
+	MOVQ    (R13)(AX*8), R8; \
+	SHRL    $9, R10;         \
+	MOVQ    (R14)(R10*8), R9
+
+// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   xsdone
+
+xsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+xssub:
+	XS_GROUP(0)
+	PUT0_A
+	XS_GROUP(1)
+	PUT1_A
+	XS_GROUP(2)
+	PUT0_B
+	XS_GROUP(3)
+	PUT1_B
+	MOVBLZX (R12), AX
+	MOVL    AX, R10
+	ANDL    $15, AX
+	SHRL    $4, R10
+	SCALE16(AX, R10)
+	MULADD
+	ADDQ    $8, R11
+	INCQ    R12
+	LEAQ    66(SI), AX
+	CMPQ    R11, AX
+	JNE     xssub
+
+	BLOCKEND
+	ADDQ $74, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xsblock
+
+xsdone:
+	EPILOGUE
+
+// S_GROUP(l, sh): IQ2_S group l: index byte l(R11) with bits sh.. of the
+// qh byte (R12) as bits 8-9, sign byte 32+l(R11).
+#define S_GROUP(l, sh) \
+	MOVBLZX l(R11), AX;      \
+	MOVBLZX (R12), R10;      \
+	SHLL    $sh, R10;        \
+	ANDL    $0x300, R10;     \
+	ORL     R10, AX;         \
+	MOVQ    (R13)(AX*8), R8; \
+	MOVBLZX (32+l)(R11), AX; \
+	MOVQ    (R14)(AX*8), R9
+
+// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   sdone
+
+sblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+ssub:
+	S_GROUP(0, 8)
+	PUT0_A
+	S_GROUP(1, 6)
+	PUT1_A
+	S_GROUP(2, 4)
+	PUT0_B
+	S_GROUP(3, 2)
+	PUT1_B
+	MOVBLZX 8(R12), AX
+	MOVL    AX, R10
+	ANDL    $15, AX
+	SHRL    $4, R10
+	SCALE16(AX, R10)
+	MULADD
+	ADDQ    $4, R11
+	INCQ    R12
+	LEAQ    74(SI), AX
+	CMPQ    R12, AX
+	JNE     ssub
+
+	BLOCKEND
+	ADDQ $82, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  sblock
+
+sdone:
+	EPILOGUE
+
+// X3XXS_GROUP(l, sh): IQ3_XXS group l: the two uint32 points of bytes
+// 2l(R11) and 2l+1(R11), sign index bits sh.. of R10.
+#define X3XXS_GROUP(l, sh) \
+	MOVBLZX (2*l)(R11), AX;   \
+	MOVL    (R13)(AX*4), R8;  \
+	MOVBLZX (2*l+1)(R11), AX; \
+	MOVL    (R13)(AX*4), R9;  \
+	SHLQ    $32, R9;          \
+	ORQ     R9, R8;           \
+	MOVL    R10, AX;          \
+	SHRL    $sh, AX;          \
+	ANDL    $127, AX;         \
+	MOVQ    (R14)(AX*8), R9
+
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   x3xxsdone
+
+x3xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+x3xxssub:
+	MOVL (R12), R10
+	X3XXS_GROUP(0, 0)
+	PUT0_A
+	X3XXS_GROUP(1, 7)
+	PUT1_A
+	X3XXS_GROUP(2, 14)
+	PUT0_B
+	X3XXS_GROUP(3, 21)
+	PUT1_B
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	ADDQ $4, R12
+	LEAQ 98(SI), AX
+	CMPQ R12, AX
+	JNE  x3xxssub
+
+	BLOCKEND
+	ADDQ $98, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3xxsblock
+
+x3xxsdone:
+	EPILOGUE
+
+// X3S_POINT(off, bit, R): R = the IQ3_S point of byte off(R11) with bit
+// bit of the qh byte (R12) as bit 8.
+#define X3S_POINT(off, bit, R) \
+	MOVBLZX off(R11), AX;   \
+	MOVBLZX (R12), R10;     \
+	SHRL    $bit, R10;      \
+	ANDL    $1, R10;        \
+	SHLL    $8, R10;        \
+	ORL     R10, AX;        \
+	MOVL    (R13)(AX*4), R
+
+// X3S_GROUP(l): IQ3_S group l, its sign byte at l(BX).
+#define X3S_GROUP(l) \
+	X3S_POINT(2*l, 2*l, R8);     \
+	X3S_POINT(2*l+1, 2*l+1, R9); \
+	SHLQ    $32, R9;             \
+	ORQ     R9, R8;              \
+	MOVBLZX l(BX), AX;           \
+	MOVQ    (R14)(AX*8), R9
+
+// X3S_SUB: one IQ3_S sub-block with its 4-bit scale in the low bits of
+// X15 (shifted down by 4 after).
+#define X3S_SUB \
+	X3S_GROUP(0);        \
+	PUT0_A;              \
+	X3S_GROUP(1);        \
+	PUT1_A;              \
+	X3S_GROUP(2);        \
+	PUT0_B;              \
+	X3S_GROUP(3);        \
+	PUT1_B;              \
+	VMOVD   X15, AX;     \
+	ANDL    $15, AX;     \
+	SCALE32(AX);         \
+	VPSRLD  $4, X15, X15; \
+	MULADD;              \
+	ADDQ    $8, R11;     \
+	INCQ    R12;         \
+	ADDQ    $4, BX
+
+// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   x3sdone
+
+x3sblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+	LEAQ  74(SI), BX
+	VMOVD 106(SI), X15
+
+x3ssub:
+	X3S_SUB
+	LEAQ 74(SI), AX
+	CMPQ R12, AX
+	JNE  x3ssub
+
+	BLOCKEND
+	ADDQ $110, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3sblock
+
+x3sdone:
+	EPILOGUE
+
+// SIGNED moves the signs of the weights Y1 (which are never zero) onto
+// the codes (Y5) and makes Y1 their magnitudes, then as MULADD.
+#define SIGNED_MULADD \
+	VMOVDQU    (DI), Y5;   \
+	VPSIGNB    Y1, Y5, Y5; \
+	VPSIGNB    Y1, Y1, Y1; \
+	VPMADDUBSW Y5, Y1, Y6; \
+	VPMADDWD   Y9, Y6, Y6; \
+	VPADDD     Y6, Y8, Y8; \
+	ADDQ       $32, DI
+
+// X1S_POINT(l, sh): R8 = the 8*point qword of IQ1_S group l: index byte
+// l(R11) with bits sh.. of R10 (the sub-block's qh) as bits 8-10.
+#define X1S_POINT(l, sh) \
+	MOVBLZX l(R11), AX;  \
+	MOVL    R10, R9;     \
+	SHRL    $sh, R9;     \
+	ANDL    $7, R9;      \
+	SHLL    $8, R9;      \
+	ORL     R9, AX;      \
+	MOVQ    (R13)(AX*8), R8
+
+// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// The weights are 8*point+-1 (the shift IQ1S_DELTA times 8; the wrapper
+// divides by 8), which are never zero.
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   x1sdone
+
+x1sblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  34(SI), R12
+
+x1ssub:
+	MOVWLZX (R12), R10
+	X1S_POINT(0, 0)
+	VMOVQ   R8, X1
+	X1S_POINT(1, 3)
+	VPINSRQ $1, R8, X1, X1
+	X1S_POINT(2, 6)
+	VMOVQ   R8, X3
+	X1S_POINT(3, 9)
+	VPINSRQ $1, R8, X3, X3
+	VINSERTI128 $1, X3, Y1, Y1
+
+	// The shift: +1 in every byte, -1 when bit 15 is set.
+	MOVL         R10, AX
+	SHRL         $15, AX
+	NEGL         AX
+	ORL          $1, AX
+	VMOVD        AX, X2
+	VPBROADCASTB X2, Y2
+	VPADDB       Y2, Y1, Y1
+
+	SHRL $12, R10
+	ANDL $7, R10
+	SCALE32(R10)
+	SIGNED_MULADD
+	ADDQ $4, R11
+	ADDQ $2, R12
+	LEAQ 50(SI), AX
+	CMPQ R12, AX
+	JNE  x1ssub
+
+	BLOCKEND
+	ADDQ $50, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x1sblock
+
+x1sdone:
+	EPILOGUE
+
+// X1M_GROUP(l, qhoff, sh, dbit): IQ1_M group l: R8 = 8*point of index byte
+// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10; R9 = the
+// shift bytes, -1 when bit dbit of that byte is set and else +1.
+#define X1M_GROUP(l, qhoff, sh, dbit) \
+	MOVBLZX l(R11), AX;         \
+	MOVBLZX qhoff(R12), R10;    \
+	MOVL    R10, R9;            \
+	SHRL    $sh, R9;            \
+	ANDL    $7, R9;             \
+	SHLL    $8, R9;             \
+	ORL     R9, AX;             \
+	MOVQ    (R13)(AX*8), R8;    \
+	SHRL    $dbit, R10;         \
+	ANDL    $1, R10;            \
+	NEGQ    R10;                \
+	MOVQ    $0x0101010101010101, R9; \
+	ORQ     R10, R9
+
+// X1M_SUB(s1, s2): one IQ1_M sub-block of 32 whose two 3-bit scales are
+// bits s1.. and s2.. of the scale word in BX.
+#define X1M_SUB(s1, s2) \
+	X1M_GROUP(0, 0, 0, 3); \
+	PUT0_A;                \
+	X1M_GROUP(1, 0, 4, 7); \
+	PUT1_A;                \
+	X1M_GROUP(2, 1, 0, 3); \
+	PUT0_B;                \
+	X1M_GROUP(3, 1, 4, 7); \
+	PUT1_B;                \
+	VINSERTI128 $1, X3, Y1, Y1; \
+	VINSERTI128 $1, X4, Y2, Y2; \
+	VPADDB  Y2, Y1, Y1;    \
+	MOVL    BX, AX;        \
+	SHRL    $s1, AX;       \
+	ANDL    $7, AX;        \
+	MOVL    BX, R10;       \
+	SHRL    $s2, R10;      \
+	ANDL    $7, R10;       \
+	SCALE16(AX, R10);      \
+	SIGNED_MULADD;         \
+	ADDQ    $4, R11;       \
+	ADDQ    $2, R12
+
+// func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// As dotIQ1SAVX2 with a shift per group of eight and a scale per 16; the
+// f16 super-block scale is gathered from the top nibbles of the four scale
+// words.
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	TESTQ CX, CX
+	JEQ   x1mdone
+
+x1mblock:
+	VPXOR Y8, Y8, Y8
+	MOVQ  SI, R11
+	LEAQ  32(SI), R12
+
+x1msub:
+	// R12 - SI - 32 = 2*sub-block; the scale word is at 48 + that/2*2.
+	MOVQ    R12, AX
+	SUBQ    SI, AX
+	SUBQ    $32, AX
+	SHRQ    $2, AX
+	MOVWLZX 48(SI)(AX*2), BX
+	X1M_SUB(0, 3)
+	X1M_SUB(6, 9)
+	LEAQ    48(SI), AX
+	CMPQ    R12, AX
+	JNE     x1msub
+
+	// The f16 scale: (w0>>12) | (w1>>8)&0xf0 | (w2>>4)&0xf00 | w3&0xf000.
+	MOVWLZX      48(SI), AX
+	SHRL         $12, AX
+	MOVWLZX      50(SI), R10
+	SHRL         $8, R10
+	ANDL         $0xf0, R10
+	ORL          R10, AX
+	MOVWLZX      52(SI), R10
+	SHRL         $4, R10
+	ANDL         $0xf00, R10
+	ORL          R10, AX
+	MOVWLZX      54(SI), R10
+	ANDL         $0xf000, R10
+	ORL          R10, AX
+	VMOVD        AX, X1
+	VCVTPH2PS    X1, X1
+	VMULSS       (DX), X1, X1
+	VBROADCASTSS X1, Y1
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y1, Y0
+
+	ADDQ $56, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x1mblock
+
+x1mdone:
+	EPILOGUE
