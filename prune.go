@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -175,9 +176,9 @@ func Prune(ctx context.Context, src, dst string, opt PruneOptions) (*PruneResult
 		return j.run(false, j.experts)
 	}
 	// Large pointer-free buffers (residual streams, Gram matrices, a
-	// block's float32 tensors): collect at 25% heap growth to keep the
-	// peak near the live size.
-	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	// block's float32 tensors): collect at 10% heap growth to keep the
+	// peak near the live size (marking them costs little).
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	return j.run(true, j.dense)
 }
 
@@ -565,7 +566,11 @@ func (j *pruneJob) blockGrams(run *calib.LayerRunner) func(l int) (*prune.Stats,
 		if l == curL && !cur.Spent(l) {
 			return cur, nil
 		}
+		// The previous block's Gram matrices are garbage now: collect
+		// them before this block's are allocated, so that the heap never
+		// holds two blocks' statistics.
 		cur, curL = nil, -1
+		runtime.GC()
 		if l < run.Next() {
 			if err := run.Restart(); err != nil {
 				return nil, err
