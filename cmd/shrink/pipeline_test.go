@@ -88,7 +88,7 @@ func TestDemoRecipe(t *testing.T) {
 		}
 		kinds = append(kinds, p.Kind)
 	}
-	for _, k := range []string{"convert", "prune", "distill", "bench", "gate"} {
+	for _, k := range []string{"convert", "prune", "distill", "quantize", "bench", "gate"} {
 		if !slices.Contains(kinds, k) {
 			t.Errorf("the demo has no %s step (%v)", k, kinds)
 		}
