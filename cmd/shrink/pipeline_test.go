@@ -94,3 +94,16 @@ func TestDemoRecipe(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeOllama: quantize --ollama writes the Modelfile beside DST.
+func TestQuantizeOllama(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "m-q8_0.gguf")
+	code, out, e := run(t, "quantize", filepath.Join("..", "..", "models", "default"), dst, "--type", "q8_0", "-q", "--ollama")
+	if code != 0 || !strings.Contains(out, "Modelfile: ") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, e)
+	}
+	mf, err := os.ReadFile(filepath.Join(filepath.Dir(dst), "Modelfile"))
+	if err != nil || !strings.Contains(string(mf), "FROM ./m-q8_0.gguf\nPARAMETER stop \"</s>\"\n") {
+		t.Errorf("Modelfile %q (%v)", mf, err)
+	}
+}
