@@ -62,6 +62,10 @@ func TestDistillResume(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "d.gguf")); err == nil {
 		t.Fatal("the interrupted step left its output")
 	}
+	plan, err := Plan(ctx, r, out, RunOptions{})
+	if err != nil || !strings.HasSuffix(plan[0].Reason, "continues the interrupted run's work") {
+		t.Errorf("plan after the interruption: %+v (%v)", plan, err)
+	}
 	first := -1
 	watch := func(p Progress) {
 		if p.Stage == "train" && first < 0 {
@@ -82,8 +86,8 @@ func TestDistillResume(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("the resumed step's output differs from an uninterrupted run's")
 	}
-	if m.Steps[0].Figures["steps"] != 8 {
-		t.Errorf("figures %v", m.Steps[0].Figures)
+	if !m.Steps[0].Resumed || m.Steps[0].Figures["steps"] != 8 {
+		t.Errorf("record: resumed %v, figures %v", m.Steps[0].Resumed, m.Steps[0].Figures)
 	}
 	left, _ := filepath.Glob(filepath.Join(out, ".*"))
 	if len(left) > 0 {

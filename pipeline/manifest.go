@@ -64,6 +64,9 @@ type StepRecord struct {
 	// Checks are a gate's checks, and Passed whether all of them passed.
 	Checks []CheckRecord `json:"checks,omitempty"`
 	Passed *bool         `json:"passed,omitempty"`
+	// Resumed is set when the step continued the work of an interrupted
+	// run (Call.Resume).
+	Resumed bool `json:"resumed,omitempty"`
 	// Reused is set when this run skipped the step: the record is the
 	// one of the run that computed it.
 	Reused bool `json:"reused,omitempty"`

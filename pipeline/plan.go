@@ -63,6 +63,9 @@ func (x *runner) planStep(ps *prepared, runs map[string]bool) (bool, string, err
 	if old := x.old.record(ps.ID); skip && old.Passed != nil && !*old.Passed {
 		why += "; its recorded verdict FAILED, the chain stops here"
 	}
+	if !skip && x.resumable(ps, inputs) {
+		why += "; continues the interrupted run's work"
+	}
 	return !skip, why, nil
 }
 

@@ -262,7 +262,7 @@ func (x *runner) execute(i int, ps *prepared, inputs []FileRecord) (*StepRecord,
 	x.clean(ps.ID)
 	end := time.Now()
 	rec := &StepRecord{ID: ps.ID, Kind: ps.Kind, Input: ps.Input, Options: ps.record, Inputs: inputs,
-		Started: start.UTC(), Ended: end.UTC(), Seconds: end.Sub(start).Seconds(), Figures: res.Figures}
+		Started: start.UTC(), Ended: end.UTC(), Seconds: end.Sub(start).Seconds(), Figures: res.Figures, Resumed: resume}
 	out, err := x.h.file("output", ps.output)
 	if err != nil {
 		return nil, err
@@ -287,19 +287,25 @@ type pending struct {
 func (x *runner) begin(ps *prepared, inputs []FileRecord) (bool, error) {
 	path := filepath.Join(x.outDir, "."+ps.ID+".pending.json")
 	now := pending{ps.record, inputs}
-	var was pending
-	data, err := os.ReadFile(path)
-	resume := err == nil && json.Unmarshal(data, &was) == nil &&
-		sameJSON(was.Options, now.Options) && changedInput(was.Inputs, now.Inputs) == ""
+	resume := x.resumable(ps, inputs)
 	if !resume {
 		x.clean(ps.ID)
 	}
 	os.RemoveAll(filepath.Join(x.outDir, "."+ps.ID+".partial"+ps.kind.Ext))
-	data, err = json.Marshal(now)
+	data, err := json.Marshal(now)
 	if err != nil {
 		return false, err
 	}
 	return resume, format.WriteFileAtomic(path, data)
+}
+
+// resumable reports whether an interrupted run of the step with the same
+// options and inputs left its pending record.
+func (x *runner) resumable(ps *prepared, inputs []FileRecord) bool {
+	var was pending
+	data, err := os.ReadFile(filepath.Join(x.outDir, "."+ps.ID+".pending.json"))
+	return err == nil && json.Unmarshal(data, &was) == nil &&
+		sameJSON(was.Options, ps.record) && changedInput(was.Inputs, inputs) == ""
 }
 
 // clean removes a step's temporary files: .ID.* and the atomic writers'
