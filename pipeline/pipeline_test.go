@@ -363,3 +363,29 @@ func TestRecipeErrors(t *testing.T) {
 		t.Errorf("bad recipes ran steps: %v", f.runs)
 	}
 }
+
+// TestFailedGateKeepsLaterRecords: a gate failing after a complete run
+// keeps the records of the steps after it, so passing again reruns nothing
+// beyond the gate.
+func TestFailedGateKeepsLaterRecords(t *testing.T) {
+	dir := t.TempDir()
+	r := testRecipe(t, dir)
+	r.Steps = append(r.Steps, Step{ID: "after", Kind: "grow", Input: "b"})
+	out := filepath.Join(dir, "out")
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
+	opt := RunOptions{Kinds: f.kinds()}
+	for i, limit := range []string{"1e9", "10", "1e9"} {
+		r.Steps[3].Options = json.RawMessage(`{"max-size": ` + limit + `}`)
+		_, err := Run(context.Background(), r, out, opt)
+		if (limit == "10") != errors.Is(err, ErrGateFailed) {
+			t.Fatalf("run %d (max-size %s): err = %v", i+1, limit, err)
+		}
+		disk, err := ReadManifest(out)
+		if err != nil || len(disk.Steps) != 5 {
+			t.Fatalf("run %d: the manifest lost records (%v)", i+1, err)
+		}
+	}
+	if want := map[string]int{"a": 1, "b": 1, "m": 1, "g": 3, "after": 1}; !equalRuns(f.runs, want) {
+		t.Errorf("runs = %v, want %v", f.runs, want)
+	}
+}

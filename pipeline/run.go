@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/shrink-llm/shrink"
@@ -78,10 +79,10 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 			return x.m, err
 		}
 		if rec.Passed != nil && !*rec.Passed {
-			return x.m, x.finish(r, fmt.Errorf("step %q: %w: %s", ps.ID, ErrGateFailed, firstFailed(rec.Checks)))
+			return x.m, x.finish(r, i, fmt.Errorf("step %q: %w: %s", ps.ID, ErrGateFailed, firstFailed(rec.Checks)))
 		}
 	}
-	return x.m, x.finish(r, nil)
+	return x.m, x.finish(r, len(steps)-1, nil)
 }
 
 // runner holds the state of one Run.
@@ -100,6 +101,7 @@ type runner struct {
 // the steps not reached yet (so an interruption forgets none of them).
 func (x *runner) writeManifest(done int) error {
 	m := *x.m
+	m.Steps = slices.Clone(m.Steps)
 	for _, ps := range x.steps[done+1:] {
 		if rec := x.old.record(ps.ID); rec != nil {
 			m.Steps = append(m.Steps, *rec)
@@ -109,8 +111,9 @@ func (x *runner) writeManifest(done int) error {
 }
 
 // finish writes the chain's HTML report, on success the Modelfile, and
-// the final manifest.
-func (x *runner) finish(r *Recipe, runErr error) error {
+// the final manifest (keeping the old records of the steps after a failed
+// gate at step done).
+func (x *runner) finish(r *Recipe, done int, runErr error) error {
 	x.m.Final, x.m.Ended = finalModel(x.steps), time.Now().UTC()
 	if err := writeChainHTML(filepath.Join(x.outDir, "report.html"), x.m, x.steps, x.reports); err != nil {
 		return errors.Join(runErr, err)
@@ -122,7 +125,7 @@ func (x *runner) finish(r *Recipe, runErr error) error {
 		}
 		x.m.Modelfile = filepath.Base(mf)
 	}
-	if err := x.m.write(x.outDir); err != nil {
+	if err := x.writeManifest(done); err != nil {
 		return errors.Join(runErr, err)
 	}
 	return runErr
