@@ -144,7 +144,7 @@ func writeSummary(w io.Writer, out string, m *pipeline.Manifest) error {
 func stepFigures(s pipeline.StepRecord) string {
 	var parts []string
 	for _, f := range []struct{ key, label, layout string }{
-		{"params", "params", "%.0f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
+		{"params", "params", "%.0f"}, {"bits_per_weight", "bpw", "%.2f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
 	} {
 		if v, ok := s.Figures[f.key]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", f.label, fmt.Sprintf(f.layout, v)))
