@@ -67,6 +67,9 @@ func (f *fakes) grow(ctx context.Context, c *Call) (*Result, error) {
 	o := c.Options.(*fakeOpts)
 	data = append(data, o.Suffix...)
 	if o.Cache != "" {
+		if _, err := os.Stat(o.Cache); err == nil {
+			return nil, errors.New("stale cache " + o.Cache)
+		}
 		if err := os.WriteFile(o.Cache, data, 0o644); err != nil {
 			return nil, err
 		}

@@ -293,6 +293,9 @@ func (x *runner) begin(ps *prepared, inputs []FileRecord) (bool, error) {
 	resume := x.resumable(ps, inputs)
 	if !resume {
 		x.clean(ps.ID)
+		for _, f := range ps.scratch {
+			os.Remove(f)
+		}
 	}
 	os.RemoveAll(filepath.Join(x.outDir, "."+ps.ID+".partial"+ps.kind.Ext))
 	data, err := json.Marshal(now)
