@@ -10,6 +10,7 @@ import (
 
 // PlannedStep is what Plan expects of one step.
 type PlannedStep struct {
+	// ID, Kind and Input are the step's in the recipe.
 	ID, Kind, Input string
 	// Output is the step's output file, relative to the output folder.
 	Output string
