@@ -89,7 +89,7 @@ func TestDistillResume(t *testing.T) {
 	if !m.Steps[0].Resumed || m.Steps[0].Figures["steps"] != 8 {
 		t.Errorf("record: resumed %v, figures %v", m.Steps[0].Resumed, m.Steps[0].Figures)
 	}
-	left, _ := filepath.Glob(filepath.Join(out, ".*"))
+	left, _ := filepath.Glob(filepath.Join(out, ".*.*"))
 	if len(left) > 0 {
 		t.Errorf("temporary files left after the step succeeded: %v", left)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -168,7 +169,9 @@ func TestRunSkipResume(t *testing.T) {
 	entries, _ := os.ReadDir(out)
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != ".lock" {
+			names = append(names, e.Name())
+		}
 	}
 	if got := strings.Join(names, " "); got != ".b.pending.json a.bin a.cache manifest.json" {
 		t.Errorf("after the interruption the output folder holds %q, want b's pending record, a.bin and manifest.json only", got)
@@ -390,5 +393,34 @@ func TestFailedGateKeepsLaterRecords(t *testing.T) {
 	}
 	if want := map[string]int{"a": 1, "b": 1, "m": 1, "g": 3, "after": 1}; !equalRuns(f.runs, want) {
 		t.Errorf("runs = %v, want %v", f.runs, want)
+	}
+}
+
+// TestConcurrentRunRefused: a run into a folder another run is writing
+// into fails at once, naming the folder.
+func TestConcurrentRunRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no folder lock on Windows")
+	}
+	dir := t.TempDir()
+	r := testRecipe(t, dir)
+	out := filepath.Join(dir, "out")
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
+	kinds := f.kinds()
+	inner := kinds["grow"]
+	var nested error
+	grow := inner.Run
+	inner.Run = func(ctx context.Context, c *Call) (*Result, error) {
+		if c.Step == "a" {
+			_, nested = Run(ctx, r, out, RunOptions{Kinds: kinds})
+		}
+		return grow(ctx, c)
+	}
+	kinds["grow"] = inner
+	if _, err := Run(context.Background(), r, out, RunOptions{Kinds: kinds}); err != nil {
+		t.Fatal(err)
+	}
+	if nested == nil || !strings.Contains(nested.Error(), "another run is writing into this folder") {
+		t.Errorf("second run: err = %v, want the folder's lock refusing it", nested)
 	}
 }

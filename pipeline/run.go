@@ -64,6 +64,11 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
+	release, err := lockDir(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}}
 	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path, Started: time.Now().UTC()}
 	for i, ps := range steps {
