@@ -22,7 +22,7 @@ var pipelineCmd = &command{
 	args:    "RECIPE.json [--out DIR] [--dry-run] [--ollama] [--quiet]",
 	summary: "run a recipe: a chain of convert, prune, distill, quantize, bench and gate steps, skipping the unchanged ones",
 	flags: func(fs *pflag.FlagSet) {
-		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/RECIPE-NAME)")
+		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/ and the recipe file's name without .json)")
 		fs.Bool("dry-run", false, "print what would run and what would be skipped, and why; run nothing")
 		fs.Bool("ollama", false, "write an Ollama Modelfile beside the chain's final GGUF")
 		fs.StringArray("input", nil, "NAME=PATH: use PATH for the recipe's input NAME (repeatable)")
