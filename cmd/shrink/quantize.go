@@ -13,6 +13,7 @@ import (
 
 	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/ollama"
 	"github.com/shrink-llm/shrink/quantize"
 )
 
@@ -42,6 +43,7 @@ var quantizeCmd = &command{
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
 		fs.BoolP("quiet", "q", false, "no progress output")
 		solveFlags(fs)
+		fs.Bool("ollama", false, "write an Ollama Modelfile beside DST: FROM, TEMPLATE translated from the chat template, PARAMETER stop")
 	},
 	run: runQuantize,
 }
@@ -67,6 +69,27 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	printSummary(stdout, dst, res.Preset, res.Tensors, res.Elapsed)
 	if res.Solver != nil {
 		printSolve(stdout, res.Solver)
+	}
+	if flagBool(fs, "ollama") {
+		return printModelfile(dst)
+	}
+	return nil
+}
+
+// printModelfile writes the Ollama Modelfile beside the GGUF file dst and
+// says what it holds.
+func printModelfile(dst string) error {
+	path, m, err := ollama.Write(dst)
+	if err != nil {
+		return err
+	}
+	family := m.Family
+	if family == "" {
+		family = "none"
+	}
+	fmt.Fprintf(stdout, "Modelfile: %s (chat template family: %s; %d stop sequences); ollama create NAME -f %s\n", path, family, len(m.Stop), path)
+	for _, n := range m.Notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
 	return nil
 }
