@@ -20,6 +20,71 @@
 // accumulator, Y8 = the block's int32 sums, X1/X2 (low lane) and X3/X4
 // (high lane) = the magnitudes and signs being built, Y9 = the scale words.
 
+// Constants of the vector sign expansion (VSIGNS): byte l of a broadcast
+// dword repeated over group l's eight bytes, and each byte's bit.
+DATA iqSignShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iqSignShuf<>+0x08(SB)/8, $0x0101010101010101
+DATA iqSignShuf<>+0x10(SB)/8, $0x0202020202020202
+DATA iqSignShuf<>+0x18(SB)/8, $0x0303030303030303
+GLOBL iqSignShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iqSignBits<>+0x00(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x08(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x10(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x18(SB)/8, $0x8040201008040201
+GLOBL iqSignBits<>(SB), RODATA|NOPTR, $32
+
+// IQ1_M's shift bits: bit 3 (group 0) and 7 (group 1) of qh byte 0, the
+// same of qh byte 1 (groups 2 and 3).
+DATA iq1mShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iq1mShuf<>+0x08(SB)/8, $0x0000000000000000
+DATA iq1mShuf<>+0x10(SB)/8, $0x0101010101010101
+DATA iq1mShuf<>+0x18(SB)/8, $0x0101010101010101
+GLOBL iq1mShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mBits<>+0x00(SB)/8, $0x0808080808080808
+DATA iq1mBits<>+0x08(SB)/8, $0x8080808080808080
+DATA iq1mBits<>+0x10(SB)/8, $0x0808080808080808
+DATA iq1mBits<>+0x18(SB)/8, $0x8080808080808080
+GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
+
+// VSIGNS(mem) sets Y2 to the +-1 bytes of the four sign bytes at mem
+// (-1 where a bit is set), with Y11 = the shuffle, Y12 = the bits and
+// Y13 = 0x01 bytes: broadcast, VPSHUFB, VPAND, VPCMPEQB, VPOR, in place of
+// four table loads and inserts.
+#define VSIGNS(mem) \
+	VPBROADCASTD mem, Y2;      \
+	VPSHUFB      Y11, Y2, Y2;  \
+	VPAND        Y12, Y2, Y2;  \
+	VPCMPEQB     Y12, Y2, Y2;  \
+	VPOR         Y13, Y2, Y2
+
+// SIGNCONST loads Y11 and Y12 from shuf and bits and sets Y13 to 0x01
+// bytes.
+#define SIGNCONST(shuf, bits) \
+	VMOVDQU      shuf, Y11;  \
+	VMOVDQU      bits, Y12;  \
+	MOVL         $0x01010101, AX; \
+	VMOVD        AX, X13;    \
+	VPBROADCASTD X13, Y13
+
+// PUTG0_A .. PUTG1_B put only the grid qword R8 (the signs come from
+// VSIGNS).
+#define PUTG0_A VMOVQ R8, X1
+#define PUTG1_A VPINSRQ $1, R8, X1, X1
+#define PUTG0_B VMOVQ R8, X3
+#define PUTG1_B VPINSRQ $1, R8, X3, X3
+
+// MULADDG is MULADD with the signs already in Y2.
+#define MULADDG \
+	VINSERTI128 $1, X3, Y1, Y1; \
+	VMOVDQU     (DI), Y5;       \
+	VPSIGNB     Y2, Y5, Y5;     \
+	VPMADDUBSW  Y5, Y1, Y6;     \
+	VPMADDWD    Y9, Y6, Y6;     \
+	VPADDD      Y6, Y8, Y8;     \
+	ADDQ        $32, DI
+
 // PUT0_A/PUT1_A put the grid qword in R8 and the sign qword in R9 into the
 // low/high qword of X1/X2 (groups 0 and 1), PUT0_B/PUT1_B into X3/X4
 // (groups 2 and 3).
@@ -176,21 +241,20 @@ xssub:
 xsdone:
 	EPILOGUE
 
-// S_GROUP(l, sh): IQ2_S group l: index byte l(R11) with bits sh.. of the
-// qh byte (R12) as bits 8-9, sign byte 32+l(R11).
+// S_GROUP(l, sh): R8 = IQ2_S group l's point: index byte l(R11) with bits
+// sh.. of the qh byte (R12) as bits 8-9.
 #define S_GROUP(l, sh) \
 	MOVBLZX l(R11), AX;      \
 	MOVBLZX (R12), R10;      \
 	SHLL    $sh, R10;        \
 	ANDL    $0x300, R10;     \
 	ORL     R10, AX;         \
-	MOVQ    (R13)(AX*8), R8; \
-	MOVBLZX (32+l)(R11), AX; \
-	MOVQ    (R14)(AX*8), R9
+	MOVQ    (R13)(AX*8), R8
 
 // func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iqSignShuf<>(SB), iqSignBits<>(SB))
 	TESTQ CX, CX
 	JEQ   sdone
 
@@ -201,19 +265,20 @@ sblock:
 
 ssub:
 	S_GROUP(0, 8)
-	PUT0_A
+	PUTG0_A
 	S_GROUP(1, 6)
-	PUT1_A
+	PUTG1_A
 	S_GROUP(2, 4)
-	PUT0_B
+	PUTG0_B
 	S_GROUP(3, 2)
-	PUT1_B
+	PUTG1_B
+	VSIGNS(32(R11))
 	MOVBLZX 8(R12), AX
 	MOVL    AX, R10
 	ANDL    $15, AX
 	SHRL    $4, R10
 	SCALE16(AX, R10)
-	MULADD
+	MULADDG
 	ADDQ    $4, R11
 	INCQ    R12
 	LEAQ    74(SI), AX
@@ -293,31 +358,30 @@ x3xxsdone:
 	ORL     R10, AX;        \
 	MOVL    (R13)(AX*4), R
 
-// X3S_GROUP(l): IQ3_S group l, its sign byte at l(BX).
+// X3S_GROUP(l): R8 = IQ3_S group l's two points.
 #define X3S_GROUP(l) \
 	X3S_POINT(2*l, 2*l, R8);     \
 	X3S_POINT(2*l+1, 2*l+1, R9); \
 	SHLQ    $32, R9;             \
-	ORQ     R9, R8;              \
-	MOVBLZX l(BX), AX;           \
-	MOVQ    (R14)(AX*8), R9
+	ORQ     R9, R8
 
 // X3S_SUB: one IQ3_S sub-block with its 4-bit scale in the low bits of
 // X15 (shifted down by 4 after).
 #define X3S_SUB \
 	X3S_GROUP(0);        \
-	PUT0_A;              \
+	PUTG0_A;             \
 	X3S_GROUP(1);        \
-	PUT1_A;              \
+	PUTG1_A;             \
 	X3S_GROUP(2);        \
-	PUT0_B;              \
+	PUTG0_B;             \
 	X3S_GROUP(3);        \
-	PUT1_B;              \
+	PUTG1_B;             \
+	VSIGNS((BX));        \
 	VMOVD   X15, AX;     \
 	ANDL    $15, AX;     \
 	SCALE32(AX);         \
 	VPSRLD  $4, X15, X15; \
-	MULADD;              \
+	MULADDG;             \
 	ADDQ    $8, R11;     \
 	INCQ    R12;         \
 	ADDQ    $4, BX
@@ -325,6 +389,7 @@ x3xxsdone:
 // func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
 TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iqSignShuf<>(SB), iqSignBits<>(SB))
 	TESTQ CX, CX
 	JEQ   x3sdone
 
@@ -425,37 +490,30 @@ x1ssub:
 x1sdone:
 	EPILOGUE
 
-// X1M_GROUP(l, qhoff, sh, dbit): IQ1_M group l: R8 = 8*point of index byte
-// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10; R9 = the
-// shift bytes, -1 when bit dbit of that byte is set and else +1.
-#define X1M_GROUP(l, qhoff, sh, dbit) \
+// X1M_GROUP(l, qhoff, sh): R8 = 8*point of IQ1_M group l: index byte
+// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10.
+#define X1M_GROUP(l, qhoff, sh) \
 	MOVBLZX l(R11), AX;         \
-	MOVBLZX qhoff(R12), R10;    \
-	MOVL    R10, R9;            \
+	MOVBLZX qhoff(R12), R9;     \
 	SHRL    $sh, R9;            \
 	ANDL    $7, R9;             \
 	SHLL    $8, R9;             \
 	ORL     R9, AX;             \
-	MOVQ    (R13)(AX*8), R8;    \
-	SHRL    $dbit, R10;         \
-	ANDL    $1, R10;            \
-	NEGQ    R10;                \
-	MOVQ    $0x0101010101010101, R9; \
-	ORQ     R10, R9
+	MOVQ    (R13)(AX*8), R8
 
 // X1M_SUB(s1, s2): one IQ1_M sub-block of 32 whose two 3-bit scales are
 // bits s1.. and s2.. of the scale word in BX.
 #define X1M_SUB(s1, s2) \
-	X1M_GROUP(0, 0, 0, 3); \
-	PUT0_A;                \
-	X1M_GROUP(1, 0, 4, 7); \
-	PUT1_A;                \
-	X1M_GROUP(2, 1, 0, 3); \
-	PUT0_B;                \
-	X1M_GROUP(3, 1, 4, 7); \
-	PUT1_B;                \
+	X1M_GROUP(0, 0, 0);    \
+	PUTG0_A;               \
+	X1M_GROUP(1, 0, 4);    \
+	PUTG1_A;               \
+	X1M_GROUP(2, 1, 0);    \
+	PUTG0_B;               \
+	X1M_GROUP(3, 1, 4);    \
+	PUTG1_B;               \
 	VINSERTI128 $1, X3, Y1, Y1; \
-	VINSERTI128 $1, X4, Y2, Y2; \
+	VSIGNS((R12));         \
 	VPADDB  Y2, Y1, Y1;    \
 	MOVL    BX, AX;        \
 	SHRL    $s1, AX;       \
@@ -474,6 +532,7 @@ x1sdone:
 // words.
 TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
 	TESTQ CX, CX
 	JEQ   x1mdone
 
