@@ -79,15 +79,6 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 #define PUTG0_B VPBLENDD $0x30, Y3, Y1, Y1
 #define PUTG1_B VPBLENDD $0xc0, Y3, Y1, Y1
 
-// MULADDG is MULADD with the signs already in Y2.
-#define MULADDG \
-	VMOVDQU     (DI), Y5;       \
-	VPSIGNB     Y2, Y5, Y5;     \
-	VPMADDUBSW  Y5, Y1, Y6;     \
-	VPMADDWD    Y9, Y6, Y6;     \
-	VPADDD      Y6, Y8, Y8;     \
-	ADDQ        $32, DI
-
 // PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
 // Y1 and its sign qword (broadcast in Y4) into Y2.
 #define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
@@ -190,19 +181,47 @@ xxssub:
 xxsdone:
 	EPILOGUE
 
-// XS_GROUP(l): IQ2_XS group l: the uint16 at 2l(R11), index 9 bits and
-// sign index 7 bits.
+// IQ2_XS's sign expansion: the byte of word l (0, 2, 4, 6) repeated over
+// group l, and the parity bit (0x80) of each nibble.
+DATA iq2xsShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iq2xsShuf<>+0x08(SB)/8, $0x0202020202020202
+DATA iq2xsShuf<>+0x10(SB)/8, $0x0404040404040404
+DATA iq2xsShuf<>+0x18(SB)/8, $0x0606060606060606
+GLOBL iq2xsShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq2xsParity<>+0x00(SB)/8, $0x8000008000808000
+DATA iq2xsParity<>+0x08(SB)/8, $0x0080800080000080
+GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
+
+// XS_GROUP(l): Y3 = IQ2_XS group l's point: the low 9 bits of the uint16
+// at 2l(R11).
 #define XS_GROUP(l) \
 	MOVWLZX (2*l)(R11), AX;  \
-	MOVL    AX, R10;         \
 	ANDL    $511, AX;        \
-	VPBROADCASTQ (R13)(AX*8), Y3; \
-	SHRL    $9, R10;         \
-	VPBROADCASTQ (R14)(R10*8), Y4
+	VPBROADCASTQ (R13)(AX*8), Y3
+
+// XS_SIGNS sets Y2 to the +-1 bytes of the sub-block's four 7-bit sign
+// fields (bits 9-15 of the uint16s at R11), each completed to eight bits
+// by its parity as ksigns_iq2xs does: the parity of the field is that of
+// the nibble (s ^ s>>4), looked up in X14.
+#define XS_SIGNS \
+	VMOVQ        (R11), X2;      \
+	VPSRLW       $9, X2, X4;     \
+	VPSRLW       $13, X2, X7;    \
+	VPXOR        X7, X4, X7;     \
+	VPSHUFB      X7, X14, X7;    \
+	VPOR         X7, X4, X4;     \
+	VPBROADCASTQ X4, Y2;         \
+	VPSHUFB      Y11, Y2, Y2;    \
+	VPAND        Y12, Y2, Y2;    \
+	VPCMPEQB     Y12, Y2, Y2;    \
+	VPOR         Y13, Y2, Y2
 
 // func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iq2xsShuf<>(SB), iqSignBits<>(SB))
+	VMOVDQU iq2xsParity<>(SB), X14
 	TESTQ CX, CX
 	JEQ   xsdone
 
@@ -213,13 +232,14 @@ xsblock:
 
 xssub:
 	XS_GROUP(0)
-	PUT0_A
+	PUTG0_A
 	XS_GROUP(1)
-	PUT1_A
+	PUTG1_A
 	XS_GROUP(2)
-	PUT0_B
+	PUTG0_B
 	XS_GROUP(3)
-	PUT1_B
+	PUTG1_B
+	XS_SIGNS
 	MOVBLZX (R12), AX
 	MOVL    AX, R10
 	ANDL    $15, AX
@@ -278,7 +298,7 @@ ssub:
 	ANDL    $15, AX
 	SHRL    $4, R10
 	SCALE16(AX, R10)
-	MULADDG
+	MULADD
 	ADDQ    $4, R11
 	INCQ    R12
 	LEAQ    74(SI), AX
@@ -379,7 +399,7 @@ x3xxsdone:
 	ANDL    $15, AX;     \
 	SCALE32(AX);         \
 	VPSRLD  $4, X15, X15; \
-	MULADDG;             \
+	MULADD;             \
 	ADDQ    $8, R11;     \
 	INCQ    R12;         \
 	ADDQ    $4, BX
