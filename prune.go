@@ -562,7 +562,7 @@ func (j *pruneJob) blockGrams(run *calib.LayerRunner) func(l int) (*prune.Stats,
 	var cur *prune.Stats
 	curL := -1
 	return func(l int) (*prune.Stats, error) {
-		if l == curL {
+		if l == curL && !cur.Spent(l) {
 			return cur, nil
 		}
 		cur, curL = nil, -1

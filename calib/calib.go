@@ -6,6 +6,7 @@
 package calib
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -32,8 +33,16 @@ func Chunks(nToks, ctx, maxChunks int) (n, length int) {
 // (as llama-imatrix does). progress, when not nil, is called before each
 // chunk with its 1-based index and n.
 func Run(s *engine.Session, toks []int32, n, length int, bos int32, progress func(chunk, n int)) error {
+	return RunContext(context.Background(), s, toks, n, length, bos, progress)
+}
+
+// RunContext is Run, checking ctx before each chunk.
+func RunContext(ctx context.Context, s *engine.Session, toks []int32, n, length int, bos int32, progress func(chunk, n int)) error {
 	chunk := make([]int32, length)
 	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if progress != nil {
 			progress(i+1, n)
 		}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -16,6 +17,10 @@ import (
 type QuantizeOptions struct {
 	// Threads is the number of goroutines encoding rows (0: all cores).
 	Threads int
+	// Context, when not nil, is checked before each tensor and each chunk
+	// of rows: once it is done, WriteQuantized returns its error and
+	// leaves no file.
+	Context context.Context
 	// Importance returns the importance-matrix entry (one value per
 	// element of a row) to weight the scale searches of a tensor, or nil.
 	Importance func(name string) []float32
@@ -89,6 +94,9 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 	}
 	bufs := new([2]chunkBufs) // reused by every tensor's conversion
 	fill := func(i int, w io.Writer) error {
+		if err := ctxErr(opt.Context); err != nil {
+			return err
+		}
 		p := plans[i]
 		var r io.Reader
 		if p.Out == p.Type && !isFloat(p.Type) {
@@ -106,6 +114,7 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 				return err
 			}
 			qr.bufs = bufs
+			qr.ctx = opt.Context
 			if opt.WholeTensor != nil && p.Out.Quantized() {
 				if enc := opt.WholeTensor(p.Name, p.Out); enc != nil {
 					qr.chunked = func(dst []byte, x []float32, _, rows, cols int) error { return enc(dst, x, rows, cols) }
@@ -126,6 +135,14 @@ func (m *Model) WriteQuantized(dst string, md *gguf.Metadata, plans []Plan, opt 
 		return nil
 	}
 	return gguf.WriteFileDeferred(dst, md, infos, fill, opt.Deferred)
+}
+
+// ctxErr returns ctx's error, nil for a nil ctx.
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // copyTensor copies t's bytes from r to w: exactly t.Bytes(), an error
@@ -162,6 +179,7 @@ type quantReader struct {
 	pending   []byte
 	progress  func(done int64)
 	chunked   ChunkEncoder // encodes a chunk's rows at once
+	ctx       context.Context
 }
 
 // chunkBufs holds one chunk's source bytes, decoded values (whole-tensor
@@ -275,6 +293,9 @@ func (r *quantReader) start() {
 // them, the rows split into tasks of about taskElems elements that
 // r.threads goroutines take in turn.
 func (r *quantReader) convert(b *chunkBufs, first, n int64) error {
+	if err := ctxErr(r.ctx); err != nil {
+		return err
+	}
 	b.in = grow(b.in, n*r.inRow)
 	var err error
 	if r.src != nil {

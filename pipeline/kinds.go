@@ -17,6 +17,7 @@ import (
 func Kinds() map[string]Kind {
 	return map[string]Kind{
 		"convert": convertKind(),
+		"prune":   pruneKind(),
 		"distill": distillKind(),
 		"bench":   benchKind(),
 		"gate":    gateKind(),
@@ -118,6 +119,28 @@ func gateKind() Kind {
 				return nil, err
 			}
 			return &Result{Checks: res.Checks}, os.WriteFile(c.Output, append(data, '\n'), 0o644)
+		}}
+}
+
+// pruneKind removes the structure its calibration text uses least
+// (shrink.Prune).
+func pruneKind() Kind {
+	return Kind{Accepts: Model, Produces: Model, Ext: ".gguf", Paths: []string{"calib", "eval", "tokenizer"},
+		Options: func() any { o := shrink.DefaultPruneOptions(); return &o },
+		Run: func(ctx context.Context, c *Call) (*Result, error) {
+			o := *c.Options.(*shrink.PruneOptions)
+			o.Progress = c.Progress
+			res, err := shrink.Prune(ctx, c.Input, c.Output, o)
+			if err != nil {
+				return nil, err
+			}
+			f := map[string]float64{"params_before": float64(res.ParamsBefore), "params_after": float64(res.ParamsAfter)}
+			for name, p := range map[string]*shrink.PerplexityPair{"calib": res.Calib, "eval": res.Eval} {
+				if p != nil {
+					f[name+"_ppl_before"], f[name+"_ppl_after"] = p.Before, p.After
+				}
+			}
+			return &Result{Figures: f}, nil
 		}}
 }
 

@@ -95,15 +95,17 @@ func TestDistillResume(t *testing.T) {
 // kinds; the gate's limit is %s.
 const chainSteps = `[
 	{"id": "f16", "kind": "convert", "input": "model", "options": {"dtype": "f16"}},
-	{"id": "d", "kind": "distill", "input": "f16", "options": {"teacher": "@f16", "data": "@text", "steps": 6, "ctx": 64, "batch": 2, "ce-weight": 1}},
+	{"id": "p", "kind": "prune", "input": "f16", "options": {"calib": "@text", "ffn": 0.25, "ctx": 64, "chunks": 8}},
+	{"id": "d", "kind": "distill", "input": "p", "options": {"teacher": "@f16", "data": "@text", "steps": 6, "ctx": 64, "batch": 2, "ce-weight": 1}},
 	{"id": "b", "kind": "bench", "input": "d", "options": {"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 8}},
 	{"id": "g", "kind": "gate", "input": "b", "options": {"max-kld": MAXKLD, "max-size": 100000000}}
 ]`
 
-// TestDefaultModelChain runs the chain on the default model, interrupted
-// in the bench step and resumed, then re-runs it (nothing runs), changes
-// the bench's options (bench and gate run again) and the gate's limit (the
-// gate fails and the run returns ErrGateFailed).
+// TestDefaultModelChain runs the chain (convert, prune, distill, bench,
+// gate) on the default model, interrupted in the bench step and resumed,
+// then re-runs it (nothing runs), changes the bench's options (bench and
+// gate run again) and the gate's limit (the gate fails and the run returns
+// ErrGateFailed).
 func TestDefaultModelChain(t *testing.T) {
 	dir := t.TempDir()
 	r := defaultRecipe(t, dir, strings.ReplaceAll(chainSteps, "MAXKLD", "1"))
@@ -142,14 +144,17 @@ func TestDefaultModelChain(t *testing.T) {
 	if err != nil || !strings.Contains(string(mf), "FROM ./d.gguf\n") {
 		t.Errorf("Modelfile: %q (%v)", mf, err)
 	}
-	b := m.Steps[2].Figures
-	if b["ppl"] <= 1 || b["kld_mean"] <= 0 || b["top1"] <= 0.5 || b["file_bytes"] != float64(m.Steps[1].Outputs[0].Bytes) {
+	p, b := m.Steps[1].Figures, m.Steps[3].Figures
+	if !(p["params_after"] < p["params_before"]) || p["params_after"] != p["params"] {
+		t.Errorf("prune figures %v", p)
+	}
+	if b["ppl"] <= 1 || b["kld_mean"] <= 0 || b["top1"] <= 0.5 || b["file_bytes"] != float64(m.Steps[2].Outputs[0].Bytes) {
 		t.Errorf("bench figures %v", b)
 	}
 	runs("")
-	r.Steps[2].Options = json.RawMessage(`{"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 4}`)
+	r.Steps[3].Options = json.RawMessage(`{"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 4}`)
 	runs("b g")
-	r.Steps[3].Options = json.RawMessage(`{"max-kld": 1e-9}`)
+	r.Steps[4].Options = json.RawMessage(`{"max-kld": 1e-9}`)
 	ran = nil
 	if _, err := Run(context.Background(), r, out, opt); !errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "kld.mean <= 1e-09") {
 		t.Errorf("err = %v, want the failed gate's kld.mean check", err)

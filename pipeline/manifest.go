@@ -31,6 +31,10 @@ type Manifest struct {
 	// Name and Recipe are the recipe's name and file.
 	Name   string `json:"name"`
 	Recipe string `json:"recipe,omitempty"`
+	// Started and Ended bound the run that wrote the manifest (Ended is
+	// zero while it runs).
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
 	// Steps are the steps' records in recipe order.
 	Steps []StepRecord `json:"steps"`
 	// Final is the chain's last model output (relative to OUT), and

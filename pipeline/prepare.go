@@ -52,7 +52,7 @@ func prepare(r *Recipe, outDir string, opt RunOptions) ([]*prepared, error) {
 	}
 	for name, path := range opt.Inputs {
 		if _, ok := r.Inputs[name]; !ok {
-			return nil, fmt.Errorf("input %q: the recipe has no such input (it has: %s)", name, strings.Join(sortedKeys(r.Inputs), ", "))
+			return nil, r.errorf("input %q: the recipe has no such input (it has: %s)", name, strings.Join(sortedKeys(r.Inputs), ", "))
 		}
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -64,7 +64,7 @@ func prepare(r *Recipe, outDir string, opt RunOptions) ([]*prepared, error) {
 	for _, s := range r.Steps {
 		ps, err := p.step(s)
 		if err != nil {
-			return nil, fmt.Errorf("step %q (%s): %w", s.ID, s.Kind, err)
+			return nil, r.errorf("step %q (%s): %w", s.ID, s.Kind, err)
 		}
 		out = append(out, ps)
 		p.paths[s.ID] = ps.output
@@ -196,4 +196,13 @@ func decodeStrict(data []byte, v any) error {
 		return err
 	}
 	return nil
+}
+
+// errorf returns an error about the recipe, naming its file when known.
+func (r *Recipe) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	if r.Path != "" {
+		return fmt.Errorf("%s: %w", r.Path, err)
+	}
+	return err
 }

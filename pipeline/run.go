@@ -64,7 +64,7 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 		return nil, err
 	}
 	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}}
-	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path}
+	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path, Started: time.Now().UTC()}
 	for i, ps := range steps {
 		if err := ctx.Err(); err != nil {
 			return x.m, err
@@ -108,23 +108,24 @@ func (x *runner) writeManifest(done int) error {
 	return m.write(x.outDir)
 }
 
-// finish writes the chain's HTML report and, on success, the Modelfile.
+// finish writes the chain's HTML report, on success the Modelfile, and
+// the final manifest.
 func (x *runner) finish(r *Recipe, runErr error) error {
-	x.m.Final = finalModel(x.steps)
+	x.m.Final, x.m.Ended = finalModel(x.steps), time.Now().UTC()
 	if err := writeChainHTML(filepath.Join(x.outDir, "report.html"), x.m, x.steps, x.reports); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if runErr != nil {
-		return runErr
-	}
-	if (x.opt.Ollama || r.Ollama) && x.m.Final != "" {
+	if runErr == nil && (x.opt.Ollama || r.Ollama) && x.m.Final != "" {
 		mf, err := writeModelfile(filepath.Join(x.outDir, x.m.Final))
 		if err != nil {
 			return err
 		}
 		x.m.Modelfile = filepath.Base(mf)
 	}
-	return x.m.write(x.outDir)
+	if err := x.m.write(x.outDir); err != nil {
+		return errors.Join(runErr, err)
+	}
+	return runErr
 }
 
 // finalModel returns the output name of the last step that makes a model.

@@ -64,17 +64,17 @@ func runPipeline(fs *pflag.FlagSet, args []string) error {
 		opt.Progress = pipelineProgress(os.Stderr, time.Now(), isTerminal(os.Stderr))
 	}
 	m, err := pipeline.Run(ctx, r, out, opt)
-	return finishPipeline(m, err, out)
-}
-
-// finishPipeline prints the manifest's summary and maps a failed gate to
-// a failed check (exit 1).
-func finishPipeline(m *pipeline.Manifest, runErr error, out string) error {
 	if m != nil && len(m.Steps) > 0 {
 		if err := writeSummary(stdout, out, m); err != nil {
 			return err
 		}
 	}
+	return pipelineErr(err)
+}
+
+// pipelineErr maps a failed gate to a failed check (exit 1) and explains
+// an interruption.
+func pipelineErr(runErr error) error {
 	switch {
 	case errors.Is(runErr, pipeline.ErrGateFailed):
 		return fmt.Errorf("%w: %v", errCheckFailed, runErr)

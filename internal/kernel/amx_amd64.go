@@ -207,7 +207,7 @@ func amxPack(xs []Vec, k ActKind) {
 		} else {
 			packQ8KGroup(v.pack, xs[g:g+16], n/256)
 		}
-		v.packed = true
+		v.packed, v.packFmt = true, packAMX
 	}
 }
 
@@ -291,7 +291,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 		pb := amxPackBytes(steps, k)
 		for g := 0; g < groups; g++ {
 			v := &xs[16*g]
-			if v.packed && len(v.pack) >= pb {
+			if v.packed && v.packFmt == packAMX && len(v.pack) >= pb {
 				sc.packs[g] = unsafe.Pointer(&v.pack[0])
 				continue
 			}

@@ -40,6 +40,7 @@ func initMatMul4() {
 	AVX2.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4AVX2, ActQ8K, 144)
 	AVX2.MatMul4[format.Q6_K] = matMul4(dotQ6_Kx4AVX2, ActQ8K, 210)
 	AVX2.MatMul4[format.F16] = matMul4F16
+	initTileAVX2()
 }
 
 // matMul4 wraps a four-row block kernel: it checks every bound the

@@ -1,0 +1,712 @@
+package shrink
+
+// The size and bits-per-weight solver of Quantize: each tensor's predicted
+// KLD per candidate type, measured on the calibration text, then the types
+// that minimise the total within the budget (quantize.Solve).
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/calib"
+	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/quantize"
+)
+
+// DefaultCandidateTypes are the types the solver chooses from unless
+// QuantizeOptions.CandidateTypes says otherwise: those both shrink's
+// engine and llama.cpp run (the i-quants only where shrink has their
+// codec).
+const DefaultCandidateTypes = "q2_k,iq3_s,q3_k,iq4_xs,q4_k,q5_k,q6_k,q8_0"
+
+// SolveResult holds the solver's figures for a file written to a size or
+// bits-per-weight target.
+type SolveResult struct {
+	// Tensors is the number of tensors whose type the solver chose.
+	Tensors int `json:"tensors"`
+	// Sensitivity is the mode the KLDs were predicted with.
+	Sensitivity string `json:"sensitivity"`
+	// TensorBudget is the bytes the solver could spend on those tensors;
+	// Budget the file's.
+	TensorBudget int64 `json:"tensor_budget"`
+	Budget       int64 `json:"budget"`
+	// PredictedKLD is the sum of the chosen types' predicted KLDs;
+	// MeasuredKLD the written file's KLD on Chunks calibration chunks.
+	PredictedKLD float64 `json:"predicted_kld"`
+	MeasuredKLD  float64 `json:"measured_kld"`
+	Chunks       int     `json:"chunks"`
+	// Pairs is the number of (tensor, type) pairs measured exactly, and
+	// SpearmanHessian and SpearmanHybrid the rank correlations of their
+	// exact KLDs with the Hessian error and the hybrid prediction.
+	Pairs           int     `json:"pairs"`
+	SpearmanHessian float64 `json:"spearman_hessian"`
+	SpearmanHybrid  float64 `json:"spearman_hybrid"`
+	// Types counts the chosen tensors per type.
+	Types map[string]int `json:"types"`
+	// FileBytes is the written file's size.
+	FileBytes int64 `json:"file_bytes"`
+	// Recipe is the solved recipe (written with the file).
+	Recipe *quantize.Recipe `json:"-"`
+}
+
+// solveConfig is what the solver's options ask for.
+type solveConfig struct {
+	targetSize int64
+	targetBPW  float64
+	recipeIn   string
+	recipeOut  string
+	mode       string
+	ref        format.DType
+	chunks     int
+	candidates []format.DType
+}
+
+// solving reports whether a budget was given.
+func (c *solveConfig) solving() bool { return c.targetSize > 0 || c.targetBPW > 0 }
+
+// newSolveConfig checks the solver's options.
+func newSolveConfig(o *QuantizeOptions) (*solveConfig, error) {
+	c := &solveConfig{targetBPW: o.TargetBPW, recipeIn: o.Recipe, recipeOut: o.RecipeOut,
+		mode: or(o.Sensitivity, "exact"), chunks: o.SensitivityChunks}
+	if c.chunks == 0 {
+		c.chunks = 8
+	}
+	if o.TargetSize != "" {
+		n, err := ParseSize(o.TargetSize)
+		if err != nil {
+			return nil, optionErrorf("--target-size: %v", err)
+		}
+		c.targetSize = n
+	}
+	switch {
+	case c.targetBPW < 0 || math.IsNaN(c.targetBPW) || c.targetBPW > 32:
+		return nil, optionErrorf("--target-bpw must be between 0 and 32")
+	case c.targetSize > 0 && c.targetBPW > 0:
+		return nil, optionErrorf("give --target-size or --target-bpw, not both")
+	case c.recipeIn != "" && c.solving():
+		return nil, optionErrorf("give --recipe or a target (--target-size, --target-bpw), not both")
+	case c.recipeOut != "" && !c.solving():
+		return nil, optionErrorf("--recipe-out needs --target-size or --target-bpw")
+	case c.mode != "exact" && c.mode != "hybrid":
+		return nil, optionErrorf("--sensitivity %q: want exact or hybrid", c.mode)
+	case c.chunks < 1:
+		return nil, optionErrorf("--sensitivity-chunks must be at least 1")
+	}
+	refName := or(o.SensitivityRef, "q3_k")
+	ref, err := quantize.ParseWritableType(refName)
+	if err != nil || !ref.Quantized() {
+		return nil, optionErrorf("--sensitivity-ref %q: want a quantized type", refName)
+	}
+	c.ref = ref
+	for _, s := range strings.Split(or(o.CandidateTypes, DefaultCandidateTypes), ",") {
+		s = strings.TrimSpace(s)
+		t, ok := format.ParseDType(s)
+		if !ok {
+			return nil, optionErrorf("--candidate-types: unknown type %q", s)
+		}
+		if _, err := quantize.ParseWritableType(s); err == nil && t.Quantized() {
+			c.candidates = append(c.candidates, t)
+		}
+	}
+	if len(c.candidates) == 0 {
+		return nil, optionErrorf("--candidate-types: no quantized type shrink can write")
+	}
+	return c, nil
+}
+
+// or returns s, or def when s is empty.
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ParseSize reads a byte count (the target-size option): a number with an optional unit, decimal
+// (KB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB); "B" or none for bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("%q: want a positive size such as 1500000, 1500MB or 1.5GB", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "k": 1e3, "m": 1e6, "g": 1e9,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit %q (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s, unit)
+	}
+	if v*mult >= 1<<62 {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return int64(v * mult), nil
+}
+
+// klEval measures the mean KL divergence of a model's next-token
+// distributions from reference ones over calibration chunks.
+type klEval struct {
+	chunks [][]int32
+	ref    [][]float32 // per chunk: log-probabilities, positions × vocab
+	vocab  int
+	lq     []float64
+}
+
+// newKLEval runs the reference model over up to n chunks of length tokens
+// of toks (first token bos when >= 0) and keeps its log-probabilities.
+func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEval, error) {
+	e := &klEval{vocab: ref.Config.VocabSize}
+	e.lq = make([]float64, e.vocab)
+	// At most 512 MiB of reference log-probabilities.
+	n = max(1, min(n, (512<<20)/(4*length*e.vocab)))
+	s := ref.NewSession(length)
+	for i := 0; i < n && (i+1)*length <= len(toks); i++ {
+		c := append([]int32(nil), toks[i*length:(i+1)*length]...)
+		if bos >= 0 {
+			c[0] = bos
+		}
+		s.Reset()
+		logits, err := s.ForwardAll(c)
+		if err != nil {
+			return nil, fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+		lp := make([]float32, len(logits))
+		for p := 0; p < length; p++ {
+			bench.LogSoftmax(e.lq, logits[p*e.vocab:(p+1)*e.vocab])
+			for v, x := range e.lq {
+				lp[p*e.vocab+v] = float32(x)
+			}
+		}
+		e.chunks = append(e.chunks, c)
+		e.ref = append(e.ref, lp)
+	}
+	if len(e.chunks) == 0 {
+		return nil, fmt.Errorf("calibration text too short for a chunk of %d tokens", length)
+	}
+	return e, nil
+}
+
+// kld returns the mean KL(reference || m) per position.
+func (e *klEval) kld(m *engine.Model) (float64, error) {
+	s := m.NewSession(len(e.chunks[0]))
+	var sum float64
+	n := 0
+	for i, c := range e.chunks {
+		s.Reset()
+		logits, err := s.ForwardAll(c)
+		if err != nil {
+			return 0, err
+		}
+		for p := range c {
+			bench.LogSoftmax(e.lq, logits[p*e.vocab:(p+1)*e.vocab])
+			ref := e.ref[i][p*e.vocab : (p+1)*e.vocab]
+			var k float64
+			for v, l := range ref {
+				lp := float64(l)
+				k += math.Exp(lp) * (lp - e.lq[v])
+			}
+			sum += k
+			n++
+		}
+	}
+	return sum / float64(n), nil
+}
+
+// f32Model is the source model in float32, its weights patchable in place.
+type f32Model struct {
+	em      *engine.Model
+	weights map[string][]float32
+}
+
+// loadF32 decodes every tensor of m to float32 and builds a model on them.
+func loadF32(m *convert.Model, threads int) (*f32Model, error) {
+	fm := &f32Model{weights: map[string][]float32{}}
+	tensors := make([]engine.Tensor, 0, len(m.Tensors))
+	for _, t := range m.Tensors {
+		v, err := m.ReadFloat32(t)
+		if err != nil {
+			return nil, err
+		}
+		fm.weights[t.Name] = v
+		var data []byte
+		if len(v) > 0 {
+			data = unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)) // float32 is GGUF's little-endian F32 on every supported CPU
+		}
+		tensors = append(tensors, engine.Tensor{Name: t.Name, Type: format.F32, Shape: t.Shape, Data: data})
+	}
+	em, err := engine.NewModel(m.Config, m.Vocab, tensors, engine.Options{Threads: threads})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	fm.em = em
+	return fm, nil
+}
+
+// solveTensor is one tensor the solver gives a type: its candidate types
+// (after llama.cpp's fallback for its row length) with their bytes, proxy
+// errors and KLDs (measured; NaN where not).
+type solveTensor struct {
+	name       string
+	rows, cols int
+	types      []format.DType
+	bytes      []int64
+	proxy      []float64
+	exact      []float64
+	pred       []float64
+}
+
+// sensitivityInput is what the sensitivities are measured with.
+type sensitivityInput struct {
+	m        *convert.Model
+	gc       *gptqCalib // Hessians, block by block
+	im       *quantize.Imatrix
+	gptq     bool // the file is written with GPTQ
+	threads  int
+	progress func(stage string, done, total int, msg string)
+}
+
+// measureSensitivity fills the proxy errors and the exact KLDs the mode
+// asks for, tensor by tensor in block order.
+func measureSensitivity(ctx context.Context, in sensitivityInput, c *solveConfig, ts []*solveTensor, fm *f32Model, ev *klEval) error {
+	order := make([]*solveTensor, len(ts))
+	copy(order, ts)
+	key := func(name string) int {
+		if l, ok := blockIndex(name); ok {
+			return l
+		}
+		return -1
+	}
+	sort.SliceStable(order, func(a, b int) bool { return key(order[a].name) < key(order[b].name) })
+	start := time.Now()
+	for k, st := range order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		in.progress("sensitivity", k, len(order), fmt.Sprintf("sensitivity: [%d/%d] %s  %.0fs", k+1, len(order), st.name, time.Since(start).Seconds()))
+		if err := measureTensor(in, c, st, fm, ev); err != nil {
+			return fmt.Errorf("sensitivity of %s: %w", st.name, err)
+		}
+	}
+	in.progress("sensitivity", len(order), len(order), "")
+	return nil
+}
+
+// measureTensor quantizes one tensor to each candidate type as the file
+// will be written, and measures what the mode asks for.
+func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, fm *f32Model, ev *klEval) error {
+	var H []float64
+	if in.gc != nil && st.name != "token_embd.weight" {
+		h, err := in.gc.hessian(st.name)
+		if err != nil {
+			return err
+		}
+		if h != nil && h.Cols == st.cols {
+			H = h.Matrix()
+		}
+	}
+	var imp []float32
+	if in.im != nil {
+		imp, _ = in.im.CheckShape(st.name, int64(st.cols))
+	}
+	w := fm.weights[st.name]
+	orig := append([]float32(nil), w...)
+	defer copy(w, orig)
+	ref := refIndex(st.types, c.ref)
+	for i, t := range st.types {
+		hq := H
+		if !in.gptq {
+			hq = nil
+		}
+		wq, err := quantize.RoundTrip(t, orig, st.rows, st.cols, hq, imp, in.threads)
+		if err != nil {
+			return err
+		}
+		st.proxy[i] = quantize.HessianError(orig, wq, st.rows, st.cols, H, 512)
+		st.exact[i] = math.NaN()
+		if c.mode == "exact" || i == ref {
+			copy(w, wq)
+			if st.exact[i], err = ev.kld(fm.em); err != nil {
+				return err
+			}
+			copy(w, orig)
+		}
+	}
+	return nil
+}
+
+// refIndex returns the index of the candidate closest in bits to ref.
+func refIndex(types []format.DType, ref format.DType) int {
+	best, bi := math.Inf(1), 0
+	for i, t := range types {
+		if d := math.Abs(t.BitsPerWeight() - ref.BitsPerWeight()); d < best {
+			best, bi = d, i
+		}
+	}
+	return bi
+}
+
+// predict turns the measurements into each option's predicted KLD.
+func predict(c *solveConfig, ts []*solveTensor) {
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		for i := range st.types {
+			if c.mode == "exact" {
+				st.pred[i] = math.Max(st.exact[i], 0)
+			} else {
+				st.pred[i] = scale * st.proxy[i]
+			}
+		}
+	}
+}
+
+// agreement returns the rank correlations, over every (tensor, type)
+// measured exactly, of the exact KLD with the raw Hessian error and with
+// the hybrid prediction (the Hessian error scaled by the tensor's exact
+// KLD at the reference type), and the number of pairs.
+func agreement(c *solveConfig, ts []*solveTensor) (raw, hybrid float64, n int) {
+	var ex, px, hy []float64
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		for i := range st.types {
+			if math.IsNaN(st.exact[i]) {
+				continue
+			}
+			ex = append(ex, st.exact[i])
+			px = append(px, st.proxy[i])
+			hy = append(hy, scale*st.proxy[i])
+		}
+	}
+	return quantize.Spearman(ex, px), quantize.Spearman(ex, hy), len(ex)
+}
+
+// newSolveTensors lists the tensors the solver decides: quantized ones the
+// user did not pin, each with its distinct candidate types after the
+// fallback for its row length. It also returns the bytes of the others.
+func newSolveTensors(choices []quantize.Choice, c *solveConfig, last format.DType) ([]*solveTensor, int64) {
+	var ts []*solveTensor
+	var fixed int64
+	for _, ch := range choices {
+		info := format.TensorInfo{Name: ch.Name, Type: ch.Type, Shape: ch.Shape}
+		if !ch.Quantize || pinned(ch.Reason) || len(ch.Shape) < 2 {
+			fixed += info.Bytes()
+			continue
+		}
+		st := &solveTensor{name: ch.Name, cols: int(ch.Shape[0]), rows: int(info.NumElements() / ch.Shape[0])}
+		seen := map[format.DType]bool{}
+		for _, t := range c.candidates {
+			a, _ := quantize.Fallback(t, ch.Shape[0], last)
+			if seen[a] || !a.Quantized() {
+				continue
+			}
+			seen[a] = true
+			st.types = append(st.types, a)
+			st.bytes = append(st.bytes, format.TensorInfo{Name: ch.Name, Type: a, Shape: ch.Shape}.Bytes())
+		}
+		if len(st.types) == 0 {
+			fixed += info.Bytes()
+			continue
+		}
+		n := len(st.types)
+		st.proxy, st.exact, st.pred = make([]float64, n), make([]float64, n), make([]float64, n)
+		ts = append(ts, st)
+	}
+	return ts, fixed
+}
+
+// pinned reports whether a policy reason is the user's explicit choice.
+func pinned(reason string) bool {
+	return strings.HasPrefix(reason, "tensor-type") || reason == "output-tensor-type" || reason == "token-embedding-type"
+}
+
+// solveRecipe chooses the types of ts within budget bytes.
+func solveRecipe(ts []*solveTensor, budget, fileBudget int64, mode string) (*quantize.Recipe, error) {
+	items := make([]quantize.SolveItem, len(ts))
+	for i, st := range ts {
+		items[i].Name = st.name
+		for k, t := range st.types {
+			items[i].Options = append(items[i].Options, quantize.SolveOption{Type: t, Bytes: st.bytes[k], KLD: st.pred[k]})
+		}
+	}
+	pick, err := quantize.Solve(items, budget)
+	if err != nil {
+		return nil, err
+	}
+	r := &quantize.Recipe{Budget: fileBudget, Sensitivity: mode}
+	for i, st := range ts {
+		k := pick[i]
+		r.PredictedKLD += st.pred[k]
+		r.Tensors = append(r.Tensors, quantize.RecipeTensor{Name: st.name, Type: st.types[k].String(),
+			Params: int64(st.rows) * int64(st.cols), Bytes: st.bytes[k], KLD: st.pred[k]})
+	}
+	return r, nil
+}
+
+// ggufOverhead estimates the bytes of a GGUF file beyond its tensor data
+// (header, metadata, tensor infos, alignment padding) for tensors of the
+// given names and dimension counts.
+func ggufOverhead(md *gguf.Metadata, names []string, dims []int) int64 {
+	n := int64(4 + 4 + 8 + 8)
+	for _, kv := range md.KVs() {
+		n += 8 + int64(len(kv.Key)) + 4 + valueBytes(kv.Value)
+	}
+	for i, name := range names {
+		n += 8 + int64(len(name)) + 4 + 8*int64(dims[i]) + 4 + 8
+	}
+	const align = 32
+	return n + align + align*int64(len(names)) // padding: at most align per tensor
+}
+
+// valueBytes returns the encoded size of a metadata value.
+func valueBytes(v gguf.Value) int64 {
+	if v.Type == gguf.TypeString {
+		s, _ := v.Data.(string)
+		return 8 + int64(len(s))
+	}
+	if v.Type != gguf.TypeArray {
+		return elemSize(v.Type)
+	}
+	rv := reflect.ValueOf(v.Data)
+	if rv.Kind() != reflect.Slice {
+		return 12
+	}
+	n := int64(12)
+	if v.Elem == gguf.TypeString {
+		for i := 0; i < rv.Len(); i++ {
+			n += 8 + int64(len(rv.Index(i).String()))
+		}
+		return n
+	}
+	return n + int64(rv.Len())*elemSize(v.Elem)
+}
+
+func elemSize(t gguf.ValueType) int64 {
+	switch t {
+	case gguf.TypeUint8, gguf.TypeInt8, gguf.TypeBool:
+		return 1
+	case gguf.TypeUint16, gguf.TypeInt16:
+		return 2
+	case gguf.TypeUint64, gguf.TypeInt64, gguf.TypeFloat64:
+		return 8
+	}
+	return 4
+}
+
+// calibTokens tokenizes the calibration text as calibrate does.
+func calibTokens(m *convert.Model, textFile string) ([]int32, int32, error) {
+	text, err := os.ReadFile(textFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	toks, bos, err := bench.Tokenize(m.Vocab, string(text))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	return toks, bos, nil
+}
+
+// solver carries a solve from the sensitivities to the final measurement.
+type solver struct {
+	c      *solveConfig
+	recipe *quantize.Recipe
+	fm     *f32Model
+	ev     *klEval
+	ts     []*solveTensor
+	budget int64 // tensor bytes the solver could spend
+}
+
+// close releases the float32 model.
+func (s *solver) close() {
+	if s.fm != nil {
+		s.fm.em.Close()
+	}
+}
+
+// solve measures the sensitivities of the tensors the policy quantizes and
+// chooses their types within the budget.
+func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, calibPath string, ctxLen int) error {
+	choices, err := pol.Choose(infos, mi)
+	if err != nil {
+		return err
+	}
+	last := format.BF16
+	if pol.LastResort.Set {
+		last = pol.LastResort.Type
+	}
+	ts, fixed := newSolveTensors(choices, s.c, last)
+	if len(ts) == 0 {
+		return fmt.Errorf("%s: no tensor left for the solver to choose a type for", in.m.Path)
+	}
+	md, err := in.m.GGUFMetadata(format.F32)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(infos))
+	dims := make([]int, len(infos))
+	var params int64
+	for i, t := range infos {
+		names[i], dims[i] = t.Name, len(t.Shape)
+		params += t.NumElements()
+	}
+	// The provenance keys and the recipe written with the file: at most
+	// 4 KiB and 200 bytes of JSON per tensor (measured after a first solve).
+	base := ggufOverhead(md, names, dims)
+	over := base + 4096 + 200*int64(len(ts))
+	fileBudget := s.c.targetSize
+	if s.c.targetBPW > 0 {
+		fileBudget = quantize.BytesForBPW(params, s.c.targetBPW) + over
+	}
+	s.budget = fileBudget - over - fixed
+	if s.budget <= 0 {
+		return optionErrorf("the budget of %d bytes is below the %d bytes of the tensors not quantized and the file's metadata", fileBudget, fixed+over)
+	}
+	toks, bos, err := calibTokens(in.m, calibPath)
+	if err != nil {
+		return err
+	}
+	if max := in.m.Config.Context; max > 0 && ctxLen > max {
+		ctxLen = max
+	}
+	n, length := calib.Chunks(len(toks), ctxLen, s.c.chunks)
+	if s.fm, err = loadF32(in.m, in.threads); err != nil {
+		return err
+	}
+	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
+		return fmt.Errorf("%s: %w", calibPath, err)
+	}
+	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+		return err
+	}
+	predict(s.c, ts)
+	s.ts = ts
+	if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
+		return err
+	}
+	// Again with the recipe's own length (its numbers may take a few
+	// more characters once the types change), and 2 KiB for the
+	// command line and the other provenance keys.
+	over2 := base + int64(len(s.recipe.Compact())) + 8*int64(len(ts)) + 2048 + int64(len(calibPath))
+	if s.c.targetSize > 0 && over2 < over {
+		s.budget = fileBudget - over2 - fixed
+		if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
+			return err
+		}
+	}
+	if s.c.recipeOut != "" {
+		if err := os.WriteFile(s.c.recipeOut, s.recipe.JSON(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// report measures the written file's KLD on the calibration chunks and
+// returns it with the solver's figures; warn receives a warning when the
+// file is over the budget.
+func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResult, error) {
+	raw, hyb, n := agreement(s.c, s.ts)
+	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, TensorBudget: s.budget,
+		PredictedKLD: s.recipe.PredictedKLD, Pairs: n, SpearmanHessian: raw, SpearmanHybrid: hyb,
+		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe}
+	for _, t := range s.recipe.Tensors {
+		r.Types[t.Type]++
+	}
+	qm, err := engine.Load(dst, engine.Options{Threads: threads, Mmap: true})
+	if err != nil {
+		return nil, err
+	}
+	defer qm.Close()
+	if r.MeasuredKLD, err = s.ev.kld(qm); err != nil {
+		return nil, err
+	}
+	r.FileBytes = bench.DiskSize(dst)
+	if r.FileBytes > r.Budget {
+		warn(fmt.Sprintf("the file is %d bytes over the budget (metadata larger than estimated)", r.FileBytes-r.Budget))
+	}
+	return r, nil
+}
+
+// dominantPreset returns the preset of the type holding the most
+// parameters among the recipe's tensors (for general.file_type).
+func dominantPreset(r *quantize.Recipe) (quantize.Preset, bool) {
+	by := map[string]int64{}
+	for _, t := range r.Tensors {
+		by[t.Type] += t.Params
+	}
+	best, bt := int64(-1), ""
+	for t, n := range by {
+		if n > best || n == best && t < bt {
+			best, bt = n, t
+		}
+	}
+	for _, name := range []string{bt + "_m", bt} {
+		if p, ok := quantize.LookupPreset(name); ok {
+			return p, true
+		}
+	}
+	return quantize.Preset{}, false
+}
+
+// solveOrRead returns the recipe to apply: solved when a target was given
+// (with the solver, to report on the written file), read from the recipe
+// option, or nil.
+func solveOrRead(ctx context.Context, sc *solveConfig, pol quantize.Policy, infos []format.TensorInfo, mi quantize.ModelInfo, in sensitivityInput, calibPath string, ctxLen int) (*quantize.Recipe, *solver, error) {
+	if sc.recipeIn != "" {
+		r, err := readRecipe(sc.recipeIn)
+		return r, nil, err
+	}
+	if !sc.solving() {
+		return nil, nil, nil
+	}
+	s := &solver{c: sc}
+	if err := s.solve(ctx, in, pol, infos, mi, calibPath, ctxLen); err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s.recipe, s, nil
+}
+
+// readRecipe reads a recipe file, or the recipe recorded in a solved GGUF.
+func readRecipe(path string) (*quantize.Recipe, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 4)
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != gguf.Magic {
+		return quantize.ReadRecipe(path)
+	}
+	g, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	s, ok := g.Metadata.String(quantize.RecipeKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: no %s: not a file written by shrink quantize --target-size/--target-bpw", path, quantize.RecipeKey)
+	}
+	r, err := quantize.ParseRecipe([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
