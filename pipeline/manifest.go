@@ -42,6 +42,8 @@ type Manifest struct {
 	// Modelfile the Ollama Modelfile written beside it, if any.
 	Final     string `json:"final,omitempty"`
 	Modelfile string `json:"modelfile,omitempty"`
+	// Card is the model card (README.md) written for the final model.
+	Card string `json:"card,omitempty"`
 }
 
 // StepRecord is one step's entry in the manifest.

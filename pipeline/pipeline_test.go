@@ -264,6 +264,15 @@ func checkManifest(t *testing.T, out string, m *Manifest) {
 	if err != nil || !bytes.Contains(page, []byte("<h2>Chain</h2>")) || !bytes.Contains(page, []byte("<td>PASS</td>")) {
 		t.Errorf("report.html lacks the chain table or the gate's verdict (%v)", err)
 	}
+	card, err := os.ReadFile(filepath.Join(out, CardName))
+	if err != nil || disk.Card != CardName {
+		t.Fatalf("model card: manifest says %q (%v)", disk.Card, err)
+	}
+	for _, want := range []string{"base_model: ", "| b.bin |", `"id": "g"`} {
+		if !bytes.Contains(card, []byte(want)) {
+			t.Errorf("model card lacks %q:\n%s", want, card)
+		}
+	}
 }
 
 func TestChangedOptionRerunsFromThere(t *testing.T) {
@@ -339,6 +348,9 @@ func TestFailedGateStops(t *testing.T) {
 	page, _ := os.ReadFile(filepath.Join(out, "report.html"))
 	if !bytes.Contains(page, []byte("FAIL: model.file_bytes &lt;= 10")) {
 		t.Error("report.html does not show the failed gate")
+	}
+	if _, err := os.Stat(filepath.Join(out, CardName)); err == nil {
+		t.Error("a chain whose gate failed has a model card")
 	}
 }
 

@@ -69,7 +69,7 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 		return nil, err
 	}
 	defer release()
-	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}}
+	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}, checks: map[string][]bench.Check{}}
 	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path, Started: time.Now().UTC()}
 	for i, ps := range steps {
 		if err := ctx.Err(); err != nil {
@@ -100,6 +100,7 @@ type runner struct {
 	m       *Manifest
 	h       hasher
 	reports map[string]*bench.Report
+	checks  map[string][]bench.Check // the verdict steps run this time
 }
 
 // writeManifest writes the records so far, followed by the old records of
@@ -115,9 +116,9 @@ func (x *runner) writeManifest(done int) error {
 	return m.write(x.outDir)
 }
 
-// finish writes the chain's HTML report, on success the Modelfile, and
-// the final manifest (keeping the old records of the steps after a failed
-// gate at step done).
+// finish writes the chain's HTML report, on success the Modelfile and the
+// model card, and the final manifest (keeping the old records of the steps
+// after a failed gate at step done).
 func (x *runner) finish(r *Recipe, done int, runErr error) error {
 	x.m.Final, x.m.Ended = finalModel(x.steps), time.Now().UTC()
 	if err := writeChainHTML(filepath.Join(x.outDir, "report.html"), x.m, x.steps, x.reports); err != nil {
@@ -129,6 +130,12 @@ func (x *runner) finish(r *Recipe, done int, runErr error) error {
 			return err
 		}
 		x.m.Modelfile = filepath.Base(mf)
+	}
+	if runErr == nil && x.m.Final != "" {
+		if err := x.writeCard(r); err != nil {
+			return err
+		}
+		x.m.Card = CardName
 	}
 	if err := x.writeManifest(done); err != nil {
 		return errors.Join(runErr, err)
@@ -345,6 +352,7 @@ func (x *runner) record(ps *prepared, rec *StepRecord, res *Result) {
 		x.reports[ps.ID] = res.Report
 	}
 	if ps.kind.Produces == Verdict {
+		x.checks[ps.ID] = res.Checks
 		pass := true
 		for _, c := range res.Checks {
 			rec.Checks = append(rec.Checks, checkRecord(c))
