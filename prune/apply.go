@@ -133,14 +133,20 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 		}
 		return &Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Data: data}, nil
 	}
-	if lp == nil {
-		return shape, func() (*Tensor, error) {
-			src, err := values()
-			if err != nil {
-				return nil, err
-			}
+	// as is returns the values under the new name: read now for a lazy
+	// source (not kept, so not copied), else a copy.
+	asIs := func() (*Tensor, error) {
+		src, err := values()
+		if err != nil {
+			return nil, err
+		}
+		if t.Data != nil {
 			return clone(src, name), nil
 		}
+		return &Tensor{Name: name, Type: src.Type, Shape: append([]int64(nil), src.Shape...), Data: src.Data}, nil
+	}
+	if lp == nil {
+		return shape, asIs
 	}
 	var rows []int
 	switch rest {
@@ -176,13 +182,7 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 			return nt, nil
 		}
 	default:
-		return shape, func() (*Tensor, error) {
-			src, err := values()
-			if err != nil {
-				return nil, err
-			}
-			return clone(src, name), nil
-		}
+		return shape, asIs
 	}
 	if len(shape) == 1 {
 		shape[0] = int64(len(rows))

@@ -161,9 +161,12 @@ func isFloat(t format.DType) bool {
 }
 
 // Choose returns the decision for every tensor, in the given order (the
-// order matters only for tensors without a layer number in their name).
+// order matters only for tensors without a layer number in their name,
+// and, under Ollama's rules, for attn_v and ffn_down, which Ollama
+// counts in file order).
 func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, error) {
-	if err := p.Rules.check(p.Preset); err != nil {
+	p, err := p.withRules()
+	if err != nil {
 		return nil, err
 	}
 	hasOutput := false

@@ -44,17 +44,24 @@ func ParseRuleSet(s string) (RuleSet, error) {
 	return "", fmt.Errorf("%w: unknown rule set %q (want %s)", ErrPolicy, s, strings.Join(RuleSets(), " or "))
 }
 
-// check refuses a preset the rule set has no rules for.
-func (r RuleSet) check(p Preset) error {
+// withRules returns a copy of the policy with its rule set in canonical
+// form, refusing an unknown rule set or a preset it has no rules for.
+func (p *Policy) withRules() (*Policy, error) {
+	r, err := ParseRuleSet(string(p.Rules))
+	if err != nil {
+		return nil, err
+	}
+	q := *p
+	q.Rules = r
 	if r != RulesOllama {
-		return nil
+		return &q, nil
 	}
 	for _, n := range ollamaPresets {
-		if p.Name == n {
-			return nil
+		if p.Preset.Name == n {
+			return &q, nil
 		}
 	}
-	return fmt.Errorf("%w: Ollama's rules cover only %s, not %s", ErrPolicy, strings.Join(ollamaPresets, ", "), p.Name)
+	return nil, fmt.Errorf("%w: Ollama's rules cover only %s, not %s", ErrPolicy, strings.Join(ollamaPresets, ", "), p.Preset.Name)
 }
 
 // quantizable reports whether the rule set quantizes the tensor at all.

@@ -219,4 +219,13 @@ func TestOllamaPresetsAndParse(t *testing.T) {
 	if _, err := ParseRuleSet("lmstudio"); !errors.Is(err, ErrPolicy) {
 		t.Errorf("ParseRuleSet(lmstudio): %v", err)
 	}
+	p, _ := LookupPreset("q4_k_m")
+	if _, err := (&Policy{Preset: p, Rules: "lmstudio"}).Choose(ts, ModelInfo{Layers: 2}); !errors.Is(err, ErrPolicy) {
+		t.Errorf("Choose with rules lmstudio: %v", err)
+	}
+	mla := []format.TensorInfo{{Name: "blk.0.attn_q_a.weight", Type: format.F16, Shape: []int64{256, 256}}}
+	cs, err := (&Policy{Preset: p, Rules: "Ollama"}).Choose(mla, ModelInfo{Layers: 1})
+	if err != nil || cs[0].Type != format.Q8_0 {
+		t.Errorf("rules \"Ollama\": %v %v, want attn_q_a at q8_0", cs, err)
+	}
 }

@@ -103,8 +103,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	opt.Progress = prog
 	res, err := shrink.Prune(context.Background(), args[0], args[1], opt)
 	done()
-	if errors.Is(err, shrink.ErrPruneOptions) {
-		return usageError{err.Error()}
+	var ue *shrink.UsageError
+	if errors.As(err, &ue) {
+		return usageError{ue.Msg}
 	}
 	if err != nil {
 		return err
