@@ -146,24 +146,10 @@ func tileMatMul(im *Impl, t format.DType, unpack unpacker, kern tileKernel) MatM
 		if r0 >= r1 || len(xs) == 0 {
 			return
 		}
-		n := len(xs[0].F)
-		nb := n / 32
-		_ = out[(len(xs)-1)*stride+r1-1]
-		for j := range xs {
-			if len(xs[j].F) != n {
-				panic("kernel: activation rows of different lengths")
-			}
-		}
-		if nb == 0 {
-			for j := range xs {
-				clear(out[j*stride+r0 : j*stride+r1])
-			}
+		nb := len(xs[0].F) / 32
+		if !blockOperands(w, rowBytes, r0, r1, nb, bb, xs, out, stride) {
 			return
 		}
-		if rowBytes < nb*bb {
-			panic("kernel: row shorter than its activation")
-		}
-		_ = w[(r1-1)*rowBytes+nb*bb-1]
 		rEnd := r0 + (r1-r0)&^15
 		if rEnd > r0 {
 			tileRows(w, rowBytes, r0, rEnd, nb, xs, out, stride, unpack, kern)
