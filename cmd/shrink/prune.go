@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,12 +102,8 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	opt.Progress = prog
 	res, err := shrink.Prune(context.Background(), args[0], args[1], opt)
 	done()
-	var ue *shrink.UsageError
-	if errors.As(err, &ue) {
-		return usageError{ue.Msg}
-	}
 	if err != nil {
-		return err
+		return fromLib(err)
 	}
 	if res.Schema == "shrink.prune-experts/v1" {
 		rep := expertReport(res)
