@@ -16,11 +16,12 @@ import (
 // options are the options structs of those functions.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"convert": convertKind(),
-		"prune":   pruneKind(),
-		"distill": distillKind(),
-		"bench":   benchKind(),
-		"gate":    gateKind(),
+		"convert":  convertKind(),
+		"prune":    pruneKind(),
+		"distill":  distillKind(),
+		"quantize": quantizeKind(),
+		"bench":    benchKind(),
+		"gate":     gateKind(),
 	}
 }
 
@@ -43,6 +44,27 @@ func logTo(p shrink.ProgressFunc) func(string) {
 			p(shrink.Progress{Stage: "note", Message: line})
 		}
 	}
+}
+
+// quantizeKind quantizes its input (shrink.Quantize).
+func quantizeKind() Kind {
+	return Kind{Accepts: Model, Produces: Model, Ext: ".gguf",
+		Paths:   []string{"imatrix", "calib", "tokenizer", "recipe"},
+		Scratch: []string{"imatrix-out", "recipe-out"},
+		Options: func() any { return &shrink.QuantizeOptions{} },
+		Run: func(ctx context.Context, c *Call) (*Result, error) {
+			o := *c.Options.(*shrink.QuantizeOptions)
+			o.Progress = c.Progress
+			res, err := shrink.Quantize(ctx, c.Input, c.Output, o)
+			if err != nil {
+				return nil, err
+			}
+			f := map[string]float64{"bits_per_weight": res.BPW, "tensor_bytes": float64(res.TensorBytes)}
+			if s := res.Solver; s != nil {
+				f["predicted_kld"], f["measured_kld"] = s.PredictedKLD, s.MeasuredKLD
+			}
+			return &Result{Figures: f}, nil
+		}}
 }
 
 // benchKind measures its input (shrink.Bench) and writes the

@@ -26,6 +26,9 @@ type prepared struct {
 	upstream []string
 	// output is the output's path, outName its name in the output folder.
 	output, outName string
+	// scratch are the files the step's scratch options name in the
+	// output folder.
+	scratch []string
 }
 
 // ref is one file a step reads.
@@ -124,6 +127,7 @@ func (p *planner) options(ps *prepared) error {
 	for _, key := range sortedKeys(m) {
 		if s, ok := m[key].(string); ok && s != "" && slices.Contains(ps.kind.Scratch, key) && !filepath.IsAbs(s) {
 			m[key] = filepath.Join(p.outDir, s)
+			ps.scratch = append(ps.scratch, m[key].(string))
 			continue
 		}
 		isPath := slices.Contains(ps.kind.Paths, key)

@@ -76,7 +76,7 @@ func GPTQ(t format.DType, dst []byte, w []float32, rows, cols int, h []float64, 
 	if err != nil {
 		return err
 	}
-	gptqRows(g, codec, dst, w, rows, cols, f, opt)
+	gptqSlabs(g, codec, dst, w, rows, cols, f, opt)
 	return nil
 }
 
@@ -93,8 +93,37 @@ func GPTQWithFactor(t format.DType, dst []byte, w []float32, rows, cols int, f *
 	if f == nil || f.Cols != cols {
 		return fmt.Errorf("%w: no Hessian factor for %d columns", ErrGPTQ, cols)
 	}
-	gptqRows(g, codec, dst, w, rows, cols, f, opt)
+	gptqSlabs(g, codec, dst, w, rows, cols, f, opt)
 	return nil
+}
+
+// gptqMinSlab is the fewest rows a goroutine of gptqSlabs takes.
+const gptqMinSlab = 32
+
+// gptqSlabs runs gptqRows over opt.Threads slabs of rows at once, each
+// slab's sweep on one goroutine: rows are independent given the factor,
+// so the bytes do not depend on the split, and the serial per-column work
+// (rounding, the sub-blocks' refits) runs in parallel.
+func gptqSlabs(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, f *GPTQFactor, opt GPTQOptions) {
+	n := min(max(1, opt.Threads), rows/gptqMinSlab)
+	if n <= 1 {
+		gptqRows(g, codec, dst, w, rows, cols, f, opt)
+		return
+	}
+	rowBytes := cols / g.block * g.bytes
+	per := (rows + n - 1) / n
+	one := opt
+	one.Threads = 1
+	var wg sync.WaitGroup
+	for r0 := 0; r0 < rows; r0 += per {
+		r1 := min(rows, r0+per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gptqRows(g, codec, dst[r0*rowBytes:r1*rowBytes], w[r0*cols:r1*cols], r1-r0, cols, f, one)
+		}()
+	}
+	wg.Wait()
 }
 
 // gptqCheck returns the grid and the codec of t after checking GPTQ's

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -467,5 +468,29 @@ func TestHessianFactorRetry(t *testing.T) {
 		if want.u[i] != got.u[i] {
 			t.Fatalf("U[%d] = %v in place, %v from the matrix", i, got.u[i], want.u[i])
 		}
+	}
+}
+
+// BenchmarkGPTQWithFactor quantizes 512 rows of 2048 columns (a TinyLlama
+// attention projection's chunk) to Q4_K with a ready factor, on 1 and 2
+// goroutines (row slabs).
+func BenchmarkGPTQWithFactor(b *testing.B) {
+	const rows, cols, T = 512, 2048, 256
+	w, x := gptqLayer(5, rows, cols, T)
+	h := NewHessian(cols)
+	h.Add(x, T)
+	f, err := h.Factor(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]byte, rows*(cols/256)*144)
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := GPTQWithFactor(format.Q4_K, dst, w, rows, cols, f, GPTQOptions{Threads: th}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -22,7 +22,7 @@ var pipelineCmd = &command{
 	args:    "RECIPE.json [--out DIR] [--dry-run] [--ollama] [--quiet]",
 	summary: "run a recipe: a chain of convert, prune, distill, quantize, bench and gate steps, skipping the unchanged ones",
 	flags: func(fs *pflag.FlagSet) {
-		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/RECIPE-NAME)")
+		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/ and the recipe file's name without .json)")
 		fs.Bool("dry-run", false, "print what would run and what would be skipped, and why; run nothing")
 		fs.Bool("ollama", false, "write an Ollama Modelfile beside the chain's final GGUF")
 		fs.StringArray("input", nil, "NAME=PATH: use PATH for the recipe's input NAME (repeatable)")
@@ -144,7 +144,7 @@ func writeSummary(w io.Writer, out string, m *pipeline.Manifest) error {
 func stepFigures(s pipeline.StepRecord) string {
 	var parts []string
 	for _, f := range []struct{ key, label, layout string }{
-		{"params", "params", "%.0f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
+		{"params", "params", "%.0f"}, {"bits_per_weight", "bpw", "%.2f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
 	} {
 		if v, ok := s.Figures[f.key]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", f.label, fmt.Sprintf(f.layout, v)))

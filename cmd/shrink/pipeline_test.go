@@ -88,9 +88,22 @@ func TestDemoRecipe(t *testing.T) {
 		}
 		kinds = append(kinds, p.Kind)
 	}
-	for _, k := range []string{"convert", "prune", "distill", "bench", "gate"} {
+	for _, k := range []string{"convert", "prune", "distill", "quantize", "bench", "gate"} {
 		if !slices.Contains(kinds, k) {
 			t.Errorf("the demo has no %s step (%v)", k, kinds)
 		}
+	}
+}
+
+// TestQuantizeOllama: quantize --ollama writes the Modelfile beside DST.
+func TestQuantizeOllama(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "m-q8_0.gguf")
+	code, out, e := run(t, "quantize", filepath.Join("..", "..", "models", "default"), dst, "--type", "q8_0", "-q", "--ollama")
+	if code != 0 || !strings.Contains(out, "Modelfile: ") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, e)
+	}
+	mf, err := os.ReadFile(filepath.Join(filepath.Dir(dst), "Modelfile"))
+	if err != nil || !strings.Contains(string(mf), "FROM ./m-q8_0.gguf\nPARAMETER stop \"</s>\"\n") {
+		t.Errorf("Modelfile %q (%v)", mf, err)
 	}
 }

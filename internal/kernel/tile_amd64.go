@@ -11,14 +11,14 @@ import (
 
 // The register-tiled prefill kernels of AVX512VNNI and AVX2 (MatMul16 for
 // Q8_0 and Q4_0, the path of CPUs without AMX): each tile of 16 weight rows is
-// unpacked once (unpackQ8_0x16, unpackQ4_0x16: codes as unsigned bytes,
+// unpacked once (unpackQ8_0x16Rows, unpackQ4_0x16Rows: codes as unsigned bytes,
 // four codes of each row in one dword lane, and float32 scales), then
 // multiplied against every group of 16 activation rows, packed once per
 // batch (tilePack), by tileQ8_0x16x8 / tileQ4_0x16x8: 16 rows x 8
 // activations of VPDPBUSD per weight vector, the integer block sums exact
 // and scaled into float32 accumulators (AVX2: unpackQ8_0x16AVX2 etc. and
 // 8 rows x 4 activations of VPMADDUBSW, tile_avx2_amd64.s). The layouts
-// are described in vnni_tile_amd64.s; the pure-Go twins are in tile_test.go.
+// are described in vnni_tile_amd64.s; the pure-Go twins are in tile_amd64_test.go.
 
 // tileArgs is the argument block of the tile kernels.
 type tileArgs struct {
@@ -31,16 +31,19 @@ type tileArgs struct {
 }
 
 //go:noescape
-func unpackQ8_0x16(dst *byte, w *byte, idx *[16]int32, nb int)
-
-//go:noescape
-func unpackQ4_0x16(dst *byte, w *byte, idx *[16]int32, nb int)
-
-//go:noescape
 func tileQ8_0x16x8(a *tileArgs)
 
 //go:noescape
 func tileQ4_0x16x8(a *tileArgs)
+
+//go:noescape
+func unpackQ8_0x16Rows(dst *byte, w *byte, idx *[16]int32, nb int)
+
+//go:noescape
+func unpackQ4_0x16Rows(dst *byte, w *byte, idx *[16]int32, nb int)
+
+//go:noescape
+func prefetchT1(p *byte, n int)
 
 //go:noescape
 func unpackQ8_0x16AVX2(dst *byte, w *byte, idx *[16]int32, nb int)
@@ -72,8 +75,8 @@ const (
 )
 
 var _ = addVNNI(func(im *Impl) {
-	im.MatMul16[format.Q8_0] = tileMatMul(im, format.Q8_0, unpackQ8_0x16, tileKernel{16, 8, tileQ8_0x16x8})
-	im.MatMul16[format.Q4_0] = tileMatMul(im, format.Q4_0, unpackQ4_0x16, tileKernel{16, 8, tileQ4_0x16x8})
+	im.MatMul16[format.Q8_0] = tileMatMul(im, format.Q8_0, unpackQ8_0x16Rows, tileKernel{16, 8, tileQ8_0x16x8})
+	im.MatMul16[format.Q4_0] = tileMatMul(im, format.Q4_0, unpackQ4_0x16Rows, tileKernel{16, 8, tileQ4_0x16x8})
 	im.Pack = tilePack
 })
 
@@ -200,12 +203,26 @@ func tileRows(w []byte, rowBytes, r0, r1, nb int, xs []Vec, out []float32, strid
 	sc.w = grow(sc.w, nb*tileWBytes)
 	a := &sc.args
 	a.nb, a.stride = nb, 4*stride
+	calls := groups * (16 / kern.rows) * (16 / kern.acts)
 	for r := r0; r < r1; r += 16 {
 		unpack(&sc.w[0], &w[r*rowBytes], &idx, nb)
+		// The next tile's weights, brought into L2 a part at each call
+		// while this one is multiplied (the unpacker's gathers would
+		// otherwise wait on memory).
+		var next []byte
+		if r+16 < r1 {
+			next = w[(r+16)*rowBytes : min(len(w), (r+32)*rowBytes)]
+		}
+		part := (len(next)/calls + 63) &^ 63
 		for g, pk := range sc.packs[:groups] {
 			for i := 0; i < 16; i += kern.rows {
 				a.w = unsafe.Pointer(&sc.w[4*i])
 				for j := 0; j < 16; j += kern.acts {
+					if len(next) > 0 {
+						k := min(part, len(next))
+						prefetchT1(&next[0], k)
+						next = next[k:]
+					}
 					a.x = unsafe.Add(pk, 32*j)
 					a.s = unsafe.Add(pk, 512+4*j)
 					a.out = unsafe.Pointer(&out[(16*g+j)*stride+r+i])

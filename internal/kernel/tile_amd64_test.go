@@ -13,7 +13,8 @@ import (
 	"github.com/shrink-llm/shrink/format"
 )
 
-// unpackTileGo is the pure-Go twin of unpackQ8_0x16 and unpackQ4_0x16:
+// unpackTileGo is the pure-Go twin of the Q8_0 and Q4_0 unpackers (VNNI
+// and AVX2):
 // sixteen rows rowBytes apart, nb blocks, into the tile layout.
 func unpackTileGo(t format.DType, dst, w []byte, rowBytes, nb int) {
 	bb := t.BlockBytes()
@@ -78,8 +79,8 @@ func TestTileTwins(t *testing.T) {
 		unpack unpacker
 		kern   tileKernel
 	}{
-		{AVX512VNNI, format.Q8_0, 128, unpackQ8_0x16, tileKernel{16, 8, tileQ8_0x16x8}},
-		{AVX512VNNI, format.Q4_0, 8, unpackQ4_0x16, tileKernel{16, 8, tileQ4_0x16x8}},
+		{AVX512VNNI, format.Q8_0, 128, unpackQ8_0x16Rows, tileKernel{16, 8, tileQ8_0x16x8}},
+		{AVX512VNNI, format.Q4_0, 8, unpackQ4_0x16Rows, tileKernel{16, 8, tileQ4_0x16x8}},
 		{AVX2, format.Q8_0, 128, unpackQ8_0x16AVX2, tileKernel{8, 4, tileQ8_0x8x4AVX2}},
 		{AVX2, format.Q4_0, 8, unpackQ4_0x16AVX2, tileKernel{8, 4, tileQ4_0x8x4AVX2}},
 	} {
