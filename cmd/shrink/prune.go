@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,7 +100,9 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	quiet := flagBool(fs, "quiet")
 	prog, done := pruneProgress(quiet)
 	opt.Progress = prog
-	res, err := shrink.Prune(context.Background(), args[0], args[1], opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := shrink.Prune(ctx, args[0], args[1], opt)
 	done()
 	if err != nil {
 		return fromLib(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -60,7 +59,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}
 	quiet := flagBool(fs, "quiet")
 	opt.Progress = quantizeProgress(quiet)
-	res, err := shrink.Quantize(context.Background(), src, dst, opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := shrink.Quantize(ctx, src, dst, opt)
 	if !quiet {
 		endProgress()
 	}
