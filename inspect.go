@@ -251,7 +251,9 @@ func (r *InspectResult) WriteText(w io.Writer) error {
 	for _, t := range r.Tensors {
 		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t\n", t.Name, t.Shape, t.Type, t.Bytes)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	var types []string
 	for k, n := range r.TensorTypes {
 		types = append(types, fmt.Sprintf("%s %d", k, n))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -22,17 +23,6 @@ import (
 	"github.com/shrink-llm/shrink/model"
 	"github.com/shrink-llm/shrink/prune"
 )
-
-// ErrPruneOptions marks an error in PruneOptions (a bad or missing value,
-// or targets that cannot go together), as opposed to bad input files: the
-// command reports it as a usage error. Test it with errors.Is.
-var ErrPruneOptions = errors.New("invalid prune options")
-
-// optErr is an option error whose message is the text alone.
-type optErr struct{ msg string }
-
-func (e optErr) Error() string        { return e.msg }
-func (e optErr) Is(target error) bool { return target == ErrPruneOptions }
 
 // PruneOptions are the options of Prune, one field per flag of shrink
 // prune (the JSON names are the flag names). Start from
@@ -175,9 +165,9 @@ func Prune(ctx context.Context, src, dst string, opt PruneOptions) (*PruneResult
 		return j.run(false, j.experts)
 	}
 	// Large pointer-free buffers (residual streams, Gram matrices, a
-	// block's float32 tensors): collect at 25% heap growth to keep the
-	// peak near the live size.
-	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	// block's float32 tensors): collect at 10% heap growth to keep the
+	// peak near the live size (marking them costs little).
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	return j.run(true, j.dense)
 }
 
@@ -236,7 +226,7 @@ func (j *pruneJob) check() error {
 		t.Relative = true
 	case "absolute":
 	default:
-		return optErr{fmt.Sprintf("--allocate %q: want relative or absolute", o.Allocate)}
+		return usageErr(fmt.Sprintf("--allocate %q: want relative or absolute", o.Allocate))
 	}
 	switch o.GGUFArch {
 	case "auto":
@@ -244,30 +234,30 @@ func (j *pruneJob) check() error {
 	case "llama", "deci":
 		j.arch = o.GGUFArch
 	default:
-		return optErr{fmt.Sprintf("--gguf-arch %q: want auto, llama or deci", o.GGUFArch)}
+		return usageErr(fmt.Sprintf("--gguf-arch %q: want auto, llama or deci", o.GGUFArch))
 	}
 	if _, ok := prune.ParseExpertScore(o.ExpertScore); !ok {
-		return optErr{fmt.Sprintf("--expert-score %q: want reap, freq or mass", o.ExpertScore)}
+		return usageErr(fmt.Sprintf("--expert-score %q: want reap, freq or mass", o.ExpertScore))
 	}
 	if o.Calib == "" {
-		return optErr{"--calib TEXT is required (the domain text whose statistics choose what to keep)"}
+		return usageErr("--calib TEXT is required (the domain text whose statistics choose what to keep)")
 	}
 	var ok bool
 	if t.Score, ok = prune.ParseScore(o.Score); !ok {
-		return optErr{fmt.Sprintf("--score %q: want activation or magnitude", o.Score)}
+		return usageErr(fmt.Sprintf("--score %q: want activation or magnitude", o.Score))
 	}
 	if o.TargetParams != "" {
 		v, err := prune.ParseParams(o.TargetParams)
 		if err != nil {
-			return optErr{"--target-params: " + err.Error()}
+			return usageErr("--target-params: " + err.Error())
 		}
 		t.Params = v
 	}
 	if o.Ctx < 4 || o.Chunks < 0 || t.Multiple < 1 || o.Threads < 0 || o.Ridge < 0 {
-		return optErr{"--ctx and --ffn-multiple must be at least 4 and 1; --chunks, --threads and --ridge not negative"}
+		return usageErr("--ctx and --ffn-multiple must be at least 4 and 1; --chunks, --threads and --ridge not negative")
 	}
 	if t.FFN == 0 && t.Heads == 0 && t.Layers == 0 && t.Params == 0 && o.Experts == "" {
-		return optErr{"nothing to remove: give --ffn, --heads, --layers or --target-params"}
+		return usageErr("nothing to remove: give --ffn, --heads, --layers or --target-params")
 	}
 	j.t = t
 	return nil
@@ -562,10 +552,14 @@ func (j *pruneJob) blockGrams(run *calib.LayerRunner) func(l int) (*prune.Stats,
 	var cur *prune.Stats
 	curL := -1
 	return func(l int) (*prune.Stats, error) {
-		if l == curL {
+		if l == curL && !cur.Spent(l) {
 			return cur, nil
 		}
+		// The previous block's Gram matrices are garbage now: collect
+		// them before this block's are allocated, so that the heap never
+		// holds two blocks' statistics.
 		cur, curL = nil, -1
+		runtime.GC()
 		if l < run.Next() {
 			if err := run.Restart(); err != nil {
 				return nil, err
@@ -623,13 +617,13 @@ func (j *pruneJob) writeDense(cm *convert.Model, pm *prune.Model, plan *prune.Pl
 func parseExperts(s string, experts int) (int, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || v <= 0 || math.IsInf(v, 0) {
-		return 0, optErr{fmt.Sprintf("--experts %q: want a fraction (0.25) or a count (2) of routed experts to remove", s)}
+		return 0, usageErr(fmt.Sprintf("--experts %q: want a fraction (0.25) or a count (2) of routed experts to remove", s))
 	}
 	if v < 1 {
 		return int(math.Round(v * float64(experts))), nil
 	}
 	if v != math.Trunc(v) {
-		return 0, optErr{fmt.Sprintf("--experts %q: a count must be whole", s)}
+		return 0, usageErr(fmt.Sprintf("--experts %q: a count must be whole", s))
 	}
 	return int(v), nil
 }
@@ -644,11 +638,11 @@ func (j *pruneJob) experts() error {
 		set  bool
 	}{{"ffn", o.FFN != 0}, {"heads", o.Heads != 0}, {"layers", o.Layers != 0}, {"target-params", o.TargetParams != ""}} {
 		if f.set {
-			return optErr{"--experts cannot be combined with --" + f.name + " yet (except on deepseek2 models)"}
+			return usageErr("--experts cannot be combined with --" + f.name + " yet (except on deepseek2 models)")
 		}
 	}
 	if !strings.HasSuffix(strings.ToLower(j.dst), ".gguf") {
-		return optErr{"prune --experts writes a .gguf file"}
+		return usageErr("prune --experts writes a .gguf file")
 	}
 	if c.Experts == 0 {
 		return fmt.Errorf("%s: --experts: the model has no routed experts", j.src)
@@ -718,7 +712,7 @@ func mlaKeep(flag string, frac float64, n, mult int) (int, error) {
 		keep = max(mult, min((keep+mult/2)/mult*mult, n/mult*mult))
 	}
 	if frac < 0 || frac >= 1 || keep < 1 || (frac > 0 && keep >= n) {
-		return 0, optErr{fmt.Sprintf("--%s %g removes none or all of a layer's %d", flag, frac, n)}
+		return 0, usageErr(fmt.Sprintf("--%s %g removes none or all of a layer's %d", flag, frac, n))
 	}
 	return keep, nil
 }
@@ -728,10 +722,10 @@ func mlaKeep(flag string, frac float64, n, mult int) (int, error) {
 func (j *pruneJob) mlaTargets() (keepH, keepF, removeE int, err error) {
 	o, c := j.opt, j.em.Config
 	if o.Layers != 0 || o.TargetParams != "" {
-		return 0, 0, 0, optErr{"deepseek2 (latent attention) models: --heads, --ffn (dense leading blocks) and --experts are supported (no --layers or --target-params)"}
+		return 0, 0, 0, usageErr("deepseek2 (latent attention) models: --heads, --ffn (dense leading blocks) and --experts are supported (no --layers or --target-params)")
 	}
 	if !strings.HasSuffix(strings.ToLower(j.dst), ".gguf") {
-		return 0, 0, 0, optErr{"deepseek2 (latent attention) models are written as GGUF only"}
+		return 0, 0, 0, usageErr("deepseek2 (latent attention) models are written as GGUF only")
 	}
 	if keepH, err = mlaKeep("heads", o.Heads, c.Heads[0], 1); err != nil {
 		return 0, 0, 0, err
@@ -743,7 +737,7 @@ func (j *pruneJob) mlaTargets() (keepH, keepF, removeE int, err error) {
 		}
 	}
 	if o.FFN != 0 && dense < 0 {
-		return 0, 0, 0, optErr{"--ffn: the model has no dense feed-forward blocks (prune its experts with --experts)"}
+		return 0, 0, 0, usageErr("--ffn: the model has no dense feed-forward blocks (prune its experts with --experts)")
 	}
 	if o.FFN != 0 {
 		if keepF, err = mlaKeep("ffn", o.FFN, dense, o.FFNMultiple); err != nil {
@@ -759,7 +753,7 @@ func (j *pruneJob) mlaTargets() (keepH, keepF, removeE int, err error) {
 		}
 	}
 	if keepH == c.Heads[0] && o.FFN == 0 && removeE == 0 {
-		return 0, 0, 0, optErr{"nothing to remove: give --heads, --ffn or --experts"}
+		return 0, 0, 0, usageErr("nothing to remove: give --heads, --ffn or --experts")
 	}
 	return keepH, keepF, removeE, nil
 }

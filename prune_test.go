@@ -37,7 +37,7 @@ func TestPruneOptionsJSON(t *testing.T) {
 	}
 }
 
-// TestPruneErrors: option errors are ErrPruneOptions before anything is
+// TestPruneErrors: option errors are UsageErrors before anything is
 // read; a cancelled context stops the run and leaves no output.
 func TestPruneErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -53,7 +53,8 @@ func TestPruneErrors(t *testing.T) {
 		{Calib: calib, FFN: 0.2, Allocate: "x"},
 		{Calib: calib, FFN: 0.2, Ctx: 2},
 	} {
-		if _, err := Prune(context.Background(), "no-such-model", dst, o); !errors.Is(err, ErrPruneOptions) {
+		var ue *UsageError
+		if _, err := Prune(context.Background(), "no-such-model", dst, o); !errors.As(err, &ue) {
 			t.Errorf("%+v: %v, want an option error", o, err)
 		}
 	}
@@ -67,7 +68,8 @@ func TestPruneErrors(t *testing.T) {
 	if _, err := os.Stat(dst); err == nil {
 		t.Error("a cancelled prune left its output")
 	}
-	if _, err := Prune(context.Background(), "no-such-model", dst, opt); err == nil || errors.Is(err, ErrPruneOptions) {
+	var ue *UsageError
+	if _, err := Prune(context.Background(), "no-such-model", dst, opt); err == nil || errors.As(err, &ue) {
 		t.Errorf("missing model: %v", err)
 	}
 }

@@ -41,6 +41,10 @@ type QuantizeOptions struct {
 	// Pure applies no mix rules: every quantized tensor gets the type's
 	// base type.
 	Pure bool `json:"pure"`
+	// Rules names whose per-tensor mix rules the preset follows:
+	// "llama.cpp" (llama-quantize's; the default when empty) or "ollama"
+	// (quantize.RulesOllama).
+	Rules string `json:"rules"`
 	// TensorType forces types: "PATTERN=TYPE", PATTERN a regular
 	// expression or substring of tensor names; the last match wins.
 	TensorType []string `json:"tensor-type"`
@@ -308,7 +312,7 @@ func (j *quantizeJob) resolveMethod(opt *QuantizeOptions) error {
 
 // policy builds the type policy of the options.
 func policy(preset quantize.Preset, pure bool, opt *QuantizeOptions) (quantize.Policy, error) {
-	pol := quantize.Policy{Preset: preset, Pure: pure}
+	pol := quantize.Policy{Preset: preset, Pure: pure, Rules: quantize.RuleSet(opt.Rules)}
 	fb := or(opt.FallbackType, "bf16")
 	if t, ok := format.ParseDType(fb); ok && (t == format.F16 || t == format.BF16 || t == format.F32) {
 		pol.LastResort = quantize.OptionalType{Type: t, Set: true}

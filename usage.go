@@ -5,6 +5,7 @@ package shrink
 // with a hint to --help.
 type UsageError struct{ Msg string }
 
+// Error returns the message.
 func (e *UsageError) Error() string { return e.Msg }
 
 func usageErr(msg string) error { return &UsageError{Msg: msg} }

@@ -68,27 +68,30 @@ func (s *storedMat) tile() int {
 // mulT sets y (T×rows) = x (T×cols)·Sᵀ, the forward product of a linear
 // layer.
 func (s *storedMat) mulT(y, x []float32, T int) {
-	n := s.tile()
-	buf := getTile(n * s.cols)
-	defer tiles.Put(buf)
-	for r0 := 0; r0 < s.rows; r0 += n {
-		r1 := min(r0+n, s.rows)
-		s.decode(*buf, r0, r1)
-		matMul2(y[r0:], s.rows, mat(x, s.cols, false), mat(*buf, s.cols, true), T, r1-r0, s.cols, false)
-	}
+	s.eachTile(func(buf []float32, r0, r1 int) {
+		matMul2(y[r0:], s.rows, mat(x, s.cols, false), mat(buf, s.cols, true), T, r1-r0, s.cols, false)
+	})
 }
 
 // mulAcc adds dy (T×rows)·S to dx (T×cols), the input gradient of a
 // linear layer; the tiles are added in order, whatever the number of
 // goroutines.
 func (s *storedMat) mulAcc(dx, dy []float32, T int) {
+	s.eachTile(func(buf []float32, r0, r1 int) {
+		matMul2(dx, s.cols, mat(dy[r0:], s.rows, false), mat(buf, s.cols, false), T, s.cols, r1-r0, true)
+	})
+}
+
+// eachTile dequantizes the rows a tile at a time, in order, and calls f
+// with each tile (rows r0..r1, row-major).
+func (s *storedMat) eachTile(f func(buf []float32, r0, r1 int)) {
 	n := s.tile()
 	buf := getTile(n * s.cols)
 	defer tiles.Put(buf)
 	for r0 := 0; r0 < s.rows; r0 += n {
 		r1 := min(r0+n, s.rows)
 		s.decode(*buf, r0, r1)
-		matMul2(dx, s.cols, mat(dy[r0:], s.rows, false), mat(*buf, s.cols, false), T, s.cols, r1-r0, true)
+		f(*buf, r0, r1)
 	}
 }
 

@@ -16,6 +16,7 @@ var allWeightTypes = []format.DType{
 	format.F32, format.F16, format.BF16,
 	format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1, format.IQ4_NL,
 	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K,
+	format.IQ4_XS, format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M,
 }
 
 // round8 returns x as the integer-dot-product kernels see it: rounded to
@@ -80,11 +81,18 @@ func TestMatmulEveryType(t *testing.T) {
 				x[i] = float32(r.NormFloat64())
 			}
 			row := make([]float32, cols)
+			var imp []float32 // unit importances for the types that need them
+			if quantize.RequiresImatrix(dt) {
+				imp = make([]float32, cols)
+				for j := range imp {
+					imp[j] = 1
+				}
+			}
 			for i := 0; i < rows; i++ {
 				for j := range row {
 					row[j] = float32(r.NormFloat64())
 				}
-				if err := quantize.EncodeRow(dt, w.data[i*int(rb):(i+1)*int(rb)], row, nil); err != nil {
+				if err := quantize.EncodeRow(dt, w.data[i*int(rb):(i+1)*int(rb)], row, imp); err != nil {
 					t.Fatal(err)
 				}
 				if err := quantize.DecodeRow(dt, wf[i*cols:(i+1)*cols], w.data[i*int(rb):(i+1)*int(rb)]); err != nil {

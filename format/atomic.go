@@ -1,6 +1,8 @@
 package format
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -81,4 +83,25 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// FillTensors streams n tensors through a container writer's FillTensor
+// (fillTensor), in order, with fill(i, w) writing tensor i's data. An error
+// of fill is returned as it is; an error of the writer itself is prefixed
+// with path.
+func FillTensors(path string, n int, fillTensor func(func(io.Writer) error) error, fill func(i int, w io.Writer) error) error {
+	for i := 0; i < n; i++ {
+		var fillErr error
+		err := fillTensor(func(tw io.Writer) error {
+			fillErr = fill(i, tw)
+			return fillErr
+		})
+		if fillErr != nil {
+			return fillErr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil
 }

@@ -102,3 +102,47 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestWrite writes the Modelfile of a GGUF file (metadata only) carrying
+// Qwen2.5's chat template and reads it back.
+func TestWrite(t *testing.T) {
+	tmpl, err := os.ReadFile(filepath.Join("testdata", "templates", "qwen2.5.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md gguf.Metadata
+	md.Set("general.architecture", gguf.String("qwen2"))
+	md.Set("tokenizer.chat_template", gguf.String(string(tmpl)))
+	md.Set("tokenizer.ggml.tokens", gguf.Strings([]string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}))
+	md.Set("tokenizer.ggml.eos_token_id", gguf.Uint32(2))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m-q8_0.gguf")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := gguf.NewWriter(f, &md, nil)
+	if err == nil {
+		err = w.Close()
+	}
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfPath, m, err := Write(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(mfPath)
+	if err != nil || mfPath != filepath.Join(dir, "Modelfile") || m.Family != "chatml" {
+		t.Fatalf("Write: %s, family %q (%v)", mfPath, m.Family, err)
+	}
+	for _, want := range []string{"FROM ./m-q8_0.gguf\n", "TEMPLATE \"\"\"{{ if .System }}<|im_start|>system\n", "PARAMETER stop \"<|im_end|>\"\n"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("Modelfile lacks %q:\n%s", want, got)
+		}
+	}
+	if _, _, err := Write(filepath.Join(dir, "missing.gguf")); err == nil {
+		t.Error("Write of a missing file: no error")
+	}
+}

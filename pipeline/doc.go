@@ -34,6 +34,17 @@
 // no comments in recipes, is met by the optional "note" field of the recipe
 // and of every step.
 //
+// # Step kinds
+//
+// Kinds returns the kinds of this build, each a library function of package
+// shrink: convert (shrink.Convert), prune (shrink.Prune), distill
+// (shrink.Distill; the input is the student, "teacher" names the teacher),
+// quantize (shrink.Quantize) write OUT/ID.gguf; bench (shrink.Bench) writes
+// its shrink.bench/v1 report to OUT/ID.json; gate (shrink.Gate) reads a
+// bench step's report and writes its checks to OUT/ID.json, and a failed
+// check stops the chain (ErrGateFailed). RunOptions.Kinds replaces them, for
+// a program with steps of its own.
+//
 // # Manifest and resumption
 //
 // Run writes OUT/manifest.json (schema "shrink.pipeline/v1") after every
@@ -45,5 +56,11 @@
 // recorded hashes. Outputs are written under a temporary name and renamed
 // into place when complete, so an interrupted step leaves no partial file,
 // and the step runs again on the next run while the steps before it are
-// skipped.
+// skipped; a step that keeps state of its own (distill's checkpoint)
+// continues from it when its options and inputs are unchanged.
+//
+// After the steps, Run writes OUT/report.html (the model after each step:
+// size, and the quality its bench step measured, with the gate's verdict;
+// then package bench's comparison of the reports) and, when asked, an
+// Ollama Modelfile beside the chain's last model (package ollama).
 package pipeline

@@ -34,8 +34,10 @@ type Kind struct {
 	// the step's inputs.
 	Paths []string
 	// Scratch lists the options, by JSON name, that name files the step
-	// keeps for itself (such as a cache): relative ones resolve inside
-	// the output folder, and they are not hashed.
+	// writes besides its output (such as a cache or a side report):
+	// relative ones resolve inside the output folder, where they are
+	// removed before the step runs again (a cache made from other inputs
+	// must not be read), unless it resumes; they are not hashed.
 	Scratch []string
 	// Options returns a pointer to a new options value holding the
 	// command's defaults; a step's options decode into it.

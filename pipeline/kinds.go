@@ -16,10 +16,12 @@ import (
 // options are the options structs of those functions.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"convert": convertKind(),
-		"distill": distillKind(),
-		"bench":   benchKind(),
-		"gate":    gateKind(),
+		"convert":  convertKind(),
+		"prune":    pruneKind(),
+		"distill":  distillKind(),
+		"quantize": quantizeKind(),
+		"bench":    benchKind(),
+		"gate":     gateKind(),
 	}
 }
 
@@ -42,6 +44,27 @@ func logTo(p shrink.ProgressFunc) func(string) {
 			p(shrink.Progress{Stage: "note", Message: line})
 		}
 	}
+}
+
+// quantizeKind quantizes its input (shrink.Quantize).
+func quantizeKind() Kind {
+	return Kind{Accepts: Model, Produces: Model, Ext: ".gguf",
+		Paths:   []string{"imatrix", "calib", "tokenizer", "recipe"},
+		Scratch: []string{"imatrix-out", "recipe-out"},
+		Options: func() any { return &shrink.QuantizeOptions{} },
+		Run: func(ctx context.Context, c *Call) (*Result, error) {
+			o := *c.Options.(*shrink.QuantizeOptions)
+			o.Progress = c.Progress
+			res, err := shrink.Quantize(ctx, c.Input, c.Output, o)
+			if err != nil {
+				return nil, err
+			}
+			f := map[string]float64{"bits_per_weight": res.BPW, "tensor_bytes": float64(res.TensorBytes)}
+			if s := res.Solver; s != nil {
+				f["predicted_kld"], f["measured_kld"] = s.PredictedKLD, s.MeasuredKLD
+			}
+			return &Result{Figures: f}, nil
+		}}
 }
 
 // benchKind measures its input (shrink.Bench) and writes the
@@ -118,6 +141,28 @@ func gateKind() Kind {
 				return nil, err
 			}
 			return &Result{Checks: res.Checks}, os.WriteFile(c.Output, append(data, '\n'), 0o644)
+		}}
+}
+
+// pruneKind removes the structure its calibration text uses least
+// (shrink.Prune).
+func pruneKind() Kind {
+	return Kind{Accepts: Model, Produces: Model, Ext: ".gguf", Paths: []string{"calib", "eval", "tokenizer"},
+		Options: func() any { o := shrink.DefaultPruneOptions(); return &o },
+		Run: func(ctx context.Context, c *Call) (*Result, error) {
+			o := *c.Options.(*shrink.PruneOptions)
+			o.Progress = c.Progress
+			res, err := shrink.Prune(ctx, c.Input, c.Output, o)
+			if err != nil {
+				return nil, err
+			}
+			f := map[string]float64{"params_before": float64(res.ParamsBefore), "params_after": float64(res.ParamsAfter)}
+			for name, p := range map[string]*shrink.PerplexityPair{"calib": res.Calib, "eval": res.Eval} {
+				if p != nil {
+					f[name+"_ppl_before"], f[name+"_ppl_after"] = p.Before, p.After
+				}
+			}
+			return &Result{Figures: f}, nil
 		}}
 }
 

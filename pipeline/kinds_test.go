@@ -62,6 +62,10 @@ func TestDistillResume(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "d.gguf")); err == nil {
 		t.Fatal("the interrupted step left its output")
 	}
+	plan, err := Plan(ctx, r, out, RunOptions{})
+	if err != nil || !strings.HasSuffix(plan[0].Reason, "continues the interrupted run's work") {
+		t.Errorf("plan after the interruption: %+v (%v)", plan, err)
+	}
 	first := -1
 	watch := func(p Progress) {
 		if p.Stage == "train" && first < 0 {
@@ -82,10 +86,10 @@ func TestDistillResume(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("the resumed step's output differs from an uninterrupted run's")
 	}
-	if m.Steps[0].Figures["steps"] != 8 {
-		t.Errorf("figures %v", m.Steps[0].Figures)
+	if !m.Steps[0].Resumed || m.Steps[0].Figures["steps"] != 8 {
+		t.Errorf("record: resumed %v, figures %v", m.Steps[0].Resumed, m.Steps[0].Figures)
 	}
-	left, _ := filepath.Glob(filepath.Join(out, ".*"))
+	left, _ := filepath.Glob(filepath.Join(out, ".*.*"))
 	if len(left) > 0 {
 		t.Errorf("temporary files left after the step succeeded: %v", left)
 	}
@@ -95,15 +99,19 @@ func TestDistillResume(t *testing.T) {
 // kinds; the gate's limit is %s.
 const chainSteps = `[
 	{"id": "f16", "kind": "convert", "input": "model", "options": {"dtype": "f16"}},
-	{"id": "d", "kind": "distill", "input": "f16", "options": {"teacher": "@f16", "data": "@text", "steps": 6, "ctx": 64, "batch": 2, "ce-weight": 1}},
-	{"id": "b", "kind": "bench", "input": "d", "options": {"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 8}},
+	{"id": "p", "kind": "prune", "input": "f16", "options": {"calib": "@text", "ffn": 0.25, "ctx": 64, "chunks": 8}},
+	{"id": "d", "kind": "distill", "input": "p", "options": {"teacher": "@f16", "data": "@text", "steps": 6, "ctx": 64, "batch": 2, "ce-weight": 1}},
+	{"id": "q", "kind": "quantize", "input": "d", "options": {"type": "q8_0"}},
+	{"id": "b", "kind": "bench", "input": "q", "options": {"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 8}},
 	{"id": "g", "kind": "gate", "input": "b", "options": {"max-kld": MAXKLD, "max-size": 100000000}}
 ]`
 
-// TestDefaultModelChain runs the chain on the default model, interrupted
-// in the bench step and resumed, then re-runs it (nothing runs), changes
-// the bench's options (bench and gate run again) and the gate's limit (the
-// gate fails and the run returns ErrGateFailed).
+// TestDefaultModelChain runs the chain (convert, prune, distill, quantize,
+// bench, gate) on the default model, interrupted in the bench step and
+// resumed, then re-runs it (nothing runs), changes the bench's options
+// (bench and gate run again), the quantization type (quantize, bench and
+// gate run again) and the gate's limit (the gate fails and the run returns
+// ErrGateFailed).
 func TestDefaultModelChain(t *testing.T) {
 	dir := t.TempDir()
 	r := defaultRecipe(t, dir, strings.ReplaceAll(chainSteps, "MAXKLD", "1"))
@@ -135,21 +143,29 @@ func TestDefaultModelChain(t *testing.T) {
 		return m
 	}
 	m := runs("b g")
-	if m.Final != "d.gguf" || m.Modelfile != "Modelfile" {
+	if m.Final != "q.gguf" || m.Modelfile != "Modelfile" {
 		t.Errorf("final %q, Modelfile %q", m.Final, m.Modelfile)
 	}
 	mf, err := os.ReadFile(filepath.Join(out, "Modelfile"))
-	if err != nil || !strings.Contains(string(mf), "FROM ./d.gguf\n") {
+	if err != nil || !strings.Contains(string(mf), "FROM ./q.gguf\n") {
 		t.Errorf("Modelfile: %q (%v)", mf, err)
 	}
-	b := m.Steps[2].Figures
-	if b["ppl"] <= 1 || b["kld_mean"] <= 0 || b["top1"] <= 0.5 || b["file_bytes"] != float64(m.Steps[1].Outputs[0].Bytes) {
+	p, q, b := m.Steps[1].Figures, m.Steps[3].Figures, m.Steps[4].Figures
+	if !(p["params_after"] < p["params_before"]) || p["params_after"] != p["params"] {
+		t.Errorf("prune figures %v", p)
+	}
+	if q["bits_per_weight"] < 8.5 || q["bits_per_weight"] > 9 {
+		t.Errorf("quantize figures %v", q)
+	}
+	if b["ppl"] <= 1 || b["kld_mean"] <= 0 || b["top1"] <= 0.5 || b["file_bytes"] != float64(m.Steps[3].Outputs[0].Bytes) {
 		t.Errorf("bench figures %v", b)
 	}
 	runs("")
-	r.Steps[2].Options = json.RawMessage(`{"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 4}`)
+	r.Steps[4].Options = json.RawMessage(`{"text": "@text", "baseline": "@f16", "ctx": 64, "chunks": 4}`)
 	runs("b g")
-	r.Steps[3].Options = json.RawMessage(`{"max-kld": 1e-9}`)
+	r.Steps[3].Options = json.RawMessage(`{"type": "q4_0"}`)
+	runs("q b g")
+	r.Steps[5].Options = json.RawMessage(`{"max-kld": 1e-9}`)
 	ran = nil
 	if _, err := Run(context.Background(), r, out, opt); !errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "kld.mean <= 1e-09") {
 		t.Errorf("err = %v, want the failed gate's kld.mean check", err)

@@ -25,22 +25,30 @@ const ManifestName = "manifest.json"
 
 // Manifest records a pipeline run: OUT/manifest.json.
 type Manifest struct {
+	// Schema is ManifestSchema.
 	Schema string `json:"schema"`
 	// Shrink is the version of shrink that ran the steps.
 	Shrink string `json:"shrink_version"`
 	// Name and Recipe are the recipe's name and file.
 	Name   string `json:"name"`
 	Recipe string `json:"recipe,omitempty"`
+	// Started and Ended bound the run that wrote the manifest (Ended is
+	// zero while it runs).
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
 	// Steps are the steps' records in recipe order.
 	Steps []StepRecord `json:"steps"`
 	// Final is the chain's last model output (relative to OUT), and
 	// Modelfile the Ollama Modelfile written beside it, if any.
 	Final     string `json:"final,omitempty"`
 	Modelfile string `json:"modelfile,omitempty"`
+	// Card is the model card (README.md) written for the final model.
+	Card string `json:"card,omitempty"`
 }
 
 // StepRecord is one step's entry in the manifest.
 type StepRecord struct {
+	// ID and Kind are the step's id and kind in the recipe.
 	ID   string `json:"id"`
 	Kind string `json:"kind"`
 	// Input is the recipe's name of the step's input.
@@ -48,10 +56,13 @@ type StepRecord struct {
 	// Options are the step's options as decoded, defaults included, with
 	// paths as the recipe wrote them.
 	Options json.RawMessage `json:"options"`
-	Inputs  []FileRecord    `json:"inputs"`
-	Outputs []FileRecord    `json:"outputs"`
-	Started time.Time       `json:"started"`
-	Ended   time.Time       `json:"ended"`
+	// Inputs are the files the step read (its input first, then its path
+	// options), Outputs the files it wrote.
+	Inputs  []FileRecord `json:"inputs"`
+	Outputs []FileRecord `json:"outputs"`
+	// Started and Ended bound the run of the step (UTC).
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
 	// Seconds is the step's duration.
 	Seconds float64 `json:"duration_s"`
 	// Figures are the step's measurements (bench metrics; for model
@@ -60,6 +71,9 @@ type StepRecord struct {
 	// Checks are a gate's checks, and Passed whether all of them passed.
 	Checks []CheckRecord `json:"checks,omitempty"`
 	Passed *bool         `json:"passed,omitempty"`
+	// Resumed is set when the step continued the work of an interrupted
+	// run (Call.Resume).
+	Resumed bool `json:"resumed,omitempty"`
 	// Reused is set when this run skipped the step: the record is the
 	// one of the run that computed it.
 	Reused bool `json:"reused,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -67,6 +68,9 @@ func (f *fakes) grow(ctx context.Context, c *Call) (*Result, error) {
 	o := c.Options.(*fakeOpts)
 	data = append(data, o.Suffix...)
 	if o.Cache != "" {
+		if _, err := os.Stat(o.Cache); err == nil {
+			return nil, errors.New("stale cache " + o.Cache)
+		}
 		if err := os.WriteFile(o.Cache, data, 0o644); err != nil {
 			return nil, err
 		}
@@ -165,7 +169,9 @@ func TestRunSkipResume(t *testing.T) {
 	entries, _ := os.ReadDir(out)
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != ".lock" {
+			names = append(names, e.Name())
+		}
 	}
 	if got := strings.Join(names, " "); got != ".b.pending.json a.bin a.cache manifest.json" {
 		t.Errorf("after the interruption the output folder holds %q, want b's pending record, a.bin and manifest.json only", got)
@@ -258,6 +264,15 @@ func checkManifest(t *testing.T, out string, m *Manifest) {
 	if err != nil || !bytes.Contains(page, []byte("<h2>Chain</h2>")) || !bytes.Contains(page, []byte("<td>PASS</td>")) {
 		t.Errorf("report.html lacks the chain table or the gate's verdict (%v)", err)
 	}
+	card, err := os.ReadFile(filepath.Join(out, CardName))
+	if err != nil || disk.Card != CardName {
+		t.Fatalf("model card: manifest says %q (%v)", disk.Card, err)
+	}
+	for _, want := range []string{"base_model: ", "| b.bin |", `"id": "g"`} {
+		if !bytes.Contains(card, []byte(want)) {
+			t.Errorf("model card lacks %q:\n%s", want, card)
+		}
+	}
 }
 
 func TestChangedOptionRerunsFromThere(t *testing.T) {
@@ -334,6 +349,9 @@ func TestFailedGateStops(t *testing.T) {
 	if !bytes.Contains(page, []byte("FAIL: model.file_bytes &lt;= 10")) {
 		t.Error("report.html does not show the failed gate")
 	}
+	if _, err := os.Stat(filepath.Join(out, CardName)); err == nil {
+		t.Error("a chain whose gate failed has a model card")
+	}
 }
 
 func TestRecipeErrors(t *testing.T) {
@@ -361,5 +379,60 @@ func TestRecipeErrors(t *testing.T) {
 	}
 	if len(f.runs) != 0 {
 		t.Errorf("bad recipes ran steps: %v", f.runs)
+	}
+}
+
+// TestFailedGateKeepsLaterRecords: a gate failing after a complete run
+// keeps the records of the steps after it, so passing again reruns nothing
+// beyond the gate.
+func TestFailedGateKeepsLaterRecords(t *testing.T) {
+	dir := t.TempDir()
+	r := testRecipe(t, dir)
+	r.Steps = append(r.Steps, Step{ID: "after", Kind: "grow", Input: "b"})
+	out := filepath.Join(dir, "out")
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
+	opt := RunOptions{Kinds: f.kinds()}
+	for i, limit := range []string{"1e9", "10", "1e9"} {
+		r.Steps[3].Options = json.RawMessage(`{"max-size": ` + limit + `}`)
+		_, err := Run(context.Background(), r, out, opt)
+		if (limit == "10") != errors.Is(err, ErrGateFailed) {
+			t.Fatalf("run %d (max-size %s): err = %v", i+1, limit, err)
+		}
+		disk, err := ReadManifest(out)
+		if err != nil || len(disk.Steps) != 5 {
+			t.Fatalf("run %d: the manifest lost records (%v)", i+1, err)
+		}
+	}
+	if want := map[string]int{"a": 1, "b": 1, "m": 1, "g": 3, "after": 1}; !equalRuns(f.runs, want) {
+		t.Errorf("runs = %v, want %v", f.runs, want)
+	}
+}
+
+// TestConcurrentRunRefused: a run into a folder another run is writing
+// into fails at once, naming the folder.
+func TestConcurrentRunRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no folder lock on Windows")
+	}
+	dir := t.TempDir()
+	r := testRecipe(t, dir)
+	out := filepath.Join(dir, "out")
+	f := &fakes{runs: map[string]int{}, resumed: map[string]bool{}}
+	kinds := f.kinds()
+	inner := kinds["grow"]
+	var nested error
+	grow := inner.Run
+	inner.Run = func(ctx context.Context, c *Call) (*Result, error) {
+		if c.Step == "a" {
+			_, nested = Run(ctx, r, out, RunOptions{Kinds: kinds})
+		}
+		return grow(ctx, c)
+	}
+	kinds["grow"] = inner
+	if _, err := Run(context.Background(), r, out, RunOptions{Kinds: kinds}); err != nil {
+		t.Fatal(err)
+	}
+	if nested == nil || !strings.Contains(nested.Error(), "another run is writing into this folder") {
+		t.Errorf("second run: err = %v, want the folder's lock refusing it", nested)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 // PlannedStep is what Plan expects of one step.
 type PlannedStep struct {
+	// ID, Kind and Input are the step's in the recipe.
 	ID, Kind, Input string
 	// Output is the step's output file, relative to the output folder.
 	Output string
@@ -62,6 +63,9 @@ func (x *runner) planStep(ps *prepared, runs map[string]bool) (bool, string, err
 	skip, why := x.valid(ps, x.old.record(ps.ID), inputs)
 	if old := x.old.record(ps.ID); skip && old.Passed != nil && !*old.Passed {
 		why += "; its recorded verdict FAILED, the chain stops here"
+	}
+	if !skip && x.resumable(ps, inputs) {
+		why += "; continues the interrupted run's work"
 	}
 	return !skip, why, nil
 }

@@ -26,6 +26,9 @@ type prepared struct {
 	upstream []string
 	// output is the output's path, outName its name in the output folder.
 	output, outName string
+	// scratch are the files the step's scratch options name in the
+	// output folder.
+	scratch []string
 }
 
 // ref is one file a step reads.
@@ -52,7 +55,7 @@ func prepare(r *Recipe, outDir string, opt RunOptions) ([]*prepared, error) {
 	}
 	for name, path := range opt.Inputs {
 		if _, ok := r.Inputs[name]; !ok {
-			return nil, fmt.Errorf("input %q: the recipe has no such input (it has: %s)", name, strings.Join(sortedKeys(r.Inputs), ", "))
+			return nil, r.errorf("input %q: the recipe has no such input (it has: %s)", name, strings.Join(sortedKeys(r.Inputs), ", "))
 		}
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -64,7 +67,7 @@ func prepare(r *Recipe, outDir string, opt RunOptions) ([]*prepared, error) {
 	for _, s := range r.Steps {
 		ps, err := p.step(s)
 		if err != nil {
-			return nil, fmt.Errorf("step %q (%s): %w", s.ID, s.Kind, err)
+			return nil, r.errorf("step %q (%s): %w", s.ID, s.Kind, err)
 		}
 		out = append(out, ps)
 		p.paths[s.ID] = ps.output
@@ -124,6 +127,7 @@ func (p *planner) options(ps *prepared) error {
 	for _, key := range sortedKeys(m) {
 		if s, ok := m[key].(string); ok && s != "" && slices.Contains(ps.kind.Scratch, key) && !filepath.IsAbs(s) {
 			m[key] = filepath.Join(p.outDir, s)
+			ps.scratch = append(ps.scratch, m[key].(string))
 			continue
 		}
 		isPath := slices.Contains(ps.kind.Paths, key)
@@ -196,4 +200,13 @@ func decodeStrict(data []byte, v any) error {
 		return err
 	}
 	return nil
+}
+
+// errorf returns an error about the recipe, naming its file when known.
+func (r *Recipe) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	if r.Path != "" {
+		return fmt.Errorf("%s: %w", r.Path, err)
+	}
+	return err
 }

@@ -24,6 +24,11 @@ type Recipe struct {
 	Steps []Step `json:"steps"`
 	// Ollama asks for a Modelfile beside the chain's final GGUF.
 	Ollama bool `json:"ollama,omitempty"`
+	// BaseModel and License go into the model card (OUT/README.md):
+	// the Hugging Face Hub id of the original model (default: the path of
+	// the first step's input) and its license id (omitted when empty).
+	BaseModel string `json:"base_model,omitempty"`
+	License   string `json:"license,omitempty"`
 
 	// Path is the recipe file ("" when parsed from memory), and Dir the
 	// folder relative paths resolve against.

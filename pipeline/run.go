@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/shrink-llm/shrink"
@@ -63,8 +64,13 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
-	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}}
-	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path}
+	release, err := lockDir(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	x := &runner{ctx: ctx, outDir: outDir, opt: opt, old: old, steps: steps, reports: map[string]*bench.Report{}, checks: map[string][]bench.Check{}}
+	x.m = &Manifest{Schema: ManifestSchema, Shrink: shrink.Version, Name: r.Name, Recipe: r.Path, Started: time.Now().UTC()}
 	for i, ps := range steps {
 		if err := ctx.Err(); err != nil {
 			return x.m, err
@@ -78,10 +84,10 @@ func Run(ctx context.Context, r *Recipe, outDir string, opt RunOptions) (*Manife
 			return x.m, err
 		}
 		if rec.Passed != nil && !*rec.Passed {
-			return x.m, x.finish(r, fmt.Errorf("step %q: %w: %s", ps.ID, ErrGateFailed, firstFailed(rec.Checks)))
+			return x.m, x.finish(r, i, fmt.Errorf("step %q: %w: %s", ps.ID, ErrGateFailed, firstFailed(rec.Checks)))
 		}
 	}
-	return x.m, x.finish(r, nil)
+	return x.m, x.finish(r, len(steps)-1, nil)
 }
 
 // runner holds the state of one Run.
@@ -94,12 +100,14 @@ type runner struct {
 	m       *Manifest
 	h       hasher
 	reports map[string]*bench.Report
+	checks  map[string][]bench.Check // the verdict steps run this time
 }
 
 // writeManifest writes the records so far, followed by the old records of
 // the steps not reached yet (so an interruption forgets none of them).
 func (x *runner) writeManifest(done int) error {
 	m := *x.m
+	m.Steps = slices.Clone(m.Steps)
 	for _, ps := range x.steps[done+1:] {
 		if rec := x.old.record(ps.ID); rec != nil {
 			m.Steps = append(m.Steps, *rec)
@@ -108,23 +116,31 @@ func (x *runner) writeManifest(done int) error {
 	return m.write(x.outDir)
 }
 
-// finish writes the chain's HTML report and, on success, the Modelfile.
-func (x *runner) finish(r *Recipe, runErr error) error {
-	x.m.Final = finalModel(x.steps)
+// finish writes the chain's HTML report, on success the Modelfile and the
+// model card, and the final manifest (keeping the old records of the steps
+// after a failed gate at step done).
+func (x *runner) finish(r *Recipe, done int, runErr error) error {
+	x.m.Final, x.m.Ended = finalModel(x.steps), time.Now().UTC()
 	if err := writeChainHTML(filepath.Join(x.outDir, "report.html"), x.m, x.steps, x.reports); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if runErr != nil {
-		return runErr
-	}
-	if (x.opt.Ollama || r.Ollama) && x.m.Final != "" {
+	if runErr == nil && (x.opt.Ollama || r.Ollama) && x.m.Final != "" {
 		mf, err := writeModelfile(filepath.Join(x.outDir, x.m.Final))
 		if err != nil {
 			return err
 		}
 		x.m.Modelfile = filepath.Base(mf)
 	}
-	return x.m.write(x.outDir)
+	if runErr == nil && x.m.Final != "" {
+		if err := x.writeCard(r); err != nil {
+			return err
+		}
+		x.m.Card = CardName
+	}
+	if err := x.writeManifest(done); err != nil {
+		return errors.Join(runErr, err)
+	}
+	return runErr
 }
 
 // finalModel returns the output name of the last step that makes a model.
@@ -261,7 +277,7 @@ func (x *runner) execute(i int, ps *prepared, inputs []FileRecord) (*StepRecord,
 	x.clean(ps.ID)
 	end := time.Now()
 	rec := &StepRecord{ID: ps.ID, Kind: ps.Kind, Input: ps.Input, Options: ps.record, Inputs: inputs,
-		Started: start.UTC(), Ended: end.UTC(), Seconds: end.Sub(start).Seconds(), Figures: res.Figures}
+		Started: start.UTC(), Ended: end.UTC(), Seconds: end.Sub(start).Seconds(), Figures: res.Figures, Resumed: resume}
 	out, err := x.h.file("output", ps.output)
 	if err != nil {
 		return nil, err
@@ -286,19 +302,28 @@ type pending struct {
 func (x *runner) begin(ps *prepared, inputs []FileRecord) (bool, error) {
 	path := filepath.Join(x.outDir, "."+ps.ID+".pending.json")
 	now := pending{ps.record, inputs}
-	var was pending
-	data, err := os.ReadFile(path)
-	resume := err == nil && json.Unmarshal(data, &was) == nil &&
-		sameJSON(was.Options, now.Options) && changedInput(was.Inputs, now.Inputs) == ""
+	resume := x.resumable(ps, inputs)
 	if !resume {
 		x.clean(ps.ID)
+		for _, f := range ps.scratch {
+			os.Remove(f)
+		}
 	}
 	os.RemoveAll(filepath.Join(x.outDir, "."+ps.ID+".partial"+ps.kind.Ext))
-	data, err = json.Marshal(now)
+	data, err := json.Marshal(now)
 	if err != nil {
 		return false, err
 	}
 	return resume, format.WriteFileAtomic(path, data)
+}
+
+// resumable reports whether an interrupted run of the step with the same
+// options and inputs left its pending record.
+func (x *runner) resumable(ps *prepared, inputs []FileRecord) bool {
+	var was pending
+	data, err := os.ReadFile(filepath.Join(x.outDir, "."+ps.ID+".pending.json"))
+	return err == nil && json.Unmarshal(data, &was) == nil &&
+		sameJSON(was.Options, ps.record) && changedInput(was.Inputs, inputs) == ""
 }
 
 // clean removes a step's temporary files: .ID.* and the atomic writers'
@@ -327,6 +352,7 @@ func (x *runner) record(ps *prepared, rec *StepRecord, res *Result) {
 		x.reports[ps.ID] = res.Report
 	}
 	if ps.kind.Produces == Verdict {
+		x.checks[ps.ID] = res.Checks
 		pass := true
 		for _, c := range res.Checks {
 			rec.Checks = append(rec.Checks, checkRecord(c))

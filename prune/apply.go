@@ -45,7 +45,10 @@ func Apply(m *Model, st *Stats, p *Plan, opt Options) (*Model, []LayerReport, er
 // writing the result holds one tensor at a time. The repair of block l
 // uses the Gram matrices of st when it holds them, else those of the
 // statistics grams(l) returns (NewStatsFor with block l, filled), called
-// when block l's attn_output or ffn_down is computed. The reports are
+// when block l's attn_output or ffn_down is computed: each of those two
+// Gram matrices is taken out of them and overwritten by the repair (its
+// memory holds G_SS), so that grams must compute block l's again once
+// Spent(l), and may return the same statistics before. The reports are
 // complete once every tensor was computed.
 func ApplyLazy(m *Model, st *Stats, p *Plan, opt Options, grams func(l int) (*Stats, error)) (*Model, []LayerReport, error) {
 	return apply(m, st, p, opt, grams, true)
@@ -130,14 +133,20 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 		}
 		return &Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, Data: data}, nil
 	}
-	if lp == nil {
-		return shape, func() (*Tensor, error) {
-			src, err := values()
-			if err != nil {
-				return nil, err
-			}
+	// as is returns the values under the new name: read now for a lazy
+	// source (not kept, so not copied), else a copy.
+	asIs := func() (*Tensor, error) {
+		src, err := values()
+		if err != nil {
+			return nil, err
+		}
+		if t.Data != nil {
 			return clone(src, name), nil
 		}
+		return &Tensor{Name: name, Type: src.Type, Shape: append([]int64(nil), src.Shape...), Data: src.Data}, nil
+	}
+	if lp == nil {
+		return shape, asIs
 	}
 	var rows []int
 	switch rest {
@@ -158,14 +167,14 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 			if err != nil {
 				return nil, err
 			}
-			g, err := gramOf(st, grams, l, rest)
+			g, consume, err := gramOf(st, grams, l, rest)
 			if err != nil {
 				return nil, err
 			}
 			if g == nil {
 				return keepCols(src, name, keep), nil
 			}
-			nt, e0, e1, err := project(g, src, keep, name, repair, ridge)
+			nt, e0, e1, err := project(g, src, keep, name, repair, ridge, consume)
 			if err != nil {
 				return nil, err
 			}
@@ -173,13 +182,7 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 			return nt, nil
 		}
 	default:
-		return shape, func() (*Tensor, error) {
-			src, err := values()
-			if err != nil {
-				return nil, err
-			}
-			return clone(src, name), nil
-		}
+		return shape, asIs
 	}
 	if len(shape) == 1 {
 		shape[0] = int64(len(rows))
@@ -196,25 +199,29 @@ func pruneTensor(t *Tensor, l int, rest string, lp *LayerPlan, name string, hd i
 }
 
 // gramOf returns the Gram matrix of the input of block l's attn_output or
-// ffn_down (rest): st's, else grams(l)'s, else nil.
-func gramOf(st *Stats, grams func(l int) (*Stats, error), l int, rest string) (*linalg.Gram, error) {
-	pick := func(s *Stats) *linalg.Gram {
-		if s == nil || !s.HasGram(l) {
-			return nil
-		}
-		if rest == "attn_output.weight" {
-			return s.attn[l]
-		}
-		return s.ffn[l]
+// ffn_down (rest): st's, else the one grams(l) gives, taken out of those
+// statistics (consume: the caller may overwrite it), else nil.
+func gramOf(st *Stats, grams func(l int) (*Stats, error), l int, rest string) (g *linalg.Gram, consume bool, err error) {
+	if st != nil && st.HasGram(l) {
+		return st.gram(l, rest), false, nil
 	}
-	if g := pick(st); g != nil || grams == nil {
-		return g, nil
+	if grams == nil {
+		return nil, false, nil
 	}
 	s, err := grams(l)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return pick(s), nil
+	if s == nil {
+		return nil, false, nil
+	}
+	if g = s.take(l, rest); g != nil {
+		return g, true, nil
+	}
+	if l < len(s.spent) && s.spent[l] > 0 {
+		return nil, false, fmt.Errorf("%w: the statistics of block %d for %s were used already", ErrStats, l, rest)
+	}
+	return nil, false, nil
 }
 
 // Refit repairs, in the pruned model pm that Apply built from m and p, the
@@ -247,7 +254,7 @@ func Refit(pm, m *Model, st *Stats, p *Plan, opt Options, reps []LayerReport) er
 			if src == nil || dst == nil {
 				return fmt.Errorf("%w: tensor %s missing", ErrModel, name)
 			}
-			nt, e0, e1, err := project(part.g, src, part.keep, name, opt.Repair, ridge)
+			nt, e0, e1, err := project(part.g, src, part.keep, name, opt.Repair, ridge, false)
 			if err != nil {
 				return err
 			}
@@ -311,6 +318,11 @@ func keepCols(t *Tensor, name string, cols []int) *Tensor {
 	return &Tensor{Name: name, Type: t.Type, Shape: shape, Data: data}
 }
 
+// projectRows is the number of output rows project handles at a time:
+// its scratch is a few such blocks instead of whole float64 copies of the
+// projection.
+const projectRows = 256
+
 // project returns the columns keep of the projection w and, with repair,
 // their least-squares refit against the calibration inputs whose Gram
 // matrix is g. It also returns the relative output error on those inputs
@@ -321,56 +333,25 @@ func keepCols(t *Tensor, name string, cols []int) *Tensor {
 //
 // The refit solves (G_SS + λI) V^T = (W G)_S^T, the normal equations of
 // min ||X_S v_r - X w_r||² + λ||v_r||² for every output row r at once (one
-// Cholesky factorisation, one multi-right-hand-side solve), with λ = ridge
-// times the mean of diag(G_SS). At the solution v_r^T G_SS v_r =
-// v_r^T (G w_r)_S - λ||v_r||², which gives the repaired error.
-func project(gm *linalg.Gram, w *Tensor, keep []int, name string, repair bool, ridge float64) (*Tensor, float64, float64, error) {
+// Cholesky factorisation, one multi-right-hand-side solve, done
+// projectRows right-hand sides at a time), with λ = ridge times the mean
+// of diag(G_SS). At the solution v_r^T G_SS v_r = v_r^T (G w_r)_S -
+// λ||v_r||², which gives the repaired error. With consume, G_SS is
+// compacted into g's own memory (g is garbage afterwards); else it is a
+// copy. Beyond g (and G_SS) it holds (W G)_S (rows × kept float64) and
+// blocks of projectRows rows.
+func project(gm *linalg.Gram, w *Tensor, keep []int, name string, repair bool, ridge float64, consume bool) (*Tensor, float64, float64, error) {
 	n, k, rows := w.Cols(), len(keep), w.Rows()
 	g := gm.Full()
-	gss := make([]float64, k*k)
 	var tr float64
-	for ii, i := range keep {
-		gi := g[i*n : (i+1)*n]
-		row := gss[ii*k : (ii+1)*k]
-		for jj, j := range keep {
-			row[jj] = gi[j]
-		}
-		tr += row[ii]
+	for _, i := range keep {
+		tr += g[i*n+i]
 	}
 	repair = repair && k < n && tr > 0
 	out := keepCols(w, name, keep)
-
-	// GW = W G (rows×n): row r is (G w_r)^T.
-	wf := make([]float64, rows*n)
-	for i, v := range w.Data[:rows*n] {
-		wf[i] = float64(v)
-	}
-	gw := make([]float64, rows*n)
-	linalg.Gemm(false, false, 1, linalg.NewMatrix(rows, n, wf), linalg.NewMatrix(n, n, g), 0, linalg.NewMatrix(rows, n, gw))
-	var energy, cross float64
-	for i, v := range wf {
-		energy += v * gw[i]
-	}
-	// V0 = W_S (rows×k), RHS = (W G)_S; err0 needs V0 G_SS V0^T.
-	v0 := make([]float64, rows*k)
-	rhs := make([]float64, rows*k)
-	for r := 0; r < rows; r++ {
-		src, gr := wf[r*n:(r+1)*n], gw[r*n:(r+1)*n]
-		vr, hr := v0[r*k:(r+1)*k], rhs[r*k:(r+1)*k]
-		for ii, i := range keep {
-			vr[ii], hr[ii] = src[i], gr[i]
-		}
-	}
-	wf, gw = nil, nil
-	for i, v := range v0 {
-		cross += v * rhs[i]
-	}
-	tmp := make([]float64, rows*k)
-	linalg.Gemm(false, false, 1, linalg.NewMatrix(rows, k, v0), linalg.NewMatrix(k, k, gss), 0, linalg.NewMatrix(rows, k, tmp))
-	var quad0 float64
-	for i, v := range v0 {
-		quad0 += v * tmp[i]
-	}
+	rhs, energy, cross := projectRHS(g, w, keep)
+	gss := compact(g, n, keep, consume)
+	quad0 := keptQuad(gss, w, keep)
 	err0 := quad0 - 2*cross + energy
 	err1 := err0
 	if repair {
@@ -381,28 +362,105 @@ func project(gm *linalg.Gram, w *Tensor, keep []int, name string, repair bool, r
 		if !linalg.Cholesky(gss, k) {
 			return nil, 0, 0, fmt.Errorf("prune: %s: least-squares repair: matrix not positive definite", name)
 		}
-		x := tmp // k×rows: RHS^T, solved in place into V^T
-		for r := 0; r < rows; r++ {
-			for ii, v := range rhs[r*k : (r+1)*k] {
-				x[ii*rows+r] = v
-			}
-		}
-		linalg.SolveCholesky(gss, k, x, rows)
-		var vh, vv float64
-		for r := 0; r < rows; r++ {
-			row := out.Data[r*k : (r+1)*k]
-			hr := rhs[r*k : (r+1)*k]
-			for ii := range row {
-				v := x[ii*rows+r]
-				row[ii] = float32(v)
-				vh += v * hr[ii]
-				vv += v * v
-			}
-		}
+		vh, vv := solveRows(gss, k, rhs, rows, out.Data)
 		err1 = energy - vh - lambda*vv
 	}
 	if energy <= 0 {
 		return out, 0, 0, nil
 	}
 	return out, math.Max(0, err0) / energy, math.Max(0, err1) / energy, nil
+}
+
+// projectRHS returns (W G)_S transposed (kept × rows, the right-hand
+// sides of the refit), the energy Σ_r w_r^T G w_r and the cross term
+// Σ_r (w_r)_S · (G w_r)_S, computing W G projectRows rows at a time.
+func projectRHS(g []float64, w *Tensor, keep []int) (rhs []float64, energy, cross float64) {
+	n, k, rows := w.Cols(), len(keep), w.Rows()
+	rhs = make([]float64, k*rows)
+	b := min(projectRows, rows)
+	wf, gw := make([]float64, b*n), make([]float64, b*n)
+	for r0 := 0; r0 < rows; r0 += b {
+		m := min(b, rows-r0)
+		for i, v := range w.Data[r0*n : (r0+m)*n] {
+			wf[i] = float64(v)
+		}
+		linalg.Gemm(false, false, 1, linalg.NewMatrix(m, n, wf), linalg.NewMatrix(n, n, g), 0, linalg.NewMatrix(m, n, gw))
+		for i, v := range wf[:m*n] {
+			energy += v * gw[i]
+		}
+		for r := 0; r < m; r++ {
+			src, gr := wf[r*n:(r+1)*n], gw[r*n:(r+1)*n]
+			for ii, i := range keep {
+				cross += src[i] * gr[i]
+				rhs[ii*rows+r0+r] = gr[i]
+			}
+		}
+	}
+	return rhs, energy, cross
+}
+
+// compact returns G_SS (kept × kept, row-major): written over g's own
+// memory when consume (keep ascending, so every value moves towards the
+// start), else a copy.
+func compact(g []float64, n int, keep []int, consume bool) []float64 {
+	k := len(keep)
+	gss := g[:k*k]
+	if !consume {
+		gss = make([]float64, k*k)
+	}
+	for ii, i := range keep {
+		gi := g[i*n : (i+1)*n]
+		row := gss[ii*k : (ii+1)*k]
+		for jj, j := range keep {
+			row[jj] = gi[j]
+		}
+	}
+	return gss
+}
+
+// keptQuad returns Σ_r (w_r)_S^T G_SS (w_r)_S, projectRows rows at a time.
+func keptQuad(gss []float64, w *Tensor, keep []int) float64 {
+	n, k, rows := w.Cols(), len(keep), w.Rows()
+	b := min(projectRows, rows)
+	v0, tmp := make([]float64, b*k), make([]float64, b*k)
+	var quad float64
+	for r0 := 0; r0 < rows; r0 += b {
+		m := min(b, rows-r0)
+		for r := 0; r < m; r++ {
+			src := w.Data[(r0+r)*n : (r0+r+1)*n]
+			for ii, i := range keep {
+				v0[r*k+ii] = float64(src[i])
+			}
+		}
+		linalg.Gemm(false, false, 1, linalg.NewMatrix(m, k, v0), linalg.NewMatrix(k, k, gss), 0, linalg.NewMatrix(m, k, tmp))
+		for i, v := range v0[:m*k] {
+			quad += v * tmp[i]
+		}
+	}
+	return quad
+}
+
+// solveRows solves U^T U V^T = rhs (k × rows) projectRows right-hand
+// sides at a time, writes V (rows × k) to out as float32 and returns
+// Σ v·rhs and Σ v².
+func solveRows(u []float64, k int, rhs []float64, rows int, out []float32) (vh, vv float64) {
+	b := min(projectRows, rows)
+	x := make([]float64, k*b)
+	for r0 := 0; r0 < rows; r0 += b {
+		m := min(b, rows-r0)
+		for ii := 0; ii < k; ii++ {
+			copy(x[ii*m:(ii+1)*m], rhs[ii*rows+r0:ii*rows+r0+m])
+		}
+		linalg.SolveCholesky(u, k, x[:k*m], m)
+		for r := 0; r < m; r++ {
+			row := out[(r0+r)*k : (r0+r+1)*k]
+			for ii := range row {
+				v := x[ii*m+r]
+				row[ii] = float32(v)
+				vh += v * rhs[ii*rows+r0+r]
+				vv += v * v
+			}
+		}
+	}
+	return vh, vv
 }

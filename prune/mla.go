@@ -336,7 +336,7 @@ func mlaTensor(t *Tensor, c *model.Config, st *MLAStats, heads, ffn [][]int, rep
 			return keepCols(t, t.Name, expand(k, a.ValueLen)), nil
 		}
 		e := &reps[l].AttnError
-		nt, e[0], e[1], err = project(st.attn[l], t, expand(k, a.ValueLen), t.Name, repair, ridge)
+		nt, e[0], e[1], err = project(st.attn[l], t, expand(k, a.ValueLen), t.Name, repair, ridge, false)
 	case cutFFN && (rest == "ffn_gate.weight" || rest == "ffn_up.weight"):
 		nt = keepRows(t, t.Name, f)
 	case cutFFN && rest == "ffn_down.weight":
@@ -344,7 +344,7 @@ func mlaTensor(t *Tensor, c *model.Config, st *MLAStats, heads, ffn [][]int, rep
 			return keepCols(t, t.Name, f), nil
 		}
 		e := &reps[l].FFNError
-		nt, e[0], e[1], err = project(st.ffn[l], t, f, t.Name, repair, ridge)
+		nt, e[0], e[1], err = project(st.ffn[l], t, f, t.Name, repair, ridge, false)
 	default:
 		nt = clone(t, t.Name)
 	}

@@ -25,6 +25,7 @@ type Stats struct {
 	resid  []float64 // per layer boundary (Layers+1): Σ_t ||x_t||²
 	prev   []float32 // residual stream entering the current block
 	prevL  int
+	spent  []int // per layer: Gram matrices taken (take)
 	err    error
 }
 
@@ -74,8 +75,45 @@ func GramBytes(c *model.Config, l int) int64 {
 	return linalg.Bytes(c.FFN[l]) + linalg.Bytes(c.QDim(l))
 }
 
-// HasGram reports whether the full Gram matrices of layer l are collected.
-func (s *Stats) HasGram(l int) bool { return l >= 0 && l < len(s.ffn) && s.ffn[l] != nil }
+// HasGram reports whether the full Gram matrices of layer l are collected
+// (and not taken by ApplyLazy's repair).
+func (s *Stats) HasGram(l int) bool {
+	return l >= 0 && l < len(s.ffn) && s.ffn[l] != nil && s.attn[l] != nil
+}
+
+// Spent reports whether the Gram matrices of layer l were collected and
+// both taken by ApplyLazy's repair.
+func (s *Stats) Spent(l int) bool { return l >= 0 && l < len(s.spent) && s.spent[l] == 2 }
+
+// gram returns layer l's Gram matrix of the input of rest (attn_output or
+// ffn_down), nil when not held.
+func (s *Stats) gram(l int, rest string) *linalg.Gram {
+	if l < 0 || l >= len(s.ffn) {
+		return nil
+	}
+	if rest == "attn_output.weight" {
+		return s.attn[l]
+	}
+	return s.ffn[l]
+}
+
+// take returns gram(l, rest) and drops it from s.
+func (s *Stats) take(l int, rest string) *linalg.Gram {
+	g := s.gram(l, rest)
+	if g == nil {
+		return nil
+	}
+	if rest == "attn_output.weight" {
+		s.attn[l] = nil
+	} else {
+		s.ffn[l] = nil
+	}
+	if s.spent == nil {
+		s.spent = make([]int, len(s.ffn))
+	}
+	s.spent[l]++
+	return g
+}
 
 // Tokens returns the number of calibration tokens seen.
 func (s *Stats) Tokens() int64 { return s.tokens }

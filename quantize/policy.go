@@ -79,6 +79,9 @@ type Policy struct {
 	// HasImatrix tells the rules that an importance matrix is used (it
 	// changes ffn_down for Q4_0/Q5_0, IQ4_NL and IQ4_XS, as in llama.cpp).
 	HasImatrix bool
+	// Rules is whose per-tensor rules apply: llama.cpp's (the zero
+	// value) or Ollama's (see RulesOllama).
+	Rules RuleSet
 }
 
 // OptionalType is a type that may be unset.
@@ -158,8 +161,14 @@ func isFloat(t format.DType) bool {
 }
 
 // Choose returns the decision for every tensor, in the given order (the
-// order matters only for tensors without a layer number in their name).
+// order matters only for tensors without a layer number in their name,
+// and, under Ollama's rules, for attn_v and ffn_down, which Ollama
+// counts in file order).
 func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, error) {
+	p, err := p.withRules()
+	if err != nil {
+		return nil, err
+	}
 	hasOutput := false
 	nAttnV := 0
 	nFFNDown := 0
@@ -177,10 +186,13 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 	if nLayers <= 0 {
 		nLayers = nFFNDown
 	}
+	if p.Rules == RulesOllama {
+		nLayers = ollamaLayers(tensors)
+	}
 	st := &mixState{p: p, mi: mi, hasOutput: hasOutput, nAttnV: nAttnV, nLayers: nLayers}
 	out := make([]Choice, 0, len(tensors))
 	for _, t := range tensors {
-		c := Choice{Name: t.Name, Shape: t.Shape, Src: t.Type, Quantize: quantizable(t.Name, t.Shape)}
+		c := Choice{Name: t.Name, Shape: t.Shape, Src: t.Type, Quantize: p.Rules.quantizable(t.Name, t.Shape)}
 		if !c.Quantize {
 			c.Type, c.Reason = t.Type, "copy"
 			if isFloat(t.Type) {
@@ -192,7 +204,7 @@ func (p *Policy) Choose(tensors []format.TensorInfo, mi ModelInfo) ([]Choice, er
 		}
 		typ, reason := p.Preset.Default, "default"
 		if p.Preset.Mix && !p.Pure && p.Preset.Default.Quantized() {
-			if nt := st.mix(t, typ); nt != typ {
+			if nt := st.rule(t, typ); nt != typ {
 				typ, reason = nt, "mix rule"
 			}
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -78,7 +77,9 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 	if len(args) == 1 {
 		model = args[0]
 	}
-	r, err := shrink.Bench(context.Background(), model, opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	r, err := shrink.Bench(ctx, model, opt)
 	if !quiet {
 		endProgress()
 	}
@@ -150,7 +151,9 @@ func benchModel(c *benchConfig) (*bench.Report, error) {
 	if !c.quiet {
 		opt.Progress = benchProgress()
 	}
-	r, err := shrink.Bench(context.Background(), c.model, opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	r, err := shrink.Bench(ctx, c.model, opt)
 	return r, fromLib(err)
 }
 

@@ -49,7 +49,9 @@ func runConvert(fs *pflag.FlagSet, args []string) error {
 			fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d] %s", p.Done+1, p.Total, p.Message)
 		}
 	}
-	res, err := shrink.Convert(context.Background(), src, dst, opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := shrink.Convert(ctx, src, dst, opt)
 	if err != nil {
 		return fromLib(err)
 	}
@@ -73,6 +75,9 @@ func fromLib(err error) error {
 	var ue *shrink.UsageError
 	if errors.As(err, &ue) {
 		return usageError{ue.Msg}
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted: nothing was written")
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 
 	"github.com/spf13/pflag"
@@ -26,7 +25,9 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	}
 	asJSON := flagBool(fs, "json")
 	showMeta := flagBool(fs, "metadata")
-	r, err := shrink.Inspect(context.Background(), args[0], shrink.InspectOptions{Metadata: showMeta || asJSON})
+	ctx, stop := interruptContext()
+	defer stop()
+	r, err := shrink.Inspect(ctx, args[0], shrink.InspectOptions{Metadata: showMeta || asJSON})
 	if err != nil {
 		return fromLib(err)
 	}

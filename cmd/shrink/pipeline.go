@@ -22,7 +22,7 @@ var pipelineCmd = &command{
 	args:    "RECIPE.json [--out DIR] [--dry-run] [--ollama] [--quiet]",
 	summary: "run a recipe: a chain of convert, prune, distill, quantize, bench and gate steps, skipping the unchanged ones",
 	flags: func(fs *pflag.FlagSet) {
-		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/RECIPE-NAME)")
+		fs.String("out", "", "output folder for the steps' outputs, manifest.json and report.html (default: out/ and the recipe file's name without .json)")
 		fs.Bool("dry-run", false, "print what would run and what would be skipped, and why; run nothing")
 		fs.Bool("ollama", false, "write an Ollama Modelfile beside the chain's final GGUF")
 		fs.StringArray("input", nil, "NAME=PATH: use PATH for the recipe's input NAME (repeatable)")
@@ -64,17 +64,17 @@ func runPipeline(fs *pflag.FlagSet, args []string) error {
 		opt.Progress = pipelineProgress(os.Stderr, time.Now(), isTerminal(os.Stderr))
 	}
 	m, err := pipeline.Run(ctx, r, out, opt)
-	return finishPipeline(m, err, out)
-}
-
-// finishPipeline prints the manifest's summary and maps a failed gate to
-// a failed check (exit 1).
-func finishPipeline(m *pipeline.Manifest, runErr error, out string) error {
 	if m != nil && len(m.Steps) > 0 {
 		if err := writeSummary(stdout, out, m); err != nil {
 			return err
 		}
 	}
+	return pipelineErr(err)
+}
+
+// pipelineErr maps a failed gate to a failed check (exit 1) and explains
+// an interruption.
+func pipelineErr(runErr error) error {
 	switch {
 	case errors.Is(runErr, pipeline.ErrGateFailed):
 		return fmt.Errorf("%w: %v", errCheckFailed, runErr)
@@ -144,7 +144,7 @@ func writeSummary(w io.Writer, out string, m *pipeline.Manifest) error {
 func stepFigures(s pipeline.StepRecord) string {
 	var parts []string
 	for _, f := range []struct{ key, label, layout string }{
-		{"params", "params", "%.0f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
+		{"params", "params", "%.0f"}, {"bits_per_weight", "bpw", "%.2f"}, {"ppl", "PPL", "%.4f"}, {"kld_mean", "KLD", "%.5f"}, {"top1", "top-1", "%.4f"},
 	} {
 		if v, ok := s.Figures[f.key]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", f.label, fmt.Sprintf(f.layout, v)))

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shrink-llm/shrink/pipeline"
 )
 
 func TestPipelineBadInput(t *testing.T) {
@@ -63,5 +67,43 @@ func TestPipelineRun(t *testing.T) {
 	code, stdout, e = run(t, "pipeline", recipe, "--out", out)
 	if code != 1 || !strings.Contains(e, "gate failed: perplexity.value <= 1.5") || strings.Count(stdout, " skipped ") != 2 {
 		t.Errorf("failed gate: exit %d\n%s\n%s", code, stdout, e)
+	}
+}
+
+// TestDemoRecipe checks that the shipped recipe of shrink demo decodes
+// into the library's options and plans every step on an empty folder.
+func TestDemoRecipe(t *testing.T) {
+	r, err := pipeline.Load(filepath.Join("..", "..", "demo", "go-edge.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.Plan(context.Background(), r, t.TempDir(), pipeline.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, p := range plan {
+		if !p.Run {
+			t.Errorf("step %s planned as skipped on an empty folder", p.ID)
+		}
+		kinds = append(kinds, p.Kind)
+	}
+	for _, k := range []string{"convert", "prune", "distill", "quantize", "bench", "gate"} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("the demo has no %s step (%v)", k, kinds)
+		}
+	}
+}
+
+// TestQuantizeOllama: quantize --ollama writes the Modelfile beside DST.
+func TestQuantizeOllama(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "m-q8_0.gguf")
+	code, out, e := run(t, "quantize", filepath.Join("..", "..", "models", "default"), dst, "--type", "q8_0", "-q", "--ollama")
+	if code != 0 || !strings.Contains(out, "Modelfile: ") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, e)
+	}
+	mf, err := os.ReadFile(filepath.Join(filepath.Dir(dst), "Modelfile"))
+	if err != nil || !strings.Contains(string(mf), "FROM ./m-q8_0.gguf\nPARAMETER stop \"</s>\"\n") {
+		t.Errorf("Modelfile %q (%v)", mf, err)
 	}
 }

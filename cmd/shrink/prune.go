@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +35,8 @@ var pruneCmd = &command{
 		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
 		fs.String("gguf-arch", "auto", "architecture name of a GGUF output: auto (deci when widths differ per layer, which llama.cpp loads per layer; else the source's), llama or deci")
 		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer): when every layer's fit they are collected in the calibration pass, otherwise block by block in a second pass, one block's at a time. "+
-			"Peak memory from a GGUF: the mapped model in page cache, plus the calibration chunks' residual stream (chunks·ctx·dim·4 bytes), one block's Gram matrices and its float32 weights")
+			"Peak resident memory from an F16 GGUF in the block-by-block pass: one block's Gram matrices, 8·(FFN²+QDim²) bytes, plus the calibration chunks' residual streams, chunks·ctx·dim·4 bytes, plus at most 25% of the file "+
+			"(one block's float32 weights and the repair's work; the mapped model stays in the page cache); when every layer's Gram matrices fit, those replace one block's")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
 		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
@@ -101,13 +100,12 @@ func runPrune(fs *pflag.FlagSet, args []string) error {
 	quiet := flagBool(fs, "quiet")
 	prog, done := pruneProgress(quiet)
 	opt.Progress = prog
-	res, err := shrink.Prune(context.Background(), args[0], args[1], opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := shrink.Prune(ctx, args[0], args[1], opt)
 	done()
-	if errors.Is(err, shrink.ErrPruneOptions) {
-		return usageError{err.Error()}
-	}
 	if err != nil {
-		return err
+		return fromLib(err)
 	}
 	if res.Schema == "shrink.prune-experts/v1" {
 		rep := expertReport(res)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/ollama"
 	"github.com/shrink-llm/shrink/quantize"
 )
 
@@ -24,6 +24,7 @@ var quantizeCmd = &command{
 	flags: func(fs *pflag.FlagSet) {
 		fs.String("type", "", "preset or pure type: "+strings.Join(quantize.Presets(), " "))
 		fs.Bool("pure", false, "no mix rules: every quantized tensor gets the type's base type")
+		fs.String("rules", "llama.cpp", "whose per-tensor mix rules: llama.cpp (llama-quantize's) or ollama (ollama create --quantize's Go rules: deepseek2 attn_q_a, attn_q_b, attn_kv_a_mqa, attn_k_b, attn_v_b at q8_0 (attn_kv_b not); ffn_down's use-more-bits layers counted in file order, expert tensors one behind; no 70B attn_v rule; only q4_k_m, q4_k_s, q8_0 and f16/bf16/f32)")
 		fs.StringArray("tensor-type", nil, "PATTERN=TYPE: force the type of tensors whose name matches PATTERN (regex or substring; repeatable, last match wins)")
 		fs.String("output-tensor-type", "", "type of output.weight")
 		fs.String("token-embedding-type", "", "type of token_embd.weight")
@@ -42,6 +43,7 @@ var quantizeCmd = &command{
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
 		fs.BoolP("quiet", "q", false, "no progress output")
 		solveFlags(fs)
+		fs.Bool("ollama", false, "write an Ollama Modelfile beside DST: FROM, TEMPLATE translated from the chat template, PARAMETER stop")
 	},
 	run: runQuantize,
 }
@@ -57,7 +59,9 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	}
 	quiet := flagBool(fs, "quiet")
 	opt.Progress = quantizeProgress(quiet)
-	res, err := shrink.Quantize(context.Background(), src, dst, opt)
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := shrink.Quantize(ctx, src, dst, opt)
 	if !quiet {
 		endProgress()
 	}
@@ -68,6 +72,27 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if res.Solver != nil {
 		printSolve(stdout, res.Solver)
 	}
+	if flagBool(fs, "ollama") {
+		return printModelfile(dst)
+	}
+	return nil
+}
+
+// printModelfile writes the Ollama Modelfile beside the GGUF file dst and
+// says what it holds.
+func printModelfile(dst string) error {
+	path, m, err := ollama.Write(dst)
+	if err != nil {
+		return err
+	}
+	family := m.Family
+	if family == "" {
+		family = "none"
+	}
+	fmt.Fprintf(stdout, "Modelfile: %s (chat template family: %s; %d stop sequences); ollama create NAME -f %s\n", path, family, len(m.Stop), path)
+	for _, n := range m.Notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
 	return nil
 }
 
@@ -75,7 +100,7 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 // checks whose zero value the options read as a default.
 func quantizeOptions(fs *pflag.FlagSet) (shrink.QuantizeOptions, error) {
 	opt := shrink.QuantizeOptions{
-		Type: flagString(fs, "type"), Pure: flagBool(fs, "pure"), TensorType: flagStringArray(fs, "tensor-type"),
+		Type: flagString(fs, "type"), Pure: flagBool(fs, "pure"), Rules: flagString(fs, "rules"), TensorType: flagStringArray(fs, "tensor-type"),
 		OutputTensorType: flagString(fs, "output-tensor-type"), TokenEmbeddingType: flagString(fs, "token-embedding-type"),
 		FallbackType: flagString(fs, "fallback-type"), Imatrix: flagString(fs, "imatrix"), ImatrixOut: flagString(fs, "imatrix-out"),
 		Calib: flagString(fs, "calib"), Method: flagString(fs, "method"), HessianMem: flagInt(fs, "hessian-mem"),

@@ -454,3 +454,32 @@ func BenchmarkQuantize(b *testing.B) {
 		}
 	}
 }
+
+// TestQuantizeRules: --rules ollama reaches the policy (Ollama keeps
+// deepseek2's latent projections at q8_0, llama.cpp's rules do not), and
+// an unknown rule set is bad usage.
+func TestQuantizeRules(t *testing.T) {
+	src := testutil.Shared(t, "models/dev-deepseek2-moe")
+	dir := t.TempDir()
+	types := map[string]format.DType{}
+	for _, rules := range []string{"llama.cpp", "ollama"} {
+		dst := filepath.Join(dir, rules+".gguf")
+		quantizeOK(t, src, dst, "--type", "q4_k_m", "--rules", rules, "-q")
+		g, err := gguf.Open(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range g.Tensors() {
+			if info.Name == "blk.1.attn_kv_a_mqa.weight" {
+				types[rules] = info.Type
+			}
+		}
+		g.Close()
+	}
+	if types["ollama"] != format.Q8_0 || types["llama.cpp"] == format.Q8_0 {
+		t.Errorf("blk.1.attn_kv_a_mqa.weight: llama.cpp rules %s, ollama rules %s; want ollama's q8_0 only", types["llama.cpp"], types["ollama"])
+	}
+	if code := runMain([]string{"quantize", src, filepath.Join(dir, "x.gguf"), "--type", "q4_k_m", "--rules", "bogus", "-q"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("--rules bogus: exit %d, want 2", code)
+	}
+}

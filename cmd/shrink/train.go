@@ -117,7 +117,18 @@ func trainPrinter() shrink.ProgressFunc {
 // interruptContext returns a context cancelled by an interrupt or SIGTERM:
 // training then stops after its current step with a checkpoint.
 func interruptContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+		signal.Stop(sig) // a second interrupt ends the process at once
+	}()
+	return ctx, cancel
 }
 
 // loopError maps the library's errors to the command's: bad options are

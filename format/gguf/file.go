@@ -39,18 +39,8 @@ func WriteFileDeferred(path string, md *Metadata, tensors []format.TensorInfo, f
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	for i := range tensors {
-		var fillErr error
-		err := w.FillTensor(func(tw io.Writer) error {
-			fillErr = fill(i, tw)
-			return fillErr
-		})
-		if fillErr != nil {
-			return fillErr
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+	if err := format.FillTensors(path, len(tensors), w.FillTensor, fill); err != nil {
+		return err
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -207,7 +207,7 @@ func amxPack(xs []Vec, k ActKind) {
 		} else {
 			packQ8KGroup(v.pack, xs[g:g+16], n/256)
 		}
-		v.packed = true
+		v.packed, v.packFmt = true, packAMX
 	}
 }
 
@@ -268,22 +268,9 @@ func amxMatMul(t format.DType) MatMul4Func {
 		nb := n / bs
 		steps := amxSteps(n, k)
 		groups := len(xs) / 16
-		_ = out[(len(xs)-1)*stride+r1-1]
-		for j := range xs {
-			if len(xs[j].F) != n {
-				panic("kernel: activation rows of different lengths")
-			}
-		}
-		if nb == 0 {
-			for j := range xs {
-				clear(out[j*stride+r0 : j*stride+r1])
-			}
+		if !blockOperands(w, rowBytes, r0, r1, nb, bb, xs, out, stride) {
 			return
 		}
-		if rowBytes < nb*bb {
-			panic("kernel: row shorter than its activation")
-		}
-		_ = w[(r1-1)*rowBytes+nb*bb-1]
 		sc := amxPool.Get().(*amxScratch)
 		defer amxPool.Put(sc)
 		// The activation packs, made here when Pack was not called.
@@ -291,7 +278,7 @@ func amxMatMul(t format.DType) MatMul4Func {
 		pb := amxPackBytes(steps, k)
 		for g := 0; g < groups; g++ {
 			v := &xs[16*g]
-			if v.packed && len(v.pack) >= pb {
+			if v.packed && v.packFmt == packAMX && len(v.pack) >= pb {
 				sc.packs[g] = unsafe.Pointer(&v.pack[0])
 				continue
 			}

@@ -120,3 +120,58 @@ func BenchmarkBandwidth(b *testing.B) {
 }
 
 var sink uint64
+
+// BenchmarkPrefill measures the matrix product of a batch of 128
+// activation rows (a prompt) against a 256 x 2048 matrix (TinyLlama-1.1B's
+// width) in the engine's 64-row tiles, for the types whose prefill path
+// differs between implementations: each available implementation as
+// Select would make it, and "-nomm16" the same without its MatMul16
+// entries (the four-row path the tile kernels replaced where there is no
+// AMX). It reports multiply-adds per CPU second.
+//
+//	go test ./internal/kernel -run '^$' -bench Prefill
+func BenchmarkPrefill(b *testing.B) {
+	r := rand.New(rand.NewPCG(19, 20))
+	const n, rows, T = 2048, 256, 128
+	for _, dt := range []format.DType{format.Q8_0, format.Q4_0, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS} {
+		rb, _ := dt.RowBytes(n)
+		var w []byte
+		for i := 0; i < rows; i++ {
+			w = append(w, encode(b, dt, randRow(r, n))...)
+		}
+		xs := make([]Vec, T)
+		for j := range xs {
+			Generic.Quantize(&xs[j], randRow(r, n), KindOf(dt))
+		}
+		for _, im := range Impls()[1:] {
+			if !im.Available {
+				continue
+			}
+			full := merge([]*Impl{Generic, im})
+			variants := []*Impl{full}
+			if full.MatMul16[dt] != nil {
+				old := *full
+				old.MatMul16 = [format.NumDTypes]MatMul4Func{}
+				old.Pack = nil
+				old.Name += "-nomm16"
+				variants = append(variants, &old)
+			}
+			for _, v := range variants {
+				b.Run(dt.String()+"/"+v.Name, func(b *testing.B) {
+					for j := range xs {
+						xs[j].packed = false
+					}
+					v.Prepare(xs, KindOf(dt)) // as the engine does per batch
+					out := make([]float32, T*rows)
+					c0 := cpuSeconds()
+					for b.Loop() {
+						for r0 := 0; r0 < rows; r0 += 64 {
+							v.MatMulRows(dt, w, int(rb), r0, r0+64, xs, out, rows)
+						}
+					}
+					b.ReportMetric(float64(b.N)*T*rows*n/1e9/(cpuSeconds()-c0), "GMAC/cpu-s")
+				})
+			}
+		}
+	}
+}

@@ -4,35 +4,91 @@
 #include "avx2_amd64.h"
 
 // AVX2 dot products of the grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS,
-// IQ2_S, IQ1_S, IQ1_M) with Q8_K activations, as ggml's AVX2 kernels do
-// them: per 32-element sub-block the four groups of eight are looked up in
-// the grid (a uint64 per point, or two uint32 points for IQ3) and their
-// signs in a table of +-1 bytes (iqgrid_amd64.go), the signs moved onto
-// the activation codes with VPSIGNB, the unsigned magnitudes multiplied
-// with them by VPMADDUBSW and the pair sums by the sub-block's scale (per
-// 128-bit lane where the scale is per 16) with VPMADDWD; each super-block's
-// int32 sums are converted and added times d*d8. The Go wrappers apply the
-// types' constant factors (1/8, 1/4).
+// IQ2_S, IQ1_S, IQ1_M) with Q8_K activations, after ggml's AVX2 kernels:
+// per 32-element sub-block the four groups of eight are loaded from the
+// grid (a uint64 per point, or two uint32 points for IQ3) with
+// VPBROADCASTQ/VPBROADCASTD straight from the table and blended into one
+// register (no shuffle-port inserts); their signs come from a table of +-1
+// bytes the same way (iqgrid_amd64.go) or, where the format stores whole
+// sign bytes (IQ2_S, IQ3_S; IQ1_M's shift bits), are expanded in registers
+// (VSIGNS). The signs are moved onto the activation codes with VPSIGNB,
+// the unsigned magnitudes multiplied with them by VPMADDUBSW and the pair
+// sums by the sub-block's scale (per 128-bit lane where the scale is per
+// 16) with VPMADDWD; each super-block's int32 sums are converted and added
+// times d*d8. The Go wrappers apply the types' constant factors (1/8,
+// 1/4).
 //
 // Common registers: SI = the weight block, DI = the activation codes,
 // DX = the activation scales, CX = blocks left, R13 = the grid, R14 = the
 // sign table, R11/R12 = the sub-block's pointers, Y0 = the float
-// accumulator, Y8 = the block's int32 sums, X1/X2 (low lane) and X3/X4
-// (high lane) = the magnitudes and signs being built, Y9 = the scale words.
+// accumulator, Y8 = the block's int32 sums, Y1/Y2 = the magnitudes and
+// signs being built (Y3/Y4/Y7 the broadcast loads), Y9 = the scale words.
 
-// PUT0_A/PUT1_A put the grid qword in R8 and the sign qword in R9 into the
-// low/high qword of X1/X2 (groups 0 and 1), PUT0_B/PUT1_B into X3/X4
-// (groups 2 and 3).
-#define PUT0_A VMOVQ R8, X1; VMOVQ R9, X2
-#define PUT1_A VPINSRQ $1, R8, X1, X1; VPINSRQ $1, R9, X2, X2
-#define PUT0_B VMOVQ R8, X3; VMOVQ R9, X4
-#define PUT1_B VPINSRQ $1, R8, X3, X3; VPINSRQ $1, R9, X4, X4
+// Constants of the vector sign expansion (VSIGNS): byte l of a broadcast
+// dword repeated over group l's eight bytes, and each byte's bit.
+DATA iqSignShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iqSignShuf<>+0x08(SB)/8, $0x0101010101010101
+DATA iqSignShuf<>+0x10(SB)/8, $0x0202020202020202
+DATA iqSignShuf<>+0x18(SB)/8, $0x0303030303030303
+GLOBL iqSignShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iqSignBits<>+0x00(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x08(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x10(SB)/8, $0x8040201008040201
+DATA iqSignBits<>+0x18(SB)/8, $0x8040201008040201
+GLOBL iqSignBits<>(SB), RODATA|NOPTR, $32
+
+// IQ1_M's shift bits: bit 3 (group 0) and 7 (group 1) of qh byte 0, the
+// same of qh byte 1 (groups 2 and 3).
+DATA iq1mShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iq1mShuf<>+0x08(SB)/8, $0x0000000000000000
+DATA iq1mShuf<>+0x10(SB)/8, $0x0101010101010101
+DATA iq1mShuf<>+0x18(SB)/8, $0x0101010101010101
+GLOBL iq1mShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mBits<>+0x00(SB)/8, $0x0808080808080808
+DATA iq1mBits<>+0x08(SB)/8, $0x8080808080808080
+DATA iq1mBits<>+0x10(SB)/8, $0x0808080808080808
+DATA iq1mBits<>+0x18(SB)/8, $0x8080808080808080
+GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
+
+// VSIGNS(mem) sets Y2 to the +-1 bytes of the four sign bytes at mem
+// (-1 where a bit is set), with Y11 = the shuffle, Y12 = the bits and
+// Y13 = 0x01 bytes: broadcast, VPSHUFB, VPAND, VPCMPEQB, VPOR, in place of
+// four table loads and inserts.
+#define VSIGNS(mem) \
+	VPBROADCASTD mem, Y2;      \
+	VPSHUFB      Y11, Y2, Y2;  \
+	VPAND        Y12, Y2, Y2;  \
+	VPCMPEQB     Y12, Y2, Y2;  \
+	VPOR         Y13, Y2, Y2
+
+// SIGNCONST loads Y11 and Y12 from shuf and bits and sets Y13 to 0x01
+// bytes.
+#define SIGNCONST(shuf, bits) \
+	VMOVDQU      shuf, Y11;  \
+	VMOVDQU      bits, Y12;  \
+	MOVL         $0x01010101, AX; \
+	VMOVD        AX, X13;    \
+	VPBROADCASTD X13, Y13
+
+// PUTG0_A .. PUTG1_B blend only the grid qword (broadcast in Y3) into Y1
+// (the signs come from VSIGNS).
+#define PUTG0_A VPBLENDD $0x03, Y3, Y1, Y1
+#define PUTG1_A VPBLENDD $0x0c, Y3, Y1, Y1
+#define PUTG0_B VPBLENDD $0x30, Y3, Y1, Y1
+#define PUTG1_B VPBLENDD $0xc0, Y3, Y1, Y1
+
+// PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
+// Y1 and its sign qword (broadcast in Y4) into Y2.
+#define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
+#define PUT1_A VPBLENDD $0x0c, Y3, Y1, Y1; VPBLENDD $0x0c, Y4, Y2, Y2
+#define PUT0_B VPBLENDD $0x30, Y3, Y1, Y1; VPBLENDD $0x30, Y4, Y2, Y2
+#define PUT1_B VPBLENDD $0xc0, Y3, Y1, Y1; VPBLENDD $0xc0, Y4, Y2, Y2
 
 // MULADD multiplies the 32 magnitudes Y1, signed by Y2, with the next 32
 // codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
 #define MULADD \
-	VINSERTI128 $1, X3, Y1, Y1; \
-	VINSERTI128 $1, X4, Y2, Y2; \
 	VMOVDQU     (DI), Y5;       \
 	VPSIGNB     Y2, Y5, Y5;     \
 	VPMADDUBSW  Y5, Y1, Y6;     \
@@ -82,11 +138,11 @@
 // bits sh.. of R10.
 #define XXS_GROUP(l, sh) \
 	MOVBQZX l(R11), AX;      \
-	MOVQ    (R13)(AX*8), R8; \
+	VPBROADCASTQ (R13)(AX*8), Y3; \
 	MOVL    R10, AX;         \
 	SHRL    $sh, AX;         \
 	ANDL    $127, AX;        \
-	MOVQ    (R14)(AX*8), R9
+	VPBROADCASTQ (R14)(AX*8), Y4
 
 // func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
@@ -125,19 +181,47 @@ xxssub:
 xxsdone:
 	EPILOGUE
 
-// XS_GROUP(l): IQ2_XS group l: the uint16 at 2l(R11), index 9 bits and
-// sign index 7 bits.
+// IQ2_XS's sign expansion: the byte of word l (0, 2, 4, 6) repeated over
+// group l, and the parity bit (0x80) of each nibble.
+DATA iq2xsShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iq2xsShuf<>+0x08(SB)/8, $0x0202020202020202
+DATA iq2xsShuf<>+0x10(SB)/8, $0x0404040404040404
+DATA iq2xsShuf<>+0x18(SB)/8, $0x0606060606060606
+GLOBL iq2xsShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq2xsParity<>+0x00(SB)/8, $0x8000008000808000
+DATA iq2xsParity<>+0x08(SB)/8, $0x0080800080000080
+GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
+
+// XS_GROUP(l): Y3 = IQ2_XS group l's point: the low 9 bits of the uint16
+// at 2l(R11).
 #define XS_GROUP(l) \
 	MOVWLZX (2*l)(R11), AX;  \
-	MOVL    AX, R10;         \
 	ANDL    $511, AX;        \
-	MOVQ    (R13)(AX*8), R8; \
-	SHRL    $9, R10;         \
-	MOVQ    (R14)(R10*8), R9
+	VPBROADCASTQ (R13)(AX*8), Y3
+
+// XS_SIGNS sets Y2 to the +-1 bytes of the sub-block's four 7-bit sign
+// fields (bits 9-15 of the uint16s at R11), each completed to eight bits
+// by its parity as ksigns_iq2xs does: the parity of the field is that of
+// the nibble (s ^ s>>4), looked up in X14.
+#define XS_SIGNS \
+	VMOVQ        (R11), X2;      \
+	VPSRLW       $9, X2, X4;     \
+	VPSRLW       $13, X2, X7;    \
+	VPXOR        X7, X4, X7;     \
+	VPSHUFB      X7, X14, X7;    \
+	VPOR         X7, X4, X4;     \
+	VPBROADCASTQ X4, Y2;         \
+	VPSHUFB      Y11, Y2, Y2;    \
+	VPAND        Y12, Y2, Y2;    \
+	VPCMPEQB     Y12, Y2, Y2;    \
+	VPOR         Y13, Y2, Y2
 
 // func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iq2xsShuf<>(SB), iqSignBits<>(SB))
+	VMOVDQU iq2xsParity<>(SB), X14
 	TESTQ CX, CX
 	JEQ   xsdone
 
@@ -148,13 +232,14 @@ xsblock:
 
 xssub:
 	XS_GROUP(0)
-	PUT0_A
+	PUTG0_A
 	XS_GROUP(1)
-	PUT1_A
+	PUTG1_A
 	XS_GROUP(2)
-	PUT0_B
+	PUTG0_B
 	XS_GROUP(3)
-	PUT1_B
+	PUTG1_B
+	XS_SIGNS
 	MOVBLZX (R12), AX
 	MOVL    AX, R10
 	ANDL    $15, AX
@@ -176,21 +261,20 @@ xssub:
 xsdone:
 	EPILOGUE
 
-// S_GROUP(l, sh): IQ2_S group l: index byte l(R11) with bits sh.. of the
-// qh byte (R12) as bits 8-9, sign byte 32+l(R11).
+// S_GROUP(l, sh): Y3 = IQ2_S group l's point: index byte l(R11) with bits
+// sh.. of the qh byte (R12) as bits 8-9.
 #define S_GROUP(l, sh) \
 	MOVBLZX l(R11), AX;      \
 	MOVBLZX (R12), R10;      \
 	SHLL    $sh, R10;        \
 	ANDL    $0x300, R10;     \
 	ORL     R10, AX;         \
-	MOVQ    (R13)(AX*8), R8; \
-	MOVBLZX (32+l)(R11), AX; \
-	MOVQ    (R14)(AX*8), R9
+	VPBROADCASTQ (R13)(AX*8), Y3
 
 // func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iqSignShuf<>(SB), iqSignBits<>(SB))
 	TESTQ CX, CX
 	JEQ   sdone
 
@@ -201,13 +285,14 @@ sblock:
 
 ssub:
 	S_GROUP(0, 8)
-	PUT0_A
+	PUTG0_A
 	S_GROUP(1, 6)
-	PUT1_A
+	PUTG1_A
 	S_GROUP(2, 4)
-	PUT0_B
+	PUTG0_B
 	S_GROUP(3, 2)
-	PUT1_B
+	PUTG1_B
+	VSIGNS(32(R11))
 	MOVBLZX 8(R12), AX
 	MOVL    AX, R10
 	ANDL    $15, AX
@@ -232,16 +317,15 @@ sdone:
 // X3XXS_GROUP(l, sh): IQ3_XXS group l: the two uint32 points of bytes
 // 2l(R11) and 2l+1(R11), sign index bits sh.. of R10.
 #define X3XXS_GROUP(l, sh) \
-	MOVBLZX (2*l)(R11), AX;   \
-	MOVL    (R13)(AX*4), R8;  \
-	MOVBLZX (2*l+1)(R11), AX; \
-	MOVL    (R13)(AX*4), R9;  \
-	SHLQ    $32, R9;          \
-	ORQ     R9, R8;           \
+	MOVBLZX      (2*l)(R11), AX;   \
+	VPBROADCASTD (R13)(AX*4), Y3;  \
+	MOVBLZX      (2*l+1)(R11), AX; \
+	VPBROADCASTD (R13)(AX*4), Y7;  \
+	VPBLENDD     $0xaa, Y7, Y3, Y3; \
 	MOVL    R10, AX;          \
 	SHRL    $sh, AX;          \
 	ANDL    $127, AX;         \
-	MOVQ    (R14)(AX*8), R9
+	VPBROADCASTQ (R14)(AX*8), Y4
 
 // func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
 TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
@@ -282,7 +366,7 @@ x3xxssub:
 x3xxsdone:
 	EPILOGUE
 
-// X3S_POINT(off, bit, R): R = the IQ3_S point of byte off(R11) with bit
+// X3S_POINT(off, bit, R): R = (broadcast) the IQ3_S point of byte off(R11) with bit
 // bit of the qh byte (R12) as bit 8.
 #define X3S_POINT(off, bit, R) \
 	MOVBLZX off(R11), AX;   \
@@ -291,33 +375,31 @@ x3xxsdone:
 	ANDL    $1, R10;        \
 	SHLL    $8, R10;        \
 	ORL     R10, AX;        \
-	MOVL    (R13)(AX*4), R
+	VPBROADCASTD (R13)(AX*4), R
 
-// X3S_GROUP(l): IQ3_S group l, its sign byte at l(BX).
+// X3S_GROUP(l): Y3 = IQ3_S group l's two points.
 #define X3S_GROUP(l) \
-	X3S_POINT(2*l, 2*l, R8);     \
-	X3S_POINT(2*l+1, 2*l+1, R9); \
-	SHLQ    $32, R9;             \
-	ORQ     R9, R8;              \
-	MOVBLZX l(BX), AX;           \
-	MOVQ    (R14)(AX*8), R9
+	X3S_POINT(2*l, 2*l, Y3);     \
+	X3S_POINT(2*l+1, 2*l+1, Y7); \
+	VPBLENDD $0xaa, Y7, Y3, Y3
 
 // X3S_SUB: one IQ3_S sub-block with its 4-bit scale in the low bits of
 // X15 (shifted down by 4 after).
 #define X3S_SUB \
 	X3S_GROUP(0);        \
-	PUT0_A;              \
+	PUTG0_A;             \
 	X3S_GROUP(1);        \
-	PUT1_A;              \
+	PUTG1_A;             \
 	X3S_GROUP(2);        \
-	PUT0_B;              \
+	PUTG0_B;             \
 	X3S_GROUP(3);        \
-	PUT1_B;              \
+	PUTG1_B;             \
+	VSIGNS((BX));        \
 	VMOVD   X15, AX;     \
 	ANDL    $15, AX;     \
 	SCALE32(AX);         \
 	VPSRLD  $4, X15, X15; \
-	MULADD;              \
+	MULADD;             \
 	ADDQ    $8, R11;     \
 	INCQ    R12;         \
 	ADDQ    $4, BX
@@ -325,6 +407,7 @@ x3xxsdone:
 // func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
 TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iqSignShuf<>(SB), iqSignBits<>(SB))
 	TESTQ CX, CX
 	JEQ   x3sdone
 
@@ -361,7 +444,7 @@ x3sdone:
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
-// X1S_POINT(l, sh): R8 = the 8*point qword of IQ1_S group l: index byte
+// X1S_POINT(l, sh): Y3 = the 8*point qword of IQ1_S group l: index byte
 // l(R11) with bits sh.. of R10 (the sub-block's qh) as bits 8-10.
 #define X1S_POINT(l, sh) \
 	MOVBLZX l(R11), AX;  \
@@ -370,7 +453,7 @@ x3sdone:
 	ANDL    $7, R9;      \
 	SHLL    $8, R9;      \
 	ORL     R9, AX;      \
-	MOVQ    (R13)(AX*8), R8
+	VPBROADCASTQ (R13)(AX*8), Y3
 
 // func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
 // The weights are 8*point+-1 (the shift IQ1S_DELTA times 8; the wrapper
@@ -388,14 +471,13 @@ x1sblock:
 x1ssub:
 	MOVWLZX (R12), R10
 	X1S_POINT(0, 0)
-	VMOVQ   R8, X1
+	PUTG0_A
 	X1S_POINT(1, 3)
-	VPINSRQ $1, R8, X1, X1
+	PUTG1_A
 	X1S_POINT(2, 6)
-	VMOVQ   R8, X3
+	PUTG0_B
 	X1S_POINT(3, 9)
-	VPINSRQ $1, R8, X3, X3
-	VINSERTI128 $1, X3, Y1, Y1
+	PUTG1_B
 
 	// The shift: +1 in every byte, -1 when bit 15 is set.
 	MOVL         R10, AX
@@ -425,37 +507,29 @@ x1ssub:
 x1sdone:
 	EPILOGUE
 
-// X1M_GROUP(l, qhoff, sh, dbit): IQ1_M group l: R8 = 8*point of index byte
-// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10; R9 = the
-// shift bytes, -1 when bit dbit of that byte is set and else +1.
-#define X1M_GROUP(l, qhoff, sh, dbit) \
+// X1M_GROUP(l, qhoff, sh): Y3 = 8*point of IQ1_M group l: index byte
+// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10.
+#define X1M_GROUP(l, qhoff, sh) \
 	MOVBLZX l(R11), AX;         \
-	MOVBLZX qhoff(R12), R10;    \
-	MOVL    R10, R9;            \
+	MOVBLZX qhoff(R12), R9;     \
 	SHRL    $sh, R9;            \
 	ANDL    $7, R9;             \
 	SHLL    $8, R9;             \
 	ORL     R9, AX;             \
-	MOVQ    (R13)(AX*8), R8;    \
-	SHRL    $dbit, R10;         \
-	ANDL    $1, R10;            \
-	NEGQ    R10;                \
-	MOVQ    $0x0101010101010101, R9; \
-	ORQ     R10, R9
+	VPBROADCASTQ (R13)(AX*8), Y3
 
 // X1M_SUB(s1, s2): one IQ1_M sub-block of 32 whose two 3-bit scales are
 // bits s1.. and s2.. of the scale word in BX.
 #define X1M_SUB(s1, s2) \
-	X1M_GROUP(0, 0, 0, 3); \
-	PUT0_A;                \
-	X1M_GROUP(1, 0, 4, 7); \
-	PUT1_A;                \
-	X1M_GROUP(2, 1, 0, 3); \
-	PUT0_B;                \
-	X1M_GROUP(3, 1, 4, 7); \
-	PUT1_B;                \
-	VINSERTI128 $1, X3, Y1, Y1; \
-	VINSERTI128 $1, X4, Y2, Y2; \
+	X1M_GROUP(0, 0, 0);    \
+	PUTG0_A;               \
+	X1M_GROUP(1, 0, 4);    \
+	PUTG1_A;               \
+	X1M_GROUP(2, 1, 0);    \
+	PUTG0_B;               \
+	X1M_GROUP(3, 1, 4);    \
+	PUTG1_B;               \
+	VSIGNS((R12));         \
 	VPADDB  Y2, Y1, Y1;    \
 	MOVL    BX, AX;        \
 	SHRL    $s1, AX;       \
@@ -474,6 +548,7 @@ x1sdone:
 // words.
 TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
+	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
 	TESTQ CX, CX
 	JEQ   x1mdone
 

@@ -40,6 +40,33 @@ func initMatMul4() {
 	AVX2.MatMul4[format.Q4_K] = matMul4(dotQ4_Kx4AVX2, ActQ8K, 144)
 	AVX2.MatMul4[format.Q6_K] = matMul4(dotQ6_Kx4AVX2, ActQ8K, 210)
 	AVX2.MatMul4[format.F16] = matMul4F16
+	initTileAVX2()
+}
+
+// blockOperands checks the operands of a many-row product of weight rows
+// r0..r1 (rowBytes apart, nb blocks of bb bytes used) with the activation
+// rows xs, whose results go to out (stride apart): it panics on activation
+// rows of different lengths or weight rows shorter than their activation,
+// and when there is no whole block it clears the outputs and returns false.
+func blockOperands(w []byte, rowBytes, r0, r1, nb, bb int, xs []Vec, out []float32, stride int) bool {
+	n := len(xs[0].F)
+	_ = out[(len(xs)-1)*stride+r1-1]
+	for j := range xs {
+		if len(xs[j].F) != n {
+			panic("kernel: activation rows of different lengths")
+		}
+	}
+	if nb == 0 {
+		for j := range xs {
+			clear(out[j*stride+r0 : j*stride+r1])
+		}
+		return false
+	}
+	if rowBytes < nb*bb {
+		panic("kernel: row shorter than its activation")
+	}
+	_ = w[(r1-1)*rowBytes+nb*bb-1]
+	return true
 }
 
 // matMul4 wraps a four-row block kernel: it checks every bound the

@@ -1,0 +1,608 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Register-tiled Q8_0 / Q4_0 matrix products for AVX-512 VNNI (no AMX):
+// 16 weight rows x 8 activation rows per call (see vnni_tile_amd64.go).
+//
+// Weights are first unpacked, once per 16-row tile (unpackQ8_0x16Rows,
+// unpackQ4_0x16Rows below), into steps of 576
+// bytes per 32-element block: eight vectors of 64 bytes, vector k4 holding
+// codes 4k4..4k4+3 of each of the 16 rows (row i in dword lane i), as
+// unsigned bytes (Q4_0: the nibbles 0..15; Q8_0: the codes plus 128),
+// then the 16 rows' float32 block scales. Activations are packed once per
+// batch (tilePack): per block, 16 rows x 32 codes, then 16 int32 negated
+// code sums and 16 float32 scales (640 bytes).
+//
+// VPDPBUSD multiplies a weight vector by one activation row's four codes
+// (broadcast from memory) into int32 lane i = row i; each accumulator
+// starts at -off * sum(codes) (off = 8 or 128), so that it ends as the
+// exact integer dot product of the block. It is then converted and
+// multiplied by the 16 weight scales times the activation scale into the
+// float32 accumulator of that activation row.
+
+// GATHER(off, Z): the dword at off(SI) of each of the 16 rows (Z31 = lane
+// i * rowBytes) into Z; K1 is reset before each gather.
+#define GATHER(off, Z) \
+	KXNORW     K1, K1, K1; \
+	VPGATHERDD off(SI)(Z31*1), K1, Z
+
+// SCALES16 gathers the 16 rows' f16 block scales at 0(SI) to float32 at
+// 512(DI).
+#define SCALES16 \
+	GATHER(0, Z8); \
+	VPMOVDW    Z8, Y8; \
+	VCVTPH2PS  Y8, Z8; \
+	VMOVUPS    Z8, 512(DI)
+
+// func tileQ8_0x16x8(a *tileArgs): 16 unpacked weight rows (a.w) against 8
+// packed activation rows (codes a.x, negated sums and scales a.s, both
+// stepping 640 bytes a block), a.nb blocks; out row j at a.out + j*a.stride
+// bytes, 16 float32 each. Accumulators: Z0-Z7 int32 of the block, Z8-Z15
+// float32; Z16 weight codes, Z17 weight scales, Z18 scale product.
+TEXT ·tileQ8_0x16x8(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DI
+	MOVQ 16(AX), BX
+	MOVQ 24(AX), CX
+	MOVQ 32(AX), DX
+	MOVQ 40(AX), R8
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ CX, CX
+	JEQ   tileQ8_0x16x8store
+
+tileQ8_0x16x8loop:
+	VPSLLD.BCST $7, 0(BX), Z0
+	VPSLLD.BCST $7, 4(BX), Z1
+	VPSLLD.BCST $7, 8(BX), Z2
+	VPSLLD.BCST $7, 12(BX), Z3
+	VPSLLD.BCST $7, 16(BX), Z4
+	VPSLLD.BCST $7, 20(BX), Z5
+	VPSLLD.BCST $7, 24(BX), Z6
+	VPSLLD.BCST $7, 28(BX), Z7
+	VMOVDQU32 0(SI), Z16
+	VPDPBUSD.BCST 0(DI), Z16, Z0
+	VPDPBUSD.BCST 32(DI), Z16, Z1
+	VPDPBUSD.BCST 64(DI), Z16, Z2
+	VPDPBUSD.BCST 96(DI), Z16, Z3
+	VPDPBUSD.BCST 128(DI), Z16, Z4
+	VPDPBUSD.BCST 160(DI), Z16, Z5
+	VPDPBUSD.BCST 192(DI), Z16, Z6
+	VPDPBUSD.BCST 224(DI), Z16, Z7
+	VMOVDQU32 64(SI), Z16
+	VPDPBUSD.BCST 4(DI), Z16, Z0
+	VPDPBUSD.BCST 36(DI), Z16, Z1
+	VPDPBUSD.BCST 68(DI), Z16, Z2
+	VPDPBUSD.BCST 100(DI), Z16, Z3
+	VPDPBUSD.BCST 132(DI), Z16, Z4
+	VPDPBUSD.BCST 164(DI), Z16, Z5
+	VPDPBUSD.BCST 196(DI), Z16, Z6
+	VPDPBUSD.BCST 228(DI), Z16, Z7
+	VMOVDQU32 128(SI), Z16
+	VPDPBUSD.BCST 8(DI), Z16, Z0
+	VPDPBUSD.BCST 40(DI), Z16, Z1
+	VPDPBUSD.BCST 72(DI), Z16, Z2
+	VPDPBUSD.BCST 104(DI), Z16, Z3
+	VPDPBUSD.BCST 136(DI), Z16, Z4
+	VPDPBUSD.BCST 168(DI), Z16, Z5
+	VPDPBUSD.BCST 200(DI), Z16, Z6
+	VPDPBUSD.BCST 232(DI), Z16, Z7
+	VMOVDQU32 192(SI), Z16
+	VPDPBUSD.BCST 12(DI), Z16, Z0
+	VPDPBUSD.BCST 44(DI), Z16, Z1
+	VPDPBUSD.BCST 76(DI), Z16, Z2
+	VPDPBUSD.BCST 108(DI), Z16, Z3
+	VPDPBUSD.BCST 140(DI), Z16, Z4
+	VPDPBUSD.BCST 172(DI), Z16, Z5
+	VPDPBUSD.BCST 204(DI), Z16, Z6
+	VPDPBUSD.BCST 236(DI), Z16, Z7
+	VMOVDQU32 256(SI), Z16
+	VPDPBUSD.BCST 16(DI), Z16, Z0
+	VPDPBUSD.BCST 48(DI), Z16, Z1
+	VPDPBUSD.BCST 80(DI), Z16, Z2
+	VPDPBUSD.BCST 112(DI), Z16, Z3
+	VPDPBUSD.BCST 144(DI), Z16, Z4
+	VPDPBUSD.BCST 176(DI), Z16, Z5
+	VPDPBUSD.BCST 208(DI), Z16, Z6
+	VPDPBUSD.BCST 240(DI), Z16, Z7
+	VMOVDQU32 320(SI), Z16
+	VPDPBUSD.BCST 20(DI), Z16, Z0
+	VPDPBUSD.BCST 52(DI), Z16, Z1
+	VPDPBUSD.BCST 84(DI), Z16, Z2
+	VPDPBUSD.BCST 116(DI), Z16, Z3
+	VPDPBUSD.BCST 148(DI), Z16, Z4
+	VPDPBUSD.BCST 180(DI), Z16, Z5
+	VPDPBUSD.BCST 212(DI), Z16, Z6
+	VPDPBUSD.BCST 244(DI), Z16, Z7
+	VMOVDQU32 384(SI), Z16
+	VPDPBUSD.BCST 24(DI), Z16, Z0
+	VPDPBUSD.BCST 56(DI), Z16, Z1
+	VPDPBUSD.BCST 88(DI), Z16, Z2
+	VPDPBUSD.BCST 120(DI), Z16, Z3
+	VPDPBUSD.BCST 152(DI), Z16, Z4
+	VPDPBUSD.BCST 184(DI), Z16, Z5
+	VPDPBUSD.BCST 216(DI), Z16, Z6
+	VPDPBUSD.BCST 248(DI), Z16, Z7
+	VMOVDQU32 448(SI), Z16
+	VPDPBUSD.BCST 28(DI), Z16, Z0
+	VPDPBUSD.BCST 60(DI), Z16, Z1
+	VPDPBUSD.BCST 92(DI), Z16, Z2
+	VPDPBUSD.BCST 124(DI), Z16, Z3
+	VPDPBUSD.BCST 156(DI), Z16, Z4
+	VPDPBUSD.BCST 188(DI), Z16, Z5
+	VPDPBUSD.BCST 220(DI), Z16, Z6
+	VPDPBUSD.BCST 252(DI), Z16, Z7
+	VMOVUPS 512(SI), Z17
+	VCVTDQ2PS       Z0, Z0
+	VMULPS.BCST     64(BX), Z17, Z18
+	VFMADD231PS     Z18, Z0, Z8
+	VCVTDQ2PS       Z1, Z1
+	VMULPS.BCST     68(BX), Z17, Z18
+	VFMADD231PS     Z18, Z1, Z9
+	VCVTDQ2PS       Z2, Z2
+	VMULPS.BCST     72(BX), Z17, Z18
+	VFMADD231PS     Z18, Z2, Z10
+	VCVTDQ2PS       Z3, Z3
+	VMULPS.BCST     76(BX), Z17, Z18
+	VFMADD231PS     Z18, Z3, Z11
+	VCVTDQ2PS       Z4, Z4
+	VMULPS.BCST     80(BX), Z17, Z18
+	VFMADD231PS     Z18, Z4, Z12
+	VCVTDQ2PS       Z5, Z5
+	VMULPS.BCST     84(BX), Z17, Z18
+	VFMADD231PS     Z18, Z5, Z13
+	VCVTDQ2PS       Z6, Z6
+	VMULPS.BCST     88(BX), Z17, Z18
+	VFMADD231PS     Z18, Z6, Z14
+	VCVTDQ2PS       Z7, Z7
+	VMULPS.BCST     92(BX), Z17, Z18
+	VFMADD231PS     Z18, Z7, Z15
+	ADDQ $576, SI
+	ADDQ $640, DI
+	ADDQ $640, BX
+	DECQ CX
+	JNZ  tileQ8_0x16x8loop
+
+tileQ8_0x16x8store:
+	VMOVUPS Z8, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z9, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z10, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z11, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z12, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z13, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z14, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z15, (DX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0x16x8(a *tileArgs): 16 unpacked weight rows (a.w) against 8
+// packed activation rows (codes a.x, negated sums and scales a.s, both
+// stepping 640 bytes a block), a.nb blocks; out row j at a.out + j*a.stride
+// bytes, 16 float32 each. Accumulators: Z0-Z7 int32 of the block, Z8-Z15
+// float32; Z16 weight codes, Z17 weight scales, Z18 scale product.
+TEXT ·tileQ4_0x16x8(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DI
+	MOVQ 16(AX), BX
+	MOVQ 24(AX), CX
+	MOVQ 32(AX), DX
+	MOVQ 40(AX), R8
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ CX, CX
+	JEQ   tileQ4_0x16x8store
+
+tileQ4_0x16x8loop:
+	VPSLLD.BCST $3, 0(BX), Z0
+	VPSLLD.BCST $3, 4(BX), Z1
+	VPSLLD.BCST $3, 8(BX), Z2
+	VPSLLD.BCST $3, 12(BX), Z3
+	VPSLLD.BCST $3, 16(BX), Z4
+	VPSLLD.BCST $3, 20(BX), Z5
+	VPSLLD.BCST $3, 24(BX), Z6
+	VPSLLD.BCST $3, 28(BX), Z7
+	VMOVDQU32 0(SI), Z16
+	VPDPBUSD.BCST 0(DI), Z16, Z0
+	VPDPBUSD.BCST 32(DI), Z16, Z1
+	VPDPBUSD.BCST 64(DI), Z16, Z2
+	VPDPBUSD.BCST 96(DI), Z16, Z3
+	VPDPBUSD.BCST 128(DI), Z16, Z4
+	VPDPBUSD.BCST 160(DI), Z16, Z5
+	VPDPBUSD.BCST 192(DI), Z16, Z6
+	VPDPBUSD.BCST 224(DI), Z16, Z7
+	VMOVDQU32 64(SI), Z16
+	VPDPBUSD.BCST 4(DI), Z16, Z0
+	VPDPBUSD.BCST 36(DI), Z16, Z1
+	VPDPBUSD.BCST 68(DI), Z16, Z2
+	VPDPBUSD.BCST 100(DI), Z16, Z3
+	VPDPBUSD.BCST 132(DI), Z16, Z4
+	VPDPBUSD.BCST 164(DI), Z16, Z5
+	VPDPBUSD.BCST 196(DI), Z16, Z6
+	VPDPBUSD.BCST 228(DI), Z16, Z7
+	VMOVDQU32 128(SI), Z16
+	VPDPBUSD.BCST 8(DI), Z16, Z0
+	VPDPBUSD.BCST 40(DI), Z16, Z1
+	VPDPBUSD.BCST 72(DI), Z16, Z2
+	VPDPBUSD.BCST 104(DI), Z16, Z3
+	VPDPBUSD.BCST 136(DI), Z16, Z4
+	VPDPBUSD.BCST 168(DI), Z16, Z5
+	VPDPBUSD.BCST 200(DI), Z16, Z6
+	VPDPBUSD.BCST 232(DI), Z16, Z7
+	VMOVDQU32 192(SI), Z16
+	VPDPBUSD.BCST 12(DI), Z16, Z0
+	VPDPBUSD.BCST 44(DI), Z16, Z1
+	VPDPBUSD.BCST 76(DI), Z16, Z2
+	VPDPBUSD.BCST 108(DI), Z16, Z3
+	VPDPBUSD.BCST 140(DI), Z16, Z4
+	VPDPBUSD.BCST 172(DI), Z16, Z5
+	VPDPBUSD.BCST 204(DI), Z16, Z6
+	VPDPBUSD.BCST 236(DI), Z16, Z7
+	VMOVDQU32 256(SI), Z16
+	VPDPBUSD.BCST 16(DI), Z16, Z0
+	VPDPBUSD.BCST 48(DI), Z16, Z1
+	VPDPBUSD.BCST 80(DI), Z16, Z2
+	VPDPBUSD.BCST 112(DI), Z16, Z3
+	VPDPBUSD.BCST 144(DI), Z16, Z4
+	VPDPBUSD.BCST 176(DI), Z16, Z5
+	VPDPBUSD.BCST 208(DI), Z16, Z6
+	VPDPBUSD.BCST 240(DI), Z16, Z7
+	VMOVDQU32 320(SI), Z16
+	VPDPBUSD.BCST 20(DI), Z16, Z0
+	VPDPBUSD.BCST 52(DI), Z16, Z1
+	VPDPBUSD.BCST 84(DI), Z16, Z2
+	VPDPBUSD.BCST 116(DI), Z16, Z3
+	VPDPBUSD.BCST 148(DI), Z16, Z4
+	VPDPBUSD.BCST 180(DI), Z16, Z5
+	VPDPBUSD.BCST 212(DI), Z16, Z6
+	VPDPBUSD.BCST 244(DI), Z16, Z7
+	VMOVDQU32 384(SI), Z16
+	VPDPBUSD.BCST 24(DI), Z16, Z0
+	VPDPBUSD.BCST 56(DI), Z16, Z1
+	VPDPBUSD.BCST 88(DI), Z16, Z2
+	VPDPBUSD.BCST 120(DI), Z16, Z3
+	VPDPBUSD.BCST 152(DI), Z16, Z4
+	VPDPBUSD.BCST 184(DI), Z16, Z5
+	VPDPBUSD.BCST 216(DI), Z16, Z6
+	VPDPBUSD.BCST 248(DI), Z16, Z7
+	VMOVDQU32 448(SI), Z16
+	VPDPBUSD.BCST 28(DI), Z16, Z0
+	VPDPBUSD.BCST 60(DI), Z16, Z1
+	VPDPBUSD.BCST 92(DI), Z16, Z2
+	VPDPBUSD.BCST 124(DI), Z16, Z3
+	VPDPBUSD.BCST 156(DI), Z16, Z4
+	VPDPBUSD.BCST 188(DI), Z16, Z5
+	VPDPBUSD.BCST 220(DI), Z16, Z6
+	VPDPBUSD.BCST 252(DI), Z16, Z7
+	VMOVUPS 512(SI), Z17
+	VCVTDQ2PS       Z0, Z0
+	VMULPS.BCST     64(BX), Z17, Z18
+	VFMADD231PS     Z18, Z0, Z8
+	VCVTDQ2PS       Z1, Z1
+	VMULPS.BCST     68(BX), Z17, Z18
+	VFMADD231PS     Z18, Z1, Z9
+	VCVTDQ2PS       Z2, Z2
+	VMULPS.BCST     72(BX), Z17, Z18
+	VFMADD231PS     Z18, Z2, Z10
+	VCVTDQ2PS       Z3, Z3
+	VMULPS.BCST     76(BX), Z17, Z18
+	VFMADD231PS     Z18, Z3, Z11
+	VCVTDQ2PS       Z4, Z4
+	VMULPS.BCST     80(BX), Z17, Z18
+	VFMADD231PS     Z18, Z4, Z12
+	VCVTDQ2PS       Z5, Z5
+	VMULPS.BCST     84(BX), Z17, Z18
+	VFMADD231PS     Z18, Z5, Z13
+	VCVTDQ2PS       Z6, Z6
+	VMULPS.BCST     88(BX), Z17, Z18
+	VFMADD231PS     Z18, Z6, Z14
+	VCVTDQ2PS       Z7, Z7
+	VMULPS.BCST     92(BX), Z17, Z18
+	VFMADD231PS     Z18, Z7, Z15
+	ADDQ $576, SI
+	ADDQ $640, DI
+	ADDQ $640, BX
+	DECQ CX
+	JNZ  tileQ4_0x16x8loop
+
+tileQ4_0x16x8store:
+	VMOVUPS Z8, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z9, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z10, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z11, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z12, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z13, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z14, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z15, (DX)
+	VZEROUPPER
+	RET
+
+// func prefetchT1(p *byte, n int): PREFETCHT1 every 64 bytes of p[:n]
+// (the next weight tile, fetched into L2 while the current one is used).
+TEXT ·prefetchT1(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+
+pfloop:
+	CMPQ CX, $0
+	JLE  pfdone
+	PREFETCHT1 (SI)
+	ADDQ $64, SI
+	SUBQ $64, CX
+	JMP  pfloop
+
+pfdone:
+	RET
+
+
+
+// The unpackers, by rows (per-block gathers of each dword cost as much as
+// the tile kernel at 64 activation rows): each row's block is loaded
+// whole and the 16 rows transposed to dword lanes with VPERMI2D and
+// VSHUFI64X2. Row pointers: SI rows 0-3 (R8 = rowBytes, R9 = 3*rowBytes),
+// R11 rows 4-7, R12 rows 8-11, R13 rows 12-15. Z31 = row offsets for the
+// scale gather.
+
+DATA tq4lo<>+0(SB)/4, $0
+DATA tq4lo<>+4(SB)/4, $4
+DATA tq4lo<>+8(SB)/4, $8
+DATA tq4lo<>+12(SB)/4, $12
+DATA tq4lo<>+16(SB)/4, $16
+DATA tq4lo<>+20(SB)/4, $20
+DATA tq4lo<>+24(SB)/4, $24
+DATA tq4lo<>+28(SB)/4, $28
+DATA tq4lo<>+32(SB)/4, $1
+DATA tq4lo<>+36(SB)/4, $5
+DATA tq4lo<>+40(SB)/4, $9
+DATA tq4lo<>+44(SB)/4, $13
+DATA tq4lo<>+48(SB)/4, $17
+DATA tq4lo<>+52(SB)/4, $21
+DATA tq4lo<>+56(SB)/4, $25
+DATA tq4lo<>+60(SB)/4, $29
+GLOBL tq4lo<>(SB), RODATA|NOPTR, $64
+DATA tq4hi<>+0(SB)/4, $2
+DATA tq4hi<>+4(SB)/4, $6
+DATA tq4hi<>+8(SB)/4, $10
+DATA tq4hi<>+12(SB)/4, $14
+DATA tq4hi<>+16(SB)/4, $18
+DATA tq4hi<>+20(SB)/4, $22
+DATA tq4hi<>+24(SB)/4, $26
+DATA tq4hi<>+28(SB)/4, $30
+DATA tq4hi<>+32(SB)/4, $3
+DATA tq4hi<>+36(SB)/4, $7
+DATA tq4hi<>+40(SB)/4, $11
+DATA tq4hi<>+44(SB)/4, $15
+DATA tq4hi<>+48(SB)/4, $19
+DATA tq4hi<>+52(SB)/4, $23
+DATA tq4hi<>+56(SB)/4, $27
+DATA tq4hi<>+60(SB)/4, $31
+GLOBL tq4hi<>(SB), RODATA|NOPTR, $64
+DATA tq8a<>+0(SB)/4, $0
+DATA tq8a<>+4(SB)/4, $8
+DATA tq8a<>+8(SB)/4, $16
+DATA tq8a<>+12(SB)/4, $24
+DATA tq8a<>+16(SB)/4, $1
+DATA tq8a<>+20(SB)/4, $9
+DATA tq8a<>+24(SB)/4, $17
+DATA tq8a<>+28(SB)/4, $25
+DATA tq8a<>+32(SB)/4, $2
+DATA tq8a<>+36(SB)/4, $10
+DATA tq8a<>+40(SB)/4, $18
+DATA tq8a<>+44(SB)/4, $26
+DATA tq8a<>+48(SB)/4, $3
+DATA tq8a<>+52(SB)/4, $11
+DATA tq8a<>+56(SB)/4, $19
+DATA tq8a<>+60(SB)/4, $27
+GLOBL tq8a<>(SB), RODATA|NOPTR, $64
+DATA tq8b<>+0(SB)/4, $4
+DATA tq8b<>+4(SB)/4, $12
+DATA tq8b<>+8(SB)/4, $20
+DATA tq8b<>+12(SB)/4, $28
+DATA tq8b<>+16(SB)/4, $5
+DATA tq8b<>+20(SB)/4, $13
+DATA tq8b<>+24(SB)/4, $21
+DATA tq8b<>+28(SB)/4, $29
+DATA tq8b<>+32(SB)/4, $6
+DATA tq8b<>+36(SB)/4, $14
+DATA tq8b<>+40(SB)/4, $22
+DATA tq8b<>+44(SB)/4, $30
+DATA tq8b<>+48(SB)/4, $7
+DATA tq8b<>+52(SB)/4, $15
+DATA tq8b<>+56(SB)/4, $23
+DATA tq8b<>+60(SB)/4, $31
+GLOBL tq8b<>(SB), RODATA|NOPTR, $64
+
+#define ROWPTRS \
+	MOVQ dst+0(FP), DI;     \
+	MOVQ w+8(FP), SI;       \
+	MOVQ idx+16(FP), AX;    \
+	MOVQ nb+24(FP), CX;     \
+	VMOVDQU32 (AX), Z31;    \
+	MOVL 4(AX), R8;         \
+	LEAQ (R8)(R8*2), R9;    \
+	LEAQ (SI)(R8*4), R11;   \
+	LEAQ (R11)(R8*4), R12;  \
+	LEAQ (R12)(R8*4), R13
+
+// LOAD4ROWS(P, Z, X): the 16 bytes at 2(P) of four rows from P into Z.
+#define LOAD4ROWS(P, Z, X) \
+	VMOVDQU      2(P), X;                 \
+	VINSERTI32X4 $1, 2(P)(R8*1), Z, Z;    \
+	VINSERTI32X4 $2, 2(P)(R8*2), Z, Z;    \
+	VINSERTI32X4 $3, 2(P)(R9*1), Z, Z
+
+// func unpackQ4_0x16Rows(dst *byte, w *byte, idx *[16]int32, nb int)
+TEXT ·unpackQ4_0x16Rows(SB), NOSPLIT, $0-32
+	ROWPTRS
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU32    tq4lo<>(SB), Z28
+	VMOVDQU32    tq4hi<>(SB), Z29
+	TESTQ CX, CX
+	JEQ   u4rdone
+
+u4rloop:
+	LOAD4ROWS(SI, Z0, X0)
+	LOAD4ROWS(R11, Z1, X1)
+	LOAD4ROWS(R12, Z2, X2)
+	LOAD4ROWS(R13, Z3, X3)
+	VMOVDQA64 Z28, Z4
+	VPERMI2D  Z1, Z0, Z4     // k 0,1 of rows 0-7
+	VMOVDQA64 Z29, Z5
+	VPERMI2D  Z1, Z0, Z5     // k 2,3 of rows 0-7
+	VMOVDQA64 Z28, Z6
+	VPERMI2D  Z3, Z2, Z6     // k 0,1 of rows 8-15
+	VMOVDQA64 Z29, Z7
+	VPERMI2D  Z3, Z2, Z7     // k 2,3 of rows 8-15
+	VSHUFI64X2 $0x44, Z6, Z4, Z0
+	VSHUFI64X2 $0xee, Z6, Z4, Z1
+	VSHUFI64X2 $0x44, Z7, Z5, Z2
+	VSHUFI64X2 $0xee, Z7, Z5, Z3
+	VPSRLD    $4, Z0, Z4
+	VPANDD    Z30, Z0, Z0
+	VPANDD    Z30, Z4, Z4
+	VPSRLD    $4, Z1, Z5
+	VPANDD    Z30, Z1, Z1
+	VPANDD    Z30, Z5, Z5
+	VPSRLD    $4, Z2, Z6
+	VPANDD    Z30, Z2, Z2
+	VPANDD    Z30, Z6, Z6
+	VPSRLD    $4, Z3, Z7
+	VPANDD    Z30, Z3, Z3
+	VPANDD    Z30, Z7, Z7
+	VMOVDQU32 Z0, 0(DI)
+	VMOVDQU32 Z1, 64(DI)
+	VMOVDQU32 Z2, 128(DI)
+	VMOVDQU32 Z3, 192(DI)
+	VMOVDQU32 Z4, 256(DI)
+	VMOVDQU32 Z5, 320(DI)
+	VMOVDQU32 Z6, 384(DI)
+	VMOVDQU32 Z7, 448(DI)
+	SCALES16
+	ADDQ $18, SI
+	ADDQ $18, R11
+	ADDQ $18, R12
+	ADDQ $18, R13
+	ADDQ $576, DI
+	DECQ CX
+	JNZ  u4rloop
+
+u4rdone:
+	VZEROUPPER
+	RET
+
+// func unpackQ8_0x16Rows(dst *byte, w *byte, idx *[16]int32, nb int)
+TEXT ·unpackQ8_0x16Rows(SB), NOSPLIT, $0-32
+	ROWPTRS
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU32    tq8a<>(SB), Z28
+	VMOVDQU32    tq8b<>(SB), Z29
+	TESTQ CX, CX
+	JEQ   u8rdone
+
+u8rloop:
+	VMOVDQU      2(SI), Y0
+	VINSERTI64X4 $1, 2(SI)(R8*1), Z0, Z0
+	VMOVDQU      2(SI)(R8*2), Y1
+	VINSERTI64X4 $1, 2(SI)(R9*1), Z1, Z1
+	VMOVDQU      2(R11), Y2
+	VINSERTI64X4 $1, 2(R11)(R8*1), Z2, Z2
+	VMOVDQU      2(R11)(R8*2), Y3
+	VINSERTI64X4 $1, 2(R11)(R9*1), Z3, Z3
+	VMOVDQU      2(R12), Y4
+	VINSERTI64X4 $1, 2(R12)(R8*1), Z4, Z4
+	VMOVDQU      2(R12)(R8*2), Y5
+	VINSERTI64X4 $1, 2(R12)(R9*1), Z5, Z5
+	VMOVDQU      2(R13), Y6
+	VINSERTI64X4 $1, 2(R13)(R8*1), Z6, Z6
+	VMOVDQU      2(R13)(R8*2), Y7
+	VINSERTI64X4 $1, 2(R13)(R9*1), Z7, Z7
+	VMOVDQA64 Z28, Z8
+	VPERMI2D  Z1, Z0, Z8
+	VMOVDQA64 Z29, Z12
+	VPERMI2D  Z1, Z0, Z12
+	VMOVDQA64 Z28, Z9
+	VPERMI2D  Z3, Z2, Z9
+	VMOVDQA64 Z29, Z13
+	VPERMI2D  Z3, Z2, Z13
+	VMOVDQA64 Z28, Z10
+	VPERMI2D  Z5, Z4, Z10
+	VMOVDQA64 Z29, Z14
+	VPERMI2D  Z5, Z4, Z14
+	VMOVDQA64 Z28, Z11
+	VPERMI2D  Z7, Z6, Z11
+	VMOVDQA64 Z29, Z15
+	VPERMI2D  Z7, Z6, Z15
+	VSHUFI64X2 $0x44, Z9, Z8, Z16
+	VSHUFI64X2 $0xee, Z9, Z8, Z17
+	VSHUFI64X2 $0x44, Z11, Z10, Z18
+	VSHUFI64X2 $0xee, Z11, Z10, Z19
+	VSHUFI64X2 $0x88, Z18, Z16, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 0(DI)
+	VSHUFI64X2 $0xdd, Z18, Z16, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 64(DI)
+	VSHUFI64X2 $0x88, Z19, Z17, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 128(DI)
+	VSHUFI64X2 $0xdd, Z19, Z17, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 192(DI)
+	VSHUFI64X2 $0x44, Z13, Z12, Z16
+	VSHUFI64X2 $0xee, Z13, Z12, Z17
+	VSHUFI64X2 $0x44, Z15, Z14, Z18
+	VSHUFI64X2 $0xee, Z15, Z14, Z19
+	VSHUFI64X2 $0x88, Z18, Z16, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 256(DI)
+	VSHUFI64X2 $0xdd, Z18, Z16, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 320(DI)
+	VSHUFI64X2 $0x88, Z19, Z17, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 384(DI)
+	VSHUFI64X2 $0xdd, Z19, Z17, Z20
+	VPXORD     Z30, Z20, Z20
+	VMOVDQU32  Z20, 448(DI)
+	SCALES16
+	ADDQ $34, SI
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $34, R13
+	ADDQ $576, DI
+	DECQ CX
+	JNZ  u8rloop
+
+u8rdone:
+	VZEROUPPER
+	RET
