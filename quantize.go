@@ -546,7 +546,7 @@ func (j *quantizeJob) metadata() (*gguf.Metadata, error) {
 }
 
 // quantizeDefaults are the values the zero options stand for.
-var quantizeDefaults = QuantizeOptions{FallbackType: "bf16", HessianMem: 4096, Ctx: 512, Sensitivity: "exact",
+var quantizeDefaults = QuantizeOptions{Rules: string(quantize.RulesLlamaCpp), FallbackType: "bf16", HessianMem: 4096, Ctx: 512, Sensitivity: "exact",
 	SensitivityRef: "q3_k", SensitivityChunks: 8, CandidateTypes: DefaultCandidateTypes}
 
 // commandLine returns the command line of these options, for provenance:

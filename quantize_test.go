@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -123,5 +124,31 @@ func TestQuantizeOptions(t *testing.T) {
 	want := "shrink quantize --chunks=4 --target-bpw=4.25 --tensor-type=a=q8_0 --tensor-type=b=q6_k --type=q4_k_m"
 	if got := o.commandLine(); got != want {
 		t.Errorf("commandLine\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestQuantizeGPTQThreads: the GPTQ file (calibration, Hessians, row
+// chunks and slabs that follow the thread count) is the same bytes with 1
+// and 3 threads, but for the thread count in the provenance.
+func TestQuantizeGPTQThreads(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(text, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var files [][]byte
+	for _, th := range []int{1, 3} {
+		dst := filepath.Join(dir, fmt.Sprintf("t%d.gguf", th))
+		if _, err := Quantize(context.Background(), "models/default", dst, QuantizeOptions{Type: "q4_k_m", Calib: text, Ctx: 128, Chunks: 3, Threads: th}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, bytes.Replace(b, []byte(fmt.Sprintf("--threads=%d", th)), []byte("--threads=N"), 1))
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Error("GPTQ output differs between 1 and 3 threads")
 	}
 }
