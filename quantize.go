@@ -27,6 +27,7 @@ import (
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/internal/linalg"
+	"github.com/shrink-llm/shrink/ollama"
 	"github.com/shrink-llm/shrink/quantize"
 )
 
@@ -91,6 +92,8 @@ type QuantizeOptions struct {
 	Recipe string `json:"recipe"`
 	// RecipeOut is where the solved recipe (JSON) is written.
 	RecipeOut string `json:"recipe-out"`
+	// Ollama writes an Ollama Modelfile beside dst (package ollama).
+	Ollama bool `json:"ollama"`
 	// Sensitivity is how the solver predicts each tensor's KLD per type:
 	// "exact" ("", every type measured) or "hybrid" (SensitivityRef,
 	// "" for q3_k, measured; the others scaled by the Hessian error).
@@ -138,6 +141,10 @@ type QuantizeResult struct {
 	Elapsed   time.Duration `json:"elapsed_ns"`
 	// Solver holds the solver's figures when a target was given.
 	Solver *SolveResult `json:"solver,omitempty"`
+	// Modelfile is the Ollama Modelfile written beside the output
+	// (Ollama set) and ModelfilePath its path.
+	Modelfile     *ollama.Modelfile `json:"modelfile,omitempty"`
+	ModelfilePath string            `json:"modelfile_path,omitempty"`
 }
 
 // optionErrorf returns a UsageError: options invalid alone or together.
@@ -193,6 +200,11 @@ func Quantize(ctx context.Context, src, dst string, opt QuantizeOptions) (*Quant
 	}
 	if sv != nil {
 		if j.res.Solver, err = sv.report(dst, j.threads, j.warn); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Ollama {
+		if j.res.ModelfilePath, j.res.Modelfile, err = ollama.Write(dst); err != nil {
 			return nil, err
 		}
 	}

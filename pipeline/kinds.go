@@ -52,6 +52,12 @@ func quantizeKind() Kind {
 		Paths:   []string{"imatrix", "calib", "tokenizer", "recipe"},
 		Scratch: []string{"imatrix-out", "recipe-out"},
 		Options: func() any { return &shrink.QuantizeOptions{} },
+		Check: func(v any) error {
+			if v.(*shrink.QuantizeOptions).Ollama {
+				return errors.New(`option "ollama": set the recipe's "ollama" (or --ollama) to write the Modelfile beside the chain's final model`)
+			}
+			return nil
+		},
 		Run: func(ctx context.Context, c *Call) (*Result, error) {
 			o := *c.Options.(*shrink.QuantizeOptions)
 			o.Progress = c.Progress

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shrink-llm/shrink"
 	"github.com/shrink-llm/shrink/internal/testutil"
 )
 
@@ -172,5 +173,17 @@ func TestDefaultModelChain(t *testing.T) {
 	}
 	if strings.Join(ran, " ") != "g" {
 		t.Errorf("steps run: %q, want g", ran)
+	}
+}
+
+// TestQuantizeStepRefusesOllama: a quantize step's Modelfile would name
+// the step's temporary output, so the recipe-level option is the one.
+func TestQuantizeStepRefusesOllama(t *testing.T) {
+	k := Kinds()["quantize"]
+	if err := k.Check(&shrink.QuantizeOptions{Type: "q8_0", Ollama: true}); err == nil || !strings.Contains(err.Error(), `"ollama"`) {
+		t.Errorf("quantize step with ollama: err = %v", err)
+	}
+	if err := k.Check(&shrink.QuantizeOptions{Type: "q8_0"}); err != nil {
+		t.Errorf("plain quantize step: %v", err)
 	}
 }

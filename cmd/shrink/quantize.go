@@ -72,19 +72,14 @@ func runQuantize(fs *pflag.FlagSet, args []string) error {
 	if res.Solver != nil {
 		printSolve(stdout, res.Solver)
 	}
-	if flagBool(fs, "ollama") {
-		return printModelfile(dst)
+	if res.Modelfile != nil {
+		printModelfile(res.ModelfilePath, res.Modelfile)
 	}
 	return nil
 }
 
-// printModelfile writes the Ollama Modelfile beside the GGUF file dst and
-// says what it holds.
-func printModelfile(dst string) error {
-	path, m, err := ollama.Write(dst)
-	if err != nil {
-		return err
-	}
+// printModelfile says what the Ollama Modelfile at path holds.
+func printModelfile(path string, m *ollama.Modelfile) {
 	family := m.Family
 	if family == "" {
 		family = "none"
@@ -93,7 +88,6 @@ func printModelfile(dst string) error {
 	for _, n := range m.Notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
-	return nil
 }
 
 // quantizeOptions reads the flags into the library's options, with the
@@ -107,7 +101,7 @@ func quantizeOptions(fs *pflag.FlagSet) (shrink.QuantizeOptions, error) {
 		Ctx: flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), Threads: flagInt(fs, "threads"),
 		AllowRequantize: flagBool(fs, "allow-requantize"), Tokenizer: flagString(fs, "tokenizer"),
 		TargetSize: flagString(fs, "target-size"), TargetBPW: flagFloat64(fs, "target-bpw"),
-		Recipe: flagString(fs, "recipe"), RecipeOut: flagString(fs, "recipe-out"),
+		Recipe: flagString(fs, "recipe"), RecipeOut: flagString(fs, "recipe-out"), Ollama: flagBool(fs, "ollama"),
 		Sensitivity: flagString(fs, "sensitivity"), SensitivityRef: flagString(fs, "sensitivity-ref"),
 		SensitivityChunks: flagInt(fs, "sensitivity-chunks"), CandidateTypes: flagString(fs, "candidate-types"),
 	}
