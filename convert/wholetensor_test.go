@@ -10,6 +10,7 @@ import (
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/quantize"
 )
 
@@ -18,20 +19,7 @@ import (
 // declines go through the row encoders, and its errors name the tensor.
 func TestWriteQuantizedWholeTensor(t *testing.T) {
 	dir := t.TempDir()
-	hf := filepath.Join(dir, "hf")
-	must(t, os.Mkdir(hf, 0o755))
-	writeHF(t, hf, hfSpec{dim: 256, layers: 1, heads: 4, kvHeads: 2, ffn: 96, vocab: 300, dtype: format.BF16})
-	m, err := convert.Load(hf, convert.Options{})
-	must(t, err)
-	defer m.Close()
-	plans := convert.PlanDType(m, 0, true)
-	for i := range plans {
-		if len(plans[i].Shape) == 2 {
-			plans[i].Out = format.Q4_0
-		}
-	}
-	md, err := m.GGUFMetadata(format.Q4_0)
-	must(t, err)
+	m, md, plans := q40Model(t, dir)
 	restore := convert.SetQuantChunkElems(100) // rows would otherwise come in small chunks
 	defer restore()
 	ref := filepath.Join(dir, "ref.gguf")
@@ -77,20 +65,7 @@ func TestWriteQuantizedWholeTensor(t *testing.T) {
 // what is written, and tensors it declines go through the row encoders.
 func TestWriteQuantizedChunked(t *testing.T) {
 	dir := t.TempDir()
-	hf := filepath.Join(dir, "hf")
-	must(t, os.Mkdir(hf, 0o755))
-	writeHF(t, hf, hfSpec{dim: 256, layers: 1, heads: 4, kvHeads: 2, ffn: 96, vocab: 300, dtype: format.BF16})
-	m, err := convert.Load(hf, convert.Options{})
-	must(t, err)
-	defer m.Close()
-	plans := convert.PlanDType(m, 0, true)
-	for i := range plans {
-		if len(plans[i].Shape) == 2 {
-			plans[i].Out = format.Q4_0
-		}
-	}
-	md, err := m.GGUFMetadata(format.Q4_0)
-	must(t, err)
+	m, md, plans := q40Model(t, dir)
 	restore := convert.SetQuantChunkElems(1000) // chunks of 3 rows of 256 with 2 threads
 	defer restore()
 	ref := filepath.Join(dir, "ref.gguf")
@@ -125,4 +100,25 @@ func TestWriteQuantizedChunked(t *testing.T) {
 	if _, ok := next["blk.0.ffn_up.weight"]; ok {
 		t.Error("declined tensor went to the chunk encoder")
 	}
+}
+
+// q40Model writes a one-block BF16 model in dir and returns it loaded,
+// with its Q4_0 metadata and plans (matrices Q4_0).
+func q40Model(t *testing.T, dir string) (*convert.Model, *gguf.Metadata, []convert.Plan) {
+	t.Helper()
+	hf := filepath.Join(dir, "hf")
+	must(t, os.Mkdir(hf, 0o755))
+	writeHF(t, hf, hfSpec{dim: 256, layers: 1, heads: 4, kvHeads: 2, ffn: 96, vocab: 300, dtype: format.BF16})
+	m, err := convert.Load(hf, convert.Options{})
+	must(t, err)
+	t.Cleanup(func() { m.Close() })
+	plans := convert.PlanDType(m, 0, true)
+	for i := range plans {
+		if len(plans[i].Shape) == 2 {
+			plans[i].Out = format.Q4_0
+		}
+	}
+	md, err := m.GGUFMetadata(format.Q4_0)
+	must(t, err)
+	return m, md, plans
 }
