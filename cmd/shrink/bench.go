@@ -136,27 +136,6 @@ func benchProgress() shrink.ProgressFunc {
 	}
 }
 
-// benchConfig is what demo measures of each model.
-type benchConfig struct {
-	model, text, baseline string
-	ctx, threads          int
-	speed, tensors, quiet bool
-	speedOpt              bench.SpeedOptions
-}
-
-// benchModel runs shrink.Bench with demo's settings.
-func benchModel(c *benchConfig) (*bench.Report, error) {
-	opt := shrink.BenchOptions{Text: c.text, Baseline: c.baseline, Ctx: c.ctx, Threads: c.threads, Speed: c.speed, Tensors: c.tensors,
-		SpeedPrefill: c.speedOpt.Prefill, SpeedDecode: c.speedOpt.Decode, SpeedRepeats: c.speedOpt.Repeats}
-	if !c.quiet {
-		opt.Progress = benchProgress()
-	}
-	ctx, stop := interruptContext()
-	defer stop()
-	r, err := shrink.Bench(ctx, c.model, opt)
-	return r, fromLib(err)
-}
-
 func writeHTMLFile(path, title string, reports []*bench.Report) error {
 	f, err := format.CreateAtomic(path)
 	if err != nil {

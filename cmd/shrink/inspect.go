@@ -39,5 +39,3 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	return r.WriteText(stdout)
 }
 
-// tokenizerJSON is the tokenizer part of inspect's JSON output.
-type tokenizerJSON = shrink.InspectTokenizer

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/shrink-llm/shrink"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,7 +79,7 @@ func TestTokenizeVocabOnly(t *testing.T) {
 	// inspect shows the vocabulary, with llama.cpp's default special ids.
 	code, out, errOut := run(t, "inspect", path, "--json")
 	var rep struct {
-		Tokenizer *tokenizerJSON `json:"tokenizer"`
+		Tokenizer *shrink.InspectTokenizer `json:"tokenizer"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Tokenizer == nil {
 		t.Fatalf("inspect: exit %d, %q, stderr %q", code, out, errOut)
