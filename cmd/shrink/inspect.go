@@ -38,4 +38,3 @@ func runInspect(fs *pflag.FlagSet, args []string) error {
 	}
 	return r.WriteText(stdout)
 }
-
