@@ -206,13 +206,7 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 					sum += v
 				}
 				if sum > 0 {
-					xs := seg[:g.sub]
-					for r := 0; r < rows; r++ {
-						for k := range xs {
-							xs[k] = Wt[(c+k)*rows+r]
-						}
-						g.refit(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e/g.sub, xs, w)
-					}
+					g.refitRows(dst, rowBytes, blk, Wt, rows, c, e/g.sub, w, seg)
 				}
 			}
 			if e == 0 || g.sub > 0 && e%g.sub == 0 {
