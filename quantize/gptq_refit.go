@@ -48,8 +48,8 @@ type refitLane struct {
 	sc0, m0   int32   // the stored codes
 	bsc, bm   int32   // the best codes so far
 	best      float32 // their error
-	fallback  bool // refitted by the scalar refit instead
-	candidate bool // the current scale code is tried
+	fallback  bool    // refitted by the scalar refit instead
+	candidate bool    // the current scale code is tried
 }
 
 // refit8 is refit on sub-block j of the eight blocks bs[l], lane l's
