@@ -113,7 +113,8 @@ func refitTestEdit(rng *rand.Rand, g gptqGrid, b []byte, r int) {
 }
 
 // TestGPTQKernelsAgree checks that GPTQ writes the same bytes with the
-// AVX2 refit kernels as with the scalar refit, for every K-quant.
+// AVX2 kernels (refit8, axpy8) as with the scalar code, for every K-quant
+// (37 rows: axpy8's tail and refit's leftover rows included).
 func TestGPTQKernelsAgree(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2 kernels on this CPU or build")
@@ -136,7 +137,7 @@ func TestGPTQKernelsAgree(t *testing.T) {
 			}
 		}
 		if !bytes.Equal(outs[0], outs[1]) {
-			t.Errorf("%s: GPTQ bytes differ between the AVX2 and the scalar refit", typ)
+			t.Errorf("%s: GPTQ bytes differ between the AVX2 kernels and the scalar code", typ)
 		}
 	}
 }

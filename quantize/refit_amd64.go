@@ -16,3 +16,9 @@ func refitErr8(e *[8]float32, x *float32, stride int, w *float32, n int, D, C *[
 //
 //go:noescape
 func refitShift8(s *[8]float32, x *float32, stride int, w *float32, n int, D, C *[8]float32, lo, hi float32)
+
+// axpy8 adds a·x[i] to y[i] for i < n, a multiple of 8, as axpy32 does
+// (the product rounded, then the sum: bit-identical).
+//
+//go:noescape
+func axpy8(y *float32, a float32, x *float32, n int)

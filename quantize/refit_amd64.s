@@ -91,3 +91,28 @@ shiftdone:
 	VMOVUPS Y0, (AX)
 	VZEROUPPER
 	RET
+
+// func axpy8(y *float32, a float32, x *float32, n int)
+//
+// y[i] = y[i] + a·x[i] for i < n (a multiple of 8), the product rounded
+// before the sum as in axpy32 (no FMA).
+TEXT ·axpy8(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	VBROADCASTSS a+8(FP), Y0
+	MOVQ         x+16(FP), SI
+	MOVQ         n+24(FP), CX
+	TESTQ        CX, CX
+	JZ           axdone
+
+axloop:
+	VMULPS  (SI), Y0, Y1
+	VADDPS  (DI), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     axloop
+
+axdone:
+	VZEROUPPER
+	RET

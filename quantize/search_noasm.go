@@ -21,3 +21,7 @@ func refitErr8(e *[8]float32, x *float32, stride int, w *float32, n int, D, C *[
 func refitShift8(s *[8]float32, x *float32, stride int, w *float32, n int, D, C *[8]float32, lo, hi float32) {
 	panic("quantize: no AVX2 kernels")
 }
+
+func axpy8(y *float32, a float32, x *float32, n int) {
+	panic("quantize: no AVX2 kernels")
+}
