@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/bench"
@@ -71,6 +73,56 @@ func TestPruneEvalChunks(t *testing.T) {
 	}
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("the pruned file depends on eval-chunks")
+	}
+}
+
+// TestPruneGramPaths: the repair's Gram matrices held in memory for every
+// block, kept on disk by the calibration pass (a tiny StatsMem) or made
+// again by a second pass block by block (no spill) give the same file,
+// and the spill file is gone afterwards.
+func TestPruneGramPaths(t *testing.T) {
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { spillGrams = true }()
+	var files [][]byte
+	for i, c := range []struct {
+		mem   float64
+		spill bool
+	}{{4, true}, {1e-9, true}, {1e-9, false}} {
+		opt := DefaultPruneOptions()
+		opt.Calib, opt.FFN, opt.Heads, opt.FFNMultiple, opt.Ctx, opt.Chunks, opt.StatsMem = calib, 0.25, 0.25, 1, 64, 4, c.mem
+		opt.Recipe = "test" // stats-mem would differ in the provenance
+		var notes []string
+		opt.Progress = func(p Progress) {
+			if p.Total == 0 {
+				notes = append(notes, p.Message)
+			}
+		}
+		spillGrams = c.spill
+		dst := filepath.Join(dir, fmt.Sprintf("p%d.gguf", i))
+		if _, err := Prune(context.Background(), "models/default", dst, opt); err != nil {
+			t.Fatal(err)
+		}
+		spilled := strings.Contains(strings.Join(notes, "\n"), "kept on disk")
+		if want := c.mem < 1 && c.spill; spilled != want {
+			t.Errorf("stats-mem %g, spill %v: spilled %v (notes %q)", c.mem, c.spill, spilled, notes)
+		}
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	for i := 1; i < len(files); i++ {
+		if !bytes.Equal(files[0], files[i]) {
+			t.Errorf("path %d writes a different file from the Gram matrices in memory", i)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".shrink-grams-*")); len(left) > 0 {
+		t.Errorf("spill files left: %v", left)
 	}
 }
 
