@@ -34,7 +34,10 @@
 //     once for four activation rows; register-tiled prefill kernels
 //     (MatMul16: Q8_0, Q4_0) of 8 weight rows x 4 activation rows, each
 //     16-row weight tile unpacked once to bytes for all the activations
-//     (see tile_amd64.go); the 6x16 FMA register tile of the
+//     (see tile_amd64.go); the grid i-quants' prefill (MatMul16: each weight
+//     row unpacked once to signed bytes and scale words, then multiplied
+//     with four activation rows per step by VPSIGNB/VPMADDUBSW/VPMADDWD,
+//     see iqunpack.go; the AVX-512 VNNI implementation uses it too); the 6x16 FMA register tile of the
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
