@@ -62,8 +62,9 @@
 //     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
 //     and Q2_K..Q6_K (not the 256-element i-quants) and of F16 weights,
 //     DotF32 and Axpy, mirroring the
-//     generic code step by step (SMULL/SADALP or SDOT per block); entries
-//     are added from files of their own through addNEON.
+//     generic code step by step (SMULL/SADALP or SDOT per block); the 8x12
+//     register tile of the training products (GemmTile, FMLA by element);
+//     entries are added from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.
