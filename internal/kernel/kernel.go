@@ -64,7 +64,8 @@
 //     DotF32 and Axpy, mirroring the
 //     generic code step by step (SMULL/SADALP or SDOT per block); the 8x12
 //     register tile of the training products (GemmTile, FMLA by element);
-//     entries are added from files of their own through addNEON.
+//     SiLUMul and ExpShift with the exponential of silu.go four lanes at a
+//     time (see silu_arm64.s); entries are added from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.

@@ -29,3 +29,5 @@
 #define FCVTZS4(d, n) WORD $(0x4EA1B800 | ((n)<<5) | (d))
 // FADDP Vd.4S, Vn.4S, Vm.4S: pairwise sums (n's pairs, then m's).
 #define FADDP4(d, n, m) WORD $(0x6E20D400 | ((m)<<16) | ((n)<<5) | (d))
+// FMLS Vd.4S, Vn.4S, Vm.4S: Vd -= Vn * Vm (fused).
+#define FMLS4(d, n, m) WORD $(0x4EA0CC00 | ((m)<<16) | ((n)<<5) | (d))
