@@ -67,8 +67,9 @@
 //     Axpy, mirroring the generic code step by step (SMULL/SADALP or SDOT
 //     per block); the 8x12 register tile of the training products
 //     (GemmTile, FMLA by element); SiLUMul and ExpShift with the
-//     exponential of silu.go four lanes at a time (see silu_arm64.s).
-//     Entries are added from files of their own through addNEON.
+//     exponential of silu.go four lanes at a time (see silu_arm64.s);
+//     DotRows and AxpyRows through DotF32 and Axpy. Entries are added
+//     from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.
