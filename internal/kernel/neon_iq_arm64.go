@@ -95,8 +95,8 @@ var (
 )
 
 // neonGrid wraps a grid kernel over nb super-blocks of bb bytes, with its
-// tables, times the type's constant factor f (a power of two, so that the
-// result is the generic kernel's).
+// tables, times the type's constant factor f (a power of two, so applied
+// once at the end without a rounding of its own).
 func neonGrid[G uint32 | uint64](kern func(*byte, *int8, *float32, int, *G, *uint64) float32, bb int, grid []G, signs []uint64, f float32) DotFunc {
 	return func(w []byte, x *Vec) float32 {
 		nb := len(x.F) / 256
@@ -108,31 +108,30 @@ func neonGrid[G uint32 | uint64](kern func(*byte, *int8, *float32, int, *G, *uin
 	}
 }
 
-// neonIQ fills in the i-quant entries of one implementation: SDOT (dot)
-// or SMULL/SADALP kernels.
-func neonIQ(im *Impl, dot bool) {
-	k := [5]func(*byte, *int8, *float32, int, *uint64, *uint64) float32{
-		dotIQ2XXSNEON, dotIQ2XSNEON, dotIQ2SNEON, dotIQ1SNEON, dotIQ1MNEON}
-	k3 := [2]func(*byte, *int8, *float32, int, *uint32, *uint64) float32{dotIQ3XXSNEON, dotIQ3SNEON}
-	iq4 := dotIQ4_XSNEON
-	if dot {
-		k = [5]func(*byte, *int8, *float32, int, *uint64, *uint64) float32{
-			dotIQ2XXSDOT, dotIQ2XSDOT, dotIQ2SDOT, dotIQ1SDOT, dotIQ1MDOT}
-		k3 = [2]func(*byte, *int8, *float32, int, *uint32, *uint64) float32{dotIQ3XXSDOT, dotIQ3SDOT}
-		iq4 = dotIQ4_XSDOT
-	}
-	m8, m7 := neonMask8[:], neonMask7[:]
-	im.Dot[format.IQ4_XS] = blockKD(iq4, 136)
-	im.Dot[format.IQ2_XXS] = neonGrid(k[0], 66, iqgrid.Grid2XXS, m7, 0.125)
-	im.Dot[format.IQ2_XS] = neonGrid(k[1], 74, iqgrid.Grid2XS, m7, 0.125)
-	im.Dot[format.IQ2_S] = neonGrid(k[2], 82, iqgrid.Grid2S, m8, 0.125)
-	im.Dot[format.IQ3_XXS] = neonGrid(k3[0], 98, iqgrid.Grid3XXS, m7, 0.25)
-	im.Dot[format.IQ3_S] = neonGrid(k3[1], 110, iqgrid.Grid3S, m8, 1)
-	im.Dot[format.IQ1_S] = neonGrid(k[3], 50, neonGrid1S8, m8, 0.125)
-	im.Dot[format.IQ1_M] = neonGrid(k[4], 56, neonGrid1S8, m8, 0.125)
-}
+// The kernel signatures of the grid types with uint64 and uint32 grids.
+type (
+	gridKern64 = func(*byte, *int8, *float32, int, *uint64, *uint64) float32
+	gridKern32 = func(*byte, *int8, *float32, int, *uint32, *uint64) float32
+)
 
 var _ = addNEON(func(neon, dot *Impl) {
-	neonIQ(neon, false)
-	neonIQ(dot, true)
+	m8, m7 := neonMask8[:], neonMask7[:]
+	for _, p := range []struct {
+		im                              *Impl
+		iq4                             func(*byte, *int8, *float32, int) float32
+		iq2xxs, iq2xs, iq2s, iq1s, iq1m gridKern64
+		iq3xxs, iq3s                    gridKern32
+	}{
+		{neon, dotIQ4_XSNEON, dotIQ2XXSNEON, dotIQ2XSNEON, dotIQ2SNEON, dotIQ1SNEON, dotIQ1MNEON, dotIQ3XXSNEON, dotIQ3SNEON},
+		{dot, dotIQ4_XSDOT, dotIQ2XXSDOT, dotIQ2XSDOT, dotIQ2SDOT, dotIQ1SDOT, dotIQ1MDOT, dotIQ3XXSDOT, dotIQ3SDOT},
+	} {
+		p.im.Dot[format.IQ4_XS] = blockKD(p.iq4, 136)
+		p.im.Dot[format.IQ2_XXS] = neonGrid(p.iq2xxs, 66, iqgrid.Grid2XXS, m7, 0.125)
+		p.im.Dot[format.IQ2_XS] = neonGrid(p.iq2xs, 74, iqgrid.Grid2XS, m7, 0.125)
+		p.im.Dot[format.IQ2_S] = neonGrid(p.iq2s, 82, iqgrid.Grid2S, m8, 0.125)
+		p.im.Dot[format.IQ3_XXS] = neonGrid(p.iq3xxs, 98, iqgrid.Grid3XXS, m7, 0.25)
+		p.im.Dot[format.IQ3_S] = neonGrid(p.iq3s, 110, iqgrid.Grid3S, m8, 1)
+		p.im.Dot[format.IQ1_S] = neonGrid(p.iq1s, 50, neonGrid1S8, m8, 0.125)
+		p.im.Dot[format.IQ1_M] = neonGrid(p.iq1m, 56, neonGrid1S8, m8, 0.125)
+	}
 })
