@@ -54,6 +54,9 @@ type SolveResult struct {
 	Pairs           int     `json:"pairs"`
 	SpearmanHessian float64 `json:"spearman_hessian"`
 	SpearmanHybrid  float64 `json:"spearman_hybrid"`
+	// Cached reports that the sensitivities were read from the
+	// sensitivity cache file instead of measured.
+	Cached bool `json:"cached"`
 	// Types counts the chosen tensors per type.
 	Types map[string]int `json:"types"`
 	// FileBytes is the written file's size.
@@ -345,6 +348,9 @@ type sensitivityInput struct {
 	gptq     bool // the file is written with GPTQ
 	threads  int
 	progress func(stage string, done, total int, msg string)
+	// cache is the sensitivity cache file ("": none) and keyBase the
+	// job's part of its key (cacheKeyBase).
+	cache, keyBase string
 }
 
 // measureSensitivity fills the proxy errors and the exact KLDs the mode
@@ -618,6 +624,7 @@ type solver struct {
 	ev     *klEval
 	ts     []*solveTensor
 	budget int64 // tensor bytes the solver could spend
+	cached bool  // the sensitivities came from the cache file
 }
 
 // close releases the float32 model.
@@ -679,7 +686,7 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
-	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+	if err := s.sensitivities(ctx, in, ts); err != nil {
 		return err
 	}
 	predict(s.c, ts)
@@ -705,6 +712,25 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 	return nil
 }
 
+// sensitivities measures ts's sensitivities, or reads them from the
+// cache file when it holds them for the same inputs (and writes them
+// there after measuring otherwise).
+func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*solveTensor) error {
+	if in.cache == "" {
+		return measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev)
+	}
+	key := cacheKey(in.keyBase, s.c, ts)
+	hit, err := readSensitivities(in.cache, key, ts)
+	if err != nil || hit {
+		s.cached = hit
+		return err
+	}
+	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+		return err
+	}
+	return writeSensitivities(in.cache, key, ts)
+}
+
 // report measures the written file's KLD on the calibration chunks and
 // returns it with the solver's figures; warn receives a warning when the
 // file is over the budget.
@@ -712,7 +738,7 @@ func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResul
 	raw, hyb, n := agreement(s.c, s.ts)
 	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, TensorBudget: s.budget,
 		PredictedKLD: s.recipe.PredictedKLD, Pairs: n, SpearmanHessian: raw, SpearmanHybrid: hyb,
-		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe}
+		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe, Cached: s.cached}
 	for _, t := range s.recipe.Tensors {
 		r.Types[t.Type]++
 	}

@@ -1,7 +1,11 @@
 package shrink
 
 import (
+	"context"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/bench"
@@ -72,5 +76,51 @@ func TestKLEvalPrefixCache(t *testing.T) {
 				t.Errorf("stride %d, %s: KLD %g from the prefix cache, %g from a full run", stride, name, from, full)
 			}
 		}
+	}
+}
+
+// TestSensitivityCache: a solve with a sensitivity cache writes it; a
+// solve at another budget reads it (Cached) and predicts from the same
+// KLDs as a solve that measures them; a cache of other inputs is measured
+// again and a file that is not a cache is an error naming it.
+func TestSensitivityCache(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(text, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "sens.json")
+	run := func(bpw float64, cacheFile string, chunks int) *SolveResult {
+		t.Helper()
+		res, err := Quantize(context.Background(), "models/default", filepath.Join(dir, "out.gguf"), QuantizeOptions{
+			Calib: text, Ctx: 64, Chunks: 4, SensitivityChunks: chunks, TargetBPW: bpw, SensitivityCache: cacheFile, Threads: 1,
+			CandidateTypes: "q3_k,q4_k,q6_k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Solver
+	}
+	first := run(6.5, cache, 2)
+	if first.Cached {
+		t.Fatal("first solve read a cache that did not exist")
+	}
+	again := run(5.5, cache, 2)
+	plain := run(5.5, "", 2)
+	if !again.Cached || plain.Cached {
+		t.Fatalf("cached: %v with the cache file, %v without", again.Cached, plain.Cached)
+	}
+	if again.PredictedKLD != plain.PredictedKLD || again.Types["q3_K"] != plain.Types["q3_K"] {
+		t.Errorf("from the cache: predicted %g, types %v; measured: %g, %v", again.PredictedKLD, again.Types, plain.PredictedKLD, plain.Types)
+	}
+	if other := run(5.5, cache, 1); other.Cached {
+		t.Error("a cache of other sensitivity chunks was read")
+	}
+	if err := os.WriteFile(cache, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Quantize(context.Background(), "models/default", filepath.Join(dir, "out.gguf"), QuantizeOptions{
+		Calib: text, Ctx: 64, Chunks: 4, SensitivityChunks: 2, TargetBPW: 5.5, SensitivityCache: cache, Threads: 1})
+	if err == nil || !strings.Contains(err.Error(), cache) {
+		t.Errorf("not a cache: error %v, want one naming %s", err, cache)
 	}
 }
