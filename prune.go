@@ -154,6 +154,9 @@ type pruneJob struct {
 	evalText  []byte
 	res       *PruneResult
 	spill     *gramSpill // the Gram matrices kept on disk, or nil
+	// calibBefore is the calibration text's perplexity on the source
+	// from the calibration pass (calibHead), or nil.
+	calibBefore *PerplexityPair
 }
 
 // Prune removes structure from the model src for the domain of
@@ -391,6 +394,10 @@ func (j *pruneJob) perplexity(pem *engine.Model, path string, toks []int32) (*Pe
 		if err := j.tick("evaluate", fmt.Sprintf("perplexity: %s, model %d/2", path, i+1), i+1, 2); err != nil {
 			return nil, err
 		}
+		if cb := j.calibBefore; i == 0 && path == j.opt.Calib && cb != nil {
+			pp.Before = cb.Before // from the calibration pass: the same chunks, the same logits
+			continue
+		}
 		res, err := bench.Evaluate(j.ctx, m, toks, bench.EvalOptions{Ctx: j.opt.Ctx, Chunks: j.evalChunks(), BOS: j.bos})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -562,6 +569,9 @@ func (j *pruneJob) denseStats() (*prune.Stats, func(int) (*prune.Stats, error), 
 	if err := st.Err(); err != nil {
 		return nil, nil, err
 	}
+	if err := j.calibHead(run, n, cl); err != nil {
+		return nil, nil, err
+	}
 	var grams func(l int) (*prune.Stats, error)
 	switch {
 	case j.spill != nil:
@@ -662,6 +672,45 @@ func (j *pruneJob) closeSpill() {
 		os.Remove(j.spill.f.Name())
 		j.spill = nil
 	}
+}
+
+// calibHead scores the first chunks of the perplexity report on the
+// source model from the calibration pass's residual streams leaving the
+// last block (engine Session.Head: the logits ForwardAll computes), the
+// tokens bench.Evaluate scores, so the report's "before" on the
+// calibration text costs only the output head. It does nothing when the
+// report is off or the text is shorter than one chunk, and leaves the
+// score to bench.Evaluate when a logit is not finite.
+func (j *pruneJob) calibHead(run *calib.LayerRunner, n, cl int) error {
+	if j.opt.EvalChunks <= 0 || cl != j.opt.Ctx || len(j.calibToks) < cl {
+		return nil
+	}
+	V := j.em.Config.VocabSize
+	s := j.em.NewSession(cl)
+	lp, lq := make([]float64, V), make([]float64, V)
+	var st bench.Stats
+	chunks := min(n, j.opt.EvalChunks)
+	for c, x := range run.Residuals()[:chunks] {
+		if err := j.ctx.Err(); err != nil {
+			return err
+		}
+		logits, err := s.Head(x)
+		if err != nil {
+			return fmt.Errorf("%s: chunk %d: %w", j.opt.Calib, c, err)
+		}
+		for _, v := range logits {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil
+			}
+		}
+		for i := cl / 2; i < cl-1; i++ {
+			st.Add(bench.CompareExact(nil, logits[i*V:(i+1)*V], j.calibToks[c*cl+i+1], lp, lq), false)
+		}
+	}
+	ppl, _ := st.Perplexity()
+	j.calibBefore = &PerplexityPair{Path: j.opt.Calib, Chunks: chunks, Tokens: st.N(), Before: ppl}
+	j.note("perplexity before on %s from the calibration pass: %.4f (%d chunks)", j.opt.Calib, ppl, chunks)
+	return nil
 }
 
 // blockProgress is a LayerRunner's progress callback reporting label's

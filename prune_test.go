@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/engine"
 )
 
 // TestPruneOptionsJSON: a recipe step with every flag name of shrink prune
@@ -73,6 +74,49 @@ func TestPruneEvalChunks(t *testing.T) {
 	}
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("the pruned file depends on eval-chunks")
+	}
+}
+
+// TestPruneBeforeFromCalibration: the calibration text's perplexity on the
+// source, taken from the calibration pass's last residual streams, is
+// bench.Evaluate's on the same chunks, bit for bit.
+func TestPruneBeforeFromCalibration(t *testing.T) {
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultPruneOptions()
+	opt.Calib, opt.FFN, opt.Ctx, opt.Chunks, opt.EvalChunks = calib, 0.25, 64, 5, 3
+	var notes []string
+	opt.Progress = func(p Progress) {
+		if p.Total == 0 {
+			notes = append(notes, p.Message)
+		}
+	}
+	res, err := Prune(context.Background(), "models/default", filepath.Join(dir, "p.gguf"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := engine.Load("models/default", engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	toks, bos, err := bench.Tokenize(em.Vocab, bench.DemoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := bench.Evaluate(context.Background(), em, toks, bench.EvalOptions{Ctx: 64, Chunks: 3, BOS: bos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppl, _ := want.Stats.Perplexity()
+	if res.Calib == nil || res.Calib.Before != ppl || res.Calib.Chunks != 3 || res.Calib.Tokens != want.Stats.N() {
+		t.Errorf("before %+v, bench.Evaluate %v over %d tokens", res.Calib, ppl, want.Stats.N())
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "from the calibration pass") {
+		t.Errorf("the perplexity before was not taken from the calibration pass: %q", notes)
 	}
 }
 
