@@ -296,11 +296,18 @@ func syntheticTensors(sh Shape, typ format.DType) (*model.Config, []engine.Tenso
 		pool := min(rows, 8)
 		enc := make([]byte, int(rb)*pool)
 		src := make([]float32, cols)
+		var imp []float32 // unit importances for the types that need some
+		if quantize.RequiresImatrix(t) {
+			imp = make([]float32, cols)
+			for i := range imp {
+				imp[i] = 1
+			}
+		}
 		for r := 0; r < pool; r++ {
 			for i := range src {
 				src[i] = float32(rng.NormFloat64() * 0.02)
 			}
-			if err := quantize.EncodeRow(t, enc[r*int(rb):(r+1)*int(rb)], src, nil); err != nil {
+			if err := quantize.EncodeRow(t, enc[r*int(rb):(r+1)*int(rb)], src, imp); err != nil {
 				return fmt.Errorf("bench: %s: %w", name, err)
 			}
 		}

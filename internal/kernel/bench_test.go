@@ -133,7 +133,8 @@ var sink uint64
 func BenchmarkPrefill(b *testing.B) {
 	r := rand.New(rand.NewPCG(19, 20))
 	const n, rows, T = 2048, 256, 128
-	for _, dt := range []format.DType{format.Q8_0, format.Q4_0, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS} {
+	for _, dt := range []format.DType{format.Q8_0, format.Q4_0, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_XS,
+		format.IQ3_XXS, format.IQ3_S, format.IQ2_XXS, format.IQ2_XS, format.IQ2_S, format.IQ1_S, format.IQ1_M} {
 		rb, _ := dt.RowBytes(n)
 		var w []byte
 		for i := 0; i < rows; i++ {

@@ -55,17 +55,6 @@ var (
 	// signs7 maps a 7-bit sign index (IQ2_XXS, IQ2_XS, IQ3_XXS) through
 	// ksigns_iq2xs to its +-1 bytes.
 	signs7 = signBytes(128, func(i int) uint8 { return iqgrid.Signs[i] })
-	// grid1S8 is iq1s_grid times 8 (bytes -8, 0, 8), to which the IQ1
-	// kernels add the shift +-1.
-	grid1S8 = func() []uint64 {
-		g := make([]uint64, len(iqgrid.Grid1S))
-		for k, p := range iqgrid.Grid1S {
-			for j := 0; j < 8; j++ {
-				g[k] |= uint64(uint8(int8(p>>(8*j))*8)) << (8 * j)
-			}
-		}
-		return g
-	}()
 )
 
 // blockGrid wraps a grid kernel over nb super-blocks of bb bytes, with its

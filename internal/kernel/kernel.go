@@ -29,12 +29,17 @@
 //     ggml's AVX2 kernels (VPMADDUBSW/VPMADDWD per block; IQ4_NL and IQ4_XS
 //     through a VPSHUFB table; the grid i-quants IQ3_XXS, IQ3_S, IQ2_XXS,
 //     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through broadcast loads from their
-//     grids per group of eight, see iqgrid_amd64.s), DotF32 and Axpy, and four-row matrix kernels
+//     grids per group of eight, see iqgrid_amd64.s; IQ3_S by VPGATHERDD and
+//     IQ1_S, IQ2_S, IQ2_XS with indices and scales built per super-block in
+//     vector registers, see iqgridvec_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows; register-tiled prefill kernels
 //     (MatMul16: Q8_0, Q4_0) of 8 weight rows x 4 activation rows, each
 //     16-row weight tile unpacked once to bytes for all the activations
-//     (see tile_amd64.go); the 6x16 FMA register tile of the
+//     (see tile_amd64.go); the grid i-quants' prefill (MatMul16: each weight
+//     row unpacked once to signed bytes and scale words, then multiplied
+//     with four activation rows per step by VPSIGNB/VPMADDUBSW/VPMADDWD,
+//     see iqunpack.go; the AVX-512 VNNI implementation uses it too); the 6x16 FMA register tile of the
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
@@ -59,11 +64,17 @@
 //     activation batch; the activations packed once per batch (Pack,
 //     through Impl.Prepare).
 //   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): dot
-//     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
-//     and Q2_K..Q6_K (not the 256-element i-quants) and of F16 weights,
-//     DotF32 and Axpy, mirroring the
-//     generic code step by step (SMULL/SADALP or SDOT per block); entries
-//     are added from files of their own through addNEON.
+//     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL,
+//     Q2_K..Q6_K and the 256-element i-quants (IQ4_XS by TBL; the grid
+//     types IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M with
+//     each group of eight built from its grid point and a sign mask or
+//     IQ1's shift, see neon_iq_arm64.s) and of F16 weights, DotF32 and
+//     Axpy, mirroring the generic code step by step (SMULL/SADALP or SDOT
+//     per block); the 8x12 register tile of the training products
+//     (GemmTile, FMLA by element); SiLUMul and ExpShift with the
+//     exponential of silu.go four lanes at a time (see silu_arm64.s);
+//     DotRows and AxpyRows through DotF32 and Axpy. Entries are added
+//     from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.

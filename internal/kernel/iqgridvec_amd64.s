@@ -1,0 +1,446 @@
+//go:build !purego
+
+#include "textflag.h"
+#include "avx2_amd64.h"
+
+// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS and IQ1_S
+// with Q8_K activations that do the per-point scalar work of
+// iqgrid_amd64.s once per super-block in vector registers:
+//
+//   - IQ3_S: the eight 9-bit indices of a sub-block built with
+//     VPMOVZXBD/VPSRLVD from the index and qh bytes, its eight grid points
+//     fetched with one VPGATHERDD;
+//   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
+//     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
+//     words on the stack, so that each point costs a load, a broadcast
+//     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
+//     scale pairs likewise built per super-block and broadcast from the
+//     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
+//     for the two scales of a sub-block's 16-element halves).
+//
+// Otherwise as iqgrid_amd64.s: signs on the codes by VPSIGNB (IQ1_S: the
+// weights 8*point+-1 are signed themselves), VPMADDUBSW, scales by
+// VPMADDWD, per super-block int32 sums converted and added times d*d8.
+// (On this Zen 4 VM a VPGATHERQQ of IQ1_S's four qword points was slower
+// than four broadcasts, so only IQ3_S gathers.)
+//
+// Registers as in iqgrid_amd64.s: SI = the weight block, DI = the codes,
+// DX = the activation scales, CX = blocks left, R13 = the grid, R11 = the
+// sub-block's index words, R12 = 2*sub-block, Y0 = the float accumulator,
+// Y8 = the block's int32 sums, Y9 = the scale words, Y1 = the points,
+// Y2 = the signs.
+
+#define PROLOGUE \
+	MOVQ   w+0(FP), SI;     \
+	MOVQ   q+8(FP), DI;     \
+	MOVQ   d+16(FP), DX;    \
+	MOVQ   nb+24(FP), CX;   \
+	MOVQ   grid+32(FP), R13; \
+	MOVQ   signs+40(FP), R14; \
+	VXORPS Y0, Y0, Y0
+
+#define EPILOGUE \
+	HSUM8(Y0, X0, X1); \
+	VZEROUPPER;        \
+	MOVSS X0, ret+48(FP); \
+	RET
+
+// SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
+#define SCALE32(Rg) \
+	LEAL         1(Rg)(Rg*1), Rg; \
+	VMOVD        Rg, X9;          \
+	VPBROADCASTW X9, Y9
+
+// BLOCKEND adds Y8 times the f16 at (SI) times the float at (DX) to Y0.
+#define BLOCKEND \
+	F16SCALE((SI), (DX), X1, Y1); \
+	VCVTDQ2PS   Y8, Y8;           \
+	VFMADD231PS Y8, Y1, Y0
+
+// SIGNED_MULADD moves the signs of the weights Y1 (never zero) onto the
+// next 32 codes, makes Y1 their magnitudes, multiplies, weights the pair
+// sums by Y9 and adds them to Y8; advances DI.
+#define SIGNED_MULADD \
+	VMOVDQU    (DI), Y5;   \
+	VPSIGNB    Y1, Y5, Y5; \
+	VPSIGNB    Y1, Y1, Y1; \
+	VPMADDUBSW Y5, Y1, Y6; \
+	VPMADDWD   Y9, Y6, Y6; \
+	VPADDD     Y6, Y8, Y8; \
+	ADDQ       $32, DI
+
+// IQ3_S's high index bits: bit l of qh for point l.
+DATA iq3sShifts<>+0x00(SB)/8, $0x0000000100000000
+DATA iq3sShifts<>+0x08(SB)/8, $0x0000000300000002
+DATA iq3sShifts<>+0x10(SB)/8, $0x0000000500000004
+DATA iq3sShifts<>+0x18(SB)/8, $0x0000000700000006
+GLOBL iq3sShifts<>(SB), RODATA|NOPTR, $32
+
+DATA iqSignShufG<>+0x00(SB)/8, $0x0000000000000000
+DATA iqSignShufG<>+0x08(SB)/8, $0x0101010101010101
+DATA iqSignShufG<>+0x10(SB)/8, $0x0202020202020202
+DATA iqSignShufG<>+0x18(SB)/8, $0x0303030303030303
+GLOBL iqSignShufG<>(SB), RODATA|NOPTR, $32
+
+DATA iqSignBitsG<>+0x00(SB)/8, $0x8040201008040201
+DATA iqSignBitsG<>+0x08(SB)/8, $0x8040201008040201
+DATA iqSignBitsG<>+0x10(SB)/8, $0x8040201008040201
+DATA iqSignBitsG<>+0x18(SB)/8, $0x8040201008040201
+GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
+
+// VSIGNS(mem) sets Y2 to the +-1 bytes of the four sign bytes at mem,
+// with Y11 = the shuffle, Y12 = the bits, Y13 = 0x01 bytes.
+#define VSIGNS(mem) \
+	VPBROADCASTD mem, Y2;      \
+	VPSHUFB      Y11, Y2, Y2;  \
+	VPAND        Y12, Y2, Y2;  \
+	VPCMPEQB     Y12, Y2, Y2;  \
+	VPOR         Y13, Y2, Y2
+
+// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	VMOVDQU      iq3sShifts<>(SB), Y14
+	MOVL         $1, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU      iqSignShufG<>(SB), Y11
+	VMOVDQU      iqSignBitsG<>(SB), Y12
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	TESTQ        CX, CX
+	JEQ          x3done
+
+x3block:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+	LEAQ  74(SI), BX
+	VMOVD 106(SI), X7
+
+x3sub:
+	VPBROADCASTB (R12), Y4
+	VPSRLVD      Y14, Y4, Y4
+	VPAND        Y15, Y4, Y4
+	VPSLLD       $8, Y4, Y4
+	VPMOVZXBD    (R11), Y3
+	VPOR         Y3, Y4, Y4
+	VPCMPEQD     Y6, Y6, Y6
+	VPGATHERDD   Y6, (R13)(Y4*4), Y1
+	VSIGNS((BX))
+	VMOVD        X7, AX
+	ANDL         $15, AX
+	SCALE32(AX)
+	VPSRLD       $4, X7, X7
+	VMOVDQU      (DI), Y5
+	VPSIGNB      Y2, Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	ADDQ         $32, DI
+	ADDQ         $8, R11
+	INCQ         R12
+	ADDQ         $4, BX
+	LEAQ         74(SI), AX
+	CMPQ         R12, AX
+	JNE          x3sub
+
+	BLOCKEND
+	ADDQ $110, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3block
+
+x3done:
+	EPILOGUE
+
+// IQ1_S's index words: word i of a 16-index vector takes qh word i/4
+// (bytes 2(i/4), 2(i/4)+1 of the broadcast qword), is multiplied by
+// 2^(13-3(i%4)) so that its bits 3l..3l+2 end in bits 13-15.
+DATA iq1sWordShuf<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1sWordShuf<>+0x08(SB)/8, $0x0302030203020302
+DATA iq1sWordShuf<>+0x10(SB)/8, $0x0504050405040504
+DATA iq1sWordShuf<>+0x18(SB)/8, $0x0706070607060706
+GLOBL iq1sWordShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1sWordMul<>+0x00(SB)/8, $0x0010008004002000
+DATA iq1sWordMul<>+0x08(SB)/8, $0x0010008004002000
+DATA iq1sWordMul<>+0x10(SB)/8, $0x0010008004002000
+DATA iq1sWordMul<>+0x18(SB)/8, $0x0010008004002000
+GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
+
+// IQ1S_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as
+// words at 32k(SP): index byte | bits 3l.. of the sub-block's qh << 8.
+#define IQ1S_IDX16(k) \
+	VPMOVZXBW    (2+16*k)(SI), Y3;  \
+	VPBROADCASTQ (34+8*k)(SI), Y4;  \
+	VPSHUFB      Y14, Y4, Y4;       \
+	VPMULLW      Y15, Y4, Y4;       \
+	VPSRLW       $13, Y4, Y4;       \
+	VPSLLW       $8, Y4, Y4;        \
+	VPOR         Y3, Y4, Y4;        \
+	VMOVDQU      Y4, (32*k)(SP)
+
+// IQ1S_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
+#define IQ1S_PT(l, put) \
+	MOVWLZX      (2*l)(R11), AX;       \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// Per super-block the 32 grid indices are built with vector operations
+// (IQ1S_IDX16) and stored at 0(SP), the eight sub-blocks' shifts (words
+// +-1) at 64(SP) and their scales 2*ls+1 at 80(SP); per sub-block the
+// points are broadcast from the grid and blended, the shift byte and the
+// scale word broadcast from the stack.
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-52
+	PROLOGUE
+	VMOVDQU      iq1sWordShuf<>(SB), Y14
+	VMOVDQU      iq1sWordMul<>(SB), Y15
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, X12
+	MOVL         $0x00070007, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, X13
+	TESTQ        CX, CX
+	JEQ          sdone
+
+sblock:
+	VPXOR   Y8, Y8, Y8
+	IQ1S_IDX16(0)
+	IQ1S_IDX16(1)
+	VMOVDQU 34(SI), X4
+	VPSRAW  $15, X4, X5
+	VPOR    X12, X5, X5
+	VMOVDQU X5, 64(SP)
+	VPSRLW  $12, X4, X6
+	VPAND   X13, X6, X6
+	VPADDW  X6, X6, X6
+	VPOR    X12, X6, X6
+	VMOVDQU X6, 80(SP)
+	XORQ    R12, R12
+
+ssub:
+	LEAQ (SP)(R12*4), R11
+	IQ1S_PT(0, 0x03)
+	IQ1S_PT(1, 0x0c)
+	IQ1S_PT(2, 0x30)
+	IQ1S_PT(3, 0xc0)
+	VPBROADCASTB 64(SP)(R12*1), Y2
+	VPADDB       Y2, Y1, Y1
+	VPBROADCASTW 80(SP)(R12*1), Y9
+	SIGNED_MULADD
+	ADDQ $2, R12
+	CMPQ R12, $16
+	JNE  ssub
+
+	BLOCKEND
+	ADDQ $50, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  sblock
+
+sdone:
+	EPILOGUE
+
+// IQ2_S's index words: word i of a 16-index vector takes qh byte i/4 of
+// the broadcast dword and is multiplied by 2^(14-2(i%4)) so that its bits
+// 2l, 2l+1 end in bits 14-15.
+DATA iq2sWordShuf<>+0x00(SB)/8, $0x8000800080008000
+DATA iq2sWordShuf<>+0x08(SB)/8, $0x8001800180018001
+DATA iq2sWordShuf<>+0x10(SB)/8, $0x8002800280028002
+DATA iq2sWordShuf<>+0x18(SB)/8, $0x8003800380038003
+GLOBL iq2sWordShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq2sWordMul<>+0x00(SB)/8, $0x0100040010004000
+DATA iq2sWordMul<>+0x08(SB)/8, $0x0100040010004000
+DATA iq2sWordMul<>+0x10(SB)/8, $0x0100040010004000
+DATA iq2sWordMul<>+0x18(SB)/8, $0x0100040010004000
+GLOBL iq2sWordMul<>(SB), RODATA|NOPTR, $32
+
+// The scale pair (word 0 for the low lane, word 1 for the high) of a
+// broadcast dword spread over each lane's eight words.
+DATA iqScalePair<>+0x00(SB)/8, $0x0100010001000100
+DATA iqScalePair<>+0x08(SB)/8, $0x0100010001000100
+DATA iqScalePair<>+0x10(SB)/8, $0x0302030203020302
+DATA iqScalePair<>+0x18(SB)/8, $0x0302030203020302
+GLOBL iqScalePair<>(SB), RODATA|NOPTR, $32
+
+DATA iqWord15<>+0x00(SB)/8, $0x000f000f000f000f
+DATA iqWord15<>+0x08(SB)/8, $0x000f000f000f000f
+GLOBL iqWord15<>(SB), RODATA|NOPTR, $16
+
+DATA iqWord1<>+0x00(SB)/8, $0x0001000100010001
+DATA iqWord1<>+0x08(SB)/8, $0x0001000100010001
+GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
+
+// IQ2S_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as
+// words at 32k(SP): index byte | bits 2l, 2l+1 of the sub-block's qh << 8.
+#define IQ2S_IDX16(k) \
+	VPMOVZXBW    (2+16*k)(SI), Y3;  \
+	VPBROADCASTD (66+4*k)(SI), Y4;  \
+	VPSHUFB      Y14, Y4, Y4;       \
+	VPMULLW      Y15, Y4, Y4;       \
+	VPSRLW       $14, Y4, Y4;       \
+	VPSLLW       $8, Y4, Y4;        \
+	VPOR         Y3, Y4, Y4;        \
+	VMOVDQU      Y4, (32*k)(SP)
+
+// SCALEPAIRS(off) stores at 64(SP) the eight sub-blocks' scale pairs
+// 2*(s&15)+1, 2*(s>>4)+1 of the scale bytes s at off(SI), a dword each.
+#define SCALEPAIRS(off) \
+	VPMOVZXBW  off(SI), X4;            \
+	VPAND      iqWord15<>(SB), X4, X5; \
+	VPSRLW     $4, X4, X6;             \
+	VPUNPCKLWD X6, X5, X4;             \
+	VPUNPCKHWD X6, X5, X5;             \
+	VPADDW     X4, X4, X4;             \
+	VPADDW     X5, X5, X5;             \
+	VPOR       iqWord1<>(SB), X4, X4;  \
+	VPOR       iqWord1<>(SB), X5, X5;  \
+	VMOVDQU    X4, 64(SP);             \
+	VMOVDQU    X5, 80(SP)
+
+// PT8(l, put) blends the grid qword of index word l at (R11) into Y1.
+#define PT8(l, put) \
+	MOVWLZX      (2*l)(R11), AX;       \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// MULADD multiplies the magnitudes Y1, signed by Y2, with the next 32
+// codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
+#define MULADD \
+	VMOVDQU     (DI), Y5;       \
+	VPSIGNB     Y2, Y5, Y5;     \
+	VPMADDUBSW  Y5, Y1, Y6;     \
+	VPMADDWD    Y9, Y6, Y6;     \
+	VPADDD      Y6, Y8, Y8;     \
+	ADDQ        $32, DI
+
+// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// As dotIQ1SAVX2: the 32 grid indices built per super-block at
+// 0(SP), the scale pairs at 64(SP); signs expanded from the sign bytes.
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-52
+	PROLOGUE
+	VMOVDQU      iq2sWordShuf<>(SB), Y14
+	VMOVDQU      iq2sWordMul<>(SB), Y15
+	VMOVDQU      iqScalePair<>(SB), Y10
+	VMOVDQU      iqSignShufG<>(SB), Y11
+	VMOVDQU      iqSignBitsG<>(SB), Y12
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	TESTQ        CX, CX
+	JEQ          s2done
+
+s2block:
+	VPXOR Y8, Y8, Y8
+	IQ2S_IDX16(0)
+	IQ2S_IDX16(1)
+	SCALEPAIRS(74)
+	XORQ  R12, R12
+
+s2sub:
+	LEAQ (SP)(R12*4), R11
+	PT8(0, 0x03)
+	PT8(1, 0x0c)
+	PT8(2, 0x30)
+	PT8(3, 0xc0)
+	VSIGNS(34(SI)(R12*2))
+	VPBROADCASTD 64(SP)(R12*2), Y9
+	VPSHUFB      Y10, Y9, Y9
+	MULADD
+	ADDQ $2, R12
+	CMPQ R12, $16
+	JNE  s2sub
+
+	BLOCKEND
+	ADDQ $82, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  s2block
+
+s2done:
+	EPILOGUE
+
+// IQ2_XS's sign expansion: the byte of word l (0, 2, 4, 6) repeated over
+// group l, and the parity bit (0x80) of each nibble.
+DATA iq2xsShuf<>+0x00(SB)/8, $0x0000000000000000
+DATA iq2xsShuf<>+0x08(SB)/8, $0x0202020202020202
+DATA iq2xsShuf<>+0x10(SB)/8, $0x0404040404040404
+DATA iq2xsShuf<>+0x18(SB)/8, $0x0606060606060606
+GLOBL iq2xsShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq2xsParity<>+0x00(SB)/8, $0x8000008000808000
+DATA iq2xsParity<>+0x08(SB)/8, $0x0080800080000080
+GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
+
+// XSPT(l, put) blends IQ2_XS group l's point (the low 9 bits of the
+// uint16 at 2l(R11)) into Y1.
+#define XSPT(l, put) \
+	MOVWLZX      (2*l)(R11), AX;  \
+	ANDL         $511, AX;        \
+	VPBROADCASTQ (R13)(AX*8), Y3; \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// XS_SIGNS sets Y2 to the +-1 bytes of the sub-block's four 7-bit sign
+// fields (bits 9-15 of the uint16s at R11), each completed to eight bits
+// by its parity as ksigns_iq2xs does: the parity of the field is that of
+// the nibble (s ^ s>>4), looked up in X14.
+#define XS_SIGNS \
+	VMOVQ        (R11), X2;      \
+	VPSRLW       $9, X2, X4;     \
+	VPSRLW       $13, X2, X7;    \
+	VPXOR        X7, X4, X7;     \
+	VPSHUFB      X7, X14, X7;    \
+	VPOR         X7, X4, X4;     \
+	VPBROADCASTQ X4, Y2;         \
+	VPSHUFB      Y11, Y2, Y2;    \
+	VPAND        Y12, Y2, Y2;    \
+	VPCMPEQB     Y12, Y2, Y2;    \
+	VPOR         Y13, Y2, Y2
+
+// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// The scale pairs are built per super-block at 64(SP) (SCALEPAIRS).
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-52
+	PROLOGUE
+	VMOVDQU      iq2xsShuf<>(SB), Y11
+	VMOVDQU      iqSignBitsG<>(SB), Y12
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU      iq2xsParity<>(SB), X14
+	VMOVDQU      iqScalePair<>(SB), Y10
+	TESTQ        CX, CX
+	JEQ          xsdone
+
+xsblock:
+	VPXOR Y8, Y8, Y8
+	SCALEPAIRS(66)
+	LEAQ  2(SI), R11
+	XORQ  R12, R12
+
+xssub:
+	XSPT(0, 0x03)
+	XSPT(1, 0x0c)
+	XSPT(2, 0x30)
+	XSPT(3, 0xc0)
+	XS_SIGNS
+	VPBROADCASTD 64(SP)(R12*2), Y9
+	VPSHUFB      Y10, Y9, Y9
+	MULADD
+	ADDQ $8, R11
+	ADDQ $2, R12
+	CMPQ R12, $16
+	JNE  xssub
+
+	BLOCKEND
+	ADDQ $74, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xsblock
+
+xsdone:
+	EPILOGUE
