@@ -9,7 +9,8 @@
 //
 //   - IQ3_S: the eight 9-bit indices of a sub-block built with
 //     VPMOVZXBD/VPSRLVD from the index and qh bytes, its eight grid points
-//     fetched with one VPGATHERDD;
+//     fetched with one VPGATHERDD, the scales built per super-block and
+//     broadcast from the stack;
 //   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
 //     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
 //     words on the stack, so that each point costs a load, a broadcast
@@ -98,7 +99,7 @@ GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
 	VPOR         Y13, Y2, Y2
 
 // func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
-TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-52
 	PROLOGUE
 	VMOVDQU      iq3sShifts<>(SB), Y14
 	MOVL         $1, AX
@@ -114,36 +115,37 @@ TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
 
 x3block:
 	VPXOR Y8, Y8, Y8
-	LEAQ  2(SI), R11
-	LEAQ  66(SI), R12
-	LEAQ  74(SI), BX
-	VMOVD 106(SI), X7
+
+	// The eight sub-blocks' scales 2*ls+1 as words at 0(SP).
+	VMOVD      106(SI), X4
+	VPMOVZXBW  X4, X4
+	VPAND      iqWord15<>(SB), X4, X5
+	VPSRLW     $4, X4, X6
+	VPUNPCKLWD X6, X5, X4
+	VPADDW     X4, X4, X4
+	VPOR       iqWord1<>(SB), X4, X4
+	VMOVDQU    X4, 0(SP)
+	XORQ       R10, R10
 
 x3sub:
-	VPBROADCASTB (R12), Y4
+	VPBROADCASTB 66(SI)(R10*1), Y4
 	VPSRLVD      Y14, Y4, Y4
 	VPAND        Y15, Y4, Y4
 	VPSLLD       $8, Y4, Y4
-	VPMOVZXBD    (R11), Y3
+	VPMOVZXBD    2(SI)(R10*8), Y3
 	VPOR         Y3, Y4, Y4
 	VPCMPEQD     Y6, Y6, Y6
 	VPGATHERDD   Y6, (R13)(Y4*4), Y1
-	VSIGNS((BX))
-	VMOVD        X7, AX
-	ANDL         $15, AX
-	SCALE32(AX)
-	VPSRLD       $4, X7, X7
+	VSIGNS(74(SI)(R10*4))
+	VPBROADCASTW 0(SP)(R10*2), Y9
 	VMOVDQU      (DI), Y5
 	VPSIGNB      Y2, Y5, Y5
 	VPMADDUBSW   Y5, Y1, Y6
 	VPMADDWD     Y9, Y6, Y6
 	VPADDD       Y6, Y8, Y8
 	ADDQ         $32, DI
-	ADDQ         $8, R11
-	INCQ         R12
-	ADDQ         $4, BX
-	LEAQ         74(SI), AX
-	CMPQ         R12, AX
+	INCQ         R10
+	CMPQ         R10, $8
 	JNE          x3sub
 
 	BLOCKEND
