@@ -71,6 +71,11 @@ type PruneOptions struct {
 	Ctx int `json:"ctx"`
 	// Chunks is the most chunks per text (0: all).
 	Chunks int `json:"chunks"`
+	// EvalChunks is the most chunks of each text (calibration and Eval)
+	// whose perplexity before and after is reported: the first ones, at
+	// most Chunks. 0 skips the report (each reported chunk runs both
+	// models once).
+	EvalChunks int `json:"eval-chunks"`
 	// Threads is the goroutines per matrix product (0: all cores).
 	Threads int `json:"threads"`
 	// Tokenizer is a tokenizer file to use instead of the source's.
@@ -89,12 +94,15 @@ type PruneOptions struct {
 // DefaultPruneOptions returns the options shrink prune has by default.
 func DefaultPruneOptions() PruneOptions {
 	return PruneOptions{ExpertScore: "reap", Score: "activation", Allocate: "relative", MinKeep: 0.1, FFNMultiple: 32,
-		Ridge: 1e-3, GGUFArch: "auto", StatsMem: 4, Ctx: 512}
+		Ridge: 1e-3, GGUFArch: "auto", StatsMem: 4, Ctx: 512, EvalChunks: 16}
 }
 
 // PerplexityPair is a text's perplexity before and after a change.
 type PerplexityPair struct {
-	Path   string  `json:"path"`
+	Path string `json:"path"`
+	// Chunks is the number of chunks evaluated (the text's first), Tokens
+	// the tokens scored in them.
+	Chunks int     `json:"chunks"`
 	Tokens int     `json:"tokens"`
 	Before float64 `json:"ppl_before"`
 	After  float64 `json:"ppl_after"`
@@ -334,6 +342,10 @@ func (j *pruneJob) writeEach(i, n int) error {
 // the source and the pruned engine models; a text shorter than one chunk
 // is skipped with a warning, or is an error when strict.
 func (j *pruneJob) perplexities(pem *engine.Model, strict bool) error {
+	if j.opt.EvalChunks <= 0 {
+		j.note("perplexity report skipped (eval-chunks 0)")
+		return nil
+	}
 	texts := []struct {
 		path string
 		toks []int32
@@ -375,7 +387,7 @@ func (j *pruneJob) perplexity(pem *engine.Model, path string, toks []int32) (*Pe
 		if err := j.tick("evaluate", fmt.Sprintf("perplexity: %s, model %d/2", path, i+1), i+1, 2); err != nil {
 			return nil, err
 		}
-		res, err := bench.Evaluate(j.ctx, m, toks, bench.EvalOptions{Ctx: j.opt.Ctx, Chunks: j.opt.Chunks, BOS: j.bos})
+		res, err := bench.Evaluate(j.ctx, m, toks, bench.EvalOptions{Ctx: j.opt.Ctx, Chunks: j.evalChunks(), BOS: j.bos})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -385,12 +397,21 @@ func (j *pruneJob) perplexity(pem *engine.Model, path string, toks []int32) (*Pe
 		} else {
 			pp.After = ppl
 		}
-		pp.Tokens = res.Stats.N()
+		pp.Tokens, pp.Chunks = res.Stats.N(), res.Chunks
 	}
 	if pp.Before > 0 {
 		pp.Ratio = pp.After / pp.Before
 	}
 	return pp, nil
+}
+
+// evalChunks is the most chunks of a text the perplexity report runs:
+// EvalChunks, at most Chunks when that is set.
+func (j *pruneJob) evalChunks() int {
+	if j.opt.Chunks > 0 {
+		return min(j.opt.EvalChunks, j.opt.Chunks)
+	}
+	return j.opt.EvalChunks
 }
 
 // newResult starts the result of a pruning path.
@@ -410,7 +431,7 @@ func (o PruneOptions) recipe() string {
 	for i := 0; i < v.NumField(); i++ {
 		name := v.Type().Field(i).Tag.Get("json")
 		switch name {
-		case "", "-", "threads", "tokenizer":
+		case "", "-", "threads", "tokenizer", "eval-chunks": // not changing the output
 			continue
 		}
 		f := v.Field(i)

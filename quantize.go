@@ -102,6 +102,11 @@ type QuantizeOptions struct {
 	// SensitivityChunks is the calibration chunks the KLDs are measured
 	// on (0: 8).
 	SensitivityChunks int `json:"sensitivity-chunks"`
+	// SensitivityCache is a file of measured sensitivities: read instead
+	// of measuring when it holds them for the same source, calibration
+	// text, candidate types and options, else written after measuring
+	// (a solve at another budget then costs no measurement).
+	SensitivityCache string `json:"sensitivity-cache"`
 	// CandidateTypes lists, comma-separated, the types the solver
 	// chooses from ("": DefaultCandidateTypes).
 	CandidateTypes string `json:"candidate-types"`
@@ -386,7 +391,14 @@ func (j *quantizeJob) calibrate() error {
 // recipe, or a recipe read from the options, to the policy.
 func (j *quantizeJob) solve() (*solver, error) {
 	infos := j.infos()
-	in := sensitivityInput{j.m, j.gc, j.im, j.method == "gptq", j.threads, j.progress}
+	in := sensitivityInput{m: j.m, gc: j.gc, im: j.im, gptq: j.method == "gptq", threads: j.threads, progress: j.progress}
+	if j.sc.solving() && j.opt.SensitivityCache != "" {
+		base, err := j.cacheKeyBase()
+		if err != nil {
+			return nil, err
+		}
+		in.cache, in.keyBase = j.opt.SensitivityCache, base
+	}
 	rec, sv, err := solveOrRead(j.ctx, j.sc, j.pol, infos, quantize.InfoOf(j.m.Config), in, j.opt.Calib, j.ctxLen)
 	if err != nil {
 		return nil, err

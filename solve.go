@@ -54,6 +54,9 @@ type SolveResult struct {
 	Pairs           int     `json:"pairs"`
 	SpearmanHessian float64 `json:"spearman_hessian"`
 	SpearmanHybrid  float64 `json:"spearman_hybrid"`
+	// Cached reports that the sensitivities were read from the
+	// sensitivity cache file instead of measured.
+	Cached bool `json:"cached"`
 	// Types counts the chosen tensors per type.
 	Types map[string]int `json:"types"`
 	// FileBytes is the written file's size.
@@ -160,29 +163,48 @@ func ParseSize(s string) (int64, error) {
 }
 
 // klEval measures the mean KL divergence of a model's next-token
-// distributions from reference ones over calibration chunks.
+// distributions from reference ones over calibration chunks. It keeps the
+// reference model's residual stream entering every stride-th block of
+// every chunk (the prefix cache), so a model differing from the reference
+// only from block l on is evaluated from the checkpoint at or before l.
 type klEval struct {
 	chunks [][]int32
 	ref    [][]float32 // per chunk: log-probabilities, positions × vocab
 	vocab  int
 	lq     []float64
+	layers int
+	stride int
+	res    map[int][][]float32 // checkpoint block -> per chunk residual stream entering it (layers: leaving the last)
+	x      []float32
 }
 
+// prefixCacheBytes bounds the prefix cache's residual streams.
+const prefixCacheBytes = 1 << 30
+
 // newKLEval runs the reference model over up to n chunks of length tokens
-// of toks (first token bos when >= 0) and keeps its log-probabilities.
+// of toks (first token bos when >= 0), block by block, and keeps its
+// log-probabilities and the prefix cache.
 func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEval, error) {
-	e := &klEval{vocab: ref.Config.VocabSize}
+	c := ref.Config
+	e := &klEval{vocab: c.VocabSize, layers: c.Layers, res: map[int][][]float32{}}
 	e.lq = make([]float64, e.vocab)
 	// At most 512 MiB of reference log-probabilities.
 	n = max(1, min(n, (512<<20)/(4*length*e.vocab)))
-	s := ref.NewSession(length)
 	for i := 0; i < n && (i+1)*length <= len(toks); i++ {
-		c := append([]int32(nil), toks[i*length:(i+1)*length]...)
+		ch := append([]int32(nil), toks[i*length:(i+1)*length]...)
 		if bos >= 0 {
-			c[0] = bos
+			ch[0] = bos
 		}
-		s.Reset()
-		logits, err := s.ForwardAll(c)
+		e.chunks = append(e.chunks, ch)
+	}
+	if len(e.chunks) == 0 {
+		return nil, fmt.Errorf("calibration text too short for a chunk of %d tokens", length)
+	}
+	perBlock := int64(len(e.chunks)) * int64(length) * int64(c.Dim) * 4
+	e.stride = int(max(1, (int64(c.Layers+1)*perBlock+prefixCacheBytes-1)/prefixCacheBytes))
+	s := ref.NewSession(length)
+	for i := range e.chunks {
+		logits, err := e.logits(s, i, -1, true)
 		if err != nil {
 			return nil, fmt.Errorf("calibration chunk %d: %w", i, err)
 		}
@@ -193,23 +215,70 @@ func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEv
 				lp[p*e.vocab+v] = float32(x)
 			}
 		}
-		e.chunks = append(e.chunks, c)
 		e.ref = append(e.ref, lp)
 	}
-	if len(e.chunks) == 0 {
-		return nil, fmt.Errorf("calibration text too short for a chunk of %d tokens", length)
-	}
 	return e, nil
+}
+
+// logits runs chunk i through s's model from block from on (-1: from the
+// embeddings), starting at the prefix cache's checkpoint at or before
+// from; with record it fills the cache instead (from must be -1).
+func (e *klEval) logits(s *engine.Session, i, from int, record bool) ([]float32, error) {
+	n := len(e.chunks[i]) * s.Model().Config.Dim
+	if cap(e.x) < n {
+		e.x = make([]float32, n)
+	}
+	e.x = e.x[:n]
+	start := 0
+	if from < 0 {
+		if err := s.Embed(e.chunks[i], e.x); err != nil {
+			return nil, err
+		}
+	} else {
+		start = from / e.stride * e.stride
+		copy(e.x, e.res[start][i])
+	}
+	for l := start; l <= e.layers; l++ {
+		if record && l%e.stride == 0 {
+			if e.res[l] == nil {
+				e.res[l] = make([][]float32, len(e.chunks))
+			}
+			e.res[l][i] = append([]float32(nil), e.x...)
+		}
+		if l == e.layers {
+			break
+		}
+		if err := s.Block(l, e.x); err != nil {
+			return nil, err
+		}
+	}
+	return s.Head(e.x)
 }
 
 // kld returns the mean KL(reference || m) per position.
 func (e *klEval) kld(m *engine.Model) (float64, error) {
 	s := m.NewSession(len(e.chunks[0]))
+	return e.mean(func(i int) ([]float32, error) {
+		s.Reset()
+		return s.ForwardAll(e.chunks[i])
+	})
+}
+
+// kldFrom returns the mean KL(reference || m) per position for a model m
+// that is the reference with only blocks from on (-1: the embeddings,
+// Layers: the output head) changed, run from the prefix cache.
+func (e *klEval) kldFrom(m *engine.Model, from int) (float64, error) {
+	s := m.NewSession(len(e.chunks[0]))
+	return e.mean(func(i int) ([]float32, error) { return e.logits(s, i, from, false) })
+}
+
+// mean averages the KL divergence of every chunk's logits (from run) from
+// the reference over its positions.
+func (e *klEval) mean(run func(i int) ([]float32, error)) (float64, error) {
 	var sum float64
 	n := 0
 	for i, c := range e.chunks {
-		s.Reset()
-		logits, err := s.ForwardAll(c)
+		logits, err := run(i)
 		if err != nil {
 			return 0, err
 		}
@@ -279,6 +348,9 @@ type sensitivityInput struct {
 	gptq     bool // the file is written with GPTQ
 	threads  int
 	progress func(stage string, done, total int, msg string)
+	// cache is the sensitivity cache file ("": none) and keyBase the
+	// job's part of its key (cacheKeyBase).
+	cache, keyBase string
 }
 
 // measureSensitivity fills the proxy errors and the exact KLDs the mode
@@ -337,17 +409,39 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, fm *f32
 		if err != nil {
 			return err
 		}
-		st.proxy[i] = quantize.HessianError(orig, wq, st.rows, st.cols, H, 512)
+		st.proxy[i] = quantize.HessianError(orig, wq, st.rows, st.cols, H, proxyRows(c.mode))
 		st.exact[i] = math.NaN()
 		if c.mode == "exact" || i == ref {
 			copy(w, wq)
-			if st.exact[i], err = ev.kld(fm.em); err != nil {
+			if st.exact[i], err = ev.kldFrom(fm.em, firstBlock(st.name, ev.layers)); err != nil {
 				return err
 			}
 			copy(w, orig)
 		}
 	}
 	return nil
+}
+
+// proxyRows is the rows HessianError samples: 512 where the proxy
+// predicts (hybrid), 128 where it is only compared with the exact KLDs.
+func proxyRows(mode string) int {
+	if mode == "hybrid" {
+		return 512
+	}
+	return 128
+}
+
+// firstBlock returns the first block whose output depends on the tensor
+// name: its block, layers for output.weight, -1 (the embeddings) for
+// token_embd.weight and any other tensor outside the blocks.
+func firstBlock(name string, layers int) int {
+	if l, ok := blockIndex(name); ok {
+		return l
+	}
+	if name == "output.weight" {
+		return layers
+	}
+	return -1
 }
 
 // refIndex returns the index of the candidate closest in bits to ref.
@@ -530,6 +624,7 @@ type solver struct {
 	ev     *klEval
 	ts     []*solveTensor
 	budget int64 // tensor bytes the solver could spend
+	cached bool  // the sensitivities came from the cache file
 }
 
 // close releases the float32 model.
@@ -591,7 +686,7 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
-	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+	if err := s.sensitivities(ctx, in, ts); err != nil {
 		return err
 	}
 	predict(s.c, ts)
@@ -617,6 +712,25 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 	return nil
 }
 
+// sensitivities measures ts's sensitivities, or reads them from the
+// cache file when it holds them for the same inputs (and writes them
+// there after measuring otherwise).
+func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*solveTensor) error {
+	if in.cache == "" {
+		return measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev)
+	}
+	key := cacheKey(in.keyBase, s.c, ts)
+	hit, err := readSensitivities(in.cache, key, ts)
+	if err != nil || hit {
+		s.cached = hit
+		return err
+	}
+	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+		return err
+	}
+	return writeSensitivities(in.cache, key, ts)
+}
+
 // report measures the written file's KLD on the calibration chunks and
 // returns it with the solver's figures; warn receives a warning when the
 // file is over the budget.
@@ -624,7 +738,7 @@ func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResul
 	raw, hyb, n := agreement(s.c, s.ts)
 	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, TensorBudget: s.budget,
 		PredictedKLD: s.recipe.PredictedKLD, Pairs: n, SpearmanHessian: raw, SpearmanHybrid: hyb,
-		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe}
+		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe, Cached: s.cached}
 	for _, t := range s.recipe.Tensors {
 		r.Types[t.Type]++
 	}

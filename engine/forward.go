@@ -286,8 +286,8 @@ func (s *Session) matmulN(x []float32, T int, glu bool, ps ...mmArg) {
 //
 // With several activation rows a tile has at most 64 rows, so that it
 // stays in cache while each activation row passes over it, and there are
-// at least 8 tiles per goroutine, so that the load balances; from 16
-// activation rows on, tiles are multiples of 16 rows. A single
+// at least 8 tiles per goroutine, so that the load balances; tiles are
+// multiples of 16 rows (when there are that many). A single
 // activation row (decode) streams each weight once: a tile restarts that
 // stream and costs about 0.7 µs in claiming and prefetching, so the tiles
 // are as large as the balance allows: each takes 1/n of the rows left,
@@ -299,10 +299,12 @@ func appendTiles(starts []int, rows, rowBytes, T, n int) []int {
 	n = max(n, 1)
 	if T > 1 {
 		tile := min(64, max(4, rows/(8*n)))
-		if T >= 16 && rows >= 16 {
-			// The 16-row tile kernels (MatMul16) take the rows past a
-			// multiple of 16 on another path: tiles of whole multiples
-			// keep the split, and so the results, the same for every n.
+		if rows >= 16 {
+			// The 16-row tile kernels (MatMul16) and the 4-row register
+			// tiles (MatMul4 of F16/BF16) take the rows past a multiple
+			// of their height on another path: tiles of whole multiples
+			// of 16 keep the split, and so the results, the same for
+			// every n.
 			tile = max(16, tile&^15)
 		}
 		for r := 0; r < rows; r += tile {

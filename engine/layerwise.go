@@ -71,3 +71,28 @@ func (m *Model) ReleaseBlock(l int) {
 		releasePages(w.data)
 	}
 }
+
+// Head returns the logits of the residual stream x leaving the last block
+// (T rows of Dim values, T at most the session's context): the final
+// RMSNorm and output.weight, as ForwardAll computes them for every
+// position. The slice is the session's own, valid until its next call.
+func (s *Session) Head(x []float32) ([]float32, error) {
+	m, c := s.m, s.m.Config
+	D := c.Dim
+	T := len(x) / D
+	switch {
+	case T == 0 || T*D != len(x):
+		return nil, fmt.Errorf("engine: %d values are not rows of %d", len(x), D)
+	case T > s.ctx:
+		return nil, fmt.Errorf("%w: %d tokens exceed the context of %d", ErrContext, T, s.ctx)
+	}
+	s.invalidate()
+	s.xn = grow(s.xn, T*D)
+	for t := 0; t < T; t++ {
+		rmsNorm(s.xn[t*D:(t+1)*D], x[t*D:(t+1)*D], m.outNorm, c.NormEps)
+	}
+	s.logits = grow(s.logits, T*c.VocabSize)
+	s.matmul(&m.output, s.xn, T, s.logits, nil, "output.weight")
+	s.invalidate()
+	return s.logits, nil
+}

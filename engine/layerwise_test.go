@@ -68,6 +68,46 @@ func TestLayerwiseMatchesForward(t *testing.T) {
 	}
 }
 
+// TestHeadMatchesForwardAll checks that Embed, every Block and Head give
+// ForwardAll's logits bit for bit, and that Head refuses bad arguments.
+func TestHeadMatchesForwardAll(t *testing.T) {
+	cfg := testConfig()
+	m, _ := genModel(t, cfg, 12)
+	toks := testTokens(9, cfg.VocabSize)
+	want, err := m.NewSession(16).ForwardAll(toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := m.NewSession(16)
+	x := make([]float32, len(toks)*cfg.Dim)
+	if err := lw.Embed(toks, x); err != nil {
+		t.Fatal(err)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		if err := lw.Block(l, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := lw.Head(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d logits, want %d", len(got), len(want))
+	}
+	for i, v := range want {
+		if got[i] != v {
+			t.Fatalf("logit %d: %g from Head, %g from ForwardAll", i, got[i], v)
+		}
+	}
+	if _, err := lw.Head(x[:cfg.Dim+1]); err == nil {
+		t.Error("ragged rows accepted")
+	}
+	if _, err := lw.Head(make([]float32, 17*cfg.Dim)); err == nil {
+		t.Error("rows beyond the context accepted")
+	}
+}
+
 // TestStreamReleaseBlock checks that a model loaded with Stream is mapped
 // and gives Forward's logits, and that releasing every block between
 // layer-by-layer steps (and before Forward) changes no result.

@@ -50,7 +50,7 @@ func logTo(p shrink.ProgressFunc) func(string) {
 func quantizeKind() Kind {
 	return Kind{Accepts: Model, Produces: Model, Ext: ".gguf",
 		Paths:   []string{"imatrix", "calib", "tokenizer", "recipe"},
-		Scratch: []string{"imatrix-out", "recipe-out"},
+		Scratch: []string{"imatrix-out", "recipe-out", "sensitivity-cache"},
 		Options: func() any { return &shrink.QuantizeOptions{} },
 		Check: func(v any) error {
 			if v.(*shrink.QuantizeOptions).Ollama {

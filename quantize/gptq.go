@@ -206,13 +206,7 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 					sum += v
 				}
 				if sum > 0 {
-					xs := seg[:g.sub]
-					for r := 0; r < rows; r++ {
-						for k := range xs {
-							xs[k] = Wt[(c+k)*rows+r]
-						}
-						g.refit(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e/g.sub, xs, w)
-					}
+					g.refitRows(dst, rowBytes, blk, Wt, rows, c, e/g.sub, w, seg)
 				}
 			}
 			if e == 0 || g.sub > 0 && e%g.sub == 0 {
@@ -243,10 +237,16 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 	}
 }
 
-// axpy32 computes y += a·x.
+// axpy32 computes y += a·x (len(x) >= len(y)), with the AVX2 kernel on
+// all but the last len(y) mod 8 values when there is one (same bytes).
 func axpy32(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
-	for i := range y {
+	i := 0
+	if m := len(y) &^ 7; useAVX2 && m > 0 {
+		axpy8(&y[0], a, &x[0], m)
+		i = m
+	}
+	for ; i < len(y); i++ {
 		y[i] += a * x[i]
 	}
 }

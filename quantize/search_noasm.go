@@ -13,3 +13,15 @@ func kxTrial8(x, xm, w *float32, n int, num *float32, den, sumW, sumX float32, n
 func qxTrials24(x, w, wx *float32, n int, negnum *float32, max float32, lo, hi int32, out *float32) {
 	panic("quantize: no AVX2 kernels")
 }
+
+func refitErr8(e *[8]float32, x *float32, stride int, w *float32, n int, D, C *[8]float32, lo, hi float32) {
+	panic("quantize: no AVX2 kernels")
+}
+
+func refitShift8(s *[8]float32, x *float32, stride int, w *float32, n int, D, C *[8]float32, lo, hi float32) {
+	panic("quantize: no AVX2 kernels")
+}
+
+func axpy8(y *float32, a float32, x *float32, n int) {
+	panic("quantize: no AVX2 kernels")
+}

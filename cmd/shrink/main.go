@@ -69,7 +69,10 @@ func (e usageError) Error() string { return e.msg }
 var errCheckFailed = errors.New("check failed")
 
 func main() {
-	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+	stop := startCPUProfile(os.Stderr)
+	code := runMain(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 var stdout io.Writer = os.Stdout

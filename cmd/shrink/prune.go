@@ -39,6 +39,7 @@ var pruneCmd = &command{
 			"(one block's float32 weights and the repair's work; the mapped model stays in the page cache); when every layer's Gram matrices fit, those replace one block's")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")
 		fs.Int("chunks", 0, "at most this many chunks per text (0: all)")
+		fs.Int("eval-chunks", 16, "perplexity before and after on the first this many chunks of --calib and --eval (at most --chunks): each runs both models once; 0: no perplexity report")
 		fs.Int("threads", 0, "goroutines per matrix product (default: all cores)")
 		fs.String("tokenizer", "", "tokenizer file to use instead of the one found with SRC")
 		fs.String("json", "", "write the report (shrink.prune/v1) to this file")
@@ -79,7 +80,7 @@ func pruneOptions(fs *pflag.FlagSet) shrink.PruneOptions {
 		Score: flagString(fs, "score"), Allocate: flagString(fs, "allocate"), MinKeep: flagFloat64(fs, "min-keep"),
 		FFNMultiple: flagInt(fs, "ffn-multiple"), NoRepair: flagBool(fs, "no-repair"), Ridge: flagFloat64(fs, "ridge"),
 		GGUFArch: flagString(fs, "gguf-arch"), StatsMem: flagFloat64(fs, "stats-mem"),
-		Ctx: flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), Threads: flagInt(fs, "threads"), Tokenizer: flagString(fs, "tokenizer"),
+		Ctx: flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), EvalChunks: flagInt(fs, "eval-chunks"), Threads: flagInt(fs, "threads"), Tokenizer: flagString(fs, "tokenizer"),
 		Recipe: pruneRecipe(fs),
 	}
 }
@@ -168,7 +169,7 @@ func pruneRecipe(fs *pflag.FlagSet) string {
 	parts := []string{"shrink prune"}
 	fs.VisitAll(func(f *pflag.Flag) {
 		switch f.Name {
-		case "quiet", "help", "json", "threads", "tokenizer":
+		case "quiet", "help", "json", "threads", "tokenizer", "eval-chunks":
 			return
 		}
 		if f.Changed || f.Name == "score" || f.Name == "min-keep" || f.Name == "allocate" || f.Name == "ffn-multiple" {
@@ -197,7 +198,10 @@ func printPruneReport(w io.Writer, r *pruneReport) {
 	fmt.Fprintf(w, "parameters: %d -> %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, 100*float64(r.ParamsAfter)/float64(r.ParamsBefore))
 	for _, p := range []*pplPair{r.Calib, r.Eval} {
 		if p != nil {
-			fmt.Fprintf(w, "perplexity %s (%d tokens, ctx %d): %.4f -> %.4f (x%.3f)\n", p.Path, p.Tokens, r.Ctx, p.Before, p.After, p.Ratio)
+			fmt.Fprintf(w, "perplexity %s (first %d chunks, %d tokens, ctx %d): %.4f -> %.4f (x%.3f)\n", p.Path, p.Chunks, p.Tokens, r.Ctx, p.Before, p.After, p.Ratio)
 		}
+	}
+	if r.Calib == nil && r.Eval == nil {
+		fmt.Fprintln(w, "perplexity: not evaluated (--eval-chunks 0)")
 	}
 }

@@ -40,7 +40,7 @@ func printExpertReport(w io.Writer, r *expertPruneReport) {
 	}
 	for _, p := range []*pplPair{r.Calib, r.Eval} {
 		if p != nil {
-			fmt.Fprintf(w, "perplexity %s: %.4f -> %.4f (x%.4f, %d tokens)\n", p.Path, p.Before, p.After, p.Ratio, p.Tokens)
+			fmt.Fprintf(w, "perplexity %s: %.4f -> %.4f (x%.4f, first %d chunks, %d tokens)\n", p.Path, p.Before, p.After, p.Ratio, p.Chunks, p.Tokens)
 		}
 	}
 }

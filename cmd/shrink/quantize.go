@@ -104,6 +104,7 @@ func quantizeOptions(fs *pflag.FlagSet) (shrink.QuantizeOptions, error) {
 		Recipe: flagString(fs, "recipe"), RecipeOut: flagString(fs, "recipe-out"), Ollama: flagBool(fs, "ollama"),
 		Sensitivity: flagString(fs, "sensitivity"), SensitivityRef: flagString(fs, "sensitivity-ref"),
 		SensitivityChunks: flagInt(fs, "sensitivity-chunks"), CandidateTypes: flagString(fs, "candidate-types"),
+		SensitivityCache: flagString(fs, "sensitivity-cache"),
 	}
 	switch {
 	case opt.FallbackType == "":

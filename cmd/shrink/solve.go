@@ -21,6 +21,7 @@ func solveFlags(fs *pflag.FlagSet) {
 		"or hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README)")
 	fs.String("sensitivity-ref", "q3_k", "--sensitivity hybrid: the type measured exactly")
 	fs.Int("sensitivity-chunks", 8, "calibration chunks the sensitivities' KLDs are measured on")
+	fs.String("sensitivity-cache", "", "file of measured sensitivities: read instead of measuring when it holds them for the same source, calibration text, candidate types and options, else written after measuring (a solve at another budget then measures nothing)")
 	fs.String("candidate-types", shrink.DefaultCandidateTypes, "types the solver chooses from (types shrink cannot write are skipped)")
 }
 
@@ -31,7 +32,11 @@ func parseSize(s string) (int64, error) { return shrink.ParseSize(s) }
 // proxy with the exact KLDs when measured, and the written file's KLD and
 // size next to the prediction and the budget.
 func printSolve(w io.Writer, r *shrink.SolveResult) {
-	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s, tensor budget %d bytes, predicted KLD %.6f\n", r.Tensors, r.Sensitivity, r.TensorBudget, r.PredictedKLD)
+	cached := ""
+	if r.Cached {
+		cached = " (from the sensitivity cache)"
+	}
+	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s%s, tensor budget %d bytes, predicted KLD %.6f\n", r.Tensors, r.Sensitivity, cached, r.TensorBudget, r.PredictedKLD)
 	if r.Pairs >= 3 && r.Sensitivity == "exact" {
 		fmt.Fprintf(w, "  proxy agreement over %d (tensor, type) pairs: Spearman(exact, Hessian error) %.3f, Spearman(exact, hybrid prediction) %.3f\n", r.Pairs, r.SpearmanHessian, r.SpearmanHybrid)
 	}

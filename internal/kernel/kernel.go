@@ -64,11 +64,17 @@
 //     activation batch; the activations packed once per batch (Pack,
 //     through Impl.Prepare).
 //   - neon and neondot (arm64; SDOT where FEAT_DotProd is present): dot
-//     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
-//     and Q2_K..Q6_K (not the 256-element i-quants) and of F16 weights,
-//     DotF32 and Axpy, mirroring the
-//     generic code step by step (SMULL/SADALP or SDOT per block); entries
-//     are added from files of their own through addNEON.
+//     products of the integer types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL,
+//     Q2_K..Q6_K and the 256-element i-quants (IQ4_XS by TBL; the grid
+//     types IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M with
+//     each group of eight built from its grid point and a sign mask or
+//     IQ1's shift, see neon_iq_arm64.s) and of F16 weights, DotF32 and
+//     Axpy, mirroring the generic code step by step (SMULL/SADALP or SDOT
+//     per block); the 8x12 register tile of the training products
+//     (GemmTile, FMLA by element); SiLUMul and ExpShift with the
+//     exponential of silu.go four lanes at a time (see silu_arm64.s);
+//     DotRows and AxpyRows through DotF32 and Axpy. Entries are added
+//     from files of their own through addNEON.
 //
 // The purego build tag (or an architecture without assembly) leaves only
 // Generic.
