@@ -3,7 +3,8 @@
 #include "textflag.h"
 #include "avx2_amd64.h"
 
-// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS and IQ1_S
+// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS, IQ1_S,
+// IQ2_XXS and IQ3_XXS
 // with Q8_K activations that do the per-point scalar work of
 // iqgrid_amd64.s once per super-block in vector registers:
 //
@@ -18,6 +19,10 @@
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
 //     for the two scales of a sub-block's 16-element halves).
+//
+//   - IQ2_XXS and IQ3_XXS: the four 7-bit sign fields of a sub-block
+//     completed by their parity in vector registers (XXS_SIGNS) instead of
+//     four sign-table loads.
 //
 // Otherwise as iqgrid_amd64.s: signs on the codes by VPSIGNB (IQ1_S: the
 // weights 8*point+-1 are signed themselves), VPMADDUBSW, scales by
@@ -445,4 +450,141 @@ xssub:
 	JNZ  xsblock
 
 xsdone:
+	EPILOGUE
+
+// The XXS types' sign fields: the shifts of the four 7-bit fields of a
+// sub-block's aux word, their mask, and the spread of sign byte 4l (one
+// per dword) over group l's eight bytes.
+DATA xxsShifts<>+0x00(SB)/8, $0x0000000700000000
+DATA xxsShifts<>+0x08(SB)/8, $0x000000150000000e
+GLOBL xxsShifts<>(SB), RODATA|NOPTR, $16
+
+DATA xxsMask<>+0x00(SB)/8, $0x0000007f0000007f
+DATA xxsMask<>+0x08(SB)/8, $0x0000007f0000007f
+GLOBL xxsMask<>(SB), RODATA|NOPTR, $16
+
+DATA xxsSpread<>+0x00(SB)/8, $0x0000000000000000
+DATA xxsSpread<>+0x08(SB)/8, $0x0404040404040404
+DATA xxsSpread<>+0x10(SB)/8, $0x0808080808080808
+DATA xxsSpread<>+0x18(SB)/8, $0x0c0c0c0c0c0c0c0c
+GLOBL xxsSpread<>(SB), RODATA|NOPTR, $32
+
+// XXS_SIGNS sets Y2 to the +-1 bytes of the four 7-bit sign fields of
+// R10 (bits 0-27), each completed to eight bits by its parity as
+// ksigns_iq2xs does (the parity of the nibble s ^ s>>4, looked up in X15),
+// in vector registers instead of four table loads; X14 = xxsShifts,
+// Y11 = xxsSpread, Y12 = the bits, Y13 = 0x01 bytes. Clobbers X4, X7.
+#define XXS_SIGNS \
+	VMOVD        R10, X4;              \
+	VPBROADCASTD X4, X4;               \
+	VPSRLVD      X14, X4, X4;          \
+	VPAND        xxsMask<>(SB), X4, X4; \
+	VPSRLD       $4, X4, X7;           \
+	VPXOR        X4, X7, X7;           \
+	VPSHUFB      X7, X15, X7;          \
+	VPOR         X7, X4, X4;           \
+	VINSERTI128  $1, X4, Y4, Y4;       \
+	VPSHUFB      Y11, Y4, Y2;          \
+	VPAND        Y12, Y2, Y2;          \
+	VPCMPEQB     Y12, Y2, Y2;          \
+	VPOR         Y13, Y2, Y2
+
+// XXSCONST loads the constants of XXS_SIGNS.
+#define XXSCONST \
+	VMOVDQU      xxsShifts<>(SB), X14;   \
+	VMOVDQU      iq2xsParity<>(SB), X15; \
+	VMOVDQU      xxsSpread<>(SB), Y11;   \
+	VMOVDQU      iqSignBitsG<>(SB), Y12; \
+	MOVL         $0x01010101, AX;        \
+	VMOVD        AX, X13;                \
+	VPBROADCASTD X13, Y13
+
+// PTB8(l, put) blends the grid qword of index byte l(R11) into Y1.
+#define PTB8(l, put) \
+	MOVBQZX      l(R11), AX;           \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// PTB4(l, put) blends the grid dword of index byte l(R11) into Y1.
+#define PTB4(l, put) \
+	MOVBQZX      l(R11), AX;           \
+	VPBROADCASTD (R13)(AX*4), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// Signs by XXS_SIGNS.
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	XXSCONST
+	TESTQ CX, CX
+	JEQ   xxsdone
+
+xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+xxssub:
+	MOVL 4(R11), R10
+	PTB8(0, 0x03)
+	PTB8(1, 0x0c)
+	PTB8(2, 0x30)
+	PTB8(3, 0xc0)
+	XXS_SIGNS
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	CMPQ R11, R12
+	JNE  xxssub
+
+	BLOCKEND
+	ADDQ $66, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xxsblock
+
+xxsdone:
+	EPILOGUE
+
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+// Signs by XXS_SIGNS.
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	XXSCONST
+	TESTQ CX, CX
+	JEQ   x3xxsdone
+
+x3xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+x3xxssub:
+	MOVL (R12), R10
+	PTB4(0, 0x01)
+	PTB4(1, 0x02)
+	PTB4(2, 0x04)
+	PTB4(3, 0x08)
+	PTB4(4, 0x10)
+	PTB4(5, 0x20)
+	PTB4(6, 0x40)
+	PTB4(7, 0x80)
+	XXS_SIGNS
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	ADDQ $4, R12
+	LEAQ 98(SI), AX
+	CMPQ R12, AX
+	JNE  x3xxssub
+
+	BLOCKEND
+	ADDQ $98, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3xxsblock
+
+x3xxsdone:
 	EPILOGUE
