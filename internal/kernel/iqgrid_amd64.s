@@ -3,40 +3,23 @@
 #include "textflag.h"
 #include "avx2_amd64.h"
 
-// AVX2 dot products of the grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS,
-// IQ2_S, IQ1_S, IQ1_M) with Q8_K activations, after ggml's AVX2 kernels:
-// per 32-element sub-block the four groups of eight are loaded from the
-// grid (a uint64 per point, or two uint32 points for IQ3) with
-// VPBROADCASTQ/VPBROADCASTD straight from the table and blended into one
-// register (no shuffle-port inserts); their signs come from a table of +-1
-// bytes the same way (iqgrid_amd64.go) or, where the format stores whole
-// sign bytes (IQ2_S, IQ3_S; IQ1_M's shift bits), are expanded in registers
-// (VSIGNS). The signs are moved onto the activation codes with VPSIGNB,
-// the unsigned magnitudes multiplied with them by VPMADDUBSW and the pair
-// sums by the sub-block's scale (per 128-bit lane where the scale is per
-// 16) with VPMADDWD; each super-block's int32 sums are converted and added
-// times d*d8. The Go wrappers apply the types' constant factors (1/8,
-// 1/4).
+// The AVX2 dot product of IQ1_M with Q8_K activations, after ggml's AVX2
+// kernel (the other grid types' kernels are in iqgridvec_amd64.s): per
+// 32-element sub-block the four groups of eight are loaded from the grid
+// (8*point, a uint64 each) with VPBROADCASTQ straight from the table and
+// blended into one register (no shuffle-port inserts); the groups' shifts
+// (+-1, from qh bits 3 and 7) are expanded in registers (VSIGNS) and added.
+// The weights' signs are moved onto the activation codes with VPSIGNB, the
+// magnitudes multiplied with them by VPMADDUBSW and the pair sums by the
+// scales of the two 16-element halves with VPMADDWD; each super-block's
+// int32 sums are converted and added times d*d8. The Go wrapper applies
+// the factor 1/8.
 //
-// Common registers: SI = the weight block, DI = the activation codes,
-// DX = the activation scales, CX = blocks left, R13 = the grid, R14 = the
-// sign table, R11/R12 = the sub-block's pointers, Y0 = the float
-// accumulator, Y8 = the block's int32 sums, Y1/Y2 = the magnitudes and
-// signs being built (Y3/Y4/Y7 the broadcast loads), Y9 = the scale words.
-
-// Constants of the vector sign expansion (VSIGNS): byte l of a broadcast
-// dword repeated over group l's eight bytes, and each byte's bit.
-DATA iqSignShuf<>+0x00(SB)/8, $0x0000000000000000
-DATA iqSignShuf<>+0x08(SB)/8, $0x0101010101010101
-DATA iqSignShuf<>+0x10(SB)/8, $0x0202020202020202
-DATA iqSignShuf<>+0x18(SB)/8, $0x0303030303030303
-GLOBL iqSignShuf<>(SB), RODATA|NOPTR, $32
-
-DATA iqSignBits<>+0x00(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x08(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x10(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x18(SB)/8, $0x8040201008040201
-GLOBL iqSignBits<>(SB), RODATA|NOPTR, $32
+// Registers: SI = the weight block, DI = the activation codes, DX = the
+// activation scales, CX = blocks left, R13 = the grid, R11/R12 = the
+// sub-block's pointers, Y0 = the float accumulator, Y8 = the block's int32
+// sums, Y1/Y2 = the weights and shifts being built (Y3 the broadcast
+// loads), Y9 = the scale words.
 
 // IQ1_M's shift bits: bit 3 (group 0) and 7 (group 1) of qh byte 0, the
 // same of qh byte 1 (groups 2 and 3).
@@ -79,29 +62,6 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 #define PUTG0_B VPBLENDD $0x30, Y3, Y1, Y1
 #define PUTG1_B VPBLENDD $0xc0, Y3, Y1, Y1
 
-// PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
-// Y1 and its sign qword (broadcast in Y4) into Y2.
-#define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
-#define PUT1_A VPBLENDD $0x0c, Y3, Y1, Y1; VPBLENDD $0x0c, Y4, Y2, Y2
-#define PUT0_B VPBLENDD $0x30, Y3, Y1, Y1; VPBLENDD $0x30, Y4, Y2, Y2
-#define PUT1_B VPBLENDD $0xc0, Y3, Y1, Y1; VPBLENDD $0xc0, Y4, Y2, Y2
-
-// MULADD multiplies the 32 magnitudes Y1, signed by Y2, with the next 32
-// codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
-#define MULADD \
-	VMOVDQU     (DI), Y5;       \
-	VPSIGNB     Y2, Y5, Y5;     \
-	VPMADDUBSW  Y5, Y1, Y6;     \
-	VPMADDWD    Y9, Y6, Y6;     \
-	VPADDD      Y6, Y8, Y8;     \
-	ADDQ        $32, DI
-
-// SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
-#define SCALE32(Rg) \
-	LEAL         1(Rg)(Rg*1), Rg; \
-	VMOVD        Rg, X9;          \
-	VPBROADCASTW X9, Y9
-
 // SCALE16(Ra, Rb) puts 2*Ra+1 into the words of Y9's low lane and 2*Rb+1
 // into its high lane; clobbers X10.
 #define SCALE16(Ra, Rb) \
@@ -125,17 +85,17 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 	MOVQ   d+16(FP), DX;    \
 	MOVQ   nb+24(FP), CX;   \
 	MOVQ   grid+32(FP), R13; \
-	MOVQ   signs+40(FP), R14; \
 	VXORPS Y0, Y0, Y0
 
 #define EPILOGUE \
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
-	MOVSS X0, ret+48(FP); \
+	MOVSS X0, ret+40(FP); \
 	RET
 
-// SIGNED moves the signs of the weights Y1 (which are never zero) onto
-// the codes (Y5) and makes Y1 their magnitudes, then as MULADD.
+// SIGNED_MULADD moves the signs of the weights Y1 (never zero) onto the
+// next 32 codes, makes Y1 their magnitudes, multiplies, weights the pair
+// sums by Y9 and adds them to Y8; advances DI.
 #define SIGNED_MULADD \
 	VMOVDQU    (DI), Y5;   \
 	VPSIGNB    Y1, Y5, Y5; \
@@ -180,11 +140,11 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 	ADDQ    $4, R11;       \
 	ADDQ    $2, R12
 
-// func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // As dotIQ1SAVX2 with a shift per group of eight and a scale per 16; the
 // f16 super-block scale is gathered from the top nibbles of the four scale
 // words.
-TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-52
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-44
 	PROLOGUE
 	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
 	TESTQ CX, CX

@@ -4,9 +4,8 @@
 #include "avx2_amd64.h"
 
 // AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS, IQ1_S,
-// IQ2_XXS and IQ3_XXS
-// with Q8_K activations that do the per-point scalar work of
-// iqgrid_amd64.s once per super-block in vector registers:
+// IQ2_XXS and IQ3_XXS with Q8_K activations, after ggml's AVX2 kernels but
+// with the per-point scalar work done in vector registers:
 //
 //   - IQ3_S: the eight 9-bit indices of a sub-block built with
 //     VPMOVZXBD/VPSRLVD from the index and qh bytes, its eight grid points
@@ -18,19 +17,19 @@
 //     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
-//     for the two scales of a sub-block's 16-element halves).
-//
+//     for the two scales of a sub-block's 16-element halves);
 //   - IQ2_XXS and IQ3_XXS: the four 7-bit sign fields of a sub-block
 //     completed by their parity in vector registers (XXS_SIGNS) instead of
 //     four sign-table loads.
 //
-// Otherwise as iqgrid_amd64.s: signs on the codes by VPSIGNB (IQ1_S: the
+// Otherwise as ggml's: the points broadcast from the grid and blended
+// (no shuffle-port inserts), signs on the codes by VPSIGNB (IQ1_S: the
 // weights 8*point+-1 are signed themselves), VPMADDUBSW, scales by
 // VPMADDWD, per super-block int32 sums converted and added times d*d8.
 // (On this Zen 4 VM a VPGATHERQQ of IQ1_S's four qword points was slower
 // than four broadcasts, so only IQ3_S gathers.)
 //
-// Registers as in iqgrid_amd64.s: SI = the weight block, DI = the codes,
+// Registers: SI = the weight block, DI = the codes,
 // DX = the activation scales, CX = blocks left, R13 = the grid, R11 = the
 // sub-block's index words, R12 = 2*sub-block, Y0 = the float accumulator,
 // Y8 = the block's int32 sums, Y9 = the scale words, Y1 = the points,
@@ -42,13 +41,12 @@
 	MOVQ   d+16(FP), DX;    \
 	MOVQ   nb+24(FP), CX;   \
 	MOVQ   grid+32(FP), R13; \
-	MOVQ   signs+40(FP), R14; \
 	VXORPS Y0, Y0, Y0
 
 #define EPILOGUE \
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
-	MOVSS X0, ret+48(FP); \
+	MOVSS X0, ret+40(FP); \
 	RET
 
 // SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
@@ -103,8 +101,8 @@ GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
 	VPCMPEQB     Y12, Y2, Y2;  \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
-TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-52
+// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-44
 	PROLOGUE
 	VMOVDQU      iq3sShifts<>(SB), Y14
 	MOVL         $1, AX
@@ -195,13 +193,13 @@ GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 	VPBROADCASTQ (R13)(AX*8), Y3;      \
 	VPBLENDD     $put, Y3, Y1, Y1
 
-// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Per super-block the 32 grid indices are built with vector operations
 // (IQ1S_IDX16) and stored at 0(SP), the eight sub-blocks' shifts (words
 // +-1) at 64(SP) and their scales 2*ls+1 at 80(SP); per sub-block the
 // points are broadcast from the grid and blended, the shift byte and the
 // scale word broadcast from the stack.
-TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq1sWordShuf<>(SB), Y14
 	VMOVDQU      iq1sWordMul<>(SB), Y15
@@ -326,10 +324,10 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 	VPADDD      Y6, Y8, Y8;     \
 	ADDQ        $32, DI
 
-// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // As dotIQ1SAVX2: the 32 grid indices built per super-block at
 // 0(SP), the scale pairs at 64(SP); signs expanded from the sign bytes.
-TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2sWordShuf<>(SB), Y14
 	VMOVDQU      iq2sWordMul<>(SB), Y15
@@ -409,9 +407,9 @@ GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
 	VPCMPEQB     Y12, Y2, Y2;    \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // The scale pairs are built per super-block at 64(SP) (SCALEPAIRS).
-TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2xsShuf<>(SB), Y11
 	VMOVDQU      iqSignBitsG<>(SB), Y12
@@ -511,9 +509,9 @@ GLOBL xxsSpread<>(SB), RODATA|NOPTR, $32
 	VPBROADCASTD (R13)(AX*4), Y3;      \
 	VPBLENDD     $put, Y3, Y1, Y1
 
-// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Signs by XXS_SIGNS.
-TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-44
 	PROLOGUE
 	XXSCONST
 	TESTQ CX, CX
@@ -547,9 +545,9 @@ xxssub:
 xxsdone:
 	EPILOGUE
 
-// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
 // Signs by XXS_SIGNS.
-TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-44
 	PROLOGUE
 	XXSCONST
 	TESTQ CX, CX
