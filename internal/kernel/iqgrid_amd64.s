@@ -5,21 +5,22 @@
 
 // The AVX2 dot product of IQ1_M with Q8_K activations, after ggml's AVX2
 // kernel (the other grid types' kernels are in iqgridvec_amd64.s): per
-// 32-element sub-block the four groups of eight are loaded from the grid
-// (8*point, a uint64 each) with VPBROADCASTQ straight from the table and
-// blended into one register (no shuffle-port inserts); the groups' shifts
-// (+-1, from qh bits 3 and 7) are expanded in registers (VSIGNS) and added.
-// The weights' signs are moved onto the activation codes with VPSIGNB, the
-// magnitudes multiplied with them by VPMADDUBSW and the pair sums by the
-// scales of the two 16-element halves with VPMADDWD; each super-block's
-// int32 sums are converted and added times d*d8. The Go wrapper applies
-// the factor 1/8.
+// super-block the 32 grid indices and the sixteen scales are built in
+// vector registers and stored on the stack; per 32-element sub-block the
+// four groups of eight (8*point, a uint64 each) are broadcast from the
+// grid and blended into one register (no shuffle-port inserts), the
+// groups' shifts (+-1, from qh bits 3 and 7) expanded in registers
+// (VSIGNS) and added. The weights' signs are moved onto the activation
+// codes with VPSIGNB, the magnitudes multiplied with them by VPMADDUBSW
+// and the pair sums by the scales of the two 16-element halves with
+// VPMADDWD; each super-block's int32 sums are converted and added times
+// d*d8. The Go wrapper applies the factor 1/8.
 //
 // Registers: SI = the weight block, DI = the activation codes, DX = the
-// activation scales, CX = blocks left, R13 = the grid, R11/R12 = the
-// sub-block's pointers, Y0 = the float accumulator, Y8 = the block's int32
-// sums, Y1/Y2 = the weights and shifts being built (Y3 the broadcast
-// loads), Y9 = the scale words.
+// activation scales, CX = blocks left, R13 = the grid, R10 = the
+// sub-block, R11 = its index words, Y0 = the float accumulator, Y8 = the
+// block's int32 sums, Y1/Y2 = the weights and shifts being built (Y3 the
+// broadcast loads), Y9 = the scale words.
 
 // IQ1_M's shift bits: bit 3 (group 0) and 7 (group 1) of qh byte 0, the
 // same of qh byte 1 (groups 2 and 3).
@@ -55,30 +56,6 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 	VMOVD        AX, X13;    \
 	VPBROADCASTD X13, Y13
 
-// PUTG0_A .. PUTG1_B blend only the grid qword (broadcast in Y3) into Y1
-// (the signs come from VSIGNS).
-#define PUTG0_A VPBLENDD $0x03, Y3, Y1, Y1
-#define PUTG1_A VPBLENDD $0x0c, Y3, Y1, Y1
-#define PUTG0_B VPBLENDD $0x30, Y3, Y1, Y1
-#define PUTG1_B VPBLENDD $0xc0, Y3, Y1, Y1
-
-// SCALE16(Ra, Rb) puts 2*Ra+1 into the words of Y9's low lane and 2*Rb+1
-// into its high lane; clobbers X10.
-#define SCALE16(Ra, Rb) \
-	LEAL         1(Ra)(Ra*1), Ra;     \
-	LEAL         1(Rb)(Rb*1), Rb;     \
-	VMOVD        Ra, X9;              \
-	VPBROADCASTW X9, X9;              \
-	VMOVD        Rb, X10;             \
-	VPBROADCASTW X10, X10;            \
-	VINSERTI128  $1, X10, Y9, Y9
-
-// BLOCKEND adds Y8 times the f16 at (SI) times the float at (DX) to Y0.
-#define BLOCKEND \
-	F16SCALE((SI), (DX), X1, Y1); \
-	VCVTDQ2PS   Y8, Y8;           \
-	VFMADD231PS Y8, Y1, Y0
-
 #define PROLOGUE \
 	MOVQ   w+0(FP), SI;     \
 	MOVQ   q+8(FP), DI;     \
@@ -105,68 +82,110 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
-// X1M_GROUP(l, qhoff, sh): Y3 = 8*point of IQ1_M group l: index byte
-// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10.
-#define X1M_GROUP(l, qhoff, sh) \
-	MOVBLZX l(R11), AX;         \
-	MOVBLZX qhoff(R12), R9;     \
-	SHRL    $sh, R9;            \
-	ANDL    $7, R9;             \
-	SHLL    $8, R9;             \
-	ORL     R9, AX;             \
-	VPBROADCASTQ (R13)(AX*8), Y3
+// IQ1_M's index words: word i of a 16-index vector (sub-block i/4, group
+// l = i%4) takes qh byte i/2 of the broadcast qword and is multiplied by
+// 2^13 (l even: bits 0-2) or 2^9 (l odd: bits 4-6) to move its high index
+// bits to bits 13-15.
+DATA iq1mIdxShuf<>+0x00(SB)/8, $0x8001800180008000
+DATA iq1mIdxShuf<>+0x08(SB)/8, $0x8003800380028002
+DATA iq1mIdxShuf<>+0x10(SB)/8, $0x8005800580048004
+DATA iq1mIdxShuf<>+0x18(SB)/8, $0x8007800780068006
+GLOBL iq1mIdxShuf<>(SB), RODATA|NOPTR, $32
 
-// X1M_SUB(s1, s2): one IQ1_M sub-block of 32 whose two 3-bit scales are
-// bits s1.. and s2.. of the scale word in BX.
-#define X1M_SUB(s1, s2) \
-	X1M_GROUP(0, 0, 0);    \
-	PUTG0_A;               \
-	X1M_GROUP(1, 0, 4);    \
-	PUTG1_A;               \
-	X1M_GROUP(2, 1, 0);    \
-	PUTG0_B;               \
-	X1M_GROUP(3, 1, 4);    \
-	PUTG1_B;               \
-	VSIGNS((R12));         \
-	VPADDB  Y2, Y1, Y1;    \
-	MOVL    BX, AX;        \
-	SHRL    $s1, AX;       \
-	ANDL    $7, AX;        \
-	MOVL    BX, R10;       \
-	SHRL    $s2, R10;      \
-	ANDL    $7, R10;       \
-	SCALE16(AX, R10);      \
-	SIGNED_MULADD;         \
-	ADDQ    $4, R11;       \
-	ADDQ    $2, R12
+DATA iq1mIdxMul<>+0x00(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x08(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x10(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x18(SB)/8, $0x0200200002002000
+GLOBL iq1mIdxMul<>(SB), RODATA|NOPTR, $32
+
+// IQ1_M's sixteen 3-bit scales: word i takes scale word i/4 and is
+// multiplied by 2^(13-3(i%4)) to move its bits 3(i%4).. to bits 13-15.
+DATA iq1mScShuf<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1mScShuf<>+0x08(SB)/8, $0x0302030203020302
+DATA iq1mScShuf<>+0x10(SB)/8, $0x0504050405040504
+DATA iq1mScShuf<>+0x18(SB)/8, $0x0706070607060706
+GLOBL iq1mScShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mScMul<>+0x00(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x08(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x10(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x18(SB)/8, $0x0010008004002000
+GLOBL iq1mScMul<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mWord1<>+0x00(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x08(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x10(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x18(SB)/8, $0x0001000100010001
+GLOBL iq1mWord1<>(SB), RODATA|NOPTR, $32
+
+// A sub-block's scale pair (word 0 for the low lane, word 1 for the high)
+// of a broadcast dword spread over each lane's eight words.
+DATA iq1mScalePair<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1mScalePair<>+0x08(SB)/8, $0x0100010001000100
+DATA iq1mScalePair<>+0x10(SB)/8, $0x0302030203020302
+DATA iq1mScalePair<>+0x18(SB)/8, $0x0302030203020302
+GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
+
+// X1M_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as words
+// at 32k(SP): index byte | the group's three qh bits << 8.
+#define X1M_IDX16(k) \
+	VPMOVZXBW    (16*k)(SI), Y3;    \
+	VPBROADCASTQ (32+8*k)(SI), Y4;  \
+	VPSHUFB      Y14, Y4, Y4;       \
+	VPMULLW      Y15, Y4, Y4;       \
+	VPSRLW       $13, Y4, Y4;       \
+	VPSLLW       $8, Y4, Y4;        \
+	VPOR         Y3, Y4, Y4;        \
+	VMOVDQU      Y4, (32*k)(SP)
+
+// X1M_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
+#define X1M_PT(l, put) \
+	MOVWLZX      (2*l)(R11), AX;       \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
 
 // func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
-// As dotIQ1SAVX2 with a shift per group of eight and a scale per 16; the
-// f16 super-block scale is gathered from the top nibbles of the four scale
-// words.
-TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-44
+// Weights 8*point+-1 as in dotIQ1SAVX2, a shift per group of eight and a
+// scale per 16. Per super-block the 32 grid indices are built in vector
+// registers (X1M_IDX16) at 0(SP) and the sixteen scales 2*ls+1 at 64(SP);
+// the f16 super-block scale is gathered from the top nibbles of the four
+// scale words.
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
-	TESTQ CX, CX
-	JEQ   x1mdone
+	VMOVDQU iq1mIdxShuf<>(SB), Y14
+	VMOVDQU iq1mIdxMul<>(SB), Y15
+	VMOVDQU iq1mScalePair<>(SB), Y10
+	TESTQ   CX, CX
+	JEQ     x1mdone
 
 x1mblock:
-	VPXOR Y8, Y8, Y8
-	MOVQ  SI, R11
-	LEAQ  32(SI), R12
+	VPXOR        Y8, Y8, Y8
+	X1M_IDX16(0)
+	X1M_IDX16(1)
+	VPBROADCASTQ 48(SI), Y4
+	VPSHUFB      iq1mScShuf<>(SB), Y4, Y4
+	VPMULLW      iq1mScMul<>(SB), Y4, Y4
+	VPSRLW       $13, Y4, Y4
+	VPADDW       Y4, Y4, Y4
+	VPOR         iq1mWord1<>(SB), Y4, Y4
+	VMOVDQU      Y4, 64(SP)
+	XORQ         R10, R10
 
 x1msub:
-	// R12 - SI - 32 = 2*sub-block; the scale word is at 48 + that/2*2.
-	MOVQ    R12, AX
-	SUBQ    SI, AX
-	SUBQ    $32, AX
-	SHRQ    $2, AX
-	MOVWLZX 48(SI)(AX*2), BX
-	X1M_SUB(0, 3)
-	X1M_SUB(6, 9)
-	LEAQ    48(SI), AX
-	CMPQ    R12, AX
-	JNE     x1msub
+	LEAQ (SP)(R10*8), R11
+	X1M_PT(0, 0x03)
+	X1M_PT(1, 0x0c)
+	X1M_PT(2, 0x30)
+	X1M_PT(3, 0xc0)
+	VSIGNS(32(SI)(R10*2))
+	VPADDB       Y2, Y1, Y1
+	VPBROADCASTD 64(SP)(R10*4), Y9
+	VPSHUFB      Y10, Y9, Y9
+	SIGNED_MULADD
+	INCQ R10
+	CMPQ R10, $8
+	JNE  x1msub
 
 	// The f16 scale: (w0>>12) | (w1>>8)&0xf0 | (w2>>4)&0xf00 | w3&0xf000.
 	MOVWLZX      48(SI), AX
