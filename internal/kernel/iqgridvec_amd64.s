@@ -3,28 +3,33 @@
 #include "textflag.h"
 #include "avx2_amd64.h"
 
-// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS and IQ1_S
-// with Q8_K activations that do the per-point scalar work of
-// iqgrid_amd64.s once per super-block in vector registers:
+// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS, IQ1_S,
+// IQ2_XXS and IQ3_XXS with Q8_K activations, after ggml's AVX2 kernels but
+// with the per-point scalar work done in vector registers:
 //
 //   - IQ3_S: the eight 9-bit indices of a sub-block built with
 //     VPMOVZXBD/VPSRLVD from the index and qh bytes, its eight grid points
-//     fetched with one VPGATHERDD;
+//     fetched with one VPGATHERDD, the scales built per super-block and
+//     broadcast from the stack;
 //   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
 //     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
 //     words on the stack, so that each point costs a load, a broadcast
 //     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
-//     for the two scales of a sub-block's 16-element halves).
+//     for the two scales of a sub-block's 16-element halves);
+//   - IQ2_XXS and IQ3_XXS: the four 7-bit sign fields of a sub-block
+//     completed by their parity in vector registers (XXS_SIGNS) instead of
+//     four sign-table loads.
 //
-// Otherwise as iqgrid_amd64.s: signs on the codes by VPSIGNB (IQ1_S: the
+// Otherwise as ggml's: the points broadcast from the grid and blended
+// (no shuffle-port inserts), signs on the codes by VPSIGNB (IQ1_S: the
 // weights 8*point+-1 are signed themselves), VPMADDUBSW, scales by
 // VPMADDWD, per super-block int32 sums converted and added times d*d8.
 // (On this Zen 4 VM a VPGATHERQQ of IQ1_S's four qword points was slower
 // than four broadcasts, so only IQ3_S gathers.)
 //
-// Registers as in iqgrid_amd64.s: SI = the weight block, DI = the codes,
+// Registers: SI = the weight block, DI = the codes,
 // DX = the activation scales, CX = blocks left, R13 = the grid, R11 = the
 // sub-block's index words, R12 = 2*sub-block, Y0 = the float accumulator,
 // Y8 = the block's int32 sums, Y9 = the scale words, Y1 = the points,
@@ -36,13 +41,12 @@
 	MOVQ   d+16(FP), DX;    \
 	MOVQ   nb+24(FP), CX;   \
 	MOVQ   grid+32(FP), R13; \
-	MOVQ   signs+40(FP), R14; \
 	VXORPS Y0, Y0, Y0
 
 #define EPILOGUE \
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
-	MOVSS X0, ret+48(FP); \
+	MOVSS X0, ret+40(FP); \
 	RET
 
 // SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
@@ -97,8 +101,8 @@ GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
 	VPCMPEQB     Y12, Y2, Y2;  \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
-TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
+// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-44
 	PROLOGUE
 	VMOVDQU      iq3sShifts<>(SB), Y14
 	MOVL         $1, AX
@@ -114,36 +118,37 @@ TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
 
 x3block:
 	VPXOR Y8, Y8, Y8
-	LEAQ  2(SI), R11
-	LEAQ  66(SI), R12
-	LEAQ  74(SI), BX
-	VMOVD 106(SI), X7
+
+	// The eight sub-blocks' scales 2*ls+1 as words at 0(SP).
+	VMOVD      106(SI), X4
+	VPMOVZXBW  X4, X4
+	VPAND      iqWord15<>(SB), X4, X5
+	VPSRLW     $4, X4, X6
+	VPUNPCKLWD X6, X5, X4
+	VPADDW     X4, X4, X4
+	VPOR       iqWord1<>(SB), X4, X4
+	VMOVDQU    X4, 0(SP)
+	XORQ       R10, R10
 
 x3sub:
-	VPBROADCASTB (R12), Y4
+	VPBROADCASTB 66(SI)(R10*1), Y4
 	VPSRLVD      Y14, Y4, Y4
 	VPAND        Y15, Y4, Y4
 	VPSLLD       $8, Y4, Y4
-	VPMOVZXBD    (R11), Y3
+	VPMOVZXBD    2(SI)(R10*8), Y3
 	VPOR         Y3, Y4, Y4
 	VPCMPEQD     Y6, Y6, Y6
 	VPGATHERDD   Y6, (R13)(Y4*4), Y1
-	VSIGNS((BX))
-	VMOVD        X7, AX
-	ANDL         $15, AX
-	SCALE32(AX)
-	VPSRLD       $4, X7, X7
+	VSIGNS(74(SI)(R10*4))
+	VPBROADCASTW 0(SP)(R10*2), Y9
 	VMOVDQU      (DI), Y5
 	VPSIGNB      Y2, Y5, Y5
 	VPMADDUBSW   Y5, Y1, Y6
 	VPMADDWD     Y9, Y6, Y6
 	VPADDD       Y6, Y8, Y8
 	ADDQ         $32, DI
-	ADDQ         $8, R11
-	INCQ         R12
-	ADDQ         $4, BX
-	LEAQ         74(SI), AX
-	CMPQ         R12, AX
+	INCQ         R10
+	CMPQ         R10, $8
 	JNE          x3sub
 
 	BLOCKEND
@@ -188,13 +193,13 @@ GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 	VPBROADCASTQ (R13)(AX*8), Y3;      \
 	VPBLENDD     $put, Y3, Y1, Y1
 
-// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Per super-block the 32 grid indices are built with vector operations
 // (IQ1S_IDX16) and stored at 0(SP), the eight sub-blocks' shifts (words
 // +-1) at 64(SP) and their scales 2*ls+1 at 80(SP); per sub-block the
 // points are broadcast from the grid and blended, the shift byte and the
 // scale word broadcast from the stack.
-TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq1sWordShuf<>(SB), Y14
 	VMOVDQU      iq1sWordMul<>(SB), Y15
@@ -319,10 +324,10 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 	VPADDD      Y6, Y8, Y8;     \
 	ADDQ        $32, DI
 
-// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // As dotIQ1SAVX2: the 32 grid indices built per super-block at
 // 0(SP), the scale pairs at 64(SP); signs expanded from the sign bytes.
-TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2sWordShuf<>(SB), Y14
 	VMOVDQU      iq2sWordMul<>(SB), Y15
@@ -402,9 +407,9 @@ GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
 	VPCMPEQB     Y12, Y2, Y2;    \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // The scale pairs are built per super-block at 64(SP) (SCALEPAIRS).
-TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2xsShuf<>(SB), Y11
 	VMOVDQU      iqSignBitsG<>(SB), Y12
@@ -443,4 +448,141 @@ xssub:
 	JNZ  xsblock
 
 xsdone:
+	EPILOGUE
+
+// The XXS types' sign fields: the shifts of the four 7-bit fields of a
+// sub-block's aux word, their mask, and the spread of sign byte 4l (one
+// per dword) over group l's eight bytes.
+DATA xxsShifts<>+0x00(SB)/8, $0x0000000700000000
+DATA xxsShifts<>+0x08(SB)/8, $0x000000150000000e
+GLOBL xxsShifts<>(SB), RODATA|NOPTR, $16
+
+DATA xxsMask<>+0x00(SB)/8, $0x0000007f0000007f
+DATA xxsMask<>+0x08(SB)/8, $0x0000007f0000007f
+GLOBL xxsMask<>(SB), RODATA|NOPTR, $16
+
+DATA xxsSpread<>+0x00(SB)/8, $0x0000000000000000
+DATA xxsSpread<>+0x08(SB)/8, $0x0404040404040404
+DATA xxsSpread<>+0x10(SB)/8, $0x0808080808080808
+DATA xxsSpread<>+0x18(SB)/8, $0x0c0c0c0c0c0c0c0c
+GLOBL xxsSpread<>(SB), RODATA|NOPTR, $32
+
+// XXS_SIGNS sets Y2 to the +-1 bytes of the four 7-bit sign fields of
+// R10 (bits 0-27), each completed to eight bits by its parity as
+// ksigns_iq2xs does (the parity of the nibble s ^ s>>4, looked up in X15),
+// in vector registers instead of four table loads; X14 = xxsShifts,
+// Y11 = xxsSpread, Y12 = the bits, Y13 = 0x01 bytes. Clobbers X4, X7.
+#define XXS_SIGNS \
+	VMOVD        R10, X4;              \
+	VPBROADCASTD X4, X4;               \
+	VPSRLVD      X14, X4, X4;          \
+	VPAND        xxsMask<>(SB), X4, X4; \
+	VPSRLD       $4, X4, X7;           \
+	VPXOR        X4, X7, X7;           \
+	VPSHUFB      X7, X15, X7;          \
+	VPOR         X7, X4, X4;           \
+	VINSERTI128  $1, X4, Y4, Y4;       \
+	VPSHUFB      Y11, Y4, Y2;          \
+	VPAND        Y12, Y2, Y2;          \
+	VPCMPEQB     Y12, Y2, Y2;          \
+	VPOR         Y13, Y2, Y2
+
+// XXSCONST loads the constants of XXS_SIGNS.
+#define XXSCONST \
+	VMOVDQU      xxsShifts<>(SB), X14;   \
+	VMOVDQU      iq2xsParity<>(SB), X15; \
+	VMOVDQU      xxsSpread<>(SB), Y11;   \
+	VMOVDQU      iqSignBitsG<>(SB), Y12; \
+	MOVL         $0x01010101, AX;        \
+	VMOVD        AX, X13;                \
+	VPBROADCASTD X13, Y13
+
+// PTB8(l, put) blends the grid qword of index byte l(R11) into Y1.
+#define PTB8(l, put) \
+	MOVBQZX      l(R11), AX;           \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// PTB4(l, put) blends the grid dword of index byte l(R11) into Y1.
+#define PTB4(l, put) \
+	MOVBQZX      l(R11), AX;           \
+	VPBROADCASTD (R13)(AX*4), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
+// Signs by XXS_SIGNS.
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-44
+	PROLOGUE
+	XXSCONST
+	TESTQ CX, CX
+	JEQ   xxsdone
+
+xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+xxssub:
+	MOVL 4(R11), R10
+	PTB8(0, 0x03)
+	PTB8(1, 0x0c)
+	PTB8(2, 0x30)
+	PTB8(3, 0xc0)
+	XXS_SIGNS
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	CMPQ R11, R12
+	JNE  xxssub
+
+	BLOCKEND
+	ADDQ $66, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xxsblock
+
+xxsdone:
+	EPILOGUE
+
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
+// Signs by XXS_SIGNS.
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-44
+	PROLOGUE
+	XXSCONST
+	TESTQ CX, CX
+	JEQ   x3xxsdone
+
+x3xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+x3xxssub:
+	MOVL (R12), R10
+	PTB4(0, 0x01)
+	PTB4(1, 0x02)
+	PTB4(2, 0x04)
+	PTB4(3, 0x08)
+	PTB4(4, 0x10)
+	PTB4(5, 0x20)
+	PTB4(6, 0x40)
+	PTB4(7, 0x80)
+	XXS_SIGNS
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	ADDQ $4, R12
+	LEAQ 98(SI), AX
+	CMPQ R12, AX
+	JNE  x3xxssub
+
+	BLOCKEND
+	ADDQ $98, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3xxsblock
+
+x3xxsdone:
 	EPILOGUE
