@@ -65,6 +65,6 @@ func matMul(c []float32, a, b kernel.Mat, m, n, k int, acc bool) {
 func axpy(a float32, x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
-		y[i] += a * v
+		y[i] += float32(a * v)
 	}
 }

@@ -371,7 +371,7 @@ func (m *Model) mergeLoRA() {
 		tmp := make([]float32, l.on*l.in)
 		matMul(tmp, mat(l.B.W, l.Rank, false), mat(l.A.W, l.in, false), l.on, l.in, l.Rank, false)
 		for i, v := range tmp {
-			p.W[i] += l.Scale * v
+			p.W[i] += float32(l.Scale * v)
 		}
 	}
 }
@@ -391,10 +391,10 @@ func (m *Model) loraGrads() {
 		da := make([]float32, l.Rank*l.in)
 		matMul(da, mat(l.B.W, l.Rank, true), mat(p.G, l.in, false), l.Rank, l.in, l.on, false)
 		for i, v := range db {
-			l.B.G[i] += l.Scale * v
+			l.B.G[i] += float32(l.Scale * v)
 		}
 		for i, v := range da {
-			l.A.G[i] += l.Scale * v
+			l.A.G[i] += float32(l.Scale * v)
 		}
 	}
 }

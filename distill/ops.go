@@ -52,9 +52,9 @@ func rmsBwd(dx, dw, dy, x, w, rinv []float32, T, D int) {
 		r := rinv[t]
 		var s float64
 		for i, v := range xr {
-			s += float64(dyr[i]) * float64(w[i]) * float64(v)
+			s += float64(float64(dyr[i]) * float64(w[i]) * float64(v))
 			if dw != nil {
-				dw[i] += dyr[i] * v * r
+				dw[i] += float32(dyr[i] * v * r)
 			}
 		}
 		if dx == nil {
@@ -63,7 +63,7 @@ func rmsBwd(dx, dw, dy, x, w, rinv []float32, T, D int) {
 		c := float32(s) * r * r * r / float32(D)
 		dxr := dx[t*D : t*D+D]
 		for i, v := range xr {
-			dxr[i] += r*dyr[i]*w[i] - c*v
+			dxr[i] += float32(r*dyr[i]*w[i]) - float32(c*v)
 		}
 	}
 }
@@ -108,8 +108,8 @@ func ropeApply(x []float32, T, heads, hd, rd int, cos, sin []float32, neox, inv 
 					s = -s
 				}
 				x0, x1 := v[a], v[b]
-				v[a] = x0*c - x1*s
-				v[b] = x0*s + x1*c
+				v[a] = float32(x0*c) - float32(x1*s)
+				v[b] = float32(x0*s) + float32(x1*c)
 			}
 		}
 	}
@@ -167,7 +167,7 @@ func attnBwd(dq, dk, dv, dout, p, q, k, v []float32, T, heads, kvHeads, hd int) 
 				pr, dr := ph[t*T:t*T+t+1], ds[t*T:(t+1)*T]
 				var sum float32
 				for s, x := range pr {
-					sum += x * dr[s]
+					sum += float32(x * dr[s])
 				}
 				for s, x := range pr {
 					dr[s] = x * (dr[s] - sum) * scale
@@ -207,8 +207,8 @@ func swigluBwd(dg, du, dact, g, u []float32) {
 			for i, x := range g[lo:hi] {
 				j := lo + i
 				s := 1 / (1 + es[i])
-				dg[j] += dact[j] * u[j] * s * (1 + x*(1-s))
-				du[j] += dact[j] * x * s
+				dg[j] += float32(dact[j] * u[j] * s * (1 + float32(x*(1-s))))
+				du[j] += float32(dact[j] * x * s)
 			}
 		}
 	})
@@ -241,7 +241,7 @@ func ceRow(z []float32, target int, dz []float32, scale float32, tmp []float32) 
 	if dz != nil {
 		dz = dz[:len(z)]
 		for i, v := range p {
-			dz[i] += scale * v
+			dz[i] += float32(scale * v)
 		}
 		dz[target] -= scale
 	}
@@ -263,13 +263,13 @@ func kdRow(zs, zt []float32, tau float32, dz []float32, scale float32, tmp []flo
 	dl, it := lset-lses, 1/float64(tau)
 	var kl float64
 	for i, p := range pt {
-		kl += float64(p) * ((float64(zt[i])-float64(zs[i]))*it - dl)
+		kl += float64(float64(p) * (float64((float64(zt[i])-float64(zs[i]))*it) - dl))
 	}
 	if dz != nil {
 		dz = dz[:n]
 		st := scale * tau
 		for i, p := range ps {
-			dz[i] += st * (p - pt[i])
+			dz[i] += float32(st * (p - pt[i]))
 		}
 	}
 	return max(kl, 0)

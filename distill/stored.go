@@ -202,7 +202,7 @@ func (p *Param) values() []float32 {
 		tmp := make([]float32, l.on*l.in)
 		matMul(tmp, mat(l.B.W, l.Rank, false), mat(l.A.W, l.in, false), l.on, l.in, l.Rank, false)
 		for i, v := range tmp {
-			w[i] += l.Scale * v
+			w[i] += float32(l.Scale * v)
 		}
 	}
 	return w

@@ -71,7 +71,7 @@ func (o *Options) LRAt(step int) float32 {
 	}
 	span := max(o.Steps-o.Warmup, 1)
 	f := min(float64(step-o.Warmup)/float64(span), 1)
-	return o.MinLR + (o.LR-o.MinLR)*float32(0.5*(1+math.Cos(math.Pi*f)))
+	return o.MinLR + float32((o.LR-o.MinLR)*float32(0.5*(1+math.Cos(math.Pi*f))))
 }
 
 // Teacher gives the target distribution of a training window.
@@ -273,7 +273,7 @@ func (tr *Trainer) lossGrad(win int, scale float32, grad bool) (Stats, error) {
 		}
 		st.Hidden /= float64(n)
 	}
-	st.Loss = float64(o.CEWeight)*st.CE + float64(o.KDWeight*tau*tau)*st.KLD + float64(o.HiddenWeight)*st.Hidden
+	st.Loss = float64(float64(o.CEWeight)*st.CE) + float64(float64(o.KDWeight*tau*tau)*st.KLD) + float64(float64(o.HiddenWeight)*st.Hidden)
 	st.Tokens = T
 	if grad {
 		m.Backward(ps, dl, dh)
@@ -317,17 +317,17 @@ func (tr *Trainer) TrainStep() (Stats, error) {
 		mm, vv := tr.m[i], tr.v[i]
 		decay := float32(1)
 		if p.Decay {
-			decay = 1 - lr*o.WeightDecay
+			decay = 1 - float32(lr*o.WeightDecay)
 		}
 		parallelFor(len(p.G), len(p.G)*8, func(lo, hi int) {
 			w, mm, vv := p.W[lo:hi], mm[lo:hi], vv[lo:hi]
 			for j, g := range p.G[lo:hi] {
 				g *= gscale
-				mm[j] = o.Beta1*mm[j] + (1-o.Beta1)*g
-				vv[j] = o.Beta2*vv[j] + (1-o.Beta2)*g*g
+				mm[j] = float32(o.Beta1*mm[j]) + float32((1-o.Beta1)*g)
+				vv[j] = float32(o.Beta2*vv[j]) + float32((1-o.Beta2)*g*g)
 				mh := mm[j] / bc1
 				vh := vv[j] / bc2
-				w[j] = w[j]*decay - lr*mh/(float32(math.Sqrt(float64(vh)))+o.Eps)
+				w[j] = float32(w[j]*decay) - lr*mh/(float32(math.Sqrt(float64(vh)))+o.Eps)
 			}
 		})
 	}

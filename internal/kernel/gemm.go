@@ -40,13 +40,13 @@ func gemm4x4Generic(k int, a, b, c []float32, ldc int, acc bool) {
 		ap, bp := a[4*p:4*p+4], b[4*p:4*p+4]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		x := ap[0]
-		c00, c01, c02, c03 = c00+x*b0, c01+x*b1, c02+x*b2, c03+x*b3
+		c00, c01, c02, c03 = c00+float32(x*b0), c01+float32(x*b1), c02+float32(x*b2), c03+float32(x*b3)
 		x = ap[1]
-		c10, c11, c12, c13 = c10+x*b0, c11+x*b1, c12+x*b2, c13+x*b3
+		c10, c11, c12, c13 = c10+float32(x*b0), c11+float32(x*b1), c12+float32(x*b2), c13+float32(x*b3)
 		x = ap[2]
-		c20, c21, c22, c23 = c20+x*b0, c21+x*b1, c22+x*b2, c23+x*b3
+		c20, c21, c22, c23 = c20+float32(x*b0), c21+float32(x*b1), c22+float32(x*b2), c23+float32(x*b3)
 		x = ap[3]
-		c30, c31, c32, c33 = c30+x*b0, c31+x*b1, c32+x*b2, c33+x*b3
+		c30, c31, c32, c33 = c30+float32(x*b0), c31+float32(x*b1), c32+float32(x*b2), c33+float32(x*b3)
 	}
 	rows := [4][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}}
 	for i, r := range rows {

@@ -34,11 +34,15 @@ func expClamped(y float32) float32 {
 	if y > expHi {
 		y = expHi
 	}
-	n := float32(math.Floor(float64(y*expLog2e + 0.5)))
-	r := y - n*expLn2Hi
-	r -= n * expLn2Lo
-	p := ((((expC0*r+expC1)*r+expC2)*r+expC3)*r+expC4)*r + expC5
-	p = p*r*r + r + 1
+	n := float32(math.Floor(float64(float32(y*expLog2e) + 0.5)))
+	r := y - float32(n*expLn2Hi)
+	r -= float32(n * expLn2Lo)
+	p := float32(expC0*r) + expC1
+	p = float32(p*r) + expC2
+	p = float32(p*r) + expC3
+	p = float32(p*r) + expC4
+	p = float32(p*r) + expC5
+	p = float32(p*r*r) + r + 1
 	k := int32(n)
 	if k > 127 { // 2**128 is not a float32: scale in two steps
 		return p * math.Float32frombits(uint32(k+126)<<23) * 2
