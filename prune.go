@@ -1,11 +1,14 @@
 package shrink
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
@@ -150,6 +153,10 @@ type pruneJob struct {
 	bos       int32
 	evalText  []byte
 	res       *PruneResult
+	spill     *gramSpill // the Gram matrices kept on disk, or nil
+	// calibBefore is the calibration text's perplexity on the source
+	// from the calibration pass (calibHead), or nil.
+	calibBefore *PerplexityPair
 }
 
 // Prune removes structure from the model src for the domain of
@@ -387,6 +394,10 @@ func (j *pruneJob) perplexity(pem *engine.Model, path string, toks []int32) (*Pe
 		if err := j.tick("evaluate", fmt.Sprintf("perplexity: %s, model %d/2", path, i+1), i+1, 2); err != nil {
 			return nil, err
 		}
+		if cb := j.calibBefore; i == 0 && path == j.opt.Calib && cb != nil {
+			pp.Before = cb.Before // from the calibration pass: the same chunks, the same logits
+			continue
+		}
 		res, err := bench.Evaluate(j.ctx, m, toks, bench.EvalOptions{Ctx: j.opt.Ctx, Chunks: j.evalChunks(), BOS: j.bos})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -473,6 +484,7 @@ func pruneEngine(pm *prune.Model, vocab *model.Vocab, threads int) (*engine.Mode
 // plan, the cut computed as it is written, and the perplexities.
 func (j *pruneJob) dense() error {
 	st, grams, err := j.denseStats()
+	defer j.closeSpill()
 	if err != nil {
 		return err
 	}
@@ -528,6 +540,8 @@ func (j *pruneJob) denseStats() (*prune.Stats, func(int) (*prune.Stats, error), 
 	st := prune.NewStatsFor(c, nil)
 	if all <= int64(j.opt.StatsMem*(1<<30)) {
 		st = prune.NewStats(c)
+	} else {
+		j.openSpill(all)
 	}
 	run, err := calib.NewLayerRunner(j.em, j.calibToks, n, cl, j.bos)
 	if err != nil {
@@ -540,20 +554,163 @@ func (j *pruneJob) denseStats() (*prune.Stats, func(int) (*prune.Stats, error), 
 		if err := j.ctx.Err(); err != nil {
 			return nil, nil, err
 		}
+		if j.spill != nil {
+			st.CollectGram(l)
+		}
 		if err := run.Step(st, func(in, out []float32) { st.Block(l, in, out, len(in)/D, D) }); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", j.opt.Calib, err)
+		}
+		if j.spill != nil {
+			if err := j.spillBlock(st, l); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if err := st.Err(); err != nil {
 		return nil, nil, err
 	}
+	if err := j.calibHead(run, n, cl); err != nil {
+		return nil, nil, err
+	}
 	var grams func(l int) (*prune.Stats, error)
-	if !st.HasGram(0) {
+	switch {
+	case j.spill != nil:
+		grams = j.spilledGrams()
+	case !st.HasGram(0):
 		run.Progress = j.blockProgress("repair statistics")
 		grams = j.blockGrams(run)
 	}
 	j.note("calibration: %d tokens in %d chunks of %d from %s", st.Tokens(), n, cl, j.opt.Calib)
 	return st, grams, nil
+}
+
+// spillMinFree is how many times the spilled Gram matrices' size must be
+// free on the output's file system to spill them (at most half the free
+// space is taken; the rest stays free for the output and others).
+const spillMinFree = 2
+
+// spillGrams enables the spill file (tests turn it off to run the second
+// pass).
+var spillGrams = true
+
+// gramSpill is the file the calibration pass writes every block's Gram
+// matrices to when they do not fit StatsMem, and where each block's start.
+type gramSpill struct {
+	f   *os.File
+	w   *bufio.Writer
+	off []int64 // per block, then the end
+}
+
+// openSpill opens the spill file of all bytes of Gram matrices next to
+// the output, when its file system has at least spillMinFree times that
+// free; otherwise (or when it cannot tell) the Gram matrices come from a
+// second pass, as before. The file is removed when the prune ends.
+func (j *pruneJob) openSpill(all int64) {
+	dir := filepath.Dir(filepath.Clean(j.dst))
+	free, ok := prune.FreeDisk(dir)
+	if !spillGrams || !ok || free/spillMinFree < all {
+		return
+	}
+	f, err := os.CreateTemp(dir, ".shrink-grams-*")
+	if err != nil {
+		return // no room to write: the second pass instead
+	}
+	j.spill = &gramSpill{f: f, w: bufio.NewWriterSize(f, 1<<20), off: []int64{0}}
+	j.note("repair statistics: every block's Gram matrices (%s) kept on disk in %s until the repair", bench.HumanBytes(all), f.Name())
+}
+
+// spillBlock writes block l's Gram matrices to the spill file and
+// collects their memory before the next block's are made.
+func (j *pruneJob) spillBlock(st *prune.Stats, l int) error {
+	sp := j.spill
+	if err := st.SpillGram(l, sp.w); err != nil {
+		return fmt.Errorf("%s: %w", sp.f.Name(), err)
+	}
+	if err := sp.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", sp.f.Name(), err)
+	}
+	end, err := sp.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sp.f.Name(), err)
+	}
+	sp.off = append(sp.off, end)
+	runtime.GC()
+	return nil
+}
+
+// spilledGrams returns the function that gives the repair block l's Gram
+// matrices read back from the spill file, one block's in memory at a
+// time.
+func (j *pruneJob) spilledGrams() func(l int) (*prune.Stats, error) {
+	var cur *prune.Stats
+	curL := -1
+	c := j.em.Config
+	return func(l int) (*prune.Stats, error) {
+		if l == curL && !cur.Spent(l) {
+			return cur, nil
+		}
+		cur, curL = nil, -1
+		runtime.GC() // the previous block's, before this block's are read
+		sp := j.spill
+		if l < 0 || l+1 >= len(sp.off) {
+			return nil, fmt.Errorf("%s: no Gram matrices of block %d", sp.f.Name(), l)
+		}
+		r := bufio.NewReaderSize(io.NewSectionReader(sp.f, sp.off[l], sp.off[l+1]-sp.off[l]), 1<<20)
+		s, err := prune.LoadGram(c, l, r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sp.f.Name(), err)
+		}
+		cur, curL = s, l
+		return cur, nil
+	}
+}
+
+// closeSpill removes the spill file, if any.
+func (j *pruneJob) closeSpill() {
+	if j.spill != nil {
+		j.spill.f.Close()
+		os.Remove(j.spill.f.Name())
+		j.spill = nil
+	}
+}
+
+// calibHead scores the first chunks of the perplexity report on the
+// source model from the calibration pass's residual streams leaving the
+// last block (engine Session.Head: the logits ForwardAll computes), the
+// tokens bench.Evaluate scores, so the report's "before" on the
+// calibration text costs only the output head. It does nothing when the
+// report is off or the text is shorter than one chunk, and leaves the
+// score to bench.Evaluate when a logit is not finite.
+func (j *pruneJob) calibHead(run *calib.LayerRunner, n, cl int) error {
+	if j.opt.EvalChunks <= 0 || cl != j.opt.Ctx || len(j.calibToks) < cl {
+		return nil
+	}
+	V := j.em.Config.VocabSize
+	s := j.em.NewSession(cl)
+	lp, lq := make([]float64, V), make([]float64, V)
+	var st bench.Stats
+	chunks := min(n, j.opt.EvalChunks)
+	for c, x := range run.Residuals()[:chunks] {
+		if err := j.ctx.Err(); err != nil {
+			return err
+		}
+		logits, err := s.Head(x)
+		if err != nil {
+			return fmt.Errorf("%s: chunk %d: %w", j.opt.Calib, c, err)
+		}
+		for _, v := range logits {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil
+			}
+		}
+		for i := cl / 2; i < cl-1; i++ {
+			st.Add(bench.CompareExact(nil, logits[i*V:(i+1)*V], j.calibToks[c*cl+i+1], lp, lq), false)
+		}
+	}
+	ppl, _ := st.Perplexity()
+	j.calibBefore = &PerplexityPair{Path: j.opt.Calib, Chunks: chunks, Tokens: st.N(), Before: ppl}
+	j.note("perplexity before on %s from the calibration pass: %.4f (%d chunks)", j.opt.Calib, ppl, chunks)
+	return nil
 }
 
 // blockProgress is a LayerRunner's progress callback reporting label's

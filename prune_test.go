@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/bench"
+	"github.com/shrink-llm/shrink/engine"
 )
 
 // TestPruneOptionsJSON: a recipe step with every flag name of shrink prune
@@ -71,6 +74,99 @@ func TestPruneEvalChunks(t *testing.T) {
 	}
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("the pruned file depends on eval-chunks")
+	}
+}
+
+// TestPruneBeforeFromCalibration: the calibration text's perplexity on the
+// source, taken from the calibration pass's last residual streams, is
+// bench.Evaluate's on the same chunks, bit for bit.
+func TestPruneBeforeFromCalibration(t *testing.T) {
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultPruneOptions()
+	opt.Calib, opt.FFN, opt.Ctx, opt.Chunks, opt.EvalChunks = calib, 0.25, 64, 5, 3
+	var notes []string
+	opt.Progress = func(p Progress) {
+		if p.Total == 0 {
+			notes = append(notes, p.Message)
+		}
+	}
+	res, err := Prune(context.Background(), "models/default", filepath.Join(dir, "p.gguf"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := engine.Load("models/default", engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	toks, bos, err := bench.Tokenize(em.Vocab, bench.DemoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := bench.Evaluate(context.Background(), em, toks, bench.EvalOptions{Ctx: 64, Chunks: 3, BOS: bos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppl, _ := want.Stats.Perplexity()
+	if res.Calib == nil || res.Calib.Before != ppl || res.Calib.Chunks != 3 || res.Calib.Tokens != want.Stats.N() {
+		t.Errorf("before %+v, bench.Evaluate %v over %d tokens", res.Calib, ppl, want.Stats.N())
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "from the calibration pass") {
+		t.Errorf("the perplexity before was not taken from the calibration pass: %q", notes)
+	}
+}
+
+// TestPruneGramPaths: the repair's Gram matrices held in memory for every
+// block, kept on disk by the calibration pass (a tiny StatsMem) or made
+// again by a second pass block by block (no spill) give the same file,
+// and the spill file is gone afterwards.
+func TestPruneGramPaths(t *testing.T) {
+	dir := t.TempDir()
+	calib := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(calib, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { spillGrams = true }()
+	var files [][]byte
+	for i, c := range []struct {
+		mem   float64
+		spill bool
+	}{{4, true}, {1e-9, true}, {1e-9, false}} {
+		opt := DefaultPruneOptions()
+		opt.Calib, opt.FFN, opt.Heads, opt.FFNMultiple, opt.Ctx, opt.Chunks, opt.StatsMem = calib, 0.25, 0.25, 1, 64, 4, c.mem
+		opt.Recipe = "test" // stats-mem would differ in the provenance
+		var notes []string
+		opt.Progress = func(p Progress) {
+			if p.Total == 0 {
+				notes = append(notes, p.Message)
+			}
+		}
+		spillGrams = c.spill
+		dst := filepath.Join(dir, fmt.Sprintf("p%d.gguf", i))
+		if _, err := Prune(context.Background(), "models/default", dst, opt); err != nil {
+			t.Fatal(err)
+		}
+		spilled := strings.Contains(strings.Join(notes, "\n"), "kept on disk")
+		if want := c.mem < 1 && c.spill; spilled != want {
+			t.Errorf("stats-mem %g, spill %v: spilled %v (notes %q)", c.mem, c.spill, spilled, notes)
+		}
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	for i := 1; i < len(files); i++ {
+		if !bytes.Equal(files[0], files[i]) {
+			t.Errorf("path %d writes a different file from the Gram matrices in memory", i)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".shrink-grams-*")); len(left) > 0 {
+		t.Errorf("spill files left: %v", left)
 	}
 }
 

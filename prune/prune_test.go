@@ -7,12 +7,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/shrink-llm/shrink/convert"
 	"github.com/shrink-llm/shrink/engine"
 	"github.com/shrink-llm/shrink/format"
 	"github.com/shrink-llm/shrink/format/gguf"
+	"github.com/shrink-llm/shrink/internal/linalg"
 	"github.com/shrink-llm/shrink/model"
 )
 
@@ -780,5 +782,40 @@ func TestStatsBlockwise(t *testing.T) {
 		if g, w := got.ffn[l].At(3, 5), want.ffn[l].At(3, 5); !near(g, w) {
 			t.Errorf("Gram %d: %v, want %v", l, g, w)
 		}
+	}
+}
+
+// TestStatsThreads checks that the channel and per-head statistics, summed
+// in parallel, are the same bit for bit on one goroutine and on three,
+// with more channels than one goroutine's span.
+func TestStatsThreads(t *testing.T) {
+	c := genModel(5, 3).Config
+	c.FFN = []int{1300, 1300, 1300}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rows = 37
+	down := make([]float32, rows*1300)
+	attn := make([]float32, rows*c.QDim(0))
+	for i := range down {
+		down[i] = float32(rng.NormFloat64())
+	}
+	for i := range attn {
+		attn[i] = float32(rng.NormFloat64())
+		if i%11 == 0 {
+			attn[i] = 0
+		}
+	}
+	var st [2]*Stats
+	for i, th := range []int{1, 3} {
+		linalg.SetThreads(th)
+		st[i] = NewStatsFor(c, nil)
+		st[i].Linear("blk.1.ffn_down.weight", down, rows, 1300)
+		st[i].Linear("blk.1.attn_output.weight", attn, rows, c.QDim(0))
+	}
+	linalg.SetThreads(0)
+	if !slices.Equal(st[0].diag[1], st[1].diag[1]) || !slices.Equal(st[0].heads[1], st[1].heads[1]) {
+		t.Error("statistics differ between 1 and 3 threads")
+	}
+	if st[0].diag[1][1299] == 0 || st[0].heads[1][len(st[0].heads[1])-1] == 0 {
+		t.Error("statistics not accumulated")
 	}
 }

@@ -146,34 +146,53 @@ func (s *Stats) Linear(name string, x []float32, rows, cols int) {
 	}
 	x = x[:rows*cols]
 	if rest == "ffn_down.weight" {
-		d := s.diag[l]
-		for t := 0; t < rows; t++ {
-			for j, v := range x[t*cols : (t+1)*cols] {
-				d[j] += float64(v) * float64(v)
-			}
-		}
+		s.addDiag(s.diag[l], x, rows, cols)
 	} else {
-		hd := s.cfg.HeadDim
-		for t := 0; t < rows; t++ {
-			for h := 0; h < cols/hd; h++ {
-				a := x[t*cols+h*hd : t*cols+(h+1)*hd]
-				b := s.heads[l][h*hd*hd : (h+1)*hd*hd]
-				for i, ai := range a {
-					if ai == 0 {
-						continue
-					}
-					fi := float64(ai)
-					row := b[i*hd : (i+1)*hd]
-					for j := i; j < hd; j++ {
-						row[j] += fi * float64(a[j])
-					}
-				}
-			}
-		}
+		s.addHeads(s.heads[l], x, rows, cols)
 	}
 	if g != nil {
 		g.Add(x, rows)
 	}
+}
+
+// diagSpan is the number of channels addDiag gives one goroutine.
+const diagSpan = 512
+
+// addDiag adds Σ_t x_tj² to d[j], spans of channels in parallel (every
+// channel's sum in token order: the same values for any thread count).
+func (s *Stats) addDiag(d []float64, x []float32, rows, cols int) {
+	linalg.Parallel((cols+diagSpan-1)/diagSpan, func(i int) {
+		j0, j1 := i*diagSpan, min(cols, (i+1)*diagSpan)
+		dd := d[j0:j1]
+		for t := 0; t < rows; t++ {
+			for k, v := range x[t*cols+j0 : t*cols+j1] {
+				dd[k] += float64(v) * float64(v)
+			}
+		}
+	})
+}
+
+// addHeads adds each query head's HeadDim×HeadDim block of Σ_t x_t x_tᵀ
+// (upper triangle) to heads, the heads in parallel (every value's sum in
+// token order: the same values for any thread count).
+func (s *Stats) addHeads(heads []float64, x []float32, rows, cols int) {
+	hd := s.cfg.HeadDim
+	linalg.Parallel(cols/hd, func(h int) {
+		b := heads[h*hd*hd : (h+1)*hd*hd]
+		for t := 0; t < rows; t++ {
+			a := x[t*cols+h*hd : t*cols+(h+1)*hd]
+			for i, ai := range a {
+				if ai == 0 {
+					continue
+				}
+				fi := float64(ai)
+				row := b[i*hd : (i+1)*hd]
+				for j := i; j < hd; j++ {
+					row[j] += fi * float64(a[j])
+				}
+			}
+		}
+	})
 }
 
 // cosine returns the cosine between a and b (1 when either is zero) and

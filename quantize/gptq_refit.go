@@ -3,16 +3,42 @@ package quantize
 import (
 	"math"
 	"unsafe"
+
+	"github.com/shrink-llm/shrink/internal/linalg"
 )
 
-// refitLanes is the number of rows refit8 re-chooses at once.
-const refitLanes = 8
+// refitLanes is the number of rows refit16 re-chooses at once.
+const refitLanes = 16
+
+// useAVX512 selects refitErr16 and refitShift16 (one AVX-512 pass over
+// sixteen rows) over two AVX2 passes of eight.
+var useAVX512 = useAVX2 && linalg.Accelerated()
+
+// refitErrs is refitErr8 on sixteen lanes.
+func refitErrs(e *[refitLanes]float32, x *float32, stride int, w *float32, n int, D, C *[refitLanes]float32, lo, hi float32) {
+	if useAVX512 {
+		refitErr16(e, x, stride, w, n, D, C, lo, hi)
+		return
+	}
+	refitErr8((*[8]float32)(e[:8]), x, stride, w, n, (*[8]float32)(D[:8]), (*[8]float32)(C[:8]), lo, hi)
+	refitErr8((*[8]float32)(e[8:]), (*float32)(unsafe.Add(unsafe.Pointer(x), 32)), stride, w, n, (*[8]float32)(D[8:]), (*[8]float32)(C[8:]), lo, hi)
+}
+
+// refitShifts is refitShift8 on sixteen lanes.
+func refitShifts(s *[refitLanes]float32, x *float32, stride int, w *float32, n int, D, C *[refitLanes]float32, lo, hi float32) {
+	if useAVX512 {
+		refitShift16(s, x, stride, w, n, D, C, lo, hi)
+		return
+	}
+	refitShift8((*[8]float32)(s[:8]), x, stride, w, n, (*[8]float32)(D[:8]), (*[8]float32)(C[:8]), lo, hi)
+	refitShift8((*[8]float32)(s[8:]), (*float32)(unsafe.Add(unsafe.Pointer(x), 32)), stride, w, n, (*[8]float32)(D[8:]), (*[8]float32)(C[8:]), lo, hi)
+}
 
 // refitRows runs refit on sub-block j (elements e0..e0+sub of block blk)
 // of every row of a GPTQ sweep: row r's block is dst[r·rowBytes +
 // blk·bytes:], its current values Wt[(e0+k)·rows + r] (Wt holds the
 // weights column by column), w the sub-block's importances. With the AVX2
-// kernels, eight rows at a time go through refit8, which gives refit's
+// kernels, sixteen rows at a time go through refit16, which gives refit's
 // bytes; the rows left over, and every row without the kernels, through
 // refit. xs is scratch of sub values.
 func (g *gptqGrid) refitRows(dst []byte, rowBytes, blk int, Wt []float32, rows, c0, j int, w, xs []float32) {
@@ -23,7 +49,7 @@ func (g *gptqGrid) refitRows(dst []byte, rowBytes, blk int, Wt []float32, rows, 
 			for l := range bs {
 				bs[l] = dst[(r+l)*rowBytes+blk*g.bytes:][:g.bytes]
 			}
-			g.refit8(&bs, j, Wt[c0*rows+r:], rows, w, xs)
+			g.refit16(&bs, j, Wt[c0*rows+r:], rows, w, xs)
 		}
 	}
 	for ; r < rows; r++ {
@@ -41,7 +67,7 @@ func (g *gptqGrid) refitGather(b []byte, j int, x []float32, stride int, w, xs [
 	g.refit(b, j, xs, w)
 }
 
-// refitLane is one row's state in refit8.
+// refitLane is one row's state in refit16.
 type refitLane struct {
 	live      bool    // the row is refitted here
 	d, dmin   float32 // the grid of codes (1, 1)
@@ -52,14 +78,14 @@ type refitLane struct {
 	candidate bool    // the current scale code is tried
 }
 
-// refit8 is refit on sub-block j of the eight blocks bs[l], lane l's
+// refit16 is refit on sub-block j of the sixteen blocks bs[l], lane l's
 // values x[k·stride + l] (k < len(w)): the same candidates in the same
-// order, their errors and offsets summed by refitErr8 and refitShift8
+// order, their errors and offsets summed by refitErrs and refitShifts
 // with refit's float32 operations, so the chosen codes are refit's. (refit
 // stops summing an error once it reaches the best; the full sum is then
 // no smaller, as the terms are not negative, so the choice is the same.)
 // A lane whose stored codes' error is not finite goes through refit.
-func (g *gptqGrid) refit8(bs *[refitLanes][]byte, j int, x []float32, stride int, w, xs []float32) {
+func (g *gptqGrid) refit16(bs *[refitLanes][]byte, j int, x []float32, stride int, w, xs []float32) {
 	var ln [refitLanes]refitLane
 	var D, C, out [refitLanes]float32
 	n := len(w)
@@ -88,7 +114,7 @@ func (g *gptqGrid) refit8(bs *[refitLanes][]byte, j int, x []float32, stride int
 		return
 	}
 	flo, fhi := float32(lo), float32(hi)
-	refitErr8(&out, xp, stride, wp, n, &D, &C, flo, fhi)
+	refitErrs(&out, xp, stride, wp, n, &D, &C, flo, fhi)
 	for l := range ln {
 		a := &ln[l]
 		a.best = out[l]
@@ -101,7 +127,7 @@ func (g *gptqGrid) refit8(bs *[refitLanes][]byte, j int, x []float32, stride int
 		sw += v
 	}
 	for off := -g.win; off <= g.win; off++ {
-		g.refit8Scale(&ln, off, xp, stride, wp, n, sw, flo, fhi)
+		g.refitScale16(&ln, off, xp, stride, wp, n, sw, flo, fhi)
 	}
 	for l := range ln {
 		switch a := &ln[l]; {
@@ -113,9 +139,9 @@ func (g *gptqGrid) refit8(bs *[refitLanes][]byte, j int, x []float32, stride int
 	}
 }
 
-// refit8Scale tries scale code sc0+off in every lane that has it (refit's
+// refitScale16 tries scale code sc0+off in every lane that has it (refit's
 // loop body).
-func (g *gptqGrid) refit8Scale(ln *[refitLanes]refitLane, off int32, xp *float32, stride int, wp *float32, n int, sw, flo, fhi float32) {
+func (g *gptqGrid) refitScale16(ln *[refitLanes]refitLane, off int32, xp *float32, stride int, wp *float32, n int, sw, flo, fhi float32) {
 	var D, C, M, out [refitLanes]float32
 	any := false
 	for l := range ln {
@@ -129,7 +155,7 @@ func (g *gptqGrid) refit8Scale(ln *[refitLanes]refitLane, off int32, xp *float32
 		return
 	}
 	if !g.mins {
-		refitErr8(&out, xp, stride, wp, n, &D, &C, flo, fhi)
+		refitErrs(&out, xp, stride, wp, n, &D, &C, flo, fhi)
 		for l := range ln {
 			if a := &ln[l]; a.candidate && out[l] < a.best {
 				a.best, a.bsc = out[l], a.sc0+off
@@ -144,7 +170,7 @@ func (g *gptqGrid) refit8Scale(ln *[refitLanes]refitLane, off int32, xp *float32
 		for l := range C {
 			C[l] = -M[l]
 		}
-		refitShift8(&out, xp, stride, wp, n, &D, &C, flo, fhi)
+		refitShifts(&out, xp, stride, wp, n, &D, &C, flo, fhi)
 		if sw > 0 {
 			for l := range M {
 				M[l] += out[l] / sw
@@ -162,13 +188,13 @@ func (g *gptqGrid) refit8Scale(ln *[refitLanes]refitLane, off int32, xp *float32
 		mc[l] = nearestInt(t)
 	}
 	for dm := int32(-1); dm <= 1; dm++ {
-		g.refit8Min(ln, off, dm, &mc, &D, xp, stride, wp, n, flo, fhi)
+		g.refitMin16(ln, off, dm, &mc, &D, xp, stride, wp, n, flo, fhi)
 	}
 }
 
-// refit8Min tries min code mc[l]+dm with scale code sc0+off in every
+// refitMin16 tries min code mc[l]+dm with scale code sc0+off in every
 // candidate lane where it is in range.
-func (g *gptqGrid) refit8Min(ln *[refitLanes]refitLane, off, dm int32, mc *[refitLanes]int32, D *[refitLanes]float32, xp *float32, stride int, wp *float32, n int, flo, fhi float32) {
+func (g *gptqGrid) refitMin16(ln *[refitLanes]refitLane, off, dm int32, mc *[refitLanes]int32, D *[refitLanes]float32, xp *float32, stride int, wp *float32, n int, flo, fhi float32) {
 	var C, out [refitLanes]float32
 	var try [refitLanes]bool
 	any := false
@@ -182,7 +208,7 @@ func (g *gptqGrid) refit8Min(ln *[refitLanes]refitLane, off, dm int32, mc *[refi
 	if !any {
 		return
 	}
-	refitErr8(&out, xp, stride, wp, n, D, &C, flo, fhi)
+	refitErrs(&out, xp, stride, wp, n, D, &C, flo, fhi)
 	for l := range ln {
 		if a := &ln[l]; try[l] && out[l] < a.best {
 			a.best, a.bsc, a.bm = out[l], a.sc0+off, mc[l]+dm

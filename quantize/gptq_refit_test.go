@@ -7,18 +7,28 @@ import (
 	"testing"
 
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/internal/linalg"
 )
 
-// TestRefitRowsMatchesScalar checks the eight-row refit (the AVX2 kernels)
-// against the scalar refit, row by row, on every K-quant: the same bytes
+// TestRefitRowsMatchesScalar checks the sixteen-row refit (the AVX-512
+// kernels, or the AVX2 ones twice) against the scalar refit, row by row, on every K-quant: the same bytes
 // for random blocks and values, including dead rows, zero and huge values,
 // stored codes at the ends of their ranges and non-finite values.
 func TestRefitRowsMatchesScalar(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2 kernels on this CPU or build")
 	}
+	defer func(v bool) { useAVX512 = v }(useAVX512)
+	for _, wide := range []bool{false, true} {
+		useAVX512 = wide && linalg.Accelerated()
+		refitRowsCase(t)
+	}
+}
+
+// refitRowsCase is one run of TestRefitRowsMatchesScalar.
+func refitRowsCase(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	const rows = 8*6 + 3
+	const rows = refitLanes*3 + 3
 	for _, typ := range gptqTypes {
 		g := gptqGrids[typ]
 		if g.sub == 0 {
@@ -60,7 +70,7 @@ func TestRefitRowsMatchesScalar(t *testing.T) {
 				if !bytes.Equal(dst, want) {
 					for r := 0; r < rows; r++ {
 						if !bytes.Equal(dst[r*g.bytes:][:g.bytes], want[r*g.bytes:][:g.bytes]) {
-							t.Fatalf("%s trial %d sub-block %d row %d: 8-row refit differs from refit", typ, trial, j, r)
+							t.Fatalf("%s trial %d sub-block %d row %d (AVX-512 %v): 16-row refit differs from refit", typ, trial, j, r, useAVX512)
 						}
 					}
 				}
@@ -113,7 +123,7 @@ func refitTestEdit(rng *rand.Rand, g gptqGrid, b []byte, r int) {
 }
 
 // TestGPTQKernelsAgree checks that GPTQ writes the same bytes with the
-// AVX2 kernels (refit8, axpy8) as with the scalar code, for every K-quant
+// SIMD kernels (refit16, axpy8) as with the scalar code, for every K-quant
 // (37 rows: axpy8's tail and refit's leftover rows included).
 func TestGPTQKernelsAgree(t *testing.T) {
 	if !useAVX2 {
@@ -137,7 +147,51 @@ func TestGPTQKernelsAgree(t *testing.T) {
 			}
 		}
 		if !bytes.Equal(outs[0], outs[1]) {
-			t.Errorf("%s: GPTQ bytes differ between the AVX2 kernels and the scalar code", typ)
+			t.Errorf("%s: GPTQ bytes differ between the SIMD kernels and the scalar code", typ)
 		}
+	}
+}
+
+// BenchmarkRefitRows re-chooses the sub-block codes of 512 rows of one
+// Q4_K block (eight sub-blocks) with the scalar refit, the AVX2 kernels
+// (two passes of eight rows) and the AVX-512 ones (one of sixteen).
+func BenchmarkRefitRows(b *testing.B) {
+	const rows = 512
+	g := gptqGrids[format.Q4_K]
+	c, _ := CodecFor(format.Q4_K)
+	rng := rand.New(rand.NewPCG(3, 4))
+	w := make([]float32, g.block)
+	for i := range w {
+		w[i] = float32(rng.ExpFloat64())
+	}
+	Wt := make([]float32, g.block*rows)
+	dst := make([]byte, rows*g.bytes)
+	for r := 0; r < rows; r++ {
+		x := refitTestRow(rng, g.block, 2, 0)
+		c.Encode(dst[r*g.bytes:(r+1)*g.bytes], x, w)
+		for k := range x {
+			Wt[k*rows+r] = x[k] + float32(0.3*rng.NormFloat64())
+		}
+	}
+	has2, has512 := useAVX2, useAVX2 && linalg.Accelerated()
+	defer func(a, b bool) { useAVX2, useAVX512 = a, b }(useAVX2, useAVX512)
+	for _, k := range []struct {
+		name      string
+		avx2, avx bool
+	}{{"scalar", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
+		if k.avx2 && !has2 || k.avx && !has512 {
+			continue
+		}
+		b.Run(k.name, func(b *testing.B) {
+			useAVX2, useAVX512 = k.avx2, k.avx
+			xs := make([]float32, g.sub)
+			buf := bytes.Clone(dst)
+			for i := 0; i < b.N; i++ {
+				copy(buf, dst)
+				for j := 0; j < g.block/g.sub; j++ {
+					g.refitRows(buf, g.bytes, 0, Wt, rows, j*g.sub, j, w[j*g.sub:(j+1)*g.sub], xs)
+				}
+			}
+		})
 	}
 }

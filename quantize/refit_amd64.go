@@ -22,3 +22,13 @@ func refitShift8(s *[8]float32, x *float32, stride int, w *float32, n int, D, C 
 //
 //go:noescape
 func axpy8(y *float32, a float32, x *float32, n int)
+
+// refitErr16 is refitErr8 on sixteen lanes (AVX-512).
+//
+//go:noescape
+func refitErr16(e *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32)
+
+// refitShift16 is refitShift8 on sixteen lanes (AVX-512).
+//
+//go:noescape
+func refitShift16(s *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32)

@@ -37,6 +37,36 @@
 	VXORPS       Y0, Y0, Y0        \
 	VXORPS       Y8, Y8, Y8
 
+// The AVX-512 forms (refitErr16, refitShift16): sixteen rows at once, the
+// same operations per lane (NaN lanes of t replaced by zero under a mask).
+
+// REFITROUND16 is REFITROUND on Z registers; Z8 is zero. Clobbers Z2, K1.
+#define REFITROUND16 \
+	VSUBPS      Z5, Z1, Z2     \
+	VDIVPS      Z4, Z2, Z2     \
+	VCMPPS      $3, Z2, Z2, K1 \
+	VMOVAPS     Z8, K1, Z2     \
+	VMAXPS      Z6, Z2, Z2     \
+	VMINPS      Z7, Z2, Z2     \
+	VRNDSCALEPS $0, Z2, Z2     \
+	VMULPS      Z4, Z2, Z9     \
+	VADDPS      Z5, Z9, Z9
+
+#define REFITLOAD16 \
+	MOVQ         x+8(FP), SI       \
+	MOVQ         stride+16(FP), BX \
+	SHLQ         $2, BX            \
+	MOVQ         w+24(FP), R8      \
+	MOVQ         n+32(FP), CX      \
+	MOVQ         D+40(FP), AX      \
+	VMOVUPS      (AX), Z4          \
+	MOVQ         C+48(FP), AX      \
+	VMOVUPS      (AX), Z5          \
+	VBROADCASTSS lo+56(FP), Z6     \
+	VBROADCASTSS hi+60(FP), Z7     \
+	VXORPS       Z0, Z0, Z0        \
+	VXORPS       Z8, Z8, Z8
+
 // func refitErr8(e *[8]float32, x *float32, stride int, w *float32, n int, D, C *[8]float32, lo, hi float32)
 //
 // e[l] = Σ_k w[k]·(x_l - v)·(x_l - v), x_l = x[k·stride + l], v its
@@ -114,5 +144,54 @@ axloop:
 	JNZ     axloop
 
 axdone:
+	VZEROUPPER
+	RET
+
+// func refitErr16(e *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32)
+TEXT ·refitErr16(SB), NOSPLIT, $0-64
+	REFITLOAD16
+
+err16loop:
+	TESTQ        CX, CX
+	JZ           err16done
+	VMOVUPS      (SI), Z1
+	REFITROUND16
+	VSUBPS       Z9, Z1, Z10
+	VBROADCASTSS (R8), Z11
+	VMULPS       Z10, Z11, Z12
+	VMULPS       Z10, Z12, Z12
+	VADDPS       Z12, Z0, Z0
+	ADDQ         BX, SI
+	ADDQ         $4, R8
+	DECQ         CX
+	JMP          err16loop
+
+err16done:
+	MOVQ    e+0(FP), AX
+	VMOVUPS Z0, (AX)
+	VZEROUPPER
+	RET
+
+// func refitShift16(s *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32)
+TEXT ·refitShift16(SB), NOSPLIT, $0-64
+	REFITLOAD16
+
+shift16loop:
+	TESTQ        CX, CX
+	JZ           shift16done
+	VMOVUPS      (SI), Z1
+	REFITROUND16
+	VSUBPS       Z1, Z9, Z10
+	VBROADCASTSS (R8), Z11
+	VMULPS       Z10, Z11, Z12
+	VADDPS       Z12, Z0, Z0
+	ADDQ         BX, SI
+	ADDQ         $4, R8
+	DECQ         CX
+	JMP          shift16loop
+
+shift16done:
+	MOVQ    s+0(FP), AX
+	VMOVUPS Z0, (AX)
 	VZEROUPPER
 	RET

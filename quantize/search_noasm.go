@@ -25,3 +25,11 @@ func refitShift8(s *[8]float32, x *float32, stride int, w *float32, n int, D, C 
 func axpy8(y *float32, a float32, x *float32, n int) {
 	panic("quantize: no AVX2 kernels")
 }
+
+func refitErr16(e *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32) {
+	panic("quantize: no AVX-512 kernels")
+}
+
+func refitShift16(s *[16]float32, x *float32, stride int, w *float32, n int, D, C *[16]float32, lo, hi float32) {
+	panic("quantize: no AVX-512 kernels")
+}

@@ -34,7 +34,7 @@ var pruneCmd = &command{
 		fs.Bool("no-repair", false, "do not refit down_proj/o_proj by least squares")
 		fs.Float64("ridge", 1e-3, "ridge regularisation of the repair, relative to the mean input energy")
 		fs.String("gguf-arch", "auto", "architecture name of a GGUF output: auto (deci when widths differ per layer, which llama.cpp loads per layer; else the source's), llama or deci")
-		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer): when every layer's fit they are collected in the calibration pass, otherwise block by block in a second pass, one block's at a time. "+
+		fs.Float64("stats-mem", 4, "GiB for the repair's Gram matrices (FFN²+QDim² float64 per layer): when every layer's fit they are collected in the calibration pass; otherwise the calibration pass writes each block's to a temporary file beside DST (when its file system has twice their total free) and the repair reads one block's at a time back, else a second pass makes them block by block, one block's at a time. "+
 			"Peak resident memory from an F16 GGUF in the block-by-block pass: one block's Gram matrices, 8·(FFN²+QDim²) bytes, plus the calibration chunks' residual streams, chunks·ctx·dim·4 bytes, plus at most 25% of the file "+
 			"(one block's float32 weights and the repair's work; the mapped model stays in the page cache); when every layer's Gram matrices fit, those replace one block's")
 		fs.Int("ctx", 512, "chunk size in tokens for calibration and perplexity (capped at the model's context)")

@@ -3,40 +3,24 @@
 #include "textflag.h"
 #include "avx2_amd64.h"
 
-// AVX2 dot products of the grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS,
-// IQ2_S, IQ1_S, IQ1_M) with Q8_K activations, after ggml's AVX2 kernels:
-// per 32-element sub-block the four groups of eight are loaded from the
-// grid (a uint64 per point, or two uint32 points for IQ3) with
-// VPBROADCASTQ/VPBROADCASTD straight from the table and blended into one
-// register (no shuffle-port inserts); their signs come from a table of +-1
-// bytes the same way (iqgrid_amd64.go) or, where the format stores whole
-// sign bytes (IQ2_S, IQ3_S; IQ1_M's shift bits), are expanded in registers
-// (VSIGNS). The signs are moved onto the activation codes with VPSIGNB,
-// the unsigned magnitudes multiplied with them by VPMADDUBSW and the pair
-// sums by the sub-block's scale (per 128-bit lane where the scale is per
-// 16) with VPMADDWD; each super-block's int32 sums are converted and added
-// times d*d8. The Go wrappers apply the types' constant factors (1/8,
-// 1/4).
+// The AVX2 dot product of IQ1_M with Q8_K activations, after ggml's AVX2
+// kernel (the other grid types' kernels are in iqgridvec_amd64.s): per
+// super-block the 32 grid indices and the sixteen scales are built in
+// vector registers and stored on the stack; per 32-element sub-block the
+// four groups of eight (8*point, a uint64 each) are broadcast from the
+// grid and blended into one register (no shuffle-port inserts), the
+// groups' shifts (+-1, from qh bits 3 and 7) expanded in registers
+// (VSIGNS) and added. The weights' signs are moved onto the activation
+// codes with VPSIGNB, the magnitudes multiplied with them by VPMADDUBSW
+// and the pair sums by the scales of the two 16-element halves with
+// VPMADDWD; each super-block's int32 sums are converted and added times
+// d*d8. The Go wrapper applies the factor 1/8.
 //
-// Common registers: SI = the weight block, DI = the activation codes,
-// DX = the activation scales, CX = blocks left, R13 = the grid, R14 = the
-// sign table, R11/R12 = the sub-block's pointers, Y0 = the float
-// accumulator, Y8 = the block's int32 sums, Y1/Y2 = the magnitudes and
-// signs being built (Y3/Y4/Y7 the broadcast loads), Y9 = the scale words.
-
-// Constants of the vector sign expansion (VSIGNS): byte l of a broadcast
-// dword repeated over group l's eight bytes, and each byte's bit.
-DATA iqSignShuf<>+0x00(SB)/8, $0x0000000000000000
-DATA iqSignShuf<>+0x08(SB)/8, $0x0101010101010101
-DATA iqSignShuf<>+0x10(SB)/8, $0x0202020202020202
-DATA iqSignShuf<>+0x18(SB)/8, $0x0303030303030303
-GLOBL iqSignShuf<>(SB), RODATA|NOPTR, $32
-
-DATA iqSignBits<>+0x00(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x08(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x10(SB)/8, $0x8040201008040201
-DATA iqSignBits<>+0x18(SB)/8, $0x8040201008040201
-GLOBL iqSignBits<>(SB), RODATA|NOPTR, $32
+// Registers: SI = the weight block, DI = the activation codes, DX = the
+// activation scales, CX = blocks left, R13 = the grid, R10 = the
+// sub-block, R11 = its index words, Y0 = the float accumulator, Y8 = the
+// block's int32 sums, Y1/Y2 = the weights and shifts being built (Y3 the
+// broadcast loads), Y9 = the scale words.
 
 // IQ1_M's shift bits: bit 3 (group 0) and 7 (group 1) of qh byte 0, the
 // same of qh byte 1 (groups 2 and 3).
@@ -72,169 +56,23 @@ GLOBL iq1mBits<>(SB), RODATA|NOPTR, $32
 	VMOVD        AX, X13;    \
 	VPBROADCASTD X13, Y13
 
-// PUTG0_A .. PUTG1_B blend only the grid qword (broadcast in Y3) into Y1
-// (the signs come from VSIGNS).
-#define PUTG0_A VPBLENDD $0x03, Y3, Y1, Y1
-#define PUTG1_A VPBLENDD $0x0c, Y3, Y1, Y1
-#define PUTG0_B VPBLENDD $0x30, Y3, Y1, Y1
-#define PUTG1_B VPBLENDD $0xc0, Y3, Y1, Y1
-
-// PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
-// Y1 and its sign qword (broadcast in Y4) into Y2.
-#define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
-#define PUT1_A VPBLENDD $0x0c, Y3, Y1, Y1; VPBLENDD $0x0c, Y4, Y2, Y2
-#define PUT0_B VPBLENDD $0x30, Y3, Y1, Y1; VPBLENDD $0x30, Y4, Y2, Y2
-#define PUT1_B VPBLENDD $0xc0, Y3, Y1, Y1; VPBLENDD $0xc0, Y4, Y2, Y2
-
-// MULADD multiplies the 32 magnitudes Y1, signed by Y2, with the next 32
-// codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
-#define MULADD \
-	VMOVDQU     (DI), Y5;       \
-	VPSIGNB     Y2, Y5, Y5;     \
-	VPMADDUBSW  Y5, Y1, Y6;     \
-	VPMADDWD    Y9, Y6, Y6;     \
-	VPADDD      Y6, Y8, Y8;     \
-	ADDQ        $32, DI
-
-// SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
-#define SCALE32(Rg) \
-	LEAL         1(Rg)(Rg*1), Rg; \
-	VMOVD        Rg, X9;          \
-	VPBROADCASTW X9, Y9
-
-// SCALE16(Ra, Rb) puts 2*Ra+1 into the words of Y9's low lane and 2*Rb+1
-// into its high lane; clobbers X10.
-#define SCALE16(Ra, Rb) \
-	LEAL         1(Ra)(Ra*1), Ra;     \
-	LEAL         1(Rb)(Rb*1), Rb;     \
-	VMOVD        Ra, X9;              \
-	VPBROADCASTW X9, X9;              \
-	VMOVD        Rb, X10;             \
-	VPBROADCASTW X10, X10;            \
-	VINSERTI128  $1, X10, Y9, Y9
-
-// BLOCKEND adds Y8 times the f16 at (SI) times the float at (DX) to Y0.
-#define BLOCKEND \
-	F16SCALE((SI), (DX), X1, Y1); \
-	VCVTDQ2PS   Y8, Y8;           \
-	VFMADD231PS Y8, Y1, Y0
-
 #define PROLOGUE \
 	MOVQ   w+0(FP), SI;     \
 	MOVQ   q+8(FP), DI;     \
 	MOVQ   d+16(FP), DX;    \
 	MOVQ   nb+24(FP), CX;   \
 	MOVQ   grid+32(FP), R13; \
-	MOVQ   signs+40(FP), R14; \
 	VXORPS Y0, Y0, Y0
 
 #define EPILOGUE \
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
-	MOVSS X0, ret+48(FP); \
+	MOVSS X0, ret+40(FP); \
 	RET
 
-// XXS_GROUP(l, sh): IQ2_XXS group l: grid index byte l(R11), sign index
-// bits sh.. of R10.
-#define XXS_GROUP(l, sh) \
-	MOVBQZX l(R11), AX;      \
-	VPBROADCASTQ (R13)(AX*8), Y3; \
-	MOVL    R10, AX;         \
-	SHRL    $sh, AX;         \
-	ANDL    $127, AX;        \
-	VPBROADCASTQ (R14)(AX*8), Y4
-
-// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
-TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
-	PROLOGUE
-	TESTQ CX, CX
-	JEQ   xxsdone
-
-xxsblock:
-	VPXOR Y8, Y8, Y8
-	LEAQ  2(SI), R11
-	LEAQ  66(SI), R12
-
-xxssub:
-	MOVL 4(R11), R10
-	XXS_GROUP(0, 0)
-	PUT0_A
-	XXS_GROUP(1, 7)
-	PUT1_A
-	XXS_GROUP(2, 14)
-	PUT0_B
-	XXS_GROUP(3, 21)
-	PUT1_B
-	SHRL $28, R10
-	SCALE32(R10)
-	MULADD
-	ADDQ $8, R11
-	CMPQ R11, R12
-	JNE  xxssub
-
-	BLOCKEND
-	ADDQ $66, SI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ  xxsblock
-
-xxsdone:
-	EPILOGUE
-
-// X3XXS_GROUP(l, sh): IQ3_XXS group l: the two uint32 points of bytes
-// 2l(R11) and 2l+1(R11), sign index bits sh.. of R10.
-#define X3XXS_GROUP(l, sh) \
-	MOVBLZX      (2*l)(R11), AX;   \
-	VPBROADCASTD (R13)(AX*4), Y3;  \
-	MOVBLZX      (2*l+1)(R11), AX; \
-	VPBROADCASTD (R13)(AX*4), Y7;  \
-	VPBLENDD     $0xaa, Y7, Y3, Y3; \
-	MOVL    R10, AX;          \
-	SHRL    $sh, AX;          \
-	ANDL    $127, AX;         \
-	VPBROADCASTQ (R14)(AX*8), Y4
-
-// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
-TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
-	PROLOGUE
-	TESTQ CX, CX
-	JEQ   x3xxsdone
-
-x3xxsblock:
-	VPXOR Y8, Y8, Y8
-	LEAQ  2(SI), R11
-	LEAQ  66(SI), R12
-
-x3xxssub:
-	MOVL (R12), R10
-	X3XXS_GROUP(0, 0)
-	PUT0_A
-	X3XXS_GROUP(1, 7)
-	PUT1_A
-	X3XXS_GROUP(2, 14)
-	PUT0_B
-	X3XXS_GROUP(3, 21)
-	PUT1_B
-	SHRL $28, R10
-	SCALE32(R10)
-	MULADD
-	ADDQ $8, R11
-	ADDQ $4, R12
-	LEAQ 98(SI), AX
-	CMPQ R12, AX
-	JNE  x3xxssub
-
-	BLOCKEND
-	ADDQ $98, SI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ  x3xxsblock
-
-x3xxsdone:
-	EPILOGUE
-
-// SIGNED moves the signs of the weights Y1 (which are never zero) onto
-// the codes (Y5) and makes Y1 their magnitudes, then as MULADD.
+// SIGNED_MULADD moves the signs of the weights Y1 (never zero) onto the
+// next 32 codes, makes Y1 their magnitudes, multiplies, weights the pair
+// sums by Y9 and adds them to Y8; advances DI.
 #define SIGNED_MULADD \
 	VMOVDQU    (DI), Y5;   \
 	VPSIGNB    Y1, Y5, Y5; \
@@ -244,68 +82,110 @@ x3xxsdone:
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
-// X1M_GROUP(l, qhoff, sh): Y3 = 8*point of IQ1_M group l: index byte
-// l(R11) with bits sh.. of the qh byte qhoff(R12) as bits 8-10.
-#define X1M_GROUP(l, qhoff, sh) \
-	MOVBLZX l(R11), AX;         \
-	MOVBLZX qhoff(R12), R9;     \
-	SHRL    $sh, R9;            \
-	ANDL    $7, R9;             \
-	SHLL    $8, R9;             \
-	ORL     R9, AX;             \
-	VPBROADCASTQ (R13)(AX*8), Y3
+// IQ1_M's index words: word i of a 16-index vector (sub-block i/4, group
+// l = i%4) takes qh byte i/2 of the broadcast qword and is multiplied by
+// 2^13 (l even: bits 0-2) or 2^9 (l odd: bits 4-6) to move its high index
+// bits to bits 13-15.
+DATA iq1mIdxShuf<>+0x00(SB)/8, $0x8001800180008000
+DATA iq1mIdxShuf<>+0x08(SB)/8, $0x8003800380028002
+DATA iq1mIdxShuf<>+0x10(SB)/8, $0x8005800580048004
+DATA iq1mIdxShuf<>+0x18(SB)/8, $0x8007800780068006
+GLOBL iq1mIdxShuf<>(SB), RODATA|NOPTR, $32
 
-// X1M_SUB(s1, s2): one IQ1_M sub-block of 32 whose two 3-bit scales are
-// bits s1.. and s2.. of the scale word in BX.
-#define X1M_SUB(s1, s2) \
-	X1M_GROUP(0, 0, 0);    \
-	PUTG0_A;               \
-	X1M_GROUP(1, 0, 4);    \
-	PUTG1_A;               \
-	X1M_GROUP(2, 1, 0);    \
-	PUTG0_B;               \
-	X1M_GROUP(3, 1, 4);    \
-	PUTG1_B;               \
-	VSIGNS((R12));         \
-	VPADDB  Y2, Y1, Y1;    \
-	MOVL    BX, AX;        \
-	SHRL    $s1, AX;       \
-	ANDL    $7, AX;        \
-	MOVL    BX, R10;       \
-	SHRL    $s2, R10;      \
-	ANDL    $7, R10;       \
-	SCALE16(AX, R10);      \
-	SIGNED_MULADD;         \
-	ADDQ    $4, R11;       \
-	ADDQ    $2, R12
+DATA iq1mIdxMul<>+0x00(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x08(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x10(SB)/8, $0x0200200002002000
+DATA iq1mIdxMul<>+0x18(SB)/8, $0x0200200002002000
+GLOBL iq1mIdxMul<>(SB), RODATA|NOPTR, $32
 
-// func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
-// As dotIQ1SAVX2 with a shift per group of eight and a scale per 16; the
-// f16 super-block scale is gathered from the top nibbles of the four scale
-// words.
-TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $0-52
+// IQ1_M's sixteen 3-bit scales: word i takes scale word i/4 and is
+// multiplied by 2^(13-3(i%4)) to move its bits 3(i%4).. to bits 13-15.
+DATA iq1mScShuf<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1mScShuf<>+0x08(SB)/8, $0x0302030203020302
+DATA iq1mScShuf<>+0x10(SB)/8, $0x0504050405040504
+DATA iq1mScShuf<>+0x18(SB)/8, $0x0706070607060706
+GLOBL iq1mScShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mScMul<>+0x00(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x08(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x10(SB)/8, $0x0010008004002000
+DATA iq1mScMul<>+0x18(SB)/8, $0x0010008004002000
+GLOBL iq1mScMul<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mWord1<>+0x00(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x08(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x10(SB)/8, $0x0001000100010001
+DATA iq1mWord1<>+0x18(SB)/8, $0x0001000100010001
+GLOBL iq1mWord1<>(SB), RODATA|NOPTR, $32
+
+// A sub-block's scale pair (word 0 for the low lane, word 1 for the high)
+// of a broadcast dword spread over each lane's eight words.
+DATA iq1mScalePair<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1mScalePair<>+0x08(SB)/8, $0x0100010001000100
+DATA iq1mScalePair<>+0x10(SB)/8, $0x0302030203020302
+DATA iq1mScalePair<>+0x18(SB)/8, $0x0302030203020302
+GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
+
+// X1M_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as words
+// at 32k(SP): index byte | the group's three qh bits << 8.
+#define X1M_IDX16(k) \
+	VPMOVZXBW    (16*k)(SI), Y3;    \
+	VPBROADCASTQ (32+8*k)(SI), Y4;  \
+	VPSHUFB      Y14, Y4, Y4;       \
+	VPMULLW      Y15, Y4, Y4;       \
+	VPSRLW       $13, Y4, Y4;       \
+	VPSLLW       $8, Y4, Y4;        \
+	VPOR         Y3, Y4, Y4;        \
+	VMOVDQU      Y4, (32*k)(SP)
+
+// X1M_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
+#define X1M_PT(l, put) \
+	MOVWLZX      (2*l)(R11), AX;       \
+	VPBROADCASTQ (R13)(AX*8), Y3;      \
+	VPBLENDD     $put, Y3, Y1, Y1
+
+// func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
+// Weights 8*point+-1 as in dotIQ1SAVX2, a shift per group of eight and a
+// scale per 16. Per super-block the 32 grid indices are built in vector
+// registers (X1M_IDX16) at 0(SP) and the sixteen scales 2*ls+1 at 64(SP);
+// the f16 super-block scale is gathered from the top nibbles of the four
+// scale words.
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
-	TESTQ CX, CX
-	JEQ   x1mdone
+	VMOVDQU iq1mIdxShuf<>(SB), Y14
+	VMOVDQU iq1mIdxMul<>(SB), Y15
+	VMOVDQU iq1mScalePair<>(SB), Y10
+	TESTQ   CX, CX
+	JEQ     x1mdone
 
 x1mblock:
-	VPXOR Y8, Y8, Y8
-	MOVQ  SI, R11
-	LEAQ  32(SI), R12
+	VPXOR        Y8, Y8, Y8
+	X1M_IDX16(0)
+	X1M_IDX16(1)
+	VPBROADCASTQ 48(SI), Y4
+	VPSHUFB      iq1mScShuf<>(SB), Y4, Y4
+	VPMULLW      iq1mScMul<>(SB), Y4, Y4
+	VPSRLW       $13, Y4, Y4
+	VPADDW       Y4, Y4, Y4
+	VPOR         iq1mWord1<>(SB), Y4, Y4
+	VMOVDQU      Y4, 64(SP)
+	XORQ         R10, R10
 
 x1msub:
-	// R12 - SI - 32 = 2*sub-block; the scale word is at 48 + that/2*2.
-	MOVQ    R12, AX
-	SUBQ    SI, AX
-	SUBQ    $32, AX
-	SHRQ    $2, AX
-	MOVWLZX 48(SI)(AX*2), BX
-	X1M_SUB(0, 3)
-	X1M_SUB(6, 9)
-	LEAQ    48(SI), AX
-	CMPQ    R12, AX
-	JNE     x1msub
+	LEAQ (SP)(R10*8), R11
+	X1M_PT(0, 0x03)
+	X1M_PT(1, 0x0c)
+	X1M_PT(2, 0x30)
+	X1M_PT(3, 0xc0)
+	VSIGNS(32(SI)(R10*2))
+	VPADDB       Y2, Y1, Y1
+	VPBROADCASTD 64(SP)(R10*4), Y9
+	VPSHUFB      Y10, Y9, Y9
+	SIGNED_MULADD
+	INCQ R10
+	CMPQ R10, $8
+	JNE  x1msub
 
 	// The f16 scale: (w0>>12) | (w1>>8)&0xf0 | (w2>>4)&0xf00 | w3&0xf000.
 	MOVWLZX      48(SI), AX

@@ -3,28 +3,32 @@
 #include "textflag.h"
 #include "avx2_amd64.h"
 
-// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS and IQ1_S
-// with Q8_K activations that do the per-point scalar work of
-// iqgrid_amd64.s once per super-block in vector registers:
+// AVX2 dot products of the grid i-quants IQ3_S, IQ2_S, IQ2_XS, IQ1_S,
+// IQ2_XXS and IQ3_XXS with Q8_K activations, after ggml's AVX2 kernels but
+// with the per-point scalar work done in vector registers:
 //
 //   - IQ3_S: the eight 9-bit indices of a sub-block built with
 //     VPMOVZXBD/VPSRLVD from the index and qh bytes, its eight grid points
-//     fetched with one VPGATHERDD;
+//     fetched with one VPGATHERDD, the scales built per super-block and
+//     broadcast from the stack;
 //   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
 //     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
 //     words on the stack, so that each point costs a load, a broadcast
 //     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
-//     for the two scales of a sub-block's 16-element halves).
+//     for the two scales of a sub-block's 16-element halves);
+//   - IQ2_XXS and IQ3_XXS: as ggml's (the four groups' points and sign
+//     patterns broadcast from the grid and a sign table and blended).
 //
-// Otherwise as iqgrid_amd64.s: signs on the codes by VPSIGNB (IQ1_S: the
+// Otherwise as ggml's: the points broadcast from the grid and blended
+// (no shuffle-port inserts), signs on the codes by VPSIGNB (IQ1_S: the
 // weights 8*point+-1 are signed themselves), VPMADDUBSW, scales by
 // VPMADDWD, per super-block int32 sums converted and added times d*d8.
 // (On this Zen 4 VM a VPGATHERQQ of IQ1_S's four qword points was slower
 // than four broadcasts, so only IQ3_S gathers.)
 //
-// Registers as in iqgrid_amd64.s: SI = the weight block, DI = the codes,
+// Registers: SI = the weight block, DI = the codes,
 // DX = the activation scales, CX = blocks left, R13 = the grid, R11 = the
 // sub-block's index words, R12 = 2*sub-block, Y0 = the float accumulator,
 // Y8 = the block's int32 sums, Y9 = the scale words, Y1 = the points,
@@ -36,10 +40,16 @@
 	MOVQ   d+16(FP), DX;    \
 	MOVQ   nb+24(FP), CX;   \
 	MOVQ   grid+32(FP), R13; \
-	MOVQ   signs+40(FP), R14; \
 	VXORPS Y0, Y0, Y0
 
 #define EPILOGUE \
+	HSUM8(Y0, X0, X1); \
+	VZEROUPPER;        \
+	MOVSS X0, ret+40(FP); \
+	RET
+
+// EPILOGUES is EPILOGUE for the kernels that also take a sign table.
+#define EPILOGUES \
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
 	MOVSS X0, ret+48(FP); \
@@ -97,8 +107,8 @@ GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
 	VPCMPEQB     Y12, Y2, Y2;  \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
-TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
+// func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-44
 	PROLOGUE
 	VMOVDQU      iq3sShifts<>(SB), Y14
 	MOVL         $1, AX
@@ -114,36 +124,37 @@ TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-52
 
 x3block:
 	VPXOR Y8, Y8, Y8
-	LEAQ  2(SI), R11
-	LEAQ  66(SI), R12
-	LEAQ  74(SI), BX
-	VMOVD 106(SI), X7
+
+	// The eight sub-blocks' scales 2*ls+1 as words at 0(SP).
+	VMOVD      106(SI), X4
+	VPMOVZXBW  X4, X4
+	VPAND      iqWord15<>(SB), X4, X5
+	VPSRLW     $4, X4, X6
+	VPUNPCKLWD X6, X5, X4
+	VPADDW     X4, X4, X4
+	VPOR       iqWord1<>(SB), X4, X4
+	VMOVDQU    X4, 0(SP)
+	XORQ       R10, R10
 
 x3sub:
-	VPBROADCASTB (R12), Y4
+	VPBROADCASTB 66(SI)(R10*1), Y4
 	VPSRLVD      Y14, Y4, Y4
 	VPAND        Y15, Y4, Y4
 	VPSLLD       $8, Y4, Y4
-	VPMOVZXBD    (R11), Y3
+	VPMOVZXBD    2(SI)(R10*8), Y3
 	VPOR         Y3, Y4, Y4
 	VPCMPEQD     Y6, Y6, Y6
 	VPGATHERDD   Y6, (R13)(Y4*4), Y1
-	VSIGNS((BX))
-	VMOVD        X7, AX
-	ANDL         $15, AX
-	SCALE32(AX)
-	VPSRLD       $4, X7, X7
+	VSIGNS(74(SI)(R10*4))
+	VPBROADCASTW 0(SP)(R10*2), Y9
 	VMOVDQU      (DI), Y5
 	VPSIGNB      Y2, Y5, Y5
 	VPMADDUBSW   Y5, Y1, Y6
 	VPMADDWD     Y9, Y6, Y6
 	VPADDD       Y6, Y8, Y8
 	ADDQ         $32, DI
-	ADDQ         $8, R11
-	INCQ         R12
-	ADDQ         $4, BX
-	LEAQ         74(SI), AX
-	CMPQ         R12, AX
+	INCQ         R10
+	CMPQ         R10, $8
 	JNE          x3sub
 
 	BLOCKEND
@@ -188,13 +199,13 @@ GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 	VPBROADCASTQ (R13)(AX*8), Y3;      \
 	VPBLENDD     $put, Y3, Y1, Y1
 
-// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Per super-block the 32 grid indices are built with vector operations
 // (IQ1S_IDX16) and stored at 0(SP), the eight sub-blocks' shifts (words
 // +-1) at 64(SP) and their scales 2*ls+1 at 80(SP); per sub-block the
 // points are broadcast from the grid and blended, the shift byte and the
 // scale word broadcast from the stack.
-TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq1sWordShuf<>(SB), Y14
 	VMOVDQU      iq1sWordMul<>(SB), Y15
@@ -319,10 +330,10 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 	VPADDD      Y6, Y8, Y8;     \
 	ADDQ        $32, DI
 
-// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // As dotIQ1SAVX2: the 32 grid indices built per super-block at
 // 0(SP), the scale pairs at 64(SP); signs expanded from the sign bytes.
-TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2sWordShuf<>(SB), Y14
 	VMOVDQU      iq2sWordMul<>(SB), Y15
@@ -402,9 +413,9 @@ GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
 	VPCMPEQB     Y12, Y2, Y2;    \
 	VPOR         Y13, Y2, Y2
 
-// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+// func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // The scale pairs are built per super-block at 64(SP) (SCALEPAIRS).
-TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-52
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-44
 	PROLOGUE
 	VMOVDQU      iq2xsShuf<>(SB), Y11
 	VMOVDQU      iqSignBitsG<>(SB), Y12
@@ -444,3 +455,116 @@ xssub:
 
 xsdone:
 	EPILOGUE
+
+// The XXS types take their signs, as ggml's kernels do, from a table of
+// the 128 sign patterns (+-1 bytes, R14), a broadcast load per group of
+// eight: completing the 7-bit fields by their parity in registers was not
+// faster on this machine.
+
+// PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
+// Y1 and its sign qword (broadcast in Y4) into Y2.
+#define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
+#define PUT1_A VPBLENDD $0x0c, Y3, Y1, Y1; VPBLENDD $0x0c, Y4, Y2, Y2
+#define PUT0_B VPBLENDD $0x30, Y3, Y1, Y1; VPBLENDD $0x30, Y4, Y2, Y2
+#define PUT1_B VPBLENDD $0xc0, Y3, Y1, Y1; VPBLENDD $0xc0, Y4, Y2, Y2
+
+// XXS_GROUP(l, sh): IQ2_XXS group l: grid index byte l(R11), sign index
+// bits sh.. of R10.
+#define XXS_GROUP(l, sh) \
+	MOVBQZX l(R11), AX;      \
+	VPBROADCASTQ (R13)(AX*8), Y3; \
+	MOVL    R10, AX;         \
+	SHRL    $sh, AX;         \
+	ANDL    $127, AX;        \
+	VPBROADCASTQ (R14)(AX*8), Y4
+
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	MOVQ signs+40(FP), R14
+	TESTQ CX, CX
+	JEQ   xxsdone
+
+xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+xxssub:
+	MOVL 4(R11), R10
+	XXS_GROUP(0, 0)
+	PUT0_A
+	XXS_GROUP(1, 7)
+	PUT1_A
+	XXS_GROUP(2, 14)
+	PUT0_B
+	XXS_GROUP(3, 21)
+	PUT1_B
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	CMPQ R11, R12
+	JNE  xxssub
+
+	BLOCKEND
+	ADDQ $66, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  xxsblock
+
+xxsdone:
+	EPILOGUES
+
+// X3XXS_GROUP(l, sh): IQ3_XXS group l: the two uint32 points of bytes
+// 2l(R11) and 2l+1(R11), sign index bits sh.. of R10.
+#define X3XXS_GROUP(l, sh) \
+	MOVBLZX      (2*l)(R11), AX;   \
+	VPBROADCASTD (R13)(AX*4), Y3;  \
+	MOVBLZX      (2*l+1)(R11), AX; \
+	VPBROADCASTD (R13)(AX*4), Y7;  \
+	VPBLENDD     $0xaa, Y7, Y3, Y3; \
+	MOVL    R10, AX;          \
+	SHRL    $sh, AX;          \
+	ANDL    $127, AX;         \
+	VPBROADCASTQ (R14)(AX*8), Y4
+
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
+	PROLOGUE
+	MOVQ signs+40(FP), R14
+	TESTQ CX, CX
+	JEQ   x3xxsdone
+
+x3xxsblock:
+	VPXOR Y8, Y8, Y8
+	LEAQ  2(SI), R11
+	LEAQ  66(SI), R12
+
+x3xxssub:
+	MOVL (R12), R10
+	X3XXS_GROUP(0, 0)
+	PUT0_A
+	X3XXS_GROUP(1, 7)
+	PUT1_A
+	X3XXS_GROUP(2, 14)
+	PUT0_B
+	X3XXS_GROUP(3, 21)
+	PUT1_B
+	SHRL $28, R10
+	SCALE32(R10)
+	MULADD
+	ADDQ $8, R11
+	ADDQ $4, R12
+	LEAQ 98(SI), AX
+	CMPQ R12, AX
+	JNE  x3xxssub
+
+	BLOCKEND
+	ADDQ $98, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x3xxsblock
+
+x3xxsdone:
+	EPILOGUES

@@ -1,6 +1,10 @@
 package linalg
 
 import (
+	"encoding/binary"
+	"io"
+	"unsafe"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -159,4 +163,35 @@ func (g *Gram) Full() []float64 {
 		}
 	}
 	return g.sum
+}
+
+// WriteTo writes the accumulator (its row count and sum, in this
+// machine's byte order) to w, for ReadGram in the same process: a caller
+// short of memory keeps it on disk until it is needed.
+func (g *Gram) WriteTo(w io.Writer) (int64, error) {
+	var head [8]byte
+	binary.LittleEndian.PutUint64(head[:], uint64(g.Count))
+	n, err := w.Write(head[:])
+	if err != nil || len(g.sum) == 0 {
+		return int64(n), err
+	}
+	m, err := w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&g.sum[0])), 8*len(g.sum)))
+	return int64(n + m), err
+}
+
+// ReadGram reads an accumulator of rows of n values that WriteTo wrote.
+func ReadGram(r io.Reader, n int) (*Gram, error) {
+	g := NewGram(n)
+	var head [8]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, err
+	}
+	g.Count = int64(binary.LittleEndian.Uint64(head[:]))
+	if n == 0 {
+		return g, nil
+	}
+	if _, err := io.ReadFull(r, unsafe.Slice((*byte)(unsafe.Pointer(&g.sum[0])), 8*len(g.sum))); err != nil {
+		return nil, err
+	}
+	return g, nil
 }

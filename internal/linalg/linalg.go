@@ -38,8 +38,12 @@ func SetThreads(n int) {
 // Threads returns the number of goroutines set by SetThreads.
 func Threads() int { return int(threads.Load()) }
 
-// parallel runs f(i) for i in [0, n) on up to Threads goroutines, each
-// taking the next index in turn. f must write disjoint results per i.
+// Parallel runs f(i) for i in [0, n) on up to Threads goroutines, each
+// taking the next index in turn. f must write disjoint results per i; the
+// results then do not depend on the thread count.
+func Parallel(n int, f func(i int)) { parallel(n, f) }
+
+// parallel is Parallel.
 func parallel(n int, f func(i int)) {
 	th := min(Threads(), n)
 	if th <= 1 {

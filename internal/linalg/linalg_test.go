@@ -1,9 +1,11 @@
 package linalg
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -259,5 +261,32 @@ func TestInverseFactorFailKeepsUpper(t *testing.T) {
 				t.Errorf("h[%d][%d] = %v, was %v", i, j, h[i*n+j], orig[i*n+j])
 			}
 		}
+	}
+}
+
+// TestGramWriteRead: a Gram written and read back holds the same count
+// and sum, bit for bit; a short read is an error.
+func TestGramWriteRead(t *testing.T) {
+	const n, rows = 37, 50
+	x := make([]float32, rows*n)
+	for i := range x {
+		x[i] = float32(i%13) - 6.5
+	}
+	g := NewGram(n)
+	g.Add(x, rows)
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	h, err := ReadGram(bytes.NewReader(b), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Count != rows || !slices.Equal(h.Sum(), g.Sum()) {
+		t.Errorf("read back count %d, sums equal %v", h.Count, slices.Equal(h.Sum(), g.Sum()))
+	}
+	if _, err := ReadGram(bytes.NewReader(b[:len(b)-1]), n); err == nil {
+		t.Error("a short Gram read without error")
 	}
 }
