@@ -247,7 +247,7 @@ func axpy32(y []float32, a float32, x []float32) {
 		i = m
 	}
 	for ; i < len(y); i++ {
-		y[i] += a * x[i]
+		y[i] += float32(a * x[i])
 	}
 }
 
@@ -349,7 +349,7 @@ func factorLower(a, d []float64, damp float64, fill func()) (*GPTQFactor, error)
 			if !(v > 0) {
 				v = 1
 			}
-			a[i*n+i] = v + damp*mean
+			a[i*n+i] = v + float64(damp*mean)
 		}
 		if linalg.InverseFactor(a, n) {
 			f := &GPTQFactor{Cols: n, u: make([]float32, n*n), diag: make([]float32, n)}

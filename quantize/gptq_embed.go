@@ -55,7 +55,7 @@ func EmbeddingHessian(dim int, terms []EmbeddingTerm, maxRows int) []float64 {
 				a *= f
 				h := H[i*dim : (i+1)*dim]
 				for j := i; j < dim; j++ {
-					h[j] += a * row[j]
+					h[j] += float64(a * row[j])
 				}
 			}
 		}

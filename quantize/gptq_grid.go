@@ -172,7 +172,7 @@ func (g *gptqGrid) refit(b []byte, j int, x, w []float32) {
 		var err float32
 		for k, v := range x {
 			_, q := gptqRound(v, D, C, lo, hi)
-			err += w[k] * (v - q) * (v - q)
+			err += float32(w[k] * (v - q) * (v - q))
 			if err >= best {
 				break
 			}
@@ -197,7 +197,7 @@ func (g *gptqGrid) refit(b []byte, j int, x, w []float32) {
 			var s, sw float32
 			for k, v := range x {
 				_, y := gptqRound(v, D, -M, lo, hi)
-				s += w[k] * (y - v) // y = D·q - M
+				s += float32(w[k] * (y - v)) // y = D·q - M
 				sw += w[k]
 			}
 			if sw > 0 {

@@ -33,7 +33,7 @@ var iq4nlMid = func() (m [16]float32) {
 // iq4nlIndex returns bestIndexInt8(iq4nlValues, x) (search_test.go) without
 // bounds checks.
 func iq4nlIndex(x float32) int {
-	x2 := x + x
+	x2 := float32(x) + float32(x)
 	idx := 0
 	if x2 >= iq4nlMid[8] {
 		idx = 8

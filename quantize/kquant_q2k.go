@@ -19,7 +19,7 @@ func decodeQ2K(y []float32, b []byte) {
 				sc := scales[is]
 				is++
 				dl := d * float32(sc&0xF)
-				ml := dmin * float32(sc>>4)
+				ml := float32(dmin * float32(sc>>4))
 				src := qq[16*half : 16*half+16]
 				out := y[:16]
 				for l, v := range src {
@@ -93,7 +93,7 @@ func q2KRequantize(b []byte, x []float32, L []uint8) {
 		if dj == 0 {
 			continue
 		}
-		dm := dmin * float32(b[j]>>4)
+		dm := float32(dmin * float32(b[j]>>4))
 		for ii := 0; ii < 16; ii++ {
 			l := nearestInt((x[16*j+ii] + dm) / dj)
 			L[16*j+ii] = uint8(clampInt32(l, 0, 3))
@@ -121,7 +121,7 @@ func encodeQ2KImpl(b []byte, x, qw []float32) {
 	for _, v := range x[:kqSuper] {
 		sumx2 += float32(v * v)
 	}
-	sigma2 := sumx2 / kqSuper
+	sigma2 := float32(sumx2 / kqSuper)
 	for j := 0; j < 16; j++ {
 		for l := 0; l < 16; l++ {
 			v := x[16*j+l]

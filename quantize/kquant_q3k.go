@@ -118,7 +118,7 @@ func encodeQ3KImpl(b []byte, x, qw []float32) {
 	for _, v := range x[:kqSuper] {
 		sumx2 += float32(v * v)
 	}
-	sigma2 := 2 * sumx2 / kqSuper
+	sigma2 := float32(2 * sumx2 / kqSuper)
 	for j := 0; j < 16; j++ {
 		for l := 0; l < 16; l++ {
 			v := x[16*j+l]

@@ -16,9 +16,9 @@ func decodeQ4K(y []float32, b []byte) {
 	y = y[:kqSuper]
 	for c := 0; c < 4; c++ {
 		sc, m := kqScaleMin(2*c, s)
-		d1, m1 := d*float32(sc), dmin*float32(m)
+		d1, m1 := d*float32(sc), float32(dmin*float32(m))
 		sc, m = kqScaleMin(2*c+1, s)
-		d2, m2 := d*float32(sc), dmin*float32(m)
+		d2, m2 := d*float32(sc), float32(dmin*float32(m))
 		qq := q[32*c : 32*c+32]
 		lo, hi := y[64*c:64*c+32], y[64*c+32:64*c+64]
 		for l, v := range qq {
@@ -37,9 +37,9 @@ func decodeQ5K(y []float32, b []byte) {
 	y = y[:kqSuper]
 	for c := 0; c < 4; c++ {
 		sc, m := kqScaleMin(2*c, s)
-		d1, m1 := d*float32(sc), dmin*float32(m)
+		d1, m1 := d*float32(sc), float32(dmin*float32(m))
 		sc, m = kqScaleMin(2*c+1, s)
-		d2, m2 := d*float32(sc), dmin*float32(m)
+		d2, m2 := d*float32(sc), float32(dmin*float32(m))
 		u1, u2 := uint8(1)<<(2*c), uint8(2)<<(2*c)
 		qq := q[32*c : 32*c+32]
 		lo, hi := y[64*c:64*c+32], y[64*c+32:64*c+64]
@@ -123,7 +123,7 @@ func q45KImplSearch(b []byte, x, qw []float32, L []uint8, nmax int, clamp63 bool
 	for _, v := range x[:kqSuper] {
 		sumX2 += float32(v * v)
 	}
-	sigma2 := 2 * sumX2 / kqSuper
+	sigma2 := float32(2 * sumX2 / kqSuper)
 	for j := 0; j < 8; j++ {
 		for l := 0; l < 32; l++ {
 			v := x[32*j+l]
@@ -162,7 +162,7 @@ func q45KRequantize(b []byte, x []float32, L []uint8, nmax int32) {
 		if d == 0 {
 			continue
 		}
-		dm := m0 * float32(m)
+		dm := float32(m0 * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			l := nearestInt((x[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(clampInt32(l, 0, nmax))

@@ -59,7 +59,7 @@ func lgMinMax(x []float32) (min, max float32) {
 // math.Round's, as the fractional part is then not in (-1, 1).
 func roundHalfAway(y float32) int32 {
 	i := int32(y)
-	f := y - float32(i)
+	f := float32(y) - float32(i)
 	if f >= 0.5 && f < 1 {
 		i++
 	} else if f <= -0.5 && f > -1 {
@@ -88,7 +88,7 @@ func lgRowSigma2(x []float32) float32 {
 // lgImpWeights fills w with imp_j * sqrt(sigma2 + x_j^2).
 func lgImpWeights(w, x, imp []float32, sigma2 float32) {
 	for j := range w {
-		w[j] = imp[j] * sqrtf32(sigma2+float32(x[j]*x[j]))
+		w[j] = imp[j] * sqrtf32(float32(sigma2)+float32(x[j]*x[j]))
 	}
 }
 

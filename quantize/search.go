@@ -21,7 +21,7 @@ const groupMaxEps = 1e-15
 // |fval| <= 4194303); outside that range the result is meaningless, as in
 // ggml, so callers clamp first.
 func nearestInt(fval float32) int32 {
-	val := fval + 12582912
+	val := float32(fval) + 12582912
 	i := int32(math.Float32bits(val))
 	return (i & 0x007fffff) - 0x00400000
 }

@@ -273,7 +273,7 @@ func qkx2Sums(x, xm, w []float32, La []uint8, iscale float32, nmax int32) (sumL,
 		l := clampInt32(nearestInt(iscale*xm[i]), 0, nmax)
 		La[i] = uint8(l)
 		fl := float32(l)
-		wl := w[i] * fl
+		wl := float32(w[i] * fl)
 		sumL += wl
 		sumL2 += float32(wl * fl)
 		sumXL += float32(wl * v)
@@ -294,7 +294,7 @@ func qkx2Sums2(x, xm, w []float32, La, Lb []uint8, ia, ib float32, nmax int32) (
 		La[i] = uint8(la)
 		Lb[i] = uint8(lb)
 		fa, fb := float32(la), float32(lb)
-		wa, wb := wi*fa, wi*fb
+		wa, wb := float32(wi*fa), float32(wi*fb)
 		sLa += wa
 		sL2a += float32(wa * fa)
 		sXLa += float32(wa * v)
@@ -324,7 +324,7 @@ func qkx3Sums(x, xm, w []float32, La []uint8, iscale float32, nmax int32) (sumL,
 		}
 		La[i] = uint8(l)
 		fl := float32(l)
-		wl := w[i] * fl
+		wl := float32(w[i] * fl)
 		sumL += wl
 		sumL2 += float32(wl * fl)
 		sumXL += float32(wl * v)
@@ -358,7 +358,7 @@ func qkx3Sums2(x, xm, w []float32, La, Lb []uint8, ia, ib float32, nmax int32) (
 		La[i] = uint8(la)
 		Lb[i] = uint8(lb)
 		fa, fb := float32(la), float32(lb)
-		wa, wb := wi*fa, wi*fb
+		wa, wb := float32(wi*fa), float32(wi*fb)
 		sLa += wa
 		sL2a += float32(wa * fa)
 		sXLa += float32(wa * v)

@@ -76,7 +76,7 @@ func HessianError(w, wq []float32, rows, cols int, h []float64, maxRows int) flo
 		}
 		if h == nil {
 			for _, v := range d {
-				sum += v * v
+				sum += float64(v * v)
 			}
 			continue
 		}
@@ -87,9 +87,9 @@ func HessianError(w, wq []float32, rows, cols int, h []float64, maxRows int) flo
 			hr := h[i*cols : (i+1)*cols]
 			var s float64
 			for j, dj := range d {
-				s += hr[j] * dj
+				s += float64(hr[j] * dj)
 			}
-			sum += di * s
+			sum += float64(di * s)
 		}
 	}
 	return sum * float64(rows) / float64(max(n, 1))
@@ -135,9 +135,9 @@ func pearson(a, b []float64) float64 {
 	mb /= float64(len(b))
 	var sab, saa, sbb float64
 	for i := range a {
-		sab += (a[i] - ma) * (b[i] - mb)
-		saa += (a[i] - ma) * (a[i] - ma)
-		sbb += (b[i] - mb) * (b[i] - mb)
+		sab += float64((a[i] - ma) * (b[i] - mb))
+		saa += float64((a[i] - ma) * (a[i] - ma))
+		sbb += float64((b[i] - mb) * (b[i] - mb))
 	}
 	if saa == 0 || sbb == 0 {
 		return math.NaN()

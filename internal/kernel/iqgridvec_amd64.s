@@ -18,9 +18,8 @@
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
 //     for the two scales of a sub-block's 16-element halves);
-//   - IQ2_XXS and IQ3_XXS: the four 7-bit sign fields of a sub-block
-//     completed by their parity in vector registers (XXS_SIGNS) instead of
-//     four sign-table loads.
+//   - IQ2_XXS and IQ3_XXS: as ggml's (the four groups' points and sign
+//     patterns broadcast from the grid and a sign table and blended).
 //
 // Otherwise as ggml's: the points broadcast from the grid and blended
 // (no shuffle-port inserts), signs on the codes by VPSIGNB (IQ1_S: the
@@ -47,6 +46,13 @@
 	HSUM8(Y0, X0, X1); \
 	VZEROUPPER;        \
 	MOVSS X0, ret+40(FP); \
+	RET
+
+// EPILOGUES is EPILOGUE for the kernels that also take a sign table.
+#define EPILOGUES \
+	HSUM8(Y0, X0, X1); \
+	VZEROUPPER;        \
+	MOVSS X0, ret+48(FP); \
 	RET
 
 // SCALE32(Rg) broadcasts 2*Rg+1 (Rg < 16) into every word of Y9.
@@ -450,70 +456,32 @@ xssub:
 xsdone:
 	EPILOGUE
 
-// The XXS types' sign fields: the shifts of the four 7-bit fields of a
-// sub-block's aux word, their mask, and the spread of sign byte 4l (one
-// per dword) over group l's eight bytes.
-DATA xxsShifts<>+0x00(SB)/8, $0x0000000700000000
-DATA xxsShifts<>+0x08(SB)/8, $0x000000150000000e
-GLOBL xxsShifts<>(SB), RODATA|NOPTR, $16
+// The XXS types take their signs, as ggml's kernels do, from a table of
+// the 128 sign patterns (+-1 bytes, R14), a broadcast load per group of
+// eight: completing the 7-bit fields by their parity in registers was not
+// faster on this machine.
 
-DATA xxsMask<>+0x00(SB)/8, $0x0000007f0000007f
-DATA xxsMask<>+0x08(SB)/8, $0x0000007f0000007f
-GLOBL xxsMask<>(SB), RODATA|NOPTR, $16
+// PUT0_A .. PUT1_B blend group 0 .. 3's grid qword (broadcast in Y3) into
+// Y1 and its sign qword (broadcast in Y4) into Y2.
+#define PUT0_A VPBLENDD $0x03, Y3, Y1, Y1; VPBLENDD $0x03, Y4, Y2, Y2
+#define PUT1_A VPBLENDD $0x0c, Y3, Y1, Y1; VPBLENDD $0x0c, Y4, Y2, Y2
+#define PUT0_B VPBLENDD $0x30, Y3, Y1, Y1; VPBLENDD $0x30, Y4, Y2, Y2
+#define PUT1_B VPBLENDD $0xc0, Y3, Y1, Y1; VPBLENDD $0xc0, Y4, Y2, Y2
 
-DATA xxsSpread<>+0x00(SB)/8, $0x0000000000000000
-DATA xxsSpread<>+0x08(SB)/8, $0x0404040404040404
-DATA xxsSpread<>+0x10(SB)/8, $0x0808080808080808
-DATA xxsSpread<>+0x18(SB)/8, $0x0c0c0c0c0c0c0c0c
-GLOBL xxsSpread<>(SB), RODATA|NOPTR, $32
+// XXS_GROUP(l, sh): IQ2_XXS group l: grid index byte l(R11), sign index
+// bits sh.. of R10.
+#define XXS_GROUP(l, sh) \
+	MOVBQZX l(R11), AX;      \
+	VPBROADCASTQ (R13)(AX*8), Y3; \
+	MOVL    R10, AX;         \
+	SHRL    $sh, AX;         \
+	ANDL    $127, AX;        \
+	VPBROADCASTQ (R14)(AX*8), Y4
 
-// XXS_SIGNS sets Y2 to the +-1 bytes of the four 7-bit sign fields of
-// R10 (bits 0-27), each completed to eight bits by its parity as
-// ksigns_iq2xs does (the parity of the nibble s ^ s>>4, looked up in X15),
-// in vector registers instead of four table loads; X14 = xxsShifts,
-// Y11 = xxsSpread, Y12 = the bits, Y13 = 0x01 bytes. Clobbers X4, X7.
-#define XXS_SIGNS \
-	VMOVD        R10, X4;              \
-	VPBROADCASTD X4, X4;               \
-	VPSRLVD      X14, X4, X4;          \
-	VPAND        xxsMask<>(SB), X4, X4; \
-	VPSRLD       $4, X4, X7;           \
-	VPXOR        X4, X7, X7;           \
-	VPSHUFB      X7, X15, X7;          \
-	VPOR         X7, X4, X4;           \
-	VINSERTI128  $1, X4, Y4, Y4;       \
-	VPSHUFB      Y11, Y4, Y2;          \
-	VPAND        Y12, Y2, Y2;          \
-	VPCMPEQB     Y12, Y2, Y2;          \
-	VPOR         Y13, Y2, Y2
-
-// XXSCONST loads the constants of XXS_SIGNS.
-#define XXSCONST \
-	VMOVDQU      xxsShifts<>(SB), X14;   \
-	VMOVDQU      iq2xsParity<>(SB), X15; \
-	VMOVDQU      xxsSpread<>(SB), Y11;   \
-	VMOVDQU      iqSignBitsG<>(SB), Y12; \
-	MOVL         $0x01010101, AX;        \
-	VMOVD        AX, X13;                \
-	VPBROADCASTD X13, Y13
-
-// PTB8(l, put) blends the grid qword of index byte l(R11) into Y1.
-#define PTB8(l, put) \
-	MOVBQZX      l(R11), AX;           \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
-
-// PTB4(l, put) blends the grid dword of index byte l(R11) into Y1.
-#define PTB4(l, put) \
-	MOVBQZX      l(R11), AX;           \
-	VPBROADCASTD (R13)(AX*4), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
-
-// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
-// Signs by XXS_SIGNS.
-TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-44
+// func dotIQ2XXSAVX2(w *byte, q *int8, d *float32, nb int, grid, signs *uint64) float32
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
-	XXSCONST
+	MOVQ signs+40(FP), R14
 	TESTQ CX, CX
 	JEQ   xxsdone
 
@@ -524,11 +492,14 @@ xxsblock:
 
 xxssub:
 	MOVL 4(R11), R10
-	PTB8(0, 0x03)
-	PTB8(1, 0x0c)
-	PTB8(2, 0x30)
-	PTB8(3, 0xc0)
-	XXS_SIGNS
+	XXS_GROUP(0, 0)
+	PUT0_A
+	XXS_GROUP(1, 7)
+	PUT1_A
+	XXS_GROUP(2, 14)
+	PUT0_B
+	XXS_GROUP(3, 21)
+	PUT1_B
 	SHRL $28, R10
 	SCALE32(R10)
 	MULADD
@@ -543,13 +514,25 @@ xxssub:
 	JNZ  xxsblock
 
 xxsdone:
-	EPILOGUE
+	EPILOGUES
 
-// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
-// Signs by XXS_SIGNS.
-TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-44
+// X3XXS_GROUP(l, sh): IQ3_XXS group l: the two uint32 points of bytes
+// 2l(R11) and 2l+1(R11), sign index bits sh.. of R10.
+#define X3XXS_GROUP(l, sh) \
+	MOVBLZX      (2*l)(R11), AX;   \
+	VPBROADCASTD (R13)(AX*4), Y3;  \
+	MOVBLZX      (2*l+1)(R11), AX; \
+	VPBROADCASTD (R13)(AX*4), Y7;  \
+	VPBLENDD     $0xaa, Y7, Y3, Y3; \
+	MOVL    R10, AX;          \
+	SHRL    $sh, AX;          \
+	ANDL    $127, AX;         \
+	VPBROADCASTQ (R14)(AX*8), Y4
+
+// func dotIQ3XXSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32, signs *uint64) float32
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-52
 	PROLOGUE
-	XXSCONST
+	MOVQ signs+40(FP), R14
 	TESTQ CX, CX
 	JEQ   x3xxsdone
 
@@ -560,15 +543,14 @@ x3xxsblock:
 
 x3xxssub:
 	MOVL (R12), R10
-	PTB4(0, 0x01)
-	PTB4(1, 0x02)
-	PTB4(2, 0x04)
-	PTB4(3, 0x08)
-	PTB4(4, 0x10)
-	PTB4(5, 0x20)
-	PTB4(6, 0x40)
-	PTB4(7, 0x80)
-	XXS_SIGNS
+	X3XXS_GROUP(0, 0)
+	PUT0_A
+	X3XXS_GROUP(1, 7)
+	PUT1_A
+	X3XXS_GROUP(2, 14)
+	PUT0_B
+	X3XXS_GROUP(3, 21)
+	PUT1_B
 	SHRL $28, R10
 	SCALE32(R10)
 	MULADD
@@ -585,4 +567,4 @@ x3xxssub:
 	JNZ  x3xxsblock
 
 x3xxsdone:
-	EPILOGUE
+	EPILOGUES

@@ -31,8 +31,7 @@
 //     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through broadcast loads from their
 //     grids per group of eight, see iqgrid_amd64.s; IQ3_S by VPGATHERDD and
 //     IQ1_S, IQ1_M, IQ2_S, IQ2_XS with indices and scales built per
-//     super-block in vector registers, IQ2_XXS and IQ3_XXS with their sign
-//     fields completed in registers, see iqgridvec_amd64.s), DotF32 and Axpy, and four-row matrix kernels
+//     super-block in vector registers, see iqgridvec_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows; register-tiled prefill kernels
 //     (MatMul16: Q8_0, Q4_0) of 8 weight rows x 4 activation rows, each
