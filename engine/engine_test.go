@@ -203,23 +203,7 @@ func TestShortPromptThreadsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range []int{5, 15} {
-			toks := testTokens(n, cfg.VocabSize)
-			var res [][]float32
-			for _, th := range []int{1, 2, 3} {
-				m.SetThreads(th)
-				l, err := m.NewSession(0).ForwardAll(toks)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res = append(res, append([]float32(nil), l...))
-			}
-			for k := 1; k < len(res); k++ {
-				for i := range res[0] {
-					if res[0][i] != res[k][i] {
-						t.Fatalf("%v, %d tokens: logit %d: 1 thread %g, %d threads %g", dt, n, i, res[0][i], k+1, res[k][i])
-					}
-				}
-			}
+			checkThreadsAgree(t, m, testTokens(n, cfg.VocabSize), fmt.Sprintf("%v, %d tokens", dt, n), 1, 2, 3)
 		}
 	}
 }

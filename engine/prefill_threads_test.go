@@ -42,20 +42,28 @@ func TestQuantizedPrefillThreadsAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res [][]float32
-		for _, th := range []int{1, 3, 5} {
-			m.SetThreads(th)
-			l, err := m.NewSession(0).ForwardAll(toks)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res = append(res, append([]float32(nil), l...))
+		checkThreadsAgree(t, m, toks, dt.String(), 1, 3, 5)
+	}
+}
+
+// checkThreadsAgree runs m over toks with each thread count in turn and
+// fails unless every run gives the first one's logits bit for bit.
+func checkThreadsAgree(t *testing.T, m *Model, toks []int32, what string, threads ...int) {
+	t.Helper()
+	var want []float32
+	for _, th := range threads {
+		m.SetThreads(th)
+		l, err := m.NewSession(0).ForwardAll(toks)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for k := 1; k < len(res); k++ {
-			for i := range res[0] {
-				if res[0][i] != res[k][i] {
-					t.Fatalf("%s: logit %d: 1 thread %g, run %d %g", dt, i, res[0][i], k, res[k][i])
-				}
+		if want == nil {
+			want = append([]float32(nil), l...)
+			continue
+		}
+		for i := range want {
+			if l[i] != want[i] {
+				t.Fatalf("%s: logit %d: %d thread(s) %g, %d threads %g", what, i, threads[0], want[i], th, l[i])
 			}
 		}
 	}
