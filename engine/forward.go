@@ -167,20 +167,30 @@ func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
 	if s.Observer != nil {
 		s.Observer.Residual(len(m.layers), s.x, T, D)
 	}
-	V := c.VocabSize
 	first := T - 1
 	if all {
 		first = 0
 	}
-	n := T - first
-	xn := s.xn[first*D : T*D]
-	for i := 0; i < n; i++ {
-		rmsNorm(xn[i*D:(i+1)*D], s.x[(first+i)*D:(first+i+1)*D], m.outNorm, c.NormEps)
-	}
-	s.logits = grow(s.logits, n*V)
-	s.matmul(&m.output, xn, n, s.logits, nil, "output.weight")
+	logits := s.head(s.x[first*D : T*D])
 	s.pos += T
-	return s.logits, nil
+	return logits, nil
+}
+
+// head returns the logits of the rows of x (each Dim values): the final
+// RMSNorm and output.weight, in the session's logits buffer.
+func (s *Session) head(x []float32) []float32 {
+	m, c := s.m, s.m.Config
+	D := c.Dim
+	n := len(x) / D
+	s.invalidate()
+	s.xn = grow(s.xn, n*D)
+	for t := 0; t < n; t++ {
+		rmsNorm(s.xn[t*D:(t+1)*D], x[t*D:(t+1)*D], m.outNorm, c.NormEps)
+	}
+	s.logits = grow(s.logits, n*c.VocabSize)
+	s.matmul(&m.output, s.xn[:n*D], n, s.logits, nil, "output.weight")
+	s.invalidate()
+	return s.logits
 }
 
 // rmsNorm writes x/sqrt(mean(x²)+eps)·w to dst.

@@ -77,8 +77,7 @@ func (m *Model) ReleaseBlock(l int) {
 // RMSNorm and output.weight, as ForwardAll computes them for every
 // position. The slice is the session's own, valid until its next call.
 func (s *Session) Head(x []float32) ([]float32, error) {
-	m, c := s.m, s.m.Config
-	D := c.Dim
+	D := s.m.Config.Dim
 	T := len(x) / D
 	switch {
 	case T == 0 || T*D != len(x):
@@ -86,13 +85,5 @@ func (s *Session) Head(x []float32) ([]float32, error) {
 	case T > s.ctx:
 		return nil, fmt.Errorf("%w: %d tokens exceed the context of %d", ErrContext, T, s.ctx)
 	}
-	s.invalidate()
-	s.xn = grow(s.xn, T*D)
-	for t := 0; t < T; t++ {
-		rmsNorm(s.xn[t*D:(t+1)*D], x[t*D:(t+1)*D], m.outNorm, c.NormEps)
-	}
-	s.logits = grow(s.logits, T*c.VocabSize)
-	s.matmul(&m.output, s.xn, T, s.logits, nil, "output.weight")
-	s.invalidate()
-	return s.logits, nil
+	return s.head(x), nil
 }
