@@ -6,7 +6,7 @@
 // The grid i-quants against one Q8_K activation row on AVX-512 (F, BW,
 // VL, VBMI) with VNNI: many-row kernels
 //
-//	func(w *byte, q *int8, d *float32, nb, rows, rowBytes int, out *float32, grid *G)
+//	func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *G)
 //
 // one 64-element pair of sub-blocks per 512-bit register. The eight grid
 // points of a pair are broadcast from the grid, four into each 256-bit
@@ -63,10 +63,10 @@ GLOBL iqScIdx16<>(SB), RODATA|NOPTR, $64
 // K1-K3, Z30 = 0; clobbers AX.
 #define GRIDARGS \
 	MOVQ   w+0(FP), R8;         \
-	MOVQ   rows+32(FP), R9;     \
-	MOVQ   rowBytes+40(FP), R10; \
-	MOVQ   out+48(FP), R11;     \
-	MOVQ   grid+56(FP), R13;    \
+	MOVQ   rows+40(FP), R9;     \
+	MOVQ   rowBytes+48(FP), R10; \
+	MOVQ   out+56(FP), R11;     \
+	MOVQ   grid+64(FP), R13;    \
 	MOVL   $2, AX;              \
 	KMOVW  AX, K1;              \
 	MOVL   $4, AX;              \
@@ -85,13 +85,30 @@ GLOBL iqScIdx16<>(SB), RODATA|NOPTR, $64
 	VPADDW       Z29, Z25, Z26;        \
 	VPADDW       Z29, Z26, Z27
 
-// GRIDROW starts a row: SI = its weights, DI = q, DX = d, CX = nb, Z0 = 0.
+// GRIDROW starts a row: SI = its weights, DI = q, DX = d, BX = bs, CX =
+// nb, Z0 = 0, R12 and R14 = the two halves of the stack (the current and
+// the next super-block's tables).
 #define GRIDROW \
-	MOVQ   R8, SI;       \
-	MOVQ   q+8(FP), DI;  \
-	MOVQ   d+16(FP), DX; \
-	MOVQ   nb+24(FP), CX; \
-	VPXORD Z0, Z0, Z0
+	MOVQ   R8, SI;        \
+	MOVQ   q+8(FP), DI;   \
+	MOVQ   d+16(FP), DX;  \
+	MOVQ   bs+24(FP), BX; \
+	MOVQ   nb+32(FP), CX; \
+	VPXORD Z0, Z0, Z0;    \
+	LEAQ   0(SP), R12;    \
+	LEAQ   128(SP), R14
+
+// GRIDNEXT(bytes, block) swaps R12 and R14, moves SI on by a super-block
+// of bytes, DI, DX and BX by the activation's, and loops to block while
+// super-blocks are left.
+#define GRIDNEXT(bytes, block) \
+	XCHGQ R12, R14;  \
+	ADDQ  $bytes, SI; \
+	ADDQ  $256, DI;  \
+	ADDQ  $4, DX;    \
+	ADDQ  $32, BX;   \
+	DECQ  CX;        \
+	JNZ   block
 
 // GRIDBLOCKEND adds Z8+Z10 times the f16 at (SI) times the float at (DX)
 // to Z0; clobbers AX, Z31.
@@ -115,24 +132,24 @@ GLOBL iqScIdx16<>(SB), RODATA|NOPTR, $64
 	ROWNEXT(row)
 
 // PTS8W(off) sets Z1 to the eight grid qwords of the index words at
-// off(SP).
+// off(R12).
 #define PTS8W(off) \
-	MOVWLZX      (off)(SP), AX;         \
+	MOVWLZX      (off)(R12), AX;        \
 	VPBROADCASTQ (R13)(AX*8), Y1;       \
-	MOVWLZX      (off+2)(SP), BX;       \
-	VPBROADCASTQ (R13)(BX*8), K1, Y1;   \
-	MOVWLZX      (off+4)(SP), R12;      \
-	VPBROADCASTQ (R13)(R12*8), K2, Y1;  \
-	MOVWLZX      (off+6)(SP), R14;      \
-	VPBROADCASTQ (R13)(R14*8), K3, Y1;  \
-	MOVWLZX      (off+8)(SP), AX;       \
+	MOVWLZX      (off+2)(R12), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K1, Y1;   \
+	MOVWLZX      (off+4)(R12), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K2, Y1;   \
+	MOVWLZX      (off+6)(R12), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K3, Y1;   \
+	MOVWLZX      (off+8)(R12), AX;      \
 	VPBROADCASTQ (R13)(AX*8), Y7;       \
-	MOVWLZX      (off+10)(SP), BX;      \
-	VPBROADCASTQ (R13)(BX*8), K1, Y7;   \
-	MOVWLZX      (off+12)(SP), R12;     \
-	VPBROADCASTQ (R13)(R12*8), K2, Y7;  \
-	MOVWLZX      (off+14)(SP), R14;     \
-	VPBROADCASTQ (R13)(R14*8), K3, Y7;  \
+	MOVWLZX      (off+10)(R12), AX;     \
+	VPBROADCASTQ (R13)(AX*8), K1, Y7;   \
+	MOVWLZX      (off+12)(R12), AX;     \
+	VPBROADCASTQ (R13)(AX*8), K2, Y7;   \
+	MOVWLZX      (off+14)(R12), AX;     \
+	VPBROADCASTQ (R13)(AX*8), K3, Y7;   \
 	VINSERTI64X4 $1, Y7, Z1, Z1
 
 // SIGNMUL(k, qoff) moves the signs in K(k) (a bit per code) onto the 64
@@ -153,46 +170,64 @@ GLOBL iqScIdx16<>(SB), RODATA|NOPTR, $64
 	VPERMW  Z2, IDX, Z9;           \
 	OP      Z9, Z6, ACC
 
+// SCALES16(off) sets Y2 (Z2's upper half zero) to the sixteen scales
+// 2*(s&15)+1, 2*(s>>4)+1 of the eight scale bytes s at off(SI), with
+// Y23 = 0x1e words and Y19 = 1 words; clobbers Y4-Y7.
+#define SCALES16(off) \
+	VPMOVZXBW   off(SI), X4;     \
+	VPSRLW      $4, X4, X6;      \
+	VPUNPCKLWD  X6, X4, X5;      \
+	VPUNPCKHWD  X6, X4, X7;      \
+	VINSERTI128 $1, X7, Y5, Y5;  \
+	VPSLLW      $1, Y5, Y5;      \
+	VPANDD      Y23, Y5, Y5;     \
+	VPORD       Y19, Y5, Y2
+
+// SCALECONST sets Y23 = 0x1e words and Y19 = 1 words; clobbers AX.
+#define SCALECONST \
+	MOVL         $0x1e, AX;  \
+	VPBROADCASTW AX, Y23;    \
+	MOVL         $1, AX;     \
+	VPBROADCASTW AX, Y19
+
+// IQ2S_IDX(off, R) stores at (R) the 32 grid indices of the IQ2_S
+// super-block at off(SI).
+#define IQ2S_IDX(off, R) \
+	VPMOVZXBW    (off+2)(SI), Z3;  \
+	VPBROADCASTQ (off+66)(SI), Z4; \
+	VPSHUFB      Z20, Z4, Z4;      \
+	VPSRLVW      Z21, Z4, Z4;      \
+	VPANDD       Z22, Z4, Z4;      \
+	VPORD        Z3, Z4, Z4;       \
+	VMOVDQU64    Z4, (R)
+
 // IQ2_S: per super-block the 32 ten-bit grid indices (qs | two qh bits
 // << 8: qh byte i/4 put in the high byte of word i by VPSHUFB, shifted
 // right by 2(i%4) by VPSRLVW, masked) stored at 0(SP), and the sixteen
 // scales 2*s+1 as words in Z2.
 //
-// func dotIQ2Sx1VNNI(w *byte, q *int8, d *float32, nb, rows, rowBytes int, out *float32, grid *uint64)
-TEXT ·dotIQ2Sx1VNNI(SB), NOSPLIT, $64-64
+// func dotIQ2Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+TEXT ·dotIQ2Sx1VNNI(SB), NOSPLIT, $256-72
 	GRIDARGS
 	SCIDX(4)
 	VMOVDQU64    iq2sQhShuf<>(SB), Z20
 	VMOVDQU64    iq2sQhShift<>(SB), Z21
 	MOVL         $0x0300, AX
 	VPBROADCASTW AX, Z22
-	MOVL         $0x1e, AX
-	VPBROADCASTW AX, Y23
-	MOVL         $1, AX
-	VPBROADCASTW AX, Y19
+	SCALECONST
 
 iq2srow:
 	GRIDROW
+	IQ2S_IDX(0, R12)
 
 iq2sblock:
-	// The grid indices.
-	VPMOVZXBW    2(SI), Z3
-	VPBROADCASTQ 66(SI), Z4
-	VPSHUFB      Z20, Z4, Z4
-	VPSRLVW      Z21, Z4, Z4
-	VPANDD       Z22, Z4, Z4
-	VPORD        Z3, Z4, Z4
-	VMOVDQU64    Z4, 0(SP)
+	// The next super-block's grid indices.
+	CMPQ CX, $1
+	JEQ  iq2slast
+	IQ2S_IDX(82, R14)
 
-	// The scales: words 2*(s&15)+1, 2*(s>>4)+1 of each scale byte s.
-	VPMOVZXBW    74(SI), X4
-	VPSRLW       $4, X4, X6
-	VPUNPCKLWD   X6, X4, X5
-	VPUNPCKHWD   X6, X4, X7
-	VINSERTI128  $1, X7, Y5, Y5
-	VPSLLW       $1, Y5, Y5
-	VPANDD       Y23, Y5, Y5
-	VPORD        Y19, Y5, Y2
+iq2slast:
+	SCALES16(74)
 
 	IQ2S_PAIR(0, Z24, VPMADDWD, Z8)
 	IQ2S_PAIR(1, Z25, VPMADDWD, Z10)
@@ -200,12 +235,316 @@ iq2sblock:
 	IQ2S_PAIR(3, Z27, VPDPWSSD, Z10)
 
 	GRIDBLOCKEND
-	ADDQ $82, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ  iq2sblock
+	GRIDNEXT(82, iq2sblock)
 
 	GRIDROWEND(0x3e000000, iq2srow)
+	VZEROUPPER
+	RET
+
+// The 7-bit sign fields of IQ2_XXS and IQ3_XXS, completed to eight bits
+// by their parity as ksigns_iq2xs does: VPMULTISHIFTQB takes the four
+// fields of each of a qword's two aux words (bits 0, 7, 14, 21 and 32, 39,
+// 46, 53), and the parity of a field (of its nibbles' xor) is looked up
+// by VPSHUFB as 0x80.
+DATA iqSignShift<>+0x00(SB)/8, $0x352e2720150e0700
+DATA iqSignShift<>+0x08(SB)/8, $0x352e2720150e0700
+DATA iqSignShift<>+0x10(SB)/8, $0x352e2720150e0700
+DATA iqSignShift<>+0x18(SB)/8, $0x352e2720150e0700
+GLOBL iqSignShift<>(SB), RODATA|NOPTR, $32
+
+DATA iqParity<>+0x00(SB)/8, $0x8000008000808000
+DATA iqParity<>+0x08(SB)/8, $0x0080800080000080
+DATA iqParity<>+0x10(SB)/8, $0x8000008000808000
+DATA iqParity<>+0x18(SB)/8, $0x0080800080000080
+GLOBL iqParity<>(SB), RODATA|NOPTR, $32
+
+// IQ2_XXS's aux words: dwords 1, 3, ..., 15 of a super-block's 64 bytes
+// after the scale.
+DATA iqAuxIdx<>+0x00(SB)/8, $0x0000000300000001
+DATA iqAuxIdx<>+0x08(SB)/8, $0x0000000700000005
+DATA iqAuxIdx<>+0x10(SB)/8, $0x0000000b00000009
+DATA iqAuxIdx<>+0x18(SB)/8, $0x0000000f0000000d
+GLOBL iqAuxIdx<>(SB), RODATA|NOPTR, $32
+
+// PARITYCONST sets Y16 = the parity table, Y17 = 0x0f bytes and Y18 =
+// 0x7f bytes; clobbers AX.
+#define PARITYCONST \
+	VMOVDQU64    iqParity<>(SB), Y16; \
+	MOVL         $0x0f0f0f0f, AX;     \
+	VPBROADCASTD AX, Y17;             \
+	MOVL         $0x7f7f7f7f, AX;     \
+	VPBROADCASTD AX, Y18
+
+// PARITY sets bit 7 of each of the 32 bytes of Y5 (7-bit fields) to the
+// parity of its low seven bits; clobbers Y6.
+#define PARITY \
+	VPSRLW  $4, Y5, Y6;  \
+	VPXORD  Y5, Y6, Y6;  \
+	VPANDD  Y17, Y6, Y6; \
+	VPSHUFB Y6, Y16, Y6; \
+	VPORD   Y6, Y5, Y5
+
+// XXS_AUX(R) stores at (R) the 32 sign bytes and at 32(R) the sixteen
+// scale words (2*(aux>>28)+1, two per sub-block) of the eight aux words
+// in Y4, with Y15 = the VPMULTISHIFTQB control and Y13 = 1 dwords;
+// clobbers Y5-Y7.
+#define XXS_AUX(R) \
+	VPMULTISHIFTQB Y4, Y15, Y5; \
+	VPANDD         Y18, Y5, Y5; \
+	PARITY;                     \
+	VMOVDQU        Y5, (R);     \
+	VPSRLD         $28, Y4, Y6; \
+	VPSLLD         $1, Y6, Y6;  \
+	VPORD          Y13, Y6, Y6; \
+	VPSLLD         $16, Y6, Y7; \
+	VPORD          Y7, Y6, Y6;  \
+	VMOVDQU        Y6, 32(R)
+
+// XXSCONST sets the constants of XXS_AUX and PARITY; clobbers AX.
+#define XXSCONST \
+	PARITYCONST;                        \
+	VMOVDQU      iqSignShift<>(SB), Y15; \
+	MOVL         $1, AX;                 \
+	VPBROADCASTD AX, Y13
+
+// PTS8B(off) sets Z1 to the eight grid qwords of the index bytes at
+// off..off+3 and off+8..off+11 of SI (IQ2_XXS).
+#define PTS8B(off) \
+	MOVBLZX      (off)(SI), AX;        \
+	VPBROADCASTQ (R13)(AX*8), Y1;      \
+	MOVBLZX      (off+1)(SI), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K1, Y1;  \
+	MOVBLZX      (off+2)(SI), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K2, Y1;  \
+	MOVBLZX      (off+3)(SI), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K3, Y1;  \
+	MOVBLZX      (off+8)(SI), AX;      \
+	VPBROADCASTQ (R13)(AX*8), Y7;      \
+	MOVBLZX      (off+9)(SI), AX;      \
+	VPBROADCASTQ (R13)(AX*8), K1, Y7;  \
+	MOVBLZX      (off+10)(SI), AX;     \
+	VPBROADCASTQ (R13)(AX*8), K2, Y7;  \
+	MOVBLZX      (off+11)(SI), AX;     \
+	VPBROADCASTQ (R13)(AX*8), K3, Y7;  \
+	VINSERTI64X4 $1, Y7, Z1, Z1
+
+// IQ2XXS_PREP(off, R): the signs and scales of the IQ2_XXS super-block at
+// off(SI) to (R) (XXS_AUX); Z14 = the aux dword indices.
+#define IQ2XXS_PREP(off, R) \
+	VMOVDQU64 (off+2)(SI), Z3; \
+	VPERMD    Z3, Z14, Z4;     \
+	XXS_AUX(R)
+
+// SIGNED_PAIR(p, IDX, OP, ACC): the points Z1 of pair p against its 64
+// codes, signed by the sign bytes at 8p(R12), the pair sums weighted by
+// the scales of Z2 (VPERMW by IDX) into ACC by OP.
+#define SIGNED_PAIR(p, soff, IDX, OP, ACC) \
+	KMOVQ  (soff+8*p)(R12), K4; \
+	SIGNMUL(K4, 64*p);          \
+	VPERMW Z2, IDX, Z9;         \
+	OP     Z9, Z6, ACC
+
+// func dotIQ2XXSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+// Per super-block the 32 sign bytes and the scales are built from the
+// aux words (XXS_AUX) one super-block ahead; the grid indices are bytes
+// read from the block.
+TEXT ·dotIQ2XXSx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	XXSCONST
+	VMOVDQU iqAuxIdx<>(SB), Y14
+
+xxsrow:
+	GRIDROW
+	IQ2XXS_PREP(0, R12)
+
+xxsblock:
+	CMPQ CX, $1
+	JEQ  xxslast
+	IQ2XXS_PREP(66, R14)
+
+xxslast:
+	VMOVDQU 32(R12), Y2
+	PTS8B(2)
+	SIGNED_PAIR(0, 0, Z24, VPMADDWD, Z8)
+	PTS8B(18)
+	SIGNED_PAIR(1, 0, Z25, VPMADDWD, Z10)
+	PTS8B(34)
+	SIGNED_PAIR(2, 0, Z26, VPDPWSSD, Z8)
+	PTS8B(50)
+	SIGNED_PAIR(3, 0, Z27, VPDPWSSD, Z10)
+
+	GRIDBLOCKEND
+	GRIDNEXT(66, xxsblock)
+
+	GRIDROWEND(0x3e000000, xxsrow)
+	VZEROUPPER
+	RET
+
+// IQ2XS_PREP(off, R): the grid indices (low 9 bits of each uint16) of the
+// IQ2_XS super-block at off(SI) as words at (R), its 32 sign bytes (the
+// top 7 bits and their parity) at 64(R); Z12 = 511 words.
+#define IQ2XS_PREP(off, R) \
+	VMOVDQU64 (off+2)(SI), Z3; \
+	VPANDD    Z12, Z3, Z4;     \
+	VMOVDQU64 Z4, (R);         \
+	VPSRLW    $9, Z3, Z5;      \
+	VPMOVWB   Z5, Y5;          \
+	PARITY;                    \
+	VMOVDQU   Y5, 64(R)
+
+// func dotIQ2XSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+TEXT ·dotIQ2XSx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	PARITYCONST
+	SCALECONST
+	MOVL         $511, AX
+	VPBROADCASTW AX, Z12
+
+xsrow:
+	GRIDROW
+	IQ2XS_PREP(0, R12)
+
+xsblock:
+	CMPQ CX, $1
+	JEQ  xslast
+	IQ2XS_PREP(74, R14)
+
+xslast:
+	SCALES16(66)
+	PTS8W(0)
+	SIGNED_PAIR(0, 64, Z24, VPMADDWD, Z8)
+	PTS8W(16)
+	SIGNED_PAIR(1, 64, Z25, VPMADDWD, Z10)
+	PTS8W(32)
+	SIGNED_PAIR(2, 64, Z26, VPDPWSSD, Z8)
+	PTS8W(48)
+	SIGNED_PAIR(3, 64, Z27, VPDPWSSD, Z10)
+
+	GRIDBLOCKEND
+	GRIDNEXT(74, xsblock)
+
+	GRIDROWEND(0x3e000000, xsrow)
+	VZEROUPPER
+	RET
+
+// IQ1_S's word g takes qh word g/4, shifted right by 3(g%4) for its high
+// index bits; its scales (two words per sub-block) take qh word k/2.
+DATA iq1sQhIdx<>+0x00(SB)/8, $0x0000000000000000
+DATA iq1sQhIdx<>+0x08(SB)/8, $0x0001000100010001
+DATA iq1sQhIdx<>+0x10(SB)/8, $0x0002000200020002
+DATA iq1sQhIdx<>+0x18(SB)/8, $0x0003000300030003
+DATA iq1sQhIdx<>+0x20(SB)/8, $0x0004000400040004
+DATA iq1sQhIdx<>+0x28(SB)/8, $0x0005000500050005
+DATA iq1sQhIdx<>+0x30(SB)/8, $0x0006000600060006
+DATA iq1sQhIdx<>+0x38(SB)/8, $0x0007000700070007
+GLOBL iq1sQhIdx<>(SB), RODATA|NOPTR, $64
+
+DATA iq1sQhShift<>+0x00(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x08(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x10(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x18(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x20(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x28(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x30(SB)/8, $0x0009000600030000
+DATA iq1sQhShift<>+0x38(SB)/8, $0x0009000600030000
+GLOBL iq1sQhShift<>(SB), RODATA|NOPTR, $64
+
+DATA iq1sScIdx<>+0x00(SB)/8, $0x0001000100000000
+DATA iq1sScIdx<>+0x08(SB)/8, $0x0003000300020002
+DATA iq1sScIdx<>+0x10(SB)/8, $0x0005000500040004
+DATA iq1sScIdx<>+0x18(SB)/8, $0x0007000700060006
+GLOBL iq1sScIdx<>(SB), RODATA|NOPTR, $32
+
+// The IQ1 types take their weights 8*point+-1 (-9..9) as the unsigned
+// 8*point+-1+9 from a grid of 8*point+10 less 2 where the shift is
+// negative (a qword-masked VPSUBQ of 0x02 bytes, one mask bit per group
+// of eight), and take 9 times the codes' sums (the activation's 16-code
+// sums weighted by the scales, VPMADDWD) off each super-block's sums.
+
+// IQ1S_PREP(off, R): the grid indices of the IQ1_S super-block at
+// off(SI) as words at (R) and its groups' shift signs (bit 15 of the
+// sub-block's qh word) as a 32-bit mask at 64(R); Z20 = iq1sQhIdx, Z21 =
+// iq1sQhShift, Z22 = 7 words.
+#define IQ1S_PREP(off, R) \
+	VPMOVZXBW       (off+2)(SI), Z3;  \
+	VBROADCASTI32X4 (off+34)(SI), Z4; \
+	VPERMW          Z4, Z20, Z5;      \
+	VPMOVW2M        Z5, K5;           \
+	KMOVD           K5, 64(R);        \
+	VPSRLVW         Z21, Z5, Z6;      \
+	VPANDD          Z22, Z6, Z6;      \
+	VPSLLW          $8, Z6, Z6;       \
+	VPORD           Z3, Z6, Z6;       \
+	VMOVDQU64       Z6, (R)
+
+// IQ1_PAIR(p, IDX, OP, ACC): pair p of an IQ1 super-block: the points of
+// its index words at 16p(R12) less the negative shifts (mask byte
+// 64+p(R12)) times its 64 codes, the pair sums weighted by the scales of
+// Z2 (VPERMW by IDX) into ACC by OP; Z23 = 0x02 bytes.
+#define IQ1_PAIR(p, IDX, OP, ACC) \
+	PTS8W(16*p);                   \
+	KMOVW      (64+p)(R12), K5;    \
+	VPSUBQ     Z23, Z1, K5, Z1;    \
+	VPMADDUBSW (64*p)(DI), Z1, Z6; \
+	VPERMW     Z2, IDX, Z9;        \
+	OP         Z9, Z6, ACC
+
+// IQ1CORR sets Z11 (upper half zero) to 9 times the activation's 16-code
+// sums at (BX) weighted by the scales Y2; clobbers Y28.
+#define IQ1CORR \
+	VPMADDWD (BX), Y2, Y11;    \
+	VPSLLD   $3, Y11, Y28;     \
+	VPADDD   Y28, Y11, Y11
+
+// IQ1CONST sets Z20-Z23 and Y12 = iq1sScIdx for the IQ1_S kernel, Y19 =
+// 1 words; clobbers AX.
+#define IQ1CONST \
+	VMOVDQU64    iq1sQhIdx<>(SB), Z20;   \
+	VMOVDQU64    iq1sQhShift<>(SB), Z21; \
+	MOVL         $7, AX;                 \
+	VPBROADCASTW AX, Z22;                \
+	MOVL         $0x02020202, AX;        \
+	VPBROADCASTD AX, Z23;                \
+	MOVL         $1, AX;                 \
+	VPBROADCASTW AX, Y19
+
+// func dotIQ1Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+// grid is iq1s_grid as 8*point+10 bytes. The scales 2*ls+1 (bits 12-14 of
+// the qh words), two words per sub-block, are built per super-block in Y2.
+TEXT ·dotIQ1Sx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	IQ1CONST
+	VMOVDQU iq1sScIdx<>(SB), Y12
+
+x1srow:
+	GRIDROW
+	IQ1S_PREP(0, R12)
+
+x1sblock:
+	CMPQ CX, $1
+	JEQ  x1slast
+	IQ1S_PREP(50, R14)
+
+x1slast:
+	VMOVDQU 34(SI), X4
+	VPSRLW  $12, X4, X4
+	VPANDD  X22, X4, X4
+	VPADDW  X4, X4, X4
+	VPORD   X19, X4, X4
+	VPERMW  Y4, Y12, Y2
+	IQ1CORR
+	IQ1_PAIR(0, Z24, VPMADDWD, Z8)
+	IQ1_PAIR(1, Z25, VPMADDWD, Z10)
+	IQ1_PAIR(2, Z26, VPDPWSSD, Z8)
+	IQ1_PAIR(3, Z27, VPDPWSSD, Z10)
+	VPSUBD Z11, Z8, Z8
+
+	GRIDBLOCKEND
+	GRIDNEXT(50, x1sblock)
+
+	GRIDROWEND(0x3e000000, x1srow)
 	VZEROUPPER
 	RET
