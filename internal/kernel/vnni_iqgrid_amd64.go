@@ -23,6 +23,15 @@ func dotIQ2XSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes 
 //go:noescape
 func dotIQ1Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
 
+//go:noescape
+func dotIQ1Mx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+
+//go:noescape
+func dotIQ3XXSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint32)
+
+//go:noescape
+func dotIQ3Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint32)
+
 // grid1S10 is iq1s_grid as the bytes 8*point+10 (2, 10, 18): the IQ1
 // kernels' weights 8*point+-1 plus 9, unsigned for VPMADDUBSW, once 2 is
 // taken off where the shift is negative.
@@ -55,4 +64,7 @@ var _ = addVNNI(func(im *Impl) {
 	addGrid(im, format.IQ2_XXS, 66, gridRows(dotIQ2XXSx1VNNI, iqgrid.Grid2XXS))
 	addGrid(im, format.IQ2_XS, 74, gridRows(dotIQ2XSx1VNNI, iqgrid.Grid2XS))
 	addGrid(im, format.IQ1_S, 50, gridRows(dotIQ1Sx1VNNI, grid1S10))
+	addGrid(im, format.IQ1_M, 56, gridRows(dotIQ1Mx1VNNI, grid1S10))
+	addGrid(im, format.IQ3_XXS, 98, gridRows(dotIQ3XXSx1VNNI, iqgrid.Grid3XXS))
+	addGrid(im, format.IQ3_S, 110, gridRows(dotIQ3Sx1VNNI, iqgrid.Grid3S))
 })

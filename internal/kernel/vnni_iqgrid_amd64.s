@@ -548,3 +548,265 @@ x1slast:
 	GRIDROWEND(0x3e000000, x1srow)
 	VZEROUPPER
 	RET
+
+// The IQ3 types' sixteen uint32 points of a pair are broadcast into four
+// 128-bit quarters (a VPGATHERDD was slower on this Zen 4), all but the
+// first of each by a merge-masked VPBROADCASTD (K1-K3 as dword masks).
+
+// PT4(src, off, step, X) sets X to the four grid dwords of the indices
+// at off, off+step, off+2*step, off+3*step of src, loaded by MOVX.
+#define PT4(MOVX, src, off, step, X) \
+	MOVX         (off)(src), AX;          \
+	VPBROADCASTD (R13)(AX*4), X;          \
+	MOVX         (off+step)(src), AX;     \
+	VPBROADCASTD (R13)(AX*4), K1, X;      \
+	MOVX         (off+2*step)(src), AX;   \
+	VPBROADCASTD (R13)(AX*4), K2, X;      \
+	MOVX         (off+3*step)(src), AX;   \
+	VPBROADCASTD (R13)(AX*4), K3, X
+
+// PTS16(MOVX, src, off, step) sets Z1 to the sixteen grid dwords of the
+// indices at off+i*step of src; clobbers Z7, Z28, Z29.
+#define PTS16(MOVX, src, off, step) \
+	PT4(MOVX, src, off, step, X1);           \
+	PT4(MOVX, src, off+4*step, step, X7);    \
+	PT4(MOVX, src, off+8*step, step, X28);   \
+	PT4(MOVX, src, off+12*step, step, X29);  \
+	VINSERTI128  $1, X7, Y1, Y1;             \
+	VINSERTI32X4 $1, X29, Y28, Y28;          \
+	VINSERTI64X4 $1, Y28, Z1, Z1
+
+// func dotIQ3XXSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint32)
+// As dotIQ2XXSx1VNNI with the aux words after the 64 index bytes and
+// sixteen uint32 grid points per pair.
+TEXT ·dotIQ3XXSx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	XXSCONST
+
+x3xxsrow:
+	GRIDROW
+	VMOVDQU (66)(SI), Y4
+	XXS_AUX(R12)
+
+x3xxsblock:
+	CMPQ    CX, $1
+	JEQ     x3xxslast
+	VMOVDQU (98+66)(SI), Y4
+	XXS_AUX(R14)
+
+x3xxslast:
+	VMOVDQU 32(R12), Y2
+	PTS16(MOVBLZX, SI, 2, 1)
+	SIGNED_PAIR(0, 0, Z24, VPMADDWD, Z8)
+	PTS16(MOVBLZX, SI, 18, 1)
+	SIGNED_PAIR(1, 0, Z25, VPMADDWD, Z10)
+	PTS16(MOVBLZX, SI, 34, 1)
+	SIGNED_PAIR(2, 0, Z26, VPDPWSSD, Z8)
+	PTS16(MOVBLZX, SI, 50, 1)
+	SIGNED_PAIR(3, 0, Z27, VPDPWSSD, Z10)
+
+	GRIDBLOCKEND
+	GRIDNEXT(98, x3xxsblock)
+
+	GRIDROWEND(0x3e800000, x3xxsrow)
+	VZEROUPPER
+	RET
+
+// IQ3S_PREP(off, R): the 64 nine-bit grid indices of the IQ3_S
+// super-block at off(SI) as words at (R) (the index bytes, 256 added by a
+// word-masked VPADDW where the qh bit is set); Z12 = 256 words.
+#define IQ3S_PREP(off, R) \
+	VPMOVZXBW (off+2)(SI), Z3;    \
+	VPMOVZXBW (off+34)(SI), Z4;   \
+	KMOVQ     (off+66)(SI), K6;   \
+	KSHIFTRQ  $32, K6, K7;        \
+	VPADDW    Z12, Z3, K6, Z3;    \
+	VPADDW    Z12, Z4, K7, Z4;    \
+	VMOVDQU64 Z3, (R);            \
+	VMOVDQU64 Z4, 64(R)
+
+// IQ3S_PAIR(p, IDX, OP, ACC): pair p of an IQ3_S super-block: the points
+// of its index words at 32p(R12), signed by the sign bytes at
+// 74+8p(SI), weighted by the scales of Z2 (VPERMW by IDX).
+#define IQ3S_PAIR(p, IDX, OP, ACC) \
+	PTS16(MOVWLZX, R12, 32*p, 2); \
+	KMOVQ   (74+8*p)(SI), K4;     \
+	SIGNMUL(K4, 64*p);            \
+	VPERMW  Z2, IDX, Z9;          \
+	OP      Z9, Z6, ACC
+
+// func dotIQ3Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint32)
+// The grid indices are built one super-block ahead (IQ3S_PREP), the
+// scales (a nibble per sub-block, 2*s+1 as two words each in Y2) per
+// super-block; the signs are read from the block.
+TEXT ·dotIQ3Sx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	SCALECONST
+	VMOVDQU      iq1sScIdx<>(SB), Y13
+	MOVL         $256, AX
+	VPBROADCASTW AX, Z12
+
+x3srow:
+	GRIDROW
+	IQ3S_PREP(0, R12)
+
+x3sblock:
+	CMPQ CX, $1
+	JEQ  x3slast
+	IQ3S_PREP(110, R14)
+
+x3slast:
+	MOVL       106(SI), AX
+	VMOVD      AX, X4
+	VPMOVZXBW  X4, X4
+	VPSRLW     $4, X4, X6
+	VPUNPCKLWD X6, X4, X5
+	VPSLLW     $1, X5, X5
+	VPANDD     X23, X5, X5
+	VPORD      X19, X5, X5
+	VPERMW     Y5, Y13, Y2
+	IQ3S_PAIR(0, Z24, VPMADDWD, Z8)
+	IQ3S_PAIR(1, Z25, VPMADDWD, Z10)
+	IQ3S_PAIR(2, Z26, VPDPWSSD, Z8)
+	IQ3S_PAIR(3, Z27, VPDPWSSD, Z10)
+
+	GRIDBLOCKEND
+	GRIDNEXT(110, x3sblock)
+
+	GRIDROWEND(0x3f800000, x3srow)
+	VZEROUPPER
+	RET
+
+// IQ1_M's word g (sub-block half g/2, group k = g%2) takes qh byte g/2
+// in its high byte (VPERMB); shifted left by 4-4k it has the group's
+// shift sign in bit 15, right by 4k its three high index bits in bits
+// 8-10. Its scale word k takes scale word k/4 shifted right by 3(k%4).
+DATA iq1mQhIdx<>+0x00(SB)/8, $0x0101010100000000
+DATA iq1mQhIdx<>+0x08(SB)/8, $0x0303030302020202
+DATA iq1mQhIdx<>+0x10(SB)/8, $0x0505050504040404
+DATA iq1mQhIdx<>+0x18(SB)/8, $0x0707070706060606
+DATA iq1mQhIdx<>+0x20(SB)/8, $0x0909090908080808
+DATA iq1mQhIdx<>+0x28(SB)/8, $0x0b0b0b0b0a0a0a0a
+DATA iq1mQhIdx<>+0x30(SB)/8, $0x0d0d0d0d0c0c0c0c
+DATA iq1mQhIdx<>+0x38(SB)/8, $0x0f0f0f0f0e0e0e0e
+GLOBL iq1mQhIdx<>(SB), RODATA|NOPTR, $64
+
+DATA iq1mShl<>+0x00(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x08(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x10(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x18(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x20(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x28(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x30(SB)/8, $0x0000000400000004
+DATA iq1mShl<>+0x38(SB)/8, $0x0000000400000004
+GLOBL iq1mShl<>(SB), RODATA|NOPTR, $64
+
+DATA iq1mShr<>+0x00(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x08(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x10(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x18(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x20(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x28(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x30(SB)/8, $0x0004000000040000
+DATA iq1mShr<>+0x38(SB)/8, $0x0004000000040000
+GLOBL iq1mShr<>(SB), RODATA|NOPTR, $64
+
+DATA iq1mScShuf<>+0x00(SB)/8, $0x0100010001000100
+DATA iq1mScShuf<>+0x08(SB)/8, $0x0302030203020302
+DATA iq1mScShuf<>+0x10(SB)/8, $0x0504050405040504
+DATA iq1mScShuf<>+0x18(SB)/8, $0x0706070607060706
+GLOBL iq1mScShuf<>(SB), RODATA|NOPTR, $32
+
+DATA iq1mScShift<>+0x00(SB)/8, $0x0009000600030000
+DATA iq1mScShift<>+0x08(SB)/8, $0x0009000600030000
+DATA iq1mScShift<>+0x10(SB)/8, $0x0009000600030000
+DATA iq1mScShift<>+0x18(SB)/8, $0x0009000600030000
+GLOBL iq1mScShift<>(SB), RODATA|NOPTR, $32
+
+// IQ1M_PREP(off, R): the grid indices of the IQ1_M super-block at
+// off(SI) as words at (R) and its groups' shift signs as a 32-bit mask at
+// 64(R); Z20 = iq1mQhIdx, Z21 = iq1mShl, Z15 = iq1mShr, Z22 = 0x0700
+// words.
+#define IQ1M_PREP(off, R) \
+	VPMOVZXBW       (off)(SI), Z3;    \
+	VBROADCASTI32X4 (off+32)(SI), Z4; \
+	VPERMB          Z4, Z20, Z5;      \
+	VPSLLVW         Z21, Z5, Z6;      \
+	VPMOVW2M        Z6, K5;           \
+	KMOVD           K5, 64(R);        \
+	VPSRLVW         Z15, Z5, Z6;      \
+	VPANDD          Z22, Z6, Z6;      \
+	VPORD           Z3, Z6, Z6;       \
+	VMOVDQU64       Z6, (R)
+
+// func dotIQ1Mx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
+// As dotIQ1Sx1VNNI with a shift per group of eight and a 3-bit scale per
+// 16 elements (2*ls+1 words built per super-block in Y2); the f16
+// super-block scale is gathered from the top nibbles of the four scale
+// words.
+TEXT ·dotIQ1Mx1VNNI(SB), NOSPLIT, $256-72
+	GRIDARGS
+	SCIDX(4)
+	VMOVDQU64    iq1mQhIdx<>(SB), Z20
+	VMOVDQU64    iq1mShl<>(SB), Z21
+	VMOVDQU64    iq1mShr<>(SB), Z15
+	MOVL         $0x0700, AX
+	VPBROADCASTW AX, Z22
+	MOVL         $0x02020202, AX
+	VPBROADCASTD AX, Z23
+	MOVL         $1, AX
+	VPBROADCASTW AX, Y19
+	MOVL         $7, AX
+	VPBROADCASTW AX, Y18
+	VMOVDQU      iq1mScShuf<>(SB), Y13
+	VMOVDQU      iq1mScShift<>(SB), Y12
+	MOVL         $0x00100001, AX
+	VPBROADCASTD AX, X16
+	MOVL         $0x01000001, AX
+	VPBROADCASTD AX, X17
+
+x1mrow:
+	GRIDROW
+	IQ1M_PREP(0, R12)
+
+x1mblock:
+	CMPQ CX, $1
+	JEQ  x1mlast
+	IQ1M_PREP(56, R14)
+
+x1mlast:
+	VPBROADCASTQ 48(SI), Y4
+	VPSHUFB      Y13, Y4, Y4
+	VPSRLVW      Y12, Y4, Y4
+	VPANDD       Y18, Y4, Y4
+	VPADDW       Y4, Y4, Y4
+	VPORD        Y19, Y4, Y2
+	IQ1CORR
+	IQ1_PAIR(0, Z24, VPMADDWD, Z8)
+	IQ1_PAIR(1, Z25, VPMADDWD, Z10)
+	IQ1_PAIR(2, Z26, VPDPWSSD, Z8)
+	IQ1_PAIR(3, Z27, VPDPWSSD, Z10)
+	VPSUBD Z11, Z8, Z8
+
+	// The f16 scale from the top nibbles n0..n3 of the scale words:
+	// n0+16*n1, n2+16*n3 by VPMADDWD with X16, packed to words and
+	// joined by VPMADDWD with X17.
+	VPADDD       Z10, Z8, Z8
+	VCVTDQ2PS    Z8, Z8
+	VMOVQ        48(SI), X31
+	VPSRLW       $12, X31, X31
+	VPMADDWD     X16, X31, X31
+	VPACKUSDW    X31, X31, X31
+	VPMADDWD     X17, X31, X31
+	VCVTPH2PS    X31, X31
+	VMULSS       (DX), X31, X31
+	VBROADCASTSS X31, Z31
+	VFMADD231PS  Z31, Z8, Z0
+
+	GRIDNEXT(56, x1mblock)
+
+	GRIDROWEND(0x3e000000, x1mrow)
+	VZEROUPPER
+	RET
