@@ -6,7 +6,8 @@
 // The AVX2 dot product of IQ1_M with Q8_K activations, after ggml's AVX2
 // kernel (the other grid types' kernels are in iqgridvec_amd64.s): per
 // super-block the 32 grid indices and the sixteen scales are built in
-// vector registers and stored on the stack; per 32-element sub-block the
+// vector registers and stored on the stack, one super-block ahead (R8 =
+// the current table, R9 = the next); per 32-element sub-block the
 // four groups of eight (8*point, a uint64 each) are broadcast from the
 // grid and blended into one register (no shuffle-port inserts), the
 // groups' shifts (+-1, from qh bits 3 and 7) expanded in registers

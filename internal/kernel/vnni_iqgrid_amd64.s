@@ -8,24 +8,36 @@
 //
 //	func(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *G)
 //
-// one 64-element pair of sub-blocks per 512-bit register. The eight grid
-// points of a pair are broadcast from the grid, four into each 256-bit
-// half, all but the first of each half by a merge-masked VPBROADCASTQ
-// (K1-K3 hold the qword masks 2, 4, 8), and the halves joined by
-// VINSERTI64X4. The weights' signs go straight into a 64-bit mask (KMOVQ)
-// and onto the activation codes by a masked VPSUBB from zero; VPMADDUBSW
-// multiplies the magnitudes with the signed codes and VPDPWSSD weights
-// the pair sums by the scales (spread over the 128-bit lanes, one scale
-// per 16 elements, by VPERMW) into the super-block's int32 sums, which
-// are converted and added times d*d8 into Z0. Grid indices wider than a
-// byte are built for the whole super-block in vector registers and
-// stored as words on the stack.
+// (bs, the activation's 16-code sums, is read by the IQ1 kernels only),
+// one 64-element pair of sub-blocks per 512-bit register. The eight
+// uint64 grid points of a pair (IQ2_*, IQ1_*) are broadcast from the
+// grid, four into each 256-bit half, all but the first of each half by a
+// merge-masked VPBROADCASTQ (K1-K3 hold the masks 2, 4, 8), and the
+// halves joined by VINSERTI64X4; the sixteen uint32 points of IQ3_XXS and
+// IQ3_S likewise by VPBROADCASTD into four 128-bit quarters (a
+// VPGATHERDD was slower on this Zen 4). The weights' signs go straight
+// into a 64-bit mask (KMOVQ) and onto the activation codes by a masked
+// VPSUBB from zero; VPMADDUBSW multiplies the magnitudes with the signed
+// codes and VPDPWSSD weights the pair sums by the scales (spread over the
+// 128-bit lanes, one scale per 16 elements, by VPERMW from sixteen scale
+// words in Z2) into the super-block's int32 sums, which are converted
+// and added times d*d8 into Z0. The IQ1 types need no signs: their
+// weights 8*point+-1 are taken as 8*point+-1+9 >= 0 and 9 times the
+// codes' sums taken off per super-block.
+//
+// What needs more than a few instructions per super-block (grid indices
+// wider than a byte, the 7-bit sign fields completed by their parity,
+// scale words, IQ1 shift masks) is built in vector registers one
+// super-block ahead and stored in the other half of the stack frame (R12
+// = the current super-block's tables, R14 = the next's, swapped per
+// super-block): loaded right after their own stores, the narrow loads
+// waited for the wide stores (1.25x on IQ2_S).
 //
 // Registers: R8 = the row, R9 = rows left, R10 = rowBytes, R11 = the next
 // result, R13 = the grid; SI = the super-block, DI = the codes, DX = the
-// activation scales, CX = super-blocks left; Z0 = the float sums, Z8, Z10
-// = the int32 sums, Z30 = zero, Z24-Z27 = the VPERMW indices of the four
-// pairs' scales.
+// activation scales, BX = the 16-code sums, CX = super-blocks left, AX =
+// the index being loaded; Z0 = the float sums, Z8, Z10 = the int32 sums,
+// Z30 = zero, Z24-Z27 = the VPERMW indices of the four pairs' scales.
 
 DATA iq2sQhShuf<>+0x00(SB)/8, $0x0080008000800080
 DATA iq2sQhShuf<>+0x08(SB)/8, $0x0180018001800180
