@@ -35,8 +35,9 @@
 //
 // Registers: R8 = the row, R9 = rows left, R10 = rowBytes, R11 = the next
 // result, R13 = the grid; SI = the super-block, DI = the codes, DX = the
-// activation scales, BX = the 16-code sums, CX = super-blocks left, AX =
-// the index being loaded; Z0 = the float sums, Z8, Z10 = the int32 sums,
+// activation scales, BX = the 16-code sums (IQ1; saved at 256(SP) while
+// it holds indices), CX = super-blocks left, AX and BX = the indices being
+// loaded; Z0 = the float sums, Z8, Z10 = the int32 sums,
 // Z30 = zero, Z24-Z27 = the VPERMW indices of the four pairs' scales.
 
 DATA iq2sQhShuf<>+0x00(SB)/8, $0x0080008000800080
@@ -143,25 +144,30 @@ GLOBL iqScIdx16<>(SB), RODATA|NOPTR, $64
 	VMULSS X1, X0, X0;          \
 	ROWNEXT(row)
 
+// PT4X(LOAD, EXT, sh, src, off, BCAST, sc, Y) sets Y to the four grid
+// points (BCAST: VPBROADCASTQ/D, index scale sc) of the four indices
+// packed in the 8 or 4 bytes at off(src): one LOAD, each index taken by
+// EXT (MOVWLZX, MOVBLZX) and a shift by sh, all but the first broadcast
+// merge-masked (K1-K3); clobbers AX, BX. (One load instead of four: the
+// load ports, not the ALUs, were the limit.)
+#define PT4X(LOAD, EXT, sh, src, off, BCAST, sc, Y) \
+	LOAD  (off)(src), AX;          \
+	EXT   AX, BX;                  \
+	BCAST (R13)(BX*sc), Y;         \
+	SHRQ  $sh, AX;                 \
+	EXT   AX, BX;                  \
+	BCAST (R13)(BX*sc), K1, Y;     \
+	SHRQ  $sh, AX;                 \
+	EXT   AX, BX;                  \
+	BCAST (R13)(BX*sc), K2, Y;     \
+	SHRQ  $sh, AX;                 \
+	BCAST (R13)(AX*sc), K3, Y
+
 // PTS8W(off) sets Z1 to the eight grid qwords of the index words at
-// off(R12).
+// off(R12); clobbers Y7.
 #define PTS8W(off) \
-	MOVWLZX      (off)(R12), AX;        \
-	VPBROADCASTQ (R13)(AX*8), Y1;       \
-	MOVWLZX      (off+2)(R12), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K1, Y1;   \
-	MOVWLZX      (off+4)(R12), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K2, Y1;   \
-	MOVWLZX      (off+6)(R12), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K3, Y1;   \
-	MOVWLZX      (off+8)(R12), AX;      \
-	VPBROADCASTQ (R13)(AX*8), Y7;       \
-	MOVWLZX      (off+10)(R12), AX;     \
-	VPBROADCASTQ (R13)(AX*8), K1, Y7;   \
-	MOVWLZX      (off+12)(R12), AX;     \
-	VPBROADCASTQ (R13)(AX*8), K2, Y7;   \
-	MOVWLZX      (off+14)(R12), AX;     \
-	VPBROADCASTQ (R13)(AX*8), K3, Y7;   \
+	PT4X(MOVQ, MOVWLZX, 16, R12, off, VPBROADCASTQ, 8, Y1);   \
+	PT4X(MOVQ, MOVWLZX, 16, R12, off+8, VPBROADCASTQ, 8, Y7); \
 	VINSERTI64X4 $1, Y7, Z1, Z1
 
 // SIGNMUL(k, qoff) moves the signs in K(k) (a bit per code) onto the 64
@@ -324,24 +330,10 @@ GLOBL iqAuxIdx<>(SB), RODATA|NOPTR, $32
 	VPBROADCASTD AX, Y13
 
 // PTS8B(off) sets Z1 to the eight grid qwords of the index bytes at
-// off..off+3 and off+8..off+11 of SI (IQ2_XXS).
+// off..off+3 and off+8..off+11 of SI (IQ2_XXS); clobbers Y7.
 #define PTS8B(off) \
-	MOVBLZX      (off)(SI), AX;        \
-	VPBROADCASTQ (R13)(AX*8), Y1;      \
-	MOVBLZX      (off+1)(SI), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K1, Y1;  \
-	MOVBLZX      (off+2)(SI), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K2, Y1;  \
-	MOVBLZX      (off+3)(SI), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K3, Y1;  \
-	MOVBLZX      (off+8)(SI), AX;      \
-	VPBROADCASTQ (R13)(AX*8), Y7;      \
-	MOVBLZX      (off+9)(SI), AX;      \
-	VPBROADCASTQ (R13)(AX*8), K1, Y7;  \
-	MOVBLZX      (off+10)(SI), AX;     \
-	VPBROADCASTQ (R13)(AX*8), K2, Y7;  \
-	MOVBLZX      (off+11)(SI), AX;     \
-	VPBROADCASTQ (R13)(AX*8), K3, Y7;  \
+	PT4X(MOVL, MOVBLZX, 8, SI, off, VPBROADCASTQ, 8, Y1);   \
+	PT4X(MOVL, MOVBLZX, 8, SI, off+8, VPBROADCASTQ, 8, Y7); \
 	VINSERTI64X4 $1, Y7, Z1, Z1
 
 // IQ2XXS_PREP(off, R): the signs and scales of the IQ2_XXS super-block at
@@ -533,7 +525,7 @@ GLOBL iq1sScIdx<>(SB), RODATA|NOPTR, $32
 // func dotIQ1Sx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint64)
 // grid is iq1s_grid as 8*point+10 bytes. The scales 2*ls+1 (bits 12-14 of
 // the qh words), two words per sub-block, are built per super-block in Y2.
-TEXT ·dotIQ1Sx1VNNI(SB), NOSPLIT, $256-72
+TEXT ·dotIQ1Sx1VNNI(SB), NOSPLIT, $264-72
 	GRIDARGS
 	SCIDX(4)
 	IQ1CONST
@@ -556,10 +548,12 @@ x1slast:
 	VPORD   X19, X4, X4
 	VPERMW  Y4, Y12, Y2
 	IQ1CORR
+	MOVQ BX, 256(SP)
 	IQ1_PAIR(0, Z24, VPMADDWD, Z8)
 	IQ1_PAIR(1, Z25, VPMADDWD, Z10)
 	IQ1_PAIR(2, Z26, VPDPWSSD, Z8)
 	IQ1_PAIR(3, Z27, VPDPWSSD, Z10)
+	MOVQ 256(SP), BX
 	VPSUBD Z11, Z8, Z8
 
 	GRIDBLOCKEND
@@ -573,27 +567,16 @@ x1slast:
 // 128-bit quarters (a VPGATHERDD was slower on this Zen 4), all but the
 // first of each by a merge-masked VPBROADCASTD (K1-K3 as dword masks).
 
-// PT4(src, off, step, X) sets X to the four grid dwords of the indices
-// at off, off+step, off+2*step, off+3*step of src, loaded by MOVX.
-#define PT4(MOVX, src, off, step, X) \
-	MOVX         (off)(src), AX;          \
-	VPBROADCASTD (R13)(AX*4), X;          \
-	MOVX         (off+step)(src), AX;     \
-	VPBROADCASTD (R13)(AX*4), K1, X;      \
-	MOVX         (off+2*step)(src), AX;   \
-	VPBROADCASTD (R13)(AX*4), K2, X;      \
-	MOVX         (off+3*step)(src), AX;   \
-	VPBROADCASTD (R13)(AX*4), K3, X
-
-// PTS16(MOVX, src, off, step) sets Z1 to the sixteen grid dwords of the
-// indices at off+i*step of src; clobbers Z7, Z28, Z29.
-#define PTS16(MOVX, src, off, step) \
-	PT4(MOVX, src, off, step, X1);           \
-	PT4(MOVX, src, off+4*step, step, X7);    \
-	PT4(MOVX, src, off+8*step, step, X28);   \
-	PT4(MOVX, src, off+12*step, step, X29);  \
-	VINSERTI128  $1, X7, Y1, Y1;             \
-	VINSERTI32X4 $1, X29, Y28, Y28;          \
+// PTS16(LOAD, EXT, sh, src, off, n) sets Z1 to the sixteen grid dwords
+// of the indices at off(src), four in each n bytes (PT4X); clobbers Z7,
+// Z28, Z29.
+#define PTS16(LOAD, EXT, sh, src, off, n) \
+	PT4X(LOAD, EXT, sh, src, off, VPBROADCASTD, 4, X1);       \
+	PT4X(LOAD, EXT, sh, src, off+n, VPBROADCASTD, 4, X7);     \
+	PT4X(LOAD, EXT, sh, src, off+2*n, VPBROADCASTD, 4, X28);  \
+	PT4X(LOAD, EXT, sh, src, off+3*n, VPBROADCASTD, 4, X29);  \
+	VINSERTI128  $1, X7, Y1, Y1;                               \
+	VINSERTI32X4 $1, X29, Y28, Y28;                            \
 	VINSERTI64X4 $1, Y28, Z1, Z1
 
 // func dotIQ3XXSx1VNNI(w *byte, q *int8, d *float32, bs *int16, nb, rows, rowBytes int, out *float32, grid *uint32)
@@ -617,13 +600,13 @@ x3xxsblock:
 
 x3xxslast:
 	VMOVDQU 32(R12), Y2
-	PTS16(MOVBLZX, SI, 2, 1)
+	PTS16(MOVL, MOVBLZX, 8, SI, 2, 4)
 	SIGNED_PAIR(0, 0, Z24, VPMADDWD, Z8)
-	PTS16(MOVBLZX, SI, 18, 1)
+	PTS16(MOVL, MOVBLZX, 8, SI, 18, 4)
 	SIGNED_PAIR(1, 0, Z25, VPMADDWD, Z10)
-	PTS16(MOVBLZX, SI, 34, 1)
+	PTS16(MOVL, MOVBLZX, 8, SI, 34, 4)
 	SIGNED_PAIR(2, 0, Z26, VPDPWSSD, Z8)
-	PTS16(MOVBLZX, SI, 50, 1)
+	PTS16(MOVL, MOVBLZX, 8, SI, 50, 4)
 	SIGNED_PAIR(3, 0, Z27, VPDPWSSD, Z10)
 
 	GRIDBLOCKEND
@@ -650,7 +633,7 @@ x3xxslast:
 // of its index words at 32p(R12), signed by the sign bytes at
 // 74+8p(SI), weighted by the scales of Z2 (VPERMW by IDX).
 #define IQ3S_PAIR(p, IDX, OP, ACC) \
-	PTS16(MOVWLZX, R12, 32*p, 2); \
+	PTS16(MOVQ, MOVWLZX, 16, R12, 32*p, 8); \
 	KMOVQ   (74+8*p)(SI), K4;     \
 	SIGNMUL(K4, 64*p);            \
 	VPERMW  Z2, IDX, Z9;          \
@@ -766,7 +749,7 @@ GLOBL iq1mScShift<>(SB), RODATA|NOPTR, $32
 // 16 elements (2*ls+1 words built per super-block in Y2); the f16
 // super-block scale is gathered from the top nibbles of the four scale
 // words.
-TEXT ·dotIQ1Mx1VNNI(SB), NOSPLIT, $256-72
+TEXT ·dotIQ1Mx1VNNI(SB), NOSPLIT, $264-72
 	GRIDARGS
 	SCIDX(4)
 	VMOVDQU64    iq1mQhIdx<>(SB), Z20
@@ -804,10 +787,12 @@ x1mlast:
 	VPADDW       Y4, Y4, Y4
 	VPORD        Y19, Y4, Y2
 	IQ1CORR
+	MOVQ BX, 256(SP)
 	IQ1_PAIR(0, Z24, VPMADDWD, Z8)
 	IQ1_PAIR(1, Z25, VPMADDWD, Z10)
 	IQ1_PAIR(2, Z26, VPDPWSSD, Z8)
 	IQ1_PAIR(3, Z27, VPDPWSSD, Z10)
+	MOVQ 256(SP), BX
 	VPSUBD Z11, Z8, Z8
 
 	// The f16 scale from the top nibbles n0..n3 of the scale words:
