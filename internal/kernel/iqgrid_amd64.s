@@ -153,11 +153,23 @@ GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
 	VPOR         iq1mWord1<>(SB), Y4, Y4;      \
 	VMOVDQU      Y4, 64(R)
 
-// X1M_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
-#define X1M_PT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
+// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
+// one load, the words split by shifts; clobbers AX, BX, Y3.
+#define PTS4Q \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
 
 // func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Weights 8*point+-1 as in dotIQ1SAVX2, a shift per group of eight and a
@@ -189,10 +201,7 @@ x1mlast:
 
 x1msub:
 	LEAQ (R8)(R10*8), R11
-	X1M_PT(0, 0x03)
-	X1M_PT(1, 0x0c)
-	X1M_PT(2, 0x30)
-	X1M_PT(3, 0xc0)
+	PTS4Q
 	VSIGNS(32(SI)(R10*2))
 	VPADDB       Y2, Y1, Y1
 	VPBROADCASTD 64(R8)(R10*4), Y9

@@ -84,6 +84,46 @@
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
+// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
+// one load, the words split by shifts (the load ports, not the ALUs, were
+// the limit); clobbers AX, BX, Y3. PTS4QXS is PTS4Q for IQ2_XS, whose
+// indices are the low 9 bits of each word.
+#define PTS4Q \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
+
+#define PTS4QXS \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	ANDL         $511, AX;            \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
+
 // IQ3_S's high index bits: bit l of qh for point l.
 DATA iq3sShifts<>+0x00(SB)/8, $0x0000000100000000
 DATA iq3sShifts<>+0x08(SB)/8, $0x0000000300000002
@@ -227,12 +267,6 @@ GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 	VPOR    X12, X6, X6;        \
 	VMOVDQU X6, 80(R)
 
-// IQ1S_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
-#define IQ1S_PT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
-
 // func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Per super-block the 32 grid indices are built with vector operations
 // (IQ1S_IDX16) and stored at 0(SP), the eight sub-blocks' shifts (words
@@ -267,10 +301,7 @@ slast:
 
 ssub:
 	LEAQ (R8)(R12*4), R11
-	IQ1S_PT(0, 0x03)
-	IQ1S_PT(1, 0x0c)
-	IQ1S_PT(2, 0x30)
-	IQ1S_PT(3, 0xc0)
+	PTS4Q
 	VPBROADCASTB 64(R8)(R12*1), Y2
 	VPADDB       Y2, Y1, Y1
 	VPBROADCASTW 80(R8)(R12*1), Y9
@@ -348,11 +379,6 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 	VMOVDQU    X4, 64(R);              \
 	VMOVDQU    X5, 80(R)
 
-// PT8(l, put) blends the grid qword of index word l at (R11) into Y1.
-#define PT8(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
 
 // MULADD multiplies the magnitudes Y1, signed by Y2, with the next 32
 // codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
@@ -399,10 +425,7 @@ s2last:
 
 s2sub:
 	LEAQ (R8)(R12*4), R11
-	PT8(0, 0x03)
-	PT8(1, 0x0c)
-	PT8(2, 0x30)
-	PT8(3, 0xc0)
+	PTS4Q
 	VSIGNS(34(SI)(R12*2))
 	VPBROADCASTD 64(R8)(R12*2), Y9
 	VPSHUFB      Y10, Y9, Y9
@@ -432,14 +455,6 @@ GLOBL iq2xsShuf<>(SB), RODATA|NOPTR, $32
 DATA iq2xsParity<>+0x00(SB)/8, $0x8000008000808000
 DATA iq2xsParity<>+0x08(SB)/8, $0x0080800080000080
 GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
-
-// XSPT(l, put) blends IQ2_XS group l's point (the low 9 bits of the
-// uint16 at 2l(R11)) into Y1.
-#define XSPT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;  \
-	ANDL         $511, AX;        \
-	VPBROADCASTQ (R13)(AX*8), Y3; \
-	VPBLENDD     $put, Y3, Y1, Y1
 
 // XS_SIGNS sets Y2 to the +-1 bytes of the sub-block's four 7-bit sign
 // fields (bits 9-15 of the uint16s at R11), each completed to eight bits
@@ -487,10 +502,7 @@ xslast:
 	XORQ  R12, R12
 
 xssub:
-	XSPT(0, 0x03)
-	XSPT(1, 0x0c)
-	XSPT(2, 0x30)
-	XSPT(3, 0xc0)
+	PTS4QXS
 	XS_SIGNS
 	VPBROADCASTD 64(R8)(R12*2), Y9
 	VPSHUFB      Y10, Y9, Y9
