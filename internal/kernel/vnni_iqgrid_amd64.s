@@ -484,7 +484,7 @@ GLOBL iq1sScIdx<>(SB), RODATA|NOPTR, $32
 	VBROADCASTI32X4 (off+34)(SI), Z4; \
 	VPERMW          Z4, Z20, Z5;      \
 	VPMOVW2M        Z5, K5;           \
-	KMOVD           K5, 64(R);        \
+	KMOVQ           K5, 64(R);        \
 	VPSRLVW         Z21, Z5, Z6;      \
 	VPANDD          Z22, Z6, Z6;      \
 	VPSLLW          $8, Z6, Z6;       \
@@ -738,7 +738,7 @@ GLOBL iq1mScShift<>(SB), RODATA|NOPTR, $32
 	VPERMB          Z4, Z20, Z5;      \
 	VPSLLVW         Z21, Z5, Z6;      \
 	VPMOVW2M        Z6, K5;           \
-	KMOVD           K5, 64(R);        \
+	KMOVQ           K5, 64(R);        \
 	VPSRLVW         Z15, Z5, Z6;      \
 	VPANDD          Z22, Z6, Z6;      \
 	VPORD           Z3, Z6, Z6;       \
