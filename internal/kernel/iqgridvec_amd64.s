@@ -13,8 +13,8 @@
 //     broadcast from the stack;
 //   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
 //     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
-//     words on the stack, so that each point costs a load, a broadcast
-//     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
+//     words on the stack, so that each point costs a quarter of a load
+//     (PTS4Q), a shift, a broadcast load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
 //     for the two scales of a sub-block's 16-element halves);
