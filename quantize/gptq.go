@@ -25,10 +25,12 @@ package quantize
 // those codes are chosen again when the sweep reaches each sub-block: the
 // codes within ±2 of the codec's that minimise the importance-weighted
 // rounding error of the sub-block's current weights (as GPTQ with groups
-// fixes a group's parameters when it reaches the group). Then each element
-// is rounded to the nearest value of that fixed grid (gptqGrid) with error
-// feedback as above. The block bytes are thus exactly the codec's layout
-// and decode with it.
+// fixes a group's parameters when it reaches the group). IQ4_XS's 6-bit
+// sub-block scales are re-chosen the same way. Then each element is
+// rounded to the nearest value of that fixed grid (gptqGrid: d·q + c, or
+// d·T[q] for IQ4_NL's and IQ4_XS's non-linear table T) with error feedback
+// as above. The block bytes are thus exactly the codec's layout and decode
+// with it.
 
 import (
 	"errors"
@@ -217,11 +219,18 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 			col := Wt[c*rows : (c+1)*rows]
 			ec := E[(c-i1)*rows : (c-i1+1)*rows]
 			d := U[c*cols+c]
-			for r, v := range col {
-				b := dst[r*rowBytes+blk*g.bytes:][:g.bytes]
-				q, val := gptqRound(v, gd[r], gc[r], glo, ghi)
-				g.put(b, e, q)
-				ec[r] = (v - val) / d
+			if g.levels != nil {
+				for r, v := range col {
+					q, val := g.levels.round(v, gd[r], gc[r], glo)
+					g.put(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e, q)
+					ec[r] = (v - val) / d
+				}
+			} else {
+				for r, v := range col {
+					q, val := gptqRound(v, gd[r], gc[r], glo, ghi)
+					g.put(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e, q)
+					ec[r] = (v - val) / d
+				}
 			}
 			u := U[c*cols : (c+1)*cols]
 			for k := c + 1; k < i2; k++ {
