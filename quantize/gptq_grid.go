@@ -43,6 +43,11 @@ type gptqGrid struct {
 	// d·levels[q−lo] + c, levels ascending with hi−lo+1 entries, and
 	// rounding picks the nearest level (gptqLevels.round).
 	levels *gptqLevels
+
+	// vec, when not nil, makes the block a grid i-quant's: GPTQ assigns
+	// groups of elements jointly (gptq_vec.go) and grid, put, sub and
+	// levels are unused.
+	vec *gptqVec
 }
 
 // gptqLevels is a non-linear grid's table of levels (ascending) and the
@@ -114,32 +119,32 @@ func (g *gptqGrid) value(d, c float32, lo, q int32) float32 {
 }
 
 var gptqGrids = map[format.DType]gptqGrid{
-	format.Q8_0: {32, 34, func(b []byte, e int) (float32, float32, int32, int32) {
+	format.Q8_0: {block: 32, bytes: 34, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		// -128 is avoided: SIMD dot products take |q| with sign tricks.
 		return f16(b), 0, -127, 127
-	}, func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }, 0, false, 0, 0, 0, nil, nil, nil},
-	format.Q4_0: {32, 18, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { b[2+e] = byte(int8(q)) }},
+	format.Q4_0: {block: 32, bytes: 18, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -8, 7
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }, 0, false, 0, 0, 0, nil, nil, nil},
-	format.Q4_1: {32, 20, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q+8)) }},
+	format.Q4_1: {block: 32, bytes: 20, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 15
-	}, func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }, 0, false, 0, 0, 0, nil, nil, nil},
-	format.Q5_0: {32, 22, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPutNibble(b[4:], e, uint8(q)) }},
+	format.Q5_0: {block: 32, bytes: 22, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, -16, 15
-	}, func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }, 0, false, 0, 0, 0, nil, nil, nil},
-	format.Q5_1: {32, 24, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPut5(b[2:6], b[6:22], e, uint8(q+16)) }},
+	format.Q5_1: {block: 32, bytes: 24, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), f16(b[2:]), 0, 31
-	}, func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }, 0, false, 0, 0, 0, nil, nil, nil},
-	format.Q2_K: {kqSuper, q2KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPut5(b[4:8], b[8:24], e, uint8(q)) }},
+	format.Q2_K: {block: kqSuper, bytes: q2KBytes, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		sc := b[e/16]
 		return f16(b[80:]) * float32(sc&0xF), -(f16(b[82:]) * float32(sc>>4)), 0, 3
-	}, func(b []byte, e int, q int32) { gptqPut2(b[16:80], e, uint8(q)) },
-		16, true, 0, 15, 15, func(b []byte, j int) (int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPut2(b[16:80], e, uint8(q)) },
+		sub: 16, mins: true, plo: 0, phi: 15, win: 15, param: func(b []byte, j int) (int32, int32) {
 			return int32(b[j] & 0xF), int32(b[j] >> 4)
-		}, func(b []byte, j int, sc, m int32) { b[j] = uint8(sc) | uint8(m)<<4 }, nil},
-	format.Q3_K: {kqSuper, q3KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
+		}, setParam: func(b []byte, j int, sc, m int32) { b[j] = uint8(sc) | uint8(m)<<4 }},
+	format.Q3_K: {block: kqSuper, bytes: q3KBytes, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b[108:]) * float32(kqQ3Scale(e/16, b[96:108])), 0, -4, 3
-	}, func(b []byte, e int, q int32) {
+	}, put: func(b []byte, e int, q int32) {
 		l := uint8(q + 4)
 		bit := uint8(1) << (e / 32)
 		if l > 3 {
@@ -149,9 +154,9 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[e%32] &^= bit
 		}
 		gptqPut2(b[32:96], e, l)
-	}, 16, false, -32, 31, 63, func(b []byte, j int) (int32, int32) {
+	}, sub: 16, plo: -32, phi: 31, win: 63, param: func(b []byte, j int) (int32, int32) {
 		return int32(kqQ3Scale(j, b[96:108])), 0
-	}, func(b []byte, j int, sc, _ int32) {
+	}, setParam: func(b []byte, j int, sc, _ int32) {
 		s, l := b[96:108], uint8(sc+32)
 		if j < 8 {
 			s[j] = s[j]&0xF0 | l&0xF
@@ -160,16 +165,16 @@ var gptqGrids = map[format.DType]gptqGrid{
 		}
 		sh := 2 * (j / 4)
 		s[8+j%4] = s[8+j%4]&^(3<<sh) | (l>>4)<<sh
-	}, nil},
-	format.Q4_K: {kqSuper, q4KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
+	}},
+	format.Q4_K: {block: kqSuper, bytes: q4KBytes, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 15
-	}, func(b []byte, e int, q int32) { gptqPutK4(b[16:144], e, uint8(q)) },
-		32, true, 0, 63, 8, gptqScaleMinK, gptqSetScaleMinK, nil},
-	format.Q5_K: {kqSuper, q5KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, put: func(b []byte, e int, q int32) { gptqPutK4(b[16:144], e, uint8(q)) },
+		sub: 32, mins: true, plo: 0, phi: 63, win: 8, param: gptqScaleMinK, setParam: gptqSetScaleMinK},
+	format.Q5_K: {block: kqSuper, bytes: q5KBytes, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		sc, m := kqScaleMin(e/32, b[4:16])
 		return f16(b) * float32(sc), -(f16(b[2:]) * float32(m)), 0, 31
-	}, func(b []byte, e int, q int32) {
+	}, put: func(b []byte, e int, q int32) {
 		c, r := e/64, e%64
 		bit := uint8(1) << (2 * c)
 		if r >= 32 {
@@ -181,10 +186,10 @@ var gptqGrids = map[format.DType]gptqGrid{
 			b[16+r%32] &^= bit
 		}
 		gptqPutK4(b[48:176], e, uint8(q&0xF))
-	}, 32, true, 0, 63, 8, gptqScaleMinK, gptqSetScaleMinK, nil},
-	format.Q6_K: {kqSuper, q6KBytes, func(b []byte, e int) (float32, float32, int32, int32) {
+	}, sub: 32, mins: true, plo: 0, phi: 63, win: 8, param: gptqScaleMinK, setParam: gptqSetScaleMinK},
+	format.Q6_K: {block: kqSuper, bytes: q6KBytes, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b[208:]) * float32(int8(b[192+e/16])), 0, -32, 31
-	}, func(b []byte, e int, q int32) {
+	}, put: func(b []byte, e int, q int32) {
 		l := uint8(q + 32)
 		h, r := e/128, e%128
 		k, i := r/32, r%32
@@ -196,9 +201,9 @@ var gptqGrids = map[format.DType]gptqGrid{
 		}
 		qh := 128 + 32*h + i
 		b[qh] = b[qh]&^(3<<(2*k)) | (l>>4)<<(2*k)
-	}, 16, false, -128, 127, 24, func(b []byte, j int) (int32, int32) {
+	}, sub: 16, plo: -128, phi: 127, win: 24, param: func(b []byte, j int) (int32, int32) {
 		return int32(int8(b[192+j])), 0
-	}, func(b []byte, j int, sc, _ int32) { b[192+j] = uint8(int8(sc)) }, nil},
+	}, setParam: func(b []byte, j int, sc, _ int32) { b[192+j] = uint8(int8(sc)) }},
 	format.IQ4_NL: {block: lgQK, bytes: 18, grid: func(b []byte, e int) (float32, float32, int32, int32) {
 		return f16(b), 0, 0, 15
 	}, put: func(b []byte, e int, q int32) { gptqPutNibble(b[2:], e, uint8(q)) }, levels: iq4Levels},
@@ -207,6 +212,13 @@ var gptqGrids = map[format.DType]gptqGrid{
 		return f16(b) * float32(sc), 0, 0, 15
 	}, put: func(b []byte, e int, q int32) { gptqPutNibble(b[8+16*(e/iq4xsSub):], e%iq4xsSub, uint8(q)) },
 		sub: iq4xsSub, plo: -32, phi: 31, win: 63, param: gptqScaleIQ4XS, setParam: gptqSetScaleIQ4XS, levels: iq4Levels},
+	format.IQ3_S:   {block: kqSuper, bytes: 110, vec: gptqVecs[format.IQ3_S]},
+	format.IQ3_XXS: {block: kqSuper, bytes: 98, vec: gptqVecs[format.IQ3_XXS]},
+	format.IQ2_S:   {block: kqSuper, bytes: 82, vec: gptqVecs[format.IQ2_S]},
+	format.IQ2_XS:  {block: kqSuper, bytes: 74, vec: gptqVecs[format.IQ2_XS]},
+	format.IQ2_XXS: {block: kqSuper, bytes: 66, vec: gptqVecs[format.IQ2_XXS]},
+	format.IQ1_S:   {block: kqSuper, bytes: 50, vec: gptqVecs[format.IQ1_S]},
+	format.IQ1_M:   {block: kqSuper, bytes: 56, vec: gptqVecs[format.IQ1_M]},
 }
 
 // gptqScaleIQ4XS reads the scale ls−32 (−32..31) of sub-block j of an

@@ -93,7 +93,12 @@ func encodeAll(typ format.DType, w []float32, rows, cols int, imp []float32) []b
 var gptqTypes = []format.DType{format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1,
 	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL, format.IQ4_XS}
 
-// TestGPTQBeatsRTN checks, for every supported type, that GPTQ's output
+// gptqVecTypes are the grid i-quants, which GPTQ writes a group at a time.
+var gptqVecTypes = []format.DType{format.IQ3_S, format.IQ3_XXS, format.IQ2_S, format.IQ2_XS,
+	format.IQ2_XXS, format.IQ1_S, format.IQ1_M}
+
+// TestGPTQBeatsRTN checks, for every supported type (the grid i-quants
+// included), that GPTQ's output
 // error on held-out inputs is below both plain rounding and imatrix-
 // weighted rounding, and that its bytes decode with the standard codec.
 func TestGPTQBeatsRTN(t *testing.T) {
@@ -103,7 +108,7 @@ func TestGPTQBeatsRTN(t *testing.T) {
 	h := NewHessian(cols)
 	h.Add(calib, 768)
 	H, imp := h.Matrix(), h.Diag()
-	for _, typ := range gptqTypes {
+	for _, typ := range append(gptqTypes[:len(gptqTypes):len(gptqTypes)], gptqVecTypes...) {
 		if !GPTQSupported(typ) {
 			t.Fatalf("%s not supported", typ)
 		}
@@ -233,8 +238,8 @@ func TestGPTQErrors(t *testing.T) {
 	w := make([]float32, 2*32)
 	h := make([]float64, 32*32)
 	dst := make([]byte, 2*18)
-	if err := GPTQ(format.IQ3_S, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
-		t.Error("IQ3_S accepted")
+	if err := GPTQ(format.Q8_K, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("Q8_K accepted")
 	}
 	if err := GPTQ(format.Q4_0, dst[:10], w, 2, 32, h, GPTQOptions{}); err == nil {
 		t.Error("short dst accepted")
