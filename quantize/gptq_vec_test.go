@@ -124,3 +124,78 @@ func vecBrute(v *gptqVec, xg, w []float32, sc, delta float32) float64 {
 	}
 	return best
 }
+
+// TestGPTQVecRefit checks the grid types' scale codes: every code written
+// reads back, leaves the other sub-blocks' codes alone and scales the
+// sub-block's grid monotonically; and refit never raises the sub-block's
+// error (its groups' best codes) and lowers it in aggregate.
+func TestGPTQVecRefit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 17))
+	for _, typ := range gptqVecTypes {
+		g := gptqGrids[typ]
+		v := g.vec
+		c, _ := CodecFor(typ)
+		var s gptqVecScratch
+		nsub := g.block / v.sub
+		var before, after float64
+		for trial := 0; trial < 6; trial++ {
+			x := make([]float32, g.block)
+			w := make([]float32, g.block)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+				w[i] = float32(rng.ExpFloat64())
+			}
+			b := make([]byte, g.bytes)
+			c.Encode(b, x, w)
+			for j := 0; j < nsub; j++ {
+				old := v.getSc(b, j)
+				prev := float32(-1)
+				for code := int32(0); code < v.nsc; code++ {
+					others := make([]int32, nsub)
+					for k := range others {
+						others[k] = v.getSc(b, k)
+					}
+					v.setSc(b, j, code)
+					if got := v.getSc(b, j); got != code {
+						t.Fatalf("%s sub-block %d: set %d, read %d", typ, j, code, got)
+					}
+					for k := range others {
+						if k != j && v.getSc(b, k) != others[k] {
+							t.Fatalf("%s: setting sub-block %d's code changed sub-block %d's", typ, j, k)
+						}
+					}
+					sc, _ := v.scale(b, j*v.sub)
+					if !(sc > prev) {
+						t.Fatalf("%s sub-block %d code %d: scale %v after %v", typ, j, code, sc, prev)
+					}
+					prev = sc
+				}
+				v.setSc(b, j, old)
+			}
+			for i := range x {
+				x[i] += float32(0.3 * rng.NormFloat64())
+			}
+			werr := func(e int) float64 {
+				var tot float64
+				for k := e; k < e+v.sub; k += v.group {
+					_, cost := v.choose(b, k, x[k:k+v.group], w[k:k+v.group], &s)
+					tot += float64(cost)
+				}
+				return tot
+			}
+			for e := 0; e < g.block; e += v.sub {
+				e0 := werr(e)
+				v.refit(b, e, x[e:e+v.sub], w[e:e+v.sub], &s)
+				e1 := werr(e)
+				if e1 > e0*(1+1e-5) {
+					t.Fatalf("%s sub-block at %d: error %v -> %v", typ, e, e0, e1)
+				}
+				before += e0
+				after += e1
+			}
+		}
+		if !(after < before) {
+			t.Errorf("%s: refit error %v, before %v", typ, after, before)
+		}
+	}
+}
