@@ -78,6 +78,23 @@ func (l *gptqLevels) index(t float32) int {
 	if t != t {
 		t = 0
 	}
+	if m := l.mid; len(m) == 15 {
+		// Sixteen levels (IQ4's table): four fixed steps.
+		i := 0
+		if t >= m[7] {
+			i = 8
+		}
+		if t >= m[i+3] {
+			i += 4
+		}
+		if t >= m[i+1] {
+			i += 2
+		}
+		if t >= m[i] {
+			i++
+		}
+		return i
+	}
 	lo, hi := 0, len(l.mid) // the answer is in lo..hi
 	for lo < hi {
 		m := (lo + hi) / 2

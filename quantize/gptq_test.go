@@ -537,3 +537,53 @@ func TestGPTQLevelsRound(t *testing.T) {
 		t.Errorf("round with step 0 = %d, %v; want 8, 0.5", q, v)
 	}
 }
+
+// BenchmarkGPTQTypes quantizes the rows of BenchmarkGPTQWithFactor (512
+// rows of 2048 columns, ready factor, one goroutine) to Q4_K and to the
+// i-quants GPTQ writes: the cost of IQ4_XS's level rounding and of the
+// grid types' exhaustive group search beside Q4_K's.
+func BenchmarkGPTQTypes(b *testing.B) {
+	const rows, cols, T = 512, 2048, 256
+	w, x := gptqLayer(5, rows, cols, T)
+	h := NewHessian(cols)
+	h.Add(x, T)
+	f, err := h.Factor(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, typ := range []format.DType{format.Q4_K, format.IQ4_XS, format.IQ3_S, format.IQ2_XS, format.IQ1_S} {
+		rb, _ := typ.RowBytes(cols)
+		dst := make([]byte, rows*int(rb))
+		b.Run(typ.String(), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := GPTQWithFactor(typ, dst, w, rows, cols, f, GPTQOptions{Threads: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestGPTQLevelsIndexGeneric checks the binary search of tables other than
+// sixteen levels against the nearest level found by a scan.
+func TestGPTQLevelsIndexGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	for _, tab := range [][]int8{{-3, 0, 2, 9, 20}, {1, 5}, {-100, -50, -1, 0, 1, 7, 60}} {
+		l := newGPTQLevels(tab)
+		for i := 0; i < 500; i++ {
+			x := float32(rng.NormFloat64() * 40)
+			if i < len(l.mid) {
+				x = l.mid[i] // ties go to the upper level
+			}
+			want := 0
+			for j := range l.v {
+				if d, b := math.Abs(float64(x-l.v[j])), math.Abs(float64(x-l.v[want])); d < b || d == b {
+					want = j
+				}
+			}
+			if got := l.index(x); got != want {
+				t.Fatalf("levels %v: index(%v) = %d, want %d", tab, x, got, want)
+			}
+		}
+	}
+}

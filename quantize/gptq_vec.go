@@ -169,9 +169,20 @@ func (v *gptqVec) search(cost, flip []float32, withFlip bool) vecPart {
 	r := vecPart{a: inf, b: inf}
 	for p := 0; p < v.npts; p++ {
 		lv := v.lev[p*dim : (p+1)*dim]
+		// The costs are not negative (nor the flips' extra costs): a
+		// partial sum at the bound cannot win.
+		bound := r.a
+		if withFlip && r.b > bound {
+			bound = r.b
+		}
 		var c float32
 		for j, l := range lv {
-			c += cost[j*nl+int(l)]
+			if c += cost[j*nl+int(l)]; c >= bound {
+				break
+			}
+		}
+		if c >= bound {
+			continue
 		}
 		if c < r.a {
 			r.a, r.pa = c, p
