@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shrink-llm/shrink/format"
 )
 
 // TestGPTQVecDecode checks each grid type's group assignment against the
@@ -123,4 +125,30 @@ func vecBrute(v *gptqVec, xg, w []float32, sc, delta float32) float64 {
 		best = math.Min(best, tot)
 	}
 	return best
+}
+
+// TestGPTQExtremeRows: a row with values whose scales overflow f16 and an all-zero
+// row do not stop GPTQ for any i-quant, and the other rows (independent of
+// them) decode to finite values, the zero row to zeros. (Non-finite
+// weights never get here: the quantize command rejects them first.)
+func TestGPTQExtremeRows(t *testing.T) {
+	const rows, cols, T = 4, 256, 300
+	w, x := gptqLayer(21, rows, cols, T)
+	w[3], w[100] = 1e7, -3e6
+	clear(w[2*cols : 3*cols])
+	h := NewHessian(cols)
+	h.Add(x, T)
+	H := h.Matrix()
+	for _, typ := range append([]format.DType{format.IQ4_NL, format.IQ4_XS}, gptqVecTypes...) {
+		rb, _ := typ.RowBytes(cols)
+		dst := make([]byte, rows*int(rb))
+		if err := GPTQ(typ, dst, w, rows, cols, H, GPTQOptions{}); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		for i, v := range decodeAll(t, typ, dst, rows, cols)[cols:] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || i/cols == 1 && v != 0 {
+				t.Fatalf("%s: row %d element %d decodes to %v", typ, 1+i/cols, i%cols, v)
+			}
+		}
+	}
 }
