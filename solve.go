@@ -6,6 +6,7 @@ package shrink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -429,10 +430,14 @@ func blockKey(name string) int {
 }
 
 // inputGroup orders a block's tensors by the input they share (one
-// Hessian each): attention's q/k/v, its output, the feed-forward's
-// gate/up, its down projection, then the rest.
+// Hessian each): attention's q/k/v (latent attention's q_a and kv_a), its
+// output, the feed-forward's gate/up (a shared expert's too), its down
+// projection, then the rest (whose inputs are their own).
 func inputGroup(name string) int {
-	for i, keys := range [][]string{{".attn_q.", ".attn_k.", ".attn_v."}, {".attn_output."}, {".ffn_gate.", ".ffn_up."}, {".ffn_down."}} {
+	for i, keys := range [][]string{
+		{".attn_q.", ".attn_k.", ".attn_v.", ".attn_q_a.", ".attn_kv_a_mqa."}, {".attn_output."},
+		{".ffn_gate.", ".ffn_up.", ".ffn_gate_shexp.", ".ffn_up_shexp.", ".ffn_gate_inp."}, {".ffn_down."},
+	} {
 		for _, k := range keys {
 			if strings.Contains(name, k) {
 				return i
@@ -466,7 +471,7 @@ func (hc *hessianCache) get(in sensitivityInput, st *solveTensor) ([]float64, *q
 		*hc = hessianCache{}
 		H := h.Matrix()
 		if H == nil {
-			return nil, nil, fmt.Errorf("the Hessian of %s was released", st.name)
+			return nil, nil, fmt.Errorf("the Hessian of %s was released (its input's other tensors were measured apart from it)", st.name)
 		}
 		f, err := h.Factor(0)
 		if err != nil {
@@ -508,9 +513,10 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klE
 		ws = append(ws, orig[r*st.cols:(r+1)*st.cols]...)
 	}
 	ref := refIndex(st.types, c.ref)
+	patchable := true
 	for i, typ := range st.types {
 		st.exact[i] = math.NaN()
-		if c.mode != "exact" && i != ref {
+		if !patchable || c.mode != "exact" && i != ref {
 			data, err := quantize.Encode(typ, ws, len(idx), st.cols, f, imp, in.threads)
 			if err != nil {
 				return err
@@ -529,7 +535,13 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klE
 		if st.proxy[i], err = sampledProxy(typ, data, ws, idx, st, H, maxRows); err != nil {
 			return err
 		}
-		if st.exact[i], err = patchedKLD(ev, st, typ, data); err != nil {
+		st.exact[i], err = patchedKLD(ev, st, typ, data)
+		if errors.Is(err, engine.ErrPatch) {
+			st.exact[i], patchable = math.NaN(), false // predicted from the proxy (predict)
+			in.progress("warning", 0, 0, fmt.Sprintf("%v: %s predicted from its Hessian error with the other tensors' median scale", err, st.name))
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -598,13 +610,30 @@ func refIndex(types []format.DType, ref format.DType) int {
 	return bi
 }
 
-// predict turns the measurements into each option's predicted KLD.
+// predict turns the measurements into each option's predicted KLD. A
+// tensor the engine could not patch (no exact KLD) is predicted from its
+// proxy with the median of the other tensors' scales.
 func predict(c *solveConfig, ts []*solveTensor) {
+	var scales []float64
 	for _, st := range ts {
 		r := refIndex(st.types, c.ref)
-		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		if !math.IsNaN(st.exact[r]) {
+			scales = append(scales, quantize.SensitivityScale(st.exact[r], st.proxy[r]))
+		}
+	}
+	sort.Float64s(scales)
+	median := 0.0
+	if len(scales) > 0 {
+		median = scales[len(scales)/2]
+	}
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := median
+		if !math.IsNaN(st.exact[r]) {
+			scale = quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		}
 		for i := range st.types {
-			if c.mode == "exact" {
+			if c.mode == "exact" && !math.IsNaN(st.exact[i]) {
 				st.pred[i] = math.Max(st.exact[i], 0)
 			} else {
 				st.pred[i] = scale * st.proxy[i]

@@ -131,3 +131,34 @@ func TestSensitivityCache(t *testing.T) {
 		t.Errorf("not a cache: error %v, want one naming %s", err, cache)
 	}
 }
+
+// TestPredictUnpatched: a tensor without exact KLDs (one the engine could
+// not patch) is predicted from its proxy with the median of the other
+// tensors' scales; a measured one from its exact KLDs (exact) or its own
+// scale (hybrid).
+func TestPredictUnpatched(t *testing.T) {
+	nan := math.NaN()
+	for _, mode := range []string{"exact", "hybrid"} {
+		c := &solveConfig{mode: mode, ref: format.Q3_K}
+		mk := func(proxy, exact []float64) *solveTensor {
+			return &solveTensor{types: []format.DType{format.Q3_K, format.Q6_K}, proxy: proxy, exact: exact, pred: make([]float64, 2)}
+		}
+		ts := []*solveTensor{
+			mk([]float64{1, 0.1}, []float64{2, 0.3}),
+			mk([]float64{1, 0.1}, []float64{4, 0.5}),
+			mk([]float64{1, 0.1}, []float64{6, 0.7}),
+			mk([]float64{10, 1}, []float64{nan, nan}),
+		}
+		predict(c, ts)
+		if p := ts[3].pred; p[0] != 40 || math.Abs(p[1]-4) > 1e-12 {
+			t.Errorf("%s: unpatched tensor predicted %v, want [40 4] (median scale 4)", mode, p)
+		}
+		want := 0.3
+		if mode == "hybrid" {
+			want = 0.2
+		}
+		if p := ts[0].pred; p[0] != 2 || math.Abs(p[1]-want) > 1e-12 {
+			t.Errorf("%s: measured tensor predicted %v, want [2 %g]", mode, p, want)
+		}
+	}
+}
