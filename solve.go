@@ -502,15 +502,23 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klE
 	if !ok {
 		return fmt.Errorf("%s: no tensor %s", in.m.Path, st.name)
 	}
-	orig, err := in.m.ReadFloat32(t)
+	raw, err := in.m.ReadRaw(t)
 	if err != nil {
 		return err
+	}
+	src, err := newSourceRows(t.Type, raw, st.rows, st.cols)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.m.Path, err)
 	}
 	maxRows := proxyRows(c.mode)
 	idx := quantize.SampledRows(st.rows, maxRows)
 	ws := make([]float32, 0, len(idx)*st.cols)
 	for _, r := range idx {
-		ws = append(ws, orig[r*st.cols:(r+1)*st.cols]...)
+		w, err := src.read(r, r+1)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, w...)
 	}
 	ref := refIndex(st.types, c.ref)
 	patchable := true
@@ -528,7 +536,7 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klE
 			st.proxy[i] = quantize.HessianErrorSampled(ws, wqs, st.rows, st.cols, H, maxRows)
 			continue
 		}
-		data, err := quantize.Encode(typ, orig, st.rows, st.cols, f, imp, in.threads)
+		data, err := src.encode(typ, f, imp, in.threads)
 		if err != nil {
 			return err
 		}
@@ -546,6 +554,58 @@ func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klE
 		}
 	}
 	return nil
+}
+
+// sourceRows reads a tensor's rows from its stored bytes (the source's
+// type) as float32, a range at a time, so that a large tensor (the output
+// head, the embeddings) is never held in float32 whole.
+type sourceRows struct {
+	typ        format.DType
+	raw        []byte
+	rb         int64
+	rows, cols int
+}
+
+// newSourceRows checks raw's length for rows of cols values of typ.
+func newSourceRows(typ format.DType, raw []byte, rows, cols int) (*sourceRows, error) {
+	rb, err := typ.RowBytes(int64(cols))
+	if err != nil || int64(len(raw)) != int64(rows)*rb {
+		return nil, fmt.Errorf("%d bytes for %d rows of %d %s values", len(raw), rows, cols, typ)
+	}
+	return &sourceRows{typ: typ, raw: raw, rb: rb, rows: rows, cols: cols}, nil
+}
+
+// read returns rows a..b-1 as float32.
+func (s *sourceRows) read(a, b int) ([]float32, error) {
+	return quantize.Decode(s.typ, s.raw[int64(a)*s.rb:int64(b)*s.rb], b-a, s.cols)
+}
+
+// encodeChunkBytes bounds the float32 rows encode decodes at a time.
+const encodeChunkBytes = 32 << 20
+
+// encode quantizes every row to typ as quantize.Encode does, in chunks of
+// rows (rows are quantized independently, so the bytes are those of one
+// call over all of them).
+func (s *sourceRows) encode(typ format.DType, f *quantize.GPTQFactor, imp []float32, threads int) ([]byte, error) {
+	rb, err := typ.RowBytes(int64(s.cols))
+	if err != nil {
+		return nil, err
+	}
+	dst := make([]byte, 0, int64(s.rows)*rb)
+	step := max(1, encodeChunkBytes/(4*s.cols))
+	for a := 0; a < s.rows; a += step {
+		b := min(s.rows, a+step)
+		w, err := s.read(a, b)
+		if err != nil {
+			return nil, err
+		}
+		d, err := quantize.Encode(typ, w, b-a, s.cols, f, imp, threads)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, d...)
+	}
+	return dst, nil
 }
 
 // sampledProxy returns the Hessian error of a tensor's quantization data
