@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,8 +91,9 @@ type solveConfig struct {
 const AutoExactParams = 100_000_000
 
 // resolveMode chooses the sensitivity mode of auto for a model of params
-// parameters and the chunks of 0: 8 for exact, 2 for hybrid (its one
-// exact run per tensor at 1B takes about 1.2 CPU-seconds per token).
+// parameters and the chunks of 0: 8 for exact, 2 for hybrid (whose one
+// exact run per tensor costs, per token, about as many runs of half the
+// model as it has tensors: the large models' cost).
 func (c *solveConfig) resolveMode(params int64) {
 	if c.mode == "auto" {
 		c.mode, c.auto = "exact", true
@@ -469,6 +471,7 @@ func (hc *hessianCache) get(in sensitivityInput, st *solveTensor) ([]float64, *q
 	}
 	if h != hc.h {
 		*hc = hessianCache{}
+		debug.FreeOSMemory() // the previous input's copy
 		H := h.Matrix()
 		if H == nil {
 			return nil, nil, fmt.Errorf("the Hessian of %s was released (its input's other tensors were measured apart from it)", st.name)
@@ -477,6 +480,7 @@ func (hc *hessianCache) get(in sensitivityInput, st *solveTensor) ([]float64, *q
 		if err != nil {
 			return nil, nil, err
 		}
+		debug.FreeOSMemory() // the sum Factor released: the copy and the factor replace it
 		*hc = hessianCache{h: h, H: H, f: f}
 	}
 	if !in.gptq {
