@@ -49,6 +49,7 @@ type gptqVec struct {
 	levels []float32 // the coordinates' distinct values, ascending
 	lev    []uint8   // lev[p·dim + j]: index in levels of point p's coordinate j
 	npts   int       // grid points
+	blk    []uint8   // lev in blocks of eight points for the AVX2 sums (nil: scalar search)
 	signed bool      // elements carry signs (else IQ1's delta)
 	parity bool      // the number of negative elements of a group is even
 	// scale returns the scale s and delta of the group at element e of
@@ -82,12 +83,14 @@ func newGPTQVec(group, dim, n int, signed, parity bool, coord func(p, j int) flo
 			v.lev[p*dim+j] = uint8(sort.Search(len(v.levels), func(i int) bool { return v.levels[i] >= c }))
 		}
 	}
+	v.initFast()
 	return v
 }
 
 // gptqVecScratch is the per-goroutine scratch of gptqVec.assign.
 type gptqVecScratch struct {
 	cost, flip []float32 // per element and level: cost of the value, extra cost of its sign flipped
+	sums       []float32 // per grid point: its cost (searchPart)
 	idx        [2]int
 	out        []float32
 }
@@ -106,9 +109,10 @@ type vecPart struct {
 // the decoder gives.
 func (v *gptqVec) assign(b []byte, e int, x, w, out []float32, s *gptqVecScratch) {
 	nl := len(v.levels)
-	if len(s.cost) < v.group*nl {
-		s.cost = make([]float32, v.group*nl)
-		s.flip = make([]float32, v.group*nl)
+	if len(s.cost) < v.group*nl+8 {
+		// Padded: the AVX2 sums load eight levels from each row start.
+		s.cost = make([]float32, v.group*nl+8)
+		s.flip = make([]float32, v.group*nl+8)
 	}
 	sc, delta := v.scale(b, e)
 	var neg uint8
@@ -131,7 +135,7 @@ func (v *gptqVec) assign(b []byte, e int, x, w, out []float32, s *gptqVecScratch
 	var parts [2]vecPart
 	np := v.group / v.dim
 	for k := 0; k < np; k++ {
-		parts[k] = v.search(s.cost[k*v.dim*nl:], s.flip[k*v.dim*nl:], odd)
+		parts[k] = v.searchPart(s.cost[k*v.dim*nl:], s.flip[k*v.dim*nl:], odd, s)
 	}
 	sign := neg
 	switch {

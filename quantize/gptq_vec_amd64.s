@@ -1,0 +1,96 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2 kernels of the grid i-quants' GPTQ point search (gptq_vec_fast.go):
+// the costs of eight grid points at once, one per lane. The per-
+// coordinate cost rows (at most eight levels) sit in registers; VPERMPS
+// picks each lane's cost by its level index and VADDPS adds them from
+// zero in coordinate order, exactly the scalar sum's float32 additions.
+
+// VECSTEP adds coordinate off/8's cost row Yt, picked by the eight level
+// bytes at off(SI), to the sums in Y2.
+#define VECSTEP(off, Yt) \
+	VPMOVZXBD off(SI), Y0 \
+	VPERMPS   Yt, Y0, Y1  \
+	VADDPS    Y1, Y2, Y2
+
+// VECARGS loads the arguments shared by both kernels: DI sums, SI levels,
+// CX blocks, DX the cost rows, BX their stride in bytes.
+#define VECARGS \
+	MOVQ sums+0(FP), DI \
+	MOVQ lev+8(FP), SI  \
+	MOVQ nblk+16(FP), CX \
+	MOVQ cost+24(FP), DX \
+	MOVQ nl+32(FP), BX  \
+	SHLQ $2, BX
+
+// func vecSums8x8(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
+TEXT ·vecSums8x8(SB), NOSPLIT, $0-40
+	VECARGS
+	VMOVUPS (DX), Y8
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y9
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y10
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y11
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y12
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y13
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y14
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y15
+	TESTQ   CX, CX
+	JZ      done8
+
+loop8:
+	VXORPS Y2, Y2, Y2
+	VECSTEP(0, Y8)
+	VECSTEP(8, Y9)
+	VECSTEP(16, Y10)
+	VECSTEP(24, Y11)
+	VECSTEP(32, Y12)
+	VECSTEP(40, Y13)
+	VECSTEP(48, Y14)
+	VECSTEP(56, Y15)
+	VMOVUPS Y2, (DI)
+	ADDQ    $64, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loop8
+
+done8:
+	VZEROUPPER
+	RET
+
+// func vecSums8x4(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
+TEXT ·vecSums8x4(SB), NOSPLIT, $0-40
+	VECARGS
+	VMOVUPS (DX), Y8
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y9
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y10
+	ADDQ    BX, DX
+	VMOVUPS (DX), Y11
+	TESTQ   CX, CX
+	JZ      done4
+
+loop4:
+	VXORPS Y2, Y2, Y2
+	VECSTEP(0, Y8)
+	VECSTEP(8, Y9)
+	VECSTEP(16, Y10)
+	VECSTEP(24, Y11)
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loop4
+
+done4:
+	VZEROUPPER
+	RET
