@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,6 +70,12 @@ type QuantizeOptions struct {
 	// HessianMem is the MiB one block's input Hessians may take with
 	// GPTQ (0: 4096; negative: none, every input uses the imatrix).
 	HessianMem int `json:"hessian-mem"`
+	// GPTQSequential feeds each block's GPTQ the outputs of the blocks
+	// before it as quantized (the reference GPTQ's sequential mode):
+	// once a block's tensors are written, the block runs again with its
+	// quantized weights to make the next block's inputs. Without it every
+	// block's Hessians come from the float model's activations.
+	GPTQSequential bool `json:"gptq-sequential"`
 	// Ctx is the calibration chunk length in tokens (0: 512; capped at
 	// the model's context); Chunks the most chunks used (0: all).
 	Ctx    int `json:"ctx"`
@@ -186,7 +193,7 @@ func Quantize(ctx context.Context, src, dst string, opt QuantizeOptions) (*Quant
 		// growth instead of 100% to keep the peak near the live size;
 		// marking such buffers costs little.
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
-		j.gc = &gptqCalib{ctx: ctx, budget: j.hessBytes, layer: -1, m: m, threads: j.threads, progress: j.progress}
+		j.gc = &gptqCalib{ctx: ctx, budget: j.hessBytes, layer: -1, qLayer: -1, m: m, threads: j.threads, progress: j.progress}
 		defer j.gc.close()
 	}
 	if err := j.calibrate(); err != nil {
@@ -321,6 +328,9 @@ func (j *quantizeJob) resolveMethod(opt *QuantizeOptions) error {
 		}
 	default:
 		return optionErrorf("--method %q: want imatrix, gptq or rtn", opt.Method)
+	}
+	if opt.GPTQSequential && opt.Method != "gptq" {
+		return optionErrorf("--gptq-sequential needs --method gptq (with --calib)")
 	}
 	if j.sc.solving() && opt.Calib == "" {
 		return optionErrorf("--target-size and --target-bpw need --calib TEXT (the tensors' sensitivities come from running the model)")
@@ -501,6 +511,9 @@ func (j *quantizeJob) write() error {
 	}
 	if j.gc != nil && j.method == "gptq" {
 		opt.Chunked = j.gc.encoder
+		if j.opt.GPTQSequential {
+			j.gc.sequential(opt.Importance)
+		}
 	}
 	opt.Progress = writeProgress(plans, j.progress)
 	if err := j.m.WriteQuantized(j.dst, md, plans, opt); err != nil {
@@ -706,8 +719,13 @@ type gptqCalib struct {
 	em       *engine.Model      // the calibration model, kept open for run
 	run      *calib.LayerRunner // block-by-block pass over the calibration chunks
 	h        *quantize.HessianCollector
-	layer    int   // the block whose Hessians h holds (-1: none)
-	budget   int64 // bytes of one block's Hessians
+	layer    int                         // the block whose Hessians h holds (-1: none)
+	seq      bool                        // sequential: Hessians from the quantized blocks' outputs
+	imp      func(name string) []float32 // rounding's importances (seq)
+	q        []engine.Tensor             // block qLayer's written tensors (seq)
+	qLayer   int                         // -1: none
+	patched  bool                        // a block has run quantized (seq)
+	budget   int64                       // bytes of one block's Hessians
 	threads  int
 	progress func(stage string, done, total int, msg string)
 }
@@ -726,6 +744,15 @@ func (g *gptqCalib) close() {
 // (made once, in place, for every tensor sharing the input), so each
 // tensor streams through in chunks of rows.
 func (g *gptqCalib) encoder(name string, out format.DType) convert.ChunkEncoder {
+	enc := g.gptqEncoder(name, out)
+	if g.seq {
+		return g.record(name, out, enc)
+	}
+	return enc
+}
+
+// gptqEncoder is encoder without the sequential pass's recording.
+func (g *gptqCalib) gptqEncoder(name string, out format.DType) convert.ChunkEncoder {
 	if !quantize.GPTQSupported(out) {
 		return nil
 	}
@@ -822,7 +849,13 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 			return nil, err
 		}
 		g.h = quantize.NewHessianCollector(g.budget)
-		if err := g.run.Step(hessianObserver{g.h}, nil); err != nil {
+		step := g.run.Step
+		if g.seq {
+			// The residuals stay at the block's input: once its tensors
+			// are written it runs again, quantized (advance).
+			step = func(obs engine.Observer, _ func(in, out []float32)) error { return g.run.Observe(obs) }
+		}
+		if err := step(hessianObserver{g.h}, nil); err != nil {
 			return nil, err
 		}
 		g.layer = l
@@ -835,6 +868,9 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 // when it is past it).
 func (g *gptqCalib) advance(l int) error {
 	if l < g.run.Next() {
+		if g.patched {
+			return fmt.Errorf("sequential GPTQ: block %d is needed after block %d ran quantized", l, g.run.Next()-1)
+		}
 		if err := g.run.Restart(); err != nil {
 			return err
 		}
@@ -843,11 +879,106 @@ func (g *gptqCalib) advance(l int) error {
 		if err := g.ctx.Err(); err != nil {
 			return err
 		}
-		if err := g.run.Step(nil, nil); err != nil {
+		if err := g.stepQuantized(); err != nil {
 			return err
 		}
 	}
 	return g.ctx.Err()
+}
+
+// stepQuantized runs the pass's next block, with its written tensors in
+// place of the float ones when the sequential pass recorded them.
+func (g *gptqCalib) stepQuantized() error {
+	l := g.run.Next()
+	if !g.seq || l != g.qLayer {
+		return g.run.Step(nil, nil)
+	}
+	var restores []func()
+	defer func() {
+		for i := len(restores) - 1; i >= 0; i-- {
+			restores[i]()
+		}
+		g.q, g.qLayer = nil, -1
+	}()
+	for _, t := range g.q {
+		restore, err := g.em.Patch(t)
+		if errors.Is(err, engine.ErrPatch) {
+			continue // a weight the engine cannot replace runs as float
+		}
+		if err != nil {
+			return err
+		}
+		restores = append(restores, restore)
+	}
+	g.patched = true
+	return g.run.Step(nil, nil)
+}
+
+// sequential turns on the sequential pass for the write (imp: the
+// rounding's importances of tensors GPTQ does not write): the Hessians
+// a solve may have left are dropped, as they came from float inputs.
+func (g *gptqCalib) sequential(imp func(name string) []float32) {
+	g.seq, g.imp = true, imp
+	g.h, g.layer = nil, -1
+	g.q, g.qLayer = nil, -1
+}
+
+// record wraps enc (nil: importance-weighted rounding, as the writer
+// does without an encoder) to keep a block's written bytes for the
+// sequential pass, which runs the block with them once all are written.
+func (g *gptqCalib) record(name string, out format.DType, enc convert.ChunkEncoder) convert.ChunkEncoder {
+	l, ok := blockIndex(name)
+	t, found := g.m.Tensor(name)
+	if !ok || !found || g.run == nil || l >= g.em.Config.Layers {
+		return enc
+	}
+	if enc == nil {
+		enc = g.rounding(name, out)
+	}
+	info := format.TensorInfo{Name: name, Type: out, Shape: t.Shape}
+	rows := info.Rows()
+	data := make([]byte, info.Bytes())
+	return func(dst []byte, x []float32, row0, n, cols int) error {
+		if err := enc(dst, x, row0, n, cols); err != nil {
+			return err
+		}
+		rb := int64(len(dst)) / int64(max(n, 1))
+		copy(data[int64(row0)*rb:], dst)
+		if int64(row0+n) == rows {
+			if l != g.qLayer {
+				g.q, g.qLayer = nil, l
+			}
+			g.q = append(g.q, engine.Tensor{Name: name, Type: out, Shape: t.Shape, Data: data})
+		}
+		return nil
+	}
+}
+
+// rounding returns the importance-weighted rounding the writer applies
+// to a tensor without an encoder (a stacked expert tensor's importances
+// per expert), as a chunk encoder.
+func (g *gptqCalib) rounding(name string, out format.DType) convert.ChunkEncoder {
+	var imp []float32
+	if g.imp != nil {
+		imp = g.imp(name)
+	}
+	return func(dst []byte, x []float32, row0, rows, cols int) error {
+		if len(imp) <= cols {
+			return quantize.EncodeRows(out, dst, x, cols, imp, g.threads)
+		}
+		t, _ := g.m.Tensor(name)
+		per := int(t.Info().Rows()) / (len(imp) / cols)
+		rb := len(dst) / max(rows, 1)
+		for a := 0; a < rows; {
+			e := (row0 + a) / per
+			b := min(rows, (e+1)*per-row0)
+			if err := quantize.EncodeRows(out, dst[a*rb:b*rb], x[a*cols:b*cols], cols, imp[e*cols:(e+1)*cols], g.threads); err != nil {
+				return err
+			}
+			a = b
+		}
+		return nil
+	}
 }
 
 // embedding returns the GPTQ encoder of the token embedding, with the
