@@ -512,7 +512,7 @@ func (j *quantizeJob) write() error {
 	if j.gc != nil && j.method == "gptq" {
 		opt.Chunked = j.gc.encoder
 		if j.opt.GPTQSequential {
-			j.gc.sequential(opt.Importance)
+			j.gc.sequential(opt.Importance, j.warn)
 		}
 	}
 	opt.Progress = writeProgress(plans, j.progress)
@@ -725,6 +725,8 @@ type gptqCalib struct {
 	q        []engine.Tensor             // block qLayer's written tensors (seq)
 	qLayer   int                         // -1: none
 	patched  bool                        // a block has run quantized (seq)
+	warn     func(string)                // reports a weight Patch refused (seq)
+	warned   map[string]bool             // the weights reported, block prefix cut
 	budget   int64                       // bytes of one block's Hessians
 	threads  int
 	progress func(stage string, done, total int, msg string)
@@ -903,7 +905,13 @@ func (g *gptqCalib) stepQuantized() error {
 	for _, t := range g.q {
 		restore, err := g.em.Patch(t)
 		if errors.Is(err, engine.ErrPatch) {
-			continue // a weight the engine cannot replace runs as float
+			// A weight the engine cannot replace runs as float.
+			_, kind, _ := strings.Cut(strings.TrimPrefix(t.Name, "blk."), ".")
+			if g.warn != nil && !g.warned[kind] {
+				g.warned[kind] = true
+				g.warn(fmt.Sprintf("--gptq-sequential: %v; it feeds the next block unquantized (in every block)", err))
+			}
+			continue
 		}
 		if err != nil {
 			return err
@@ -915,10 +923,11 @@ func (g *gptqCalib) stepQuantized() error {
 }
 
 // sequential turns on the sequential pass for the write (imp: the
-// rounding's importances of tensors GPTQ does not write): the Hessians
-// a solve may have left are dropped, as they came from float inputs.
-func (g *gptqCalib) sequential(imp func(name string) []float32) {
-	g.seq, g.imp = true, imp
+// rounding's importances of tensors GPTQ does not write; warn: reports
+// a weight the engine cannot replace): the Hessians a solve may have
+// left are dropped, as they came from float inputs.
+func (g *gptqCalib) sequential(imp func(name string) []float32, warn func(string)) {
+	g.seq, g.imp, g.warn, g.warned = true, imp, warn, map[string]bool{}
 	g.h, g.layer = nil, -1
 	g.q, g.qLayer = nil, -1
 }

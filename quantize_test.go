@@ -161,8 +161,8 @@ func TestQuantizeGPTQThreads(t *testing.T) {
 // TestQuantizeGPTQSequential: with GPTQSequential block 0 (whose inputs
 // are the embeddings either way) and the tensors outside the blocks are
 // the same bytes as without it, every tensor of block 1 (calibrated on
-// block 0's quantized outputs) differs, and the file does not depend on
-// the thread count.
+// block 0's quantized outputs) differs, no weight is left unreplaced
+// (no warning), and the file does not depend on the thread count.
 func TestQuantizeGPTQSequential(t *testing.T) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "calib.txt")
@@ -171,8 +171,14 @@ func TestQuantizeGPTQSequential(t *testing.T) {
 	}
 	quant := func(name string, seq bool, th int) string {
 		dst := filepath.Join(dir, name)
-		if _, err := Quantize(context.Background(), "models/default", dst, QuantizeOptions{Type: "q4_k_m", Calib: text, Ctx: 128, Chunks: 3, Threads: th, GPTQSequential: seq}); err != nil {
+		res, err := Quantize(context.Background(), "models/default", dst, QuantizeOptions{Type: "q4_k_m", Calib: text, Ctx: 128, Chunks: 3, Threads: th, GPTQSequential: seq})
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, w := range res.Warnings {
+			if strings.Contains(w, "sequential") {
+				t.Errorf("warning: %s (every weight of a llama block can be replaced)", w)
+			}
 		}
 		return dst
 	}
