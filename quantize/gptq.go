@@ -25,10 +25,16 @@ package quantize
 // those codes are chosen again when the sweep reaches each sub-block: the
 // codes within ±2 of the codec's that minimise the importance-weighted
 // rounding error of the sub-block's current weights (as GPTQ with groups
-// fixes a group's parameters when it reaches the group). Then each element
-// is rounded to the nearest value of that fixed grid (gptqGrid) with error
-// feedback as above. The block bytes are thus exactly the codec's layout
-// and decode with it.
+// fixes a group's parameters when it reaches the group). IQ4_XS's 6-bit
+// sub-block scales are re-chosen the same way. Then each element is
+// rounded to the nearest value of that fixed grid (gptqGrid: d·q + c, or
+// d·T[q] for IQ4_NL's and IQ4_XS's non-linear table T) with error feedback
+// as above. The grid i-quants (IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS,
+// IQ1_S, IQ1_M) have no per-element grid: a group of four or eight
+// elements is one lattice point, so GPTQ chooses the whole group when it
+// reaches the group's first column and then feeds back its columns' errors
+// one by one (gptq_vec.go). The block bytes are thus exactly the codec's
+// layout and decode with it.
 
 import (
 	"errors"
@@ -177,6 +183,7 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 	// changes only element codes.
 	gd, gc := make([]float32, rows), make([]float32, rows)
 	var glo, ghi int32
+	var vg gptqVecRows // the grid i-quants' group assignments
 	for i1 := 0; i1 < cols; i1 += B {
 		i2 := min(i1+B, cols)
 		for c := i1; c < i2; c++ {
@@ -209,7 +216,7 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 					g.refitRows(dst, rowBytes, blk, Wt, rows, c, e/g.sub, w, seg)
 				}
 			}
-			if e == 0 || g.sub > 0 && e%g.sub == 0 {
+			if g.vec == nil && (e == 0 || g.sub > 0 && e%g.sub == 0) {
 				for r := 0; r < rows; r++ {
 					gd[r], gc[r], glo, ghi = g.grid(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e)
 				}
@@ -217,11 +224,27 @@ func gptqRows(g gptqGrid, codec Codec, dst []byte, w []float32, rows, cols int, 
 			col := Wt[c*rows : (c+1)*rows]
 			ec := E[(c-i1)*rows : (c-i1+1)*rows]
 			d := U[c*cols+c]
-			for r, v := range col {
-				b := dst[r*rowBytes+blk*g.bytes:][:g.bytes]
-				q, val := gptqRound(v, gd[r], gc[r], glo, ghi)
-				g.put(b, e, q)
-				ec[r] = (v - val) / d
+			switch {
+			case g.vec != nil:
+				gl := g.vec.group
+				if e%gl == 0 {
+					vg.assignRows(g, dst, rowBytes, blk, Wt, U, rows, cols, c)
+				}
+				for r, v := range col {
+					ec[r] = (v - vg.vals[r*gl+e%gl]) / d
+				}
+			case g.levels != nil:
+				for r, v := range col {
+					q, val := g.levels.round(v, gd[r], gc[r], glo)
+					g.put(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e, q)
+					ec[r] = (v - val) / d
+				}
+			default:
+				for r, v := range col {
+					q, val := gptqRound(v, gd[r], gc[r], glo, ghi)
+					g.put(dst[r*rowBytes+blk*g.bytes:][:g.bytes], e, q)
+					ec[r] = (v - val) / d
+				}
 			}
 			u := U[c*cols : (c+1)*cols]
 			for k := c + 1; k < i2; k++ {

@@ -38,12 +38,12 @@ func refitShifts(s *[refitLanes]float32, x *float32, stride int, w *float32, n i
 // of every row of a GPTQ sweep: row r's block is dst[r·rowBytes +
 // blk·bytes:], its current values Wt[(e0+k)·rows + r] (Wt holds the
 // weights column by column), w the sub-block's importances. With the AVX2
-// kernels, sixteen rows at a time go through refit16, which gives refit's
-// bytes; the rows left over, and every row without the kernels, through
-// refit. xs is scratch of sub values.
+// kernels, sixteen rows at a time of a uniform grid go through refit16,
+// which gives refit's bytes; the rows left over, every row of a non-linear
+// grid (IQ4_XS) and every row without the kernels, through refit. xs is scratch of sub values.
 func (g *gptqGrid) refitRows(dst []byte, rowBytes, blk int, Wt []float32, rows, c0, j int, w, xs []float32) {
 	r := 0
-	if useAVX2 {
+	if useAVX2 && g.levels == nil {
 		var bs [refitLanes][]byte
 		for ; r+refitLanes <= rows; r += refitLanes {
 			for l := range bs {

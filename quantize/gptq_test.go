@@ -91,9 +91,14 @@ func encodeAll(typ format.DType, w []float32, rows, cols int, imp []float32) []b
 }
 
 var gptqTypes = []format.DType{format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_0, format.Q5_1,
-	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K}
+	format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL, format.IQ4_XS}
 
-// TestGPTQBeatsRTN checks, for every supported type, that GPTQ's output
+// gptqVecTypes are the grid i-quants, which GPTQ writes a group at a time.
+var gptqVecTypes = []format.DType{format.IQ3_S, format.IQ3_XXS, format.IQ2_S, format.IQ2_XS,
+	format.IQ2_XXS, format.IQ1_S, format.IQ1_M}
+
+// TestGPTQBeatsRTN checks, for every supported type (the grid i-quants
+// included), that GPTQ's output
 // error on held-out inputs is below both plain rounding and imatrix-
 // weighted rounding, and that its bytes decode with the standard codec.
 func TestGPTQBeatsRTN(t *testing.T) {
@@ -103,7 +108,7 @@ func TestGPTQBeatsRTN(t *testing.T) {
 	h := NewHessian(cols)
 	h.Add(calib, 768)
 	H, imp := h.Matrix(), h.Diag()
-	for _, typ := range gptqTypes {
+	for _, typ := range append(gptqTypes[:len(gptqTypes):len(gptqTypes)], gptqVecTypes...) {
 		if !GPTQSupported(typ) {
 			t.Fatalf("%s not supported", typ)
 		}
@@ -145,7 +150,7 @@ func TestGPTQGridRoundTrip(t *testing.T) {
 			for q := lo; q <= hi; q++ {
 				g.put(b, e, q)
 				c.Decode(y, b)
-				if want := float32(d*float32(q)) + off; y[e] != want {
+				if want := g.value(d, off, lo, q); y[e] != want {
 					t.Fatalf("%s element %d code %d: decodes to %v, grid says %v", typ, e, q, y[e], want)
 				}
 			}
@@ -179,8 +184,11 @@ func TestGPTQGridRoundTrip(t *testing.T) {
 						}
 						c.Decode(y, b)
 						e := j*g.sub + 1
-						d, off, _, _ := g.grid(b, e)
-						if _, v := gptqRound(y[e], d, off, -1<<20, 1<<20); v != y[e] {
+						d, off, lo, hi := g.grid(b, e)
+						if g.levels == nil {
+							lo, hi = -1<<20, 1<<20
+						}
+						if _, v := g.round(y[e], d, off, lo, hi); v != y[e] {
 							t.Fatalf("%s sub-block %d: decoded %v off the grid", typ, j, y[e])
 						}
 						g.setParam(b, j, osc, om)
@@ -195,7 +203,7 @@ func TestGPTQGridRoundTrip(t *testing.T) {
 		c.Decode(y, b)
 		for e := 0; e < g.block; e++ {
 			d, off, lo, hi := g.grid(b, e)
-			q, v := gptqRound(y[e], d, off, lo, hi)
+			q, v := g.round(y[e], d, off, lo, hi)
 			if v != y[e] || q < lo || q > hi {
 				t.Fatalf("%s element %d: %v re-rounds to %v", typ, e, y[e], v)
 			}
@@ -230,8 +238,8 @@ func TestGPTQErrors(t *testing.T) {
 	w := make([]float32, 2*32)
 	h := make([]float64, 32*32)
 	dst := make([]byte, 2*18)
-	if err := GPTQ(format.IQ4_NL, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
-		t.Error("IQ4_NL accepted")
+	if err := GPTQ(format.Q8_K, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
+		t.Error("Q8_K accepted")
 	}
 	if err := GPTQ(format.Q4_0, dst[:10], w, 2, 32, h, GPTQOptions{}); err == nil {
 		t.Error("short dst accepted")
@@ -351,7 +359,7 @@ func TestGPTQRefit(t *testing.T) {
 				var s float64
 				for k := j * g.sub; k < (j+1)*g.sub; k++ {
 					d, off, lo, hi := g.grid(b, k)
-					_, v := gptqRound(x[k], d, off, lo, hi)
+					_, v := g.round(x[k], d, off, lo, hi)
 					s += float64(w[k] * (x[k] - v) * (x[k] - v))
 				}
 				return s
@@ -492,5 +500,90 @@ func BenchmarkGPTQWithFactor(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestGPTQLevelsRound checks nearest-level rounding on IQ4_NL's table
+// against the codec's own index search (ggml's best_index_int8: ties go to
+// the upper level) and the decoded value, at the midpoints, beyond the
+// ends, for a negative step and for NaN.
+func TestGPTQLevelsRound(t *testing.T) {
+	l := iq4Levels
+	ts := []float32{-1e30, -127, -128, 113, 200, 0, 0.5, -0.5, 7, 19, 1e30}
+	for i := range l.mid {
+		ts = append(ts, l.mid[i], l.mid[i]-0.01, l.mid[i]+0.01)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 1000; i++ {
+		ts = append(ts, float32(rng.NormFloat64()*80))
+	}
+	for _, tv := range ts {
+		if got, want := l.index(tv), iq4nlIndex(tv); got != want {
+			t.Errorf("index(%v) = %d, codec %d", tv, got, want)
+		}
+		for _, d := range []float32{0.01, -0.02} {
+			x := tv * d
+			q, v := l.round(x, d, 0, 0)
+			i := iq4nlIndex(x / d)
+			if q != int32(i) || v != d*float32(iq4nlValues[i]) {
+				t.Errorf("round(%v, d %v) = %d, %v; want %d, %v", x, d, q, v, i, d*float32(iq4nlValues[i]))
+			}
+		}
+	}
+	if q, v := l.round(float32(math.NaN()), 0.1, 0, 0); q != 8 || v != float32(0.1) {
+		t.Errorf("round(NaN) = %d, %v; want 8 (level 1), 0.1", q, v)
+	}
+	if q, v := l.round(3, 0, 0.5, 0); q != 8 || v != 0.5 {
+		t.Errorf("round with step 0 = %d, %v; want 8, 0.5", q, v)
+	}
+}
+
+// BenchmarkGPTQTypes quantizes the rows of BenchmarkGPTQWithFactor (512
+// rows of 2048 columns, ready factor, one goroutine) to Q4_K and to the
+// i-quants GPTQ writes: the cost of IQ4_XS's level rounding and of the
+// grid types' exhaustive group search beside Q4_K's.
+func BenchmarkGPTQTypes(b *testing.B) {
+	const rows, cols, T = 512, 2048, 256
+	w, x := gptqLayer(5, rows, cols, T)
+	h := NewHessian(cols)
+	h.Add(x, T)
+	f, err := h.Factor(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, typ := range []format.DType{format.Q4_K, format.IQ4_XS, format.IQ3_S, format.IQ2_XS, format.IQ1_S} {
+		rb, _ := typ.RowBytes(cols)
+		dst := make([]byte, rows*int(rb))
+		b.Run(typ.String(), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := GPTQWithFactor(typ, dst, w, rows, cols, f, GPTQOptions{Threads: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestGPTQLevelsIndexGeneric checks the binary search of tables other than
+// sixteen levels against the nearest level found by a scan.
+func TestGPTQLevelsIndexGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	for _, tab := range [][]int8{{-3, 0, 2, 9, 20}, {1, 5}, {-100, -50, -1, 0, 1, 7, 60}} {
+		l := newGPTQLevels(tab)
+		for i := 0; i < 500; i++ {
+			x := float32(rng.NormFloat64() * 40)
+			if i < len(l.mid) {
+				x = l.mid[i] // ties go to the upper level
+			}
+			want := 0
+			for j := range l.v {
+				if d, b := math.Abs(float64(x-l.v[j])), math.Abs(float64(x-l.v[want])); d < b || d == b {
+					want = j
+				}
+			}
+			if got := l.index(x); got != want {
+				t.Fatalf("levels %v: index(%v) = %d, want %d", tab, x, got, want)
+			}
+		}
 	}
 }

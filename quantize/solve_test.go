@@ -157,7 +157,8 @@ func TestHessianError(t *testing.T) {
 }
 
 // TestRoundTripProxyOrder: on a random layer the Hessian error falls as the
-// type gets more bits, and GPTQ's is below the importance search's.
+// type gets more bits, and GPTQ's is below the importance search's (for the
+// i-quants GPTQ writes too).
 func TestRoundTripProxyOrder(t *testing.T) {
 	w, x := gptqLayer(7, 32, 256, 512)
 	hs := NewHessian(256)
@@ -179,5 +180,19 @@ func TestRoundTripProxyOrder(t *testing.T) {
 			t.Errorf("%s: GPTQ error %g (previous type %g), importance search %g", typ, eg, prev, er)
 		}
 		prev = eg
+	}
+	// The i-quants GPTQ writes: its error is below the importance search's.
+	for _, typ := range []format.DType{format.IQ4_NL, format.IQ4_XS, format.IQ3_S, format.IQ2_XS} {
+		g, err := RoundTrip(typ, w, 32, 256, h, hs.Diag(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := RoundTrip(typ, w, 32, 256, nil, hs.Diag(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eg, er := HessianError(w, g, 32, 256, h, 0), HessianError(w, r, 32, 256, h, 0); !(eg < er) {
+			t.Errorf("%s: GPTQ error %g, importance search %g", typ, eg, er)
+		}
 	}
 }
