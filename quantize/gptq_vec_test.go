@@ -134,7 +134,7 @@ func vecBrute(v *gptqVec, xg, w []float32, sc, delta float32) float64 {
 func TestGPTQExtremeRows(t *testing.T) {
 	const rows, cols, T = 4, 256, 300
 	w, x := gptqLayer(21, rows, cols, T)
-	w[3], w[100] = 1e7, -3e6
+	w[3], w[100], w[7] = 1e7, -3e6, 1e20
 	clear(w[2*cols : 3*cols])
 	h := NewHessian(cols)
 	h.Add(x, T)

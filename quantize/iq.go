@@ -22,3 +22,34 @@ func RequiresImatrix(t format.DType) bool {
 	}
 	return false
 }
+
+// hugeValue bounds the magnitudes the grid encoders search with: the
+// squared, importance-weighted errors of larger values overflow float32
+// and the searches find no point (ggml asserts there). Such values are far
+// beyond what the blocks' f16 scales store (their scale is stored as
+// infinity either way), so clamping them changes no representable result.
+const hugeValue = 1e15
+
+// clampHuge returns x, or when some |x[i]| exceeds hugeValue (or is NaN)
+// a copy in *buf with those values clamped to ±hugeValue (NaN to 0).
+func clampHuge(x []float32, buf *[]float32) []float32 {
+	ok := true
+	for _, v := range x {
+		ok = ok && v >= -hugeValue && v <= hugeValue
+	}
+	if ok {
+		return x
+	}
+	*buf = append((*buf)[:0], x...)
+	for i, v := range *buf {
+		switch {
+		case v > hugeValue:
+			(*buf)[i] = hugeValue
+		case v < -hugeValue:
+			(*buf)[i] = -hugeValue
+		case v != v:
+			(*buf)[i] = 0
+		}
+	}
+	return *buf
+}

@@ -145,6 +145,9 @@ func (t *iq2Tables) bestNeighbour(u int, xval, w []float32, scale float32, L []i
 			best, idx = d2, int(j)
 		}
 	}
+	if idx < 0 { // only when d2 overflows (|x| near 1e19 and above) or is NaN; ggml asserts
+		idx = int(nb[1])
+	}
 	for i := 0; i < 8; i++ {
 		L[i] = int8((uint8(t.grid[idx]>>(8*i)) - 1) / 2)
 	}
@@ -341,8 +344,9 @@ func (c iq2Codec) Encode(dst []byte, src, imp []float32) {
 			ones[i] = 1
 		}
 	}
+	var clamped []float32
 	for ibl := 0; ibl < len(src)/kqSuper; ibl++ {
-		x := src[ibl*kqSuper : (ibl+1)*kqSuper]
+		x := clampHuge(src[ibl*kqSuper:(ibl+1)*kqSuper], &clamped)
 		qw := ones // nil for IQ2_S without importances
 		if imp != nil {
 			qw = imp[ibl*kqSuper : (ibl+1)*kqSuper]

@@ -97,6 +97,9 @@ func (t *iq3Tables) bestNeighbour(u int, xval, w []float32, scale float32, L []i
 			best, idx = d2, int(j)
 		}
 	}
+	if idx < 0 { // only when d2 overflows (|x| near 1e19 and above) or is NaN; ggml asserts
+		idx = int(nb[1])
+	}
 	for i := 0; i < 4; i++ {
 		L[i] = int8((uint8(t.grid[idx]>>(8*i)) - 1) / 2)
 	}
@@ -296,8 +299,9 @@ func (c iq3Codec) Type() format.DType { return c.typ }
 func (c iq3Codec) Encode(dst []byte, src, imp []float32) {
 	s := &iq3State{xxs: c.typ == format.IQ3_XXS}
 	s.t = iq3Get(s.xxs)
+	var clamped []float32
 	for ibl := 0; ibl < len(src)/kqSuper; ibl++ {
-		x := src[ibl*kqSuper : (ibl+1)*kqSuper]
+		x := clampHuge(src[ibl*kqSuper:(ibl+1)*kqSuper], &clamped)
 		var qw []float32
 		if imp != nil {
 			qw = imp[ibl*kqSuper : (ibl+1)*kqSuper]

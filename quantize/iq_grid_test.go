@@ -247,3 +247,29 @@ func TestNeedsImatrix(t *testing.T) {
 		t.Error("ggml encodes IQ3_S, IQ4_XS and IQ1_M without importances")
 	}
 }
+
+// TestIQHugeValues: finite values whose squares overflow float32 (ggml
+// asserts there) give every i-quant encoder bytes, not a panic, with and
+// without importances.
+func TestIQHugeValues(t *testing.T) {
+	src := make([]float32, 256)
+	for i := range src {
+		src[i] = float32(i%7-3) * 1e20
+	}
+	imp := make([]float32, 256)
+	for i := range imp {
+		imp[i] = 1
+	}
+	for _, typ := range []format.DType{format.IQ4_XS, format.IQ4_NL, format.IQ3_S, format.IQ3_XXS, format.IQ2_S,
+		format.IQ2_XS, format.IQ2_XXS, format.IQ1_S, format.IQ1_M} {
+		rb, _ := typ.RowBytes(256)
+		for _, w := range [][]float32{nil, imp} {
+			if RequiresImatrix(typ) && w == nil {
+				continue
+			}
+			if err := EncodeRow(typ, make([]byte, rb), src, w); err != nil {
+				t.Errorf("%s: %v", typ, err)
+			}
+		}
+	}
+}

@@ -384,7 +384,7 @@ func (s *mixState) mix(t format.TensorInfo, typ format.DType) format.DType {
 		return typ
 	case strings.Contains(t.Name, "attn_output.weight") && s.mi.Experts == 8:
 		switch name {
-		case "q2_k", "q3_k_s", "q3_k_m", "iq4_nl", "q4_k_s", "q4_k_m":
+		case "q2_k", "q3_k_s", "q3_k_m", "iq4_nl", "iq4_xs", "q4_k_s", "q4_k_m":
 			return format.Q5_K
 		}
 	case strings.Contains(t.Name, "attn_output.weight"):

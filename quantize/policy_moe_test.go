@@ -102,3 +102,62 @@ func TestCollectorExperts(t *testing.T) {
 		t.Error("CheckShape without the expert count accepted 4 values for rows of 2")
 	}
 }
+
+// TestMoEIQMixRules checks the expert rules of llama_tensor_get_type for
+// the i-quant presets on a 256-wide 8-expert model (no row fallback hides
+// the types): attn_k and attn_v at Q8_0 and attn_output at Q5_K for iq4_xs
+// and the iq3 presets, iq3_m's ffn_down at Q4_K in the use_more_bits
+// layers; attn_v, attn_k at Q4_K and attn_output at Q5_K for the 1- and
+// 2-bit presets; with 4 experts only attn_v's n_expert >= 4 rule. (On
+// dev-mixtral-moe, 128 wide, shrink --imatrix equals llama-quantize
+// --imatrix tensor for tensor for all twelve i-quant presets.)
+func TestMoEIQMixRules(t *testing.T) {
+	pick := func(preset string, experts int) map[string]format.DType {
+		t.Helper()
+		p, ok := LookupPreset(preset)
+		if !ok {
+			t.Fatalf("no preset %s", preset)
+		}
+		mi := ModelInfo{Layers: 4, Heads: 4, KVHeads: 2, Experts: experts}
+		cs, err := (&Policy{Preset: p, HasImatrix: true}).Choose(mixtralTensors(4, 256, 512, 128, experts, 512), mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]format.DType{}
+		for _, c := range cs {
+			out[c.Name] = c.Type
+		}
+		return out
+	}
+	cases := []struct {
+		preset  string
+		experts int
+		want    map[string]format.DType
+	}{
+		{"iq4_xs", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q8_0, "blk.1.attn_v.weight": format.Q8_0,
+			"blk.2.attn_output.weight": format.Q5_K, "blk.0.attn_q.weight": format.IQ4_XS, "blk.0.ffn_down_exps.weight": format.IQ4_XS}},
+		{"iq3_m", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q8_0, "blk.1.attn_v.weight": format.Q8_0,
+			"blk.2.attn_output.weight": format.Q5_K, "blk.0.attn_q.weight": format.IQ3_S,
+			"blk.1.ffn_down_exps.weight": format.IQ3_S, "blk.2.ffn_down_exps.weight": format.Q4_K, "blk.3.ffn_down_exps.weight": format.Q4_K}},
+		{"iq3_s", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q8_0, "blk.0.attn_output.weight": format.Q5_K,
+			"blk.2.ffn_down_exps.weight": format.IQ3_S}},
+		{"iq3_xs", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q8_0, "blk.0.attn_q.weight": format.IQ3_XXS,
+			"blk.0.attn_output.weight": format.Q5_K}},
+		{"iq3_xxs", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q8_0, "blk.3.attn_v.weight": format.Q8_0,
+			"blk.0.attn_q.weight": format.IQ2_S, "blk.0.attn_output.weight": format.Q5_K}},
+		{"iq2_xs", 8, map[string]format.DType{"blk.0.attn_k.weight": format.Q4_K, "blk.0.attn_v.weight": format.Q4_K,
+			"blk.0.attn_output.weight": format.Q5_K, "blk.0.attn_q.weight": format.IQ2_XS}},
+		{"iq1_m", 8, map[string]format.DType{"blk.1.attn_k.weight": format.Q4_K, "blk.1.attn_output.weight": format.Q5_K}},
+		{"iq2_xs", 4, map[string]format.DType{"blk.0.attn_k.weight": format.IQ2_XS, "blk.0.attn_v.weight": format.Q4_K,
+			"blk.0.attn_output.weight": format.IQ2_XS}},
+		{"iq3_xxs", 4, map[string]format.DType{"blk.0.attn_k.weight": format.IQ2_S, "blk.0.attn_output.weight": format.IQ3_S}},
+	}
+	for _, c := range cases {
+		got := pick(c.preset, c.experts)
+		for name, typ := range c.want {
+			if got[name] != typ {
+				t.Errorf("%s, %d experts, %s: %s, llama.cpp's rules give %s", c.preset, c.experts, name, got[name], typ)
+			}
+		}
+	}
+}
