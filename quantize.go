@@ -1016,6 +1016,22 @@ func (g *gptqCalib) embedding(out format.DType) convert.ChunkEncoder {
 	}
 }
 
+// embeddingConsumers are the projections reading each block's normalised
+// residual stream, by the norm they read it through: a dense block's q, k,
+// v, gate and up; latent attention's (deepseek2) query and key/value
+// down-projections; a mixture-of-experts block's shared expert and its
+// routed experts (stacked: the mean expert, as a token's output is a
+// weighted mix of experts). Without the MoE and latent-attention names
+// the embedding's Hessian of those models missed their feed-forward or
+// attention entirely and over-weighted the rest.
+var embeddingConsumers = []struct {
+	norm string
+	ws   []string
+}{
+	{"attn_norm", []string{"attn_q", "attn_k", "attn_v", "attn_q_a", "attn_kv_a_mqa"}},
+	{"ffn_norm", []string{"ffn_gate", "ffn_up", "ffn_gate_shexp", "ffn_up_shexp", "ffn_gate_exps", "ffn_up_exps"}},
+}
+
 // embeddingHessian returns the token embedding's Hessian from its
 // consumers (quantize.EmbeddingHessian), one consumer weight in memory at
 // a time, or nil when it has none.
@@ -1042,17 +1058,19 @@ func (g *gptqCalib) embeddingHessian(cols int) []float64 {
 		}
 		scale := float64(g.resN[l]) / g.resSum[l]
 		p := fmt.Sprintf("blk.%d.", l)
-		for _, c := range []struct {
-			norm string
-			ws   []string
-		}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
+		for _, c := range embeddingConsumers {
 			gain := read(p + c.norm + ".weight")
 			if len(gain) != cols {
 				continue
 			}
 			for _, w := range c.ws {
 				if v := read(p + w + ".weight"); v != nil {
-					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
+					s := scale
+					if strings.HasSuffix(w, "_exps") {
+						// All the experts' rows: their mean, one expert's worth.
+						s /= float64(max(m.Config.Experts, 1))
+					}
+					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: s}}, maxRows)
 					if H == nil {
 						H = t
 					} else {
