@@ -7,10 +7,12 @@ package shrink
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1064,13 +1066,13 @@ func (g *gptqCalib) embeddingHessian(cols int) []float64 {
 				continue
 			}
 			for _, w := range c.ws {
-				if v := read(p + w + ".weight"); v != nil {
+				if v, rows := readSampled(m, p+w+".weight", cols, maxRows); v != nil {
 					s := scale
 					if strings.HasSuffix(w, "_exps") {
 						// All the experts' rows: their mean, one expert's worth.
 						s /= float64(max(m.Config.Experts, 1))
 					}
-					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: s}}, maxRows)
+					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: s, Rows: rows}}, maxRows)
 					if H == nil {
 						H = t
 					} else {
@@ -1083,6 +1085,37 @@ func (g *gptqCalib) embeddingHessian(cols int) []float64 {
 		}
 	}
 	return H
+}
+
+// readSampled streams the weight called name (rows of cols values) and
+// keeps the rows EmbeddingHessian samples from it (quantize.SampleStep),
+// so a stacked expert tensor is never held whole; it returns them and the
+// weight's row count, or nil when there is no such tensor or it cannot be
+// read.
+func readSampled(m *convert.Model, name string, cols, maxRows int) ([]float32, int) {
+	t, ok := m.Tensor(name)
+	if !ok || t.Info().Shape[0] != int64(cols) {
+		return nil, 0
+	}
+	rows := int(t.Info().Rows())
+	r, err := m.Open(convert.Plan{Tensor: t, Out: format.F32}, false)
+	if err != nil {
+		return nil, 0
+	}
+	step := quantize.SampleStep(rows, maxRows)
+	buf := make([]byte, 4*cols)
+	var out []float32
+	for i := 0; i < rows; i++ {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, 0
+		}
+		if i%step == 0 {
+			for j := 0; j < cols; j++ {
+				out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:])))
+			}
+		}
+	}
+	return out, rows
 }
 
 // calibrateText runs the model over the calibration text in chunks (BOS
