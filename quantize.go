@@ -7,9 +7,12 @@ package shrink
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,6 +72,12 @@ type QuantizeOptions struct {
 	// HessianMem is the MiB one block's input Hessians may take with
 	// GPTQ (0: 4096; negative: none, every input uses the imatrix).
 	HessianMem int `json:"hessian-mem"`
+	// GPTQSequential feeds each block's GPTQ the outputs of the blocks
+	// before it as quantized (the reference GPTQ's sequential mode):
+	// once a block's tensors are written, the block runs again with its
+	// quantized weights to make the next block's inputs. Without it every
+	// block's Hessians come from the float model's activations.
+	GPTQSequential bool `json:"gptq-sequential"`
 	// Ctx is the calibration chunk length in tokens (0: 512; capped at
 	// the model's context); Chunks the most chunks used (0: all).
 	Ctx    int `json:"ctx"`
@@ -186,7 +195,7 @@ func Quantize(ctx context.Context, src, dst string, opt QuantizeOptions) (*Quant
 		// growth instead of 100% to keep the peak near the live size;
 		// marking such buffers costs little.
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
-		j.gc = &gptqCalib{ctx: ctx, budget: j.hessBytes, layer: -1, m: m, threads: j.threads, progress: j.progress}
+		j.gc = &gptqCalib{ctx: ctx, budget: j.hessBytes, layer: -1, qLayer: -1, m: m, threads: j.threads, progress: j.progress}
 		defer j.gc.close()
 	}
 	if err := j.calibrate(); err != nil {
@@ -321,6 +330,9 @@ func (j *quantizeJob) resolveMethod(opt *QuantizeOptions) error {
 		}
 	default:
 		return optionErrorf("--method %q: want imatrix, gptq or rtn", opt.Method)
+	}
+	if opt.GPTQSequential && opt.Method != "gptq" {
+		return optionErrorf("--gptq-sequential needs --method gptq (with --calib)")
 	}
 	if j.sc.solving() && opt.Calib == "" {
 		return optionErrorf("--target-size and --target-bpw need --calib TEXT (the tensors' sensitivities come from running the model)")
@@ -501,6 +513,9 @@ func (j *quantizeJob) write() error {
 	}
 	if j.gc != nil && j.method == "gptq" {
 		opt.Chunked = j.gc.encoder
+		if j.opt.GPTQSequential {
+			j.gc.sequential(opt.Importance, j.warn)
+		}
 	}
 	opt.Progress = writeProgress(plans, j.progress)
 	if err := j.m.WriteQuantized(j.dst, md, plans, opt); err != nil {
@@ -706,8 +721,15 @@ type gptqCalib struct {
 	em       *engine.Model      // the calibration model, kept open for run
 	run      *calib.LayerRunner // block-by-block pass over the calibration chunks
 	h        *quantize.HessianCollector
-	layer    int   // the block whose Hessians h holds (-1: none)
-	budget   int64 // bytes of one block's Hessians
+	layer    int                         // the block whose Hessians h holds (-1: none)
+	seq      bool                        // sequential: Hessians from the quantized blocks' outputs
+	imp      func(name string) []float32 // rounding's importances (seq)
+	q        []engine.Tensor             // block qLayer's written tensors (seq)
+	qLayer   int                         // -1: none
+	patched  bool                        // a block has run quantized (seq)
+	warn     func(string)                // reports a weight Patch refused (seq)
+	warned   map[string]bool             // the weights reported, block prefix cut
+	budget   int64                       // bytes of one block's Hessians
 	threads  int
 	progress func(stage string, done, total int, msg string)
 }
@@ -726,6 +748,15 @@ func (g *gptqCalib) close() {
 // (made once, in place, for every tensor sharing the input), so each
 // tensor streams through in chunks of rows.
 func (g *gptqCalib) encoder(name string, out format.DType) convert.ChunkEncoder {
+	enc := g.gptqEncoder(name, out)
+	if g.seq {
+		return g.record(name, out, enc)
+	}
+	return enc
+}
+
+// gptqEncoder is encoder without the sequential pass's recording.
+func (g *gptqCalib) gptqEncoder(name string, out format.DType) convert.ChunkEncoder {
 	if !quantize.GPTQSupported(out) {
 		return nil
 	}
@@ -822,7 +853,13 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 			return nil, err
 		}
 		g.h = quantize.NewHessianCollector(g.budget)
-		if err := g.run.Step(hessianObserver{g.h}, nil); err != nil {
+		step := g.run.Step
+		if g.seq {
+			// The residuals stay at the block's input: once its tensors
+			// are written it runs again, quantized (advance).
+			step = func(obs engine.Observer, _ func(in, out []float32)) error { return g.run.Observe(obs) }
+		}
+		if err := step(hessianObserver{g.h}, nil); err != nil {
 			return nil, err
 		}
 		g.layer = l
@@ -835,6 +872,9 @@ func (g *gptqCalib) hessian(name string) (*quantize.Hessian, error) {
 // when it is past it).
 func (g *gptqCalib) advance(l int) error {
 	if l < g.run.Next() {
+		if g.patched {
+			return fmt.Errorf("sequential GPTQ: block %d is needed after block %d ran quantized", l, g.run.Next()-1)
+		}
 		if err := g.run.Restart(); err != nil {
 			return err
 		}
@@ -843,11 +883,113 @@ func (g *gptqCalib) advance(l int) error {
 		if err := g.ctx.Err(); err != nil {
 			return err
 		}
-		if err := g.run.Step(nil, nil); err != nil {
+		if err := g.stepQuantized(); err != nil {
 			return err
 		}
 	}
 	return g.ctx.Err()
+}
+
+// stepQuantized runs the pass's next block, with its written tensors in
+// place of the float ones when the sequential pass recorded them.
+func (g *gptqCalib) stepQuantized() error {
+	l := g.run.Next()
+	if !g.seq || l != g.qLayer {
+		return g.run.Step(nil, nil)
+	}
+	var restores []func()
+	defer func() {
+		for i := len(restores) - 1; i >= 0; i-- {
+			restores[i]()
+		}
+		g.q, g.qLayer = nil, -1
+	}()
+	for _, t := range g.q {
+		restore, err := g.em.Patch(t)
+		if errors.Is(err, engine.ErrPatch) {
+			// A weight the engine cannot replace runs as float.
+			_, kind, _ := strings.Cut(strings.TrimPrefix(t.Name, "blk."), ".")
+			if g.warn != nil && !g.warned[kind] {
+				g.warned[kind] = true
+				g.warn(fmt.Sprintf("--gptq-sequential: %v; it feeds the next block unquantized (in every block)", err))
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		restores = append(restores, restore)
+	}
+	g.patched = true
+	return g.run.Step(nil, nil)
+}
+
+// sequential turns on the sequential pass for the write (imp: the
+// rounding's importances of tensors GPTQ does not write; warn: reports
+// a weight the engine cannot replace): the Hessians a solve may have
+// left are dropped, as they came from float inputs.
+func (g *gptqCalib) sequential(imp func(name string) []float32, warn func(string)) {
+	g.seq, g.imp, g.warn, g.warned = true, imp, warn, map[string]bool{}
+	g.h, g.layer = nil, -1
+	g.q, g.qLayer = nil, -1
+}
+
+// record wraps enc (nil: importance-weighted rounding, as the writer
+// does without an encoder) to keep a block's written bytes for the
+// sequential pass, which runs the block with them once all are written.
+func (g *gptqCalib) record(name string, out format.DType, enc convert.ChunkEncoder) convert.ChunkEncoder {
+	l, ok := blockIndex(name)
+	t, found := g.m.Tensor(name)
+	if !ok || !found || g.run == nil || l >= g.em.Config.Layers {
+		return enc
+	}
+	if enc == nil {
+		enc = g.rounding(name, out)
+	}
+	info := format.TensorInfo{Name: name, Type: out, Shape: t.Shape}
+	rows := info.Rows()
+	data := make([]byte, info.Bytes())
+	return func(dst []byte, x []float32, row0, n, cols int) error {
+		if err := enc(dst, x, row0, n, cols); err != nil {
+			return err
+		}
+		rb := int64(len(dst)) / int64(max(n, 1))
+		copy(data[int64(row0)*rb:], dst)
+		if int64(row0+n) == rows {
+			if l != g.qLayer {
+				g.q, g.qLayer = nil, l
+			}
+			g.q = append(g.q, engine.Tensor{Name: name, Type: out, Shape: t.Shape, Data: data})
+		}
+		return nil
+	}
+}
+
+// rounding returns the importance-weighted rounding the writer applies
+// to a tensor without an encoder (a stacked expert tensor's importances
+// per expert), as a chunk encoder.
+func (g *gptqCalib) rounding(name string, out format.DType) convert.ChunkEncoder {
+	var imp []float32
+	if g.imp != nil {
+		imp = g.imp(name)
+	}
+	return func(dst []byte, x []float32, row0, rows, cols int) error {
+		if len(imp) <= cols {
+			return quantize.EncodeRows(out, dst, x, cols, imp, g.threads)
+		}
+		t, _ := g.m.Tensor(name)
+		per := int(t.Info().Rows()) / (len(imp) / cols)
+		rb := len(dst) / max(rows, 1)
+		for a := 0; a < rows; {
+			e := (row0 + a) / per
+			b := min(rows, (e+1)*per-row0)
+			if err := quantize.EncodeRows(out, dst[a*rb:b*rb], x[a*cols:b*cols], cols, imp[e*cols:(e+1)*cols], g.threads); err != nil {
+				return err
+			}
+			a = b
+		}
+		return nil
+	}
 }
 
 // embedding returns the GPTQ encoder of the token embedding, with the
@@ -876,6 +1018,22 @@ func (g *gptqCalib) embedding(out format.DType) convert.ChunkEncoder {
 	}
 }
 
+// embeddingConsumers are the projections reading each block's normalised
+// residual stream, by the norm they read it through: a dense block's q, k,
+// v, gate and up; latent attention's (deepseek2) query and key/value
+// down-projections; a mixture-of-experts block's shared expert and its
+// routed experts (stacked: the mean expert, as a token's output is a
+// weighted mix of experts). Without the MoE and latent-attention names
+// the embedding's Hessian of those models missed their feed-forward or
+// attention entirely and over-weighted the rest.
+var embeddingConsumers = []struct {
+	norm string
+	ws   []string
+}{
+	{"attn_norm", []string{"attn_q", "attn_k", "attn_v", "attn_q_a", "attn_kv_a_mqa"}},
+	{"ffn_norm", []string{"ffn_gate", "ffn_up", "ffn_gate_shexp", "ffn_up_shexp", "ffn_gate_exps", "ffn_up_exps"}},
+}
+
 // embeddingHessian returns the token embedding's Hessian from its
 // consumers (quantize.EmbeddingHessian), one consumer weight in memory at
 // a time, or nil when it has none.
@@ -902,17 +1060,19 @@ func (g *gptqCalib) embeddingHessian(cols int) []float64 {
 		}
 		scale := float64(g.resN[l]) / g.resSum[l]
 		p := fmt.Sprintf("blk.%d.", l)
-		for _, c := range []struct {
-			norm string
-			ws   []string
-		}{{"attn_norm", []string{"attn_q", "attn_k", "attn_v"}}, {"ffn_norm", []string{"ffn_gate", "ffn_up"}}} {
+		for _, c := range embeddingConsumers {
 			gain := read(p + c.norm + ".weight")
 			if len(gain) != cols {
 				continue
 			}
 			for _, w := range c.ws {
-				if v := read(p + w + ".weight"); v != nil {
-					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: scale}}, maxRows)
+				if v, rows := readSampled(m, p+w+".weight", cols, maxRows); v != nil {
+					s := scale
+					if strings.HasSuffix(w, "_exps") {
+						// All the experts' rows: their mean, one expert's worth.
+						s /= float64(max(m.Config.Experts, 1))
+					}
+					t := quantize.EmbeddingHessian(cols, []quantize.EmbeddingTerm{{Norm: gain, Weight: v, Scale: s, Rows: rows}}, maxRows)
 					if H == nil {
 						H = t
 					} else {
@@ -925,6 +1085,37 @@ func (g *gptqCalib) embeddingHessian(cols int) []float64 {
 		}
 	}
 	return H
+}
+
+// readSampled streams the weight called name (rows of cols values) and
+// keeps the rows EmbeddingHessian samples from it (quantize.SampleStep),
+// so a stacked expert tensor is never held whole; it returns them and the
+// weight's row count, or nil when there is no such tensor or it cannot be
+// read.
+func readSampled(m *convert.Model, name string, cols, maxRows int) ([]float32, int) {
+	t, ok := m.Tensor(name)
+	if !ok || t.Info().Shape[0] != int64(cols) {
+		return nil, 0
+	}
+	rows := int(t.Info().Rows())
+	r, err := m.Open(convert.Plan{Tensor: t, Out: format.F32}, false)
+	if err != nil {
+		return nil, 0
+	}
+	step := quantize.SampleStep(rows, maxRows)
+	buf := make([]byte, 4*cols)
+	var out []float32
+	for i := 0; i < rows; i++ {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, 0
+		}
+		if i%step == 0 {
+			for j := 0; j < cols; j++ {
+				out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:])))
+			}
+		}
+	}
+	return out, rows
 }
 
 // calibrateText runs the model over the calibration text in chunks (BOS

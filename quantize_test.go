@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/format"
+	"github.com/shrink-llm/shrink/format/gguf"
 	"github.com/shrink-llm/shrink/quantize"
 )
 
@@ -113,6 +116,8 @@ func TestQuantizeOptions(t *testing.T) {
 		{Type: "q4_0", Ctx: 1},
 		{Type: "q4_0", Sensitivity: "guess"},
 		{Type: "q4_0", FallbackType: "q8_0"},
+		{Type: "q4_0", GPTQSequential: true},
+		{Type: "q4_0", Imatrix: "a", GPTQSequential: true},
 	} {
 		_, err := Quantize(context.Background(), "models/default", dst, o)
 		var ue *UsageError
@@ -151,4 +156,76 @@ func TestQuantizeGPTQThreads(t *testing.T) {
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("GPTQ output differs between 1 and 3 threads")
 	}
+}
+
+// TestQuantizeGPTQSequential: with GPTQSequential block 0 (whose inputs
+// are the embeddings either way) and the tensors outside the blocks are
+// the same bytes as without it, every tensor of block 1 (calibrated on
+// block 0's quantized outputs) differs, no weight is left unreplaced
+// (no warning), and the file does not depend on the thread count.
+func TestQuantizeGPTQSequential(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "calib.txt")
+	if err := os.WriteFile(text, []byte(bench.DemoText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	quant := func(name string, seq bool, th int) string {
+		dst := filepath.Join(dir, name)
+		res, err := Quantize(context.Background(), "models/default", dst, QuantizeOptions{Type: "q4_k_m", Calib: text, Ctx: 128, Chunks: 3, Threads: th, GPTQSequential: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range res.Warnings {
+			if strings.Contains(w, "sequential") {
+				t.Errorf("warning: %s (every weight of a llama block can be replaced)", w)
+			}
+		}
+		return dst
+	}
+	float, seq1, seq3 := quant("f.gguf", false, 2), quant("s1.gguf", true, 1), quant("s3.gguf", true, 3)
+	a, b := tensorBytes(t, seq1), tensorBytes(t, seq3)
+	for name, v := range a {
+		if !bytes.Equal(v, b[name]) {
+			t.Errorf("%s differs between 1 and 3 threads", name)
+		}
+	}
+	f := tensorBytes(t, float)
+	changed := 0
+	for name, v := range a {
+		l, ok := blockIndex(name)
+		same := bytes.Equal(v, f[name])
+		switch {
+		case (!ok || l == 0) && !same:
+			t.Errorf("%s differs from the float-input GPTQ's", name)
+		case ok && l == 1 && strings.HasSuffix(name, ".weight") && !strings.Contains(name, "norm"):
+			if same {
+				t.Errorf("%s is the float-input GPTQ's bytes", name)
+			}
+			changed++
+		}
+	}
+	if changed != 7 {
+		t.Errorf("%d products of block 1 checked, want 7", changed)
+	}
+}
+
+// tensorBytes reads every tensor's bytes of a GGUF file.
+func tensorBytes(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	g, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	out := map[string][]byte{}
+	for _, ti := range g.Tensors() {
+		r, err := g.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[ti.Name], err = io.ReadAll(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

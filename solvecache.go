@@ -54,7 +54,7 @@ func (j *quantizeJob) cacheKeyBase() (string, error) {
 // on top of base.
 func cacheKey(base string, c *solveConfig, ts []*solveTensor) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s %s %d\n", base, c.mode, c.ref, c.chunks)
+	fmt.Fprintf(h, "%s\n%s %s %d %d\n", base, c.mode, c.ref, c.chunks, proxyRows)
 	for _, st := range ts {
 		fmt.Fprintf(h, "%s %d %d %v\n", st.name, st.rows, st.cols, st.types)
 	}

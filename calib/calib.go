@@ -141,6 +141,29 @@ func (r *LayerRunner) Step(obs engine.Observer, each func(in, out []float32)) er
 	return nil
 }
 
+// Observe runs block Next over a copy of every chunk's residual stream
+// with obs observing its products, without advancing: the residuals stay
+// those entering block Next, and the next Step runs the same block (after
+// its weights are replaced, for instance). It releases the block's weights
+// afterwards, as Step does.
+func (r *LayerRunner) Observe(obs engine.Observer) error {
+	l := r.next
+	r.s.Observer = obs
+	defer func() { r.s.Observer = nil }()
+	var tmp []float32
+	for i, x := range r.x {
+		if r.Progress != nil {
+			r.Progress(l, i+1, len(r.x))
+		}
+		tmp = append(tmp[:0], x...)
+		if err := r.s.Block(l, tmp); err != nil {
+			return fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+	}
+	r.s.Model().ReleaseBlock(l)
+	return nil
+}
+
 // FinalNorm writes to dst the RMSNorm (gain g, epsilon eps) of each row of
 // x (rows of len(g) values): the input of output.weight.
 func FinalNorm(dst, x, g []float32, eps float32) {

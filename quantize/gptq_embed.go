@@ -20,6 +20,20 @@ type EmbeddingTerm struct {
 	Norm   []float32
 	Weight []float32
 	Scale  float64
+	// Rows, when above Weight's row count, is the number of rows of the
+	// projection that Weight samples (evenly spaced, as SampleStep
+	// spaces them): the sum is scaled up to stand for all of them.
+	Rows int
+}
+
+// SampleStep is the spacing of the rows EmbeddingHessian takes from a
+// weight of rows rows: every row, or every step-th from the first so that
+// at most maxRows (> 0) are used.
+func SampleStep(rows, maxRows int) int {
+	if maxRows > 0 && rows > maxRows {
+		return (rows + maxRows - 1) / maxRows
+	}
+	return 1
 }
 
 // EmbeddingHessian returns the dim×dim matrix H above (row-major) from the
@@ -34,15 +48,16 @@ func EmbeddingHessian(dim int, terms []EmbeddingTerm, maxRows int) []float64 {
 			continue
 		}
 		rows := len(t.Weight) / dim
-		step := 1
-		if maxRows > 0 && rows > maxRows {
-			step = (rows + maxRows - 1) / maxRows
-		}
+		step := SampleStep(rows, maxRows)
 		used := 0
 		for r := 0; r < rows; r += step {
 			used++
 		}
-		f := t.Scale * float64(rows) / float64(used)
+		total := rows
+		if t.Rows > rows {
+			total = t.Rows
+		}
+		f := t.Scale * float64(total) / float64(used)
 		for r := 0; r < rows; r += step {
 			w := t.Weight[r*dim : (r+1)*dim]
 			for j, v := range w {

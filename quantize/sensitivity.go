@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/shrink-llm/shrink/format"
 )
 
@@ -146,12 +148,7 @@ func rowHessianError(d []float64, row, qrow []float32, h []float64) float64 {
 		if di == 0 {
 			continue
 		}
-		hr := h[i*cols : (i+1)*cols]
-		var s float64
-		for j, dj := range d {
-			s += float64(hr[j] * dj)
-		}
-		sum += float64(di * s)
+		sum += di * floats.Dot(h[i*cols:(i+1)*cols], d) // gonum's unrolled (amd64: SIMD) dot product
 	}
 	return sum
 }

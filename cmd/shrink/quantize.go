@@ -36,6 +36,7 @@ var quantizeCmd = &command{
 		fs.Int("hessian-mem", 4096, "--method gptq: MiB of memory for one block's input Hessians (8·cols² bytes per distinct input; blocks are calibrated one at a time); inputs beyond it use the imatrix. "+
 			"Peak memory of GPTQ from a GGUF, beside the streamed mapping of the model (one block resident): the calibration chunks' residual stream (chunks·ctx·dim·4 bytes), one block's Hessians (8·cols² bytes per distinct input), "+
 			"the inverse-Hessian factor of the input in use (4·cols²) and a chunk of rows; no tensor is held whole, so peak RSS stays within 25% of an F16 file's size plus one block's statistics (its Hessians and the factor in use)")
+		fs.Bool("gptq-sequential", false, "--method gptq: calibrate each block on the outputs of the blocks before it as quantized (the reference GPTQ's sequential mode; each block runs twice) instead of the float model's")
 		fs.Int("ctx", 512, "calibration chunk length in tokens")
 		fs.Int("chunks", 0, "at most this many calibration chunks (0: all)")
 		fs.Int("threads", 0, "goroutines quantizing rows (0: all cores)")
@@ -98,7 +99,8 @@ func quantizeOptions(fs *pflag.FlagSet) (shrink.QuantizeOptions, error) {
 		OutputTensorType: flagString(fs, "output-tensor-type"), TokenEmbeddingType: flagString(fs, "token-embedding-type"),
 		FallbackType: flagString(fs, "fallback-type"), Imatrix: flagString(fs, "imatrix"), ImatrixOut: flagString(fs, "imatrix-out"),
 		Calib: flagString(fs, "calib"), Method: flagString(fs, "method"), HessianMem: flagInt(fs, "hessian-mem"),
-		Ctx: flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), Threads: flagInt(fs, "threads"),
+		GPTQSequential: flagBool(fs, "gptq-sequential"),
+		Ctx:            flagInt(fs, "ctx"), Chunks: flagInt(fs, "chunks"), Threads: flagInt(fs, "threads"),
 		AllowRequantize: flagBool(fs, "allow-requantize"), Tokenizer: flagString(fs, "tokenizer"),
 		TargetSize: flagString(fs, "target-size"), TargetBPW: flagFloat64(fs, "target-bpw"),
 		Recipe: flagString(fs, "recipe"), RecipeOut: flagString(fs, "recipe-out"), Ollama: flagBool(fs, "ollama"),
