@@ -234,8 +234,6 @@ var gptqGrids = map[format.DType]gptqGrid{
 	format.IQ2_S:   {block: kqSuper, bytes: 82, vec: gptqVecs[format.IQ2_S]},
 	format.IQ2_XS:  {block: kqSuper, bytes: 74, vec: gptqVecs[format.IQ2_XS]},
 	format.IQ2_XXS: {block: kqSuper, bytes: 66, vec: gptqVecs[format.IQ2_XXS]},
-	format.IQ1_S:   {block: kqSuper, bytes: 50, vec: gptqVecs[format.IQ1_S]},
-	format.IQ1_M:   {block: kqSuper, bytes: 56, vec: gptqVecs[format.IQ1_M]},
 }
 
 // gptqScaleIQ4XS reads the scale ls−32 (−32..31) of sub-block j of an
