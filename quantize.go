@@ -95,12 +95,13 @@ type QuantizeOptions struct {
 	// Ollama writes an Ollama Modelfile beside dst (package ollama).
 	Ollama bool `json:"ollama"`
 	// Sensitivity is how the solver predicts each tensor's KLD per type:
-	// "exact" ("", every type measured) or "hybrid" (SensitivityRef,
-	// "" for q3_k, measured; the others scaled by the Hessian error).
+	// "exact" (every type measured), "hybrid" (SensitivityRef, "" for
+	// q3_k, measured; the others scaled by the Hessian error) or "auto"
+	// (""; exact up to AutoExactParams parameters, hybrid above).
 	Sensitivity    string `json:"sensitivity"`
 	SensitivityRef string `json:"sensitivity-ref"`
 	// SensitivityChunks is the calibration chunks the KLDs are measured
-	// on (0: 8).
+	// on (0: 8 with exact, 2 with hybrid).
 	SensitivityChunks int `json:"sensitivity-chunks"`
 	// SensitivityCache is a file of measured sensitivities: read instead
 	// of measuring when it holds them for the same source, calibration
@@ -570,8 +571,8 @@ func (j *quantizeJob) metadata() (*gguf.Metadata, error) {
 }
 
 // quantizeDefaults are the values the zero options stand for.
-var quantizeDefaults = QuantizeOptions{Rules: string(quantize.RulesLlamaCpp), FallbackType: "bf16", HessianMem: 4096, Ctx: 512, Sensitivity: "exact",
-	SensitivityRef: "q3_k", SensitivityChunks: 8, CandidateTypes: DefaultCandidateTypes}
+var quantizeDefaults = QuantizeOptions{Rules: string(quantize.RulesLlamaCpp), FallbackType: "bf16", HessianMem: 4096, Ctx: 512, Sensitivity: "auto",
+	SensitivityRef: "q3_k", CandidateTypes: DefaultCandidateTypes}
 
 // commandLine returns the command line of these options, for provenance:
 // "shrink quantize" and every option that differs from its default as

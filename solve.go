@@ -6,16 +6,17 @@ package shrink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/calib"
@@ -37,8 +38,11 @@ const DefaultCandidateTypes = "q2_k,iq3_s,q3_k,iq4_xs,q4_k,q5_k,q6_k,q8_0"
 type SolveResult struct {
 	// Tensors is the number of tensors whose type the solver chose.
 	Tensors int `json:"tensors"`
-	// Sensitivity is the mode the KLDs were predicted with.
-	Sensitivity string `json:"sensitivity"`
+	// Sensitivity is the mode the KLDs were predicted with (exact or
+	// hybrid); SensitivityAuto reports that --sensitivity auto chose it
+	// (AutoExactParams).
+	Sensitivity     string `json:"sensitivity"`
+	SensitivityAuto bool   `json:"sensitivity_auto"`
 	// TensorBudget is the bytes the solver could spend on those tensors;
 	// Budget the file's.
 	TensorBudget int64 `json:"tensor_budget"`
@@ -71,10 +75,38 @@ type solveConfig struct {
 	targetBPW  float64
 	recipeIn   string
 	recipeOut  string
-	mode       string
+	mode       string // auto (until resolveMode), exact or hybrid
+	auto       bool   // mode was chosen by resolveMode
 	ref        format.DType
 	chunks     int
 	candidates []format.DType
+}
+
+// AutoExactParams is the most parameters a model may have for
+// --sensitivity auto (the default) to measure every tensor at every
+// candidate type exactly; larger models use hybrid, one exact measurement
+// per tensor. Exact costs about (candidate types) x (tensors) runs of half
+// the model on the sensitivity chunks: minutes for the development models
+// (millions of parameters), many hours at 1B.
+const AutoExactParams = 100_000_000
+
+// resolveMode chooses the sensitivity mode of auto for a model of params
+// parameters and the chunks of 0: 8 for exact, 2 for hybrid (whose one
+// exact run per tensor costs, per token, about as many runs of half the
+// model as it has tensors: the large models' cost).
+func (c *solveConfig) resolveMode(params int64) {
+	if c.mode == "auto" {
+		c.mode, c.auto = "exact", true
+		if params > AutoExactParams {
+			c.mode = "hybrid"
+		}
+	}
+	if c.chunks == 0 {
+		c.chunks = 8
+		if c.mode == "hybrid" {
+			c.chunks = 2
+		}
+	}
 }
 
 // solving reports whether a budget was given.
@@ -83,10 +115,7 @@ func (c *solveConfig) solving() bool { return c.targetSize > 0 || c.targetBPW > 
 // newSolveConfig checks the solver's options.
 func newSolveConfig(o *QuantizeOptions) (*solveConfig, error) {
 	c := &solveConfig{targetBPW: o.TargetBPW, recipeIn: o.Recipe, recipeOut: o.RecipeOut,
-		mode: or(o.Sensitivity, "exact"), chunks: o.SensitivityChunks}
-	if c.chunks == 0 {
-		c.chunks = 8
-	}
+		mode: or(o.Sensitivity, "auto"), chunks: o.SensitivityChunks}
 	if o.TargetSize != "" {
 		n, err := ParseSize(o.TargetSize)
 		if err != nil {
@@ -103,10 +132,10 @@ func newSolveConfig(o *QuantizeOptions) (*solveConfig, error) {
 		return nil, optionErrorf("give --recipe or a target (--target-size, --target-bpw), not both")
 	case c.recipeOut != "" && !c.solving():
 		return nil, optionErrorf("--recipe-out needs --target-size or --target-bpw")
-	case c.mode != "exact" && c.mode != "hybrid":
-		return nil, optionErrorf("--sensitivity %q: want exact or hybrid", c.mode)
-	case c.chunks < 1:
-		return nil, optionErrorf("--sensitivity-chunks must be at least 1")
+	case c.mode != "exact" && c.mode != "hybrid" && c.mode != "auto":
+		return nil, optionErrorf("--sensitivity %q: want auto, exact or hybrid", c.mode)
+	case c.chunks < 0:
+		return nil, optionErrorf("--sensitivity-chunks must not be negative")
 	}
 	refName := or(o.SensitivityRef, "q3_k")
 	ref, err := quantize.ParseWritableType(refName)
@@ -163,33 +192,41 @@ func ParseSize(s string) (int64, error) {
 }
 
 // klEval measures the mean KL divergence of a model's next-token
-// distributions from reference ones over calibration chunks. It keeps the
-// reference model's residual stream entering every stride-th block of
-// every chunk (the prefix cache), so a model differing from the reference
-// only from block l on is evaluated from the checkpoint at or before l.
+// distributions from reference ones over calibration chunks. The
+// reference is the source model as loaded (a GGUF mapped and streamed:
+// one block's weights resident at a time), and a tensor's quantization is
+// measured by patching it into that model (engine Model.Patch) in its
+// quantized type, as the written file runs it. It keeps, per chunk, the
+// reference residual stream entering one block (advanced block by block
+// as the measurement goes through the model in order) and the one leaving
+// the last block, so a tensor of block l is measured by running blocks
+// l.. and the output head only, block by block over all chunks.
 type klEval struct {
+	m      *engine.Model
+	s      *engine.Session
 	chunks [][]int32
 	ref    [][]float32 // per chunk: log-probabilities, positions × vocab
 	vocab  int
 	lq     []float64
 	layers int
-	stride int
-	res    map[int][][]float32 // checkpoint block -> per chunk residual stream entering it (layers: leaving the last)
-	x      []float32
+	at     int         // the block res enters
+	res    [][]float32 // per chunk: the reference residual stream entering block at
+	final  [][]float32 // per chunk: the reference residual stream leaving the last block
+	x      [][]float32 // per chunk: the stream of the run being measured
 }
 
-// prefixCacheBytes bounds the prefix cache's residual streams.
-const prefixCacheBytes = 1 << 30
+// refLogProbBytes bounds the reference log-probabilities (4·vocab bytes
+// per position): fewer chunks are measured when they would take more.
+const refLogProbBytes = 512 << 20
 
-// newKLEval runs the reference model over up to n chunks of length tokens
-// of toks (first token bos when >= 0), block by block, and keeps its
-// log-probabilities and the prefix cache.
-func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEval, error) {
-	c := ref.Config
-	e := &klEval{vocab: c.VocabSize, layers: c.Layers, res: map[int][][]float32{}}
+// newKLEval runs the reference model m over up to n chunks of length
+// tokens of toks (first token bos when >= 0) and keeps its
+// log-probabilities and residual streams.
+func newKLEval(m *engine.Model, toks []int32, n, length int, bos int32) (*klEval, error) {
+	c := m.Config
+	e := &klEval{m: m, s: m.NewSession(length), vocab: c.VocabSize, layers: c.Layers}
 	e.lq = make([]float64, e.vocab)
-	// At most 512 MiB of reference log-probabilities.
-	n = max(1, min(n, (512<<20)/(4*length*e.vocab)))
+	n = max(1, min(n, refLogProbBytes/(4*length*e.vocab)))
 	for i := 0; i < n && (i+1)*length <= len(toks); i++ {
 		ch := append([]int32(nil), toks[i*length:(i+1)*length]...)
 		if bos >= 0 {
@@ -200,11 +237,20 @@ func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEv
 	if len(e.chunks) == 0 {
 		return nil, fmt.Errorf("calibration text too short for a chunk of %d tokens", length)
 	}
-	perBlock := int64(len(e.chunks)) * int64(length) * int64(c.Dim) * 4
-	e.stride = int(max(1, (int64(c.Layers+1)*perBlock+prefixCacheBytes-1)/prefixCacheBytes))
-	s := ref.NewSession(length)
+	for i, ch := range e.chunks {
+		r := make([]float32, length*c.Dim)
+		if err := e.s.Embed(ch, r); err != nil {
+			return nil, fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+		e.res = append(e.res, r)
+		e.x = append(e.x, make([]float32, len(r)))
+		e.final = append(e.final, make([]float32, len(r)))
+	}
+	if err := e.runFrom(0, e.res, e.final); err != nil {
+		return nil, err
+	}
 	for i := range e.chunks {
-		logits, err := e.logits(s, i, -1, true)
+		logits, err := e.s.Head(e.final[i])
 		if err != nil {
 			return nil, fmt.Errorf("calibration chunk %d: %w", i, err)
 		}
@@ -220,42 +266,49 @@ func newKLEval(ref *engine.Model, toks []int32, n, length int, bos int32) (*klEv
 	return e, nil
 }
 
-// logits runs chunk i through s's model from block from on (-1: from the
-// embeddings), starting at the prefix cache's checkpoint at or before
-// from; with record it fills the cache instead (from must be -1).
-func (e *klEval) logits(s *engine.Session, i, from int, record bool) ([]float32, error) {
-	n := len(e.chunks[i]) * s.Model().Config.Dim
-	if cap(e.x) < n {
-		e.x = make([]float32, n)
+// runFrom writes to out the streams in run through blocks from.. of the
+// model, block by block over all chunks (each block's mapped pages
+// released after it).
+func (e *klEval) runFrom(from int, in, out [][]float32) error {
+	for i := range out {
+		copy(out[i], in[i])
 	}
-	e.x = e.x[:n]
-	start := 0
-	if from < 0 {
-		if err := s.Embed(e.chunks[i], e.x); err != nil {
-			return nil, err
-		}
-	} else {
-		start = from / e.stride * e.stride
-		copy(e.x, e.res[start][i])
-	}
-	for l := start; l <= e.layers; l++ {
-		if record && l%e.stride == 0 {
-			if e.res[l] == nil {
-				e.res[l] = make([][]float32, len(e.chunks))
+	for l := from; l < e.layers; l++ {
+		for i := range out {
+			if err := e.s.Block(l, out[i]); err != nil {
+				return fmt.Errorf("calibration chunk %d: %w", i, err)
 			}
-			e.res[l][i] = append([]float32(nil), e.x...)
 		}
-		if l == e.layers {
-			break
-		}
-		if err := s.Block(l, e.x); err != nil {
-			return nil, err
-		}
+		e.m.ReleaseBlock(l)
 	}
-	return s.Head(e.x)
+	return nil
 }
 
-// kld returns the mean KL(reference || m) per position.
+// advance moves the reference residual streams to block l (from at, the
+// model unpatched).
+func (e *klEval) advance(l int) error {
+	if l < e.at {
+		return fmt.Errorf("solver: block %d measured after block %d", l, e.at)
+	}
+	for ; e.at < l; e.at++ {
+		for i := range e.res {
+			if err := e.s.Block(e.at, e.res[i]); err != nil {
+				return fmt.Errorf("calibration chunk %d: %w", i, err)
+			}
+		}
+		e.m.ReleaseBlock(e.at)
+	}
+	return nil
+}
+
+// release drops the residual streams (kld needs only the reference
+// log-probabilities).
+func (e *klEval) release() {
+	e.res, e.x, e.final = nil, nil, nil
+}
+
+// kld returns the mean KL(reference || m) per position of another model
+// m (the written file), run whole.
 func (e *klEval) kld(m *engine.Model) (float64, error) {
 	s := m.NewSession(len(e.chunks[0]))
 	return e.mean(func(i int) ([]float32, error) {
@@ -264,12 +317,33 @@ func (e *klEval) kld(m *engine.Model) (float64, error) {
 	})
 }
 
-// kldFrom returns the mean KL(reference || m) per position for a model m
-// that is the reference with only blocks from on (-1: the embeddings,
-// Layers: the output head) changed, run from the prefix cache.
-func (e *klEval) kldFrom(m *engine.Model, from int) (float64, error) {
-	s := m.NewSession(len(e.chunks[0]))
-	return e.mean(func(i int) ([]float32, error) { return e.logits(s, i, from, false) })
+// kldFrom returns the mean KL(reference || patched) per position for the
+// reference model with only blocks from on (-1: the embeddings, layers:
+// the output head) changed (patched), run from the kept residual streams
+// (blocks from on must not have been passed by advance).
+func (e *klEval) kldFrom(from int) (float64, error) {
+	x := e.x
+	switch {
+	case from >= e.layers:
+		x = e.final
+	case from < 0:
+		for i, ch := range e.chunks {
+			if err := e.s.Embed(ch, e.x[i]); err != nil {
+				return 0, err
+			}
+		}
+		if err := e.runFrom(0, e.x, e.x); err != nil {
+			return 0, err
+		}
+	default:
+		if err := e.advance(from); err != nil {
+			return 0, err
+		}
+		if err := e.runFrom(from, e.res, e.x); err != nil {
+			return 0, err
+		}
+	}
+	return e.mean(func(i int) ([]float32, error) { return e.s.Head(x[i]) })
 }
 
 // mean averages the KL divergence of every chunk's logits (from run) from
@@ -295,36 +369,6 @@ func (e *klEval) mean(run func(i int) ([]float32, error)) (float64, error) {
 		}
 	}
 	return sum / float64(n), nil
-}
-
-// f32Model is the source model in float32, its weights patchable in place.
-type f32Model struct {
-	em      *engine.Model
-	weights map[string][]float32
-}
-
-// loadF32 decodes every tensor of m to float32 and builds a model on them.
-func loadF32(m *convert.Model, threads int) (*f32Model, error) {
-	fm := &f32Model{weights: map[string][]float32{}}
-	tensors := make([]engine.Tensor, 0, len(m.Tensors))
-	for _, t := range m.Tensors {
-		v, err := m.ReadFloat32(t)
-		if err != nil {
-			return nil, err
-		}
-		fm.weights[t.Name] = v
-		var data []byte
-		if len(v) > 0 {
-			data = unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)) // float32 is GGUF's little-endian F32 on every supported CPU
-		}
-		tensors = append(tensors, engine.Tensor{Name: t.Name, Type: format.F32, Shape: t.Shape, Data: data})
-	}
-	em, err := engine.NewModel(m.Config, m.Vocab, tensors, engine.Options{Threads: threads})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.Path, err)
-	}
-	fm.em = em
-	return fm, nil
 }
 
 // solveTensor is one tensor the solver gives a type: its candidate types
@@ -354,24 +398,24 @@ type sensitivityInput struct {
 }
 
 // measureSensitivity fills the proxy errors and the exact KLDs the mode
-// asks for, tensor by tensor in block order.
-func measureSensitivity(ctx context.Context, in sensitivityInput, c *solveConfig, ts []*solveTensor, fm *f32Model, ev *klEval) error {
+// asks for, tensor by tensor: the tensors outside the blocks first, then
+// block by block (the Hessians' pass and the reference streams advance
+// with it), within a block the tensors sharing an input together.
+func measureSensitivity(ctx context.Context, in sensitivityInput, c *solveConfig, ts []*solveTensor, ev *klEval) error {
 	order := make([]*solveTensor, len(ts))
 	copy(order, ts)
-	key := func(name string) int {
-		if l, ok := blockIndex(name); ok {
-			return l
-		}
-		return -1
-	}
-	sort.SliceStable(order, func(a, b int) bool { return key(order[a].name) < key(order[b].name) })
+	sort.SliceStable(order, func(a, b int) bool {
+		ba, bb := blockKey(order[a].name), blockKey(order[b].name)
+		return ba < bb || ba == bb && inputGroup(order[a].name) < inputGroup(order[b].name)
+	})
 	start := time.Now()
+	hc := &hessianCache{}
 	for k, st := range order {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		in.progress("sensitivity", k, len(order), fmt.Sprintf("sensitivity: [%d/%d] %s  %.0fs", k+1, len(order), st.name, time.Since(start).Seconds()))
-		if err := measureTensor(in, c, st, fm, ev); err != nil {
+		if err := measureTensor(in, c, st, ev, hc); err != nil {
 			return fmt.Errorf("sensitivity of %s: %w", st.name, err)
 		}
 	}
@@ -379,47 +423,222 @@ func measureSensitivity(ctx context.Context, in sensitivityInput, c *solveConfig
 	return nil
 }
 
-// measureTensor quantizes one tensor to each candidate type as the file
-// will be written, and measures what the mode asks for.
-func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, fm *f32Model, ev *klEval) error {
-	var H []float64
-	if in.gc != nil && st.name != "token_embd.weight" {
-		h, err := in.gc.hessian(st.name)
+// blockKey orders tensors by block, those outside the blocks first.
+func blockKey(name string) int {
+	if l, ok := blockIndex(name); ok {
+		return l
+	}
+	return -1
+}
+
+// inputGroup orders a block's tensors by the input they share (one
+// Hessian each): attention's q/k/v (latent attention's q_a and kv_a), its
+// output, the feed-forward's gate/up (a shared expert's too), its down
+// projection, then the rest (whose inputs are their own).
+func inputGroup(name string) int {
+	for i, keys := range [][]string{
+		{".attn_q.", ".attn_k.", ".attn_v.", ".attn_q_a.", ".attn_kv_a_mqa."}, {".attn_output."},
+		{".ffn_gate.", ".ffn_up.", ".ffn_gate_shexp.", ".ffn_up_shexp.", ".ffn_gate_inp."}, {".ffn_down."},
+	} {
+		for _, k := range keys {
+			if strings.Contains(name, k) {
+				return i
+			}
+		}
+	}
+	return 4
+}
+
+// hessianCache keeps, for the input Hessian last asked for, its matrix
+// (for the proxy) and its GPTQ factor: the tensors sharing an input use
+// one copy and one factor, dropped when the next input's are made.
+type hessianCache struct {
+	h *quantize.Hessian
+	H []float64
+	f *quantize.GPTQFactor
+}
+
+// get returns the Hessian matrix and factor of the tensor st (nil, nil
+// when it has none; the factor nil too when the file is not written with
+// GPTQ).
+func (hc *hessianCache) get(in sensitivityInput, st *solveTensor) ([]float64, *quantize.GPTQFactor, error) {
+	if in.gc == nil || st.name == "token_embd.weight" {
+		return nil, nil, nil
+	}
+	h, err := in.gc.hessian(st.name)
+	if err != nil || h == nil || h.Cols != st.cols {
+		return nil, nil, err
+	}
+	if h != hc.h {
+		*hc = hessianCache{}
+		debug.FreeOSMemory() // the previous input's copy
+		H := h.Matrix()
+		if H == nil {
+			return nil, nil, fmt.Errorf("the Hessian of %s was released (its input's other tensors were measured apart from it)", st.name)
+		}
+		f, err := h.Factor(0)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		if h != nil && h.Cols == st.cols {
-			H = h.Matrix()
-		}
+		debug.FreeOSMemory() // the sum Factor released: the copy and the factor replace it
+		*hc = hessianCache{h: h, H: H, f: f}
+	}
+	if !in.gptq {
+		return hc.H, nil, nil
+	}
+	return hc.H, hc.f, nil
+}
+
+// measureTensor quantizes one tensor to each candidate type as the file
+// will be written and fills its proxy errors and the KLDs the mode asks
+// for (the tensor patched into the reference model in that type). Types
+// only the proxy needs quantize just the rows the proxy samples.
+func measureTensor(in sensitivityInput, c *solveConfig, st *solveTensor, ev *klEval, hc *hessianCache) error {
+	H, f, err := hc.get(in, st)
+	if err != nil {
+		return err
 	}
 	var imp []float32
 	if in.im != nil {
 		imp, _ = in.im.CheckShape(st.name, int64(st.cols))
 	}
-	w := fm.weights[st.name]
-	orig := append([]float32(nil), w...)
-	defer copy(w, orig)
-	ref := refIndex(st.types, c.ref)
-	for i, t := range st.types {
-		hq := H
-		if !in.gptq {
-			hq = nil
-		}
-		wq, err := quantize.RoundTrip(t, orig, st.rows, st.cols, hq, imp, in.threads)
+	t, ok := in.m.Tensor(st.name)
+	if !ok {
+		return fmt.Errorf("%s: no tensor %s", in.m.Path, st.name)
+	}
+	raw, err := in.m.ReadRaw(t)
+	if err != nil {
+		return err
+	}
+	src, err := newSourceRows(t.Type, raw, st.rows, st.cols)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.m.Path, err)
+	}
+	maxRows := proxyRows(c.mode)
+	idx := quantize.SampledRows(st.rows, maxRows)
+	ws := make([]float32, 0, len(idx)*st.cols)
+	for _, r := range idx {
+		w, err := src.read(r, r+1)
 		if err != nil {
 			return err
 		}
-		st.proxy[i] = quantize.HessianError(orig, wq, st.rows, st.cols, H, proxyRows(c.mode))
+		ws = append(ws, w...)
+	}
+	ref := refIndex(st.types, c.ref)
+	patchable := true
+	for i, typ := range st.types {
 		st.exact[i] = math.NaN()
-		if c.mode == "exact" || i == ref {
-			copy(w, wq)
-			if st.exact[i], err = ev.kldFrom(fm.em, firstBlock(st.name, ev.layers)); err != nil {
+		if !patchable || c.mode != "exact" && i != ref {
+			data, err := quantize.Encode(typ, ws, len(idx), st.cols, f, imp, in.threads)
+			if err != nil {
 				return err
 			}
-			copy(w, orig)
+			wqs, err := quantize.Decode(typ, data, len(idx), st.cols)
+			if err != nil {
+				return err
+			}
+			st.proxy[i] = quantize.HessianErrorSampled(ws, wqs, st.rows, st.cols, H, maxRows)
+			continue
+		}
+		data, err := src.encode(typ, f, imp, in.threads)
+		if err != nil {
+			return err
+		}
+		if st.proxy[i], err = sampledProxy(typ, data, ws, idx, st, H, maxRows); err != nil {
+			return err
+		}
+		st.exact[i], err = patchedKLD(ev, st, typ, data)
+		if errors.Is(err, engine.ErrPatch) {
+			st.exact[i], patchable = math.NaN(), false // predicted from the proxy (predict)
+			in.progress("warning", 0, 0, fmt.Sprintf("%v: %s predicted from its Hessian error with the other tensors' median scale", err, st.name))
+			continue
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// sourceRows reads a tensor's rows from its stored bytes (the source's
+// type) as float32, a range at a time, so that a large tensor (the output
+// head, the embeddings) is never held in float32 whole.
+type sourceRows struct {
+	typ        format.DType
+	raw        []byte
+	rb         int64
+	rows, cols int
+}
+
+// newSourceRows checks raw's length for rows of cols values of typ.
+func newSourceRows(typ format.DType, raw []byte, rows, cols int) (*sourceRows, error) {
+	rb, err := typ.RowBytes(int64(cols))
+	if err != nil || int64(len(raw)) != int64(rows)*rb {
+		return nil, fmt.Errorf("%d bytes for %d rows of %d %s values", len(raw), rows, cols, typ)
+	}
+	return &sourceRows{typ: typ, raw: raw, rb: rb, rows: rows, cols: cols}, nil
+}
+
+// read returns rows a..b-1 as float32.
+func (s *sourceRows) read(a, b int) ([]float32, error) {
+	return quantize.Decode(s.typ, s.raw[int64(a)*s.rb:int64(b)*s.rb], b-a, s.cols)
+}
+
+// encodeChunkBytes bounds the float32 rows encode decodes at a time.
+const encodeChunkBytes = 32 << 20
+
+// encode quantizes every row to typ as quantize.Encode does, in chunks of
+// rows (rows are quantized independently, so the bytes are those of one
+// call over all of them).
+func (s *sourceRows) encode(typ format.DType, f *quantize.GPTQFactor, imp []float32, threads int) ([]byte, error) {
+	rb, err := typ.RowBytes(int64(s.cols))
+	if err != nil {
+		return nil, err
+	}
+	dst := make([]byte, 0, int64(s.rows)*rb)
+	step := max(1, encodeChunkBytes/(4*s.cols))
+	for a := 0; a < s.rows; a += step {
+		b := min(s.rows, a+step)
+		w, err := s.read(a, b)
+		if err != nil {
+			return nil, err
+		}
+		d, err := quantize.Encode(typ, w, b-a, s.cols, f, imp, threads)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, d...)
+	}
+	return dst, nil
+}
+
+// sampledProxy returns the Hessian error of a tensor's quantization data
+// (all rows) over the rows idx the proxy samples (ws: their weights).
+func sampledProxy(typ format.DType, data []byte, ws []float32, idx []int, st *solveTensor, H []float64, maxRows int) (float64, error) {
+	rb, err := typ.RowBytes(int64(st.cols))
+	if err != nil {
+		return 0, err
+	}
+	rows := make([]byte, 0, int64(len(idx))*rb)
+	for _, r := range idx {
+		rows = append(rows, data[int64(r)*rb:int64(r+1)*rb]...)
+	}
+	wqs, err := quantize.Decode(typ, rows, len(idx), st.cols)
+	if err != nil {
+		return 0, err
+	}
+	return quantize.HessianErrorSampled(ws, wqs, st.rows, st.cols, H, maxRows), nil
+}
+
+// patchedKLD returns the KLD of the reference model with st patched in as
+// data of type typ.
+func patchedKLD(ev *klEval, st *solveTensor, typ format.DType, data []byte) (float64, error) {
+	restore, err := ev.m.Patch(engine.Tensor{Name: st.name, Type: typ, Shape: []int64{int64(st.cols), int64(st.rows)}, Data: data})
+	if err != nil {
+		return 0, err
+	}
+	defer restore()
+	return ev.kldFrom(firstBlock(st.name, ev.layers))
 }
 
 // proxyRows is the rows HessianError samples: 512 where the proxy
@@ -455,13 +674,30 @@ func refIndex(types []format.DType, ref format.DType) int {
 	return bi
 }
 
-// predict turns the measurements into each option's predicted KLD.
+// predict turns the measurements into each option's predicted KLD. A
+// tensor the engine could not patch (no exact KLD) is predicted from its
+// proxy with the median of the other tensors' scales.
 func predict(c *solveConfig, ts []*solveTensor) {
+	var scales []float64
 	for _, st := range ts {
 		r := refIndex(st.types, c.ref)
-		scale := quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		if !math.IsNaN(st.exact[r]) {
+			scales = append(scales, quantize.SensitivityScale(st.exact[r], st.proxy[r]))
+		}
+	}
+	sort.Float64s(scales)
+	median := 0.0
+	if len(scales) > 0 {
+		median = scales[len(scales)/2]
+	}
+	for _, st := range ts {
+		r := refIndex(st.types, c.ref)
+		scale := median
+		if !math.IsNaN(st.exact[r]) {
+			scale = quantize.SensitivityScale(st.exact[r], st.proxy[r])
+		}
 		for i := range st.types {
-			if c.mode == "exact" {
+			if c.mode == "exact" && !math.IsNaN(st.exact[i]) {
 				st.pred[i] = math.Max(st.exact[i], 0)
 			} else {
 				st.pred[i] = scale * st.proxy[i]
@@ -620,17 +856,17 @@ func calibTokens(m *convert.Model, textFile string) ([]int32, int32, error) {
 type solver struct {
 	c      *solveConfig
 	recipe *quantize.Recipe
-	fm     *f32Model
 	ev     *klEval
 	ts     []*solveTensor
 	budget int64 // tensor bytes the solver could spend
 	cached bool  // the sensitivities came from the cache file
 }
 
-// close releases the float32 model.
+// close releases the reference streams and log-probabilities.
 func (s *solver) close() {
-	if s.fm != nil {
-		s.fm.em.Close()
+	if s.ev != nil {
+		s.ev.release()
+		s.ev.ref = nil
 	}
 }
 
@@ -679,16 +915,18 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 	if max := in.m.Config.Context; max > 0 && ctxLen > max {
 		ctxLen = max
 	}
+	s.c.resolveMode(params)
 	n, length := calib.Chunks(len(toks), ctxLen, s.c.chunks)
-	if s.fm, err = loadF32(in.m, in.threads); err != nil {
-		return err
+	if in.gc == nil || in.gc.em == nil {
+		return fmt.Errorf("%s: the solver needs the calibration model", in.m.Path)
 	}
-	if s.ev, err = newKLEval(s.fm.em, toks, n, length, bos); err != nil {
+	if s.ev, err = newKLEval(in.gc.em, toks, n, length, bos); err != nil {
 		return fmt.Errorf("%s: %w", calibPath, err)
 	}
 	if err := s.sensitivities(ctx, in, ts); err != nil {
 		return err
 	}
+	s.ev.release() // the written file is measured from the log-probabilities alone
 	predict(s.c, ts)
 	s.ts = ts
 	if s.recipe, err = solveRecipe(ts, s.budget, fileBudget, s.c.mode); err != nil {
@@ -717,7 +955,7 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 // there after measuring otherwise).
 func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*solveTensor) error {
 	if in.cache == "" {
-		return measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev)
+		return measureSensitivity(ctx, in, s.c, ts, s.ev)
 	}
 	key := cacheKey(in.keyBase, s.c, ts)
 	hit, err := readSensitivities(in.cache, key, ts)
@@ -725,7 +963,7 @@ func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*s
 		s.cached = hit
 		return err
 	}
-	if err := measureSensitivity(ctx, in, s.c, ts, s.fm, s.ev); err != nil {
+	if err := measureSensitivity(ctx, in, s.c, ts, s.ev); err != nil {
 		return err
 	}
 	return writeSensitivities(in.cache, key, ts)
@@ -736,7 +974,7 @@ func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*s
 // file is over the budget.
 func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResult, error) {
 	raw, hyb, n := agreement(s.c, s.ts)
-	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, TensorBudget: s.budget,
+	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, SensitivityAuto: s.c.auto, TensorBudget: s.budget,
 		PredictedKLD: s.recipe.PredictedKLD, Pairs: n, SpearmanHessian: raw, SpearmanHybrid: hyb,
 		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe, Cached: s.cached}
 	for _, t := range s.recipe.Tensors {
@@ -791,7 +1029,6 @@ func solveOrRead(ctx context.Context, sc *solveConfig, pol quantize.Policy, info
 	}
 	s := &solver{c: sc}
 	if err := s.solve(ctx, in, pol, infos, mi, calibPath, ctxLen); err != nil {
-		s.close()
 		return nil, nil, err
 	}
 	return s.recipe, s, nil

@@ -10,23 +10,28 @@ import (
 
 	"github.com/shrink-llm/shrink/bench"
 	"github.com/shrink-llm/shrink/convert"
+	"github.com/shrink-llm/shrink/engine"
+	"github.com/shrink-llm/shrink/format"
 )
 
-// TestKLEvalPrefixCache: the KLD of a model changed only from some block
-// on, run from the prefix cache (every block cached, or every other
-// one), equals the full run's bit for bit, for a block tensor, the output
-// head and the embeddings; the unchanged model's KLD is 0 (to the float32
-// rounding of the reference log-probabilities).
-func TestKLEvalPrefixCache(t *testing.T) {
+// TestKLEvalPatched: the KLD of the reference model with one tensor
+// patched in (engine Model.Patch), run from the kept residual streams
+// (advanced block by block), equals the patched model's full run bit for
+// bit, for the embeddings, the output head and tensors of two blocks in
+// order; the unchanged model's KLD is 0 (to the float32 rounding of the
+// reference log-probabilities), also after a restore; a block passed by
+// the streams is an error.
+func TestKLEvalPatched(t *testing.T) {
+	em, err := engine.Load("models/default", engine.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
 	m, err := convert.Load("models/default", convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fm, err := loadF32(m, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fm.em.Close()
+	defer m.Close()
 	toks, bos, err := bench.Tokenize(m.Vocab, bench.DemoText)
 	if err != nil {
 		t.Fatal(err)
@@ -35,47 +40,49 @@ func TestKLEvalPrefixCache(t *testing.T) {
 	if L < 2 {
 		t.Fatalf("models/default has %d blocks, the test needs 2", L)
 	}
-	for _, stride := range []int{1, 2} {
-		ev, err := newKLEval(fm.em, toks, 2, 32, bos)
+	ev, err := newKLEval(em, toks, 2, 32, bos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := ev.kldFrom(L); err != nil || math.Abs(k) > 1e-6 {
+		t.Fatalf("unchanged model: KLD %g, %v", k, err)
+	}
+	for _, name := range []string{"token_embd.weight", "output.weight", "blk.0.attn_q.weight", "blk.1.attn_v.weight", "blk.1.ffn_down.weight"} {
+		ti, ok := m.Tensor(name)
+		if !ok {
+			continue // tied embeddings: no output.weight
+		}
+		w, err := m.ReadFloat32(ti)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.stride != 1 {
-			t.Fatalf("stride %d for a tiny model", ev.stride)
+		for i := range w {
+			w[i] *= 1 + 0.05*float32(i%7-3)
 		}
-		if stride > 1 { // keep only the even checkpoints
-			ev.stride = stride
-			for l := range ev.res {
-				if l%stride != 0 {
-					delete(ev.res, l)
-				}
-			}
+		data := make([]byte, 4*len(w))
+		format.EncodeFloats(format.F32, w, data)
+		restore, err := em.Patch(engine.Tensor{Name: name, Type: format.F32, Shape: ti.Shape, Data: data})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if k, err := ev.kldFrom(fm.em, L); err != nil || math.Abs(k) > 1e-6 { // float32 reference log-probabilities
-			t.Fatalf("unchanged model: KLD %g, %v", k, err)
+		full, err := ev.kld(em)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, name := range []string{"blk.1.attn_v.weight", "output.weight", "token_embd.weight"} {
-			w := fm.weights[name]
-			if w == nil {
-				continue // tied embeddings: no output.weight
-			}
-			orig := append([]float32(nil), w...)
-			for i := range w {
-				w[i] *= 1 + 0.05*float32(i%7-3)
-			}
-			full, err := ev.kld(fm.em)
-			if err != nil {
-				t.Fatal(err)
-			}
-			from, err := ev.kldFrom(fm.em, firstBlock(name, L))
-			if err != nil {
-				t.Fatal(err)
-			}
-			copy(w, orig)
-			if !(full > 0) || from != full {
-				t.Errorf("stride %d, %s: KLD %g from the prefix cache, %g from a full run", stride, name, from, full)
-			}
+		from, err := ev.kldFrom(firstBlock(name, L))
+		if err != nil {
+			t.Fatal(err)
 		}
+		restore()
+		if !(full > 0) || from != full {
+			t.Errorf("%s: KLD %g from the kept streams, %g from a full run", name, from, full)
+		}
+		if k, err := ev.kldFrom(L); err != nil || math.Abs(k) > 1e-6 {
+			t.Fatalf("after restoring %s: KLD %g, %v", name, k, err)
+		}
+	}
+	if _, err := ev.kldFrom(0); err == nil {
+		t.Error("block 0 measured after the streams passed it: no error")
 	}
 }
 
@@ -122,5 +129,36 @@ func TestSensitivityCache(t *testing.T) {
 		Calib: text, Ctx: 64, Chunks: 4, SensitivityChunks: 2, TargetBPW: 5.5, SensitivityCache: cache, Threads: 1})
 	if err == nil || !strings.Contains(err.Error(), cache) {
 		t.Errorf("not a cache: error %v, want one naming %s", err, cache)
+	}
+}
+
+// TestPredictUnpatched: a tensor without exact KLDs (one the engine could
+// not patch) is predicted from its proxy with the median of the other
+// tensors' scales; a measured one from its exact KLDs (exact) or its own
+// scale (hybrid).
+func TestPredictUnpatched(t *testing.T) {
+	nan := math.NaN()
+	for _, mode := range []string{"exact", "hybrid"} {
+		c := &solveConfig{mode: mode, ref: format.Q3_K}
+		mk := func(proxy, exact []float64) *solveTensor {
+			return &solveTensor{types: []format.DType{format.Q3_K, format.Q6_K}, proxy: proxy, exact: exact, pred: make([]float64, 2)}
+		}
+		ts := []*solveTensor{
+			mk([]float64{1, 0.1}, []float64{2, 0.3}),
+			mk([]float64{1, 0.1}, []float64{4, 0.5}),
+			mk([]float64{1, 0.1}, []float64{6, 0.7}),
+			mk([]float64{10, 1}, []float64{nan, nan}),
+		}
+		predict(c, ts)
+		if p := ts[3].pred; p[0] != 40 || math.Abs(p[1]-4) > 1e-12 {
+			t.Errorf("%s: unpatched tensor predicted %v, want [40 4] (median scale 4)", mode, p)
+		}
+		want := 0.3
+		if mode == "hybrid" {
+			want = 0.2
+		}
+		if p := ts[0].pred; p[0] != 2 || math.Abs(p[1]-want) > 1e-12 {
+			t.Errorf("%s: measured tensor predicted %v, want [2 %g]", mode, p, want)
+		}
 	}
 }

@@ -123,6 +123,7 @@ type weight struct {
 	rows, cols int
 	rowBytes   int
 	data       []byte
+	owned      bool // data is not the file mapping's (Model.Patch): never released
 }
 
 type layer struct {

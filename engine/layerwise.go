@@ -68,7 +68,9 @@ func (m *Model) ReleaseBlock(l int) {
 	}
 	L := &m.layers[l]
 	for _, w := range []*weight{&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down} {
-		releasePages(w.data)
+		if !w.owned {
+			releasePages(w.data)
+		}
 	}
 }
 

@@ -28,28 +28,59 @@ import (
 // not nil and GPTQ supports t, else with the codec's importance-weighted
 // search over imp (nil: the reference search).
 func RoundTrip(t format.DType, w []float32, rows, cols int, h []float64, imp []float32, threads int) ([]float32, error) {
+	var f *GPTQFactor
+	if h != nil && GPTQSupported(t) {
+		var err error
+		if f, err = NewGPTQFactor(h, cols, 0); err != nil {
+			return nil, err
+		}
+	}
+	data, err := Encode(t, w, rows, cols, f, imp, threads)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(t, data, rows, cols)
+}
+
+// Encode quantizes w (rows of cols) to type t the way shrink quantize
+// writes it and returns the bytes: GPTQ with the Hessian factor f
+// (Hessian.Factor) when f is not nil and GPTQ supports t, else the codec's
+// importance-weighted search over imp (nil: the reference search).
+func Encode(t format.DType, w []float32, rows, cols int, f *GPTQFactor, imp []float32, threads int) ([]byte, error) {
 	rb, err := t.RowBytes(int64(cols))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrLength, err)
 	}
 	dst := make([]byte, int64(rows)*rb)
-	if h != nil && GPTQSupported(t) {
-		err = GPTQ(t, dst, w, rows, cols, h, GPTQOptions{Threads: threads, Importance: imp})
+	if f != nil && GPTQSupported(t) {
+		err = GPTQWithFactor(t, dst, w, rows, cols, f, GPTQOptions{Threads: threads, Importance: imp})
 	} else {
 		err = EncodeRows(t, dst, w, cols, imp, threads)
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, len(w))
+	return dst, nil
+}
+
+// Decode returns the rows × cols values of data, rows of type t.
+func Decode(t format.DType, data []byte, rows, cols int) ([]float32, error) {
+	out := make([]float32, rows*cols)
 	if !t.Quantized() {
-		if err := format.DecodeFloats(t, dst, out); err != nil {
+		if err := format.DecodeFloats(t, data, out); err != nil {
 			return nil, err
 		}
 		return out, nil
 	}
+	rb, err := t.RowBytes(int64(cols))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLength, err)
+	}
+	if int64(len(data)) != int64(rows)*rb {
+		return nil, fmt.Errorf("%w: %d bytes for %d rows of %d %s", ErrLength, len(data), rows, cols, t)
+	}
 	for r := 0; r < rows; r++ {
-		if err := DecodeRow(t, out[r*cols:(r+1)*cols], dst[int64(r)*rb:int64(r+1)*rb]); err != nil {
+		if err := DecodeRow(t, out[r*cols:(r+1)*cols], data[int64(r)*rb:int64(r+1)*rb]); err != nil {
 			return nil, err
 		}
 	}
@@ -58,41 +89,71 @@ func RoundTrip(t format.DType, w []float32, rows, cols int, h []float64, imp []f
 
 // HessianError returns Σ_r δ_rᵀ H δ_r over the rows of δ = wq − w (rows of
 // cols), with h the cols×cols Hessian; nil h stands for the identity (the
-// plain squared error). At most maxRows rows, evenly spaced, are summed and
-// the sum scaled to all rows (maxRows <= 0: every row).
+// plain squared error). At most maxRows rows, evenly spaced (SampledRows),
+// are summed and the sum scaled to all rows (maxRows <= 0: every row).
 func HessianError(w, wq []float32, rows, cols int, h []float64, maxRows int) float64 {
+	idx := SampledRows(rows, maxRows)
+	d := make([]float64, cols)
+	var sum float64
+	for _, r := range idx {
+		sum += rowHessianError(d, w[r*cols:(r+1)*cols], wq[r*cols:(r+1)*cols], h)
+	}
+	return sum * float64(rows) / float64(max(len(idx), 1))
+}
+
+// HessianErrorSampled is HessianError with w and wq holding only the rows
+// SampledRows(rows, maxRows) picks, in order (the same sum, bit for bit):
+// the proxy of a type without quantizing the rows it does not sum.
+func HessianErrorSampled(ws, wqs []float32, rows, cols int, h []float64, maxRows int) float64 {
+	n := len(SampledRows(rows, maxRows))
+	d := make([]float64, cols)
+	var sum float64
+	for i := 0; i < n; i++ {
+		sum += rowHessianError(d, ws[i*cols:(i+1)*cols], wqs[i*cols:(i+1)*cols], h)
+	}
+	return sum * float64(rows) / float64(max(n, 1))
+}
+
+// SampledRows returns the rows HessianError sums: every step-th row from
+// 0, step the smallest that leaves at most maxRows (maxRows <= 0: all).
+func SampledRows(rows, maxRows int) []int {
 	step := 1
 	if maxRows > 0 && rows > maxRows {
 		step = (rows + maxRows - 1) / maxRows
 	}
-	d := make([]float64, cols)
-	var sum float64
-	n := 0
+	idx := make([]int, 0, (rows+step-1)/step)
 	for r := 0; r < rows; r += step {
-		n++
-		row, qrow := w[r*cols:(r+1)*cols], wq[r*cols:(r+1)*cols]
-		for j := range d {
-			d[j] = float64(qrow[j]) - float64(row[j])
+		idx = append(idx, r)
+	}
+	return idx
+}
+
+// rowHessianError returns δᵀ H δ for δ = qrow − row (h nil: δᵀδ), with d
+// as scratch.
+func rowHessianError(d []float64, row, qrow []float32, h []float64) float64 {
+	cols := len(d)
+	for j := range d {
+		d[j] = float64(qrow[j]) - float64(row[j])
+	}
+	var sum float64
+	if h == nil {
+		for _, v := range d {
+			sum += float64(v * v)
 		}
-		if h == nil {
-			for _, v := range d {
-				sum += float64(v * v)
-			}
+		return sum
+	}
+	for i, di := range d {
+		if di == 0 {
 			continue
 		}
-		for i, di := range d {
-			if di == 0 {
-				continue
-			}
-			hr := h[i*cols : (i+1)*cols]
-			var s float64
-			for j, dj := range d {
-				s += float64(hr[j] * dj)
-			}
-			sum += float64(di * s)
+		hr := h[i*cols : (i+1)*cols]
+		var s float64
+		for j, dj := range d {
+			s += float64(hr[j] * dj)
 		}
+		sum += float64(di * s)
 	}
-	return sum * float64(rows) / float64(max(n, 1))
+	return sum
 }
 
 // Spearman returns the rank correlation of a and b (equal lengths, at

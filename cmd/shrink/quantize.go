@@ -109,8 +109,8 @@ func quantizeOptions(fs *pflag.FlagSet) (shrink.QuantizeOptions, error) {
 	switch {
 	case opt.FallbackType == "":
 		return opt, usageError{`--fallback-type "": want bf16, f16 or f32`}
-	case opt.SensitivityChunks < 1:
-		return opt, usageError{"--sensitivity-chunks must be at least 1"}
+	case opt.SensitivityChunks < 0:
+		return opt, usageError{"--sensitivity-chunks must not be negative"}
 	case opt.HessianMem < 0:
 		return opt, usageError{"--hessian-mem must not be negative"}
 	case opt.Ctx < 2 || opt.Chunks < 0:

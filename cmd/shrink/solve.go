@@ -17,10 +17,11 @@ func solveFlags(fs *pflag.FlagSet) {
 	fs.Float64("target-bpw", 0, "solve for at most this many bits per weight over the whole file's tensors; needs --calib")
 	fs.String("recipe", "", "apply a recipe file (per-tensor types from --recipe-out or a solved GGUF) instead of --type's rules")
 	fs.String("recipe-out", "", "write the solved recipe (JSON) to this file")
-	fs.String("sensitivity", "exact", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
-		"or hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README)")
+	fs.String("sensitivity", "auto", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
+		"hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README), "+
+		fmt.Sprintf("or auto: exact up to %d parameters, hybrid above", shrink.AutoExactParams))
 	fs.String("sensitivity-ref", "q3_k", "--sensitivity hybrid: the type measured exactly")
-	fs.Int("sensitivity-chunks", 8, "calibration chunks the sensitivities' KLDs are measured on")
+	fs.Int("sensitivity-chunks", 0, "calibration chunks the sensitivities' KLDs are measured on (0: 8 with exact, 2 with hybrid)")
 	fs.String("sensitivity-cache", "", "file of measured sensitivities: read instead of measuring when it holds them for the same source, calibration text, candidate types and options, else written after measuring (a solve at another budget then measures nothing)")
 	fs.String("candidate-types", shrink.DefaultCandidateTypes, "types the solver chooses from (types shrink cannot write are skipped)")
 }
@@ -36,7 +37,11 @@ func printSolve(w io.Writer, r *shrink.SolveResult) {
 	if r.Cached {
 		cached = " (from the sensitivity cache)"
 	}
-	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s%s, tensor budget %d bytes, predicted KLD %.6f\n", r.Tensors, r.Sensitivity, cached, r.TensorBudget, r.PredictedKLD)
+	mode := r.Sensitivity
+	if r.SensitivityAuto {
+		mode += fmt.Sprintf(" (auto: exact up to %d parameters)", shrink.AutoExactParams)
+	}
+	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s%s, tensor budget %d bytes, predicted KLD %.6f\n", r.Tensors, mode, cached, r.TensorBudget, r.PredictedKLD)
 	if r.Pairs >= 3 && r.Sensitivity == "exact" {
 		fmt.Fprintf(w, "  proxy agreement over %d (tensor, type) pairs: Spearman(exact, Hessian error) %.3f, Spearman(exact, hybrid prediction) %.3f\n", r.Pairs, r.SpearmanHessian, r.SpearmanHybrid)
 	}

@@ -6,7 +6,8 @@
 // The AVX2 dot product of IQ1_M with Q8_K activations, after ggml's AVX2
 // kernel (the other grid types' kernels are in iqgridvec_amd64.s): per
 // super-block the 32 grid indices and the sixteen scales are built in
-// vector registers and stored on the stack; per 32-element sub-block the
+// vector registers and stored on the stack, one super-block ahead (R8 =
+// the current table, R9 = the next); per 32-element sub-block the
 // four groups of eight (8*point, a uint64 each) are broadcast from the
 // grid and blended into one register (no shuffle-port inserts), the
 // groups' shifts (+-1, from qh bits 3 and 7) expanded in registers
@@ -126,23 +127,49 @@ DATA iq1mScalePair<>+0x10(SB)/8, $0x0302030203020302
 DATA iq1mScalePair<>+0x18(SB)/8, $0x0302030203020302
 GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
 
-// X1M_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as words
-// at 32k(SP): index byte | the group's three qh bits << 8.
-#define X1M_IDX16(k) \
-	VPMOVZXBW    (16*k)(SI), Y3;    \
-	VPBROADCASTQ (32+8*k)(SI), Y4;  \
+// X1M_IDX16(off, k, R) stores the 16 grid indices of sub-blocks 4k..4k+3
+// of the super-block at off(SI) as words at 32k(R): index byte | the
+// group's three qh bits << 8.
+#define X1M_IDX16(off, k, R) \
+	VPMOVZXBW    (off+16*k)(SI), Y3;    \
+	VPBROADCASTQ (off+32+8*k)(SI), Y4;  \
 	VPSHUFB      Y14, Y4, Y4;       \
 	VPMULLW      Y15, Y4, Y4;       \
 	VPSRLW       $13, Y4, Y4;       \
 	VPSLLW       $8, Y4, Y4;        \
 	VPOR         Y3, Y4, Y4;        \
-	VMOVDQU      Y4, (32*k)(SP)
+	VMOVDQU      Y4, (32*k)(R)
 
-// X1M_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
-#define X1M_PT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
+// X1M_PREP(off, R) stores at (R) the 32 grid indices of the IQ1_M
+// super-block at off(SI) and its sixteen scales 2*ls+1 at 64(R).
+#define X1M_PREP(off, R) \
+	X1M_IDX16(off, 0, R);                      \
+	X1M_IDX16(off, 1, R);                      \
+	VPBROADCASTQ (off+48)(SI), Y4;             \
+	VPSHUFB      iq1mScShuf<>(SB), Y4, Y4;     \
+	VPMULLW      iq1mScMul<>(SB), Y4, Y4;      \
+	VPSRLW       $13, Y4, Y4;                  \
+	VPADDW       Y4, Y4, Y4;                   \
+	VPOR         iq1mWord1<>(SB), Y4, Y4;      \
+	VMOVDQU      Y4, 64(R)
+
+// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
+// one load, the words split by shifts; clobbers AX, BX, Y3.
+#define PTS4Q \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
 
 // func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Weights 8*point+-1 as in dotIQ1SAVX2, a shift per group of eight and a
@@ -150,7 +177,7 @@ GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
 // registers (X1M_IDX16) at 0(SP) and the sixteen scales 2*ls+1 at 64(SP);
 // the f16 super-block scale is gathered from the top nibbles of the four
 // scale words.
-TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-44
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $192-44
 	PROLOGUE
 	SIGNCONST(iq1mShuf<>(SB), iq1mBits<>(SB))
 	VMOVDQU iq1mIdxShuf<>(SB), Y14
@@ -158,29 +185,26 @@ TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-44
 	VMOVDQU iq1mScalePair<>(SB), Y10
 	TESTQ   CX, CX
 	JEQ     x1mdone
+	LEAQ    0(SP), R8
+	LEAQ    96(SP), R9
+	X1M_PREP(0, R8)
 
 x1mblock:
-	VPXOR        Y8, Y8, Y8
-	X1M_IDX16(0)
-	X1M_IDX16(1)
-	VPBROADCASTQ 48(SI), Y4
-	VPSHUFB      iq1mScShuf<>(SB), Y4, Y4
-	VPMULLW      iq1mScMul<>(SB), Y4, Y4
-	VPSRLW       $13, Y4, Y4
-	VPADDW       Y4, Y4, Y4
-	VPOR         iq1mWord1<>(SB), Y4, Y4
-	VMOVDQU      Y4, 64(SP)
-	XORQ         R10, R10
+	// The next super-block's tables.
+	CMPQ CX, $1
+	JEQ  x1mlast
+	X1M_PREP(56, R9)
+
+x1mlast:
+	VPXOR Y8, Y8, Y8
+	XORQ  R10, R10
 
 x1msub:
-	LEAQ (SP)(R10*8), R11
-	X1M_PT(0, 0x03)
-	X1M_PT(1, 0x0c)
-	X1M_PT(2, 0x30)
-	X1M_PT(3, 0xc0)
+	LEAQ (R8)(R10*8), R11
+	PTS4Q
 	VSIGNS(32(SI)(R10*2))
 	VPADDB       Y2, Y1, Y1
-	VPBROADCASTD 64(SP)(R10*4), Y9
+	VPBROADCASTD 64(R8)(R10*4), Y9
 	VPSHUFB      Y10, Y9, Y9
 	SIGNED_MULADD
 	INCQ R10
@@ -208,10 +232,11 @@ x1msub:
 	VCVTDQ2PS    Y8, Y8
 	VFMADD231PS  Y8, Y1, Y0
 
-	ADDQ $56, SI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ  x1mblock
+	XCHGQ R8, R9
+	ADDQ  $56, SI
+	ADDQ  $4, DX
+	DECQ  CX
+	JNZ   x1mblock
 
 x1mdone:
 	EPILOGUE

@@ -13,13 +13,18 @@
 //     broadcast from the stack;
 //   - IQ1_S and IQ2_S: a super-block's 32 grid indices (with their high
 //     bits from qh, moved by VPSHUFB and a per-word VPMULLW) stored as
-//     words on the stack, so that each point costs a load, a broadcast
-//     load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
+//     words on the stack, so that each point costs a quarter of a load
+//     (PTS4Q), a shift, a broadcast load and a blend; IQ1_S's shifts and scales and IQ2_S's and IQ2_XS's
 //     scale pairs likewise built per super-block and broadcast from the
 //     stack per sub-block (VPBROADCASTB/W, or VPBROADCASTD and VPSHUFB
 //     for the two scales of a sub-block's 16-element halves);
 //   - IQ2_XXS and IQ3_XXS: as ggml's (the four groups' points and sign
 //     patterns broadcast from the grid and a sign table and blended).
+//
+// The stack tables are built one super-block ahead, into the other half
+// of the frame (R8 = the current half, R9 = the next, swapped per
+// super-block): loaded right after their own stores, the narrow index
+// loads waited for the wide stores (1.15-1.2x on IQ2_S, IQ1_S, IQ1_M).
 //
 // Otherwise as ggml's: the points broadcast from the grid and blended
 // (no shuffle-port inserts), signs on the codes by VPSIGNB (IQ1_S: the
@@ -79,6 +84,46 @@
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
+// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
+// one load, the words split by shifts (the load ports, not the ALUs, were
+// the limit); clobbers AX, BX, Y3. PTS4QXS is PTS4Q for IQ2_XS, whose
+// indices are the low 9 bits of each word.
+#define PTS4Q \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
+
+#define PTS4QXS \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	ANDL         $511, BX;            \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	ANDL         $511, AX;            \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1
+
 // IQ3_S's high index bits: bit l of qh for point l.
 DATA iq3sShifts<>+0x00(SB)/8, $0x0000000100000000
 DATA iq3sShifts<>+0x08(SB)/8, $0x0000000300000002
@@ -107,8 +152,20 @@ GLOBL iqSignBitsG<>(SB), RODATA|NOPTR, $32
 	VPCMPEQB     Y12, Y2, Y2;  \
 	VPOR         Y13, Y2, Y2
 
+// X3SCALES(off, R) stores at (R) the eight sub-blocks' scales 2*ls+1 of
+// the IQ3_S super-block at off(SI) as words.
+#define X3SCALES(off, R) \
+	VMOVD      (off+106)(SI), X4;      \
+	VPMOVZXBW  X4, X4;                 \
+	VPAND      iqWord15<>(SB), X4, X5; \
+	VPSRLW     $4, X4, X6;             \
+	VPUNPCKLWD X6, X5, X4;             \
+	VPADDW     X4, X4, X4;             \
+	VPOR       iqWord1<>(SB), X4, X4;  \
+	VMOVDQU    X4, (R)
+
 // func dotIQ3SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint32) float32
-TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-44
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $32-44
 	PROLOGUE
 	VMOVDQU      iq3sShifts<>(SB), Y14
 	MOVL         $1, AX
@@ -121,20 +178,19 @@ TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $16-44
 	VPBROADCASTD X13, Y13
 	TESTQ        CX, CX
 	JEQ          x3done
+	LEAQ         0(SP), R8
+	LEAQ         16(SP), R9
+	X3SCALES(0, R8)
 
 x3block:
-	VPXOR Y8, Y8, Y8
+	// The next super-block's scales.
+	CMPQ CX, $1
+	JEQ  x3last
+	X3SCALES(110, R9)
 
-	// The eight sub-blocks' scales 2*ls+1 as words at 0(SP).
-	VMOVD      106(SI), X4
-	VPMOVZXBW  X4, X4
-	VPAND      iqWord15<>(SB), X4, X5
-	VPSRLW     $4, X4, X6
-	VPUNPCKLWD X6, X5, X4
-	VPADDW     X4, X4, X4
-	VPOR       iqWord1<>(SB), X4, X4
-	VMOVDQU    X4, 0(SP)
-	XORQ       R10, R10
+x3last:
+	VPXOR Y8, Y8, Y8
+	XORQ  R10, R10
 
 x3sub:
 	VPBROADCASTB 66(SI)(R10*1), Y4
@@ -146,7 +202,7 @@ x3sub:
 	VPCMPEQD     Y6, Y6, Y6
 	VPGATHERDD   Y6, (R13)(Y4*4), Y1
 	VSIGNS(74(SI)(R10*4))
-	VPBROADCASTW 0(SP)(R10*2), Y9
+	VPBROADCASTW (R8)(R10*2), Y9
 	VMOVDQU      (DI), Y5
 	VPSIGNB      Y2, Y5, Y5
 	VPMADDUBSW   Y5, Y1, Y6
@@ -158,6 +214,7 @@ x3sub:
 	JNE          x3sub
 
 	BLOCKEND
+	XCHGQ R8, R9
 	ADDQ $110, SI
 	ADDQ $4, DX
 	DECQ CX
@@ -181,23 +238,34 @@ DATA iq1sWordMul<>+0x10(SB)/8, $0x0010008004002000
 DATA iq1sWordMul<>+0x18(SB)/8, $0x0010008004002000
 GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 
-// IQ1S_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as
-// words at 32k(SP): index byte | bits 3l.. of the sub-block's qh << 8.
-#define IQ1S_IDX16(k) \
-	VPMOVZXBW    (2+16*k)(SI), Y3;  \
-	VPBROADCASTQ (34+8*k)(SI), Y4;  \
+// IQ1S_IDX16(off, k, R) stores the 16 grid indices of sub-blocks
+// 4k..4k+3 of the super-block at off(SI) as words at 32k(R): index byte |
+// bits 3l.. of the sub-block's qh << 8.
+#define IQ1S_IDX16(off, k, R) \
+	VPMOVZXBW    (off+2+16*k)(SI), Y3;  \
+	VPBROADCASTQ (off+34+8*k)(SI), Y4;  \
 	VPSHUFB      Y14, Y4, Y4;       \
 	VPMULLW      Y15, Y4, Y4;       \
 	VPSRLW       $13, Y4, Y4;       \
 	VPSLLW       $8, Y4, Y4;        \
 	VPOR         Y3, Y4, Y4;        \
-	VMOVDQU      Y4, (32*k)(SP)
+	VMOVDQU      Y4, (32*k)(R)
 
-// IQ1S_PT(l, put) blends the 8*point of index word l at (R11) into Y1.
-#define IQ1S_PT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
+// IQ1S_PREP(off, R) stores at (R) the 32 grid indices of the IQ1_S
+// super-block at off(SI) (IQ1S_IDX16), its sub-blocks' shifts (words +-1)
+// at 64(R) and their scales 2*ls+1 at 80(R).
+#define IQ1S_PREP(off, R) \
+	IQ1S_IDX16(off, 0, R);      \
+	IQ1S_IDX16(off, 1, R);      \
+	VMOVDQU (off+34)(SI), X4;   \
+	VPSRAW  $15, X4, X5;        \
+	VPOR    X12, X5, X5;        \
+	VMOVDQU X5, 64(R);          \
+	VPSRLW  $12, X4, X6;        \
+	VPAND   X13, X6, X6;        \
+	VPADDW  X6, X6, X6;         \
+	VPOR    X12, X6, X6;        \
+	VMOVDQU X6, 80(R)
 
 // func dotIQ1SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Per super-block the 32 grid indices are built with vector operations
@@ -205,7 +273,7 @@ GLOBL iq1sWordMul<>(SB), RODATA|NOPTR, $32
 // +-1) at 64(SP) and their scales 2*ls+1 at 80(SP); per sub-block the
 // points are broadcast from the grid and blended, the shift byte and the
 // scale word broadcast from the stack.
-TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-44
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $192-44
 	PROLOGUE
 	VMOVDQU      iq1sWordShuf<>(SB), Y14
 	VMOVDQU      iq1sWordMul<>(SB), Y15
@@ -217,37 +285,33 @@ TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $96-44
 	VPBROADCASTD X13, X13
 	TESTQ        CX, CX
 	JEQ          sdone
+	LEAQ         0(SP), R8
+	LEAQ         96(SP), R9
+	IQ1S_PREP(0, R8)
 
 sblock:
-	VPXOR   Y8, Y8, Y8
-	IQ1S_IDX16(0)
-	IQ1S_IDX16(1)
-	VMOVDQU 34(SI), X4
-	VPSRAW  $15, X4, X5
-	VPOR    X12, X5, X5
-	VMOVDQU X5, 64(SP)
-	VPSRLW  $12, X4, X6
-	VPAND   X13, X6, X6
-	VPADDW  X6, X6, X6
-	VPOR    X12, X6, X6
-	VMOVDQU X6, 80(SP)
-	XORQ    R12, R12
+	// The next super-block's tables.
+	CMPQ CX, $1
+	JEQ  slast
+	IQ1S_PREP(50, R9)
+
+slast:
+	VPXOR Y8, Y8, Y8
+	XORQ  R12, R12
 
 ssub:
-	LEAQ (SP)(R12*4), R11
-	IQ1S_PT(0, 0x03)
-	IQ1S_PT(1, 0x0c)
-	IQ1S_PT(2, 0x30)
-	IQ1S_PT(3, 0xc0)
-	VPBROADCASTB 64(SP)(R12*1), Y2
+	LEAQ (R8)(R12*4), R11
+	PTS4Q
+	VPBROADCASTB 64(R8)(R12*1), Y2
 	VPADDB       Y2, Y1, Y1
-	VPBROADCASTW 80(SP)(R12*1), Y9
+	VPBROADCASTW 80(R8)(R12*1), Y9
 	SIGNED_MULADD
 	ADDQ $2, R12
 	CMPQ R12, $16
 	JNE  ssub
 
 	BLOCKEND
+	XCHGQ R8, R9
 	ADDQ $50, SI
 	ADDQ $4, DX
 	DECQ CX
@@ -287,22 +351,23 @@ DATA iqWord1<>+0x00(SB)/8, $0x0001000100010001
 DATA iqWord1<>+0x08(SB)/8, $0x0001000100010001
 GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 
-// IQ2S_IDX16(k) stores the 16 grid indices of sub-blocks 4k..4k+3 as
-// words at 32k(SP): index byte | bits 2l, 2l+1 of the sub-block's qh << 8.
-#define IQ2S_IDX16(k) \
-	VPMOVZXBW    (2+16*k)(SI), Y3;  \
-	VPBROADCASTD (66+4*k)(SI), Y4;  \
+// IQ2S_IDX16(off, k, R) stores the 16 grid indices of sub-blocks
+// 4k..4k+3 of the super-block at off(SI) as words at 32k(R): index byte |
+// bits 2l, 2l+1 of the sub-block's qh << 8.
+#define IQ2S_IDX16(off, k, R) \
+	VPMOVZXBW    (off+2+16*k)(SI), Y3;  \
+	VPBROADCASTD (off+66+4*k)(SI), Y4;  \
 	VPSHUFB      Y14, Y4, Y4;       \
 	VPMULLW      Y15, Y4, Y4;       \
 	VPSRLW       $14, Y4, Y4;       \
 	VPSLLW       $8, Y4, Y4;        \
 	VPOR         Y3, Y4, Y4;        \
-	VMOVDQU      Y4, (32*k)(SP)
+	VMOVDQU      Y4, (32*k)(R)
 
-// SCALEPAIRS(off) stores at 64(SP) the eight sub-blocks' scale pairs
+// SCALEPAIRS(off, R) stores at 64(R) the eight sub-blocks' scale pairs
 // 2*(s&15)+1, 2*(s>>4)+1 of the scale bytes s at off(SI), a dword each.
-#define SCALEPAIRS(off) \
-	VPMOVZXBW  off(SI), X4;            \
+#define SCALEPAIRS(off, R) \
+	VPMOVZXBW  (off)(SI), X4;          \
 	VPAND      iqWord15<>(SB), X4, X5; \
 	VPSRLW     $4, X4, X6;             \
 	VPUNPCKLWD X6, X5, X4;             \
@@ -311,14 +376,9 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 	VPADDW     X5, X5, X5;             \
 	VPOR       iqWord1<>(SB), X4, X4;  \
 	VPOR       iqWord1<>(SB), X5, X5;  \
-	VMOVDQU    X4, 64(SP);             \
-	VMOVDQU    X5, 80(SP)
+	VMOVDQU    X4, 64(R);              \
+	VMOVDQU    X5, 80(R)
 
-// PT8(l, put) blends the grid qword of index word l at (R11) into Y1.
-#define PT8(l, put) \
-	MOVWLZX      (2*l)(R11), AX;       \
-	VPBROADCASTQ (R13)(AX*8), Y3;      \
-	VPBLENDD     $put, Y3, Y1, Y1
 
 // MULADD multiplies the magnitudes Y1, signed by Y2, with the next 32
 // codes, weights the pair sums by Y9 and adds them to Y8; advances DI.
@@ -333,7 +393,7 @@ GLOBL iqWord1<>(SB), RODATA|NOPTR, $16
 // func dotIQ2SAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // As dotIQ1SAVX2: the 32 grid indices built per super-block at
 // 0(SP), the scale pairs at 64(SP); signs expanded from the sign bytes.
-TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-44
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $192-44
 	PROLOGUE
 	VMOVDQU      iq2sWordShuf<>(SB), Y14
 	VMOVDQU      iq2sWordMul<>(SB), Y15
@@ -345,22 +405,29 @@ TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $96-44
 	VPBROADCASTD X13, Y13
 	TESTQ        CX, CX
 	JEQ          s2done
+	LEAQ         0(SP), R8
+	LEAQ         96(SP), R9
+	IQ2S_IDX16(0, 0, R8)
+	IQ2S_IDX16(0, 1, R8)
+	SCALEPAIRS(74, R8)
 
 s2block:
+	// The next super-block's tables.
+	CMPQ CX, $1
+	JEQ  s2last
+	IQ2S_IDX16(82, 0, R9)
+	IQ2S_IDX16(82, 1, R9)
+	SCALEPAIRS(82+74, R9)
+
+s2last:
 	VPXOR Y8, Y8, Y8
-	IQ2S_IDX16(0)
-	IQ2S_IDX16(1)
-	SCALEPAIRS(74)
 	XORQ  R12, R12
 
 s2sub:
-	LEAQ (SP)(R12*4), R11
-	PT8(0, 0x03)
-	PT8(1, 0x0c)
-	PT8(2, 0x30)
-	PT8(3, 0xc0)
+	LEAQ (R8)(R12*4), R11
+	PTS4Q
 	VSIGNS(34(SI)(R12*2))
-	VPBROADCASTD 64(SP)(R12*2), Y9
+	VPBROADCASTD 64(R8)(R12*2), Y9
 	VPSHUFB      Y10, Y9, Y9
 	MULADD
 	ADDQ $2, R12
@@ -368,6 +435,7 @@ s2sub:
 	JNE  s2sub
 
 	BLOCKEND
+	XCHGQ R8, R9
 	ADDQ $82, SI
 	ADDQ $4, DX
 	DECQ CX
@@ -388,14 +456,6 @@ DATA iq2xsParity<>+0x00(SB)/8, $0x8000008000808000
 DATA iq2xsParity<>+0x08(SB)/8, $0x0080800080000080
 GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
 
-// XSPT(l, put) blends IQ2_XS group l's point (the low 9 bits of the
-// uint16 at 2l(R11)) into Y1.
-#define XSPT(l, put) \
-	MOVWLZX      (2*l)(R11), AX;  \
-	ANDL         $511, AX;        \
-	VPBROADCASTQ (R13)(AX*8), Y3; \
-	VPBLENDD     $put, Y3, Y1, Y1
-
 // XS_SIGNS sets Y2 to the +-1 bytes of the sub-block's four 7-bit sign
 // fields (bits 9-15 of the uint16s at R11), each completed to eight bits
 // by its parity as ksigns_iq2xs does: the parity of the field is that of
@@ -415,7 +475,7 @@ GLOBL iq2xsParity<>(SB), RODATA|NOPTR, $16
 
 // func dotIQ2XSAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // The scale pairs are built per super-block at 64(SP) (SCALEPAIRS).
-TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-44
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $192-44
 	PROLOGUE
 	VMOVDQU      iq2xsShuf<>(SB), Y11
 	VMOVDQU      iqSignBitsG<>(SB), Y12
@@ -426,20 +486,25 @@ TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $96-44
 	VMOVDQU      iqScalePair<>(SB), Y10
 	TESTQ        CX, CX
 	JEQ          xsdone
+	LEAQ         0(SP), R8
+	LEAQ         96(SP), R9
+	SCALEPAIRS(66, R8)
 
 xsblock:
+	// The next super-block's scale pairs.
+	CMPQ CX, $1
+	JEQ  xslast
+	SCALEPAIRS(74+66, R9)
+
+xslast:
 	VPXOR Y8, Y8, Y8
-	SCALEPAIRS(66)
 	LEAQ  2(SI), R11
 	XORQ  R12, R12
 
 xssub:
-	XSPT(0, 0x03)
-	XSPT(1, 0x0c)
-	XSPT(2, 0x30)
-	XSPT(3, 0xc0)
+	PTS4QXS
 	XS_SIGNS
-	VPBROADCASTD 64(SP)(R12*2), Y9
+	VPBROADCASTD 64(R8)(R12*2), Y9
 	VPSHUFB      Y10, Y9, Y9
 	MULADD
 	ADDQ $8, R11
@@ -448,6 +513,7 @@ xssub:
 	JNE  xssub
 
 	BLOCKEND
+	XCHGQ R8, R9
 	ADDQ $74, SI
 	ADDQ $4, DX
 	DECQ CX

@@ -31,7 +31,8 @@
 //     IQ2_XS, IQ2_S, IQ1_S and IQ1_M through broadcast loads from their
 //     grids per group of eight, see iqgrid_amd64.s; IQ3_S by VPGATHERDD and
 //     IQ1_S, IQ1_M, IQ2_S, IQ2_XS with indices and scales built per
-//     super-block in vector registers, see iqgridvec_amd64.s), DotF32 and Axpy, and four-row matrix kernels
+//     super-block in vector registers, one super-block ahead, see
+//     iqgridvec_amd64.s), DotF32 and Axpy, and four-row matrix kernels
 //     (MatMul4: Q8_0, Q4_0, Q4_K, Q6_K, F16) that unpack each weight block
 //     once for four activation rows; register-tiled prefill kernels
 //     (MatMul16: Q8_0, Q4_0) of 8 weight rows x 4 activation rows, each
@@ -43,8 +44,13 @@
 //     training products (GemmTile, see gemm.go).
 //   - avx512vnni (AVX-512 F/BW/VL/VBMI + VNNI): many-row matrix-vector
 //     kernels (MatVec, the decode path; Dot through them) for every
-//     integer type but the grid i-quants, which it takes from avx2 (IQ4_XS a super-block per step:
-//     VPERMB table, VPDPBUSD, scales by VPERMD/VPMULLD):
+//     integer type (IQ4_XS a super-block per step:
+//     VPERMB table, VPDPBUSD, scales by VPERMD/VPMULLD; the grid i-quants
+//     a 64-element pair of sub-blocks per register: the points broadcast
+//     by merge-masked VPBROADCASTQ/D, the signs loaded into a mask for a
+//     masked VPSUBB on the codes, VPMADDUBSW and VPDPWSSD with the scales
+//     spread by VPERMW, index words, sign bytes and shift masks built one
+//     super-block ahead, see vnni_iqgrid_amd64.s):
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL four blocks per
 //     step (VPDPBUSD; scales and codes gathered with VPERMW/VPERMT2B/VPERMB),
 //     Q2_K..Q6_K a 64-code chunk per register (Q5_K and Q6_K with GFNI's
