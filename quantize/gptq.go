@@ -29,8 +29,8 @@ package quantize
 // sub-block scales are re-chosen the same way. Then each element is
 // rounded to the nearest value of that fixed grid (gptqGrid: d·q + c, or
 // d·T[q] for IQ4_NL's and IQ4_XS's non-linear table T) with error feedback
-// as above. The grid i-quants (IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS,
-// IQ1_S, IQ1_M) have no per-element grid: a group of four or eight
+// as above. The grid i-quants (IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS;
+// not IQ1_S and IQ1_M) have no per-element grid: a group of four or eight
 // elements is one lattice point, so GPTQ chooses the whole group when it
 // reaches the group's first column and then feeds back its columns' errors
 // one by one (gptq_vec.go). The block bytes are thus exactly the codec's

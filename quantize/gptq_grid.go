@@ -21,17 +21,18 @@ type gptqGrid struct {
 	block int // elements per block (the unit the codec's scale search works on)
 	bytes int // bytes per block
 	// grid returns the step d, offset c and code range lo..hi of element
-	// e (0 <= e < block) of the encoded block b: its value is d·q + c. They
-	// depend only on b's scale bytes and on e's sub-block (all e when sub
-	// is 0), never on the element codes put writes.
+	// e (0 <= e < block) of the encoded block b: its value is d·q + c
+	// (d·levels[q−lo] + c with levels). They depend only on b's scale
+	// bytes and on e's sub-block (all e when sub is 0), never on the
+	// element codes put writes.
 	grid func(b []byte, e int) (d, c float32, lo, hi int32)
 	// put stores code q (lo..hi) of element e into b.
 	put func(b []byte, e int, q int32)
 
-	// For types with sub-block scale codes (the K-quants): sub elements
-	// share the codes (scale and, when mins, min) that param reads and
-	// setParam writes, each in plo..phi. GPTQ re-chooses them when it
-	// reaches the sub-block (gptqRefit).
+	// For types with sub-block scale codes (the K-quants, IQ4_XS): sub
+	// elements share the codes (scale and, when mins, min) that param
+	// reads and setParam writes, each in plo..phi. GPTQ re-chooses them
+	// when it reaches the sub-block (refit).
 	sub      int
 	mins     bool
 	plo, phi int32
@@ -234,8 +235,6 @@ var gptqGrids = map[format.DType]gptqGrid{
 	format.IQ2_S:   {block: kqSuper, bytes: 82, vec: gptqVecs[format.IQ2_S]},
 	format.IQ2_XS:  {block: kqSuper, bytes: 74, vec: gptqVecs[format.IQ2_XS]},
 	format.IQ2_XXS: {block: kqSuper, bytes: 66, vec: gptqVecs[format.IQ2_XXS]},
-	format.IQ1_S:   {block: kqSuper, bytes: 50, vec: gptqVecs[format.IQ1_S]},
-	format.IQ1_M:   {block: kqSuper, bytes: 56, vec: gptqVecs[format.IQ1_M]},
 }
 
 // gptqScaleIQ4XS reads the scale ls−32 (−32..31) of sub-block j of an
@@ -414,7 +413,8 @@ func gptqRound(x, d, c float32, lo, hi int32) (int32, float32) {
 }
 
 // GPTQSupported reports whether GPTQ can write type t (it has a
-// fixed-scale encoder for it).
+// fixed-scale encoder for it): the legacy types, the K-quants and the
+// i-quants but IQ1_S and IQ1_M.
 func GPTQSupported(t format.DType) bool {
 	_, ok := gptqGrids[t]
 	return ok

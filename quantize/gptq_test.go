@@ -95,7 +95,7 @@ var gptqTypes = []format.DType{format.Q8_0, format.Q4_0, format.Q4_1, format.Q5_
 
 // gptqVecTypes are the grid i-quants, which GPTQ writes a group at a time.
 var gptqVecTypes = []format.DType{format.IQ3_S, format.IQ3_XXS, format.IQ2_S, format.IQ2_XS,
-	format.IQ2_XXS, format.IQ1_S, format.IQ1_M}
+	format.IQ2_XXS}
 
 // TestGPTQBeatsRTN checks, for every supported type (the grid i-quants
 // included), that GPTQ's output
@@ -240,6 +240,10 @@ func TestGPTQErrors(t *testing.T) {
 	dst := make([]byte, 2*18)
 	if err := GPTQ(format.Q8_K, dst, w, 2, 32, h, GPTQOptions{}); err == nil {
 		t.Error("Q8_K accepted")
+	}
+	// IQ1_S and IQ1_M are left to the importance-weighted search.
+	if GPTQSupported(format.IQ1_S) || GPTQSupported(format.IQ1_M) {
+		t.Error("GPTQ claims IQ1_S or IQ1_M")
 	}
 	if err := GPTQ(format.Q4_0, dst[:10], w, 2, 32, h, GPTQOptions{}); err == nil {
 		t.Error("short dst accepted")
@@ -551,7 +555,7 @@ func BenchmarkGPTQTypes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, typ := range []format.DType{format.Q4_K, format.IQ4_XS, format.IQ3_S, format.IQ2_XS, format.IQ1_S} {
+	for _, typ := range []format.DType{format.Q4_K, format.IQ4_XS, format.IQ3_S, format.IQ2_XS, format.IQ2_S} {
 		rb, _ := typ.RowBytes(cols)
 		dst := make([]byte, rows*int(rb))
 		b.Run(typ.String(), func(b *testing.B) {

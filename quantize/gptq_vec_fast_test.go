@@ -13,8 +13,8 @@ import (
 // search on every grid type: on random cost tables (integer costs, so
 // that ties are common, and some +Inf) searchPart returns the same part
 // as search with and without flips; and assign writes the same bytes and
-// values with and without the kernels for random groups, parity rule and
-// IQ1's deltas included. Without AVX2 both sides are the scalar search
+// values with and without the kernels for random groups, the parity rule
+// included. Without AVX2 both sides are the scalar search
 // and the test only checks that.
 func TestGPTQVecFastSearch(t *testing.T) {
 	defer func(a bool) { useAVX2 = a }(useAVX2)
@@ -83,7 +83,7 @@ func vecFastAssign(t *testing.T, rng *rand.Rand, typ format.DType, fast bool) {
 		b2 := bytes.Clone(b)
 		out, out2 := make([]float32, v.group), make([]float32, v.group)
 		for e := 0; e < g.block; e += v.group {
-			sc, _ := v.scale(b, e)
+			sc := v.scale(b, e)
 			xg := make([]float32, v.group)
 			for i := range xg {
 				xg[i] = float32(rng.NormFloat64()) * sc * float32(1+rng.IntN(12))

@@ -55,7 +55,7 @@ func TestGPTQVecDecode(t *testing.T) {
 
 // TestGPTQVecBest checks that assign finds the weighted nearest code: no
 // grid point with any allowed sign mask (every mask for free signs, the
-// even ones under the parity rule, none for IQ1) is nearer, by brute force.
+// even ones under the parity rule) is nearer, by brute force.
 func TestGPTQVecBest(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 15))
 	for _, typ := range gptqVecTypes {
@@ -71,7 +71,7 @@ func TestGPTQVecBest(t *testing.T) {
 		c.Encode(b, x, nil)
 		for trial := 0; trial < 12; trial++ {
 			e := v.group * rng.IntN(g.block/v.group)
-			sc, delta := v.scale(b, e)
+			sc := v.scale(b, e)
 			xg, w, out := make([]float32, v.group), make([]float32, v.group), make([]float32, v.group)
 			for i := range xg {
 				xg[i] = float32(rng.NormFloat64()) * sc * 10
@@ -85,7 +85,7 @@ func TestGPTQVecBest(t *testing.T) {
 			for i, q := range out {
 				got += float64(w[i]) * float64(xg[i]-q) * float64(xg[i]-q)
 			}
-			best := vecBrute(v, xg, w, sc, delta)
+			best := vecBrute(v, xg, w, sc)
 			if got > best*(1+1e-5)+1e-12 {
 				t.Errorf("%s trial %d: assign's error %v, best %v", typ, trial, got, best)
 			}
@@ -95,11 +95,8 @@ func TestGPTQVecBest(t *testing.T) {
 
 // vecBrute is the least weighted error of any allowed code for the group
 // xg at scale sc: for each allowed sign mask, each part's best point.
-func vecBrute(v *gptqVec, xg, w []float32, sc, delta float32) float64 {
-	masks := 1
-	if v.signed {
-		masks = 1 << v.group
-	}
+func vecBrute(v *gptqVec, xg, w []float32, sc float32) float64 {
+	masks := 1 << v.group
 	best := math.Inf(1)
 	for m := 0; m < masks; m++ {
 		if v.parity && countBits8(uint8(m))%2 == 1 {
@@ -112,7 +109,7 @@ func vecBrute(v *gptqVec, xg, w []float32, sc, delta float32) float64 {
 				var e float64
 				for j := 0; j < v.dim; j++ {
 					i := k*v.dim + j
-					q := float32(sc * float32(v.levels[v.lev[p*v.dim+j]]+delta))
+					q := float32(sc * v.levels[v.lev[p*v.dim+j]])
 					if m>>i&1 != 0 {
 						q = -q
 					}
