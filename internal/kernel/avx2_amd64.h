@@ -174,3 +174,23 @@
 	MOVQ 40(BX), R13; \
 	MOVQ 48(BX), R14; \
 	MOVQ 56(BX), R15
+
+// PTS4Q sets Y1 to the grid qwords (R13: the grid) of the four index words
+// at (R11), for the grid i-quants' kernels: one load, the words split by
+// shifts (the load ports, not the ALUs, were the limit); clobbers AX, BX,
+// Y3.
+#define PTS4Q \
+	MOVQ         (R11), AX;           \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y1;     \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	MOVWLZX      AX, BX;              \
+	VPBROADCASTQ (R13)(BX*8), Y3;     \
+	VPBLENDD     $0x30, Y3, Y1, Y1;   \
+	SHRQ         $16, AX;             \
+	VPBROADCASTQ (R13)(AX*8), Y3;     \
+	VPBLENDD     $0xc0, Y3, Y1, Y1

@@ -153,24 +153,6 @@ GLOBL iq1mScalePair<>(SB), RODATA|NOPTR, $32
 	VPOR         iq1mWord1<>(SB), Y4, Y4;      \
 	VMOVDQU      Y4, 64(R)
 
-// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
-// one load, the words split by shifts; clobbers AX, BX, Y3.
-#define PTS4Q \
-	MOVQ         (R11), AX;           \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y1;     \
-	SHRQ         $16, AX;             \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y3;     \
-	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
-	SHRQ         $16, AX;             \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y3;     \
-	VPBLENDD     $0x30, Y3, Y1, Y1;   \
-	SHRQ         $16, AX;             \
-	VPBROADCASTQ (R13)(AX*8), Y3;     \
-	VPBLENDD     $0xc0, Y3, Y1, Y1
-
 // func dotIQ1MAVX2(w *byte, q *int8, d *float32, nb int, grid *uint64) float32
 // Weights 8*point+-1 as in dotIQ1SAVX2, a shift per group of eight and a
 // scale per 16. Per super-block the 32 grid indices are built in vector

@@ -84,26 +84,8 @@
 	VPADDD     Y6, Y8, Y8; \
 	ADDQ       $32, DI
 
-// PTS4Q sets Y1 to the grid qwords of the four index words at (R11):
-// one load, the words split by shifts (the load ports, not the ALUs, were
-// the limit); clobbers AX, BX, Y3. PTS4QXS is PTS4Q for IQ2_XS, whose
-// indices are the low 9 bits of each word.
-#define PTS4Q \
-	MOVQ         (R11), AX;           \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y1;     \
-	SHRQ         $16, AX;             \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y3;     \
-	VPBLENDD     $0x0c, Y3, Y1, Y1;   \
-	SHRQ         $16, AX;             \
-	MOVWLZX      AX, BX;              \
-	VPBROADCASTQ (R13)(BX*8), Y3;     \
-	VPBLENDD     $0x30, Y3, Y1, Y1;   \
-	SHRQ         $16, AX;             \
-	VPBROADCASTQ (R13)(AX*8), Y3;     \
-	VPBLENDD     $0xc0, Y3, Y1, Y1
-
+// PTS4QXS is PTS4Q (avx2_amd64.h) for IQ2_XS, whose indices are the low 9
+// bits of each word.
 #define PTS4QXS \
 	MOVQ         (R11), AX;           \
 	MOVWLZX      AX, BX;              \
