@@ -198,17 +198,24 @@ func (v *gptqVec) search(cost, flip []float32, withFlip bool) vecPart {
 		if !withFlip {
 			continue
 		}
-		mf, jf := inf, 0
-		for j, l := range lv {
-			if f := flip[j*nl+int(l)]; f < mf {
-				mf, jf = f, j
-			}
-		}
-		if c+mf < r.b {
+		if mf, jf := bestFlip(flip, lv, nl); c+mf < r.b {
 			r.b, r.pb, r.fb = c+mf, p, jf
 		}
 	}
 	return r
+}
+
+// bestFlip returns the least extra cost of flipping one sign of a point
+// with level indices lv (flip rows of nl levels) and the coordinate
+// flipped (the first at a tie).
+func bestFlip(flip []float32, lv []uint8, nl int) (float32, int) {
+	mf, jf := float32(math.Inf(1)), 0
+	for j, l := range lv {
+		if f := flip[j*nl+int(l)]; f < mf {
+			mf, jf = f, j
+		}
+	}
+	return mf, jf
 }
 
 // countBits8 is the number of set bits of u.

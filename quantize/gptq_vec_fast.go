@@ -83,14 +83,7 @@ func (v *gptqVec) scanFlip(sums, cost, flip []float32) vecPart {
 		if c < r.a {
 			r.a, r.pa = c, p
 		}
-		lv := v.lev[p*dim : (p+1)*dim]
-		mf, jf := inf, 0
-		for j, l := range lv {
-			if f := flip[j*nl+int(l)]; f < mf {
-				mf, jf = f, j
-			}
-		}
-		if c+mf < r.b {
+		if mf, jf := bestFlip(flip, v.lev[p*dim:(p+1)*dim], nl); c+mf < r.b {
 			r.b, r.pb, r.fb = c+mf, p, jf
 		}
 	}
