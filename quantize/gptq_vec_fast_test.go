@@ -69,17 +69,9 @@ func vecFastParts(t *testing.T, rng *rand.Rand, v *gptqVec, name string, fast bo
 func vecFastAssign(t *testing.T, rng *rand.Rand, typ format.DType, fast bool) {
 	g, name := gptqGrids[typ], typ.String()
 	v := g.vec
-	c, _ := CodecFor(typ)
 	var s gptqVecScratch
 	for trial := 0; trial < 20; trial++ {
-		x := make([]float32, g.block)
-		imp := make([]float32, g.block)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-			imp[i] = float32(rng.ExpFloat64())
-		}
-		b := make([]byte, g.bytes)
-		c.Encode(b, x, imp)
+		b, imp := randomBlock(rng, typ)
 		b2 := bytes.Clone(b)
 		out, out2 := make([]float32, v.group), make([]float32, v.group)
 		for e := 0; e < g.block; e += v.group {

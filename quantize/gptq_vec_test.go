@@ -8,6 +8,22 @@ import (
 	"github.com/shrink-llm/shrink/format"
 )
 
+// randomBlock returns one block of type typ encoded by its codec from
+// normal values with exponential importances, and those importances.
+func randomBlock(rng *rand.Rand, typ format.DType) (b []byte, imp []float32) {
+	g := gptqGrids[typ]
+	c, _ := CodecFor(typ)
+	x := make([]float32, g.block)
+	imp = make([]float32, g.block)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		imp[i] = float32(rng.ExpFloat64())
+	}
+	b = make([]byte, g.bytes)
+	c.Encode(b, x, imp)
+	return b, imp
+}
+
 // TestGPTQVecDecode checks each grid type's group assignment against the
 // codec's decoder: after assigning any group of an encoded block, the
 // block decodes to the values assign returned for that group and to the
@@ -20,14 +36,7 @@ func TestGPTQVecDecode(t *testing.T) {
 		c, _ := CodecFor(typ)
 		var s gptqVecScratch
 		for trial := 0; trial < 4; trial++ {
-			x := make([]float32, g.block)
-			imp := make([]float32, g.block)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-				imp[i] = float32(rng.ExpFloat64())
-			}
-			b := make([]byte, g.bytes)
-			c.Encode(b, x, imp)
+			b, imp := randomBlock(rng, typ)
 			before := make([]float32, g.block)
 			after := make([]float32, g.block)
 			out := make([]float32, v.group)
