@@ -13,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -661,8 +662,13 @@ func firstBlock(name string, layers int) int {
 	return -1
 }
 
-// refIndex returns the index of the candidate closest in bits to ref.
+// refIndex returns the index of ref among the candidates, else of the
+// candidate closest in bits to it (iq3_s and q3_k both take 3.4375 bits:
+// the type asked for is measured, not the first of equals).
 func refIndex(types []format.DType, ref format.DType) int {
+	if i := slices.Index(types, ref); i >= 0 {
+		return i
+	}
 	best, bi := math.Inf(1), 0
 	for i, t := range types {
 		if d := math.Abs(t.BitsPerWeight() - ref.BitsPerWeight()); d < best {

@@ -162,3 +162,19 @@ func TestPredictUnpatched(t *testing.T) {
 		}
 	}
 }
+
+// TestRefIndex checks that the hybrid reference is the type asked for when
+// it is a candidate, even behind a type of the same bits (iq3_s before
+// q3_k, both 3.4375), and otherwise the candidate nearest in bits.
+func TestRefIndex(t *testing.T) {
+	types := []format.DType{format.Q2_K, format.IQ3_S, format.Q3_K, format.Q4_K}
+	if got := refIndex(types, format.Q3_K); got != 2 {
+		t.Errorf("refIndex(q3_K) = %d, want 2", got)
+	}
+	if got := refIndex(types, format.Q5_K); got != 3 {
+		t.Errorf("refIndex(q5_K) = %d, want 3 (q4_K, the nearest)", got)
+	}
+	if got := refIndex([]format.DType{format.Q2_K, format.Q4_0, format.Q8_0}, format.Q3_K); got != 0 {
+		t.Errorf("refIndex(q3_K) without it = %d, want 0 (q2_K, 0.81 bits away, before q4_0, 1.06 away)", got)
+	}
+}
