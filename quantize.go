@@ -104,10 +104,13 @@ type QuantizeOptions struct {
 	// Ollama writes an Ollama Modelfile beside dst (package ollama).
 	Ollama bool `json:"ollama"`
 	// Sensitivity is how the solver predicts each tensor's KLD per type:
-	// "exact" (every type measured), "hybrid" (SensitivityRef, "" for
-	// q3_k, measured; the others scaled by the Hessian error) or "auto"
-	// (""; exact up to AutoExactParams parameters, hybrid above).
-	Sensitivity    string `json:"sensitivity"`
+	// "exact" (every type measured), "hybrid" (SensitivityRef measured;
+	// the others scaled by the Hessian error) or "auto" (""; exact up to
+	// AutoExactParams parameters, hybrid above).
+	Sensitivity string `json:"sensitivity"`
+	// SensitivityRef is the type hybrid measures: a quantized type, or
+	// "auto" ("": the largest K-quant candidate below the budget's bits
+	// per weight, q3_k with exact).
 	SensitivityRef string `json:"sensitivity-ref"`
 	// SensitivityChunks is the calibration chunks the KLDs are measured
 	// on (0: 8 with exact, 2 with hybrid).
@@ -587,7 +590,7 @@ func (j *quantizeJob) metadata() (*gguf.Metadata, error) {
 
 // quantizeDefaults are the values the zero options stand for.
 var quantizeDefaults = QuantizeOptions{Rules: string(quantize.RulesLlamaCpp), FallbackType: "bf16", HessianMem: 4096, Ctx: 512, Sensitivity: "auto",
-	SensitivityRef: "q3_k", CandidateTypes: DefaultCandidateTypes}
+	SensitivityRef: "auto", CandidateTypes: DefaultCandidateTypes}
 
 // commandLine returns the command line of these options, for provenance:
 // "shrink quantize" and every option that differs from its default as

@@ -44,6 +44,9 @@ type SolveResult struct {
 	// (AutoExactParams).
 	Sensitivity     string `json:"sensitivity"`
 	SensitivityAuto bool   `json:"sensitivity_auto"`
+	// Reference is the type hybrid measured exactly (its scale applied to
+	// the others; empty with exact).
+	Reference string `json:"reference,omitempty"`
 	// TensorBudget is the bytes the solver could spend on those tensors;
 	// Budget the file's.
 	TensorBudget int64 `json:"tensor_budget"`
@@ -79,6 +82,7 @@ type solveConfig struct {
 	mode       string // auto (until resolveMode), exact or hybrid
 	auto       bool   // mode was chosen by resolveMode
 	ref        format.DType
+	refAuto    bool // ref is chosen by resolveRef
 	chunks     int
 	candidates []format.DType
 }
@@ -110,6 +114,63 @@ func (c *solveConfig) resolveMode(params int64) {
 	}
 }
 
+// resolveRef chooses the reference type of --sensitivity-ref auto for a
+// budget of bpw bits per weight over the solved tensors: with hybrid, the
+// largest K-quant candidate (K-quants are the cheapest types to encode
+// with GPTQ) below bpw, else the largest candidate below it, else the
+// smallest candidate; with exact, q3_k (the reference then scales only
+// tensors the engine cannot patch, and the sensitivity cache stays valid
+// for every budget). The hybrid prediction scales every type by the
+// reference's measured KLD, so measuring just below the budget's average
+// measures where the solved mix will be: on dev-llama-3m at Q6_K's size
+// a q5_k reference gave held-out KLDs 0.89x of q3_k's (README).
+func (c *solveConfig) resolveRef(bpw float64) {
+	if !c.refAuto || c.mode != "hybrid" || len(c.candidates) == 0 {
+		return
+	}
+	best, bestK, least := -1, -1, 0
+	bits := func(i int) float64 { return c.candidates[i].BitsPerWeight() }
+	for i, t := range c.candidates {
+		if bits(i) < bits(least) {
+			least = i
+		}
+		if bits(i) >= bpw {
+			continue
+		}
+		if best < 0 || bits(i) > bits(best) {
+			best = i
+		}
+		if kQuant(t) && (bestK < 0 || bits(i) > bits(bestK)) {
+			bestK = i
+		}
+	}
+	switch {
+	case bestK >= 0:
+		c.ref = c.candidates[bestK]
+	case best >= 0:
+		c.ref = c.candidates[best]
+	default:
+		c.ref = c.candidates[least]
+	}
+}
+
+// reference returns the type hybrid measured exactly ("" with exact).
+func (c *solveConfig) reference() string {
+	if c.mode != "hybrid" {
+		return ""
+	}
+	return c.ref.String()
+}
+
+// kQuant reports whether t is one of the K-quants.
+func kQuant(t format.DType) bool {
+	switch t {
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K:
+		return true
+	}
+	return false
+}
+
 // solving reports whether a budget was given.
 func (c *solveConfig) solving() bool { return c.targetSize > 0 || c.targetBPW > 0 }
 
@@ -138,12 +199,15 @@ func newSolveConfig(o *QuantizeOptions) (*solveConfig, error) {
 	case c.chunks < 0:
 		return nil, optionErrorf("--sensitivity-chunks must not be negative")
 	}
-	refName := or(o.SensitivityRef, "q3_k")
-	ref, err := quantize.ParseWritableType(refName)
-	if err != nil || !ref.Quantized() {
-		return nil, optionErrorf("--sensitivity-ref %q: want a quantized type", refName)
+	if refName := or(o.SensitivityRef, "auto"); refName == "auto" {
+		c.ref, c.refAuto = format.Q3_K, true
+	} else {
+		ref, err := quantize.ParseWritableType(refName)
+		if err != nil || !ref.Quantized() {
+			return nil, optionErrorf("--sensitivity-ref %q: want auto or a quantized type", refName)
+		}
+		c.ref = ref
 	}
-	c.ref = ref
 	for _, s := range strings.Split(or(o.CandidateTypes, DefaultCandidateTypes), ",") {
 		s = strings.TrimSpace(s)
 		t, ok := format.ParseDType(s)
@@ -920,6 +984,11 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 		ctxLen = max
 	}
 	s.c.resolveMode(params)
+	var solved int64
+	for _, st := range ts {
+		solved += int64(st.rows) * int64(st.cols)
+	}
+	s.c.resolveRef(8 * float64(s.budget) / float64(max(solved, 1)))
 	n, length := calib.Chunks(len(toks), ctxLen, s.c.chunks)
 	if in.gc == nil || in.gc.em == nil {
 		return fmt.Errorf("%s: the solver needs the calibration model", in.m.Path)
@@ -979,6 +1048,7 @@ func (s *solver) sensitivities(ctx context.Context, in sensitivityInput, ts []*s
 func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResult, error) {
 	raw, hyb, n := agreement(s.c, s.ts)
 	r := &SolveResult{Tensors: len(s.recipe.Tensors), Sensitivity: s.c.mode, SensitivityAuto: s.c.auto, TensorBudget: s.budget,
+		Reference:    s.c.reference(),
 		PredictedKLD: s.recipe.PredictedKLD, Pairs: n, SpearmanHessian: raw, SpearmanHybrid: hyb,
 		Types: map[string]int{}, Chunks: len(s.ev.chunks), Budget: s.recipe.Budget, Recipe: s.recipe, Cached: s.cached}
 	for _, t := range s.recipe.Tensors {

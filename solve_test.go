@@ -178,3 +178,39 @@ func TestRefIndex(t *testing.T) {
 		t.Errorf("refIndex(q3_K) without it = %d, want 0 (q2_K, 0.81 bits away, before q4_0, 1.06 away)", got)
 	}
 }
+
+// TestResolveRef checks --sensitivity-ref auto: with hybrid, the largest
+// K-quant candidate below the budget's bits per weight, else the largest
+// candidate below it, else the smallest; with exact, q3_k.
+func TestResolveRef(t *testing.T) {
+	for _, tc := range []struct {
+		mode, candidates string
+		bpw              float64
+		want             format.DType
+	}{
+		{"hybrid", DefaultCandidateTypes, 6.56, format.Q5_K}, // q6_k is 6.5625 bits
+		{"hybrid", DefaultCandidateTypes, 4.9, format.Q4_K},  // iq4_xs (4.25) is below too, not a K-quant
+		{"hybrid", DefaultCandidateTypes, 3.9, format.Q3_K},
+		{"hybrid", DefaultCandidateTypes, 2.0, format.Q2_K},
+		{"hybrid", DefaultCandidateTypes, 9, format.Q6_K},
+		{"hybrid", "iq3_s,iq4_xs,q8_0", 5, format.IQ4_XS},
+		{"exact", DefaultCandidateTypes, 6.56, format.Q3_K},
+	} {
+		c, err := newSolveConfig(&QuantizeOptions{TargetSize: "1MB", Sensitivity: tc.mode, CandidateTypes: tc.candidates})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.resolveMode(1)
+		c.resolveRef(tc.bpw)
+		if c.ref != tc.want {
+			t.Errorf("%s, %s, %.2f bits: reference %s, want %s", tc.mode, tc.candidates, tc.bpw, c.ref, tc.want)
+		}
+	}
+	c, err := newSolveConfig(&QuantizeOptions{TargetSize: "1MB", Sensitivity: "hybrid", SensitivityRef: "q6_k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.resolveRef(3); c.ref != format.Q6_K {
+		t.Errorf("--sensitivity-ref q6_k: reference %s after resolveRef", c.ref)
+	}
+}

@@ -20,7 +20,7 @@ func solveFlags(fs *pflag.FlagSet) {
 	fs.String("sensitivity", "auto", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
 		"hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README), "+
 		fmt.Sprintf("or auto: exact up to %d parameters, hybrid above", shrink.AutoExactParams))
-	fs.String("sensitivity-ref", "q3_k", "--sensitivity hybrid: the type measured exactly")
+	fs.String("sensitivity-ref", "auto", "--sensitivity hybrid: the type measured exactly; auto: the largest K-quant candidate below the budget's bits per weight")
 	fs.Int("sensitivity-chunks", 0, "calibration chunks the sensitivities' KLDs are measured on (0: 8 with exact, 2 with hybrid)")
 	fs.String("sensitivity-cache", "", "file of measured sensitivities: read instead of measuring when it holds them for the same source, calibration text, candidate types and options, else written after measuring (a solve at another budget then measures nothing)")
 	fs.String("candidate-types", shrink.DefaultCandidateTypes, "types the solver chooses from (types shrink cannot write are skipped)")
@@ -40,6 +40,9 @@ func printSolve(w io.Writer, r *shrink.SolveResult) {
 	mode := r.Sensitivity
 	if r.SensitivityAuto {
 		mode += fmt.Sprintf(" (auto: exact up to %d parameters)", shrink.AutoExactParams)
+	}
+	if r.Reference != "" {
+		mode += ", measured at " + r.Reference
 	}
 	fmt.Fprintf(w, "solver: %d tensors, sensitivity %s%s, tensor budget %d bytes, predicted KLD %.6f\n", r.Tensors, mode, cached, r.TensorBudget, r.PredictedKLD)
 	if r.Pairs >= 3 && r.Sensitivity == "exact" {
