@@ -1054,7 +1054,10 @@ func (s *solver) report(dst string, threads int, warn func(string)) (*SolveResul
 	for _, t := range s.recipe.Tensors {
 		r.Types[t.Type]++
 	}
-	qm, err := engine.Load(dst, engine.Options{Threads: threads, Mmap: true})
+	// Streamed: one block's pages resident at a time, not the whole
+	// written file beside the calibration model (at 1.1B the mapped file
+	// raised the command's peak RSS by 0.6 GB).
+	qm, err := engine.Load(dst, engine.Options{Threads: threads, Stream: true})
 	if err != nil {
 		return nil, err
 	}

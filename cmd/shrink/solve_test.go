@@ -118,6 +118,22 @@ func TestQuantizeTarget(t *testing.T) {
 		t.Errorf("solved KLD %.6f not below the pure q5_0 file's %.6f at the same size", ks, kp)
 	}
 
+	// Hybrid (one exact run per tensor, at the K-quant auto picks below
+	// the budget's bits) also beats the pure file at its size.
+	hybrid := filepath.Join(dir, "hybrid.gguf")
+	hout := quantizeOK(t, append([]string{src, hybrid, "--target-size", strconv.FormatInt(size, 10), "--sensitivity", "hybrid"}, common...)...)
+	if !regexp.MustCompile(`sensitivity hybrid, measured at q[2-6]_K,`).MatchString(hout) {
+		t.Errorf("hybrid: no 'measured at' K-quant in:\n%s", hout)
+	}
+	if got := fileSize(t, hybrid); got > size {
+		t.Errorf("hybrid file %d bytes, over the target %d", got, size)
+	}
+	kh := benchKLD(t, hybrid, src, calib, "8")
+	t.Logf("KLD hybrid %.6f", kh)
+	if !(kh < kp) {
+		t.Errorf("hybrid KLD %.6f not below the pure q5_0 file's %.6f at the same size", kh, kp)
+	}
+
 	// bench --tensors shows the bits and predicted KLD per layer.
 	code, bout, e := run(t, "bench", "--tensors", solved, "--baseline", src)
 	if code != 0 || !strings.Contains(bout, "Bits per layer") || !strings.Contains(bout, "predicted KLD") {
