@@ -1015,6 +1015,7 @@ func (s *solver) solve(ctx context.Context, in sensitivityInput, pol quantize.Po
 			return err
 		}
 	}
+	s.recipe.Reference = s.c.reference()
 	if s.c.recipeOut != "" {
 		if err := os.WriteFile(s.c.recipeOut, s.recipe.JSON(), 0o644); err != nil {
 			return err

@@ -157,8 +157,10 @@ func hull(o []SolveOption) []int {
 type Recipe struct {
 	// Budget is the file size aimed at, in bytes (0: not known).
 	Budget int64 `json:"budget_bytes,omitempty"`
-	// Sensitivity says how the KLDs were estimated.
+	// Sensitivity says how the KLDs were estimated, and Reference the
+	// type hybrid measured exactly.
 	Sensitivity string `json:"sensitivity,omitempty"`
+	Reference   string `json:"reference,omitempty"`
 	// PredictedKLD is the sum of the tensors' predicted KLDs.
 	PredictedKLD float64 `json:"predicted_kld"`
 	// Tensors are the chosen types, in the model's order.

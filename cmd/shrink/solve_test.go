@@ -122,8 +122,12 @@ func TestQuantizeTarget(t *testing.T) {
 	// the budget's bits) also beats the pure file at its size.
 	hybrid := filepath.Join(dir, "hybrid.gguf")
 	hout := quantizeOK(t, append([]string{src, hybrid, "--target-size", strconv.FormatInt(size, 10), "--sensitivity", "hybrid"}, common...)...)
-	if !regexp.MustCompile(`sensitivity hybrid, measured at q[2-6]_K,`).MatchString(hout) {
-		t.Errorf("hybrid: no 'measured at' K-quant in:\n%s", hout)
+	ref := regexp.MustCompile(`sensitivity hybrid, measured at (q[2-6]_K),`).FindStringSubmatch(hout)
+	if ref == nil {
+		t.Fatalf("hybrid: no 'measured at' K-quant in:\n%s", hout)
+	}
+	if _, _, _, hrec := fileTypes(t, hybrid); hrec == nil || hrec.Sensitivity != "hybrid" || hrec.Reference != ref[1] {
+		t.Errorf("hybrid: the file's recipe %+v, want sensitivity hybrid, reference %s", hrec, ref[1])
 	}
 	if got := fileSize(t, hybrid); got > size {
 		t.Errorf("hybrid file %d bytes, over the target %d", got, size)
