@@ -123,7 +123,7 @@ func (c *solveConfig) resolveMode(params int64) {
 // for every budget). The hybrid prediction scales every type by the
 // reference's measured KLD, so measuring just below the budget's average
 // measures where the solved mix will be: on dev-llama-3m at Q6_K's size
-// a q5_k reference gave held-out KLDs 0.89x of q3_k's (README).
+// a q5_k reference gave held-out KLDs 0.70-0.75x of q3_k's (README).
 func (c *solveConfig) resolveRef(bpw float64) {
 	if !c.refAuto || c.mode != "hybrid" || len(c.candidates) == 0 {
 		return

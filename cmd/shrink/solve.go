@@ -18,7 +18,7 @@ func solveFlags(fs *pflag.FlagSet) {
 	fs.String("recipe", "", "apply a recipe file (per-tensor types from --recipe-out or a solved GGUF) instead of --type's rules")
 	fs.String("recipe-out", "", "write the solved recipe (JSON) to this file")
 	fs.String("sensitivity", "auto", "how the solver predicts each tensor's KLD per type: exact (quantize the tensor alone to every type, run the model, measure the KLD), "+
-		"hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; less accurate, see README), "+
+		"hybrid (exact at --sensitivity-ref only, the other types scaled from it by the GPTQ Hessian-weighted error tr(ΔW H ΔWᵀ): one model run per tensor instead of one per tensor and type, for large models; its agreement with exact: README), "+
 		fmt.Sprintf("or auto: exact up to %d parameters, hybrid above", shrink.AutoExactParams))
 	fs.String("sensitivity-ref", "auto", "--sensitivity hybrid: the type measured exactly; auto: the largest K-quant candidate below the budget's bits per weight")
 	fs.Int("sensitivity-chunks", 0, "calibration chunks the sensitivities' KLDs are measured on (0: 8 with exact, 2 with hybrid)")
