@@ -946,11 +946,11 @@ func (g *gptqCalib) record(name string, out format.DType, enc convert.ChunkEncod
 	if !ok || !found || g.run == nil || l >= g.em.Config.Layers {
 		return enc
 	}
-	if enc == nil {
-		enc = g.rounding(name, out)
-	}
 	info := format.TensorInfo{Name: name, Type: out, Shape: t.Shape}
 	rows := info.Rows()
+	if enc == nil {
+		enc = g.rounding(name, out, int(rows))
+	}
 	data := make([]byte, info.Bytes())
 	return func(dst []byte, x []float32, row0, n, cols int) error {
 		if err := enc(dst, x, row0, n, cols); err != nil {
@@ -969,29 +969,15 @@ func (g *gptqCalib) record(name string, out format.DType, enc convert.ChunkEncod
 }
 
 // rounding returns the importance-weighted rounding the writer applies
-// to a tensor without an encoder (a stacked expert tensor's importances
-// per expert), as a chunk encoder.
-func (g *gptqCalib) rounding(name string, out format.DType) convert.ChunkEncoder {
+// to a tensor of rows rows without an encoder (a stacked expert tensor's
+// importances per expert), as a chunk encoder.
+func (g *gptqCalib) rounding(name string, out format.DType, rows int) convert.ChunkEncoder {
 	var imp []float32
 	if g.imp != nil {
 		imp = g.imp(name)
 	}
-	return func(dst []byte, x []float32, row0, rows, cols int) error {
-		if len(imp) <= cols {
-			return quantize.EncodeRows(out, dst, x, cols, imp, g.threads)
-		}
-		t, _ := g.m.Tensor(name)
-		per := int(t.Info().Rows()) / (len(imp) / cols)
-		rb := len(dst) / max(rows, 1)
-		for a := 0; a < rows; {
-			e := (row0 + a) / per
-			b := min(rows, (e+1)*per-row0)
-			if err := quantize.EncodeRows(out, dst[a*rb:b*rb], x[a*cols:b*cols], cols, imp[e*cols:(e+1)*cols], g.threads); err != nil {
-				return err
-			}
-			a = b
-		}
-		return nil
+	return func(dst []byte, x []float32, row0, n, cols int) error {
+		return quantize.EncodeExpertRows(out, dst, x, cols, imp, row0, rows, g.threads)
 	}
 }
 

@@ -391,21 +391,5 @@ func (r *quantReader) encodeTask(b *chunkBufs, xs []float32, first, lo, hi int64
 	if r.chunked != nil {
 		return nil
 	}
-	if int64(len(r.imp)) <= r.rowLen {
-		return quantize.EncodeRows(r.p.Out, b.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, 1)
-	}
-	// A stacked expert tensor with importances per expert: encode each
-	// expert's rows with its own.
-	perExpert := r.rows / (int64(len(r.imp)) / r.rowLen)
-	for a := lo; a < hi; {
-		row := first + a
-		e := row / perExpert
-		b2 := min(hi, (e+1)*perExpert-first)
-		imp := r.imp[e*r.rowLen : (e+1)*r.rowLen]
-		if err := quantize.EncodeRows(r.p.Out, b.out[a*r.outRow:b2*r.outRow], xs[(a-lo)*r.rowLen:(b2-lo)*r.rowLen], int(r.rowLen), imp, 1); err != nil {
-			return err
-		}
-		a = b2
-	}
-	return nil
+	return quantize.EncodeExpertRows(r.p.Out, b.out[lo*r.outRow:hi*r.outRow], xs, int(r.rowLen), r.imp, int(first+lo), int(r.rows), 1)
 }

@@ -70,3 +70,30 @@ func EncodeRows(t format.DType, dst []byte, src []float32, rowLen int, imp []flo
 	}
 	return nil
 }
+
+// EncodeExpertRows is EncodeRows for rows row0.. of a tensor of
+// tensorRows rows whose importances may hold one entry per expert (a
+// stacked expert tensor's imatrix entry: experts × rowLen values, the
+// experts' rows consecutive): each expert's rows are encoded with its
+// own entry. With at most rowLen importances it is EncodeRows.
+func EncodeExpertRows(t format.DType, dst []byte, src []float32, rowLen int, imp []float32, row0, tensorRows, threads int) error {
+	if len(imp) <= rowLen {
+		return EncodeRows(t, dst, src, rowLen, imp, threads)
+	}
+	experts := len(imp) / rowLen
+	if rowLen <= 0 || len(src)%rowLen != 0 || len(imp)%rowLen != 0 || tensorRows%experts != 0 {
+		return fmt.Errorf("%w: %d importances for %d rows of %d", ErrLength, len(imp), tensorRows, rowLen)
+	}
+	rows := len(src) / rowLen
+	rb := len(dst) / max(rows, 1)
+	per := tensorRows / experts
+	for a := 0; a < rows; {
+		e := (row0 + a) / per
+		b := min(rows, (e+1)*per-row0)
+		if err := EncodeRows(t, dst[a*rb:b*rb], src[a*rowLen:b*rowLen], rowLen, imp[e*rowLen:(e+1)*rowLen], threads); err != nil {
+			return err
+		}
+		a = b
+	}
+	return nil
+}

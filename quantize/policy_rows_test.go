@@ -1,6 +1,8 @@
 package quantize
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -86,5 +88,40 @@ func TestEncodeRowsErrors(t *testing.T) {
 	x[1] = 0.5
 	if err := EncodeRows(format.F16, dst, x, 32, nil, 2); err != nil || format.F16ToF32(uint16(dst[2])|uint16(dst[3])<<8) != 0.5 {
 		t.Errorf("f16 rows: %v", err)
+	}
+}
+
+// TestEncodeExpertRows checks that a chunk of a stacked expert tensor
+// spanning an expert boundary gets each expert's importances: the same
+// bytes as encoding each expert's rows alone, and errors on importances
+// that do not divide the tensor into experts.
+func TestEncodeExpertRows(t *testing.T) {
+	const cols, experts, per = 256, 3, 4
+	rng := rand.New(rand.NewPCG(4, 2))
+	w := make([]float32, experts*per*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	imp := make([]float32, experts*cols)
+	for i := range imp {
+		imp[i] = float32(rng.ExpFloat64())
+	}
+	rb, _ := format.Q4_K.RowBytes(cols)
+	want := make([]byte, experts*per*int(rb))
+	for e := 0; e < experts; e++ {
+		if err := EncodeRows(format.Q4_K, want[e*per*int(rb):(e+1)*per*int(rb)], w[e*per*cols:(e+1)*per*cols], cols, imp[e*cols:(e+1)*cols], 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	row0, n := 2, 7 // rows 2..8: experts 0, 1 and 2
+	got := make([]byte, n*int(rb))
+	if err := EncodeExpertRows(format.Q4_K, got, w[row0*cols:(row0+n)*cols], cols, imp, row0, experts*per, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want[row0*int(rb):(row0+n)*int(rb)]) {
+		t.Error("rows 2..8 differ from each expert encoded with its own importances")
+	}
+	if err := EncodeExpertRows(format.Q4_K, got, w[row0*cols:(row0+n)*cols], cols, imp, row0, experts*per+1, 1); !errors.Is(err, ErrLength) {
+		t.Errorf("13 rows for 3 experts: err %v, want ErrLength", err)
 	}
 }
