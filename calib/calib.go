@@ -118,25 +118,9 @@ func (r *LayerRunner) Restart() error {
 // stream entering and leaving the block. It releases the block's weights
 // afterwards (a streamed model keeps one block resident).
 func (r *LayerRunner) Step(obs engine.Observer, each func(in, out []float32)) error {
-	l := r.next
-	r.s.Observer = obs
-	defer func() { r.s.Observer = nil }()
-	var in []float32
-	for i, x := range r.x {
-		if r.Progress != nil {
-			r.Progress(l, i+1, len(r.x))
-		}
-		if each != nil {
-			in = append(in[:0], x...)
-		}
-		if err := r.s.Block(l, x); err != nil {
-			return fmt.Errorf("calibration chunk %d: %w", i, err)
-		}
-		if each != nil {
-			each(in, x)
-		}
+	if err := r.block(obs, each, false); err != nil {
+		return err
 	}
-	r.s.Model().ReleaseBlock(l)
 	r.next++
 	return nil
 }
@@ -147,17 +131,33 @@ func (r *LayerRunner) Step(obs engine.Observer, each func(in, out []float32)) er
 // its weights are replaced, for instance). It releases the block's weights
 // afterwards, as Step does.
 func (r *LayerRunner) Observe(obs engine.Observer) error {
+	return r.block(obs, nil, true)
+}
+
+// block runs block Next over every chunk's residual stream, in place or,
+// with onCopy, over a copy; each (nil with onCopy) sees the stream
+// entering and leaving it. The block's weights are released afterwards.
+func (r *LayerRunner) block(obs engine.Observer, each func(in, out []float32), onCopy bool) error {
 	l := r.next
 	r.s.Observer = obs
 	defer func() { r.s.Observer = nil }()
-	var tmp []float32
+	var in []float32
 	for i, x := range r.x {
 		if r.Progress != nil {
 			r.Progress(l, i+1, len(r.x))
 		}
-		tmp = append(tmp[:0], x...)
-		if err := r.s.Block(l, tmp); err != nil {
+		if each != nil || onCopy {
+			in = append(in[:0], x...)
+		}
+		y := x
+		if onCopy {
+			y = in
+		}
+		if err := r.s.Block(l, y); err != nil {
 			return fmt.Errorf("calibration chunk %d: %w", i, err)
+		}
+		if each != nil {
+			each(in, x)
 		}
 	}
 	r.s.Model().ReleaseBlock(l)

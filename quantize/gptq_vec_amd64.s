@@ -25,26 +25,24 @@
 	MOVQ nl+32(FP), BX  \
 	SHLQ $2, BX
 
+// COSTROW loads the cost row at DX into Yn and steps DX to the next.
+#define COSTROW(Yn) \
+	VMOVUPS (DX), Yn \
+	ADDQ    BX, DX
+
 // func vecSums8x8(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
 TEXT ·vecSums8x8(SB), NOSPLIT, $0-40
 	VECARGS
-	VMOVUPS (DX), Y8
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y9
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y10
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y11
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y12
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y13
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y14
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y15
-	TESTQ   CX, CX
-	JZ      done8
+	COSTROW(Y8)
+	COSTROW(Y9)
+	COSTROW(Y10)
+	COSTROW(Y11)
+	COSTROW(Y12)
+	COSTROW(Y13)
+	COSTROW(Y14)
+	COSTROW(Y15)
+	TESTQ CX, CX
+	JZ    done8
 
 loop8:
 	VXORPS Y2, Y2, Y2
@@ -69,15 +67,12 @@ done8:
 // func vecSums8x4(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
 TEXT ·vecSums8x4(SB), NOSPLIT, $0-40
 	VECARGS
-	VMOVUPS (DX), Y8
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y9
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y10
-	ADDQ    BX, DX
-	VMOVUPS (DX), Y11
-	TESTQ   CX, CX
-	JZ      done4
+	COSTROW(Y8)
+	COSTROW(Y9)
+	COSTROW(Y10)
+	COSTROW(Y11)
+	TESTQ CX, CX
+	JZ    done4
 
 loop4:
 	VXORPS Y2, Y2, Y2

@@ -133,10 +133,7 @@ func hessianErrorRows(w, wq []float32, n, cols int, h []float64) float64 {
 // SampledRows returns the rows HessianError sums: every step-th row from
 // 0, step the smallest that leaves at most maxRows (maxRows <= 0: all).
 func SampledRows(rows, maxRows int) []int {
-	step := 1
-	if maxRows > 0 && rows > maxRows {
-		step = (rows + maxRows - 1) / maxRows
-	}
+	step := SampleStep(rows, maxRows)
 	idx := make([]int, 0, (rows+step-1)/step)
 	for r := 0; r < rows; r += step {
 		idx = append(idx, r)
