@@ -7,12 +7,10 @@ package shrink
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1093,14 +1091,15 @@ func readSampled(m *convert.Model, name string, cols, maxRows int) ([]float32, i
 	}
 	step := quantize.SampleStep(rows, maxRows)
 	buf := make([]byte, 4*cols)
-	var out []float32
+	out := make([]float32, 0, (rows+step-1)/step*cols)
 	for i := 0; i < rows; i++ {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, 0
 		}
 		if i%step == 0 {
-			for j := 0; j < cols; j++ {
-				out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:])))
+			out = out[:len(out)+cols]
+			if format.DecodeFloats(format.F32, buf, out[len(out)-cols:]) != nil {
+				return nil, 0
 			}
 		}
 	}
