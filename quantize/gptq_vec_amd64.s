@@ -30,13 +30,25 @@
 	VMOVUPS (DX), Yn \
 	ADDQ    BX, DX
 
+// COSTROWS4 loads coordinates 0-3's cost rows into Y8-Y11 (both kernels).
+#define COSTROWS4 \
+	COSTROW(Y8)  \
+	COSTROW(Y9)  \
+	COSTROW(Y10) \
+	COSTROW(Y11)
+
+// SUMS4 starts eight points' sums in Y2 with coordinates 0-3's costs.
+#define SUMS4 \
+	VXORPS Y2, Y2, Y2 \
+	VECSTEP(0, Y8)    \
+	VECSTEP(8, Y9)    \
+	VECSTEP(16, Y10)  \
+	VECSTEP(24, Y11)
+
 // func vecSums8x8(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
 TEXT ·vecSums8x8(SB), NOSPLIT, $0-40
 	VECARGS
-	COSTROW(Y8)
-	COSTROW(Y9)
-	COSTROW(Y10)
-	COSTROW(Y11)
+	COSTROWS4
 	COSTROW(Y12)
 	COSTROW(Y13)
 	COSTROW(Y14)
@@ -45,11 +57,7 @@ TEXT ·vecSums8x8(SB), NOSPLIT, $0-40
 	JZ    done8
 
 loop8:
-	VXORPS Y2, Y2, Y2
-	VECSTEP(0, Y8)
-	VECSTEP(8, Y9)
-	VECSTEP(16, Y10)
-	VECSTEP(24, Y11)
+	SUMS4
 	VECSTEP(32, Y12)
 	VECSTEP(40, Y13)
 	VECSTEP(48, Y14)
@@ -67,19 +75,12 @@ done8:
 // func vecSums8x4(sums *float32, lev *uint8, nblk int, cost *float32, nl int)
 TEXT ·vecSums8x4(SB), NOSPLIT, $0-40
 	VECARGS
-	COSTROW(Y8)
-	COSTROW(Y9)
-	COSTROW(Y10)
-	COSTROW(Y11)
+	COSTROWS4
 	TESTQ CX, CX
 	JZ    done4
 
 loop4:
-	VXORPS Y2, Y2, Y2
-	VECSTEP(0, Y8)
-	VECSTEP(8, Y9)
-	VECSTEP(16, Y10)
-	VECSTEP(24, Y11)
+	SUMS4
 	VMOVUPS Y2, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DI
